@@ -1,0 +1,150 @@
+"""Errors of every stage: definition problems (Diagnostic, DefinitionError) and runtime
+errors (StatesError), with the ASL error names as constants.
+
+The exception tree::
+
+    Exception
+    ├── StateMachineError            base of everything this package raises on purpose
+    │   ├── DefinitionError          a definition failed loading/validation; .diagnostics
+    │   ├── StatesError              an ASL runtime error; .name ("States.Runtime", ...) and .cause
+    │   ├── ResourceNotFoundError    a Task resource cannot be resolved to a handler
+    │   └── ExecutionError           misuse of the execution API (unknown task token, ...)
+    └── (anything a task handler raises becomes StatesError(type(exc).__name__, cause) at the
+        handler boundary, the way AWS Lambda reports ``errorType``)
+
+Runtime error names are data, not classes: one ``StatesError`` carries any name, and
+``matches(name, error_equals)`` is the single place that decides Retry/Catch matching.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from typing import Final, Literal
+
+# ASL predefined error names (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html)
+ALL: Final = "States.ALL"
+HEARTBEAT_TIMEOUT: Final = "States.HeartbeatTimeout"
+TIMEOUT: Final = "States.Timeout"
+TASK_FAILED: Final = "States.TaskFailed"
+PERMISSIONS: Final = "States.Permissions"
+RESULT_PATH_MATCH_FAILURE: Final = "States.ResultPathMatchFailure"
+PARAMETER_PATH_FAILURE: Final = "States.ParameterPathFailure"
+BRANCH_FAILED: Final = "States.BranchFailed"
+NO_CHOICE_MATCHED: Final = "States.NoChoiceMatched"
+INTRINSIC_FAILURE: Final = "States.IntrinsicFailure"
+EXCEED_TOLERATED_FAILURE_THRESHOLD: Final = "States.ExceedToleratedFailureThreshold"
+ITEM_READER_FAILED: Final = "States.ItemReaderFailed"
+RESULT_WRITER_FAILED: Final = "States.ResultWriterFailed"
+RUNTIME: Final = "States.Runtime"
+DATA_LIMIT_EXCEEDED: Final = "States.DataLimitExceeded"
+QUERY_EVALUATION_ERROR: Final = "States.QueryEvaluationError"
+
+#: Errors that ``States.TaskFailed`` does not match (AWS: it matches any error except
+#: States.Timeout; Runtime and DataLimitExceeded are terminal and not retriable by ALL either).
+_NOT_MATCHED_BY_TASK_FAILED: Final = frozenset({TIMEOUT, HEARTBEAT_TIMEOUT})
+#: Errors no retrier or catcher can handle through States.ALL (AWS: "States.Runtime ...
+#: cannot be caught"; States.DataLimitExceeded is terminal likewise).
+UNCATCHABLE_BY_ALL: Final = frozenset({RUNTIME, DATA_LIMIT_EXCEEDED})
+
+
+class StateMachineError(Exception):
+    """Base class of every error this package raises deliberately."""
+
+
+Severity = Literal["error", "warning"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One problem found in a definition.
+
+    ``code`` is a stable slug tests can rely on (``unknown-next-target``); ``message`` is for
+    people; ``pointer`` is a JSON pointer into the definition (``/States/A/Next``); ``line``
+    and ``column`` are 1-based positions in the source file when known (0 when unknown);
+    ``state`` names the state the problem belongs to, when it belongs to one.
+    """
+
+    code: str
+    message: str
+    pointer: str = ""
+    line: int = 0
+    column: int = 0
+    state: str | None = None
+    severity: Severity = "error"
+    file: str | None = None
+
+    def location(self) -> str:
+        """``file:line:column`` (parts that are unknown are left out)."""
+        parts = [self.file or "<definition>"]
+        if self.line:
+            parts.append(str(self.line))
+            if self.column:
+                parts.append(str(self.column))
+        return ":".join(parts)
+
+    def format(self) -> str:
+        """One human-readable line: ``file:line:col: error [code] State 'X': message (/pointer)``."""
+        where = f" state '{self.state}':" if self.state else ""
+        ptr = f" ({self.pointer})" if self.pointer else ""
+        return f"{self.location()}: {self.severity} [{self.code}]{where} {self.message}{ptr}"
+
+    def to_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+
+class DefinitionError(StateMachineError):
+    """A definition could not be loaded: it carries every problem found, not only the first."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
+        self.diagnostics: tuple[Diagnostic, ...] = tuple(diagnostics)
+        errors = [d for d in self.diagnostics if d.severity == "error"] or list(self.diagnostics)
+        head = errors[0].format() if errors else "invalid definition"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(head + more)
+
+    @property
+    def errors(self) -> tuple[Diagnostic, ...]:
+        return tuple(d for d in self.diagnostics if d.severity == "error")
+
+
+class StatesError(StateMachineError):
+    """An ASL runtime error: ``name`` is the error name Retry/Catch match on, ``cause`` the text.
+
+    ``cause`` may be ``None`` where AWS records no cause (a Fail state without Cause).
+    """
+
+    def __init__(self, name: str | None, cause: str | None = None) -> None:
+        self.name = name
+        self.cause = cause
+        super().__init__(f"{name}: {cause}" if cause is not None else str(name))
+
+    def __reduce__(self) -> tuple[type[StatesError], tuple[str | None, str | None]]:
+        return (type(self), (self.name, self.cause))
+
+
+class ResourceNotFoundError(StateMachineError):
+    """A Task's Resource string resolves to no registered handler."""
+
+
+class ExecutionError(StateMachineError):
+    """The execution API was used wrongly (unknown task token, execution already finished)."""
+
+
+def matches(error: str | None, error_equals: Iterable[str]) -> bool:
+    """Does a Retrier's or Catcher's ``ErrorEquals`` list match the error name ``error``?
+
+    ASL: names match exactly; ``States.ALL`` matches every error except the terminal ones
+    (States.Runtime, States.DataLimitExceeded); ``States.TaskFailed`` matches every error
+    except States.Timeout and States.HeartbeatTimeout... and the terminal ones.
+    """
+    for name in error_equals:
+        if name == error:
+            return True
+        if error in UNCATCHABLE_BY_ALL:
+            continue
+        if name == ALL:
+            return True
+        if name == TASK_FAILED and error not in _NOT_MATCHED_BY_TASK_FAILED:
+            return True
+    return False
