@@ -7,6 +7,7 @@ The public API (pinned by tests/unit/test_public_api.py)::
     execution.status, execution.output, execution.error, execution.cause, execution.history
 """
 
+from statemachine.api import Execution, StateMachine, load
 from statemachine.errors import (
     DefinitionError,
     Diagnostic,
@@ -21,9 +22,12 @@ __version__ = "0.1.0"
 __all__ = [
     "DefinitionError",
     "Diagnostic",
+    "Execution",
     "ExecutionError",
     "ResourceNotFoundError",
+    "StateMachine",
     "StateMachineError",
     "StatesError",
     "__version__",
+    "load",
 ]

@@ -43,9 +43,11 @@ QUERY_EVALUATION_ERROR: Final = "States.QueryEvaluationError"
 #: Errors that ``States.TaskFailed`` does not match (AWS: it matches any error except
 #: States.Timeout; Runtime and DataLimitExceeded are terminal and not retriable by ALL either).
 _NOT_MATCHED_BY_TASK_FAILED: Final = frozenset({TIMEOUT, HEARTBEAT_TIMEOUT})
-#: Errors no retrier or catcher can handle through States.ALL (AWS: "States.Runtime ...
-#: cannot be caught"; States.DataLimitExceeded is terminal likewise).
-UNCATCHABLE_BY_ALL: Final = frozenset({RUNTIME, DATA_LIMIT_EXCEEDED})
+#: Errors no retrier or catcher can handle, not even by naming them (AWS: "States.Runtime ...
+#: cannot be caught"; corpus: cases_services scenarios test_catch_states_runtime). The corpus
+#: also shows States.ALL catching a task's States.DataLimitExceeded
+#: (cases_services error_handling.test_states_errors *_catch_state_all_data_limit_exceeded_*).
+UNCATCHABLE_BY_ALL: Final = frozenset({RUNTIME})
 
 
 class StateMachineError(Exception):
@@ -134,15 +136,15 @@ class ExecutionError(StateMachineError):
 def matches(error: str | None, error_equals: Iterable[str]) -> bool:
     """Does a Retrier's or Catcher's ``ErrorEquals`` list match the error name ``error``?
 
-    ASL: names match exactly; ``States.ALL`` matches every error except the terminal ones
-    (States.Runtime, States.DataLimitExceeded); ``States.TaskFailed`` matches every error
-    except States.Timeout and States.HeartbeatTimeout... and the terminal ones.
+    ASL: names match exactly; ``States.ALL`` matches every error; ``States.TaskFailed`` every
+    error except States.Timeout and States.HeartbeatTimeout; States.Runtime is terminal and
+    matched by nothing (AWS records it failing the execution even when a Catch names it).
     """
+    if error in UNCATCHABLE_BY_ALL:
+        return False
     for name in error_equals:
         if name == error:
             return True
-        if error in UNCATCHABLE_BY_ALL:
-            continue
         if name == ALL:
             return True
         if name == TASK_FAILED and error not in _NOT_MATCHED_BY_TASK_FAILED:

@@ -1,0 +1,43 @@
+"""Resources stage: the handlers a Task's ``Resource`` resolves to, and their registry.
+
+Built-in resources (error names each handler raises are listed in its module docstring):
+
+- ``python:package.module:function``   a Python callable (python.py)
+- ``shell``                             a local command (shell.py)
+- ``arn:aws:states:::http:invoke``      AWS's HTTP Task with httpx (http.py, connections.py)
+- ``arn:aws:lambda:...:function:NAME`` and ``arn:aws:states:::lambda:invoke``
+                                        AWS Lambda through boto3 (aws_lambda.py), or local
+                                        stand-ins from a resource map (local_map.py)
+- anything registered in code or through the ``statemachine.resources`` entry points
+"""
+
+from statemachine.resources.base import (
+    ENTRY_POINT_GROUP,
+    HTTP_INVOKE_RESOURCE,
+    LAMBDA_INVOKE_RESOURCE,
+    SHELL_RESOURCE,
+    ResourceHandler,
+    ResourceRegistry,
+    TaskRequest,
+    base_resource,
+    coerce_registry,
+    integration_of,
+)
+from statemachine.resources.mock import MockError, MockResource
+from statemachine.resources.python import TaskContext
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "HTTP_INVOKE_RESOURCE",
+    "LAMBDA_INVOKE_RESOURCE",
+    "SHELL_RESOURCE",
+    "MockError",
+    "MockResource",
+    "ResourceHandler",
+    "ResourceRegistry",
+    "TaskContext",
+    "TaskRequest",
+    "base_resource",
+    "coerce_registry",
+    "integration_of",
+]

@@ -1,0 +1,5 @@
+"""``python -m bench``: the benchmark runner (see bench/README.md)."""
+
+from bench.run import main
+
+raise SystemExit(main())

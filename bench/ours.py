@@ -1,0 +1,111 @@
+"""Benchmark driver for this engine (statemachine-asl), run in a child process.
+
+In: a job file (JSON: definition, input, runs, warmup, echo_states). Out: one JSON object on
+stdout, the same shape the peer drivers print: per-run wall times of ``StateMachine.run``
+(excluding process start and ``statemachine.load``, which is reported as ``setup``), the last
+run's status/output/error/cause, and how many ``*StateEntered`` events its history holds.
+
+``--memory N`` instead runs the compiled machine N times and reports RSS before and after.
+Usage: python -m bench.ours JOB.json [--memory N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import time
+from typing import Any
+
+from bench.measure import current_rss_mb
+
+ECHO_RESOURCE = "python:bench.callables:echo"
+
+
+def with_echo_resource(definition: dict[str, Any], states: list[str]) -> dict[str, Any]:
+    """The definition with the named Task states calling the bench's Python echo callable."""
+    if not states:
+        return definition
+    copy = json.loads(json.dumps(definition))
+    for name in states:
+        copy["States"][name]["Resource"] = ECHO_RESOURCE
+    return copy
+
+
+def load(job: dict[str, Any]) -> Any:
+    import statemachine
+
+    definition = with_echo_resource(job["definition"], job.get("echo_states") or [])
+    return statemachine.load(definition)  # type: ignore[attr-defined, unused-ignore]
+
+
+def outcome(execution: Any) -> dict[str, Any]:
+    entered = sum(1 for e in execution.history if str(e.get("type", "")).endswith("StateEntered"))
+    return {
+        "status": execution.status,
+        "output": execution.output,
+        "error": execution.error,
+        "cause": execution.cause,
+        "history_transitions": entered,
+    }
+
+
+def run_job(job: dict[str, Any]) -> dict[str, Any]:
+    import statemachine
+
+    result: dict[str, Any] = {
+        "engine": "statemachine-asl",
+        "version": statemachine.__version__,
+        "times": [],
+    }
+    t0 = time.perf_counter()
+    machine = load(job)
+    result["setup"] = time.perf_counter() - t0
+    for _ in range(int(job.get("warmup", 0))):
+        machine.run(job["input"])
+    for _ in range(int(job["runs"])):
+        start = time.perf_counter()
+        execution = machine.run(job["input"])
+        result["times"].append(time.perf_counter() - start)
+        result.update(outcome(execution))
+        if execution.status != "SUCCEEDED":
+            break
+    return result
+
+
+def memory_job(job: dict[str, Any], count: int) -> dict[str, Any]:
+    """RSS before and after ``count`` runs of one compiled machine (after a warm-up)."""
+    machine = load(job)
+    for _ in range(min(200, count)):
+        machine.run(job["input"])
+    gc.collect()
+    before = current_rss_mb()
+    statuses: dict[str, int] = {}
+    for _ in range(count):
+        status = machine.run(job["input"]).status
+        statuses[status] = statuses.get(status, 0) + 1
+    gc.collect()
+    after = current_rss_mb()
+    return {
+        "engine": "statemachine-asl",
+        "runs": count,
+        "rss_before_mb": before,
+        "rss_after_mb": after,
+        "growth_mb": after - before,
+        "statuses": statuses,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.ours")
+    parser.add_argument("job")
+    parser.add_argument("--memory", type=int, metavar="N")
+    args = parser.parse_args()
+    with open(args.job) as handle:
+        job = json.load(handle)
+    result = memory_job(job, args.memory) if args.memory else run_job(job)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

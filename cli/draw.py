@@ -1,0 +1,42 @@
+"""CLI stage, ``sm graph`` and ``sm schema``: a definition file in, a diagram on stdout; or
+the bundled JSON Schema on stdout. Neither loads the runtime."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from statemachine.cli.common import EXIT_OK, EXIT_USAGE, print_diagnostics, with_file
+
+
+def graph_command(args: argparse.Namespace) -> int:
+    """Draw ``args.file`` in ``args.format``; exit 2 when the file cannot be read or parsed."""
+    from statemachine.errors import DefinitionError
+    from statemachine.graph import render
+    from statemachine.loader import load_source
+
+    try:
+        document = load_source(Path(args.file))
+    except DefinitionError as exc:
+        print_diagnostics(with_file(exc.diagnostics, args.file), sys.stderr)
+        return EXIT_USAGE
+    if not isinstance(document.data, Mapping):  # the loader reports this; stay safe anyway
+        print(f"sm: error: {args.file}: the definition is not an object", file=sys.stderr)
+        return EXIT_USAGE
+    sys.stdout.write(render(document.data, args.format))
+    return EXIT_OK
+
+
+def schema_command(args: argparse.Namespace) -> int:
+    """Print the JSON Schema that ``sm validate`` uses (for editors and other tools)."""
+    from statemachine.validation import bundled_schema
+
+    print(json.dumps(bundled_schema(), indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
+def command(args: argparse.Namespace) -> int:
+    return schema_command(args) if args.command == "schema" else graph_command(args)

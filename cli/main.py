@@ -1,0 +1,178 @@
+"""CLI stage, entry point: ``sm`` argument parsing and dispatch to the subcommand modules.
+
+Only argparse is imported here; each subcommand imports what it needs when it runs, so
+``sm --help`` costs an interpreter start-up and little more.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from statemachine.cli.common import EXIT_INTERRUPTED, EXIT_USAGE
+
+VERSION: Final = "0.1.0"
+
+MAIN_HELP: Final = """\
+Validate, draw and run Amazon States Language (AWS Step Functions) state machines locally.
+
+examples:
+  sm validate definitions/*.yaml                 check definitions (CI: --format github)
+  sm run definitions/hello.yaml --input '{"name": "world"}'
+  sm graph definitions/etl.yaml --format mermaid
+  sm schema > asl.schema.json                     JSON Schema for editors
+
+exit codes:
+  0    success (all definitions valid / execution SUCCEEDED)
+  1    a definition is invalid (validate) / the execution FAILED, TIMED_OUT or was ABORTED
+  2    usage error: bad arguments, unreadable input, invalid definition given to run/graph
+  130  interrupted with Ctrl-C (run: the execution is aborted cleanly first)
+"""
+
+VALIDATE_HELP: Final = """\
+examples:
+  sm validate flow.yaml
+  sm validate definitions/                         every *.yaml, *.yml, *.json below it
+  sm validate --format github definitions/*.yaml  GitHub Actions annotations
+  sm validate --format json flow.yaml | jq .      machine-readable
+  sm validate --resources resources.yaml flow.yaml   also check Task resources resolve locally
+
+All problems of all files are reported at once, as file:line:col, state, code and message.
+Warnings are shown but do not make a definition invalid.
+
+exit codes:
+  0  every definition is valid (warnings allowed)
+  1  at least one definition has an error
+  2  usage error (no files given, unknown option, resource map not found)
+"""
+
+RUN_HELP: Final = """\
+examples:
+  sm run flow.yaml --input '{"name": "world"}'
+  sm run flow.yaml --input @input.json
+  echo '{"n": 3}' | sm run flow.yaml --input -
+  sm run flow.yaml --virtual-time --json          Wait states and retry delays take no time
+  sm run aws-flow.yaml --resources resources.yaml  local stand-ins for Lambda and services
+
+On success the output JSON is printed on stdout; on failure the error and cause go to stderr.
+On a terminal a live view shows the running states, Map progress and retries, then a table
+of states and durations (--quiet turns it off; it is always off in pipes).
+
+exit codes:
+  0    the execution SUCCEEDED
+  1    the execution FAILED, TIMED_OUT or was ABORTED
+  2    invalid definition (validator messages on stderr), unresolvable resource, bad input
+       (invalid JSON, missing file, larger than the 256 KiB payload limit), bad arguments
+  130  interrupted with Ctrl-C: the execution was aborted (status ABORTED)
+"""
+
+GRAPH_HELP: Final = """\
+examples:
+  sm graph flow.yaml                               Mermaid flowchart (paste into Markdown)
+  sm graph flow.yaml --format dot | dot -Tsvg > flow.svg
+
+Parallel branches and Map item processors are drawn as nested clusters.
+
+exit codes:
+  0  the diagram was printed
+  2  the file cannot be read or parsed, or bad arguments
+"""
+
+SCHEMA_HELP: Final = """\
+examples:
+  sm schema > asl.schema.json
+  # then, first line of a definition:  # yaml-language-server: $schema=./asl.schema.json
+
+exit codes:
+  0  the schema was printed
+"""
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0: {text!r}")
+    return value
+
+
+def _subparser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, summary: str, epilog: str
+) -> argparse.ArgumentParser:
+    return commands.add_parser(
+        name,
+        help=summary,
+        description=summary,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``sm`` argument parser with its four subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="sm", description=MAIN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"sm {VERSION}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    validate = _subparser(commands, "validate", "Check definitions for errors.", VALIDATE_HELP)
+    validate.add_argument("files", nargs="+", metavar="FILE", help="definition files or folders")
+    validate.add_argument("--format", choices=("human", "json", "github"), default="human")
+    validate.add_argument("--resources", metavar="MAP.yaml", help="resource map to resolve Tasks with")
+
+    run = _subparser(commands, "run", "Run a definition and print its output.", RUN_HELP)
+    run.add_argument("file", metavar="FILE", help="definition file (YAML or JSON)")
+    run.add_argument("--input", default="{}", metavar="JSON|@FILE|-", help="execution input (default {})")
+    run.add_argument("--json", action="store_true", help="print status, output, error, cause, executionArn as one JSON object")
+    run.add_argument("--quiet", "-q", action="store_true", help="no live progress or summary table")
+    run.add_argument("--virtual-time", action="store_true", help="finish Wait states and retry delays at once")
+    run.add_argument("--resources", metavar="MAP.yaml", help="resource map (local stand-ins for AWS resources)")
+    run.add_argument("--timeout", type=_positive_float, metavar="S", help="stop the execution after S seconds")
+    run.add_argument("--name", help="execution name (default: a generated one)")
+
+    graph = _subparser(commands, "graph", "Draw the state graph.", GRAPH_HELP)
+    graph.add_argument("file", metavar="FILE", help="definition file (YAML or JSON)")
+    graph.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+
+    _subparser(commands, "schema", "Print the bundled JSON Schema of the language.", SCHEMA_HELP)
+    return parser
+
+
+def _command(name: str) -> Callable[[argparse.Namespace], int]:
+    """The subcommand's ``command`` function, imported only now (lazy start-up)."""
+    if name == "validate":
+        from statemachine.cli.validate import command
+    elif name == "run":
+        from statemachine.cli.run import command
+    else:
+        from statemachine.cli.draw import command  # graph and schema
+    return command
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``sm`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        return _command(args.command)(args)
+    except KeyboardInterrupt:
+        print("sm: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (sm ... | head): stop quietly, as other Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,152 @@
+"""CLI stage, ``sm run``: a definition file and an input in, one execution, its output on
+stdout (or error and cause on stderr) and an exit code out.
+
+The execution runs in the library's background thread (``StateMachine.start``) while this
+thread waits in short slices, so Ctrl-C reaches us promptly and aborts the execution
+cleanly (status ABORTED, exit 130) instead of killing it midway.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+from statemachine.cli.common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    error,
+    is_terminal,
+    print_diagnostics,
+    with_file,
+)
+
+if TYPE_CHECKING:
+    from statemachine.api import Execution, StateMachine
+    from statemachine.cli.progress import LiveView
+    from statemachine.values import JSON
+
+#: AWS: "The maximum input or output size for a task, state, or execution is 256 KiB of data
+#: as a UTF-8 encoded string."
+PAYLOAD_LIMIT: Final = 256 * 1024
+_WAIT_SLICE: Final = 0.2
+
+
+class InputError(Exception):
+    """The --input value cannot be used; the message is one line for the user."""
+
+
+def read_input(spec: str) -> JSON:
+    """Parse ``--input``: JSON text, ``@path`` to a JSON file, or ``-`` for stdin."""
+    if spec == "-":
+        text = sys.stdin.read()
+        source = "standard input"
+    elif spec.startswith("@"):
+        text = _read_file(spec[1:])
+        source = spec[1:]
+    else:
+        text, source = spec, "--input"
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > PAYLOAD_LIMIT:
+        raise InputError(f"{source} is {size} bytes, over the 256 KiB ({PAYLOAD_LIMIT} bytes) payload limit")
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise InputError(f"{source} is not valid JSON: {exc}") from None
+
+
+def _read_file(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read(PAYLOAD_LIMIT * 4 + 1)  # enough to see that it is too large
+    except FileNotFoundError:
+        raise InputError(f"input file not found: {path}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"input file is not UTF-8 text: {path}") from None
+    except OSError as exc:
+        raise InputError(f"cannot read input file {path}: {exc.strerror or exc}") from None
+
+
+def load_machine(args: argparse.Namespace) -> StateMachine | int:
+    """The loaded machine, or the exit code after printing why it cannot be loaded."""
+    import statemachine
+    from statemachine.errors import DefinitionError, ResourceNotFoundError
+
+    try:
+        return statemachine.load(Path(args.file), resource_map=args.resources)  # type: ignore[attr-defined, no-any-return]
+    except DefinitionError as exc:
+        print_diagnostics(with_file(exc.diagnostics, args.file), sys.stderr)
+        errors = len(exc.errors)
+        return error(f"{args.file}: invalid definition ({errors} error{'s' * (errors != 1)})")
+    except ResourceNotFoundError as exc:
+        return error(f"{args.file}: {exc}")
+    except (OSError, ValueError) as exc:  # e.g. an unreadable resource map
+        return error(f"{args.file}: {exc}")
+
+
+def execute(machine: StateMachine, payload: JSON, args: argparse.Namespace, view: LiveView | None) -> tuple[Execution, bool]:
+    """Start the execution and wait for it; returns it and whether Ctrl-C aborted it."""
+    execution = machine.start(
+        payload,
+        name=args.name,
+        virtual_time=args.virtual_time,
+        on_event=view.on_event if view is not None else None,
+        timeout=args.timeout,
+    )
+    try:
+        while execution.wait(_WAIT_SLICE).status == "RUNNING":
+            pass
+    except KeyboardInterrupt:
+        execution.abort(cause="Interrupted from the command line (Ctrl-C)")
+        execution.wait()
+        return execution, True
+    return execution, False
+
+
+def report(execution: Execution, args: argparse.Namespace) -> None:
+    """Print the result: --json object, or output on stdout / error and cause on stderr."""
+    if args.json:
+        print(json.dumps(execution.to_dict(), indent=2, ensure_ascii=False, default=str))
+    elif execution.status == "SUCCEEDED":
+        print(json.dumps(execution.output, indent=2, ensure_ascii=False))
+    if execution.status != "SUCCEEDED":
+        print(f"sm: execution {execution.status}", file=sys.stderr)
+        print(f"error: {execution.error}", file=sys.stderr)
+        print(f"cause: {execution.cause}", file=sys.stderr)
+
+
+def _live_view(args: argparse.Namespace) -> LiveView | None:
+    if args.quiet or args.json or not is_terminal(sys.stderr):
+        return None
+    from statemachine.cli.progress import LiveView
+
+    return LiveView(sys.stderr)
+
+
+def command(args: argparse.Namespace) -> int:
+    """``sm run``: 0 SUCCEEDED, 1 FAILED/TIMED_OUT/ABORTED, 2 bad input or definition, 130 Ctrl-C."""
+    try:
+        payload = read_input(args.input)
+    except InputError as exc:
+        return error(str(exc))
+    machine = load_machine(args)
+    if isinstance(machine, int):
+        return machine
+    view = _live_view(args)
+    try:
+        if view is not None:
+            view.start()
+        execution, interrupted = execute(machine, payload, args, view)
+    finally:
+        if view is not None:
+            view.stop()
+    if view is not None:
+        view.summary(execution.history)
+    report(execution, args)
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_OK if execution.status == "SUCCEEDED" else EXIT_FAILED

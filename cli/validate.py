@@ -1,0 +1,169 @@
+"""CLI stage, ``sm validate``: definition files in, every problem of every file out, as human
+text (rich on a terminal, plain in pipes), JSON for tools, or GitHub Actions annotations.
+
+All files are checked in this one process (``validation.check`` per file), so validating a
+thousand files costs one interpreter start-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, TextIO
+
+from statemachine.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    error,
+    is_terminal,
+    make_console,
+    rich_line,
+    sort_key,
+    with_file,
+)
+
+if TYPE_CHECKING:
+    from statemachine.errors import Diagnostic
+
+#: File names picked up when a folder is given.
+SUFFIXES: Final = (".yaml", ".yml", ".json")
+
+Report = list[tuple[str, list["Diagnostic"]]]
+
+
+def expand(paths: Sequence[str]) -> Iterator[str]:
+    """Files as given; folders replaced by their definition files (sorted, recursive)."""
+    for path in paths:
+        if os.path.isdir(path):
+            found = (p for p in Path(path).rglob("*") if p.suffix in SUFFIXES and p.is_file())
+            yield from sorted(str(p) for p in found)
+        else:
+            yield path
+
+
+def check_file(path: str, resource_map: str | None) -> list[Diagnostic]:
+    """Every diagnostic for one file; with a resource map, also unresolvable Task resources."""
+    from statemachine.validation import check
+
+    diagnostics = with_file(check(Path(path), name=path), path)
+    if resource_map is None or any(d.severity == "error" for d in diagnostics):
+        return diagnostics
+    return diagnostics + _resource_problems(path, resource_map)
+
+
+def _resource_problems(path: str, resource_map: str) -> list[Diagnostic]:
+    import statemachine
+    from statemachine.errors import DefinitionError, Diagnostic, ResourceNotFoundError
+
+    try:
+        statemachine.load(Path(path), resource_map=resource_map)  # type: ignore[attr-defined]
+    except ResourceNotFoundError as exc:
+        return [Diagnostic("unresolved-resource", str(exc), file=path)]
+    except DefinitionError as exc:
+        return with_file(exc.diagnostics, path)
+    return []
+
+
+def _counts(report: Report) -> dict[str, int]:
+    diagnostics = [d for _, found in report for d in found]
+    return {
+        "files": len(report),
+        "invalid": sum(any(d.severity == "error" for d in found) for _, found in report),
+        "errors": sum(d.severity == "error" for d in diagnostics),
+        "warnings": sum(d.severity == "warning" for d in diagnostics),
+    }
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _summary(counts: Mapping[str, int]) -> str:
+    files, invalid = counts["files"], counts["invalid"]
+    problems = f"{_plural(counts['errors'], 'error')}, {_plural(counts['warnings'], 'warning')}"
+    return f"{_plural(files, 'file')} checked: {files - invalid} valid, {invalid} invalid ({problems})"
+
+
+def render_human(report: Report, stream: TextIO) -> None:
+    counts = _counts(report)
+    if not is_terminal(stream):
+        for _, found in report:
+            for diagnostic in sorted(found, key=sort_key):
+                print(diagnostic.format(), file=stream)
+        print(_summary(counts), file=stream)
+        return
+    console = make_console(stream)
+    for path, found in report:
+        mark = "[red]✗[/]" if any(d.severity == "error" for d in found) else "[green]✓[/]"
+        console.print(f"{mark} [bold]{path}[/]", highlight=False)
+        for diagnostic in sorted(found, key=sort_key):
+            console.print("  ", rich_line(diagnostic), sep="")
+    style = "red" if counts["invalid"] else "green"
+    console.print(f"[bold {style}]{_summary(counts)}[/]")
+
+
+def render_json(report: Report, stream: TextIO) -> None:
+    files = [
+        {
+            "file": path,
+            "valid": not any(d.severity == "error" for d in found),
+            "diagnostics": [d.to_dict() for d in sorted(found, key=sort_key)],
+        }
+        for path, found in report
+    ]
+    json.dump({"files": files, "summary": _counts(report)}, stream, indent=2, ensure_ascii=False)
+    stream.write("\n")
+
+
+def _escape_data(text: str) -> str:
+    # GitHub workflow commands: https://docs.github.com/actions/reference/workflow-commands-for-github-actions
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def github_line(diagnostic: Diagnostic) -> str:
+    """``::error file=F,line=L,col=C,title=T::message`` (line/col left out when unknown)."""
+    properties = [f"file={_escape_property(diagnostic.file or '')}"]
+    if diagnostic.line:
+        properties.append(f"line={diagnostic.line}")
+        if diagnostic.column:
+            properties.append(f"col={diagnostic.column}")
+    properties.append(f"title={_escape_property(f'ASL {diagnostic.code}')}")
+    where = f"state '{diagnostic.state}': " if diagnostic.state else ""
+    pointer = f" ({diagnostic.pointer})" if diagnostic.pointer else ""
+    message = _escape_data(f"{where}{diagnostic.message}{pointer}")
+    return f"::{diagnostic.severity} {','.join(properties)}::{message}"
+
+
+def render_github(report: Report, stream: TextIO) -> None:
+    for _, found in report:
+        for diagnostic in sorted(found, key=sort_key):
+            print(github_line(diagnostic), file=stream)
+    print(_summary(_counts(report)), file=stream)
+
+
+RENDERERS: Final[Mapping[str, Callable[[Report, TextIO], None]]] = {
+    "human": render_human,
+    "json": render_json,
+    "github": render_github,
+}
+
+
+def command(args: argparse.Namespace) -> int:
+    """``sm validate``: exit 0 when every file is valid, 1 when any has an error."""
+    if args.resources is not None and not os.path.isfile(args.resources):
+        return error(f"resource map not found: {args.resources}")
+    files = list(expand(args.files))
+    if not files:
+        return error("no definition files found in " + ", ".join(args.files))
+    report: Report = [(path, check_file(path, args.resources)) for path in files]
+    RENDERERS[args.format](report, sys.stdout)
+    sys.stdout.flush()
+    return EXIT_FAILED if _counts(report)["invalid"] else EXIT_OK

@@ -1,0 +1,273 @@
+"""Public API stage: ``load()`` a definition into a reusable ``StateMachine``; ``run()`` it.
+
+``load`` = loader.load_source -> validation.validate (DefinitionError with every diagnostic)
+-> compiler.compile_machine -> resolve every Task resource once (ResourceNotFoundError).
+A ``StateMachine`` is immutable and thread-safe; each run builds a fresh ``Runtime`` and
+returns an ``Execution`` (status, output, error, cause, history, timings). Nothing about a
+finished execution is kept anywhere but in the Execution object the caller holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from statemachine.clock import Clock, SystemClock, VirtualClock, format_timestamp, to_datetime
+from statemachine.errors import DefinitionError, ExecutionError
+from statemachine.history import Event
+from statemachine.interpreter import execute
+from statemachine.interpreter.execution import Failure, Outcome, Runtime
+from statemachine.model import CompiledMachine, MapState, ParallelState, TaskState
+from statemachine.values import JSON
+
+__all__ = ["Execution", "StateMachine", "load"]
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/StepFunctions-StateMachineRole"
+
+
+def load(source: Any, *, resources: Any = None, resource_map: Any = None,
+         name: str | None = None, machine_type: str = "STANDARD") -> StateMachine:
+    """Load, validate and compile a definition (path, YAML/JSON text or dict).
+
+    ``resources`` is a ResourceRegistry or a mapping ``{resource: handler}`` added to the
+    default registry; ``resource_map`` layers a MAP.yaml of local stand-ins on top.
+    ``machine_type`` "EXPRESS" gives express execution ARNs and context (no RedriveCount).
+    Raises DefinitionError (all diagnostics) or ResourceNotFoundError.
+    """
+    from statemachine.compiler import compile_machine
+    from statemachine.loader import load_source
+
+    doc = load_source(source, name=name)
+    diagnostics = _validate(doc)
+    if any(d.severity == "error" for d in diagnostics):
+        raise DefinitionError(diagnostics)
+    compiled = compile_machine(doc)
+    base_dir = Path(doc.path).parent if doc.path and not doc.path.startswith("<") else None
+    registry = _registry(resources, resource_map, base_dir)
+    handlers = {r: registry.resolve(r) for r in sorted(_resources(compiled))} if _resources(compiled) else {}
+    machine_name = name or (Path(doc.path).stem if doc.path and not doc.path.startswith("<") else "StateMachine")
+    return StateMachine(compiled, machine_name, handlers, machine_type)
+
+
+def _validate(doc: Any) -> list[Any]:
+    try:
+        from statemachine.validation import validate
+    except ImportError:  # pragma: no cover - validation not installed in this tree yet
+        return []
+    return list(validate(doc))
+
+
+def _registry(resources: Any, resource_map: Any, base_dir: Path | None) -> Any:
+    from statemachine.resources.base import ResourceRegistry
+
+    if isinstance(resources, ResourceRegistry):
+        registry = resources
+    else:
+        try:
+            registry = ResourceRegistry.default(base_dir=base_dir)
+        except ImportError:  # pragma: no cover - a built-in handler module is missing
+            registry = ResourceRegistry()
+        if resources:
+            registry = registry.with_handlers(resources)
+    if resource_map is not None:
+        registry = registry.with_resource_map(resource_map)
+    return registry
+
+
+def _resources(machine: CompiledMachine) -> set[str]:
+    found: set[str] = set()
+    for state in machine.states.values():
+        if isinstance(state, TaskState):
+            found.add(state.resource)
+        elif isinstance(state, ParallelState):
+            for branch in state.branches:
+                found |= _resources(branch)
+        elif isinstance(state, MapState) and state.processor is not None:
+            found |= _resources(state.processor)
+    return found
+
+
+class StateMachine:
+    """A compiled, reusable state machine. ``run`` / ``run_async`` / ``start`` execute it."""
+
+    def __init__(self, compiled: CompiledMachine, name: str, handlers: Mapping[str, Any],
+                 machine_type: str = "STANDARD") -> None:
+        self.compiled = compiled
+        self.name = name
+        self.type = machine_type
+        self.arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}"
+        self._handlers = dict(handlers)
+
+    @property
+    def definition(self) -> Mapping[str, JSON]:
+        return self.compiled.definition
+
+    def run(self, input: JSON = None, **options: Any) -> Execution:
+        """Run to completion and return the finished Execution (never raises for failures)."""
+        execution = self._execution(input, **options)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            asyncio.run(execution._main())
+            return execution
+        thread = threading.Thread(target=lambda: asyncio.run(execution._main()), daemon=True)
+        thread.start()
+        thread.join()
+        return execution
+
+    async def run_async(self, input: JSON = None, **options: Any) -> Execution:
+        execution = self._execution(input, **options)
+        await execution._main()
+        return execution
+
+    def start(self, input: JSON = None, **options: Any) -> Execution:
+        """Start in a background thread; returns the RUNNING Execution at once."""
+        execution = self._execution(input, **options)
+        threading.Thread(target=lambda: asyncio.run(execution._main()), daemon=True).start()
+        execution._started.wait()
+        return execution
+
+    def _execution(self, input: JSON, *, name: str | None = None, virtual_time: bool = False,
+                   clock: Clock | None = None, rng: random.Random | None = None,
+                   on_event: Callable[[dict[str, Any]], None] | None = None,
+                   timeout: float | None = None, data_limit: int | None = 256 * 1024) -> Execution:
+        rng = rng or random.Random()
+        clock = clock or (VirtualClock() if virtual_time else SystemClock())
+        name = name or str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        return Execution(self, input if input is not None else {}, name, clock, rng, on_event,
+                         timeout, data_limit)
+
+
+class Execution:
+    """One run of a StateMachine: status, output or error/cause, and its history."""
+
+    def __init__(self, machine: StateMachine, input: JSON, name: str, clock: Clock,
+                 rng: random.Random, on_event: Callable[[dict[str, Any]], None] | None,
+                 timeout: float | None, data_limit: int | None) -> None:
+        self.machine = machine
+        self.name = name
+        self.input = input
+        if machine.type == "EXPRESS":
+            run_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            self.execution_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:express:{machine.name}:{name}:{run_id}"
+        else:
+            self.execution_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{machine.name}:{name}"
+        self.status = "RUNNING"
+        self.output: JSON = None
+        self.error: str | None = None
+        self.cause: str | None = None
+        self._clock = clock
+        self.start_date: datetime = to_datetime(clock.now())
+        self.stop_date: datetime | None = None
+        self._timeout = timeout
+        self._done = threading.Event()
+        self._started = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[Outcome] | None = None
+        listener = (lambda e: on_event(e.to_dict())) if on_event is not None else None
+        execution_ctx: dict[str, JSON] = {"Id": self.execution_arn, "Input": input,
+                                          "StartTime": format_timestamp(clock.now()), "Name": name,
+                                          "RoleArn": ROLE_ARN}
+        if machine.type != "EXPRESS":
+            execution_ctx["RedriveCount"] = 0
+        self._runtime = Runtime(
+            clock=clock, rng=rng, resolve=machine._handlers.__getitem__,
+            execution_ctx=execution_ctx,
+            machine_ctx={"Id": machine.arn, "Name": machine.name},
+            on_event=listener, data_limit=data_limit, arn=self.execution_arn,
+        )
+
+    # -- running ------------------------------------------------------------------------------
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.ensure_future(
+            execute(self._runtime, self.machine.compiled, self.input, ROLE_ARN))
+        self._started.set()
+        try:
+            if self._timeout is None:
+                outcome = await self._task
+            else:
+                outcome = await asyncio.wait_for(asyncio.shield(self._task), self._timeout)
+        except TimeoutError:
+            self._task.cancel()
+            outcome = await self._task
+        self.status, self.output = outcome.status, outcome.output
+        self.error, self.cause = outcome.error, outcome.cause
+        self.stop_date = to_datetime(self._clock.now())
+        self._done.set()
+
+    def wait(self, timeout: float | None = None) -> Execution:
+        """Block until the execution has finished (for ``start``); returns self."""
+        self._done.wait(timeout)
+        return self
+
+    # -- control ------------------------------------------------------------------------------
+    def abort(self, error: str | None = None, cause: str | None = None) -> None:
+        """Stop the execution: running branches and handlers are cancelled; status ABORTED."""
+        if self._done.is_set() or self._loop is None or self._task is None:
+            return
+        self._runtime.abort_reason = Failure(error, cause)
+        self._loop.call_soon_threadsafe(self._task.cancel)
+
+    def send_task_success(self, token: str, output: JSON) -> None:
+        self._complete(token, lambda f: f.set_result(output))
+
+    def send_task_failure(self, token: str, error: str | None = None, cause: str | None = None) -> None:
+        self._complete(token, lambda f: f.set_exception(Failure(error, cause)))
+
+    def send_task_heartbeat(self, token: str) -> None:
+        beat = self._runtime.heartbeats.get(token)
+        if beat is None:
+            raise ExecutionError(f"unknown or finished task token: {token}")
+        beat()
+
+    def _complete(self, token: str, action: Callable[[asyncio.Future[JSON]], None]) -> None:
+        future = self._runtime.tokens.get(token)
+        if future is None or self._loop is None:
+            raise ExecutionError(f"unknown or finished task token: {token}")
+
+        def settle() -> None:
+            if not future.done():
+                action(future)
+
+        self._loop.call_soon_threadsafe(settle)
+
+    # -- results ------------------------------------------------------------------------------
+    @property
+    def events(self) -> list[Event]:
+        """The history as slotted Event objects (cheap); ``history`` gives AWS dicts."""
+        return self._runtime.events
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        return [event.to_dict() for event in self._runtime.events]
+
+    @property
+    def task_tokens(self) -> list[str]:
+        """Tokens of ``.waitForTaskToken`` tasks currently waiting for a callback."""
+        return list(self._runtime.tokens)
+
+    @property
+    def duration(self) -> float | None:
+        if self.stop_date is None:
+            return None
+        return (self.stop_date - self.start_date).total_seconds()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status, "output": self.output, "error": self.error,
+            "cause": self.cause, "executionArn": self.execution_arn, "name": self.name,
+            "startDate": self.start_date.isoformat(),
+            "stopDate": self.stop_date.isoformat() if self.stop_date else None,
+        }
+
+    def __repr__(self) -> str:
+        return f"<Execution {self.name} {self.status}>"

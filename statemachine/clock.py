@@ -1,0 +1,149 @@
+"""Runtime edge: time. ``Clock`` gives the interpreter ``now()`` and ``await sleep()``.
+
+``SystemClock`` is wall-clock time. ``VirtualClock`` makes waits free: virtual time runs with
+real time, plus an offset that jumps forward when *everything in flight is waiting on the
+clock* (no handler running in a worker thread, no runnable coroutine on the loop). So a Wait of
+an hour finishes at once while timestamps, the context object and history say an hour passed,
+and a task handler busy in a thread still sees its TimeoutSeconds measured in real seconds
+(the clock never jumps past a deadline while real work is under way).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Protocol
+
+__all__ = ["Clock", "SystemClock", "VirtualClock", "format_timestamp"]
+
+
+class Clock(Protocol):
+    """Time source of an execution: ``now()`` in epoch seconds and an awaitable ``sleep``."""
+
+    def now(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+    @contextmanager
+    def busy(self) -> Iterator[None]:
+        """Marks real work in flight (a task handler); virtual clocks do not jump meanwhile."""
+        yield
+
+
+class SystemClock:
+    """Real time."""
+
+    def now(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            await asyncio.sleep(seconds)
+
+    @contextmanager
+    def busy(self) -> Iterator[None]:
+        yield
+
+
+class VirtualClock:
+    """Real time plus jumps over periods where everything waits on the clock.
+
+    One instance serves one event loop at a time (an execution creates its own).
+    """
+
+    def __init__(self, start: float | None = None) -> None:
+        self._base = time.time() if start is None else start
+        self._mono0 = time.monotonic()
+        self._offset = 0.0
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+        self._busy = 0
+        self._driver: asyncio.Task[None] | None = None
+        self._changed: asyncio.Event | None = None
+
+    def now(self) -> float:
+        return self._base + (time.monotonic() - self._mono0) + self._offset
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        heapq.heappush(self._sleepers, (self.now() + seconds, next(self._seq), fut))
+        self._poke()
+        if self._driver is None or self._driver.done():
+            self._driver = loop.create_task(self._drive())
+        await fut
+
+    @contextmanager
+    def busy(self) -> Iterator[None]:
+        self._busy += 1
+        try:
+            yield
+        finally:
+            self._busy -= 1
+            self._poke()
+
+    def _poke(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+
+    async def _drive(self) -> None:
+        self._changed = asyncio.Event()
+        while self._prune():
+            await _settle()
+            if not self._prune():
+                break
+            deadline = self._sleepers[0][0]
+            if self._busy == 0:
+                self._offset += max(0.0, deadline - self.now())
+            else:
+                self._changed.clear()
+                wait = max(0.0, deadline - self.now())
+                try:
+                    await asyncio.wait_for(self._changed.wait(), wait)
+                except TimeoutError:
+                    pass
+            self._wake_due()
+
+    def _prune(self) -> bool:
+        while self._sleepers and self._sleepers[0][2].done():
+            heapq.heappop(self._sleepers)
+        return bool(self._sleepers)
+
+    def _wake_due(self) -> None:
+        now = self.now()
+        while self._sleepers and self._sleepers[0][0] <= now + 1e-9:
+            _, _, fut = heapq.heappop(self._sleepers)
+            if not fut.done():
+                fut.set_result(None)
+
+
+async def _settle(rounds: int = 10_000) -> None:
+    """Yield until nothing else on the loop is runnable (CPython: the ready queue is empty)."""
+    loop = asyncio.get_running_loop()
+    for _ in range(rounds):
+        await asyncio.sleep(0)
+        ready = getattr(loop, "_ready", None)
+        if ready is None:
+            for _ in range(50):
+                await asyncio.sleep(0)
+            return
+        if not ready:
+            return
+
+
+def format_timestamp(epoch: float) -> str:
+    """AWS's context-object timestamp: ``2024-01-31T12:00:00.123Z`` (milliseconds, UTC)."""
+    dt = datetime.fromtimestamp(epoch, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def to_datetime(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)

@@ -1,0 +1,382 @@
+"""Compiler stage: a validated definition (dict or SourceDocument) -> ``CompiledMachine``.
+
+Every path, payload template, intrinsic call, JSONata expression and Choice rule is compiled
+here, once. The query language of each state is decided here and disappears: JSONPath and
+JSONata states fill the same ``DataFlow`` shape (model.py).
+
+The state graph of each (nested) machine is a ``transitions.Machine`` (states, and one trigger
+per outcome: ``next``, ``default``, ``choice<i>``, ``catch<i>``), built once per compiled
+machine and shared by all executions. Firing a ``transitions`` trigger costs tens of
+microseconds per step (measured 18.6 us per trigger on a 1,000-state chain, more than the
+whole budget of a transition at 60,000/s; a dict lookup costs ~0.05 us), so executions
+advance through ``CompiledMachine.table``, a plain
+``{state: {trigger: target}}`` dict derived from that Machine's events; the Machine stays the
+graph's source of truth for graph queries (``CompiledMachine.graph``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from statemachine import model as m
+from statemachine.errors import StatesError
+from statemachine.expressions.jsonpath import compile_path, compile_reference_path
+from statemachine.expressions.scope import Scope
+from statemachine.values import JSON, MISSING
+
+__all__ = ["compile_machine"]
+
+JSONPATH = "JSONPath"
+JSONATA = "JSONata"
+
+
+def compile_machine(doc: Any) -> m.CompiledMachine:
+    """Compile a definition (a dict, or a loader.SourceDocument) into a ``CompiledMachine``.
+
+    Assumes the definition passed validation; raises ValueError-family errors from the
+    expression parsers otherwise.
+    """
+    data = getattr(doc, "data", doc)
+    language = data.get("QueryLanguage", JSONPATH)
+    machine = _machine(data, language)
+    timeout = data.get("TimeoutSeconds", MISSING)
+    return _replace(machine, timeout_seconds=timeout, comment=data.get("Comment", MISSING),
+                    definition=data)
+
+
+def _replace(machine: m.CompiledMachine, **changes: Any) -> m.CompiledMachine:
+    import dataclasses
+
+    return dataclasses.replace(machine, **changes)
+
+
+def _machine(data: Mapping[str, JSON], language: str) -> m.CompiledMachine:
+    states_def: Mapping[str, Mapping[str, JSON]] = data["States"]
+    edges: list[tuple[str, str, str]] = []
+    states = {name: _state(name, sd, language, edges) for name, sd in states_def.items()}
+    graph = _graph(list(states_def), data["StartAt"], edges)
+    table = _table(graph, states_def)
+    return m.CompiledMachine(start_at=data["StartAt"], states=states, table=table,
+                             query_language=language, graph=graph)
+
+
+def _graph(names: list[str], start: str, edges: list[tuple[str, str, str]]) -> Any:
+    from transitions import Machine
+
+    transitions = [{"trigger": t, "source": s, "dest": d} for s, t, d in edges]
+    return Machine(model=None, states=names, transitions=transitions, initial=start,
+                   auto_transitions=False, send_event=False)
+
+
+def _table(graph: Any, states_def: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    table: dict[str, dict[str, str]] = {name: {} for name in states_def}
+    for trigger, event in graph.events.items():
+        for source, transitions in event.transitions.items():
+            for transition in transitions:
+                table[source][trigger] = transition.dest
+    return table
+
+
+# --- states -----------------------------------------------------------------------------------
+
+def _state(name: str, sd: Mapping[str, JSON], default_language: str,
+           edges: list[tuple[str, str, str]]) -> m.State:
+    language = sd.get("QueryLanguage", default_language)
+    kind = sd["Type"]
+    trigger = m.END
+    if "Next" in sd:
+        edges.append((name, "next", sd["Next"]))
+        trigger = "next"
+    common = {"name": name, "type": kind, "flow": _flow(sd, language), "trigger": trigger}
+    return _BUILDERS[kind](sd, language, common, edges, default_language)
+
+
+def _flow(sd: Mapping[str, JSON], language: str) -> m.DataFlow:
+    text = json.dumps(sd)
+    needs_context = "$$" in text or "context" in text
+    if language == JSONATA:
+        return m.DataFlow(
+            parameters=_jsonata_opt(sd, "Arguments"),
+            output=_jsonata_opt(sd, "Output"),
+            assign=_jsonata_opt(sd, "Assign"),
+            assign_on_result=False,
+            needs_context=needs_context,
+        )
+    return m.DataFlow(
+        input_path=_path_field(sd, "InputPath"),
+        parameters=_payload_opt(sd, "Parameters"),
+        result_selector=_payload_opt(sd, "ResultSelector"),
+        result_path=_result_path(sd.get("ResultPath", "$")),
+        output_path=_path_field(sd, "OutputPath"),
+        assign=_payload_opt(sd, "Assign"),
+        needs_context=needs_context,
+    )
+
+
+def _path_field(sd: Mapping[str, JSON], key: str) -> Any:
+    if key not in sd or sd[key] == "$":
+        return MISSING
+    if sd[key] is None:
+        return None
+    return compile_path(sd[key])
+
+
+def _result_path(text: JSON) -> Any:
+    if text == "$":
+        return MISSING
+    if text is None:
+        return None
+    return compile_reference_path(text)
+
+
+def _payload_opt(sd: Mapping[str, JSON], key: str) -> Any:
+    if key not in sd:
+        return MISSING
+    from statemachine.expressions.payload import compile_payload
+
+    return compile_payload(sd[key], field=key)
+
+
+def _jsonata_opt(sd: Mapping[str, JSON], key: str) -> Any:
+    if key not in sd:
+        return MISSING
+    return _jsonata(sd[key], key)
+
+
+def _jsonata(value: JSON, field: str) -> Any:
+    from statemachine.expressions.jsonata import compile_jsonata_template
+
+    return compile_jsonata_template(value, field=field)
+
+
+def _is_jsonata(value: JSON) -> bool:
+    return isinstance(value, str) and value.startswith("{%") and value.endswith("%}")
+
+
+def _number(sd: Mapping[str, JSON], key: str, language: str, path_key: str | None = None) -> Any:
+    """A literal / ``<key>Path`` / JSONata numeric field (TimeoutSeconds, MaxConcurrency...)."""
+    path_key = path_key or key + "Path"
+    if path_key in sd:
+        return m.NumberField(path_key, path=compile_path(sd[path_key]))
+    if key not in sd:
+        return MISSING
+    value = sd[key]
+    if _is_jsonata(value):
+        return m.NumberField(key, expr=_jsonata(value, key))
+    return m.NumberField(key, literal=value)
+
+
+def _retriers(sd: Mapping[str, JSON]) -> tuple[m.Retrier, ...]:
+    return tuple(
+        m.Retrier(
+            error_equals=tuple(r["ErrorEquals"]),
+            interval_seconds=r.get("IntervalSeconds", 1),
+            max_attempts=r.get("MaxAttempts", 3),
+            backoff_rate=r.get("BackoffRate", 2.0),
+            max_delay_seconds=r.get("MaxDelaySeconds", MISSING),
+            jitter_full=r.get("JitterStrategy", "NONE") == "FULL",
+        )
+        for r in sd.get("Retry", ())
+    )
+
+
+def _catchers(name: str, sd: Mapping[str, JSON], language: str,
+              edges: list[tuple[str, str, str]]) -> tuple[m.Catcher, ...]:
+    catchers = []
+    for i, c in enumerate(sd.get("Catch", ())):
+        trigger = f"catch{i}"
+        edges.append((name, trigger, c["Next"]))
+        if language == JSONATA:
+            catchers.append(m.Catcher(tuple(c["ErrorEquals"]), trigger,
+                                      output=_jsonata_opt(c, "Output"),
+                                      assign=_jsonata_opt(c, "Assign"), assign_on_result=False))
+        else:
+            catchers.append(m.Catcher(tuple(c["ErrorEquals"]), trigger,
+                                      result_path=_result_path(c.get("ResultPath", "$")),
+                                      assign=_payload_opt(c, "Assign")))
+    return tuple(catchers)
+
+
+def _pass(sd: Mapping[str, JSON], language: str, common: dict[str, Any],
+          edges: list[tuple[str, str, str]], default_language: str) -> m.State:
+    return m.PassState(**common, result=sd.get("Result", MISSING))
+
+
+def _succeed(sd: Mapping[str, JSON], language: str, common: dict[str, Any],
+             edges: list[tuple[str, str, str]], default_language: str) -> m.State:
+    return m.SucceedState(**common)
+
+
+def _fail(sd: Mapping[str, JSON], language: str, common: dict[str, Any],
+          edges: list[tuple[str, str, str]], default_language: str) -> m.State:
+    return m.FailState(**common, error=_fail_field(sd, "Error"), cause=_fail_field(sd, "Cause"))
+
+
+def _fail_field(sd: Mapping[str, JSON], key: str) -> Any:
+    path_key = key + "Path"
+    if path_key in sd:
+        text = sd[path_key]
+        if text.startswith("States."):
+            from statemachine.expressions.intrinsics import parse_intrinsic
+
+            return m.NumberField(path_key, expr=parse_intrinsic(text))
+        return m.NumberField(path_key, path=compile_path(text))
+    if key not in sd:
+        return MISSING
+    if _is_jsonata(sd[key]):
+        return m.NumberField(key, expr=_jsonata(sd[key], key))
+    return m.NumberField(key, literal=sd[key])
+
+
+def _wait(sd: Mapping[str, JSON], language: str, common: dict[str, Any],
+          edges: list[tuple[str, str, str]], default_language: str) -> m.State:
+    return m.WaitState(**common, seconds=_number(sd, "Seconds", language),
+                       timestamp=_number(sd, "Timestamp", language))
+
+
+def _task(sd: Mapping[str, JSON], language: str, common: dict[str, Any],
+          edges: list[tuple[str, str, str]], default_language: str) -> m.State:
+    resource = sd["Resource"]
+    integration = "request-response"
+    if resource.endswith(".waitForTaskToken"):
+        integration = "wait-for-task-token"
+    elif resource.endswith(".sync") or resource.endswith(".sync:2"):
+        integration = "sync"
+    credentials = sd.get("Credentials", MISSING)
+    if credentials is not MISSING:
+        credentials = (_jsonata(credentials, "Credentials") if language == JSONATA
+                       else _payload_any(credentials, "Credentials"))
+    return m.TaskState(
+        **common, resource=resource, integration=integration,
+        timeout=_number(sd, "TimeoutSeconds", language),
+        heartbeat=_number(sd, "HeartbeatSeconds", language),
+        credentials=credentials,
+        retriers=_retriers(sd), catchers=_catchers(common["name"], sd, language, edges),
+    )
+
+
+def _payload_any(value: JSON, field: str) -> Any:
+    from statemachine.expressions.payload import compile_payload
+
+    return compile_payload(value, field=field)
+
+
+def _choice(sd: Mapping[str, JSON], language: str, common: dict[str, Any],
+            edges: list[tuple[str, str, str]], default_language: str) -> m.State:
+    name = common["name"]
+    branches = []
+    for i, rule in enumerate(sd["Choices"]):
+        trigger = f"choice{i}"
+        edges.append((name, trigger, rule["Next"]))
+        if language == JSONATA:
+            condition = _jsonata_condition(rule["Condition"])
+            branches.append(m.ChoiceBranch(condition, trigger, output=_jsonata_opt(rule, "Output"),
+                                           assign=_jsonata_opt(rule, "Assign")))
+        else:
+            branches.append(m.ChoiceBranch(_jsonpath_condition(rule), trigger,
+                                           assign=_payload_opt(rule, "Assign")))
+    has_default = "Default" in sd
+    if has_default:
+        edges.append((name, "default", sd["Default"]))
+    return m.ChoiceState(**common, choices=tuple(branches), has_default=has_default)
+
+
+def _jsonpath_condition(rule: Mapping[str, JSON]) -> m.Predicate:
+    from statemachine.interpreter.choice import compile_choice_rule
+
+    predicate = compile_choice_rule(rule)
+    return lambda scope, rng: predicate(scope)
+
+
+def _jsonata_condition(value: JSON) -> m.Predicate:
+    if isinstance(value, bool):
+        return lambda scope, rng: value
+    template = _jsonata(value, "Condition")
+    text = value[2:-2].strip() if isinstance(value, str) else str(value)
+
+    def condition(scope: Scope, rng: Any) -> bool:
+        result = template.evaluate(scope, rng)
+        if not isinstance(result, bool):
+            raise StatesError(
+                "States.QueryEvaluationError",
+                f"The JSONata expression '{text}' specified for the field 'Condition' returned an "
+                f"unexpected result type. Expected 'boolean', but was '{_json_type(result)}' for "
+                f"value: {json.dumps(result, separators=(',', ':'))}",
+            )
+        return result
+
+    return condition
+
+
+def _json_type(value: JSON) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _parallel(sd: Mapping[str, JSON], language: str, common: dict[str, Any],
+              edges: list[tuple[str, str, str]], default_language: str) -> m.State:
+    branches = tuple(_machine(b, b.get("QueryLanguage", default_language)) for b in sd["Branches"])
+    return m.ParallelState(**common, branches=branches, retriers=_retriers(sd),
+                           catchers=_catchers(common["name"], sd, language, edges))
+
+
+def _map(sd: Mapping[str, JSON], language: str, common: dict[str, Any],
+         edges: list[tuple[str, str, str]], default_language: str) -> m.State:
+    processor_def = sd.get("ItemProcessor") or sd["Iterator"]
+    config = processor_def.get("ProcessorConfig", {})
+    processor = _machine(processor_def, processor_def.get("QueryLanguage", default_language))
+    jsonata = language == JSONATA
+    selector_key = "ItemSelector" if "ItemSelector" in sd else "Parameters"
+    items: Any = MISSING
+    items_text = ""
+    if jsonata and "Items" in sd:
+        items = _jsonata(sd["Items"], "Items")
+        items_text = sd["Items"][2:-2].strip() if _is_jsonata(sd["Items"]) else json.dumps(sd["Items"])
+    flow = common["flow"]
+    if selector_key == "Parameters" and not jsonata:
+        import dataclasses
+
+        common = {**common, "flow": dataclasses.replace(flow, parameters=MISSING)}
+    return m.MapState(
+        **common,
+        processor=processor,
+        distributed=config.get("Mode") == "DISTRIBUTED",
+        items_path=MISSING if jsonata else _path_field(sd, "ItemsPath"),
+        items=items,
+        items_text=items_text,
+        item_selector=(_jsonata_opt(sd, selector_key) if jsonata else _payload_opt(sd, selector_key)),
+        max_concurrency=_number(sd, "MaxConcurrency", language),
+        tolerated_percentage=_number(sd, "ToleratedFailurePercentage", language),
+        tolerated_count=_number(sd, "ToleratedFailureCount", language),
+        batcher=_batcher(sd.get("ItemBatcher"), language),
+        label=sd.get("Label", MISSING),
+        retriers=_retriers(sd),
+        catchers=_catchers(common["name"], sd, language, edges),
+    )
+
+
+def _batcher(spec: Mapping[str, JSON] | None, language: str) -> Any:
+    if spec is None:
+        return MISSING
+    batch_input: Any = MISSING
+    if "BatchInput" in spec:
+        batch_input = (_jsonata(spec["BatchInput"], "BatchInput") if language == JSONATA
+                       else _payload_any(spec["BatchInput"], "BatchInput"))
+    return m.ItemBatcher(max_items=_number(spec, "MaxItemsPerBatch", language),
+                         max_bytes=_number(spec, "MaxInputBytesPerBatch", language),
+                         batch_input=batch_input)
+
+
+_BUILDERS: dict[str, Callable[..., m.State]] = {
+    "Pass": _pass, "Succeed": _succeed, "Fail": _fail, "Wait": _wait, "Task": _task,
+    "Choice": _choice, "Parallel": _parallel, "Map": _map,
+}

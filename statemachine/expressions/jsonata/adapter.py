@@ -1,0 +1,386 @@
+"""Expressions stage: the JSONata adapter (jsonata-python behind one module).
+
+In: the text of ``{% ... %}`` strings and the JSON templates holding them (Arguments, Output,
+Assign, Items, Condition, ...), compiled once. Out at run time: JSON values computed from a
+``Scope`` (``$states.input/context/result/errorOutput`` and the workflow variables), or a
+``StatesError("States.QueryEvaluationError", cause)`` whose cause is AWS's text without the
+interpreter's "An error occurred while executing the state ..." prefix.
+
+jsonata-python is imported lazily, on the first compile, so ``sm`` starts fast. Its
+conventions are translated here and nowhere else: Python ``None`` is JSONata *undefined*
+(returned to callers as ``MISSING``), ``Utils.NULL_VALUE`` is JSON ``null``; results come
+back as plain JSON (lists, dicts, integral numbers as ``int`` the way AWS prints ``3``).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+import json
+import random
+import re
+import threading
+from collections.abc import Callable, Mapping
+from types import ModuleType
+from typing import Any, Literal
+
+from statemachine.errors import QUERY_EVALUATION_ERROR, StatesError
+from statemachine.expressions.jsonata import functions as jsonata_functions
+from statemachine.expressions.scope import Scope
+from statemachine.values import JSON, MISSING, Missing
+
+ExpectedType = Literal["array", "number", "integer", "string", "object", "boolean"]
+
+#: ASL: a value is a JSONata expression only when the whole string is ``{% ... %}``; no
+#: whitespace is allowed before ``{%`` or after ``%}``.
+_OPEN, _CLOSE = "{%", "%}"
+#: Largest integer a JavaScript number holds exactly; integral floats beyond it stay floats.
+_MAX_SAFE_INTEGER = 2**53
+
+
+class JsonataSyntaxError(ValueError):
+    """A JSONata expression does not parse: ``position`` is a 0-based offset in the text."""
+
+    def __init__(self, message: str, position: int, code: str) -> None:
+        super().__init__(f"{code}: {message} (position {position})")
+        self.message = message
+        self.position = position
+        self.code = code
+
+
+class JsonataEvaluationError(ValueError):
+    """Evaluating an expression failed: ``code`` is JSONata's (``T1006``, ...) when it has one."""
+
+    def __init__(self, code: str | None, message: str) -> None:
+        super().__init__(f"{code}: {message}" if code else message)
+        self.code = code
+        self.message = message
+
+    def describe(self) -> str:
+        """``T1006: Attempted to invoke a non-function``, the way AWS quotes it in causes."""
+        return str(self)
+
+
+class UnsupportedResultError(ValueError):
+    """An expression produced something that is not JSON (a function, for example)."""
+
+
+@functools.cache
+def _lib() -> ModuleType:
+    import jsonata  # heavy: imported on the first compile only
+
+    return jsonata
+
+
+def is_jsonata_expression(value: JSON) -> bool:
+    """Is ``value`` a ``{% ... %}`` string (exactly, without surrounding whitespace)?"""
+    return (
+        isinstance(value, str)
+        and len(value) >= 4
+        and value.startswith(_OPEN)
+        and value.endswith(_CLOSE)
+    )
+
+
+def expression_text(value: str) -> str:
+    """The expression inside ``{% ... %}``, stripped the way AWS quotes it in messages."""
+    return value[len(_OPEN) : -len(_CLOSE)].strip()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JsonataExpression:
+    """One parsed JSONata expression; evaluate it many times, from any thread."""
+
+    text: str
+    _compiled: Any = dataclasses.field(repr=False, compare=False)
+    _uses_rng: bool = dataclasses.field(repr=False, compare=False)
+    _local: threading.local = dataclasses.field(
+        default_factory=threading.local, repr=False, compare=False
+    )
+
+    def evaluate(
+        self, bindings: Mapping[str, JSON], *, rng: random.Random | None = None
+    ) -> JSON | Missing:
+        """Evaluate with ``bindings`` as ``$name`` variables; ``MISSING`` when undefined.
+
+        Raises ``JsonataEvaluationError`` (JSONata's error code and message) and
+        ``UnsupportedResultError`` (the result is not JSON, e.g. a function).
+        """
+        raw = self.evaluate_raw(bindings, rng=rng)
+        if raw is None:
+            return MISSING
+        if isinstance(raw, (dict, list)) and _is_bound_value(raw, bindings):
+            return raw  # a variable or $states.x returned whole: JSON already, share it
+        return to_json(raw)
+
+    def evaluate_raw(
+        self, bindings: Mapping[str, JSON], *, rng: random.Random | None = None
+    ) -> Any:
+        """The result in jsonata-python's own representation (``None`` is undefined)."""
+        lib = _lib()
+        instance = self._instance(lib)
+        frame = lib.Jsonata.Frame(instance.environment)
+        frame.bindings = _frame_bindings(bindings)
+        if self._uses_rng:
+            frame.bindings.update(jsonata_functions.random_functions(lib, rng))
+        frame.bindings["$"] = None
+        instance.timestamp = lib.Timebox.current_milli_time()
+        outer = getattr(lib.Jsonata.CURRENT, "jsonata", None)
+        lib.Jsonata.CURRENT.jsonata = instance  # $now(), $millis() and lambdas read it
+        try:
+            return instance.eval(instance.ast, None, frame)
+        except lib.JException as exc:
+            raise JsonataEvaluationError(exc.error, jsonata_functions.message(exc)) from None
+        except RecursionError:
+            raise JsonataEvaluationError("D1011", jsonata_functions.STACK_OVERFLOW) from None
+        except (ArithmeticError, TypeError, ValueError, KeyError, IndexError) as exc:
+            # jsonata-python lets some Python errors through (e.g. on odd argument types).
+            raise JsonataEvaluationError(None, f"{type(exc).__name__}: {exc}") from None
+        finally:
+            lib.Jsonata.CURRENT.jsonata = outer  # an expression evaluated inside another
+
+    def _instance(self, lib: ModuleType) -> Any:
+        # jsonata-python keeps per-evaluation scratch state (input, environment, timestamp)
+        # on the instance and finds "the current instance" through a thread-local; a shallow
+        # copy per thread shares the parsed AST and keeps concurrent executions apart.
+        instance = getattr(self._local, "instance", None)
+        if instance is None:
+            instance = copy.copy(self._compiled)
+            self._local.instance = instance
+        return instance
+
+
+def _is_bound_value(raw: Any, bindings: Mapping[str, JSON]) -> bool:
+    states = bindings.get("states")
+    nested = states.values() if isinstance(states, dict) else ()
+    return any(raw is value for value in bindings.values()) or any(raw is v for v in nested)
+
+
+def _frame_bindings(bindings: Mapping[str, JSON]) -> dict[str, Any]:
+    # A top-level None would read as undefined; JSON null is NULL_VALUE to jsonata-python
+    # (inside objects and arrays it treats None as null by itself).
+    null = _lib().Utils.NULL_VALUE
+    return {name: null if value is None else value for name, value in bindings.items()}
+
+
+def compile_jsonata(text: str) -> JsonataExpression:
+    """Parse ``text`` (without the ``{% %}`` delimiters) once.
+
+    Raises ``JsonataSyntaxError`` with JSONata's message, 0-based position and code.
+    """
+    lib = _lib()
+    current = getattr(lib.Jsonata.CURRENT, "jsonata", None)
+    try:
+        compiled = lib.Jsonata(text)
+    except lib.JException as exc:
+        raise JsonataSyntaxError(jsonata_functions.message(exc), exc.location, exc.error) from None
+    finally:
+        # The constructor makes itself "current" for the thread; keep evaluations in flight
+        # (a compile may happen while another expression runs) pointing at their own.
+        if current is not None:
+            lib.Jsonata.CURRENT.jsonata = current
+    for name, function in jsonata_functions.aws_functions(lib).items():
+        compiled.register_function(name, function)
+    uses_rng = re.search(r"\$(random|uuid)\b", text) is not None
+    return JsonataExpression(text=text, _compiled=compiled, _uses_rng=uses_rng)
+
+
+def to_json(raw: Any) -> JSON:
+    """jsonata-python's value -> plain JSON; raises UnsupportedResultError for functions.
+
+    Containers are rebuilt only where something changes, so values from the input are
+    shared, not copied.
+    """
+    if raw is None or isinstance(raw, (str, bool)):
+        return raw
+    if isinstance(raw, float):
+        return int(raw) if raw.is_integer() and abs(raw) <= _MAX_SAFE_INTEGER else raw
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, dict):
+        return _dict_to_json(raw)
+    if isinstance(raw, list):
+        return _list_to_json(raw)
+    if raw is _lib().Utils.NULL_VALUE:
+        return None
+    raise UnsupportedResultError(type(raw).__name__)
+
+
+def _dict_to_json(raw: dict[str, Any]) -> dict[str, JSON]:
+    converted = {key: to_json(value) for key, value in raw.items()}
+    if type(raw) is dict and all(converted[k] is raw[k] for k in raw):
+        return raw
+    return converted
+
+
+def _list_to_json(raw: list[Any]) -> list[JSON]:
+    converted = [to_json(item) for item in raw]
+    if type(raw) is list and all(a is b for a, b in zip(converted, raw, strict=True)):
+        return raw
+    return converted
+
+
+def states_bindings(scope: Scope) -> dict[str, JSON]:
+    """The bindings an ASL JSONata expression sees: ``$states`` and every variable."""
+    states: dict[str, JSON] = {"input": scope.input, "context": scope.context}
+    if scope.result is not MISSING:
+        states["result"] = scope.result
+    if scope.error_output is not MISSING:
+        states["errorOutput"] = scope.error_output
+    bindings = dict(scope.variables)
+    bindings["states"] = states
+    return bindings
+
+
+# --- templates ----------------------------------------------------------------------------
+
+
+def _quoted(text: str, field: str) -> str:
+    return f"The JSONata expression '{text}' specified for the field '{field}'"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Literal:
+    value: JSON
+
+    def evaluate(self, bindings: Mapping[str, JSON], rng: random.Random | None) -> JSON:
+        return self.value
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Expression:
+    expression: JsonataExpression
+    field: str
+
+    def evaluate(self, bindings: Mapping[str, JSON], rng: random.Random | None) -> JSON:
+        value = self.evaluate_any(bindings, rng)
+        if value is MISSING:
+            raise self.error("returned nothing (undefined).")
+        return value
+
+    def evaluate_any(self, bindings: Mapping[str, JSON], rng: random.Random | None) -> JSON:
+        try:
+            return self.expression.evaluate(bindings, rng=rng)
+        except JsonataEvaluationError as exc:
+            raise self.error(f"threw an error during evaluation. {exc.describe()}") from None
+        except UnsupportedResultError:
+            raise self.error("returned an unsupported result type.") from None
+
+    def error(self, what: str) -> StatesError:
+        return StatesError(
+            QUERY_EVALUATION_ERROR, f"{_quoted(self.expression.text, self.field)} {what}"
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Object:
+    items: tuple[tuple[str, _Node], ...]
+
+    def evaluate(self, bindings: Mapping[str, JSON], rng: random.Random | None) -> JSON:
+        return {key: node.evaluate(bindings, rng) for key, node in self.items}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Array:
+    items: tuple[_Node, ...]
+
+    def evaluate(self, bindings: Mapping[str, JSON], rng: random.Random | None) -> JSON:
+        return [node.evaluate(bindings, rng) for node in self.items]
+
+
+_Node = _Literal | _Expression | _Object | _Array
+
+
+def _compile_node(value: JSON, field: str) -> _Node:
+    if is_jsonata_expression(value):
+        return _Expression(compile_jsonata(expression_text(value)), field)
+    if isinstance(value, dict):
+        items = tuple((key, _compile_node(item, f"{field}/{key}")) for key, item in value.items())
+        if all(isinstance(node, _Literal) for _, node in items):
+            return _Literal(value)
+        return _Object(items)
+    if isinstance(value, list):
+        nodes = tuple(_compile_node(item, f"{field}/{index}") for index, item in enumerate(value))
+        if all(isinstance(node, _Literal) for node in nodes):
+            return _Literal(value)
+        return _Array(nodes)
+    return _Literal(value)
+
+
+def compile_jsonata_template(value: JSON, *, field: str) -> JsonataTemplate:
+    """Compile an ASL field value that may hold ``{% %}`` strings at any depth.
+
+    ``field`` is the ASL field name used in messages ("Output", "Arguments", "Items");
+    nested positions extend it AWS's way ("Output/result"). Raises JsonataSyntaxError.
+    """
+    return JsonataTemplate(field=field, root=_compile_node(value, field))
+
+
+#: Type names as AWS reports them in "Expected 'array', but was 'boolean'".
+def _type_name(value: JSON) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+_TYPE_CHECKS: Mapping[str, Callable[[JSON], bool]] = {
+    "array": lambda v: isinstance(v, list),
+    "object": lambda v: isinstance(v, dict),
+    "string": lambda v: isinstance(v, str),
+    "boolean": lambda v: isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JsonataTemplate:
+    """A compiled ASL field: literal JSON with ``{% %}`` expressions at any depth."""
+
+    field: str
+    root: _Node
+
+    @property
+    def is_literal(self) -> bool:
+        """True when the template holds no expression at all."""
+        return isinstance(self.root, _Literal)
+
+    @property
+    def expression(self) -> JsonataExpression | None:
+        """The expression when the whole field is one ``{% %}`` string, else None."""
+        return self.root.expression if isinstance(self.root, _Expression) else None
+
+    def evaluate(self, scope: Scope, rng: random.Random | None = None) -> JSON:
+        """The field's value in ``scope``; raises StatesError(States.QueryEvaluationError)."""
+        if isinstance(self.root, _Literal):
+            return self.root.value
+        return self.root.evaluate(states_bindings(scope), rng)
+
+    def evaluate_bindings(
+        self, bindings: Mapping[str, JSON], rng: random.Random | None = None
+    ) -> JSON:
+        """Like ``evaluate`` with bindings built once by ``states_bindings`` and reused."""
+        return self.root.evaluate(bindings, rng)
+
+    def evaluate_as(
+        self, scope: Scope, expected: ExpectedType, rng: random.Random | None = None
+    ) -> JSON:
+        """Evaluate a field whose value must have one JSON type (Items: 'array', ...).
+
+        A literal field is returned as is (its type is the validator's business).
+        """
+        value = self.evaluate(scope, rng)
+        if isinstance(self.root, _Expression) and not _TYPE_CHECKS[expected](value):
+            shown = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+            raise self.root.error(
+                "returned an unexpected result type. "
+                f"Expected '{expected}', but was '{_type_name(value)}' for value: {shown}"
+            )
+        return value

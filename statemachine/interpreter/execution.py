@@ -1,0 +1,320 @@
+"""Interpreter stage: runs a ``CompiledMachine`` on an input, appending history events.
+
+One coroutine loops over the states of a (nested) machine (``run_machine``); no asyncio task
+is created per state. ``run_state`` is the single place where a state is entered, its handler
+called, Retry and Catch applied (in one loop, never recursion) and the state exited. Only
+Parallel branches, Map iterations and task handler calls create tasks.
+
+Errors inside the engine travel as ``Failure`` (final error name and cause). A ``StatesError``
+raised by a data-flow step is turned into a Failure with AWS's prefix "An error occurred while
+executing the state 'X' (entered at the event id #N). "; task errors and Fail states raise
+Failure directly and carry no prefix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from statemachine import errors
+from statemachine.clock import Clock
+from statemachine.errors import StatesError
+from statemachine.expressions.jsonpath import PathNotFound
+from statemachine.history import Event
+from statemachine.interpreter import dataflow
+from statemachine.interpreter.retry import retry_delay
+from statemachine.model import CompiledMachine, State
+from statemachine.values import JSON, MISSING
+
+__all__ = ["Failure", "Frame", "Outcome", "Runtime", "StateRun", "execute", "run_machine", "run_state"]
+
+QUERY_EVALUATION_ERROR = "States.QueryEvaluationError"
+
+
+class Failure(Exception):
+    """A state or branch failed with ``error``/``cause`` as they will be recorded."""
+
+    def __init__(self, error: str | None, cause: str | None) -> None:
+        super().__init__(error, cause)
+        self.error = error
+        self.cause = cause
+        #: event the failing state records when it is not retried (Map: "MapStateFailed")
+        self.final_event: str | None = None
+
+    def output(self) -> dict[str, JSON]:
+        """The error output Catch passes on: ``{"Error": ..., "Cause": ...}``."""
+        out: dict[str, JSON] = {}
+        if self.error is not None:
+            out["Error"] = self.error
+        if self.cause is not None:
+            out["Cause"] = self.cause
+        return out
+
+
+class Frame:
+    """The mutable per-branch part of a run: workflow variables and the last event id."""
+
+    __slots__ = ("in_parallel", "last_id", "variables")
+
+    def __init__(self, variables: dict[str, JSON], last_id: int, in_parallel: bool = False) -> None:
+        self.variables = variables
+        self.last_id = last_id
+        #: AWS records a Parallel branch's failing state as ``<Type>StateAborted``
+        self.in_parallel = in_parallel
+
+
+class StateRun:
+    """One state's visit: entered event id and time, retry count (what ``$$.State`` shows)."""
+
+    __slots__ = ("entered_id", "entered_time", "retry_count", "state")
+
+    def __init__(self, state: State, entered_id: int, entered_time: float) -> None:
+        self.state = state
+        self.entered_id = entered_id
+        self.entered_time = entered_time
+        self.retry_count = 0
+
+
+class Runtime:
+    """Everything one execution shares: clock, randomness, resources, history, tokens."""
+
+    def __init__(self, *, clock: Clock, rng: random.Random, resolve: Callable[[str], Any],
+                 execution_ctx: Mapping[str, JSON], machine_ctx: Mapping[str, JSON],
+                 on_event: Callable[[Event], None] | None = None,
+                 data_limit: int | None = 256 * 1024, arn: str = "") -> None:
+        self.clock = clock
+        self.rng = rng
+        self.resolve = resolve
+        self.execution_ctx = execution_ctx
+        self.machine_ctx = machine_ctx
+        self.on_event = on_event
+        self.data_limit = data_limit
+        self.events: list[Event] = []
+        self.tokens: dict[str, asyncio.Future[JSON]] = {}
+        self.heartbeats: dict[str, Callable[[], None]] = {}
+        self.arn = arn
+        self.abort_reason: Failure | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    def executor(self) -> ThreadPoolExecutor:
+        """Worker threads for synchronous handlers, private to this execution so that a
+        handler abandoned after a timeout or abort never delays the end of the run."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=64, thread_name_prefix="sm-task")
+        return self._executor
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def emit(self, frame: Frame, type: str, details: Mapping[str, Any] | None = None) -> Event:
+        event = Event(len(self.events) + 1, frame.last_id, self.clock.now(), type, details)
+        self.events.append(event)
+        frame.last_id = event.id
+        if self.on_event is not None:
+            self.on_event(event)
+        return event
+
+    def child(self) -> Runtime:
+        """A runtime for child executions (Distributed Map): same clock and resources, its own
+        history (AWS records child executions apart from the parent's history)."""
+        clone = Runtime(clock=self.clock, rng=self.rng, resolve=self.resolve,
+                        execution_ctx=self.execution_ctx, machine_ctx=self.machine_ctx,
+                        data_limit=self.data_limit, arn=self.arn)
+        clone.tokens = self.tokens
+        clone.heartbeats = self.heartbeats
+        clone._executor = self.executor()
+        return clone
+
+    def context(self, run: StateRun, token: str | None = None, retry: bool = False) -> JSON:
+        return dataflow.build_context(self.execution_ctx, self.machine_ctx, run.state.name,
+                                      run.entered_time, run.retry_count if retry else None, token)
+
+
+Handler = Callable[[Runtime, Any, JSON, Frame, StateRun], Any]
+#: state class -> handler coroutine ``(rt, state, raw_input, frame, run) -> (output, trigger, assigned)``
+HANDLERS: dict[type, Handler] = {}
+
+
+async def run_machine(rt: Runtime, machine: CompiledMachine, frame: Frame, value: JSON) -> JSON:
+    """Run states from StartAt until one ends the machine; returns the last output."""
+    states = machine.states
+    table = machine.table
+    name = machine.start_at
+    while True:
+        state = states[name]
+        value, trigger = await run_state(rt, state, value, frame)
+        if trigger == "end":
+            return value
+        name = table[name][trigger]
+
+
+async def run_state(rt: Runtime, state: State, raw: JSON, frame: Frame) -> tuple[JSON, str]:
+    """Enter ``state``, run its handler under Retry/Catch, exit; returns (output, trigger)."""
+    entered = rt.emit(frame, state.type + "StateEntered", {"name": state.name, "input": raw})
+    run = StateRun(state, entered.id, entered.timestamp)
+    handler = HANDLERS[state.__class__]
+    counts: list[int] | None = None
+    while True:
+        try:
+            output, trigger, assigned = await handler(rt, state, raw, frame, run)
+            break
+        except asyncio.CancelledError:
+            rt.emit(frame, state.type + "StateAborted")
+            raise
+        except Failure as exc:
+            failure = exc
+        except (StatesError, PathNotFound) as exc:
+            failure = evaluation_failure(rt, frame, run, exc)
+        if state.retriers:
+            counts = counts or [0] * len(state.retriers)
+            delay = retry_delay(state.retriers, counts, failure.error, rt.rng)
+            if delay is not None:
+                run.retry_count += 1
+                await rt.clock.sleep(delay)
+                continue
+        if failure.final_event is not None:
+            rt.emit(frame, failure.final_event)
+        caught = _catch(rt, state, raw, frame, run, failure)
+        if caught is None:
+            if frame.in_parallel and state.type != "Fail":
+                rt.emit(frame, state.type + "StateAborted")
+            raise failure
+        output, trigger, assigned = caught
+        break
+    _commit(rt, frame, state, output, assigned)
+    return output, trigger
+
+
+def _commit(rt: Runtime, frame: Frame, state: State, output: JSON, assigned: Any) -> None:
+    details: dict[str, Any] = {"name": state.name, "output": output}
+    if assigned is not None:
+        frame.variables = {**frame.variables, **assigned}
+        details["assignedVariables"] = assigned
+    rt.emit(frame, state.type + "StateExited", details)
+
+
+def evaluation_failure(rt: Runtime, frame: Frame, run: StateRun, exc: Exception) -> Failure:
+    """A data-flow StatesError as the Failure AWS records: cause prefixed with the state and
+    its entered event id; a JSONata evaluation error also records ``EvaluationFailed``."""
+    if isinstance(exc, PathNotFound):
+        exc = StatesError(errors.RUNTIME, exc.invalid_path_message())
+    assert isinstance(exc, StatesError)
+    prefix = (f"An error occurred while executing the state '{run.state.name}' "
+              f"(entered at the event id #{run.entered_id}). ")
+    failure = Failure(exc.name, prefix + (exc.cause or ""))
+    if failure.error == QUERY_EVALUATION_ERROR:
+        rt.emit(frame, "EvaluationFailed", _evaluation_details(failure, run.state))
+    return failure
+
+
+def _evaluation_details(failure: Failure, state: State) -> dict[str, Any]:
+    details: dict[str, Any] = {"error": failure.error, "cause": failure.cause, "state": state.name}
+    return details
+
+
+def _catch(rt: Runtime, state: State, raw: JSON, frame: Frame, run: StateRun,
+           failure: Failure) -> tuple[JSON, str, Any] | None:
+    for catcher in state.catchers:
+        if not errors.matches(failure.error, catcher.error_equals):
+            continue
+        error_output = failure.output()
+        ctx = rt.context(run) if state.flow.needs_context else None
+        variables = frame.variables
+        assigned = None
+        if catcher.assign is not MISSING:
+            assigned = dataflow.assignments(catcher.assign, catcher.assign_on_result, raw,
+                                            error_output, ctx, variables, rt.rng, error_output)
+        if catcher.output is not MISSING:
+            from statemachine.expressions.scope import Scope
+
+            output = catcher.output.evaluate(Scope(raw, ctx, variables, MISSING, error_output), rt.rng)  # type: ignore[union-attr]
+        else:
+            output = dataflow.apply_result_path(catcher.result_path, raw, error_output)
+        return output, catcher.trigger, assigned
+    return None
+
+
+class Outcome:
+    """How an execution ended: status, output or error/cause."""
+
+    __slots__ = ("cause", "error", "output", "status")
+
+    def __init__(self, status: str, output: JSON = None, error: str | None = None,
+                 cause: str | None = None) -> None:
+        self.status = status
+        self.output = output
+        self.error = error
+        self.cause = cause
+
+
+async def execute(rt: Runtime, machine: CompiledMachine, value: JSON, role_arn: str) -> Outcome:
+    """Run a whole execution: ExecutionStarted ... ExecutionSucceeded/Failed/TimedOut/Aborted."""
+    try:
+        return await _execute(rt, machine, value, role_arn)
+    finally:
+        rt.close()
+
+
+async def _execute(rt: Runtime, machine: CompiledMachine, value: JSON, role_arn: str) -> Outcome:
+    frame = Frame({}, 0)
+    rt.emit(frame, "ExecutionStarted", {"input": value, "roleArn": role_arn})
+    work = asyncio.ensure_future(_checked_run(rt, machine, frame, value))
+    timeout = machine.timeout_seconds
+    try:
+        if timeout is MISSING:
+            output = await work
+        else:
+            output = await _with_timeout(rt, work, float(timeout))  # type: ignore[arg-type]
+    except Failure as failure:
+        return _failed(rt, frame, "ExecutionFailed", "FAILED", failure)
+    except _TimedOut:
+        return _failed(rt, frame, "ExecutionTimedOut", "TIMED_OUT", Failure(errors.TIMEOUT, None))
+    except asyncio.CancelledError:
+        if not work.done():
+            work.cancel()
+            await asyncio.gather(work, return_exceptions=True)
+        abort = rt.abort_reason or Failure(None, None)
+        return _failed(rt, frame, "ExecutionAborted", "ABORTED", abort)
+    rt.emit(frame, "ExecutionSucceeded", {"output": output})
+    return Outcome("SUCCEEDED", output)
+
+
+class _TimedOut(Exception):
+    pass
+
+
+async def _checked_run(rt: Runtime, machine: CompiledMachine, frame: Frame, value: JSON) -> JSON:
+    return await run_machine(rt, machine, frame, value)
+
+
+async def _with_timeout(rt: Runtime, work: asyncio.Future[JSON], timeout: float) -> JSON:
+    dog = asyncio.ensure_future(rt.clock.sleep(timeout))
+    try:
+        done, _ = await asyncio.wait({work, dog}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        dog.cancel()
+        raise
+    if work in done:
+        dog.cancel()
+        return work.result()
+    work.cancel()
+    await asyncio.gather(work, return_exceptions=True)
+    raise _TimedOut
+
+
+def _failed(rt: Runtime, frame: Frame, event: str, status: str, failure: Failure) -> Outcome:
+    # AWS leaves empty fields out of the event (a timeout's error output has "Cause": "",
+    # its ExecutionFailed event no cause at all)
+    error = failure.error or None
+    cause = failure.cause or None
+    details: dict[str, Any] = {}
+    if error is not None:
+        details["error"] = error
+    if cause is not None:
+        details["cause"] = cause
+    rt.emit(frame, event, details)
+    return Outcome(status, None, error, cause)

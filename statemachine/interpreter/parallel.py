@@ -1,0 +1,322 @@
+"""Interpreter stage: Parallel and Map, the states that run nested machines concurrently.
+
+Each branch / iteration is a child run of a nested ``CompiledMachine`` with its own ``Frame``:
+it reads a copy of the outer variables and cannot assign outer ones. Map runs its iterations
+on a pool of worker coroutines (MaxConcurrency; 0 = unbounded, which AWS caps at 40 for inline
+Maps) so a 100,000-item Map holds at most that many tasks. The first failing branch/iteration
+cancels the others (their running states record ``...StateAborted``) and fails the state with
+its error, unless a Distributed Map tolerates it (ToleratedFailureCount/Percentage).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from typing import Any
+
+from statemachine import errors
+from statemachine.errors import StatesError
+from statemachine.expressions.scope import Scope
+from statemachine.interpreter import dataflow
+from statemachine.interpreter.execution import (
+    HANDLERS, Failure, Frame, Runtime, StateRun, evaluation_failure, run_machine,
+)
+from statemachine.interpreter.states import check_size, resolve_field
+from statemachine.model import CompiledMachine, MapState, ParallelState
+from statemachine.values import JSON, MISSING
+
+__all__ = ["run_map", "run_parallel"]
+
+INLINE_CONCURRENCY_CAP = 40
+DISTRIBUTED_CONCURRENCY_CAP = 1000
+
+
+async def run_parallel(rt: Runtime, state: ParallelState, raw: JSON, frame: Frame, run: StateRun) -> Any:
+    flow = state.flow
+    ctx = rt.context(run, retry=True) if flow.needs_context else None
+    value = dataflow.effective_input(flow, raw, ctx, frame.variables, rt.rng)
+    rt.emit(frame, "ParallelStateStarted")
+    start_id = frame.last_id
+    coros = [_branch(rt, b, value, Frame(dict(frame.variables), start_id, True))
+             for b in state.branches]
+    result = await _all_or_first_failure(coros)
+    check_size(rt, result, state.name)
+    return _finish(rt, state, raw, result, ctx, frame)
+
+
+async def _branch(rt: Runtime, machine: CompiledMachine, value: JSON, frame: Frame) -> JSON:
+    return await run_machine(rt, machine, frame, value)
+
+
+async def _all_or_first_failure(coros: list[Any]) -> list[JSON]:
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    if not tasks:
+        return []
+    try:
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    except asyncio.CancelledError:
+        await _cancel(tasks)
+        raise
+    failed = next((t for t in tasks if t.done() and not t.cancelled() and t.exception()), None)
+    if failed is not None:
+        await _cancel(list(pending))
+        raise failed.exception()  # type: ignore[misc]
+    return [t.result() for t in tasks]
+
+
+async def _cancel(tasks: list[asyncio.Future[Any]]) -> None:
+    for t in tasks:
+        t.cancel()
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _finish(rt: Runtime, state: Any, raw: JSON, result: JSON, ctx: JSON, frame: Frame) -> Any:
+    flow = state.flow
+    result = dataflow.select_result(flow, result, ctx, frame.variables, rt.rng)
+    assigned = None
+    if flow.assign is not MISSING:
+        assigned = dataflow.assignments(flow.assign, flow.assign_on_result, raw, result, ctx,
+                                        frame.variables, rt.rng)
+    output = dataflow.state_output(flow, raw, result, ctx, frame.variables, rt.rng)
+    return output, state.trigger, assigned
+
+
+# --- Map ---------------------------------------------------------------------------------------
+
+async def run_map(rt: Runtime, state: MapState, raw: JSON, frame: Frame, run: StateRun) -> Any:
+    flow = state.flow
+    ctx = rt.context(run, retry=True)
+    variables = frame.variables
+    try:
+        value = dataflow.effective_input(flow, raw, ctx, variables, rt.rng)
+        items = _items(rt, state, raw, value, ctx, variables)
+        concurrency = _concurrency(rt, state, value, ctx, variables)
+    except StatesError as exc:
+        failure = evaluation_failure(rt, frame, run, exc)
+        if failure.error == errors.QUERY_EVALUATION_ERROR:
+            rt.emit(frame, "MapStateFailed")
+        raise failure from None
+    rt.emit(frame, "MapStateStarted", {"length": len(items)})
+    limits = concurrency, _tolerated(rt, state, value, ctx, variables, len(items))
+    if state.distributed:
+        result = await _distributed(rt, state, frame, value, ctx, items, limits)
+    else:
+        result = await _inline(rt, state, frame, value, ctx, items, limits[0])
+    rt.emit(frame, "MapStateSucceeded")
+    check_size(rt, result, state.name)
+    return _finish(rt, state, raw, result, ctx, frame)
+
+
+def _items(rt: Runtime, state: MapState, raw: JSON, value: JSON, ctx: JSON, variables: Any) -> list[JSON]:
+    if state.items is not MISSING:
+        items = state.items.evaluate(Scope(raw, ctx, variables), rt.rng)  # type: ignore[union-attr]
+        if not isinstance(items, list):
+            raise StatesError(errors.QUERY_EVALUATION_ERROR, _items_type_message(state, items))
+        return items
+    if state.items_path is not MISSING:
+        items = dataflow.select_path(state.items_path, Scope(value, ctx, variables))
+    else:
+        items = value
+    if not isinstance(items, list):
+        text = json.dumps(items, separators=(",", ":"))
+        raise StatesError(errors.QUERY_EVALUATION_ERROR if state.flow.output is not MISSING or not state.flow.assign_on_result
+                          else errors.RUNTIME, f"Map state input must be an array but was: {text}")
+    return items
+
+
+def _items_type_message(state: MapState, items: JSON) -> str:
+    text = state.items_text
+    kind = _json_type(items)
+    if kind is None:
+        return f"The JSONata expression '{text}' specified for the field 'Items' returned an unsupported result type."
+    return (f"The JSONata expression '{text}' specified for the field 'Items' returned an unexpected "
+            f"result type. Expected 'array', but was '{kind}' for value: {json.dumps(items, separators=(',', ':'))}")
+
+
+def _json_type(value: JSON) -> str | None:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return None
+
+
+def _concurrency(rt: Runtime, state: MapState, value: JSON, ctx: JSON, variables: Any) -> int:
+    if state.max_concurrency is MISSING:
+        return 0
+    return _integer(rt, state.max_concurrency, value, ctx, variables)
+
+
+def _tolerated(rt: Runtime, state: MapState, value: JSON, ctx: JSON, variables: Any,
+               total: int) -> int | None:
+    """How many failed items the Map tolerates; None when any failure fails it."""
+    tolerated: int | None = None
+    if state.tolerated_count is not MISSING:
+        count = _integer(rt, state.tolerated_count, value, ctx, variables)
+        if count < 0:
+            raise StatesError(errors.RUNTIME, "ToleratedFailureCount cannot be negative.")
+        tolerated = count
+    if state.tolerated_percentage is not MISSING:
+        pct = _float(rt, state.tolerated_percentage, value, ctx, variables)
+        if not 0 <= pct <= 100:
+            raise StatesError(errors.RUNTIME, "ToleratedFailurePercentage must be between 0 and 100.")
+        by_pct = math.floor(total * pct / 100)
+        tolerated = by_pct if tolerated is None else max(tolerated, by_pct)
+    return tolerated
+
+
+def _integer(rt: Runtime, field: Any, value: JSON, ctx: JSON, variables: Any) -> int:
+    number = resolve_field(field, value, ctx, variables, rt.rng)
+    if isinstance(number, bool) or not isinstance(number, (int, float)) or number != int(number):
+        if isinstance(number, str) and number.lstrip("-").isdigit():
+            return int(number)
+        raise StatesError(errors.RUNTIME, _not_number(field, number, "integer"))
+    return int(number)
+
+
+def _float(rt: Runtime, field: Any, value: JSON, ctx: JSON, variables: Any) -> float:
+    number = resolve_field(field, value, ctx, variables, rt.rng)
+    if isinstance(number, str):
+        try:
+            return float(number)
+        except ValueError:
+            pass
+    if isinstance(number, bool) or not isinstance(number, (int, float)):
+        raise StatesError(errors.RUNTIME, _not_number(field, number, "float"))
+    return float(number)
+
+
+def _not_number(field: Any, value: JSON, kind: str) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    where = f": {field.path.text}" if field.path is not MISSING else ""
+    return f"The {field.field} field refers to value \"{text}\" which is not a valid {kind}{where}"
+
+
+def _selector(rt: Runtime, state: MapState, value: JSON, ctx: Any, variables: Any,
+              index: int, item: JSON) -> JSON:
+    if state.item_selector is MISSING:
+        return item
+    item_ctx = {**ctx, "Map": {"Item": {"Index": index, "Value": item}}}
+    return state.item_selector.evaluate(Scope(value, item_ctx, variables), rt.rng)  # type: ignore[union-attr]
+
+
+async def _inline(rt: Runtime, state: MapState, frame: Frame, value: JSON, ctx: Any,
+                  items: list[JSON], concurrency: int) -> list[JSON]:
+    start_id = frame.last_id
+    workers = min(len(items), concurrency or INLINE_CONCURRENCY_CAP) or 1
+    results: list[JSON] = [None] * len(items)
+    queue = iter(range(len(items)))
+    variables = frame.variables
+
+    async def worker() -> None:
+        for index in queue:
+            item = _selector(rt, state, value, ctx, variables, index, items[index])
+            results[index] = await _iteration(rt, state, frame, start_id, index, item)
+
+    await _all_or_first_failure([worker() for _ in range(workers)])
+    return results
+
+
+async def _iteration(rt: Runtime, state: MapState, outer: Frame, start_id: int, index: int,
+                     item: JSON) -> JSON:
+    frame = Frame(dict(outer.variables), start_id)
+    details = {"name": state.name, "index": index}
+    rt.emit(frame, "MapIterationStarted", details)
+    try:
+        output = await run_machine(rt, state.processor, frame, item)  # type: ignore[arg-type]
+    except Failure as failure:
+        rt.emit(frame, "MapIterationFailed", details)
+        failure.final_event = "MapStateFailed"
+        raise
+    except asyncio.CancelledError:
+        rt.emit(frame, "MapIterationAborted", details)
+        raise
+    rt.emit(frame, "MapIterationSucceeded", details)
+    return output
+
+
+async def _distributed(rt: Runtime, state: MapState, frame: Frame, value: JSON, ctx: Any,
+                       items: list[JSON], limits: tuple[int, int | None]) -> list[JSON]:
+    concurrency, tolerated = limits
+    run_arn = f"{rt.arn}:mapRun/{state.name}"
+    rt.emit(frame, "MapRunStarted", {"mapRunArn": run_arn})
+    child = rt.child()
+    batches = _batches(rt, state, value, ctx, frame.variables, items)
+    results: list[JSON] = [None] * len(batches)
+    failures: list[Failure] = []
+    queue = iter(range(len(batches)))
+
+    async def worker() -> None:
+        for index in queue:
+            item = batches[index]
+            try:
+                results[index] = await run_machine(child, state.processor, Frame(dict(frame.variables), 0), item)  # type: ignore[arg-type]
+            except Failure as failure:
+                failures.append(failure)
+                results[index] = failure.output()
+                if tolerated is None or len(failures) > tolerated:
+                    raise
+
+    workers = min(len(batches), concurrency or DISTRIBUTED_CONCURRENCY_CAP) or 1
+    try:
+        await _all_or_first_failure([worker() for _ in range(workers)])
+    except Failure as failure:
+        final = failure
+        if tolerated is not None:
+            final = Failure(errors.EXCEED_TOLERATED_FAILURE_THRESHOLD,
+                            "The specified tolerated failure threshold was exceeded")
+        rt.emit(frame, "MapRunFailed", {"error": final.error, "cause": final.cause})
+        final.final_event = "MapStateFailed"
+        raise final from None
+    rt.emit(frame, "MapRunSucceeded")
+    return results
+
+
+def _batches(rt: Runtime, state: MapState, value: JSON, ctx: Any, variables: Any,
+             items: list[JSON]) -> list[JSON]:
+    selected = [_selector(rt, state, value, ctx, variables, i, item) for i, item in enumerate(items)]
+    batcher = state.batcher
+    if batcher is MISSING:
+        return selected
+    max_items = resolve_field(batcher.max_items, value, ctx, variables, rt.rng) if batcher.max_items is not MISSING else None  # type: ignore[union-attr]
+    max_bytes = resolve_field(batcher.max_bytes, value, ctx, variables, rt.rng) if batcher.max_bytes is not MISSING else None  # type: ignore[union-attr]
+    batch_input = MISSING
+    if batcher.batch_input is not MISSING:  # type: ignore[union-attr]
+        spec = batcher.batch_input  # type: ignore[union-attr]
+        batch_input = spec.evaluate(Scope(value, ctx, variables), rt.rng) if hasattr(spec, "evaluate") else spec
+    out: list[JSON] = []
+    current: list[JSON] = []
+    size = 0
+    for item in selected:
+        item_size = len(json.dumps(item, separators=(",", ":")))
+        full = (max_items is not None and len(current) >= max_items) or (
+            max_bytes is not None and current and size + item_size > max_bytes)
+        if full:
+            out.append(_batch(current, batch_input))
+            current, size = [], 0
+        current.append(item)
+        size += item_size
+    if current:
+        out.append(_batch(current, batch_input))
+    return out
+
+
+def _batch(items: list[JSON], batch_input: Any) -> JSON:
+    batch: dict[str, JSON] = {}
+    if batch_input is not MISSING:
+        batch["BatchInput"] = batch_input
+    batch["Items"] = items
+    return batch
+
+
+HANDLERS.update({ParallelState: run_parallel, MapState: run_map})

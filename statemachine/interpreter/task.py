@@ -1,0 +1,191 @@
+"""Interpreter stage: the Task state. Calls the resolved resource handler (sync handlers in a
+worker thread, async ones on the loop) under TimeoutSeconds / HeartbeatSeconds, waits for
+``.waitForTaskToken`` callbacks, and records the Task* (or LambdaFunction*) history events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import uuid
+from typing import Any
+
+from statemachine import errors
+from statemachine.errors import StatesError
+from statemachine.interpreter import dataflow
+from statemachine.interpreter.execution import HANDLERS, Failure, Frame, Runtime, StateRun
+from statemachine.interpreter.states import check_size, resolve_field
+from statemachine.model import TaskState
+from statemachine.values import JSON, MISSING
+
+__all__ = ["run_task"]
+
+_LAMBDA_ARN = "arn:aws:lambda:"
+
+
+class _Beat:
+    """Liveness of one task attempt; ``beat`` may be called from any thread."""
+
+    __slots__ = ("clock", "last")
+
+    def __init__(self, clock: Any) -> None:
+        self.clock = clock
+        self.last = clock.now()
+
+    def beat(self) -> None:
+        self.last = self.clock.now()
+
+
+def _events(resource: str) -> tuple[str, dict[str, Any]]:
+    """Event-name prefix and the resource fields Task* events carry."""
+    if resource.startswith(_LAMBDA_ARN) or ":function:" in resource.split(":::")[-1]:
+        return "LambdaFunction", {"resource": resource}
+    if resource.startswith("arn:") and ":::" in resource:
+        service, _, action = resource.split(":::", 1)[1].partition(":")
+        return "Task", {"resourceType": service, "resource": action}
+    kind, _, rest = resource.partition(":")
+    return "Task", {"resourceType": kind, "resource": rest or resource}
+
+
+async def run_task(rt: Runtime, state: TaskState, raw: JSON, frame: Frame, run: StateRun) -> Any:
+    flow = state.flow
+    token = None
+    if state.integration == "wait-for-task-token":
+        token = str(uuid.UUID(int=rt.rng.getrandbits(128), version=4))
+    ctx = rt.context(run, token, retry=True)
+    variables = frame.variables
+    value = dataflow.effective_input(flow, raw, ctx, variables, rt.rng)
+    timeout = _seconds(state.timeout, raw, ctx, variables, rt)
+    heartbeat = _seconds(state.heartbeat, raw, ctx, variables, rt)
+    credentials = None
+    if state.credentials is not MISSING:
+        from statemachine.expressions.scope import Scope
+
+        credentials = state.credentials.evaluate(Scope(raw, ctx, variables), rt.rng)  # type: ignore[union-attr]
+    result = await _attempt(rt, state, frame, value, ctx, timeout, heartbeat, token, credentials)
+    result = dataflow.select_result(flow, result, ctx, variables, rt.rng)
+    assigned = None
+    if flow.assign is not MISSING:
+        assigned = dataflow.assignments(flow.assign, flow.assign_on_result, raw, result, ctx,
+                                        variables, rt.rng)
+    output = dataflow.state_output(flow, raw, result, ctx, variables, rt.rng)
+    return output, state.trigger, assigned
+
+
+def _seconds(field: Any, raw: JSON, ctx: JSON, variables: Any, rt: Runtime) -> float | None:
+    if field is MISSING:
+        return None
+    value = resolve_field(field, raw, ctx, variables, rt.rng)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+        raise StatesError(errors.RUNTIME, f"The {field.field} field must be a positive integer: {value!r}")
+    return float(value)
+
+
+async def _attempt(rt: Runtime, state: TaskState, frame: Frame, value: JSON, ctx: JSON,
+                   timeout: float | None, heartbeat: float | None, token: str | None,
+                   credentials: JSON) -> JSON:
+    from statemachine.resources.base import TaskRequest
+
+    prefix, ident = _events(state.resource)
+    scheduled: dict[str, Any] = dict(ident)
+    if prefix == "LambdaFunction":
+        scheduled["input"] = value
+    else:
+        scheduled["region"] = "us-east-1"
+        scheduled["parameters"] = value
+    if timeout is not None:
+        scheduled["timeoutInSeconds"] = int(timeout)
+    if heartbeat is not None and prefix == "Task":
+        scheduled["heartbeatInSeconds"] = int(heartbeat)
+    rt.emit(frame, prefix + "Scheduled", scheduled)
+    rt.emit(frame, prefix + "Started", None if prefix == "LambdaFunction" else dict(ident))
+    beat = _Beat(rt.clock)
+    request = TaskRequest(resource=state.resource, integration=state.integration,  # type: ignore[arg-type]
+                          input=value, context=ctx, state_name=state.name,
+                          timeout_seconds=timeout, heartbeat_seconds=heartbeat, task_token=token,
+                          credentials=credentials, heartbeat=beat.beat)
+    try:
+        result = await _guarded(rt, state, request, token, beat, timeout, heartbeat)
+    except Failure as failure:
+        kind = "TimedOut" if failure.error in (errors.TIMEOUT, errors.HEARTBEAT_TIMEOUT) else "Failed"
+        details = dict(ident)
+        if failure.error is not None:
+            details["error"] = failure.error
+        if failure.cause is not None:
+            details["cause"] = failure.cause
+        rt.emit(frame, prefix + kind, details)
+        raise
+    check_size(rt, result, state.name)
+    rt.emit(frame, prefix + "Succeeded", {**ident, "output": result})
+    return result
+
+
+async def _guarded(rt: Runtime, state: TaskState, request: Any, token: str | None, beat: _Beat,
+                   timeout: float | None, heartbeat: float | None) -> JSON:
+    work = asyncio.ensure_future(_call(rt, state, request, token, beat))
+    if timeout is None and heartbeat is None:
+        return await work
+    dog = asyncio.ensure_future(_watchdog(rt, beat, timeout, heartbeat))
+    try:
+        done, _ = await asyncio.wait({work, dog}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        work.cancel()
+        dog.cancel()
+        raise
+    if work in done:
+        dog.cancel()
+        return work.result()
+    work.cancel()
+    raise Failure(dog.result(), "")
+
+
+async def _watchdog(rt: Runtime, beat: _Beat, timeout: float | None, heartbeat: float | None) -> str:
+    start = rt.clock.now()
+    while True:
+        now = rt.clock.now()
+        if timeout is not None and now >= start + timeout - 1e-9:
+            return errors.TIMEOUT
+        if heartbeat is not None and now >= beat.last + heartbeat - 1e-9:
+            return errors.HEARTBEAT_TIMEOUT
+        deadlines = [d for d in (timeout and start + timeout, heartbeat and beat.last + heartbeat) if d]
+        await rt.clock.sleep(max(0.0, min(deadlines) - now))
+
+
+async def _call(rt: Runtime, state: TaskState, request: Any, token: str | None, beat: _Beat) -> JSON:
+    handler = rt.resolve(state.resource)
+    with rt.clock.busy():
+        try:
+            if _is_async(handler):
+                result = await handler(request)
+            else:
+                result = await asyncio.get_running_loop().run_in_executor(rt.executor(), handler, request)
+                if inspect.isawaitable(result):
+                    result = await result
+        except StatesError as exc:
+            raise Failure(exc.name, exc.cause) from None
+        except (asyncio.CancelledError, Failure):
+            raise
+        except Exception as exc:
+            raise Failure(type(exc).__name__, str(exc)) from None
+        if token is None:
+            return result
+        return await _wait_for_token(rt, token, beat)
+
+
+async def _wait_for_token(rt: Runtime, token: str, beat: _Beat) -> JSON:
+    future: asyncio.Future[JSON] = asyncio.get_running_loop().create_future()
+    rt.tokens[token] = future
+    rt.heartbeats[token] = beat.beat
+    try:
+        return await future
+    finally:
+        rt.tokens.pop(token, None)
+        rt.heartbeats.pop(token, None)
+
+
+def _is_async(handler: Any) -> bool:
+    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
+        getattr(handler, "__call__", None))
+
+
+HANDLERS[TaskState] = run_task

@@ -1,0 +1,429 @@
+"""Stage 1, loading: a file name, YAML/JSON text or a dict in, a ``SourceDocument`` out.
+
+The document holds the parsed definition, the file name for messages and a source map
+(JSON pointer -> 1-based line and column) so that every later diagnostic can say
+``file:line:column``. Every way loading can fail (unreadable file, bad syntax, duplicate key,
+not an object, too large, too deep) raises ``DefinitionError`` with a ``Diagnostic``; a raw
+yaml/json exception never escapes.
+
+YAML is read with a YAML 1.2-core-like resolver: ``on``/``yes``/``no`` stay strings, ``010``
+is ten, dates stay strings, ``1_000`` and ``1:20`` stay strings. Values whose meaning YAML 1.1
+would change are reported as warnings (``yaml-ambiguous-value``) in ``SourceDocument.warnings``.
+JSON text is parsed by the json module (exact JSON semantics); its source map is computed
+lazily, only when a diagnostic needs a position.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, NoReturn
+
+import yaml
+
+from statemachine.errors import DefinitionError, Diagnostic
+from statemachine.values import JSON
+
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "SourceDocument", "load_source", "pointer_join"]
+
+#: AWS limits a definition to 1 MiB; we accept ten times that for generated files.
+MAX_BYTES = 10 * 1024 * 1024
+#: Deepest nesting of objects/arrays accepted (ASL definitions rarely pass 30).
+MAX_DEPTH = 256
+#: Most nodes a document may expand to (guards against alias "billion laughs" bombs).
+MAX_NODES = 2_000_000
+
+_Position = tuple[int, int]
+
+
+def pointer_join(pointer: str, key: str | int) -> str:
+    """Append one reference token to a JSON pointer (RFC 6901 escaping)."""
+    token = str(key).replace("~", "~0").replace("/", "~1")
+    return f"{pointer}/{token}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SourceDocument:
+    """A loaded definition: ``data`` plus where each part of it was written."""
+
+    data: JSON
+    path: str | None
+    source_map: Mapping[str, _Position]
+    warnings: tuple[Diagnostic, ...] = ()
+
+    def position(self, pointer: str) -> _Position:
+        """Line and column of ``pointer``, or of its nearest mapped ancestor; (0, 0) if none."""
+        current = pointer
+        while True:
+            found = self.source_map.get(current)
+            if found is not None:
+                return found
+            if not current:
+                return (0, 0)
+            current = current.rsplit("/", 1)[0]
+
+
+def load_source(
+    source: str | os.PathLike[str] | Mapping[str, JSON], *, name: str | None = None
+) -> SourceDocument:
+    """Load a definition from a dict, a file (PathLike or a str naming a file) or text.
+
+    Raises ``DefinitionError`` with codes ``file-not-found``, ``unreadable``, ``too-large``,
+    ``not-text``, ``syntax-error``, ``duplicate-key``, ``too-deep`` or ``not-an-object``.
+    """
+    if isinstance(source, Mapping):
+        return SourceDocument(dict(source), name or "<dict>", {})
+    if isinstance(source, os.PathLike) or _names_file(source):
+        path = os.fspath(source)
+        return _load_text(_read_file(path), name or path, path)
+    if not isinstance(source, str):
+        _fail("not-an-object", f"cannot load a definition from {type(source).__name__}", name)
+    return _load_text(source, name or "<string>", None)
+
+
+def _names_file(source: str) -> bool:
+    if "\n" in source or len(source) > 4096 or not source.strip():
+        return False
+    if source.lstrip().startswith(("{", "[")):
+        return False
+    try:
+        return Path(source).is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def _fail(code: str, message: str, file: str | None, line: int = 0, column: int = 0) -> NoReturn:
+    raise DefinitionError([Diagnostic(code, message, "", line, column, None, "error", file)])
+
+
+def _read_file(path: str) -> str:
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_BYTES:
+            _fail("too-large", f"file is {size / 1048576:.1f} MB; the limit is {MAX_BYTES // 1048576} MB", path)
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        _fail("file-not-found", f"no such file: {path}", path)
+    except IsADirectoryError:
+        _fail("unreadable", f"{path} is a directory, not a definition file", path)
+    except OSError as exc:
+        _fail("unreadable", f"cannot read {path}: {exc.strerror or exc}", path)
+    return _decode(raw, path)
+
+
+def _decode(raw: bytes, path: str) -> str:
+    if b"\x00" in raw[:8192] and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        _fail("not-text", "file is binary, not YAML or JSON text", path)
+    try:
+        text = raw.decode("utf-8-sig") if not raw.startswith((b"\xff\xfe", b"\xfe\xff")) else raw.decode("utf-16")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        _fail("not-text", f"file is not UTF-8 text (undecodable byte at offset {exc.start})", path, line)
+    return text
+
+
+def _load_text(text: str, name: str, path: str | None) -> SourceDocument:
+    if len(text) > MAX_BYTES:
+        _fail("too-large", f"definition is {len(text) / 1048576:.1f} MB; the limit is {MAX_BYTES // 1048576} MB", name)
+    bad = _CONTROL.search(text)
+    if bad is not None:
+        line = text.count("\n", 0, bad.start()) + 1
+        _fail("not-text", f"definition contains a control character (U+{ord(bad.group()):04X}); is it a binary file?", name, line)
+    if _looks_like_json(text, path):
+        try:
+            return _load_json(text, name)
+        except DefinitionError:
+            if path is not None and path.endswith(".json"):
+                raise
+            try:
+                return _load_yaml(text, name)
+            except DefinitionError:
+                pass
+            raise
+    return _load_yaml(text, name)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+
+
+def _looks_like_json(text: str, path: str | None) -> bool:
+    if path is not None and path.lower().endswith(".json"):
+        return True
+    return text.lstrip()[:1] in ("{", "[")
+
+
+# --- JSON --------------------------------------------------------------------------------
+
+
+def _load_json(text: str, name: str) -> SourceDocument:
+    _check_flow_depth(text, name)
+    try:
+        data = json.loads(text, object_pairs_hook=_unique_pairs, parse_constant=_no_constant)
+    except _DuplicateKey as dup:
+        line, column = _find_key(text, dup.key)
+        _fail("duplicate-key", f"duplicate key '{dup.key}' (AWS rejects duplicate keys)", name, line, column)
+    except json.JSONDecodeError as exc:
+        _fail("syntax-error", f"invalid JSON: {exc.msg}", name, exc.lineno, exc.colno)
+    except (RecursionError, ValueError) as exc:
+        _fail("too-deep" if isinstance(exc, RecursionError) else "syntax-error", f"invalid JSON: {exc}", name)
+    _check_object(data, name)
+    return SourceDocument(data, name, _LazySourceMap(text))
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return result
+
+
+def _no_constant(token: str) -> Any:
+    raise ValueError(f"{token} is not a JSON number")
+
+
+def _find_key(text: str, key: str) -> _Position:
+    """Position of the second occurrence of ``"key":`` (the duplicate), best effort."""
+    matches = list(re.finditer(re.escape(json.dumps(key)) + r"\s*:", text))
+    if len(matches) < 2:
+        return (0, 0)
+    offset = matches[1].start()
+    return (text.count("\n", 0, offset) + 1, offset - text.rfind("\n", 0, offset))
+
+
+class _LazySourceMap(Mapping[str, _Position]):
+    """Source map of a JSON text, computed with the YAML composer on first use.
+
+    JSON is (almost) YAML 1.2 flow syntax, so the composer's marks give positions; when it
+    cannot read the text (e.g. surrogate-pair escapes) positions are simply unknown.
+    """
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._map: dict[str, _Position] | None = None
+
+    def _built(self) -> dict[str, _Position]:
+        if self._map is None:
+            try:
+                builder = _Builder("<json>")
+                node = yaml.compose(self._text, Loader=_Loader)
+                if node is not None:
+                    builder.build(node)
+                self._map = builder.source_map
+            except (yaml.YAMLError, DefinitionError, RecursionError):
+                self._map = {}
+        return self._map
+
+    def __getitem__(self, key: str) -> _Position:
+        return self._built()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._built())
+
+    def __len__(self) -> int:
+        return len(self._built())
+
+
+# --- YAML --------------------------------------------------------------------------------
+
+_BaseLoader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc]
+    """The fastest safe loader with no implicit resolvers: plain scalars arrive as strings
+    and ``_Builder`` resolves them the YAML 1.2 core way."""
+
+    yaml_implicit_resolvers: dict[str, list[Any]] = {}  # noqa: RUF012 - class-level config of PyYAML
+
+
+def _load_yaml(text: str, name: str) -> SourceDocument:
+    _check_flow_depth(text, name)
+    try:
+        nodes = list(yaml.compose_all(text, Loader=_Loader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
+        problem = " ".join(filter(None, [exc.context, exc.problem]))
+        _fail("syntax-error", f"invalid YAML: {problem}", name, line, column)
+    except (yaml.YAMLError, RecursionError) as exc:
+        _fail("syntax-error", f"invalid YAML: {exc}", name)
+    if len(nodes) > 1:
+        mark = nodes[1].start_mark
+        _fail("syntax-error", "a definition file holds one YAML document, found several", name, mark.line + 1, 1)
+    builder = _Builder(name)
+    data = builder.build(nodes[0]) if nodes else None
+    _check_object(data, name)
+    return SourceDocument(data, name, builder.source_map, tuple(builder.warnings))
+
+
+def _check_flow_depth(text: str, name: str) -> None:
+    """Refuse absurd bracket nesting before a parser recurses into it (libyaml can crash)."""
+    depth = deepest = 0
+    for bracket in _BRACKETS.findall(text):
+        depth = depth + 1 if bracket in "[{" else depth - 1
+        deepest = max(deepest, depth)
+    if deepest > MAX_DEPTH + 8:
+        _fail("too-deep", f"definition is nested more than {MAX_DEPTH} levels deep", name)
+
+
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def _check_object(data: JSON, name: str) -> None:
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else _json_type(data)
+        _fail("not-an-object", f"a definition must be a JSON object (a mapping); this one is {kind}", name, 1, 1)
+
+
+def _json_type(value: JSON) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    names: dict[type, str] = {str: "a string", list: "an array"}
+    return names.get(type(value), type(value).__name__)
+
+
+_STR = "tag:yaml.org,2002:str"
+_NULL = re.compile(r"(?:~|null|Null|NULL)?\Z")
+_BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_INT = re.compile(r"[-+]?[0-9]+\Z")
+_OCT_HEX = re.compile(r"0o[0-7]+\Z|0x[0-9a-fA-F]+\Z")
+_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?\Z")
+_SPECIAL_FLOAT = re.compile(r"[-+]?\.(?:inf|Inf|INF)\Z|\.(?:nan|NaN|NAN)\Z")
+#: Plain scalars that YAML 1.1 (and so many tools) read differently from YAML 1.2.
+_YAML11_SURPRISE = re.compile(
+    r"(?:y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)\Z"
+    r"|[-+]?0[0-9_]+\Z|[-+]?[0-9][0-9_]*_[0-9_]*(?:\.[0-9_]*)?\Z|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?\Z"
+)
+_TAG_RESOLVERS: dict[str, Callable[[str], JSON]] = {
+    "tag:yaml.org,2002:int": int,
+    "tag:yaml.org,2002:float": float,
+    "tag:yaml.org,2002:bool": lambda v: _BOOL[v],
+    "tag:yaml.org,2002:null": lambda v: None,
+}
+
+
+class _Builder:
+    """Turns a composed YAML node tree into JSON values and a source map."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.source_map: dict[str, _Position] = {}
+        self.warnings: list[Diagnostic] = []
+        self.nodes = 0
+        #: Collections already built, by node id: an alias reuses the value (and counts its
+        #: size) instead of walking the subtree again, so alias bombs fail fast.
+        self._built: dict[int, tuple[JSON, int]] = {}
+
+    def build(self, node: yaml.Node) -> JSON:
+        self.source_map[""] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        return self._value(node, "", 0)
+
+    def _value(self, node: yaml.Node, pointer: str, depth: int) -> JSON:
+        self.nodes += 1
+        if depth > MAX_DEPTH:
+            self._fail("too-deep", f"definition is nested more than {MAX_DEPTH} levels deep", node)
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar(node, pointer)
+        seen = self._built.get(id(node))
+        if seen is not None:
+            self._count(seen[1], node)
+            return seen[0]
+        before = self.nodes
+        if isinstance(node, yaml.MappingNode):
+            value: JSON = self._mapping(node, pointer, depth)
+        else:
+            assert isinstance(node, yaml.SequenceNode)  # the composer makes only these three kinds
+            value = self._sequence(node, pointer, depth)
+        self._built[id(node)] = (value, self.nodes - before)
+        return value
+
+    def _count(self, size: int, node: yaml.Node) -> None:
+        self.nodes += size
+        if self.nodes > MAX_NODES:
+            self._fail("too-deep", f"definition is too large once aliases are expanded (over {MAX_NODES} values)", node)
+
+    def _sequence(self, node: yaml.SequenceNode, pointer: str, depth: int) -> list[JSON]:
+        result = []
+        for index, item in enumerate(node.value):
+            child = pointer_join(pointer, index)
+            self.source_map[child] = (item.start_mark.line + 1, item.start_mark.column + 1)
+            result.append(self._value(item, child, depth + 1))
+        return result
+
+    def _mapping(self, node: yaml.MappingNode, pointer: str, depth: int) -> dict[str, JSON]:
+        result: dict[str, JSON] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                self._fail("syntax-error", "object keys must be strings, not collections", key_node)
+            key = key_node.value
+            if key == "<<" and not key_node.style:
+                self._fail("syntax-error", "YAML merge keys (<<) are not supported in definitions", key_node)
+            if key in result:
+                self._fail("duplicate-key", f"duplicate key '{key}' (AWS rejects duplicate keys)", key_node)
+            child = pointer_join(pointer, key)
+            self.source_map[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            result[key] = self._value(value_node, child, depth + 1)
+        return result
+
+    def _scalar(self, node: yaml.ScalarNode, pointer: str) -> JSON:
+        value: str = node.value
+        if node.tag != _STR:
+            resolve = _TAG_RESOLVERS.get(node.tag)
+            if resolve is None:
+                self._fail("syntax-error", f"unsupported YAML tag {node.tag}", node)
+            try:
+                return resolve(value)
+            except (ValueError, KeyError):
+                self._fail("syntax-error", f"'{value}' is not a valid {node.tag.rsplit(':', 1)[-1]}", node)
+        if node.style:  # quoted or block scalar ("" or None means plain)
+            return value
+        return self._plain(value, node, pointer)
+
+    def _plain(self, value: str, node: yaml.ScalarNode, pointer: str) -> JSON:
+        """Resolve a plain scalar the YAML 1.2 core way."""
+        if _YAML11_SURPRISE.match(value):
+            self._warn(value, node, pointer)
+            return _as_yaml12(value)
+        if _NULL.match(value):
+            return None
+        if value in _BOOL:
+            return _BOOL[value]
+        if _INT.match(value):
+            return int(value)
+        if _OCT_HEX.match(value):
+            return int(value, 0)
+        if _FLOAT.match(value):
+            return float(value)
+        if _SPECIAL_FLOAT.match(value):
+            return float(value.lower().replace(".", ""))
+        return value
+
+    def _warn(self, value: str, node: yaml.Node, pointer: str) -> None:
+        line, column = node.start_mark.line + 1, node.start_mark.column + 1
+        message = (
+            f"'{value}' is ambiguous in YAML (YAML 1.1 tools read it as a boolean or a number); "
+            f"it is read as {json.dumps(_as_yaml12(value))}: quote it to make that explicit"
+        )
+        self.warnings.append(Diagnostic("yaml-ambiguous-value", message, pointer, line, column, None, "warning", self.name))
+
+    def _fail(self, code: str, message: str, node: yaml.Node) -> NoReturn:
+        _fail(code, message, self.name, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _as_yaml12(value: str) -> JSON:
+    return int(value, 10) if _INT.match(value) else value

@@ -1,0 +1,182 @@
+"""Resources stage: AWS's HTTP Task, ``arn:aws:states:::http:invoke``, run locally with httpx.
+
+Parameters as on AWS: ``ApiEndpoint``, ``Method``, ``Headers``, ``QueryParameters``,
+``RequestBody``, ``Transform`` (``RequestBodyEncoding: NONE | URL_ENCODED`` and
+``RequestEncodingOptions.ArrayFormat: INDICES | REPEAT | COMMAS | BRACKETS``) and
+``Authentication.ConnectionArn`` (``InvocationConfig.ConnectionArn`` also accepted). Secrets
+never come from the definition: the connection is looked up in the local connections file
+(``$SM_CONNECTIONS_FILE``, format in ``connections.py``) or in ``$SM_CONNECTION_<NAME>``.
+
+Result: ``{"Headers": {name: [values]}, "ResponseBody": <JSON if the response is JSON, text
+otherwise>, "StatusCode": int, "StatusText": str}``. Errors:
+
+- ``States.Http.StatusCode.<NNN>`` for a non-2xx response; the cause is the result as JSON text;
+- ``States.Http.Socket`` when no response arrives (connection refused, DNS, TLS, read timeout;
+  AWS's HTTP Task gives up after 60 seconds, so does this one);
+- ``States.Runtime`` for malformed parameters; ``Http.ConnectionNotConfigured`` when the
+  ConnectionArn has no local configuration.
+
+TLS certificates are verified (``SSL_CERT_FILE`` picks a CA bundle). The request is async:
+a task timeout or an abort cancels it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Final
+from urllib.parse import urlencode
+
+from statemachine.errors import RUNTIME, StatesError
+from statemachine.resources.base import TaskRequest
+from statemachine.resources.connections import Connection, ConnectionStore
+from statemachine.values import JSON
+
+SOCKET_ERROR: Final = "States.Http.Socket"
+STATUS_ERROR_PREFIX: Final = "States.Http.StatusCode."
+MAX_SECONDS: Final = 60.0
+_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"})
+
+
+def _runtime(message: str) -> StatesError:
+    return StatesError(RUNTIME, message)
+
+
+def _scalar(value: JSON) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def url_encode(data: Mapping[str, JSON], array_format: str = "INDICES") -> str:
+    """Form-encode an object; arrays as AWS's ArrayFormat options describe."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in data.items():
+        if not isinstance(value, list):
+            pairs.append((key, _scalar(value)))
+        elif array_format == "COMMAS":
+            pairs.append((key, ",".join(_scalar(v) for v in value)))
+        elif array_format == "REPEAT":
+            pairs.extend((key, _scalar(v)) for v in value)
+        elif array_format == "BRACKETS":
+            pairs.extend((f"{key}[]", _scalar(v)) for v in value)
+        else:
+            pairs.extend((f"{key}[{i}]", _scalar(v)) for i, v in enumerate(value))
+    return urlencode(pairs)
+
+
+def _headers(params: Mapping[str, JSON], connection: Connection | None) -> dict[str, str]:
+    given = params.get("Headers") or {}
+    if not isinstance(given, dict):
+        raise _runtime(f"Headers must be an object, got {given!r}")
+    headers = {str(k): _scalar(v) for k, v in given.items()}
+    if connection is not None:
+        headers.update(connection.headers())
+    return headers
+
+
+def _body(params: Mapping[str, JSON], headers: dict[str, str],
+          connection: Connection | None) -> bytes | None:
+    body = params.get("RequestBody")
+    extra = connection.body if connection is not None else {}
+    if body is None and not extra:
+        return None
+    if isinstance(body, dict) or body is None:
+        body = {**(body or {}), **extra}
+    transform = params.get("Transform") or {}
+    lower = {k.lower() for k in headers}
+    if isinstance(transform, dict) and transform.get("RequestBodyEncoding") == "URL_ENCODED":
+        if not isinstance(body, dict):
+            raise _runtime("URL_ENCODED RequestBody must be an object")
+        options = transform.get("RequestEncodingOptions") or {}
+        array_format = options.get("ArrayFormat", "INDICES") if isinstance(options, dict) else "INDICES"
+        if "content-type" not in lower:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        return url_encode(body, str(array_format)).encode()
+    if isinstance(body, str):
+        return body.encode()
+    if "content-type" not in lower:
+        headers["Content-Type"] = "application/json"
+    return json.dumps(body).encode()
+
+
+def _url(params: Mapping[str, JSON], connection: Connection | None) -> str:
+    endpoint = params.get("ApiEndpoint")
+    if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
+        raise _runtime(f"ApiEndpoint must be an http(s) URL, got {endpoint!r}")
+    query = params.get("QueryParameters") or {}
+    if not isinstance(query, dict):
+        raise _runtime(f"QueryParameters must be an object, got {query!r}")
+    merged = {**query, **(connection.query if connection is not None else {})}
+    if not merged:
+        return endpoint
+    return endpoint + ("&" if "?" in endpoint else "?") + url_encode(merged, "REPEAT")
+
+
+def response_document(response: Any) -> dict[str, JSON]:
+    """The HTTP Task result for an httpx response."""
+    headers: dict[str, list[str]] = {}
+    for raw_name, raw_value in response.headers.raw:
+        headers.setdefault(raw_name.decode("latin-1"), []).append(raw_value.decode("latin-1"))
+    text = response.text
+    body: JSON = text
+    if "json" in response.headers.get("content-type", "") and text:
+        try:
+            body = json.loads(text)
+        except ValueError:
+            body = text
+    return {"Headers": headers, "ResponseBody": body, "StatusCode": response.status_code,
+            "StatusText": response.reason_phrase}
+
+
+def _connection_arn(params: Mapping[str, JSON]) -> str | None:
+    for key in ("Authentication", "InvocationConfig"):
+        section = params.get(key)
+        if isinstance(section, dict) and isinstance(section.get("ConnectionArn"), str):
+            return section["ConnectionArn"]
+    return None
+
+
+class HttpInvokeHandler:
+    """``arn:aws:states:::http:invoke`` (async; httpx is imported on first use)."""
+
+    def __init__(self, connections: ConnectionStore | None = None, *, verify: bool = True) -> None:
+        self.connections = connections or ConnectionStore.from_environment()
+        self.verify = verify
+
+    def __repr__(self) -> str:
+        return "HttpInvokeHandler()"
+
+    async def __call__(self, request: TaskRequest) -> JSON:
+        params = request.input
+        if not isinstance(params, dict):
+            raise _runtime(f"http:invoke Parameters must be an object, got {params!r}")
+        method = params.get("Method")
+        if not isinstance(method, str) or method.upper() not in _METHODS:
+            raise _runtime(f"Method must be one of {sorted(_METHODS)}, got {method!r}")
+        arn = _connection_arn(params)
+        connection = self.connections.get(arn) if arn is not None else None
+        headers = _headers(params, connection)
+        body = _body(params, headers, connection)
+        url = _url(params, connection)
+        timeout = min(request.timeout_seconds or MAX_SECONDS, MAX_SECONDS)
+        document = await self._send(method.upper(), url, headers, body, timeout, connection)
+        code = document["StatusCode"]
+        if not 200 <= code < 300:
+            raise StatesError(f"{STATUS_ERROR_PREFIX}{code}", json.dumps(document))
+        return document
+
+    async def _send(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
+                    timeout: float, connection: Connection | None) -> dict[str, JSON]:
+        import httpx
+
+        auth = connection.basic_auth() if connection is not None else None
+        try:
+            async with httpx.AsyncClient(verify=self.verify, timeout=timeout,
+                                         follow_redirects=False) as client:
+                response = await client.request(method, url, headers=headers, content=body,
+                                                auth=auth)
+        except httpx.HTTPError as exc:
+            raise StatesError(SOCKET_ERROR, f"{type(exc).__name__}: {exc or 'no response'} "
+                                            f"({method} {url})") from exc
+        return response_document(response)

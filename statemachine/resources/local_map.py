@@ -1,0 +1,331 @@
+"""Resources stage: local stand-ins for AWS resources (``sm run --resources MAP.yaml`` and
+``load(..., resource_map=...)``), so an AWS state machine runs locally unchanged.
+
+The map::
+
+    lambda_functions:            # function name or ARN -> local handler(event, context)
+      arn:aws:lambda:us-east-1:111111111111:function:echo: handlers.echo:handler
+      greet: {handler: app.handler, code: functions/greet}   # Lambda-style, own code folder
+    resources:                   # any other Resource string -> a Python handler
+      arn:aws:states:::sqs:sendMessage: python:handlers.sqs:send
+    lambda_fallback: none        # "aws": functions not listed here go to the real Lambda API
+
+Modules are found relative to the map file's folder (``base_dir:`` in a mapping given in
+code; the working directory otherwise); ``code`` is a folder playing the role of Lambda's
+``/var/task``. A mapped function behaves as AWS Lambda does, for bare ARNs and for
+``arn:aws:states:::lambda:invoke`` alike: the event is the JSON payload, a returned ``bytes``
+value is the raw response payload, an exception becomes a function error with Lambda's error
+document (stack frames under ``/var/task/...``), an unknown function is
+``Lambda.ResourceNotFoundException``, a payload over 256 KiB ``States.DataLimitExceeded``.
+Functions run in daemon threads: a task timeout or an abort stops waiting for them (as Step
+Functions stops waiting for a real Lambda) without blocking the interpreter's exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import dataclasses
+import hashlib
+import importlib.util
+import json
+import os
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import yaml
+
+from statemachine.errors import ResourceNotFoundError
+from statemachine.resources import python
+from statemachine.resources.aws_lambda import (
+    BareLambdaHandler,
+    Boto3Invoker,
+    FunctionRef,
+    InvokeCall,
+    Invoker,
+    InvokeResult,
+    LambdaInvokeHandler,
+    LambdaServiceError,
+    response_headers,
+)
+from statemachine.resources.base import (
+    LAMBDA_ARN_PREFIX,
+    LAMBDA_INVOKE_RESOURCE,
+    PYTHON_PREFIX,
+    ResourceHandler,
+    ResourceRegistry,
+)
+from statemachine.values import JSON
+
+TASK_ROOT = "/var/task"
+DEFAULT_REGION = "us-east-1"
+DEFAULT_ACCOUNT = "123456789012"
+_KEYS = frozenset({"lambda_functions", "resources", "lambda_fallback", "base_dir"})
+_IMPORT_LOCK = threading.Lock()
+
+
+class ResourceMapError(ResourceNotFoundError):
+    """A resource map is malformed or names something that cannot be loaded."""
+
+
+# -- the Lambda runtime stand-in ---------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True, slots=True)
+class LambdaContext:
+    """The ``context`` argument of a Python Lambda handler (the attributes handlers use)."""
+
+    function_name: str
+    invoked_function_arn: str
+    aws_request_id: str
+    deadline: float
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: str = "128"
+    log_group_name: str = ""
+    log_stream_name: str = ""
+    identity: Any = None
+    client_context: Any = None
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalFunction:
+    """One mapped function: ``module.function`` loaded from ``code_dir``."""
+
+    name: str
+    arn: str
+    code_dir: Path
+    func: Callable[..., Any]
+    timeout: float = 900.0
+
+    def rewrite(self, filename: str) -> str:
+        """Lambda reports the function's own files under /var/task."""
+        with contextlib.suppress(ValueError):
+            return f"{TASK_ROOT}/{Path(filename).resolve().relative_to(self.code_dir).as_posix()}"
+        return filename
+
+    def run(self, event: JSON, context: LambdaContext) -> tuple[bytes, str | None]:
+        """Call the handler the way the Python runtime does: (payload, FunctionError)."""
+        try:
+            result = self.func(event, context)
+        except Exception as exc:
+            tb = _user_frames(exc.__traceback__)
+            doc = python.error_payload(exc, tb, request_id=context.aws_request_id,
+                                       rewrite=self.rewrite)
+            return json.dumps(doc).encode(), "Unhandled"
+        if isinstance(result, (bytes, bytearray)):
+            return bytes(result), None
+        try:
+            return json.dumps(result).encode(), None
+        except (TypeError, ValueError) as exc:
+            doc = python.marshal_error_payload(exc, context.aws_request_id)
+            return json.dumps(doc).encode(), "Unhandled"
+
+
+def _user_frames(tb: TracebackType | None) -> TracebackType | None:
+    """Drop the runtime's own frame (LocalFunction.run) like Lambda drops bootstrap frames."""
+    return tb.tb_next if tb is not None else None
+
+
+class LocalInvoker:
+    """Runs mapped functions; unknown names go to ``fallback`` or are ResourceNotFound."""
+
+    def __init__(self, functions: Mapping[str, LocalFunction], fallback: Invoker | None = None) -> None:
+        self.functions = dict(functions)
+        self.fallback = fallback
+
+    def __repr__(self) -> str:
+        return f"LocalInvoker({sorted(self.functions)})"
+
+    def lookup(self, function_name: str) -> LocalFunction | None:
+        try:
+            return self.functions.get(FunctionRef.parse(function_name).name)
+        except ValueError:
+            return None
+
+    async def invoke(self, call: InvokeCall) -> InvokeResult:
+        function = self.lookup(call.function_name)
+        request_id = str(uuid.uuid4())
+        if function is None:
+            if self.fallback is not None:
+                return await self.fallback.invoke(call)
+            raise _not_found(call.function_name, request_id)
+        try:
+            event = json.loads(call.payload.decode() or "null")
+        except ValueError as exc:
+            raise LambdaServiceError(
+                "InvalidRequestContentException",
+                f"Could not parse request body into json: {exc}", 400, request_id,
+            ) from exc
+        context = LambdaContext(function.name, function.arn, request_id,
+                                time.monotonic() + function.timeout)
+        if call.invocation_type == "DryRun":
+            return _result(b"", 204, request_id, None, call)
+        if call.invocation_type == "Event":
+            threading.Thread(target=function.run, args=(event, context), daemon=True).start()
+            return _result(b"", 202, request_id, None, call)
+        payload, error = await _run_in_daemon(function, event, context)
+        return _result(payload, 200, request_id, error, call)
+
+
+def _not_found(function_name: str, request_id: str) -> LambdaServiceError:
+    ref = FunctionRef.parse(function_name) if function_name else FunctionRef("?")
+    arn = (f"arn:aws:lambda:{ref.region or DEFAULT_REGION}:{ref.account or DEFAULT_ACCOUNT}"
+           f":function:{ref.name}")
+    return LambdaServiceError("ResourceNotFoundException", f"Function not found: {arn}", 404,
+                              request_id)
+
+
+def _result(payload: bytes, status: int, request_id: str, error: str | None,
+            call: InvokeCall) -> InvokeResult:
+    version = call.qualifier if call.qualifier and call.qualifier.isdigit() else "$LATEST"
+    extra: dict[str, str] = {}
+    log_result = None
+    if call.log_type == "Tail":
+        tail = (f"START RequestId: {request_id} Version: {version}\n"
+                f"END RequestId: {request_id}\nREPORT RequestId: {request_id}\n")
+        log_result = base64.b64encode(tail.encode()).decode()
+        extra["X-Amz-Log-Result"] = log_result
+    if error is not None:
+        extra["X-Amz-Function-Error"] = error
+    headers = response_headers(payload, request_id, version=version, extra=extra)
+    return InvokeResult(status, payload, request_id, headers, error,
+                        version if status == 200 else None, log_result)
+
+
+async def _run_in_daemon(function: LocalFunction, event: JSON,
+                         context: LambdaContext) -> tuple[bytes, str | None]:
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[tuple[bytes, str | None]] = loop.create_future()
+
+    def deliver(outcome: tuple[bytes, str | None]) -> None:
+        if not future.done():
+            future.set_result(outcome)
+
+    def target() -> None:
+        outcome = function.run(event, context)
+        with contextlib.suppress(RuntimeError):  # the loop may be gone after a timeout
+            loop.call_soon_threadsafe(deliver, outcome)
+
+    threading.Thread(target=target, name=f"lambda:{function.name}", daemon=True).start()
+    return await future
+
+
+# -- loading the map ------------------------------------------------------------------------------
+def read_map(mapping_or_path: str | os.PathLike[str] | Mapping[str, JSON]) -> tuple[dict[str, Any], Path]:
+    """The map as a dict and the folder its module paths are relative to."""
+    if isinstance(mapping_or_path, Mapping):
+        data = dict(mapping_or_path)
+        base = Path(str(data.get("base_dir") or os.getcwd()))
+    else:
+        path = Path(mapping_or_path)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ResourceMapError(f"cannot read resource map {str(path)!r}: {exc}") from exc
+        base = path.resolve().parent / str(data.get("base_dir") or ".") if isinstance(data, dict) else path
+    if not isinstance(data, dict):
+        raise ResourceMapError(f"a resource map must be an object, got {type(data).__name__}")
+    unknown = sorted(set(data) - _KEYS)
+    if unknown:
+        raise ResourceMapError(f"unknown keys in resource map: {unknown}; allowed: {sorted(_KEYS)}")
+    return data, base.resolve()
+
+
+def _entry(key: str, spec: JSON, base: Path) -> tuple[str, str]:
+    """(code folder, 'module:function') of one lambda_functions entry."""
+    if isinstance(spec, str):
+        return str(base), spec if ":" in spec else ":".join(spec.rsplit(".", 1))
+    if isinstance(spec, dict) and isinstance(spec.get("handler"), str):
+        handler = spec["handler"]
+        code = base / str(spec.get("code", "."))
+        return str(code), handler if ":" in handler else ":".join(handler.rsplit(".", 1))
+    raise ResourceMapError(f"lambda_functions[{key!r}]: expected 'module:function' or "
+                           f"{{handler: module.function, code: folder}}, got {spec!r}")
+
+
+def load_function(key: str, spec: JSON, base: Path) -> LocalFunction:
+    code, target = _entry(key, spec, base)
+    code_dir = Path(code).resolve()
+    module, func_name = python.parse_target(target)
+    func = _load_isolated(code_dir, module, func_name, what=f"lambda_functions[{key!r}]")
+    ref = FunctionRef.parse(key) if not key.startswith("arn:") or ":function:" in key else None
+    if ref is None:
+        raise ResourceMapError(f"lambda_functions: {key!r} is not a function name or ARN")
+    arn = key if key.startswith("arn:") else (
+        f"arn:aws:lambda:{DEFAULT_REGION}:{DEFAULT_ACCOUNT}:function:{ref.name}")
+    timeout = float(spec.get("timeout", 900)) if isinstance(spec, dict) else 900.0
+    return LocalFunction(ref.name, arn, code_dir, func, timeout)
+
+
+def _load_isolated(code_dir: Path, module: str, func_name: str, *, what: str) -> Callable[..., Any]:
+    """Load ``module`` from ``code_dir`` under a private name: two functions may both have a
+    ``handler.py``, as two Lambda functions may."""
+    relative = Path(*module.split("."))
+    candidates = [code_dir / relative.with_suffix(".py"), code_dir / relative / "__init__.py"]
+    file = next((c for c in candidates if c.is_file()), None)
+    if file is None:
+        raise ResourceMapError(f"{what}: module {module!r} not found in {code_dir}")
+    digest = hashlib.sha1(str(file).encode()).hexdigest()[:12]
+    private = f"_sm_lambda_{digest}_{module.replace('.', '_')}"
+    with _IMPORT_LOCK, python.search_path([code_dir]):
+        if private not in sys.modules:
+            spec = importlib.util.spec_from_file_location(private, file)
+            assert spec is not None and spec.loader is not None
+            loaded = importlib.util.module_from_spec(spec)
+            try:
+                spec.loader.exec_module(loaded)
+            except Exception as exc:
+                raise ResourceMapError(f"{what}: importing {file} failed: "
+                                       f"{type(exc).__name__}: {exc}") from exc
+            sys.modules[private] = loaded
+    func = getattr(sys.modules[private], func_name, None)
+    if not callable(func):
+        raise ResourceMapError(f"{what}: {file} has no function {func_name!r}")
+    return func
+
+
+def _local_resource(resource: str, spec: JSON, base: Path) -> ResourceHandler:
+    if not isinstance(spec, str):
+        raise ResourceMapError(f"resources[{resource!r}]: expected 'python:module:function', got {spec!r}")
+    target = spec if spec.startswith(PYTHON_PREFIX) else PYTHON_PREFIX + spec
+    return python.resolver(base)(target)
+
+
+def bare_resolver(invoker: LocalInvoker, names: list[str]) -> Callable[[str], ResourceHandler]:
+    def resolve(resource: str) -> ResourceHandler:
+        arn = resource.removesuffix(".waitForTaskToken")
+        if invoker.lookup(arn) is None and invoker.fallback is None:
+            raise ResourceNotFoundError(
+                f"Lambda function {arn!r} is not in the resource map's lambda_functions "
+                f"(mapped: {', '.join(names) or 'none'}); set lambda_fallback: aws to call AWS")
+        return BareLambdaHandler(invoker, arn)
+
+    return resolve
+
+
+def apply(registry: ResourceRegistry, mapping_or_path: str | os.PathLike[str] | Mapping[str, JSON]) -> ResourceRegistry:
+    """Layer the map's stand-ins over ``registry`` (modified and returned)."""
+    data, base = read_map(mapping_or_path)
+    for resource, spec in (data.get("resources") or {}).items():
+        registry.register(str(resource), _local_resource(str(resource), spec, base))
+    functions = data.get("lambda_functions") or {}
+    if not isinstance(functions, dict):
+        raise ResourceMapError("lambda_functions must be an object")
+    if functions:
+        loaded = [load_function(str(k), v, base) for k, v in functions.items()]
+        fallback = data.get("lambda_fallback", "none")
+        if fallback not in ("none", "aws"):
+            raise ResourceMapError(f"lambda_fallback must be 'none' or 'aws', got {fallback!r}")
+        invoker = LocalInvoker({f.name: f for f in loaded},
+                               Boto3Invoker() if fallback == "aws" else None)
+        registry.register(LAMBDA_INVOKE_RESOURCE, LambdaInvokeHandler(invoker))
+        registry.register_resolver(LAMBDA_ARN_PREFIX, bare_resolver(invoker, sorted(functions)))
+    return registry

@@ -1,0 +1,259 @@
+"""Resources stage: Python callables as Task resources (``python:package.module:function`` and
+callables registered in code).
+
+The callable receives the effective input and, when its signature asks for a second
+argument (or a parameter named ``context``), a ``TaskContext`` with the task token,
+``heartbeat()`` and the context object. Its return value is the task result. An exception
+becomes ``StatesError(<exception class name>, <cause>)`` where the cause is AWS Lambda's JSON
+error shape ``{"errorMessage", "errorType", "requestId", "stackTrace"}``, so Retry/Catch
+match the class name exactly as they match a Lambda function's ``errorType``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import importlib
+import inspect
+import json
+import os
+import sys
+import threading
+import traceback
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType, TracebackType
+from typing import Any
+
+from statemachine.errors import ResourceNotFoundError, StatesError
+from statemachine.resources.base import PYTHON_PREFIX, ResourceHandler, TaskRequest
+from statemachine.values import JSON
+
+#: AWS Lambda's error type when a result cannot be serialised to JSON.
+MARSHAL_ERROR = "Runtime.MarshalError"
+
+_IMPORT_LOCK = threading.Lock()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TaskContext:
+    """The second argument of a Python task function that asks for one."""
+
+    task_token: str | None
+    context: Mapping[str, JSON]
+    state_name: str
+    resource: str
+    timeout_seconds: float | None
+    heartbeat: Callable[[], None]
+
+
+# -- Lambda-shaped error causes ---------------------------------------------------------------
+def stack_trace(tb: TracebackType | None, rewrite: Callable[[str], str] = str) -> list[str]:
+    """Frames formatted as AWS Lambda's Python runtime reports them (``  File "...", line N,
+    in f\\n    source\\n``); ``rewrite`` maps file names (e.g. to ``/var/task/...``)."""
+    frames = traceback.extract_tb(tb)
+    for frame in frames:
+        frame.filename = rewrite(frame.filename)
+    return traceback.format_list(frames)
+
+
+def error_payload(
+    exc: BaseException, tb: TracebackType | None, *, request_id: str | None = None,
+    rewrite: Callable[[str], str] = str,
+) -> dict[str, JSON]:
+    """AWS Lambda's error document for ``exc`` (key order as Lambda writes it)."""
+    return {
+        "errorMessage": str(exc),
+        "errorType": type(exc).__name__,
+        "requestId": request_id or str(uuid.uuid4()),
+        "stackTrace": stack_trace(tb, rewrite),
+    }
+
+
+def marshal_error_payload(exc: BaseException, request_id: str) -> dict[str, JSON]:
+    return {
+        "errorMessage": f"Unable to marshal response: {exc}",
+        "errorType": MARSHAL_ERROR,
+        "requestId": request_id,
+        "stackTrace": [],
+    }
+
+
+def to_json_value(value: Any) -> JSON:
+    """``value`` as plain JSON data; StatesError(Runtime.MarshalError) when it is not JSON."""
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        cause = json.dumps(marshal_error_payload(exc, str(uuid.uuid4())))
+        raise StatesError(MARSHAL_ERROR, cause) from exc
+
+
+# -- calling ------------------------------------------------------------------------------------
+def wants_context(func: Callable[..., Any]) -> bool:
+    """Does ``func`` take a second positional argument or a ``context`` parameter?"""
+    try:
+        params = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if any(p.kind is p.VAR_POSITIONAL for p in params) or len(positional) >= 2:
+        return True
+    return any(p.name == "context" for p in params)
+
+
+def task_context(request: TaskRequest) -> TaskContext:
+    return TaskContext(
+        task_token=request.task_token, context=request.context, state_name=request.state_name,
+        resource=request.resource, timeout_seconds=request.timeout_seconds,
+        heartbeat=request.heartbeat,
+    )
+
+
+class PythonHandler:
+    """Runs one Python callable as a Task (sync or ``async def``)."""
+
+    def __new__(cls, func: Callable[..., Any], *, name: str | None = None) -> PythonHandler:
+        if cls is PythonHandler and inspect.iscoroutinefunction(func):
+            cls = AsyncPythonHandler  # the interpreter awaits it on its loop, not in a thread
+        return super().__new__(cls)
+
+    def __init__(self, func: Callable[..., Any], *, name: str | None = None) -> None:
+        self.func = func
+        self.name = name or getattr(func, "__qualname__", repr(func))
+        self._pass_context = wants_context(func)
+
+    def __repr__(self) -> str:
+        return f"PythonHandler({self.name})"
+
+    def _args(self, request: TaskRequest) -> tuple[Any, ...]:
+        if self._pass_context:
+            return (request.input, task_context(request))
+        return (request.input,)
+
+    def __call__(self, request: TaskRequest) -> JSON:
+        try:
+            result = self.func(*self._args(request))
+        except StatesError:
+            raise
+        except Exception as exc:
+            raise _as_states_error(exc) from exc
+        return to_json_value(result)
+
+
+class AsyncPythonHandler(PythonHandler):
+    """A Python task function defined with ``async def``."""
+
+    async def __call__(self, request: TaskRequest) -> JSON:  # type: ignore[override]
+        try:
+            result = await self.func(*self._args(request))
+        except (StatesError, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            raise _as_states_error(exc) from exc
+        return to_json_value(result)
+
+
+def _as_states_error(exc: Exception) -> StatesError:
+    tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
+    payload = error_payload(exc, tb)
+    return StatesError(type(exc).__name__, json.dumps(payload))
+
+
+def _takes_request(func: Callable[..., Any]) -> bool:
+    try:
+        params = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    if not params:
+        return False
+    annotation = params[0].annotation
+    name = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    return str(name).rsplit(".", 1)[-1] == "TaskRequest"
+
+
+def as_handler(obj: Callable[..., Any], *, name: str | None = None) -> ResourceHandler:
+    """A registered object as a handler: plain functions (and methods) are Python task
+    functions receiving the effective input, unless their first parameter is annotated
+    ``TaskRequest``; callable objects (MockResource, handler classes) are handlers as they are.
+    """
+    plain = inspect.isfunction(obj) or inspect.ismethod(obj) or inspect.isbuiltin(obj)
+    if plain and not _takes_request(obj):
+        return PythonHandler(obj, name=name)
+    return obj
+
+
+# -- importing ----------------------------------------------------------------------------------
+def parse_target(target: str, *, separator: str = ":") -> tuple[str, str]:
+    """``package.module:function`` -> (module, function). ``separator`` "." splits Lambda-style
+    ``module.function`` at the last dot."""
+    module, sep, func = target.rpartition(separator) if separator == "." else target.partition(separator)
+    if not sep or not module or not func:
+        raise ResourceNotFoundError(
+            f"{target!r} is not of the form 'package.module{separator}function'"
+        )
+    return module, func
+
+
+@contextmanager
+def search_path(dirs: list[Path]) -> Iterator[None]:
+    """Temporarily put ``dirs`` first on sys.path (imports stay cached in sys.modules)."""
+    added = [str(d) for d in dirs if str(d) not in sys.path]
+    sys.path[:0] = added
+    try:
+        yield
+    finally:
+        for entry in added:
+            if entry in sys.path:
+                sys.path.remove(entry)
+
+
+def import_module(module: str, dirs: list[Path], *, what: str) -> ModuleType:
+    """Import ``module`` searching ``dirs`` first; a clear ResourceNotFoundError on failure."""
+    with _IMPORT_LOCK, search_path(dirs):
+        importlib.invalidate_caches()
+        try:
+            return importlib.import_module(module)
+        except Exception as exc:
+            searched = ", ".join(str(d) for d in dirs)
+            raise ResourceNotFoundError(
+                f"{what}: cannot import module {module!r} (searched {searched} and sys.path): "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+
+
+def load_callable(target: str, dirs: list[Path], *, what: str) -> Callable[..., Any]:
+    """The function named by ``module:function`` (found relative to ``dirs``)."""
+    module_name, func_name = parse_target(target)
+    module = import_module(module_name, dirs, what=what)
+    func: Any = module
+    for part in func_name.split("."):
+        func = getattr(func, part, None)
+        if func is None:
+            raise ResourceNotFoundError(
+                f"{what}: module {module_name!r} ({getattr(module, '__file__', '?')}) has no "
+                f"attribute {func_name!r}"
+            )
+    if not callable(func):
+        raise ResourceNotFoundError(f"{what}: {target!r} is not callable")
+    return func
+
+
+def search_dirs(base_dir: Path | None) -> list[Path]:
+    dirs = [base_dir.resolve()] if base_dir is not None else []
+    cwd = Path(os.getcwd()).resolve()
+    return dirs + ([cwd] if cwd not in dirs else [])
+
+
+def resolver(base_dir: Path | None) -> Callable[[str], ResourceHandler]:
+    """The resolver for ``python:package.module:function`` resources."""
+
+    def resolve(resource: str) -> ResourceHandler:
+        target = resource.removeprefix(PYTHON_PREFIX)
+        for suffix in (".waitForTaskToken", ".sync"):
+            target = target.removesuffix(suffix)
+        func = load_callable(target, search_dirs(base_dir), what=f"Resource {resource!r}")
+        return PythonHandler(func, name=target)
+
+    return resolve

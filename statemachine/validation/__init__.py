@@ -1,0 +1,73 @@
+"""Stage 2, validation: a loaded ``SourceDocument`` in, every problem out as a list of
+``Diagnostic`` (schema pass, then the semantic rules), each with its code, message, JSON
+pointer, state name and the line/column from the source map.
+
+``check(source)`` loads and validates in one call and turns loading failures into
+diagnostics too. Warnings (severity "warning") do not make a definition invalid.
+The rules are plain functions in tables (``RULES``: code -> function); each takes the walked
+``Machine`` and yields Diagnostics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Iterator, Mapping
+
+from statemachine.errors import DefinitionError, Diagnostic
+from statemachine.loader import SourceDocument, load_source
+from statemachine.validation.choice import CHOICE_RULES
+from statemachine.validation.expressions import EXPRESSION_RULES
+from statemachine.validation.fields import FIELD_RULES
+from statemachine.validation.graph import GRAPH_RULES
+from statemachine.validation.schema import bundled_schema, schema_diagnostics
+from statemachine.validation.tasks import TASK_RULES
+from statemachine.validation.walk import Machine, MachineType, walk
+from statemachine.values import JSON
+
+__all__ = ["RULES", "bundled_schema", "check", "validate"]
+
+Rule = Callable[[Machine], Iterator[Diagnostic]]
+
+#: Every semantic rule, by the code (or family of codes) it reports.
+RULES: Mapping[str, Rule] = {**GRAPH_RULES, **FIELD_RULES, **CHOICE_RULES, **TASK_RULES, **EXPRESSION_RULES}
+
+
+def validate(doc: SourceDocument, *, machine_type: MachineType = "STANDARD") -> list[Diagnostic]:
+    """Every problem in ``doc`` (schema and semantic), positions filled from its source map.
+
+    ``machine_type`` "EXPRESS" adds the Express restrictions (no activities, no .sync or
+    .waitForTaskToken integrations).
+    """
+    found = list(doc.warnings)
+    if not isinstance(doc.data, dict):
+        found.append(Diagnostic("not-an-object", "a definition must be a JSON object"))
+        return _placed(doc, found)
+    found += schema_diagnostics(doc.data)
+    machine = walk(doc.data, machine_type)
+    for rule in RULES.values():
+        found.extend(rule(machine))
+    return _placed(doc, found)
+
+
+def check(
+    source: str | os.PathLike[str] | Mapping[str, JSON],
+    *,
+    name: str | None = None,
+    machine_type: MachineType = "STANDARD",
+) -> list[Diagnostic]:
+    """Load ``source`` (path, text or dict) and validate it; never raises DefinitionError."""
+    try:
+        doc = load_source(source, name=name)
+    except DefinitionError as exc:
+        return list(exc.diagnostics)
+    return validate(doc, machine_type=machine_type)
+
+
+def _placed(doc: SourceDocument, found: list[Diagnostic]) -> list[Diagnostic]:
+    """Fill line, column and file; sort by position (unknown positions last), errors first."""
+    placed = []
+    for diagnostic in found:
+        line, column = (diagnostic.line, diagnostic.column) if diagnostic.line else doc.position(diagnostic.pointer)
+        placed.append(dataclasses.replace(diagnostic, line=line, column=column, file=diagnostic.file or doc.path))
+    return sorted(placed, key=lambda d: (d.line == 0, d.line, d.column, d.severity != "error"))

@@ -1,0 +1,258 @@
+"""Stage 2, validation (expression rules): the string sub-languages parse. In: a walked
+``Machine``. Out: Diagnostics. JSONPath and Reference Paths, payload templates with ``.$``
+keys and intrinsic calls, JSONata ``{% %}`` expressions, variable names, and a warning for
+variables read but never assigned. The syntax is checked by the same parsers the compiler
+uses (``statemachine.expressions``); this module only finds the strings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+
+from statemachine.errors import Diagnostic
+from statemachine.loader import pointer_join
+from statemachine.validation.fields import is_jsonata
+from statemachine.validation.walk import JSONATA, Machine, StateRef, finding
+from statemachine.values import JSON
+
+__all__ = ["EXPRESSION_RULES"]
+
+#: Fields holding one JSONPath (JSONPath states); ErrorPath/CausePath may hold an intrinsic call.
+_PATH_FIELDS = (
+    "InputPath", "OutputPath", "ItemsPath", "SecondsPath", "TimestampPath", "TimeoutSecondsPath",
+    "HeartbeatSecondsPath", "MaxConcurrencyPath", "ToleratedFailurePercentagePath",
+    "ToleratedFailureCountPath", "ErrorPath", "CausePath",
+)
+_NESTED_PATH_FIELDS = (
+    ("ItemBatcher", "MaxItemsPerBatchPath"), ("ItemBatcher", "MaxInputBytesPerBatchPath"),
+)
+#: Payload templates (keys ending in ".$" are evaluated) of JSONPath states.
+_PAYLOAD_FIELDS = ("Parameters", "ResultSelector", "ItemSelector", "Assign", "Credentials")
+#: Fields that hold states or literal data, not expressions, in a JSONata state.
+_NOT_EVALUATED = frozenset({"Branches", "ItemProcessor", "Iterator", "Comment", "Result", "Type"})
+#: ASL: variable names are identifiers of at most 80 characters.
+_VARIABLE_NAME = re.compile(r"\A[^\W\d]\w{0,79}\Z")
+_READ_VARIABLE = re.compile(r"(?<![\w$])\$([^\W\d]\w*)\b(?!\s*\()")
+_QUOTED = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'")
+_LOCAL = re.compile(r"\$([^\W\d]\w*)\s*:=|function\s*\(([^)]*)\)")
+_JSONATA_NAMES = frozenset(["states", "string", "length", "substring", "substringBefore", "substringAfter", "uppercase", "lowercase", "trim", "pad", "contains", "split", "join", "match", "replace", "eval", "base64encode", "base64decode", "encodeUrlComponent", "encodeUrl", "decodeUrlComponent", "decodeUrl", "number", "abs", "floor", "ceil", "round", "power", "sqrt", "random", "formatNumber", "formatBase", "formatInteger", "parseInteger", "sum", "max", "min", "average", "boolean", "not", "exists", "count", "append", "sort", "reverse", "shuffle", "distinct", "zip", "keys", "lookup", "spread", "merge", "sift", "each", "error", "assert", "type", "map", "filter", "single", "reduce", "now", "millis", "fromMillis", "toMillis", "partition", "range", "hash", "parse", "uuid"])
+
+
+def _path_problem(text: str, *, reference: bool = False) -> str | None:
+    from statemachine.expressions.intrinsics import (
+        IntrinsicSyntaxError,
+        is_intrinsic,
+        parse_intrinsic,
+    )
+    from statemachine.expressions.jsonpath import (
+        PathSyntaxError,
+        compile_path,
+        compile_reference_path,
+    )
+
+    try:
+        if reference:
+            compile_reference_path(text)
+        elif is_intrinsic(text):
+            parse_intrinsic(text)
+        else:
+            compile_path(text)
+    except (PathSyntaxError, IntrinsicSyntaxError) as exc:
+        return exc.message
+    return None
+
+
+def _paths(state: StateRef) -> Iterator[tuple[str, str, bool]]:
+    """(pointer, text, is_reference_path) of every path-valued field of a JSONPath state."""
+    body = state.body
+    for field in _PATH_FIELDS:
+        if isinstance(body.get(field), str):
+            yield state.at(field), body[field], False
+    for outer, field in _NESTED_PATH_FIELDS:
+        holder = body.get(outer)
+        if isinstance(holder, Mapping) and isinstance(holder.get(field), str):
+            yield state.at(outer, field), holder[field], False
+    if isinstance(body.get("ResultPath"), str):
+        yield state.at("ResultPath"), body["ResultPath"], True
+    catchers = body.get("Catch")
+    for index, catcher in enumerate(catchers if isinstance(catchers, list) else []):
+        if isinstance(catcher, Mapping) and isinstance(catcher.get("ResultPath"), str):
+            yield state.at("Catch", index, "ResultPath"), catcher["ResultPath"], True
+    choices = body.get("Choices") if state.type == "Choice" else None
+    for index, rule in enumerate(choices if isinstance(choices, list) else []):
+        yield from _rule_paths(rule, state.at("Choices", index))
+
+
+def _rule_paths(rule: JSON, pointer: str) -> Iterator[tuple[str, str, bool]]:
+    if not isinstance(rule, Mapping):
+        return
+    for field, value in rule.items():
+        if isinstance(value, str) and (field == "Variable" or field.endswith("Path")):
+            yield pointer_join(pointer, field), value, False
+    for field in ("And", "Or"):
+        items = rule.get(field)
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            yield from _rule_paths(item, pointer_join(pointer_join(pointer, field), index))
+    if "Not" in rule:
+        yield from _rule_paths(rule["Not"], pointer_join(pointer, "Not"))
+
+
+def invalid_path(machine: Machine) -> Iterator[Diagnostic]:
+    for state in machine.states:
+        if state.language == JSONATA:
+            continue
+        for pointer, text, reference in _paths(state):
+            problem = _path_problem(text, reference=reference)
+            if problem is not None:
+                kind = "Reference Path" if reference else "JSONPath"
+                field = pointer.rsplit("/", 1)[-1]
+                yield finding("invalid-path", f"'{field}' is not a valid {kind}: {problem}", pointer, state.name)
+
+
+def _templates(state: StateRef) -> Iterator[tuple[str, str, JSON]]:
+    """(pointer, field, template) of every payload template of a JSONPath state."""
+    for field in _PAYLOAD_FIELDS:
+        if field in state.body:
+            yield state.at(field), field, state.body[field]
+    for outer in ("ItemReader", "ResultWriter"):
+        holder = state.body.get(outer)
+        if isinstance(holder, Mapping) and "Parameters" in holder:
+            yield state.at(outer, "Parameters"), "Parameters", holder["Parameters"]
+    for field in ("Choices", "Catch"):
+        items = state.body.get(field)
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            if isinstance(item, Mapping) and "Assign" in item:
+                yield state.at(field, index, "Assign"), "Assign", item["Assign"]
+
+
+def invalid_payload(machine: Machine) -> Iterator[Diagnostic]:
+    from statemachine.expressions.payload import PayloadSyntaxError, compile_payload
+
+    for state in machine.states:
+        if state.language == JSONATA:
+            continue
+        for pointer, field, template in _templates(state):
+            try:
+                compile_payload(template, field=field)
+            except PayloadSyntaxError as exc:
+                yield finding("invalid-payload", exc.message, pointer + exc.pointer, state.name)
+
+
+def _strings(value: JSON, pointer: str) -> Iterator[tuple[str, str]]:
+    """(pointer, text) of every string inside ``value``, keys included as their own pointer."""
+    if isinstance(value, str):
+        yield pointer, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _strings(item, pointer_join(pointer, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, pointer_join(pointer, index))
+
+
+def _jsonata_strings(state: StateRef) -> Iterator[tuple[str, str]]:
+    for field, value in state.body.items():
+        if field not in _NOT_EVALUATED:
+            yield from _strings(value, state.at(field))
+
+
+def invalid_jsonata(machine: Machine) -> Iterator[Diagnostic]:
+    from statemachine.expressions.jsonata import JsonataSyntaxError, compile_jsonata
+
+    for state in machine.states:
+        if state.language != JSONATA:
+            continue
+        for pointer, text in _jsonata_strings(state):
+            if is_jsonata(text):
+                try:
+                    compile_jsonata(text[2:-2])
+                except JsonataSyntaxError as exc:
+                    message = f"invalid JSONata expression {text!r}: {exc.message} (at character {exc.position})"
+                    yield finding("invalid-jsonata", message, pointer, state.name)
+
+
+def jsonpath_key_in_jsonata(machine: Machine) -> Iterator[Diagnostic]:
+    """Warning: under JSONata a ".$" key is a literal key (AWS accepts it and evaluates nothing),
+    which is almost always a leftover from JSONPath."""
+    for state in machine.states:
+        if state.language != JSONATA:
+            continue
+        for field, value in state.body.items():
+            if field not in _NOT_EVALUATED:
+                yield from _dollar_keys(state, value, state.at(field))
+
+
+def _dollar_keys(state: StateRef, value: JSON, pointer: str) -> Iterator[Diagnostic]:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            child = pointer_join(pointer, key)
+            if isinstance(key, str) and key.endswith(".$"):
+                message = (f"'{key}' is a literal key in a JSONata state: '.$' keys are JSONPath syntax and "
+                           f"are not evaluated here (write \"{key[:-2]}\": \"{{% ... %}}\")")
+                yield finding("jsonpath-key-in-jsonata", message, child, state.name, warning=True)
+            yield from _dollar_keys(state, item, child)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _dollar_keys(state, item, pointer_join(pointer, index))
+
+
+def _assignments(state: StateRef) -> Iterator[tuple[str, str]]:
+    """(pointer, variable name) of every Assign entry of a state, its Choices and Catchers."""
+    holders: list[tuple[str, JSON]] = [(state.at("Assign"), state.body.get("Assign"))]
+    for field in ("Choices", "Catch"):
+        items = state.body.get(field)
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            if isinstance(item, Mapping):
+                holders.append((state.at(field, index, "Assign"), item.get("Assign")))
+    for pointer, assign in holders:
+        if isinstance(assign, Mapping):
+            for key in assign:
+                yield pointer_join(pointer, key), str(key).removesuffix(".$")
+
+
+def invalid_variable_name(machine: Machine) -> Iterator[Diagnostic]:
+    for state in machine.states:
+        for pointer, name in _assignments(state):
+            if not _VARIABLE_NAME.match(name) or name == "states":
+                message = f"'{name}' is not a valid variable name: use letters, digits and '_' (not first a digit), at most 80 characters, not 'states'"
+                yield finding("invalid-variable-name", message, pointer, state.name)
+
+
+def _reads(state: StateRef) -> Iterator[tuple[str, str]]:
+    """(pointer, variable) for each ``$name`` the state reads (a conservative, textual scan)."""
+    for pointer, text in _jsonata_strings(state):
+        if state.language == JSONATA and not is_jsonata(text):
+            continue
+        if state.language != JSONATA and not _is_path_valued(pointer, text):
+            continue
+        body = _QUOTED.sub("''", text)
+        local = {name for pair in _LOCAL.findall(body) for part in pair for name in re.findall(r"\$?([^\W\d]\w*)", part)}
+        for name in _READ_VARIABLE.findall(body):
+            if name not in _JSONATA_NAMES and name not in local:
+                yield pointer, name
+
+
+def _is_path_valued(pointer: str, text: str) -> bool:
+    field = pointer.rsplit("/", 1)[-1]
+    return field.endswith(".$") or (text.startswith("$") and (field == "Variable" or field.endswith("Path")))
+
+
+def variable_never_assigned(machine: Machine) -> Iterator[Diagnostic]:
+    """Warning: a variable is read but no Assign anywhere in the machine sets it."""
+    assigned = {name for state in machine.states for _, name in _assignments(state)}
+    for state in machine.states:
+        for pointer, name in _reads(state):
+            if name not in assigned:
+                message = f"variable '${name}' is read here but never assigned (no 'Assign' sets it)"
+                yield finding("variable-never-assigned", message, pointer, state.name, warning=True)
+
+
+EXPRESSION_RULES = {
+    "invalid-path": invalid_path,
+    "invalid-payload": invalid_payload,
+    "invalid-jsonata": invalid_jsonata,
+    "jsonpath-key-in-jsonata": jsonpath_key_in_jsonata,
+    "invalid-variable-name": invalid_variable_name,
+    "variable-never-assigned": variable_never_assigned,
+}

@@ -1,0 +1,177 @@
+"""Stage 2, validation (structure): the JSON Schemas in ``schemas/`` (draft 2020-12) applied
+to a definition. In: the definition dict. Out: Diagnostics, one per problem, in the words a
+person needs ("the field 'RoleArn' is required"), never a dump of every anyOf branch.
+
+The schemas ship inside the package (``statemachine.schemas``); the validator is compiled
+once per process and is immutable, so caching it at module level is safe.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+from collections.abc import Iterator, Mapping
+from importlib import resources
+from typing import Any
+
+from statemachine.errors import Diagnostic
+from statemachine.validation.walk import finding, state_of
+from statemachine.values import JSON
+
+__all__ = ["ROOT", "bundled_schema", "schema_diagnostics"]
+
+ROOT = "state-machine.json"
+_PARTS = ("common.json", "states.json", "choice.json")
+_TYPE_NAMES = {"object": "an object", "array": "an array", "string": "a string", "integer": "an integer",
+               "number": "a number", "boolean": "a boolean", "null": "null"}
+
+
+@functools.cache
+def _schemas() -> dict[str, dict[str, Any]]:
+    folder = resources.files("statemachine.schemas")
+    return {name: json.loads(folder.joinpath(name).read_text("utf-8")) for name in (ROOT, *_PARTS)}
+
+
+def bundled_schema() -> dict[str, JSON]:
+    """One self-contained schema (draft 2020-12 compound document) for editors and ``sm schema``.
+
+    The root is ``state-machine.json``; the other files are embedded under ``$defs`` with
+    their own ``$id``, so the relative ``$ref``s resolve inside the bundle.
+    """
+    schemas = copy.deepcopy(_schemas())
+    root = schemas[ROOT]
+    root["$defs"] = {name.removesuffix(".json"): schemas[name] for name in _PARTS}
+    return root
+
+
+@functools.cache
+def _validator() -> Any:
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
+    schemas = _schemas()
+    registry: Registry[Any] = Registry().with_resources(
+        (schema["$id"], Resource.from_contents(schema)) for schema in schemas.values()
+    )
+    return Draft202012Validator(schemas[ROOT], registry=registry)
+
+
+def schema_diagnostics(data: JSON) -> list[Diagnostic]:
+    """Every schema violation of ``data``, the most relevant error of each anyOf picked."""
+    seen: set[tuple[str, str]] = set()
+    result: list[Diagnostic] = []
+    for error in _validator().iter_errors(data):
+        for leaf in _leaves(error):
+            diagnostic = _diagnostic(leaf)
+            if (diagnostic.pointer, diagnostic.message) not in seen:
+                seen.add((diagnostic.pointer, diagnostic.message))
+                result.append(diagnostic)
+    return result
+
+
+def _leaves(error: Any) -> Iterator[Any]:
+    """The errors worth showing: for anyOf/oneOf failures, the best branch's error, unless
+    the schema says in ``x-expected`` what the alternatives are (then the anyOf itself)."""
+    if error.validator in ("anyOf", "oneOf") and error.context and "x-expected" not in error.schema:
+        from jsonschema.exceptions import best_match
+
+        yield from _leaves(best_match(error.context))
+        return
+    yield error
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _pointer(path: Any) -> str:
+    return "".join("/" + str(token).replace("~", "~0").replace("/", "~1") for token in path)
+
+
+def _diagnostic(error: Any) -> Diagnostic:
+    pointer = _pointer(error.absolute_path)
+    names = [token for token in error.absolute_path if isinstance(token, str)]
+    field = names[-1] if names else "definition"
+    code, message = _MESSAGES.get(error.validator, _generic)(error, field)
+    return finding(code, message, pointer, state_of(pointer))
+
+
+def _required(error: Any, field: str) -> tuple[str, str]:
+    missing = [name for name in error.validator_value if name not in error.instance]
+    names = ", ".join(f"'{name}'" for name in missing)
+    where = f" in '{field}'" if field != "definition" else ""
+    plural = "fields" if len(missing) > 1 else "field"
+    return "missing-field", f"the {plural} {names} {'are' if len(missing) > 1 else 'is'} required but missing{where}"
+
+
+def _additional(error: Any, field: str) -> tuple[str, str]:
+    allowed = error.schema.get("properties", {})
+    extra = [key for key in error.instance if key not in allowed]
+    names = ", ".join(f"'{name}'" for name in extra)
+    where = f"a {error.instance['Type']} state" if isinstance(error.instance.get("Type"), str) and "Type" in allowed else f"'{field}'"
+    return "unknown-field", f"field {names} is not supported in {where}"
+
+
+def _type(error: Any, field: str) -> tuple[str, str]:
+    wanted = " or ".join(_TYPE_NAMES.get(t, t) for t in _as_list(error.validator_value))
+    return "wrong-type", f"'{field}' must be {wanted}, not {_describe(error.instance)}"
+
+
+def _enum(error: Any, field: str) -> tuple[str, str]:
+    options = ", ".join(json.dumps(v) for v in _as_list(error.validator_value))
+    return "invalid-value", f"'{field}' must be one of {options}, not {json.dumps(error.instance)}"
+
+
+def _const(error: Any, field: str) -> tuple[str, str]:
+    return "invalid-value", f"'{field}' must be {json.dumps(error.validator_value)}, not {json.dumps(error.instance)}"
+
+
+def _range(error: Any, field: str) -> tuple[str, str]:
+    word = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "more than",
+            "exclusiveMaximum": "less than"}[error.validator]
+    return "out-of-range", f"'{field}' must be {word} {error.validator_value}, not {error.instance}"
+
+
+def _size(error: Any, field: str) -> tuple[str, str]:
+    word = "at least" if error.validator.startswith("min") else "at most"
+    unit = {"Items": "item", "Length": "character", "Properties": "entry"}[error.validator[3:]]
+    return "out-of-range", f"'{field}' must have {word} {error.validator_value} {unit}(s)"
+
+
+def _pattern(error: Any, field: str) -> tuple[str, str]:
+    if error.validator_value.startswith(r"^\{%"):
+        return "wrong-type", f"'{field}' must be a JSONata expression '{{% ... %}}' here, not {_describe(error.instance)}"
+    return "invalid-value", f"'{field}' contains characters that are not allowed: {json.dumps(error.instance)}"
+
+
+def _alternatives(error: Any, field: str) -> tuple[str, str]:
+    if "x-expected" in error.schema:
+        return "wrong-type", f"'{field}' must be {error.schema['x-expected']}, not {_describe(error.instance)}"
+    return _generic(error, field)
+
+
+def _generic(error: Any, field: str) -> tuple[str, str]:
+    return "schema-error", f"'{field}': {error.message}"
+
+
+def _describe(value: JSON) -> str:
+    text = json.dumps(value)
+    text = text if len(text) <= 40 else text[:37] + "..."
+    kind = _TYPE_NAMES["boolean"] if isinstance(value, bool) else _TYPE_NAMES.get(_json_kind(value), "a value")
+    return f"{kind} ({text})" if not isinstance(value, (Mapping, list)) else kind
+
+
+def _json_kind(value: JSON) -> str:
+    if isinstance(value, int):
+        return "integer"
+    return {float: "number", str: "string", list: "array", dict: "object", type(None): "null"}.get(type(value), "")
+
+
+_MESSAGES = {
+    "required": _required, "additionalProperties": _additional, "type": _type, "enum": _enum,
+    "const": _const, "minimum": _range, "maximum": _range, "exclusiveMinimum": _range,
+    "exclusiveMaximum": _range, "minItems": _size, "maxItems": _size, "minLength": _size,
+    "maxLength": _size, "minProperties": _size, "pattern": _pattern, "anyOf": _alternatives,
+    "oneOf": _alternatives,
+}

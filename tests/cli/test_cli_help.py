@@ -1,0 +1,73 @@
+"""`sm --help`, subcommand help, usage errors, and what start-up imports (no timing asserts:
+start-up speed is kept by never importing heavy modules for light commands)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from statemachine.cli.main import build_parser
+
+HEAVY = ("rich", "boto3", "botocore", "httpx", "jsonata", "jsonschema", "transitions")
+
+
+def _imported(*args: str) -> set[str]:
+    """Top-level modules imported by ``python -X importtime -m statemachine.cli ARGS``."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "statemachine.cli", *args],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    names = set()
+    for line in result.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            names.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    assert names, result.stderr
+    return names
+
+
+def test_main_help_lists_commands_examples_and_exit_codes(sm) -> None:
+    result = sm("--help")
+    assert result.returncode == 0
+    for text in ("validate", "run", "graph", "schema", "examples:", "exit codes:", "130"):
+        assert text in result.stdout
+
+
+@pytest.mark.parametrize("command", ["validate", "run", "graph", "schema"])
+def test_each_subcommand_documents_examples_and_exit_codes(sm, command: str) -> None:
+    result = sm(command, "--help")
+    assert result.returncode == 0
+    assert f"usage: sm {command}" in result.stdout
+    assert "examples:" in result.stdout and "exit codes:" in result.stdout
+
+
+def test_usage_errors_exit_2(sm) -> None:
+    assert sm().returncode == 2
+    no_files = sm("validate")
+    assert no_files.returncode == 2 and "FILE" in no_files.stderr
+    assert sm("frobnicate").returncode == 2
+    bad_timeout = sm("run", "definitions/hello.yaml", "--timeout", "-1")
+    assert bad_timeout.returncode == 2 and "greater than 0" in bad_timeout.stderr
+
+
+def test_version(sm) -> None:
+    result = sm("--version")
+    assert result.returncode == 0 and result.stdout.startswith("sm ")
+
+
+def test_help_imports_nothing_heavy() -> None:
+    imported = _imported("--help")
+    assert not imported & set(HEAVY), imported & set(HEAVY)
+    assert "yaml" not in imported
+
+
+def test_graph_does_not_load_the_runtime() -> None:
+    imported = _imported("graph", "definitions/hello.yaml")
+    assert not imported & set(HEAVY), imported & set(HEAVY)
+
+
+def test_parser_defaults() -> None:
+    args = build_parser().parse_args(["run", "flow.yaml"])
+    assert args.input == "{}" and args.timeout is None and not args.virtual_time
+    assert build_parser().parse_args(["validate", "a", "b"]).format == "human"

@@ -1,0 +1,89 @@
+"""Conformance: every case under cases/ that AWS ran to SUCCEEDED or FAILED, run through the
+public API with virtual time and compared with what AWS recorded (status, output, error,
+cause, and the history event types when recorded).
+
+``check_execution`` and ``run_case`` are the reusable core (the services runner imports them).
+"""
+
+from __future__ import annotations
+
+import collections
+import random
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+
+import statemachine
+from tests.conformance import corpus
+from tests.conformance.known_failures import KNOWN_FAILURES
+
+SORTED_NOTE = "re-sorted by the test's snapshot transformer"
+
+
+def group_of(case: corpus.Case) -> str:
+    """Pass-rate group: jsonpath, jsonata or mixed (from the case's query language)."""
+    ql = case.query_language
+    if ql == "JSONPath":
+        return "jsonpath"
+    if ql == "JSONata":
+        return "jsonata"
+    return "mixed"
+
+
+def check_execution(case: corpus.Case, execution: Any) -> list[str]:
+    """Every difference between ``execution`` and what AWS recorded for ``case`` (empty = pass)."""
+    expected = case.expected
+    problems: list[str] = []
+    if execution.status != expected["status"]:
+        problems.append(f"status: expected {expected['status']}, got {execution.status} "
+                        f"({execution.error}: {execution.cause})")
+        return problems
+    if expected["status"] == "SUCCEEDED":
+        if (m := corpus.match(expected.get("output"), execution.output, "output")) is not None:
+            problems.append(m)
+    else:
+        for key, actual in (("error", execution.error), ("cause", execution.cause)):
+            parsed = bool(case.data.get(f"expected_{key}_parsed"))
+            m = corpus.match_text_or_json(expected.get(key), actual, parsed, key)
+            if m is not None:
+                problems.append(m)
+    problems.extend(_history_problems(case, [e.type for e in execution.events]))
+    return problems
+
+
+def _history_problems(case: corpus.Case, actual: list[str]) -> Iterable[str]:
+    recorded = case.history
+    if not recorded or case.data.get("state_machine_type") == "EXPRESS":
+        return []
+    if SORTED_NOTE in (case.data.get("notes") or ""):
+        if collections.Counter(recorded) != collections.Counter(actual):
+            return [f"history (as multiset): expected {sorted(recorded)}, got {sorted(actual)}"]
+        return []
+    if recorded != actual:
+        return [f"history: expected {recorded}, got {actual}"]
+    return []
+
+
+def run_case(case: corpus.Case, **load_options: Any) -> Any:
+    """Load the case's definition and run it with virtual time and a seeded random source."""
+    machine_type = case.data.get("state_machine_type", "STANDARD")
+    machine = statemachine.load(case.definition, machine_type=machine_type, **load_options)
+    return machine.run(case.data.get("input"), virtual_time=True, rng=random.Random(0))
+
+
+def _params() -> list[Any]:
+    params = []
+    for case in corpus.select(status={"SUCCEEDED", "FAILED"}, top="cases"):
+        marks = [pytest.mark.conformance(group_of(case))]
+        if case.id in KNOWN_FAILURES:
+            marks.append(pytest.mark.xfail(reason=KNOWN_FAILURES[case.id], strict=True))
+        params.append(pytest.param(case, id=case.id, marks=marks))
+    return params
+
+
+@pytest.mark.parametrize("case", _params())
+def test_case(case: corpus.Case) -> None:
+    execution = run_case(case)
+    problems = check_execution(case, execution)
+    assert not problems, "\n".join(problems)

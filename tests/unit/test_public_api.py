@@ -1,0 +1,146 @@
+"""The public API: what ``import statemachine`` offers, pinned, and how it behaves."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+import statemachine
+
+HELLO = {"StartAt": "Hello", "States": {"Hello": {"Type": "Pass", "Result": "world", "End": True}}}
+
+
+def test_public_names_are_pinned() -> None:
+    assert sorted(statemachine.__all__) == sorted([
+        "DefinitionError", "Diagnostic", "Execution", "ExecutionError", "ResourceNotFoundError",
+        "StateMachine", "StateMachineError", "StatesError", "__version__", "load",
+    ])
+    for name in statemachine.__all__:
+        assert hasattr(statemachine, name)
+
+
+def test_load_dict_yaml_text_and_path(tmp_path: Path) -> None:
+    path = tmp_path / "hello.yaml"
+    path.write_text("StartAt: Hello\nStates:\n  Hello:\n    Type: Pass\n    Result: world\n    End: true\n")
+    for source in (HELLO, json.dumps(HELLO), path):
+        execution = statemachine.load(source).run()
+        assert (execution.status, execution.output) == ("SUCCEEDED", "world")
+    assert statemachine.load(path).name == "hello"
+
+
+def test_invalid_definition_raises_definition_error_with_diagnostics() -> None:
+    bad = {"StartAt": "Nowhere", "States": {"A": {"Type": "Pass", "Next": "Missing"}}}
+    with pytest.raises(statemachine.DefinitionError) as info:
+        statemachine.load(bad)
+    assert len(info.value.diagnostics) >= 2
+
+
+def test_unknown_resource_is_reported_at_load() -> None:
+    definition = {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "nothing:here", "End": True}}}
+    with pytest.raises(statemachine.ResourceNotFoundError):
+        statemachine.load(definition, resources={})
+
+
+def test_execution_fields_and_history_shape() -> None:
+    execution = statemachine.load(HELLO, name="hello").run({"a": 1}, name="run-1")
+    assert execution.execution_arn.endswith(":execution:hello:run-1")
+    assert execution.name == "run-1"
+    assert execution.error is None and execution.cause is None
+    assert execution.stop_date is not None and execution.stop_date >= execution.start_date
+    history = execution.history
+    assert [e["type"] for e in history] == [
+        "ExecutionStarted", "PassStateEntered", "PassStateExited", "ExecutionSucceeded"]
+    assert [e["id"] for e in history] == [1, 2, 3, 4]
+    assert [e["previousEventId"] for e in history] == [0, 1, 2, 3]
+    assert history[1]["stateEnteredEventDetails"] == {
+        "name": "Hello", "input": '{"a":1}', "inputDetails": {"truncated": False}}
+    assert history[3]["executionSucceededEventDetails"]["output"] == '"world"'
+    result = execution.to_dict()
+    assert {"status", "output", "error", "cause", "executionArn", "name", "startDate", "stopDate"} <= set(result)
+    assert result["status"] == "SUCCEEDED"
+
+
+def test_machine_is_reusable_and_runs_do_not_share_state() -> None:
+    definition = {"StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Assign": {"seen.$": "$.v"}, "Next": "B"},
+        "B": {"Type": "Pass", "Parameters": {"v.$": "$seen"}, "End": True}}}
+    machine = statemachine.load(definition)
+    first, second = machine.run({"v": 1}), machine.run({"v": 2})
+    assert first.output == {"v": 1} and second.output == {"v": 2}
+    assert first.execution_arn != second.execution_arn
+
+
+def test_run_async_and_on_event() -> None:
+    seen: list[str] = []
+    machine = statemachine.load(HELLO)
+    execution = asyncio.run(machine.run_async({}, on_event=lambda e: seen.append(e["type"])))
+    assert execution.status == "SUCCEEDED"
+    assert seen == [e["type"] for e in execution.history]
+
+
+def test_run_inside_a_running_loop_still_works() -> None:
+    async def main() -> statemachine.Execution:
+        return statemachine.load(HELLO).run()
+
+    assert asyncio.run(main()).output == "world"
+
+
+def test_abort_stops_a_waiting_execution() -> None:
+    definition = {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 600, "End": True}}}
+    execution = statemachine.load(definition).start({})
+    deadline = threading.Event()
+    while not execution.history or execution.history[-1]["type"] != "WaitStateEntered":
+        deadline.wait(0.01)
+    execution.abort(error="Stop", cause="by test")
+    execution.wait(5)
+    assert execution.status == "ABORTED"
+    assert (execution.error, execution.cause) == ("Stop", "by test")
+    assert [e["type"] for e in execution.history][-2:] == ["WaitStateAborted", "ExecutionAborted"]
+
+
+def test_wait_for_task_token_completes_through_send_task_success() -> None:
+    tokens: list[str] = []
+    got_token = threading.Event()
+
+    def handler(event: object, context: object) -> None:
+        tokens.append(context.task_token)  # type: ignore[attr-defined]
+        got_token.set()
+
+    definition = {"StartAt": "T", "States": {"T": {
+        "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+        "Parameters": {"token.$": "$$.Task.Token"}, "End": True}}}
+    machine = statemachine.load(definition, resources={
+        "arn:aws:states:::sqs:sendMessage.waitForTaskToken": handler})
+    execution = machine.start({})
+    assert got_token.wait(5)
+    while not execution.task_tokens:
+        got_token.wait(0.01)
+    execution.send_task_success(tokens[0], {"done": True})
+    execution.wait(5)
+    assert (execution.status, execution.output) == ("SUCCEEDED", {"done": True})
+
+
+def test_wait_for_task_token_failure() -> None:
+    got = threading.Event()
+    tokens: list[str] = []
+
+    def handler(event: object, context: object) -> None:
+        tokens.append(context.task_token)  # type: ignore[attr-defined]
+        got.set()
+
+    definition = {"StartAt": "T", "States": {"T": {
+        "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken", "End": True}}}
+    execution = statemachine.load(definition, resources={
+        "arn:aws:states:::sqs:sendMessage.waitForTaskToken": handler}).start({})
+    assert got.wait(5)
+    while not execution.task_tokens:
+        got.wait(0.01)
+    execution.send_task_failure(tokens[0], "Rejected", "no thanks")
+    execution.wait(5)
+    assert (execution.status, execution.error, execution.cause) == ("FAILED", "Rejected", "no thanks")
+    with pytest.raises(statemachine.ExecutionError):
+        execution.send_task_success(tokens[0], {})
