@@ -246,6 +246,19 @@ def map_items(name: str, count: int) -> Job:
     )
 
 
+def nested_map(rows: int, cols: int) -> Job:
+    """rows x cols Map items made in-state (AWS's 256 KiB payload limit rules out a flat list)."""
+    expected = [{"count": cols, "first": {"r": r, "c": 1}} for r in range(1, rows + 1)]
+    return Job(
+        "map_100k",
+        load_workload_file("map_nested"),
+        {"rows": rows, "cols": cols},
+        2 + rows * (2 + cols),
+        expected,
+        WORKLOADS_DIR / "map_nested.yaml",
+    )
+
+
 def task_loop(limit: int) -> Job:
     """Init, then (Call, Check) x limit, then Done: 2*limit + 2 transitions."""
     definition = load_workload_file("task_loop")
@@ -318,7 +331,7 @@ WORKLOADS: tuple[Workload, ...] = (
         8,
         "map_100k",
         "Map over 100,000 small items (peak RSS)",
-        lambda q: map_items("map_100k", 200 if q else 100_000),
+        lambda q: nested_map(4, 50) if q else nested_map(100, 1000),
         "memory",
     ),
     Workload(

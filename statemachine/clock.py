@@ -11,6 +11,7 @@ and a task handler busy in a thread still sees its TimeoutSeconds measured in re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import time
@@ -106,10 +107,8 @@ class VirtualClock:
             else:
                 self._changed.clear()
                 wait = max(0.0, deadline - self.now())
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), wait)
-                except TimeoutError:
-                    pass
             self._wake_due()
 
     def _prune(self) -> bool:

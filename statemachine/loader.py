@@ -77,7 +77,9 @@ def load_source(
     """
     if isinstance(source, Mapping):
         return SourceDocument(dict(source), name or "<dict>", {})
-    if isinstance(source, os.PathLike) or _names_file(source):
+    if isinstance(source, (bytes, bytearray)):
+        return _load_text(_decode(bytes(source), name or "<bytes>"), name or "<bytes>", None)
+    if isinstance(source, os.PathLike) or (isinstance(source, str) and _names_file(source)):
         path = os.fspath(source)
         return _load_text(_read_file(path), name or path, path)
     if not isinstance(source, str):
@@ -137,7 +139,7 @@ def _load_text(text: str, name: str, path: str | None) -> SourceDocument:
         try:
             return _load_json(text, name)
         except DefinitionError:
-            if path is not None and path.endswith(".json"):
+            if path is not None and path.lower().endswith(".json"):
                 raise
             try:
                 return _load_yaml(text, name)

@@ -35,7 +35,8 @@ class Evaluator(Protocol):
 
 
 class PathLike(Protocol):
-    text: str
+    @property
+    def text(self) -> str: ...
 
     def evaluate(self, scope: Scope) -> JSON: ...
 
@@ -50,11 +51,11 @@ class DataFlow:
     states put Arguments in ``parameters`` and Output in ``output``. MISSING = step absent
     (identity); ``None`` for a path = the ASL ``null`` (discard: ``{}`` / keep input)."""
 
-    input_path: PathLike | None | Missing = MISSING
+    input_path: PathLike | Missing | None = MISSING
     parameters: Evaluator | Missing = MISSING
     result_selector: Evaluator | Missing = MISSING
     result_path: Any = MISSING  # ReferencePath | None | MISSING
-    output_path: PathLike | None | Missing = MISSING
+    output_path: PathLike | Missing | None = MISSING
     output: Evaluator | Missing = MISSING
     assign: Evaluator | Missing = MISSING
     #: JSONPath Assign reads ``$`` = the result; JSONata reads $states.input + $states.result.

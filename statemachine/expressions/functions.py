@@ -183,9 +183,13 @@ def _string_to_json(args: list[JSON], rng: random.Random | None) -> JSON:
     if not text:
         return None  # AWS: "" and blank strings parse to null
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_not_json)
     except ValueError:
         raise failure("States.StringToJson", f"the string is not valid JSON: {_short(args[0])}") from None
+
+
+def _not_json(constant: str) -> JSON:
+    raise ValueError(f"{constant} is not JSON")  # Python's json accepts NaN/Infinity; JSON does not
 
 
 def _json_merge(args: list[JSON], rng: random.Random | None) -> JSON:

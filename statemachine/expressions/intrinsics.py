@@ -197,7 +197,7 @@ def _path_end(text: str, pos: int) -> int:
             depth += 1
         elif char in "])" and depth:
             depth -= 1
-        elif char in ",)" or char.isspace():
+        elif not depth and (char in ",)" or char.isspace()):
             return pos
         pos += 1
     return pos

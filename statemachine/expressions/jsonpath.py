@@ -23,7 +23,8 @@ import functools
 import json
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from types import MappingProxyType
 from typing import Literal, NoReturn
 
 from statemachine import errors
@@ -249,14 +250,14 @@ def _select_scan(value: JSON, seg: Segment, root: JSON) -> Iterator[JSON]:
             yield from _select_scan(child, seg, root)
 
 
-_SELECTORS: dict[str, Callable[[JSON, Segment, JSON], Iterator[JSON]]] = {
+_SELECTORS: Mapping[str, Callable[[JSON, Segment, JSON], Iterator[JSON]]] = MappingProxyType({
     "name": _select_name,
     "index": _select_index,
     "wildcard": _select_wildcard,
     "slice": _select_slice,
     "filter": _select_filter,
     "scan": _select_scan,
-}
+})
 
 
 def _numbers(values: JSON) -> list[float]:
@@ -274,7 +275,7 @@ def _stddev(values: JSON) -> float:
 
 
 #: Jayway's path functions (``$.items.length()``): name -> implementation.
-FUNCTIONS: dict[str, Callable[[JSON], JSON]] = {
+PATH_FUNCTIONS: Mapping[str, Callable[[JSON], JSON]] = MappingProxyType({
     "length": lambda v: len(v) if isinstance(v, list | dict | str) else None,
     "size": lambda v: len(v) if isinstance(v, list | dict | str) else None,
     "min": lambda v: min(_numbers(v)),
@@ -285,12 +286,12 @@ FUNCTIONS: dict[str, Callable[[JSON], JSON]] = {
     "keys": lambda v: list(v) if isinstance(v, dict) else None,
     "first": lambda v: v[0] if isinstance(v, list) and v else None,
     "last": lambda v: v[-1] if isinstance(v, list) and v else None,
-}
+})
 
 
 def _apply_function(name: str, value: JSON) -> JSON:
     try:
-        return FUNCTIONS[name](value)
+        return PATH_FUNCTIONS[name](value)
     except (TypeError, ValueError) as exc:
         raise StatesError(errors.RUNTIME, f"Function {name}() cannot be applied: {exc}") from None
 
@@ -343,7 +344,7 @@ def _sized(a: JSON) -> int | None:
 
 
 #: Filter operators (Jayway): name -> test on (left value, right value); MISSING never matches.
-OPERATORS: dict[str, Callable[[JSON, JSON], bool]] = {
+OPERATORS: Mapping[str, Callable[[JSON, JSON], bool]] = MappingProxyType({
     "==": _equal,
     "!=": lambda a, b: not _equal(a, b),
     "<": _ordered(lambda a, b: a < b),
@@ -359,7 +360,7 @@ OPERATORS: dict[str, Callable[[JSON, JSON], bool]] = {
     "anyof": lambda a, b: isinstance(a, list) and isinstance(b, list) and any(_contains(b, x) for x in a),
     "noneof": lambda a, b: isinstance(a, list) and isinstance(b, list) and not any(_contains(b, x) for x in a),
     "subsetof": lambda a, b: isinstance(a, list) and isinstance(b, list) and all(_contains(b, x) for x in a),
-}
+})
 _WORD_OPERATORS = ("subsetof", "contains", "noneof", "anyof", "empty", "size", "nin", "in")
 _SYMBOL_OPERATORS = ("==", "!=", "<=", ">=", "=~", "<", ">")
 Operand = Callable[[JSON, JSON], JSON]
@@ -427,7 +428,7 @@ class _Parser:
                     continue
                 name = self.name(in_filter)
                 if self.eat("()"):
-                    if name not in FUNCTIONS:
+                    if name not in PATH_FUNCTIONS:
                         self.fail(f"Unknown function {name}()")
                     function = name
                 else:

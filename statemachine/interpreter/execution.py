@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from statemachine import errors
@@ -169,6 +169,9 @@ async def run_state(rt: Runtime, state: State, raw: JSON, frame: Frame) -> tuple
             failure = exc
         except (StatesError, PathNotFound) as exc:
             failure = evaluation_failure(rt, frame, run, exc)
+        except Exception as exc:  # an engine or expression bug: fail the state as AWS would
+            failure = evaluation_failure(rt, frame, run, StatesError(
+                errors.RUNTIME, f"{type(exc).__name__}: {exc}"))
         if state.retriers:
             counts = counts or [0] * len(state.retriers)
             delay = retry_delay(state.retriers, counts, failure.error, rt.rng)

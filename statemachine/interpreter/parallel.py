@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import uuid
 from typing import Any
 
 from statemachine import errors
@@ -20,7 +21,13 @@ from statemachine.errors import StatesError
 from statemachine.expressions.scope import Scope
 from statemachine.interpreter import dataflow
 from statemachine.interpreter.execution import (
-    HANDLERS, Failure, Frame, Runtime, StateRun, evaluation_failure, run_machine,
+    HANDLERS,
+    Failure,
+    Frame,
+    Runtime,
+    StateRun,
+    evaluation_failure,
+    run_machine,
 )
 from statemachine.interpreter.states import check_size, resolve_field
 from statemachine.model import CompiledMachine, MapState, ParallelState
@@ -41,7 +48,6 @@ async def run_parallel(rt: Runtime, state: ParallelState, raw: JSON, frame: Fram
     coros = [_branch(rt, b, value, Frame(dict(frame.variables), start_id, True))
              for b in state.branches]
     result = await _all_or_first_failure(coros)
-    check_size(rt, result, state.name)
     return _finish(rt, state, raw, result, ctx, frame)
 
 
@@ -54,7 +60,7 @@ async def _all_or_first_failure(coros: list[Any]) -> list[JSON]:
     if not tasks:
         return []
     try:
-        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
     except asyncio.CancelledError:
         await _cancel(tasks)
         raise
@@ -80,6 +86,7 @@ def _finish(rt: Runtime, state: Any, raw: JSON, result: JSON, ctx: JSON, frame: 
         assigned = dataflow.assignments(flow.assign, flow.assign_on_result, raw, result, ctx,
                                         frame.variables, rt.rng)
     output = dataflow.state_output(flow, raw, result, ctx, frame.variables, rt.rng)
+    check_size(rt, output, state.name)
     return output, state.trigger, assigned
 
 
@@ -105,7 +112,6 @@ async def run_map(rt: Runtime, state: MapState, raw: JSON, frame: Frame, run: St
     else:
         result = await _inline(rt, state, frame, value, ctx, items, limits[0])
     rt.emit(frame, "MapStateSucceeded")
-    check_size(rt, result, state.name)
     return _finish(rt, state, raw, result, ctx, frame)
 
 
@@ -248,7 +254,10 @@ async def _iteration(rt: Runtime, state: MapState, outer: Frame, start_id: int, 
 async def _distributed(rt: Runtime, state: MapState, frame: Frame, value: JSON, ctx: Any,
                        items: list[JSON], limits: tuple[int, int | None]) -> list[JSON]:
     concurrency, tolerated = limits
-    run_arn = f"{rt.arn}:mapRun/{state.name}"
+    label = state.label if state.label is not MISSING else state.name
+    machine_arn = str(rt.machine_ctx.get("Id", ""))
+    run_id = uuid.UUID(int=rt.rng.getrandbits(128), version=4)
+    run_arn = f"{machine_arn.replace(':stateMachine:', ':mapRun:')}/{label}:{run_id}"
     rt.emit(frame, "MapRunStarted", {"mapRunArn": run_arn})
     child = rt.child()
     batches = _batches(rt, state, value, ctx, frame.variables, items)
@@ -290,7 +299,7 @@ def _batches(rt: Runtime, state: MapState, value: JSON, ctx: Any, variables: Any
         return selected
     max_items = resolve_field(batcher.max_items, value, ctx, variables, rt.rng) if batcher.max_items is not MISSING else None  # type: ignore[union-attr]
     max_bytes = resolve_field(batcher.max_bytes, value, ctx, variables, rt.rng) if batcher.max_bytes is not MISSING else None  # type: ignore[union-attr]
-    batch_input = MISSING
+    batch_input: Any = MISSING
     if batcher.batch_input is not MISSING:  # type: ignore[union-attr]
         spec = batcher.batch_input  # type: ignore[union-attr]
         batch_input = spec.evaluate(Scope(value, ctx, variables), rt.rng) if hasattr(spec, "evaluate") else spec

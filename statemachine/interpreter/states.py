@@ -18,7 +18,14 @@ from statemachine.expressions.scope import Scope
 from statemachine.interpreter import dataflow
 from statemachine.interpreter.choice import parse_timestamp
 from statemachine.interpreter.execution import HANDLERS, Failure, Frame, Runtime, StateRun
-from statemachine.model import ChoiceState, FailState, NumberField, PassState, SucceedState, WaitState
+from statemachine.model import (
+    ChoiceState,
+    FailState,
+    NumberField,
+    PassState,
+    SucceedState,
+    WaitState,
+)
 from statemachine.values import JSON, MISSING
 
 __all__ = ["check_size", "resolve_field"]

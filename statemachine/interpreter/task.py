@@ -42,6 +42,9 @@ def _events(resource: str) -> tuple[str, dict[str, Any]]:
         return "LambdaFunction", {"resource": resource}
     if resource.startswith("arn:") and ":::" in resource:
         service, _, action = resource.split(":::", 1)[1].partition(":")
+        if service == "aws-sdk":  # arn:aws:states:::aws-sdk:s3:listBuckets
+            sdk, _, action = action.partition(":")
+            service = f"aws-sdk:{sdk}"
         return "Task", {"resourceType": service, "resource": action}
     kind, _, rest = resource.partition(":")
     return "Task", {"resourceType": kind, "resource": rest or resource}
@@ -105,7 +108,8 @@ async def _attempt(rt: Runtime, state: TaskState, frame: Frame, value: JSON, ctx
                           timeout_seconds=timeout, heartbeat_seconds=heartbeat, task_token=token,
                           credentials=credentials, heartbeat=beat.beat)
     try:
-        result = await _guarded(rt, state, request, token, beat, timeout, heartbeat)
+        result = await _guarded(rt, state, request, token, beat, timeout, heartbeat, frame,
+                                prefix, ident)
     except Failure as failure:
         kind = "TimedOut" if failure.error in (errors.TIMEOUT, errors.HEARTBEAT_TIMEOUT) else "Failed"
         details = dict(ident)
@@ -121,8 +125,9 @@ async def _attempt(rt: Runtime, state: TaskState, frame: Frame, value: JSON, ctx
 
 
 async def _guarded(rt: Runtime, state: TaskState, request: Any, token: str | None, beat: _Beat,
-                   timeout: float | None, heartbeat: float | None) -> JSON:
-    work = asyncio.ensure_future(_call(rt, state, request, token, beat))
+                   timeout: float | None, heartbeat: float | None, frame: Frame, prefix: str,
+                   ident: dict[str, Any]) -> JSON:
+    work = asyncio.ensure_future(_call(rt, state, request, token, beat, frame, prefix, ident))
     if timeout is None and heartbeat is None:
         return await work
     dog = asyncio.ensure_future(_watchdog(rt, beat, timeout, heartbeat))
@@ -151,7 +156,8 @@ async def _watchdog(rt: Runtime, beat: _Beat, timeout: float | None, heartbeat: 
         await rt.clock.sleep(max(0.0, min(deadlines) - now))
 
 
-async def _call(rt: Runtime, state: TaskState, request: Any, token: str | None, beat: _Beat) -> JSON:
+async def _call(rt: Runtime, state: TaskState, request: Any, token: str | None, beat: _Beat,
+                frame: Frame, prefix: str, ident: dict[str, Any]) -> JSON:
     handler = rt.resolve(state.resource)
     with rt.clock.busy():
         try:
@@ -169,6 +175,7 @@ async def _call(rt: Runtime, state: TaskState, request: Any, token: str | None, 
             raise Failure(type(exc).__name__, str(exc)) from None
         if token is None:
             return result
+        rt.emit(frame, prefix + "Submitted", {**ident, "output": result})
         return await _wait_for_token(rt, token, beat)
 
 
@@ -184,8 +191,8 @@ async def _wait_for_token(rt: Runtime, token: str, beat: _Beat) -> JSON:
 
 
 def _is_async(handler: Any) -> bool:
-    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
-        getattr(handler, "__call__", None))
+    call = type(handler).__call__ if not inspect.isfunction(handler) else None
+    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(call)
 
 
 HANDLERS[TaskState] = run_task

@@ -209,10 +209,34 @@ def search_path(dirs: list[Path]) -> Iterator[None]:
                 sys.path.remove(entry)
 
 
+def _home(top: str, dirs: list[Path]) -> Path | None:
+    """The first of ``dirs`` that holds the top-level module or package ``top``."""
+    for folder in dirs:
+        if (folder / f"{top}.py").is_file() or (folder / top).is_dir():
+            return folder
+    return None
+
+
+def _evict_if_elsewhere(top: str, dirs: list[Path]) -> None:
+    """Two definition folders may both have a ``handlers`` package: when the cached one is
+    not the one these ``dirs`` find first, drop it (and its submodules) so the right one loads.
+    Handlers resolved earlier keep the function objects they already hold."""
+    cached = sys.modules.get(top)
+    home = _home(top, dirs)
+    if cached is None or home is None:
+        return
+    locations = [getattr(cached, "__file__", None), *list(getattr(cached, "__path__", []))]
+    if any(loc and Path(loc).resolve().is_relative_to(home) for loc in locations):
+        return
+    for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+        del sys.modules[name]
+
+
 def import_module(module: str, dirs: list[Path], *, what: str) -> ModuleType:
     """Import ``module`` searching ``dirs`` first; a clear ResourceNotFoundError on failure."""
     with _IMPORT_LOCK, search_path(dirs):
         importlib.invalidate_caches()
+        _evict_if_elsewhere(module.split(".")[0], dirs)
         try:
             return importlib.import_module(module)
         except Exception as exc:

@@ -22,6 +22,7 @@ from statemachine.validation.fields import FIELD_RULES
 from statemachine.validation.graph import GRAPH_RULES
 from statemachine.validation.schema import bundled_schema, schema_diagnostics
 from statemachine.validation.tasks import TASK_RULES
+from statemachine.validation.variables import VARIABLE_RULES
 from statemachine.validation.walk import Machine, MachineType, walk
 from statemachine.values import JSON
 
@@ -30,7 +31,8 @@ __all__ = ["RULES", "bundled_schema", "check", "validate"]
 Rule = Callable[[Machine], Iterator[Diagnostic]]
 
 #: Every semantic rule, by the code (or family of codes) it reports.
-RULES: Mapping[str, Rule] = {**GRAPH_RULES, **FIELD_RULES, **CHOICE_RULES, **TASK_RULES, **EXPRESSION_RULES}
+RULES: Mapping[str, Rule] = {**GRAPH_RULES, **FIELD_RULES, **CHOICE_RULES, **TASK_RULES, **EXPRESSION_RULES,
+                               **VARIABLE_RULES}
 
 
 def validate(doc: SourceDocument, *, machine_type: MachineType = "STANDARD") -> list[Diagnostic]:

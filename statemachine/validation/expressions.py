@@ -7,7 +7,6 @@ uses (``statemachine.expressions``); this module only finds the strings.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 
 from statemachine.errors import Diagnostic
@@ -31,14 +30,6 @@ _NESTED_PATH_FIELDS = (
 _PAYLOAD_FIELDS = ("Parameters", "ResultSelector", "ItemSelector", "Assign", "Credentials")
 #: Fields that hold states or literal data, not expressions, in a JSONata state.
 _NOT_EVALUATED = frozenset({"Branches", "ItemProcessor", "Iterator", "Comment", "Result", "Type"})
-#: ASL: variable names are identifiers of at most 80 characters.
-_VARIABLE_NAME = re.compile(r"\A[^\W\d]\w{0,79}\Z")
-_READ_VARIABLE = re.compile(r"(?<![\w$])\$([^\W\d]\w*)\b(?!\s*\()")
-_QUOTED = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'")
-_LOCAL = re.compile(r"\$([^\W\d]\w*)\s*:=|function\s*\(([^)]*)\)")
-_JSONATA_NAMES = frozenset(["states", "string", "length", "substring", "substringBefore", "substringAfter", "uppercase", "lowercase", "trim", "pad", "contains", "split", "join", "match", "replace", "eval", "base64encode", "base64decode", "encodeUrlComponent", "encodeUrl", "decodeUrlComponent", "decodeUrl", "number", "abs", "floor", "ceil", "round", "power", "sqrt", "random", "formatNumber", "formatBase", "formatInteger", "parseInteger", "sum", "max", "min", "average", "boolean", "not", "exists", "count", "append", "sort", "reverse", "shuffle", "distinct", "zip", "keys", "lookup", "spread", "merge", "sift", "each", "error", "assert", "type", "map", "filter", "single", "reduce", "now", "millis", "fromMillis", "toMillis", "partition", "range", "hash", "parse", "uuid"])
-
-
 def _path_problem(text: str, *, reference: bool = False) -> str | None:
     from statemachine.expressions.intrinsics import (
         IntrinsicSyntaxError,
@@ -151,7 +142,8 @@ def _strings(value: JSON, pointer: str) -> Iterator[tuple[str, str]]:
             yield from _strings(item, pointer_join(pointer, index))
 
 
-def _jsonata_strings(state: StateRef) -> Iterator[tuple[str, str]]:
+def evaluated_strings(state: StateRef) -> Iterator[tuple[str, str]]:
+    """(pointer, text) of every string of the state that an expression could be in."""
     for field, value in state.body.items():
         if field not in _NOT_EVALUATED:
             yield from _strings(value, state.at(field))
@@ -163,7 +155,7 @@ def invalid_jsonata(machine: Machine) -> Iterator[Diagnostic]:
     for state in machine.states:
         if state.language != JSONATA:
             continue
-        for pointer, text in _jsonata_strings(state):
+        for pointer, text in evaluated_strings(state):
             if is_jsonata(text):
                 try:
                     compile_jsonata(text[2:-2])
@@ -197,62 +189,9 @@ def _dollar_keys(state: StateRef, value: JSON, pointer: str) -> Iterator[Diagnos
             yield from _dollar_keys(state, item, pointer_join(pointer, index))
 
 
-def _assignments(state: StateRef) -> Iterator[tuple[str, str]]:
-    """(pointer, variable name) of every Assign entry of a state, its Choices and Catchers."""
-    holders: list[tuple[str, JSON]] = [(state.at("Assign"), state.body.get("Assign"))]
-    for field in ("Choices", "Catch"):
-        items = state.body.get(field)
-        for index, item in enumerate(items if isinstance(items, list) else []):
-            if isinstance(item, Mapping):
-                holders.append((state.at(field, index, "Assign"), item.get("Assign")))
-    for pointer, assign in holders:
-        if isinstance(assign, Mapping):
-            for key in assign:
-                yield pointer_join(pointer, key), str(key).removesuffix(".$")
-
-
-def invalid_variable_name(machine: Machine) -> Iterator[Diagnostic]:
-    for state in machine.states:
-        for pointer, name in _assignments(state):
-            if not _VARIABLE_NAME.match(name) or name == "states":
-                message = f"'{name}' is not a valid variable name: use letters, digits and '_' (not first a digit), at most 80 characters, not 'states'"
-                yield finding("invalid-variable-name", message, pointer, state.name)
-
-
-def _reads(state: StateRef) -> Iterator[tuple[str, str]]:
-    """(pointer, variable) for each ``$name`` the state reads (a conservative, textual scan)."""
-    for pointer, text in _jsonata_strings(state):
-        if state.language == JSONATA and not is_jsonata(text):
-            continue
-        if state.language != JSONATA and not _is_path_valued(pointer, text):
-            continue
-        body = _QUOTED.sub("''", text)
-        local = {name for pair in _LOCAL.findall(body) for part in pair for name in re.findall(r"\$?([^\W\d]\w*)", part)}
-        for name in _READ_VARIABLE.findall(body):
-            if name not in _JSONATA_NAMES and name not in local:
-                yield pointer, name
-
-
-def _is_path_valued(pointer: str, text: str) -> bool:
-    field = pointer.rsplit("/", 1)[-1]
-    return field.endswith(".$") or (text.startswith("$") and (field == "Variable" or field.endswith("Path")))
-
-
-def variable_never_assigned(machine: Machine) -> Iterator[Diagnostic]:
-    """Warning: a variable is read but no Assign anywhere in the machine sets it."""
-    assigned = {name for state in machine.states for _, name in _assignments(state)}
-    for state in machine.states:
-        for pointer, name in _reads(state):
-            if name not in assigned:
-                message = f"variable '${name}' is read here but never assigned (no 'Assign' sets it)"
-                yield finding("variable-never-assigned", message, pointer, state.name, warning=True)
-
-
 EXPRESSION_RULES = {
     "invalid-path": invalid_path,
     "invalid-payload": invalid_payload,
     "invalid-jsonata": invalid_jsonata,
     "jsonpath-key-in-jsonata": jsonpath_key_in_jsonata,
-    "invalid-variable-name": invalid_variable_name,
-    "variable-never-assigned": variable_never_assigned,
 }

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
@@ -62,23 +62,22 @@ def schema_diagnostics(data: JSON) -> list[Diagnostic]:
     seen: set[tuple[str, str]] = set()
     result: list[Diagnostic] = []
     for error in _validator().iter_errors(data):
-        for leaf in _leaves(error):
-            diagnostic = _diagnostic(leaf)
-            if (diagnostic.pointer, diagnostic.message) not in seen:
-                seen.add((diagnostic.pointer, diagnostic.message))
-                result.append(diagnostic)
+        diagnostic = _diagnostic(_relevant(error))
+        if (diagnostic.pointer, diagnostic.message) not in seen:
+            seen.add((diagnostic.pointer, diagnostic.message))
+            result.append(diagnostic)
     return result
 
 
-def _leaves(error: Any) -> Iterator[Any]:
-    """The errors worth showing: for anyOf/oneOf failures, the best branch's error, unless
-    the schema says in ``x-expected`` what the alternatives are (then the anyOf itself)."""
+def _relevant(error: Any) -> Any:
+    """The error worth showing: for an anyOf/oneOf failure the best branch's error (like
+    ``jsonschema.exceptions.best_match``), unless the schema says in ``x-expected`` what the
+    alternatives are; then the anyOf error itself, worded from it."""
     if error.validator in ("anyOf", "oneOf") and error.context and "x-expected" not in error.schema:
         from jsonschema.exceptions import best_match
 
-        yield from _leaves(best_match(error.context))
-        return
-    yield error
+        return _relevant(best_match(error.context))
+    return error
 
 
 def _as_list(value: Any) -> list[Any]:

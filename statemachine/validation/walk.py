@@ -32,6 +32,7 @@ class Scope:
     start_at: JSON
     states: Mapping[str, JSON]
     owner: str | None  # the Parallel/Map state that holds it (None for the machine)
+    owner_pointer: str | None = None  # that state's pointer
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -97,16 +98,16 @@ def _children(state: StateRef) -> Iterator[Scope]:
     if state.type == "Parallel" and isinstance(branches, list):
         for index, branch in enumerate(branches):
             if isinstance(branch, Mapping):
-                yield _scope(branch, state.at("Branches", index), "branch", state.name)
+                yield _scope(branch, state.at("Branches", index), "branch", state)
     if state.type == "Map":
         for field in ("ItemProcessor", "Iterator"):
             processor = state.body.get(field)
             if isinstance(processor, Mapping):
-                yield _scope(processor, state.at(field), "processor", state.name)
+                yield _scope(processor, state.at(field), "processor", state)
 
 
-def _scope(body: Mapping[str, JSON], pointer: str, kind: Literal["branch", "processor"], owner: str) -> Scope:
-    return Scope(pointer, kind, body.get("StartAt"), _mapping(body.get("States")), owner)
+def _scope(body: Mapping[str, JSON], pointer: str, kind: Literal["branch", "processor"], owner: StateRef) -> Scope:
+    return Scope(pointer, kind, body.get("StartAt"), _mapping(body.get("States")), owner.name, owner.pointer)
 
 
 def _mapping(value: JSON) -> Mapping[str, JSON]:

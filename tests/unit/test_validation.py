@@ -186,3 +186,25 @@ def test_wrong_types_give_diagnostics_not_exceptions(definition: dict[str, objec
     errors = [d for d in check(definition) if d.severity == "error"]
     assert errors
     assert all(d.code and d.message for d in errors)
+
+
+def test_a_variable_assigned_only_after_it_is_read_is_warned_about() -> None:
+    definition = {"QueryLanguage": "JSONata", "StartAt": "Read", "States": {
+        "Read": {"Type": "Pass", "Output": "{% $later %}", "Next": "Set"},
+        "Set": {"Type": "Pass", "Assign": {"later": 1}, "End": True}}}
+    [warning] = check(definition)
+    assert (warning.code, warning.state, warning.pointer) == ("variable-never-assigned", "Read", "/States/Read/Output")
+
+
+def test_variables_assigned_before_a_map_are_visible_inside_it() -> None:
+    processor = {"StartAt": "Use", "States": {"Use": {"Type": "Pass", "Output": "{% $limit %}", "End": True}}}
+    definition = {"QueryLanguage": "JSONata", "StartAt": "Set", "States": {
+        "Set": {"Type": "Pass", "Assign": {"limit": 3}, "Next": "Each"},
+        "Each": {"Type": "Map", "Items": [1, 2], "ItemProcessor": processor, "End": True}}}
+    assert check(definition) == []
+
+
+def test_jsonpath_variable_reads_are_checked_too() -> None:
+    definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"x.$": "$missing.a"}, "End": True}}}
+    [warning] = check(definition)
+    assert (warning.code, warning.pointer) == ("variable-never-assigned", "/States/P/Parameters/x.$")

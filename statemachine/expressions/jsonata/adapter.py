@@ -21,6 +21,7 @@ import json
 import random
 import re
 import threading
+import time
 from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any, Literal
@@ -37,6 +38,9 @@ ExpectedType = Literal["array", "number", "integer", "string", "object", "boolea
 _OPEN, _CLOSE = "{%", "%}"
 #: Largest integer a JavaScript number holds exactly; integral floats beyond it stay floats.
 _MAX_SAFE_INTEGER = 2**53
+#: Safety net (our choice; AWS documents no limit): an expression that runs longer, e.g. an
+#: endless tail-recursive loop, fails with JSONata's D1012 instead of hanging the execution.
+EVALUATION_TIMEOUT_SECONDS = 10.0
 
 
 class JsonataSyntaxError(ValueError):
@@ -70,7 +74,8 @@ class UnsupportedResultError(ValueError):
 def _lib() -> ModuleType:
     import jsonata  # heavy: imported on the first compile only
 
-    return jsonata
+    module: ModuleType = jsonata
+    return module
 
 
 def is_jsonata_expression(value: JSON) -> bool:
@@ -125,6 +130,7 @@ class JsonataExpression:
         if self._uses_rng:
             frame.bindings.update(jsonata_functions.random_functions(lib, rng))
         frame.bindings["$"] = None
+        frame.bindings["__evaluate_entry"] = _Deadline(lib, EVALUATION_TIMEOUT_SECONDS)
         instance.timestamp = lib.Timebox.current_milli_time()
         outer = getattr(lib.Jsonata.CURRENT, "jsonata", None)
         lib.Jsonata.CURRENT.jsonata = instance  # $now(), $millis() and lambdas read it
@@ -149,6 +155,23 @@ class JsonataExpression:
             instance = copy.copy(self._compiled)
             self._local.instance = instance
         return instance
+
+
+class _Deadline:
+    """jsonata-python calls ``__evaluate_entry`` before every node; the clock is read rarely."""
+
+    __slots__ = ("deadline", "lib", "limit", "nodes")
+
+    def __init__(self, lib: ModuleType, limit: float) -> None:
+        self.lib = lib
+        self.limit = limit
+        self.deadline = time.monotonic() + limit
+        self.nodes = 0
+
+    def __call__(self, expr: Any, input: Any, environment: Any) -> None:
+        self.nodes += 1
+        if self.nodes & 1023 == 0 and time.monotonic() > self.deadline:
+            raise self.lib.JException("D1012", -1, round(self.limit * 1000))
 
 
 def _is_bound_value(raw: Any, bindings: Mapping[str, JSON]) -> bool:
@@ -192,33 +215,41 @@ def to_json(raw: Any) -> JSON:
     Containers are rebuilt only where something changes, so values from the input are
     shared, not copied.
     """
-    if raw is None or isinstance(raw, (str, bool)):
+    kind = type(raw)
+    if kind is str or kind is int or kind is bool or raw is None:
         return raw
-    if isinstance(raw, float):
+    if kind is float:
         return int(raw) if raw.is_integer() and abs(raw) <= _MAX_SAFE_INTEGER else raw
-    if isinstance(raw, int):
-        return raw
     if isinstance(raw, dict):
         return _dict_to_json(raw)
     if isinstance(raw, list):
         return _list_to_json(raw)
     if raw is _lib().Utils.NULL_VALUE:
         return None
-    raise UnsupportedResultError(type(raw).__name__)
+    raise UnsupportedResultError(kind.__name__)
 
 
 def _dict_to_json(raw: dict[str, Any]) -> dict[str, JSON]:
-    converted = {key: to_json(value) for key, value in raw.items()}
-    if type(raw) is dict and all(converted[k] is raw[k] for k in raw):
-        return raw
-    return converted
+    changed: dict[str, JSON] | None = None if type(raw) is dict else dict(raw)
+    for key, value in raw.items():
+        new = to_json(value)
+        if new is not value:
+            if changed is None:
+                changed = dict(raw)
+            changed[key] = new
+    return raw if changed is None else changed
 
 
 def _list_to_json(raw: list[Any]) -> list[JSON]:
-    converted = [to_json(item) for item in raw]
-    if type(raw) is list and all(a is b for a, b in zip(converted, raw, strict=True)):
-        return raw
-    return converted
+    # JSONata's sequences (a list subclass with flags) become plain lists.
+    changed: list[JSON] | None = None if type(raw) is list else list(raw)
+    for index, item in enumerate(raw):
+        new = to_json(item)
+        if new is not item:
+            if changed is None:
+                changed = list(raw)
+            changed[index] = new
+    return raw if changed is None else changed
 
 
 def states_bindings(scope: Scope) -> dict[str, JSON]:

@@ -67,7 +67,8 @@ def _define(lib: ModuleType, function: Callable[..., Any], signature: str) -> An
 
 def _fail(lib: ModuleType, message: str) -> Exception:
     # D3137 is JSONata's code for errors raised with a free text ($error()).
-    return lib.JException("D3137", -1, message)
+    error: Exception = lib.JException("D3137", -1, message)
+    return error
 
 
 def _is_integer(value: Any) -> bool:

@@ -82,6 +82,7 @@ def test_string_to_json(text: str, value: object) -> None:
 def test_string_to_json_errors() -> None:
     fails("States.StringToJson($.v)", "{not json")
     fails("States.StringToJson($.v)", 5)
+    fails("States.StringToJson($.v)", "NaN")
 
 
 # --- arrays (corpus: test_array) ----------------------------------------------------------------
@@ -136,7 +137,7 @@ def test_array_get_item_and_length() -> None:
 
 
 def test_array_unique_keeps_first_occurrences() -> None:
-    items = [None, None, True, True, 1, 1, 1.1, 0, "a", "a", [], [], {"a": 1}, {"a": 1}, {"a": 2}]
+    items: list[object] = [None, None, True, True, 1, 1, 1.1, 0, "a", "a", [], [], {"a": 1}, {"a": 1}, {"a": 2}]
     assert call("States.ArrayUnique($.v)", items) == [None, True, 1, 1.1, 0, "a", [], {"a": 1}, {"a": 2}]
 
 

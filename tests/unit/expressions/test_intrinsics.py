@@ -137,3 +137,9 @@ def test_is_intrinsic() -> None:
     assert is_intrinsic("States.UUID()")
     assert not is_intrinsic("$.States")
     assert not is_intrinsic(3)
+
+
+def test_path_arguments_may_hold_filters_brackets_and_functions() -> None:
+    scope = Scope({"a": [{"x": "a,b"}, {"x": "c"}]}, {})
+    call = parse_intrinsic("States.Array($.a[?(@.x == 'a,b')], $.a.length(), $.a[*].x, $['a'][1] )")
+    assert call.evaluate(scope) == [[{"x": "a,b"}], 2, ["a,b", "c"], {"x": "c"}]

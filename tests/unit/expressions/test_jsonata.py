@@ -337,3 +337,22 @@ def test_jsonata_library_is_imported_lazily():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"]
+
+
+def test_runaway_expression_times_out(monkeypatch):
+    from statemachine.expressions.jsonata import adapter
+
+    monkeypatch.setattr(adapter, "EVALUATION_TIMEOUT_SECONDS", 0.05)
+    template = compile_jsonata_template(
+        "{% ($f := function($n){ $f($n + 1) }; $f(0)) %}", field="Output"
+    )
+    assert cause_of(template, scope()).endswith(
+        "threw an error during evaluation. "
+        "D1012: Evaluation timeout after 50 milliseconds. Check for infinite loop"
+    )
+
+
+def test_whole_nested_input_value_is_shared():
+    payload = {"items": [{"a": [1, 2]}, {"b": None}]}
+    template = compile_jsonata_template("{% $states.input.items %}", field="Output")
+    assert template.evaluate(scope(payload)) is payload["items"]

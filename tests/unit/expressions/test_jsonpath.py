@@ -3,6 +3,8 @@ filters, functions, and the ResultPath writer."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from statemachine.errors import StatesError
@@ -15,7 +17,7 @@ from statemachine.expressions.jsonpath import (
 from statemachine.expressions.scope import Scope
 from statemachine.values import MISSING
 
-DOC = {
+DOC: dict[str, Any] = {
     "users": [{"year": 1997, "status": 0, "name": "ann"}, {"year": 1998, "status": 1, "name": "bob"}],
     "last": {"step": 3, "none": None},
     "items": [{"itemValue": i} for i in range(6)],
@@ -172,7 +174,7 @@ def test_reference_path_creates_missing_objects() -> None:
 
 def test_reference_path_copies_only_along_the_path() -> None:
     untouched = {"deep": [1, 2]}
-    target = {"other": untouched, "x": {"y": 1, "z": {"big": True}}}
+    target: dict[str, Any] = {"other": untouched, "x": {"y": 1, "z": {"big": True}}}
     result = compile_reference_path("$.x.y").apply(target, 2)
     assert result["other"] is untouched
     assert result["x"]["z"] is target["x"]["z"]
@@ -206,3 +208,24 @@ def test_filter_existence_counts_null_and_empty_values() -> None:
     assert compile_path("$[?(@.tags)]").select(doc) == [{"tags": []}, {"tags": None}]
     assert compile_path("$[?(@.tags empty true)]").select(doc) == [{"tags": []}]
     assert compile_path("$[?(@.tags size 0)]").select(doc) == [{"tags": []}]
+
+
+def test_selection_shares_values_instead_of_copying() -> None:
+    assert compile_path("$").select(DOC) is DOC
+    assert compile_path("$.last").select(DOC) is DOC["last"]
+    assert compile_path("$.users[*]").select(DOC)[1] is DOC["users"][1]
+
+
+@pytest.mark.parametrize("text", ["$.a", "$.a.b", "$.x.y.z", "$.list[0].k", "$['odd key'].v"])
+def test_reference_path_agrees_with_a_copy_and_assign(text: str) -> None:
+    import copy
+
+    target: dict[str, Any] = {"a": {"b": 1, "c": [1]}, "list": [{"k": 0}, {"k": 1}], "keep": {"big": list(range(5))}}
+    expected = copy.deepcopy(target)
+    node: Any = expected
+    keys = compile_reference_path(text).keys
+    for key in keys[:-1]:
+        node = node.setdefault(key, {}) if isinstance(key, str) else node[key]
+    node[keys[-1]] = "new"
+    assert compile_reference_path(text).apply(target, "new") == expected
+    assert target["a"] == {"b": 1, "c": [1]}

@@ -4,6 +4,7 @@ and AWS's error texts."""
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
@@ -56,7 +57,7 @@ def test_literal_values_are_not_evaluated() -> None:
 
 
 def test_constant_subtrees_are_shared_and_copied_from_the_definition() -> None:
-    definition = {"const": {"deep": [1, {"k": "v"}]}, "dyn.$": "$.int-literal"}
+    definition: dict[str, Any] = {"const": {"deep": [1, {"k": "v"}]}, "dyn.$": "$.int-literal"}
     template = compile_payload(definition, field="Parameters")
     first, second = template.evaluate(SCOPE), template.evaluate(SCOPE)
     assert first["const"] is second["const"]  # one shared constant, no per-run copy

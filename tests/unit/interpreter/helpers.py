@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from typing import Any
 
@@ -25,4 +26,4 @@ def times(execution: statemachine.Execution, event_type: str) -> list[float]:
 
 
 def gaps(values: list[float]) -> list[float]:
-    return [round(b - a, 2) for a, b in zip(values, values[1:])]
+    return [round(b - a, 2) for a, b in itertools.pairwise(values)]

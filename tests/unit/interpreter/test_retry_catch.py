@@ -71,7 +71,7 @@ def test_full_jitter_waits_at_most_the_backoff() -> None:
                                  "JitterStrategy": "FULL"}]), resources={"work": failing(Boom)})
     waits = gaps(times(execution, "TaskScheduled"))
     assert len(waits) == 4
-    assert all(0 <= w <= cap + 0.01 for w, cap in zip(waits, [10, 20, 40, 80]))
+    assert all(0 <= w <= cap + 0.01 for w, cap in zip(waits, [10, 20, 40, 80], strict=True))
     assert waits != [10.0, 20.0, 40.0, 80.0]
 
 

@@ -99,3 +99,17 @@ def test_import_failure_is_a_clear_message(tmp_path: Path) -> None:
         registry.resolve("python:tests.fixtures.handlers.sample:missing")
     with pytest.raises(ResourceNotFoundError, match=r"package\.module:function"):
         registry.resolve("python:just_a_module")
+
+
+def test_same_package_name_in_two_definition_folders(tmp_path: Path) -> None:
+    for folder, answer in (("one", 1), ("two", 2)):
+        package = tmp_path / folder / "handlers_rt10"
+        package.mkdir(parents=True)
+        (package / "__init__.py").write_text("")
+        (package / "calc.py").write_text(f"def answer(_):\n    return {answer}\n")
+    first = ResourceRegistry.default(base_dir=tmp_path / "one").resolve("python:handlers_rt10.calc:answer")
+    second = ResourceRegistry.default(base_dir=tmp_path / "two").resolve("python:handlers_rt10.calc:answer")
+    from tests.fixtures.calls import call
+
+    assert call(first, "python:handlers_rt10.calc:answer", {}) == 1
+    assert call(second, "python:handlers_rt10.calc:answer", {}) == 2
