@@ -67,7 +67,10 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     result["setup"] = time.perf_counter() - t0
     for _ in range(int(job.get("warmup", 0))):
         machine.run(job["input"])
-    for _ in range(int(job["runs"])):
+    budget_end = time.perf_counter() + float(job.get("budget", 1e9))
+    for i in range(int(job["runs"])):
+        if i and time.perf_counter() > budget_end:
+            break  # at least one run; more only while the time budget lasts
         start = time.perf_counter()
         execution = machine.run(job["input"])
         result["times"].append(time.perf_counter() - start)

@@ -198,7 +198,7 @@ def render(results: dict[str, Any]) -> str:
     lines = [
         f"Benchmark run {env['date']} -- `{results['command']}`",
         f"Python {env['python']}, Node {env['node']}, {env['machine']}, {env['cpus']} CPUs; {versions}",
-        f"Median of {results['runs']} run(s) per engine (moto at most 3; memory workload 1). "
+        f"Median of {results['runs']} run(s) per engine (moto at most 3, memory workload 1, fewer past a 20 s budget). "
         "time = one execution in-process (workload 1: whole process); ratio = peer time / our time.",
         "",
         *table(results),

@@ -27,6 +27,8 @@ from bench.measure import ProcessResult, median, run_process
 
 #: ours counts *StateEntered history events (checked against Job.transitions) up to this size
 COUNT_HISTORY_UP_TO = 2_500
+#: drivers stop repeating a workload once this many seconds are spent (always one run at least)
+RUN_BUDGET_S = 20.0
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
 
 
@@ -56,6 +58,7 @@ def _job_file(job: Job, directory: Path, runs: int, warmup: int) -> Path:
                 "warmup": warmup,
                 "echo_states": list(job.echo_states),
                 "count_history": job.transitions <= COUNT_HISTORY_UP_TO,
+                "budget": RUN_BUDGET_S,
             }
         )
     )

@@ -118,9 +118,20 @@ class StateMachine:
         except RuntimeError:
             asyncio.run(execution._main())
             return execution
-        thread = threading.Thread(target=lambda: asyncio.run(execution._main()), daemon=True)
+        # called from async code: run on a private loop in a helper thread, re-raise its errors
+        errors: list[BaseException] = []
+
+        def target() -> None:
+            try:
+                asyncio.run(execution._main())
+            except BaseException as exc:  # handed to the caller below
+                errors.append(exc)
+
+        thread = threading.Thread(target=target, daemon=True)
         thread.start()
         thread.join()
+        if errors:
+            raise errors[0]
         return execution
 
     async def run_async(self, input: JSON = None, **options: Any) -> Execution:
@@ -178,6 +189,7 @@ class Execution:
                                           "RoleArn": ROLE_ARN}
         if machine.type != "EXPRESS":
             execution_ctx["RedriveCount"] = 0
+        self._execution_ctx = execution_ctx
         self._runtime = Runtime(
             clock=clock, rng=rng, resolve=machine._handlers.__getitem__,
             execution_ctx=execution_ctx,
@@ -188,21 +200,28 @@ class Execution:
     # -- running ------------------------------------------------------------------------------
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
+        started = self._clock.now()
+        self.start_date = to_datetime(started)
+        self._execution_ctx["StartTime"] = format_timestamp(started)
         self._task = asyncio.ensure_future(
-            execute(self._runtime, self.machine.compiled, self.input, ROLE_ARN))
+            execute(self._runtime, self.machine.compiled, self.input, ROLE_ARN, started))
         self._started.set()
         try:
-            if self._timeout is None:
-                outcome = await self._task
-            else:
-                outcome = await asyncio.wait_for(asyncio.shield(self._task), self._timeout)
-        except TimeoutError:
-            self._task.cancel()
-            outcome = await self._task
-        self.status, self.output = outcome.status, outcome.output
-        self.error, self.cause = outcome.error, outcome.cause
-        self.stop_date = to_datetime(self._clock.now())
-        self._done.set()
+            outcome = await self._outcome(self._task)
+            self.status, self.output = outcome.status, outcome.output
+            self.error, self.cause = outcome.error, outcome.cause
+        finally:
+            self.stop_date = to_datetime(self._clock.now())
+            self._done.set()
+
+    async def _outcome(self, task: asyncio.Task[Outcome]) -> Outcome:
+        if self._timeout is None:
+            return await task
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), self._timeout)
+        except TimeoutError:  # the caller's wall-clock limit: abort
+            task.cancel()
+            return await task
 
     def wait(self, timeout: float | None = None) -> Execution:
         """Block until the execution has finished (for ``start``); returns self."""

@@ -88,14 +88,20 @@ def load_source(
 
 
 def _names_file(source: str) -> bool:
+    """Is this str a file name (an existing file, or one ending in .yaml/.yml/.json)?"""
     if "\n" in source or len(source) > 4096 or not source.strip():
         return False
     if source.lstrip().startswith(("{", "[")):
         return False
+    if _FILE_NAME.match(source):
+        return True
     try:
         return Path(source).is_file()
     except (OSError, ValueError):
         return False
+
+
+_FILE_NAME = re.compile(r"[^{}\[\]:\n]+\.(?:ya?ml|json)\Z", re.IGNORECASE)
 
 
 def _fail(code: str, message: str, file: str | None, line: int = 0, column: int = 0) -> NoReturn:
@@ -198,12 +204,20 @@ def _no_constant(token: str) -> Any:
 
 
 def _find_key(text: str, key: str) -> _Position:
-    """Position of the second occurrence of ``"key":`` (the duplicate), best effort."""
+    """Where the duplicate ``key`` is: the YAML composer's walk finds the exact place (it
+    reports duplicates itself); the first repeated ``"key":`` in the text is the fallback."""
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+        if node is not None:
+            _Builder("<json>").build(node)
+    except DefinitionError as found:
+        if found.diagnostics[0].code == "duplicate-key":
+            return found.diagnostics[0].line, found.diagnostics[0].column
+    except (yaml.YAMLError, RecursionError):
+        pass
     matches = list(re.finditer(re.escape(json.dumps(key)) + r"\s*:", text))
-    if len(matches) < 2:
-        return (0, 0)
-    offset = matches[1].start()
-    return (text.count("\n", 0, offset) + 1, offset - text.rfind("\n", 0, offset))
+    offset = matches[1].start() if len(matches) > 1 else 0
+    return (text.count("\n", 0, offset) + 1, offset - text.rfind("\n", 0, offset)) if offset else (0, 0)
 
 
 class _LazySourceMap(Mapping[str, _Position]):
@@ -309,7 +323,7 @@ _SPECIAL_FLOAT = re.compile(r"[-+]?\.(?:inf|Inf|INF)\Z|\.(?:nan|NaN|NAN)\Z")
 #: Plain scalars that YAML 1.1 (and so many tools) read differently from YAML 1.2.
 _YAML11_SURPRISE = re.compile(
     r"(?:y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)\Z"
-    r"|[-+]?0[0-9_]+\Z|[-+]?[0-9][0-9_]*_[0-9_]*(?:\.[0-9_]*)?\Z|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?\Z"
+    r"|[-+]?0[0-9_]+\Z|0o[0-7]+\Z|[-+]?[0-9][0-9_]*_[0-9_]*(?:\.[0-9_]*)?\Z|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?\Z"
 )
 _TAG_RESOLVERS: dict[str, Callable[[str], JSON]] = {
     "tag:yaml.org,2002:int": int,
@@ -418,8 +432,8 @@ class _Builder:
     def _warn(self, value: str, node: yaml.Node, pointer: str) -> None:
         line, column = node.start_mark.line + 1, node.start_mark.column + 1
         message = (
-            f"'{value}' is ambiguous in YAML (YAML 1.1 tools read it as a boolean or a number); "
-            f"it is read as {json.dumps(_as_yaml12(value))}: quote it to make that explicit"
+            f"'{value}' is ambiguous in YAML: it is read as {json.dumps(_as_yaml12(value))} (YAML 1.2), "
+            "but YAML 1.1 tools read it differently; quote it if it is text"
         )
         self.warnings.append(Diagnostic("yaml-ambiguous-value", message, pointer, line, column, None, "warning", self.name))
 
@@ -428,4 +442,7 @@ class _Builder:
 
 
 def _as_yaml12(value: str) -> JSON:
-    return int(value, 10) if _INT.match(value) else value
+    """How YAML 1.2 core reads one of the ``_YAML11_SURPRISE`` values."""
+    if _INT.match(value):
+        return int(value, 10)
+    return int(value, 0) if _OCT_HEX.match(value) else value

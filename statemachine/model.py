@@ -168,6 +168,7 @@ class MapState(State):
     items_path: PathLike | Missing = MISSING
     items: Evaluator | Missing = MISSING  # JSONata Items (template: expression or literal array)
     items_text: str = ""  # the Items expression as written, for error messages
+    items_error: str = "States.Runtime"  # error name when the items are not an array
     item_selector: Evaluator | Missing = MISSING
     max_concurrency: NumberField | Missing = MISSING
     tolerated_percentage: NumberField | Missing = MISSING

@@ -43,7 +43,9 @@ if (machine) {
   for (let i = 0; i < (job.warmup || 0); i++) {
     try { await machine.run(job.input, options).result; } catch { break; }
   }
+  const budgetEnd = performance.now() + 1000 * (job.budget ?? 1e9);
   for (let i = 0; i < job.runs; i++) {
+    if (i > 0 && performance.now() > budgetEnd) break; // at least one run, more within budget
     const start = process.hrtime.bigint();
     try {
       const output = await machine.run(job.input, options).result;

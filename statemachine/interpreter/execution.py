@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -110,8 +111,10 @@ class Runtime:
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
-    def emit(self, frame: Frame, type: str, details: Mapping[str, Any] | None = None) -> Event:
-        event = Event(len(self.events) + 1, frame.last_id, self.clock.now(), type, details)
+    def emit(self, frame: Frame, type: str, details: Mapping[str, Any] | None = None,
+             timestamp: float | None = None) -> Event:
+        when = self.clock.now() if timestamp is None else timestamp
+        event = Event(len(self.events) + 1, frame.last_id, when, type, details)
         self.events.append(event)
         frame.last_id = event.id
         if self.on_event is not None:
@@ -165,23 +168,25 @@ async def run_state(rt: Runtime, state: State, raw: JSON, frame: Frame) -> tuple
         except asyncio.CancelledError:
             rt.emit(frame, state.type + "StateAborted")
             raise
-        except Failure as exc:
-            failure = exc
-        except (StatesError, PathNotFound) as exc:
-            failure = evaluation_failure(rt, frame, run, exc)
-        except Exception as exc:  # an engine or expression bug: fail the state as AWS would
-            failure = evaluation_failure(rt, frame, run, StatesError(
-                errors.RUNTIME, f"{type(exc).__name__}: {exc}"))
+        except Exception as exc:
+            failure = as_failure(rt, frame, run, exc)
         if state.retriers:
             counts = counts or [0] * len(state.retriers)
             delay = retry_delay(state.retriers, counts, failure.error, rt.rng)
             if delay is not None:
                 run.retry_count += 1
-                await rt.clock.sleep(delay)
+                try:
+                    await rt.clock.sleep(delay)
+                except asyncio.CancelledError:
+                    rt.emit(frame, state.type + "StateAborted")
+                    raise
                 continue
         if failure.final_event is not None:
             rt.emit(frame, failure.final_event)
-        caught = _catch(rt, state, raw, frame, run, failure)
+        try:
+            caught = _catch(rt, state, raw, frame, run, failure)
+        except Exception as exc:  # Catch's own Output/Assign/ResultPath failed
+            raise as_failure(rt, frame, run, exc) from None
         if caught is None:
             if frame.in_parallel and state.type != "Fail":
                 rt.emit(frame, state.type + "StateAborted")
@@ -200,6 +205,17 @@ def _commit(rt: Runtime, frame: Frame, state: State, output: JSON, assigned: Any
     rt.emit(frame, state.type + "StateExited", details)
 
 
+def as_failure(rt: Runtime, frame: Frame, run: StateRun, exc: Exception) -> Failure:
+    """Any exception out of a state as a Failure: Failures as they are, data-flow errors
+    prefixed (see ``evaluation_failure``), anything else (an engine or expression bug) as
+    States.Runtime, the way AWS reports its own internal errors."""
+    if isinstance(exc, Failure):
+        return exc
+    if not isinstance(exc, (StatesError, PathNotFound)):
+        exc = StatesError(errors.RUNTIME, f"{type(exc).__name__}: {exc}")
+    return evaluation_failure(rt, frame, run, exc)
+
+
 def evaluation_failure(rt: Runtime, frame: Frame, run: StateRun, exc: Exception) -> Failure:
     """A data-flow StatesError as the Failure AWS records: cause prefixed with the state and
     its entered event id; a JSONata evaluation error also records ``EvaluationFailed``."""
@@ -214,8 +230,17 @@ def evaluation_failure(rt: Runtime, frame: Frame, run: StateRun, exc: Exception)
     return failure
 
 
+_FIELD = re.compile(r"for the field '([^']+)'")
+
+
 def _evaluation_details(failure: Failure, state: State) -> dict[str, Any]:
-    details: dict[str, Any] = {"error": failure.error, "cause": failure.cause, "state": state.name}
+    """EvaluationFailedEventDetails: error, cause, location (the field, when the cause names
+    one, e.g. ``Output/result``), state."""
+    details: dict[str, Any] = {"error": failure.error, "cause": failure.cause}
+    found = _FIELD.search(failure.cause or "")
+    if found is not None:
+        details["location"] = found.group(1)
+    details["state"] = state.name
     return details
 
 
@@ -254,17 +279,22 @@ class Outcome:
         self.cause = cause
 
 
-async def execute(rt: Runtime, machine: CompiledMachine, value: JSON, role_arn: str) -> Outcome:
-    """Run a whole execution: ExecutionStarted ... ExecutionSucceeded/Failed/TimedOut/Aborted."""
+async def execute(rt: Runtime, machine: CompiledMachine, value: JSON, role_arn: str,
+                  started: float | None = None) -> Outcome:
+    """Run a whole execution: ExecutionStarted ... ExecutionSucceeded/Failed/TimedOut/Aborted.
+
+    ``started`` is the execution's start time (``$$.Execution.StartTime``), used as the
+    ExecutionStarted timestamp."""
     try:
-        return await _execute(rt, machine, value, role_arn)
+        return await _execute(rt, machine, value, role_arn, started)
     finally:
         rt.close()
 
 
-async def _execute(rt: Runtime, machine: CompiledMachine, value: JSON, role_arn: str) -> Outcome:
+async def _execute(rt: Runtime, machine: CompiledMachine, value: JSON, role_arn: str,
+                   started: float | None) -> Outcome:
     frame = Frame({}, 0)
-    rt.emit(frame, "ExecutionStarted", {"input": value, "roleArn": role_arn})
+    rt.emit(frame, "ExecutionStarted", {"input": value, "roleArn": role_arn}, started)
     work = asyncio.ensure_future(_checked_run(rt, machine, frame, value))
     timeout = machine.timeout_seconds
     try:

@@ -110,7 +110,7 @@ async def run_map(rt: Runtime, state: MapState, raw: JSON, frame: Frame, run: St
     if state.distributed:
         result = await _distributed(rt, state, frame, value, ctx, items, limits)
     else:
-        result = await _inline(rt, state, frame, value, ctx, items, limits[0])
+        result = await _inline(rt, state, frame, value, ctx, items, limits)
     rt.emit(frame, "MapStateSucceeded")
     return _finish(rt, state, raw, result, ctx, frame)
 
@@ -127,8 +127,7 @@ def _items(rt: Runtime, state: MapState, raw: JSON, value: JSON, ctx: JSON, vari
         items = value
     if not isinstance(items, list):
         text = json.dumps(items, separators=(",", ":"))
-        raise StatesError(errors.QUERY_EVALUATION_ERROR if state.flow.output is not MISSING or not state.flow.assign_on_result
-                          else errors.RUNTIME, f"Map state input must be an array but was: {text}")
+        raise StatesError(state.items_error, f"Map state input must be an array but was: {text}")
     return items
 
 
@@ -177,7 +176,8 @@ def _tolerated(rt: Runtime, state: MapState, value: JSON, ctx: JSON, variables: 
         if not 0 <= pct <= 100:
             raise StatesError(errors.RUNTIME, "ToleratedFailurePercentage must be between 0 and 100.")
         by_pct = math.floor(total * pct / 100)
-        tolerated = by_pct if tolerated is None else max(tolerated, by_pct)
+        # the Map fails as soon as either threshold is exceeded
+        tolerated = by_pct if tolerated is None else min(tolerated, by_pct)
     return tolerated
 
 
@@ -217,20 +217,19 @@ def _selector(rt: Runtime, state: MapState, value: JSON, ctx: Any, variables: An
 
 
 async def _inline(rt: Runtime, state: MapState, frame: Frame, value: JSON, ctx: Any,
-                  items: list[JSON], concurrency: int) -> list[JSON]:
+                  items: list[JSON], limits: tuple[int, int | None]) -> list[JSON]:
     start_id = frame.last_id
-    workers = min(len(items), concurrency or INLINE_CONCURRENCY_CAP) or 1
-    results: list[JSON] = [None] * len(items)
-    queue = iter(range(len(items)))
     variables = frame.variables
 
-    async def worker() -> None:
-        for index in queue:
-            item = _selector(rt, state, value, ctx, variables, index, items[index])
-            results[index] = await _iteration(rt, state, frame, start_id, index, item)
+    async def iteration(index: int) -> JSON:
+        item = _selector(rt, state, value, ctx, variables, index, items[index])
+        return await _iteration(rt, state, frame, start_id, index, item)
 
-    await _all_or_first_failure([worker() for _ in range(workers)])
-    return results
+    try:
+        return await _pool(len(items), limits, INLINE_CONCURRENCY_CAP, iteration)
+    except Failure as failure:
+        failure.final_event = "MapStateFailed"
+        raise
 
 
 async def _iteration(rt: Runtime, state: MapState, outer: Frame, start_id: int, index: int,
@@ -240,9 +239,8 @@ async def _iteration(rt: Runtime, state: MapState, outer: Frame, start_id: int, 
     rt.emit(frame, "MapIterationStarted", details)
     try:
         output = await run_machine(rt, state.processor, frame, item)  # type: ignore[arg-type]
-    except Failure as failure:
+    except Failure:
         rt.emit(frame, "MapIterationFailed", details)
-        failure.final_event = "MapStateFailed"
         raise
     except asyncio.CancelledError:
         rt.emit(frame, "MapIterationAborted", details)
@@ -251,42 +249,56 @@ async def _iteration(rt: Runtime, state: MapState, outer: Frame, start_id: int, 
     return output
 
 
+async def _pool(total: int, limits: tuple[int, int | None], cap: int, run: Any) -> list[JSON]:
+    """Run ``run(index)`` for every index on at most MaxConcurrency workers (0 = ``cap``).
+
+    A failure fails the whole pool at once, unless ``tolerated`` (the number of failures the
+    Map tolerates) is set: then a failed item's result is its error output, and exceeding the
+    tolerance fails with States.ExceedToleratedFailureThreshold.
+    """
+    concurrency, tolerated = limits
+    results: list[JSON] = [None] * total
+    failures = 0
+    queue = iter(range(total))
+
+    async def worker() -> None:
+        nonlocal failures
+        for index in queue:
+            try:
+                results[index] = await run(index)
+            except Failure as failure:
+                if tolerated is None:
+                    raise
+                failures += 1
+                results[index] = failure.output()
+                if failures > tolerated:
+                    raise Failure(errors.EXCEED_TOLERATED_FAILURE_THRESHOLD,
+                                  "The specified tolerated failure threshold was exceeded") from None
+
+    workers = min(total, concurrency or cap) or 1
+    await _all_or_first_failure([worker() for _ in range(workers)])
+    return results
+
+
 async def _distributed(rt: Runtime, state: MapState, frame: Frame, value: JSON, ctx: Any,
                        items: list[JSON], limits: tuple[int, int | None]) -> list[JSON]:
-    concurrency, tolerated = limits
     label = state.label if state.label is not MISSING else state.name
     machine_arn = str(rt.machine_ctx.get("Id", ""))
     run_id = uuid.UUID(int=rt.rng.getrandbits(128), version=4)
     run_arn = f"{machine_arn.replace(':stateMachine:', ':mapRun:')}/{label}:{run_id}"
     rt.emit(frame, "MapRunStarted", {"mapRunArn": run_arn})
-    child = rt.child()
+    child = rt.child()  # child executions keep their own histories
     batches = _batches(rt, state, value, ctx, frame.variables, items)
-    results: list[JSON] = [None] * len(batches)
-    failures: list[Failure] = []
-    queue = iter(range(len(batches)))
 
-    async def worker() -> None:
-        for index in queue:
-            item = batches[index]
-            try:
-                results[index] = await run_machine(child, state.processor, Frame(dict(frame.variables), 0), item)  # type: ignore[arg-type]
-            except Failure as failure:
-                failures.append(failure)
-                results[index] = failure.output()
-                if tolerated is None or len(failures) > tolerated:
-                    raise
+    async def execution(index: int) -> JSON:
+        return await run_machine(child, state.processor, Frame(dict(frame.variables), 0), batches[index])  # type: ignore[arg-type]
 
-    workers = min(len(batches), concurrency or DISTRIBUTED_CONCURRENCY_CAP) or 1
     try:
-        await _all_or_first_failure([worker() for _ in range(workers)])
+        results = await _pool(len(batches), limits, DISTRIBUTED_CONCURRENCY_CAP, execution)
     except Failure as failure:
-        final = failure
-        if tolerated is not None:
-            final = Failure(errors.EXCEED_TOLERATED_FAILURE_THRESHOLD,
-                            "The specified tolerated failure threshold was exceeded")
-        rt.emit(frame, "MapRunFailed", {"error": final.error, "cause": final.cause})
-        final.final_event = "MapStateFailed"
-        raise final from None
+        rt.emit(frame, "MapRunFailed", {key.lower(): v for key, v in failure.output().items()})
+        failure.final_event = "MapStateFailed"
+        raise
     rt.emit(frame, "MapRunSucceeded")
     return results
 

@@ -32,7 +32,11 @@ __all__ = ["check_size", "resolve_field"]
 
 
 def check_size(rt: Runtime, value: JSON, name: str) -> None:
-    """States.DataLimitExceeded when ``value`` serialises to more than the payload limit."""
+    """States.DataLimitExceeded when ``value`` serialises to more than the payload limit.
+
+    Serialising costs ~2.3 us for a small payload (and ~0.7 ms for 2,000 items), so it runs
+    where data enters or is aggregated -- task results, Pass ``Result``, Map and Parallel
+    outputs -- not on every transition (a transition costs ~5 us in all)."""
     limit = rt.data_limit
     if limit is not None and len(json.dumps(value, separators=(",", ":")).encode()) > limit:
         raise Failure(errors.DATA_LIMIT_EXCEEDED,

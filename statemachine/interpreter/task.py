@@ -136,11 +136,13 @@ async def _guarded(rt: Runtime, state: TaskState, request: Any, token: str | Non
     except asyncio.CancelledError:
         work.cancel()
         dog.cancel()
+        await asyncio.gather(work, return_exceptions=True)  # handler cleanup (kill processes)
         raise
     if work in done:
         dog.cancel()
         return work.result()
     work.cancel()
+    await asyncio.gather(work, return_exceptions=True)  # the handler stops before the state fails
     raise Failure(dog.result(), "")
 
 

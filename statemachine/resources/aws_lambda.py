@@ -74,6 +74,14 @@ class FunctionRef:
         return cls(match["name"], match["qualifier"], match["region"], match["account"])
 
 
+def region_of(function_name: str) -> str | None:
+    """The region of a function ARN (None for plain names and unparsable text)."""
+    try:
+        return FunctionRef.parse(function_name).region
+    except ValueError:
+        return None
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class InvokeCall:
     function_name: str
@@ -315,8 +323,9 @@ class Boto3Invoker:
     def _invoke_sync(self, call: InvokeCall) -> InvokeResult:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        ref = FunctionRef.parse(call.function_name)
+        region = region_of(call.function_name)
         role = call.credentials.get("RoleArn") if isinstance(call.credentials, dict) else None
+        role = role if isinstance(role, str) and role else None
         kwargs: dict[str, Any] = {"FunctionName": call.function_name, "Payload": call.payload,
                                   "InvocationType": call.invocation_type}
         for key, value in (("Qualifier", call.qualifier), ("LogType", call.log_type),
@@ -324,7 +333,7 @@ class Boto3Invoker:
             if value is not None:
                 kwargs[key] = value
         try:
-            response = self._client(ref.region, role, call.timeout_seconds).invoke(**kwargs)
+            response = self._client(region, role, call.timeout_seconds).invoke(**kwargs)
         except ClientError as exc:
             raise _service_error(exc) from exc
         except BotoCoreError as exc:

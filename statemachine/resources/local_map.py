@@ -176,7 +176,10 @@ class LocalInvoker:
 
 
 def _not_found(function_name: str, request_id: str) -> LambdaServiceError:
-    ref = FunctionRef.parse(function_name) if function_name else FunctionRef("?")
+    try:
+        ref = FunctionRef.parse(function_name)
+    except ValueError:
+        ref = FunctionRef(function_name)
     arn = (f"arn:aws:lambda:{ref.region or DEFAULT_REGION}:{ref.account or DEFAULT_ACCOUNT}"
            f":function:{ref.name}")
     return LambdaServiceError("ResourceNotFoundException", f"Function not found: {arn}", 404,

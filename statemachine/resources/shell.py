@@ -20,7 +20,8 @@ a string Command is split with shlex. Error names (Retry/Catch match them):
 - ``Shell.InvalidJson`` ParseJson is set and stdout is not JSON;
 - ``Shell.InvalidParameters`` the Parameters are malformed.
 
-The process runs in its own session; a timeout or an abort cancels the handler, which kills the
+Every chunk of output the command writes counts as a heartbeat for HeartbeatSeconds. The
+process runs in its own session; a timeout or an abort cancels the handler, which kills the
 whole process group (SIGTERM, then SIGKILL after a grace period), so nothing outlives the task.
 """
 
@@ -32,7 +33,7 @@ import json
 import os
 import shlex
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Final
 
 from statemachine.errors import StatesError
@@ -84,13 +85,15 @@ def stdin_bytes(params: Mapping[str, JSON]) -> bytes | None:
     return (value if isinstance(value, str) else json.dumps(value)).encode()
 
 
-async def _read_bounded(stream: asyncio.StreamReader | None, limit: int) -> tuple[bytes, bool]:
-    """Read a stream to its end, keeping at most ``limit`` bytes."""
+async def _read_bounded(stream: asyncio.StreamReader | None, limit: int,
+                        beat: Callable[[], None]) -> tuple[bytes, bool]:
+    """Read a stream to its end, keeping at most ``limit`` bytes; output counts as a heartbeat."""
     if stream is None:
         return b"", False
     kept = bytearray()
     truncated = False
     while chunk := await stream.read(65536):
+        beat()
         room = limit - len(kept)
         if len(chunk) > room:
             truncated = True
@@ -123,6 +126,16 @@ async def kill_group(process: asyncio.subprocess.Process, grace: float = KILL_GR
         os.killpg(process.pid, signal.SIGKILL)
 
 
+def _kill_now(process: asyncio.subprocess.Process) -> None:
+    """SIGKILL the group without waiting; close the pipes if the child is already reaped."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    if process.returncode is not None:
+        transport = getattr(process, "_transport", None)  # asyncio offers no public close
+        if transport is not None:
+            transport.close()
+
+
 async def _spawn(argv: list[str], params: Mapping[str, JSON]) -> asyncio.subprocess.Process:
     cwd = params.get("Cwd")
     if cwd is not None and not isinstance(cwd, str):
@@ -141,8 +154,10 @@ async def _spawn(argv: list[str], params: Mapping[str, JSON]) -> asyncio.subproc
         raise StatesError(PERMISSION_DENIED, f"permission denied: {argv[0]} ({exc})") from exc
 
 
-async def run_command(params: Mapping[str, JSON]) -> dict[str, JSON]:
-    """Run the command described by ``params``; the result document (no exit-code check)."""
+async def run_command(params: Mapping[str, JSON],
+                      beat: Callable[[], None] = lambda: None) -> dict[str, JSON]:
+    """Run the command described by ``params``; the result document (no exit-code check).
+    ``beat`` is called whenever the command writes output (HeartbeatSeconds liveness)."""
     unknown = sorted(set(params) - _KNOWN)
     if unknown:
         raise _invalid(f"unknown shell parameters {unknown}; allowed: {sorted(_KNOWN)}")
@@ -153,12 +168,15 @@ async def run_command(params: Mapping[str, JSON]) -> dict[str, JSON]:
     process = await _spawn(argv, params)
     try:
         (out, out_cut), (err, err_cut), _ = await asyncio.gather(
-            _read_bounded(process.stdout, limit), _read_bounded(process.stderr, limit),
+            _read_bounded(process.stdout, limit, beat), _read_bounded(process.stderr, limit, beat),
             _feed(process.stdin, stdin_bytes(params)),
         )
         code = await process.wait()
     except BaseException:  # cancelled (timeout, abort) or failed: leave nothing running
-        await asyncio.shield(kill_group(process))
+        try:
+            await asyncio.shield(kill_group(process))
+        finally:  # cancelled again while waiting (loop shutting down): kill at once
+            _kill_now(process)
         raise
     result: dict[str, JSON] = {
         "ExitCode": code,
@@ -195,5 +213,5 @@ class ShellHandler:
         params = request.input
         if not isinstance(params, dict):
             raise _invalid(f"shell Parameters must be an object with Command, got {params!r}")
-        result = await run_command(params)
+        result = await run_command(params, request.heartbeat)
         return _check(result, params)

@@ -23,7 +23,7 @@ from statemachine.validation.graph import GRAPH_RULES
 from statemachine.validation.schema import bundled_schema, schema_diagnostics
 from statemachine.validation.tasks import TASK_RULES
 from statemachine.validation.variables import VARIABLE_RULES
-from statemachine.validation.walk import Machine, MachineType, walk
+from statemachine.validation.walk import Machine, MachineType, state_of, walk
 from statemachine.values import JSON
 
 __all__ = ["RULES", "bundled_schema", "check", "validate"]
@@ -41,7 +41,7 @@ def validate(doc: SourceDocument, *, machine_type: MachineType = "STANDARD") -> 
     ``machine_type`` "EXPRESS" adds the Express restrictions (no activities, no .sync or
     .waitForTaskToken integrations).
     """
-    found = list(doc.warnings)
+    found = [dataclasses.replace(w, state=w.state or state_of(w.pointer)) for w in doc.warnings]
     if not isinstance(doc.data, dict):
         found.append(Diagnostic("not-an-object", "a definition must be a JSON object"))
         return _placed(doc, found)

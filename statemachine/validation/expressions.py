@@ -1,7 +1,7 @@
 """Stage 2, validation (expression rules): the string sub-languages parse. In: a walked
 ``Machine``. Out: Diagnostics. JSONPath and Reference Paths, payload templates with ``.$``
-keys and intrinsic calls, JSONata ``{% %}`` expressions, variable names, and a warning for
-variables read but never assigned. The syntax is checked by the same parsers the compiler
+keys and intrinsic calls, JSONata ``{% %}`` expressions, and a warning for ``.$`` keys in
+JSONata states. The syntax is checked by the same parsers the compiler
 uses (``statemachine.expressions``); this module only finds the strings.
 """
 
@@ -30,6 +30,8 @@ _NESTED_PATH_FIELDS = (
 _PAYLOAD_FIELDS = ("Parameters", "ResultSelector", "ItemSelector", "Assign", "Credentials")
 #: Fields that hold states or literal data, not expressions, in a JSONata state.
 _NOT_EVALUATED = frozenset({"Branches", "ItemProcessor", "Iterator", "Comment", "Result", "Type"})
+
+
 def _path_problem(text: str, *, reference: bool = False) -> str | None:
     from statemachine.expressions.intrinsics import (
         IntrinsicSyntaxError,

@@ -16,7 +16,7 @@ from statemachine.errors import Diagnostic
 from statemachine.loader import pointer_join
 from statemachine.values import JSON
 
-__all__ = ["Machine", "MachineType", "Scope", "StateRef", "closest", "finding", "walk"]
+__all__ = ["Machine", "MachineType", "Scope", "StateRef", "closest", "finding", "state_of", "walk"]
 
 MachineType = Literal["STANDARD", "EXPRESS"]
 JSONPATH = "JSONPath"

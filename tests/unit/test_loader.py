@@ -70,7 +70,7 @@ def test_yaml_values_resolve_the_yaml_1_2_way(text: str, expected: object) -> No
     assert load_source(text).data == {"v": expected}
 
 
-@pytest.mark.parametrize("value", ["on", "yes", "N", "010", "1_000", "1:20"])
+@pytest.mark.parametrize("value", ["on", "yes", "N", "010", "0o17", "1_000", "1:20"])
 def test_yaml_1_1_surprises_are_warned_about(value: str) -> None:
     [warning] = load_source(f"StartAt: A\nv: {value}\n").warnings
     assert (warning.code, warning.severity, warning.line, warning.column, warning.pointer) == (
@@ -206,3 +206,22 @@ def test_json_file_round_trip_matches_json_module(tmp_path: Path) -> None:
     path = tmp_path / "flow.json"
     path.write_text(json.dumps(definition))
     assert load_source(path).data == definition
+
+
+def test_ambiguous_values_in_a_state_name_the_state() -> None:
+    text = "StartAt: A\nStates:\n  A:\n    Type: Pass\n    Result: yes\n    End: true\n"
+    [warning] = check(text)
+    assert (warning.code, warning.state, warning.line, warning.pointer) == ("yaml-ambiguous-value", "A", 5, "/States/A/Result")
+
+
+def test_duplicate_json_key_is_located_exactly() -> None:
+    text = '{"StartAt": "A", "States": {\n "A": {"Type": "Pass", "End": true},\n "B": {"Type": "Pass",\n       "Type": "Succeed"}}}'
+    code, message, line, column = _error(text)
+    assert (code, line, column) == ("duplicate-key", 4, 8)
+    assert "'Type'" in message
+
+
+def test_a_str_that_names_a_missing_file_says_so(tmp_path: Path) -> None:
+    code, message, _, _ = _error(str(tmp_path / "flow.asl.json"))
+    assert code == "file-not-found"
+    assert "flow.asl.json" in message

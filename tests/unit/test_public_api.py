@@ -144,3 +144,61 @@ def test_wait_for_task_token_failure() -> None:
     assert (execution.status, execution.error, execution.cause) == ("FAILED", "Rejected", "no thanks")
     with pytest.raises(statemachine.ExecutionError):
         execution.send_task_success(tokens[0], {})
+
+
+def test_runs_never_reparse(monkeypatch: pytest.MonkeyPatch) -> None:
+    definition = {"StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Parameters": {"v.$": "States.MathAdd($.v, 1)"}, "ResultPath": "$.r",
+              "Next": "C"},
+        "C": {"Type": "Choice", "Choices": [{"Variable": "$.r.v", "NumericEquals": 2, "Next": "D"}]},
+        "D": {"Type": "Succeed"}}}
+    machine = statemachine.load(definition)
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("parsed at run time")
+
+    from statemachine import compiler, loader
+    from statemachine.expressions import intrinsics, jsonpath, payload
+    for module, name in ((loader, "load_source"), (compiler, "compile_machine"),
+                         (jsonpath, "compile_path"), (payload, "compile_payload"),
+                         (intrinsics, "parse_intrinsic")):
+        monkeypatch.setattr(module, name, forbidden)
+    for _ in range(2):
+        assert machine.run({"v": 1}).output == {"v": 1, "r": {"v": 2}}
+
+
+def test_one_machine_runs_in_many_threads_at_once() -> None:
+    definition = {"StartAt": "W", "States": {
+        "W": {"Type": "Wait", "Seconds": 1, "Next": "P"},
+        "P": {"Type": "Pass", "Parameters": {"n.$": "$.n"}, "End": True}}}
+    machine = statemachine.load(definition)
+    results: dict[int, object] = {}
+
+    def worker(n: int) -> None:
+        results[n] = machine.run({"n": n}, virtual_time=True).output
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert results == {n: {"n": n} for n in range(8)}
+
+
+def test_run_timeout_aborts_a_run_that_takes_too_long() -> None:
+    definition = {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 60, "End": True}}}
+    execution = statemachine.load(definition).run({}, timeout=0.2)
+    assert execution.status == "ABORTED"
+    assert execution.events[-1].type == "ExecutionAborted"
+
+
+def test_seeded_runs_are_reproducible() -> None:
+    import random
+
+    definition = {"StartAt": "U", "States": {"U": {"Type": "Pass", "Parameters": {"id.$": "States.UUID()"},
+                                                   "End": True}}}
+    machine = statemachine.load(definition)
+    first = machine.run({}, rng=random.Random(1))
+    second = machine.run({}, rng=random.Random(1))
+    assert first.output == second.output
+    assert first.name == second.name

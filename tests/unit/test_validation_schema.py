@@ -3,6 +3,7 @@ into one readable diagnostic per problem by the validation stage."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from statemachine.validation.choice import OPERATORS
 DEFINITIONS = sorted((Path(__file__).parents[2] / "definitions").glob("*.yaml"))
 
 
+@functools.cache
 def _editor_validator() -> Draft202012Validator:
     """What an editor does: the bundle alone, no registry, no files next to it."""
     schema = bundled_schema()

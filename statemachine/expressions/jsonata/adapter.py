@@ -1,15 +1,14 @@
-"""Expressions stage: the JSONata adapter (jsonata-python behind one module).
+"""Expressions stage: one JSONata expression over jsonata-python (compile once, run many).
 
-In: the text of ``{% ... %}`` strings and the JSON templates holding them (Arguments, Output,
-Assign, Items, Condition, ...), compiled once. Out at run time: JSON values computed from a
-``Scope`` (``$states.input/context/result/errorOutput`` and the workflow variables), or a
-``StatesError("States.QueryEvaluationError", cause)`` whose cause is AWS's text without the
-interpreter's "An error occurred while executing the state ..." prefix.
+In: an expression's text (without ``{% %}``) and, at run time, the bindings (``$states`` and
+the workflow variables). Out: a JSON value, ``MISSING`` for JSONata's *undefined*, or an
+error carrying JSONata's code and message. ``template.py`` builds ASL fields and AWS's causes
+on top of this.
 
 jsonata-python is imported lazily, on the first compile, so ``sm`` starts fast. Its
-conventions are translated here and nowhere else: Python ``None`` is JSONata *undefined*
-(returned to callers as ``MISSING``), ``Utils.NULL_VALUE`` is JSON ``null``; results come
-back as plain JSON (lists, dicts, integral numbers as ``int`` the way AWS prints ``3``).
+conventions are translated here and nowhere else: Python ``None`` is JSONata *undefined*,
+``Utils.NULL_VALUE`` is JSON ``null``; results come back as plain JSON (lists, dicts,
+integral numbers as ``int`` the way AWS prints ``3``).
 """
 
 from __future__ import annotations
@@ -17,21 +16,17 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
-import json
 import random
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import ModuleType
-from typing import Any, Literal
+from typing import Any
 
-from statemachine.errors import QUERY_EVALUATION_ERROR, StatesError
 from statemachine.expressions.jsonata import functions as jsonata_functions
 from statemachine.expressions.scope import Scope
 from statemachine.values import JSON, MISSING, Missing
-
-ExpectedType = Literal["array", "number", "integer", "string", "object", "boolean"]
 
 #: ASL: a value is a JSONata expression only when the whole string is ``{% ... %}``; no
 #: whitespace is allowed before ``{%`` or after ``%}``.
@@ -131,6 +126,7 @@ class JsonataExpression:
             frame.bindings.update(jsonata_functions.random_functions(lib, rng))
         frame.bindings["$"] = None
         frame.bindings["__evaluate_entry"] = _Deadline(lib, EVALUATION_TIMEOUT_SECONDS)
+        frame.bindings["__evaluate_exit"] = None  # looked up at every node: stop the search here
         instance.timestamp = lib.Timebox.current_milli_time()
         outer = getattr(lib.Jsonata.CURRENT, "jsonata", None)
         lib.Jsonata.CURRENT.jsonata = instance  # $now(), $millis() and lambdas read it
@@ -262,156 +258,3 @@ def states_bindings(scope: Scope) -> dict[str, JSON]:
     bindings = dict(scope.variables)
     bindings["states"] = states
     return bindings
-
-
-# --- templates ----------------------------------------------------------------------------
-
-
-def _quoted(text: str, field: str) -> str:
-    return f"The JSONata expression '{text}' specified for the field '{field}'"
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Literal:
-    value: JSON
-
-    def evaluate(self, bindings: Mapping[str, JSON], rng: random.Random | None) -> JSON:
-        return self.value
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Expression:
-    expression: JsonataExpression
-    field: str
-
-    def evaluate(self, bindings: Mapping[str, JSON], rng: random.Random | None) -> JSON:
-        value = self.evaluate_any(bindings, rng)
-        if value is MISSING:
-            raise self.error("returned nothing (undefined).")
-        return value
-
-    def evaluate_any(self, bindings: Mapping[str, JSON], rng: random.Random | None) -> JSON:
-        try:
-            return self.expression.evaluate(bindings, rng=rng)
-        except JsonataEvaluationError as exc:
-            raise self.error(f"threw an error during evaluation. {exc.describe()}") from None
-        except UnsupportedResultError:
-            raise self.error("returned an unsupported result type.") from None
-
-    def error(self, what: str) -> StatesError:
-        return StatesError(
-            QUERY_EVALUATION_ERROR, f"{_quoted(self.expression.text, self.field)} {what}"
-        )
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Object:
-    items: tuple[tuple[str, _Node], ...]
-
-    def evaluate(self, bindings: Mapping[str, JSON], rng: random.Random | None) -> JSON:
-        return {key: node.evaluate(bindings, rng) for key, node in self.items}
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Array:
-    items: tuple[_Node, ...]
-
-    def evaluate(self, bindings: Mapping[str, JSON], rng: random.Random | None) -> JSON:
-        return [node.evaluate(bindings, rng) for node in self.items]
-
-
-_Node = _Literal | _Expression | _Object | _Array
-
-
-def _compile_node(value: JSON, field: str) -> _Node:
-    if is_jsonata_expression(value):
-        return _Expression(compile_jsonata(expression_text(value)), field)
-    if isinstance(value, dict):
-        items = tuple((key, _compile_node(item, f"{field}/{key}")) for key, item in value.items())
-        if all(isinstance(node, _Literal) for _, node in items):
-            return _Literal(value)
-        return _Object(items)
-    if isinstance(value, list):
-        nodes = tuple(_compile_node(item, f"{field}/{index}") for index, item in enumerate(value))
-        if all(isinstance(node, _Literal) for node in nodes):
-            return _Literal(value)
-        return _Array(nodes)
-    return _Literal(value)
-
-
-def compile_jsonata_template(value: JSON, *, field: str) -> JsonataTemplate:
-    """Compile an ASL field value that may hold ``{% %}`` strings at any depth.
-
-    ``field`` is the ASL field name used in messages ("Output", "Arguments", "Items");
-    nested positions extend it AWS's way ("Output/result"). Raises JsonataSyntaxError.
-    """
-    return JsonataTemplate(field=field, root=_compile_node(value, field))
-
-
-#: Type names as AWS reports them in "Expected 'array', but was 'boolean'".
-def _type_name(value: JSON) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
-
-
-_TYPE_CHECKS: Mapping[str, Callable[[JSON], bool]] = {
-    "array": lambda v: isinstance(v, list),
-    "object": lambda v: isinstance(v, dict),
-    "string": lambda v: isinstance(v, str),
-    "boolean": lambda v: isinstance(v, bool),
-    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-}
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class JsonataTemplate:
-    """A compiled ASL field: literal JSON with ``{% %}`` expressions at any depth."""
-
-    field: str
-    root: _Node
-
-    @property
-    def is_literal(self) -> bool:
-        """True when the template holds no expression at all."""
-        return isinstance(self.root, _Literal)
-
-    @property
-    def expression(self) -> JsonataExpression | None:
-        """The expression when the whole field is one ``{% %}`` string, else None."""
-        return self.root.expression if isinstance(self.root, _Expression) else None
-
-    def evaluate(self, scope: Scope, rng: random.Random | None = None) -> JSON:
-        """The field's value in ``scope``; raises StatesError(States.QueryEvaluationError)."""
-        if isinstance(self.root, _Literal):
-            return self.root.value
-        return self.root.evaluate(states_bindings(scope), rng)
-
-    def evaluate_bindings(
-        self, bindings: Mapping[str, JSON], rng: random.Random | None = None
-    ) -> JSON:
-        """Like ``evaluate`` with bindings built once by ``states_bindings`` and reused."""
-        return self.root.evaluate(bindings, rng)
-
-    def evaluate_as(
-        self, scope: Scope, expected: ExpectedType, rng: random.Random | None = None
-    ) -> JSON:
-        """Evaluate a field whose value must have one JSON type (Items: 'array', ...).
-
-        A literal field is returned as is (its type is the validator's business).
-        """
-        value = self.evaluate(scope, rng)
-        if isinstance(self.root, _Expression) and not _TYPE_CHECKS[expected](value):
-            shown = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-            raise self.root.error(
-                "returned an unexpected result type. "
-                f"Expected '{expected}', but was '{_type_name(value)}' for value: {shown}"
-            )
-        return value

@@ -6,7 +6,8 @@ error texts as JSONata 2.0.6 (JavaScript) words them, which is what AWS quotes i
 
 AWS's functions (Step Functions "JSONata functions provided by Step Functions"):
 ``$partition(array, size)``, ``$range(start, end, step)``, ``$hash(data, algorithm)``,
-``$random([seed])``, ``$uuid()`` and ``$parse(jsonString)``.
+``$random([seed])``, ``$uuid()`` and ``$parse(jsonString)``; JSONata's ``$eval`` is not
+available.
 """
 
 from __future__ import annotations
@@ -124,11 +125,13 @@ def _aws_functions(lib: ModuleType) -> tuple[tuple[str, Any], ...]:
         ("range", _define(lib, functools.partial(_range, lib), "<nnn:a<n>>")),
         ("hash", _define(lib, functools.partial(_hash, lib), "<s-s:s>")),
         ("parse", _define(lib, functools.partial(_parse, lib), "<s-:x>")),
+        # AWS: "$eval is not available - use $parse instead"; unbound, it is not a function.
+        ("eval", None),
     )
 
 
 def aws_functions(lib: ModuleType) -> dict[str, Any]:
-    """``name -> function`` for the AWS functions that need no randomness."""
+    """``name -> function`` for the AWS functions that need no randomness (None: removed)."""
     return dict(_aws_functions(lib))
 
 

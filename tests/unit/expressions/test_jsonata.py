@@ -356,3 +356,11 @@ def test_whole_nested_input_value_is_shared():
     payload = {"items": [{"a": [1, 2]}, {"b": None}]}
     template = compile_jsonata_template("{% $states.input.items %}", field="Output")
     assert template.evaluate(scope(payload)) is payload["items"]
+
+
+def test_bindings_built_once_serve_several_templates():
+    bindings = states_bindings(scope({"a": 2}, {"v": 3}))
+    output = compile_jsonata_template({"x": "{% $states.input.a * $v %}"}, field="Output")
+    assign = compile_jsonata_template({"y": "{% $v - 1 %}"}, field="Assign")
+    assert output.evaluate_bindings(bindings) == {"x": 6}
+    assert assign.evaluate_bindings(bindings) == {"y": 2}

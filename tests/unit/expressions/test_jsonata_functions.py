@@ -140,3 +140,10 @@ def test_standard_functions_still_work():
     assert run("$sum($states.input.n)", {"n": [1, 2, 3]}) == 6
     assert run("$merge([{'a': 1}, {'b': 2}])") == {"a": 1, "b": 2}
     assert run("$not($exists($states.input.nope))", {}) is True
+
+
+def test_eval_is_not_available():
+    # AWS docs: "$eval is not available - use $parse instead"
+    assert fails("$eval('1 + 1')").endswith(
+        "threw an error during evaluation. T1006: Attempted to invoke a non-function"
+    )

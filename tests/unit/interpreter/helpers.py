@@ -26,4 +26,13 @@ def times(execution: statemachine.Execution, event_type: str) -> list[float]:
 
 
 def gaps(values: list[float]) -> list[float]:
-    return [round(b - a, 2) for a, b in itertools.pairwise(values)]
+    return [round(b - a, 1) for a, b in itertools.pairwise(values)]
+
+
+def retry_waits(execution: statemachine.Execution, failed: str = "TaskFailed",
+                scheduled: str = "TaskScheduled") -> list[float]:
+    """Virtual seconds between each failure and the next attempt (the Retry wait alone; the
+    handler's own real running time is not part of it)."""
+    ends = times(execution, failed)
+    starts = times(execution, scheduled)[1:]
+    return [round(s - e, 1) for e, s in zip(ends, starts, strict=False)]

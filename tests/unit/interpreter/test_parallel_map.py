@@ -114,3 +114,16 @@ def test_item_batcher_groups_items() -> None:
     execution = run(definition, {"items": [1, 2, 3]})
     assert execution.output == [{"BatchInput": {"tag": "t"}, "Items": [1, 2]},
                                 {"BatchInput": {"tag": "t"}, "Items": [3]}]
+
+
+def test_tolerance_fails_when_either_threshold_is_exceeded() -> None:
+    items = {"items": list(range(1, 11))}  # 3 of 10 fail
+    assert run(distributed(ToleratedFailureCount=5, ToleratedFailurePercentage=20), items).error == (
+        "States.ExceedToleratedFailureThreshold")
+    assert run(distributed(ToleratedFailureCount=3, ToleratedFailurePercentage=50), items).status == "SUCCEEDED"
+
+
+def test_inline_map_honours_tolerated_failures_too() -> None:
+    execution = run(map_state(ToleratedFailureCount=1), {"items": [1, 9, 2]})
+    assert execution.output == [1, {"Error": "TooBig", "Cause": "item over 7"}, 2]
+    assert types(execution).count("MapIterationFailed") == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.unit.interpreter.helpers import gaps, run, times, types
+from tests.unit.interpreter.helpers import retry_waits, run, types
 
 
 class Boom(Exception):
@@ -37,16 +37,16 @@ def test_backoff_waits_interval_times_rate_power_attempt() -> None:
                                  "MaxAttempts": 3}]), resources={"work": handler})
     assert execution.error == "Boom"
     assert len(handler.calls) == 4
-    assert gaps(times(execution, "TaskScheduled")) == [2.0, 6.0, 18.0]
+    assert retry_waits(execution) == [2.0, 6.0, 18.0]
 
 
 def test_max_delay_caps_the_wait_and_defaults_apply() -> None:
     execution = run(task(Retry=[{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "BackoffRate": 10,
                                  "MaxDelaySeconds": 5, "MaxAttempts": 3}]), resources={"work": failing(Boom)})
-    assert gaps(times(execution, "TaskScheduled")) == [1.0, 5.0, 5.0]
+    assert retry_waits(execution) == [1.0, 5.0, 5.0]
     defaults = run(task(Retry=[{"ErrorEquals": ["States.ALL"]}]), resources={"work": failing(Boom)})
     # defaults: IntervalSeconds 1, BackoffRate 2.0, MaxAttempts 3
-    assert gaps(times(defaults, "TaskScheduled")) == [1.0, 2.0, 4.0]
+    assert retry_waits(defaults) == [1.0, 2.0, 4.0]
 
 
 def test_max_attempts_zero_never_retries() -> None:
@@ -63,15 +63,15 @@ def test_first_matching_retrier_counts_its_own_attempts() -> None:
                                  "BackoffRate": 1}]), resources={"work": handler})
     assert len(handler.calls) == 4
     assert execution.error == "Other"
-    assert gaps(times(execution, "TaskScheduled")) == [1.0, 10.0, 10.0]
+    assert retry_waits(execution) == [1.0, 10.0, 10.0]
 
 
 def test_full_jitter_waits_at_most_the_backoff() -> None:
     execution = run(task(Retry=[{"ErrorEquals": ["Boom"], "IntervalSeconds": 10, "MaxAttempts": 4,
                                  "JitterStrategy": "FULL"}]), resources={"work": failing(Boom)})
-    waits = gaps(times(execution, "TaskScheduled"))
+    waits = retry_waits(execution)
     assert len(waits) == 4
-    assert all(0 <= w <= cap + 0.01 for w, cap in zip(waits, [10, 20, 40, 80], strict=True))
+    assert all(0 <= w <= cap + 0.1 for w, cap in zip(waits, [10, 20, 40, 80], strict=True))
     assert waits != [10.0, 20.0, 40.0, 80.0]
 
 

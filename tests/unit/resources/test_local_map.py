@@ -146,3 +146,9 @@ def test_lambda_fallback_aws_goes_to_boto3(lambda_endpoint: Any) -> None:
     remote = resolve_and_call(registry, INVOKE, {"FunctionName": "identity", "Payload": {"r": 1}})
     assert remote["Payload"] == {"r": 1}
     assert len(lambda_endpoint.requests) == 1
+
+
+def test_malformed_function_name_is_not_found(registry: ResourceRegistry) -> None:
+    with pytest.raises(StatesError) as info:
+        resolve_and_call(registry, INVOKE, {"FunctionName": "no such name!"})
+    assert info.value.name == "Lambda.ResourceNotFoundException"

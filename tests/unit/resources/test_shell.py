@@ -120,3 +120,11 @@ def test_environment_is_inherited(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SM_TEST_INHERITED", "yes")
     assert run({"Command": ["sh", "-c", "echo $SM_TEST_INHERITED"]})["Stdout"] == "yes\n"
     assert os.environ["SM_TEST_INHERITED"] == "yes"
+
+
+def test_output_counts_as_heartbeat() -> None:
+    beats: list[int] = []
+    result = call(ShellHandler(), "shell", {"Command": ["sh", "-c", "echo a; sleep 0.1; echo b >&2"]},
+                  heartbeat=lambda: beats.append(1))
+    assert result["Stdout"] == "a\n" and result["Stderr"] == "b\n"
+    assert len(beats) >= 2
