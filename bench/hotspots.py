@@ -4,8 +4,9 @@ In: workload names (default pass_chain, choice_loop, map). Out: for each, the to
 own time and by cumulative time, printed as pstats tables. Process start and
 ``statemachine.load`` are outside the profile: only ``StateMachine.run`` is measured, after a
 warm-up run, the same window the benchmark times.
-``--imports`` instead lists what `sm run` imports at start, slowest first (cold start).
-Usage: python -m bench.hotspots [--only NAME] [--top N] [--runs N] [--quick] [--imports]
+``--py-spy`` samples instead (bench/sampling.py: no per-call overhead); ``--imports`` lists
+what `sm run` imports at start, slowest first (cold start).
+Usage: python -m bench.hotspots [--only NAME] [--top N] [--runs N] [--quick] [--py-spy] [--imports]
 """
 
 from __future__ import annotations
@@ -68,9 +69,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--imports", action="store_true", help="import times of `sm run` instead")
+    parser.add_argument("--py-spy", action="store_true", help="sample with py-spy instead")
+    parser.add_argument("--seconds", type=float, default=5.0, help="py-spy: sampling time")
     args = parser.parse_args(argv)
     if args.imports:
         print(import_times(args.top))
+        return 0
+    if args.py_spy:
+        from bench import sampling
+
+        for name in args.only or DEFAULT:
+            print(sampling.sample(name, seconds=args.seconds, top=args.top))
         return 0
     for name in args.only or DEFAULT:
         print(profile_workload(name, quick=args.quick, runs=args.runs, top=args.top))

@@ -6,7 +6,9 @@ is (equal to our transitions per second over the peer's); above 1 means we are f
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 LABELS = {"ours": "statemachine-asl", "als": "aws-local-stepfunctions", "moto": "moto"}
@@ -212,3 +214,16 @@ def render(results: dict[str, Any]) -> str:
     if notes:
         lines += ["", "Not measured / failed:", *notes]
     return "\n".join(lines)
+
+
+RESULTS_START, RESULTS_END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def update_readme(readme: Path, text: str) -> None:
+    """Replace what lies between the results markers of ``readme`` with ``text``."""
+    pattern = re.compile(re.escape(RESULTS_START) + ".*?" + re.escape(RESULTS_END), re.S)
+    content = readme.read_text()
+    if not pattern.search(content):
+        raise ValueError(f"{readme} has no {RESULTS_START} ... {RESULTS_END} section")
+    block = f"{RESULTS_START}\n{text}\n{RESULTS_END}"
+    readme.write_text(pattern.sub(lambda _m: block, content))

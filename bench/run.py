@@ -30,6 +30,7 @@ COUNT_HISTORY_UP_TO = 2_500
 #: drivers stop repeating a workload once this many seconds are spent (always one run at least)
 RUN_BUDGET_S = 20.0
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
+README = Path(__file__).resolve().parent / "README.md"
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +280,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--json", type=Path, default=None, help=f"results file (default {DEFAULT_JSON})"
     )
     parser.add_argument("--markdown", type=Path, help="also write the report here")
+    parser.add_argument(
+        "--readme", action="store_true", help="put the report into bench/README.md's Results"
+    )
     args = parser.parse_args(argv)
     args.runs = args.runs or (1 if args.quick else 5)
     unknown = [n for n in args.only or [] if n not in generate.BY_NAME]
@@ -325,5 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(results, indent=1) + "\n")
     if args.markdown:
         args.markdown.write_text(text + "\n")
+    if args.readme:
+        report.update_readme(README, text)
     ours_ok = all(row["results"]["ours"]["status"] == "ok" for row in table)
     return 0 if ours_ok and all(e.get("ok", True) for e in extras.values()) else 1

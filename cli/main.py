@@ -55,6 +55,7 @@ examples:
   sm run flow.yaml --input @input.json
   echo '{"n": 3}' | sm run flow.yaml --input -
   sm run flow.yaml --virtual-time --json          Wait states and retry delays take no time
+  sm run flow.yaml --timeout 60                   abort the execution after 60 s (status ABORTED)
   sm run aws-flow.yaml --resources resources.yaml  local stand-ins for Lambda and services
 
 On success the output JSON is printed on stdout; on failure the error and cause go to stderr.
@@ -102,7 +103,10 @@ def _positive_float(text: str) -> float:
 
 
 def _subparser(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, summary: str, epilog: str
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    summary: str,
+    epilog: str,
 ) -> argparse.ArgumentParser:
     return commands.add_parser(
         name,
@@ -124,16 +128,33 @@ def build_parser() -> argparse.ArgumentParser:
     validate = _subparser(commands, "validate", "Check definitions for errors.", VALIDATE_HELP)
     validate.add_argument("files", nargs="+", metavar="FILE", help="definition files or folders")
     validate.add_argument("--format", choices=("human", "json", "github"), default="human")
-    validate.add_argument("--resources", metavar="MAP.yaml", help="resource map to resolve Tasks with")
+    validate.add_argument(
+        "--resources", metavar="MAP.yaml", help="resource map to resolve Tasks with"
+    )
 
     run = _subparser(commands, "run", "Run a definition and print its output.", RUN_HELP)
     run.add_argument("file", metavar="FILE", help="definition file (YAML or JSON)")
-    run.add_argument("--input", default="{}", metavar="JSON|@FILE|-", help="execution input (default {})")
-    run.add_argument("--json", action="store_true", help="print status, output, error, cause, executionArn as one JSON object")
+    run.add_argument(
+        "--input", default="{}", metavar="JSON|@FILE|-", help="execution input (default {})"
+    )
+    run.add_argument(
+        "--json",
+        action="store_true",
+        help="print status, output, error, cause, executionArn as one JSON object",
+    )
     run.add_argument("--quiet", "-q", action="store_true", help="no live progress or summary table")
-    run.add_argument("--virtual-time", action="store_true", help="finish Wait states and retry delays at once")
-    run.add_argument("--resources", metavar="MAP.yaml", help="resource map (local stand-ins for AWS resources)")
-    run.add_argument("--timeout", type=_positive_float, metavar="S", help="stop the execution after S seconds")
+    run.add_argument(
+        "--virtual-time", action="store_true", help="finish Wait states and retry delays at once"
+    )
+    run.add_argument(
+        "--resources", metavar="MAP.yaml", help="resource map (local stand-ins for AWS resources)"
+    )
+    run.add_argument(
+        "--timeout",
+        type=_positive_float,
+        metavar="S",
+        help="abort the execution after S seconds of wall time",
+    )
     run.add_argument("--name", help="execution name (default: a generated one)")
 
     graph = _subparser(commands, "graph", "Draw the state graph.", GRAPH_HELP)

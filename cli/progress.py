@@ -13,9 +13,12 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any, Final, TextIO
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn
+from rich.console import Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+from rich.spinner import Spinner
 from rich.table import Table
-
+from rich.text import Text
 from statemachine.cli.common import make_console
 
 _FAILED_SUFFIXES: Final = ("Failed", "TimedOut", "StartFailed", "SubmitFailed")
@@ -59,7 +62,9 @@ class StateTracker:
         else:
             state = self.state_of.get(event.get("previousEventId"))
         self.state_of[event.get("id")] = state
-        if kind.endswith(_FAILED_SUFFIXES) and not kind.startswith(("Execution", "Map", "Parallel")):
+        if kind.endswith(_FAILED_SUFFIXES) and not kind.startswith(
+            ("Execution", "Map", "Parallel")
+        ):
             self.failure_of[event.get("id")] = str(details.get("error") or kind)
         return state
 
@@ -75,25 +80,29 @@ class LiveView:
 
     def __init__(self, stream: TextIO) -> None:
         self.console = make_console(stream)
+        self._spinner = Spinner("dots", text="starting")
         self._progress = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
+            TextColumn("  {task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             console=self.console,
+        )
+        self._live = Live(
+            Group(self._spinner, self._progress),
+            console=self.console,
             transient=True,
+            refresh_per_second=10,
         )
         self._lock = threading.Lock()
         self._tracker = StateTracker()
         self._running: collections.Counter[str] = collections.Counter()
         self._maps: dict[str, TaskID] = {}
-        self._status = self._progress.add_task("starting", total=None)
 
     def start(self) -> None:
-        self._progress.start()
+        self._live.start()
 
     def stop(self) -> None:
-        self._progress.stop()
+        self._live.stop()
 
     def on_event(self, event: dict[str, Any]) -> None:
         with self._lock:
@@ -116,12 +125,25 @@ class LiveView:
             task = self._maps.get(str(_details(event).get("name")))
             if task is not None:
                 self._progress.advance(task)
-        running = ", ".join(sorted(name for name, count in self._running.items() if count > 0))
-        self._progress.update(self._status, description=f"running [bold]{running or '-'}[/]")
+        self._spinner.update(text=Text.from_markup(f"running [bold]{self.running() or '-'}[/]"))
 
-    def summary(self, history: Iterable[Mapping[str, Any]]) -> None:
-        """Print the table of states: type, times entered, attempts, total duration, result."""
+    def running(self) -> str:
+        """The states running now, comma-separated (sorted)."""
+        return ", ".join(sorted(name for name, count in self._running.items() if count > 0))
+
+    def map_progress(self) -> dict[str, tuple[float, float | None]]:
+        """Map state name -> (iterations finished, total)."""
+        tasks = {task.id: task for task in self._progress.tasks}
+        return {name: (tasks[i].completed, tasks[i].total) for name, i in self._maps.items()}
+
+    def summary(
+        self, history: Iterable[Mapping[str, Any]], status: str, seconds: float | None
+    ) -> None:
+        """Print the table of states, then the execution's status and duration."""
         self.console.print(summary_table(history))
+        colour = "green" if status == "SUCCEEDED" else "red"
+        took = f" in {seconds:.3f}s" if seconds is not None else ""
+        self.console.print(f"[bold {colour}]{status}[/]{took}")
 
 
 @dataclasses.dataclass(slots=True)
@@ -162,7 +184,9 @@ def summary_table(history: Iterable[Mapping[str, Any]]) -> Table:
     """A rich table with one row per state, in the order the states were first entered."""
     table = Table(title="States", title_justify="left")
     for column in ("State", "Type", "Entered", "Attempts", "Duration", "Result"):
-        table.add_column(column, justify="right" if column in ("Entered", "Attempts", "Duration") else "left")
+        table.add_column(
+            column, justify="right" if column in ("Entered", "Attempts", "Duration") else "left"
+        )
     for name, row in _collect(history).items():
         if row.open:
             result = "[red]failed[/]" if row.failed else "[yellow]not exited[/]"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -18,7 +19,6 @@ from statemachine.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
-    EXIT_USAGE,
     error,
     is_terminal,
     print_diagnostics,
@@ -26,8 +26,9 @@ from statemachine.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from statemachine.api import Execution, StateMachine
     from statemachine.cli.progress import LiveView
+
+    from statemachine.api import Execution, StateMachine
     from statemachine.values import JSON
 
 #: AWS: "The maximum input or output size for a task, state, or execution is 256 KiB of data
@@ -52,7 +53,9 @@ def read_input(spec: str) -> JSON:
         text, source = spec, "--input"
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > PAYLOAD_LIMIT:
-        raise InputError(f"{source} is {size} bytes, over the 256 KiB ({PAYLOAD_LIMIT} bytes) payload limit")
+        raise InputError(
+            f"{source} is {size} bytes, over the 256 KiB ({PAYLOAD_LIMIT} bytes) payload limit"
+        )
     try:
         return json.loads(text)
     except ValueError as exc:
@@ -77,7 +80,7 @@ def load_machine(args: argparse.Namespace) -> StateMachine | int:
     from statemachine.errors import DefinitionError, ResourceNotFoundError
 
     try:
-        return statemachine.load(Path(args.file), resource_map=args.resources)  # type: ignore[attr-defined, no-any-return]
+        return statemachine.load(Path(args.file), resource_map=args.resources)
     except DefinitionError as exc:
         print_diagnostics(with_file(exc.diagnostics, args.file), sys.stderr)
         errors = len(exc.errors)
@@ -88,7 +91,9 @@ def load_machine(args: argparse.Namespace) -> StateMachine | int:
         return error(f"{args.file}: {exc}")
 
 
-def execute(machine: StateMachine, payload: JSON, args: argparse.Namespace, view: LiveView | None) -> tuple[Execution, bool]:
+def execute(
+    machine: StateMachine, payload: JSON, args: argparse.Namespace, view: LiveView | None
+) -> tuple[Execution, bool]:
     """Start the execution and wait for it; returns it and whether Ctrl-C aborted it."""
     execution = machine.start(
         payload,
@@ -115,8 +120,10 @@ def report(execution: Execution, args: argparse.Namespace) -> None:
         print(json.dumps(execution.output, indent=2, ensure_ascii=False))
     if execution.status != "SUCCEEDED":
         print(f"sm: execution {execution.status}", file=sys.stderr)
-        print(f"error: {execution.error}", file=sys.stderr)
-        print(f"cause: {execution.cause}", file=sys.stderr)
+        if execution.error is not None:
+            print(f"error: {execution.error}", file=sys.stderr)
+        if execution.cause is not None:
+            print(f"cause: {execution.cause}", file=sys.stderr)
 
 
 def _live_view(args: argparse.Namespace) -> LiveView | None:
@@ -136,6 +143,9 @@ def command(args: argparse.Namespace) -> int:
     machine = load_machine(args)
     if isinstance(machine, int):
         return machine
+    # Ctrl-C must reach us even when the parent shell started us with SIGINT ignored
+    # (background jobs of non-interactive shells): it is how a user aborts an execution.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     view = _live_view(args)
     try:
         if view is not None:
@@ -145,7 +155,7 @@ def command(args: argparse.Namespace) -> int:
         if view is not None:
             view.stop()
     if view is not None:
-        view.summary(execution.history)
+        view.summary(execution.history, execution.status, execution.duration)
     report(execution, args)
     if interrupted:
         return EXIT_INTERRUPTED

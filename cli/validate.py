@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 #: File names picked up when a folder is given.
 SUFFIXES: Final = (".yaml", ".yml", ".json")
 
+#: On a terminal, files without problems are listed (with a tick) up to this many files.
+_LIST_VALID_UP_TO: Final = 20
+
 Report = list[tuple[str, list["Diagnostic"]]]
 
 
@@ -60,7 +63,7 @@ def _resource_problems(path: str, resource_map: str) -> list[Diagnostic]:
     from statemachine.errors import DefinitionError, Diagnostic, ResourceNotFoundError
 
     try:
-        statemachine.load(Path(path), resource_map=resource_map)  # type: ignore[attr-defined]
+        statemachine.load(Path(path), resource_map=resource_map)
     except ResourceNotFoundError as exc:
         return [Diagnostic("unresolved-resource", str(exc), file=path)]
     except DefinitionError as exc:
@@ -85,7 +88,9 @@ def _plural(count: int, word: str) -> str:
 def _summary(counts: Mapping[str, int]) -> str:
     files, invalid = counts["files"], counts["invalid"]
     problems = f"{_plural(counts['errors'], 'error')}, {_plural(counts['warnings'], 'warning')}"
-    return f"{_plural(files, 'file')} checked: {files - invalid} valid, {invalid} invalid ({problems})"
+    return (
+        f"{_plural(files, 'file')} checked: {files - invalid} valid, {invalid} invalid ({problems})"
+    )
 
 
 def render_human(report: Report, stream: TextIO) -> None:
@@ -98,6 +103,8 @@ def render_human(report: Report, stream: TextIO) -> None:
         return
     console = make_console(stream)
     for path, found in report:
+        if not found and len(report) > _LIST_VALID_UP_TO:
+            continue  # many files: only those with problems are listed
         mark = "[red]✗[/]" if any(d.severity == "error" for d in found) else "[green]✓[/]"
         console.print(f"{mark} [bold]{path}[/]", highlight=False)
         for diagnostic in sorted(found, key=sort_key):

@@ -7,7 +7,8 @@ The public API (pinned by tests/unit/test_public_api.py)::
     execution.status, execution.output, execution.error, execution.cause, execution.history
 """
 
-from statemachine.api import Execution, StateMachine, load
+from typing import TYPE_CHECKING
+
 from statemachine.errors import (
     DefinitionError,
     Diagnostic,
@@ -17,7 +18,23 @@ from statemachine.errors import (
     StatesError,
 )
 
+if TYPE_CHECKING:
+    from statemachine.api import Execution, StateMachine, load
+
 __version__ = "0.1.0"
+
+_LAZY = frozenset({"Execution", "StateMachine", "load"})
+
+
+def __getattr__(name: str) -> object:
+    # PEP 562: the runtime (asyncio, interpreter, compiler) is imported on first use, so that
+    # `sm --help`, `sm graph` and `sm validate` start without it (CLI start-up budget).
+    if name in _LAZY:
+        from statemachine import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'statemachine' has no attribute {name!r}")
+
 
 __all__ = [
     "DefinitionError",

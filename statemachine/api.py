@@ -10,13 +10,14 @@ finished execution is kept anywhere but in the Execution object the caller holds
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import threading
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from statemachine.clock import Clock, SystemClock, VirtualClock, format_timestamp, to_datetime
 from statemachine.errors import DefinitionError, ExecutionError
@@ -26,6 +27,10 @@ from statemachine.interpreter.execution import Failure, Outcome, Runtime
 from statemachine.model import CompiledMachine, MapState, ParallelState, TaskState
 from statemachine.values import JSON
 
+if TYPE_CHECKING:
+    from statemachine.resources.base import ResourceHandler, ResourceRegistry
+    from statemachine.store import ExecutionStore
+
 __all__ = ["Execution", "StateMachine", "load"]
 
 ACCOUNT = "123456789012"
@@ -33,7 +38,9 @@ REGION = "us-east-1"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/StepFunctions-StateMachineRole"
 
 
-def load(source: Any, *, resources: Any = None, resource_map: Any = None,
+def load(source: str | os.PathLike[str] | Mapping[str, JSON], *,
+         resources: Mapping[str, ResourceHandler] | ResourceRegistry | None = None,
+         resource_map: str | os.PathLike[str] | Mapping[str, JSON] | None = None,
          name: str | None = None, machine_type: str = "STANDARD") -> StateMachine:
     """Load, validate and compile a definition (path, YAML/JSON text or dict).
 
@@ -51,9 +58,12 @@ def load(source: Any, *, resources: Any = None, resource_map: Any = None,
         raise DefinitionError(diagnostics)
     compiled = compile_machine(doc)
     base_dir = Path(doc.path).parent if doc.path and not doc.path.startswith("<") else None
-    registry = _registry(resources, resource_map, base_dir)
-    handlers = {r: registry.resolve(r) for r in sorted(_resources(compiled))} if _resources(compiled) else {}
-    machine_name = name or (Path(doc.path).stem if doc.path and not doc.path.startswith("<") else "StateMachine")
+    handlers: dict[str, ResourceHandler] = {}
+    task_resources = sorted(_resources(compiled))
+    if task_resources:  # no Task state: no registry to build (keeps `sm run` cold start short)
+        registry = _registry(resources, resource_map, base_dir)
+        handlers = {resource: registry.resolve(resource) for resource in task_resources}
+    machine_name = name or (base_dir and Path(doc.path or "").stem) or "StateMachine"
     return StateMachine(compiled, machine_name, handlers, machine_type)
 
 
@@ -65,7 +75,9 @@ def _validate(doc: Any) -> list[Any]:
     return list(validate(doc))
 
 
-def _registry(resources: Any, resource_map: Any, base_dir: Path | None) -> Any:
+def _registry(resources: Mapping[str, ResourceHandler] | ResourceRegistry | None,
+              resource_map: str | os.PathLike[str] | Mapping[str, JSON] | None,
+              base_dir: Path | None) -> ResourceRegistry:
     from statemachine.resources.base import ResourceRegistry
 
     if isinstance(resources, ResourceRegistry):
@@ -95,6 +107,36 @@ def _resources(machine: CompiledMachine) -> set[str]:
     return found
 
 
+def _listener(on_event: Callable[[dict[str, Any]], None] | None, store: ExecutionStore | None,
+              arn: str) -> Callable[[Event], None] | None:
+    """The per-event callback: AWS dicts to ``on_event`` and to the store (built only when
+    someone listens)."""
+    if on_event is None and store is None:
+        return None
+
+    def listen(event: Event) -> None:
+        as_dict = event.to_dict()
+        if store is not None:
+            store.record_event(arn, as_dict)
+        if on_event is not None:
+            on_event(as_dict)
+
+    return listen
+
+
+class RunOptions(TypedDict, total=False):
+    """Keyword options of ``run`` / ``run_async`` / ``start``."""
+
+    name: str | None  # execution name (default: a UUID from ``rng``)
+    virtual_time: bool  # waits and retry delays finish at once (a VirtualClock)
+    clock: Clock | None  # explicit clock (overrides virtual_time)
+    rng: random.Random | None  # jitter, UUIDs, $random: seed it for reproducible runs
+    on_event: Callable[[dict[str, Any]], None] | None  # each history event as it is appended
+    timeout: float | None  # wall-clock seconds before the run is aborted
+    data_limit: int | None  # payload limit in bytes (None: unlimited); AWS: 256 KiB
+    store: ExecutionStore | None  # receives the summary and every event
+
+
 class StateMachine:
     """A compiled, reusable state machine. ``run`` / ``run_async`` / ``start`` execute it."""
 
@@ -110,7 +152,7 @@ class StateMachine:
     def definition(self) -> Mapping[str, JSON]:
         return self.compiled.definition
 
-    def run(self, input: JSON = None, **options: Any) -> Execution:
+    def run(self, input: JSON = None, **options: Unpack[RunOptions]) -> Execution:
         """Run to completion and return the finished Execution (never raises for failures)."""
         execution = self._execution(input, **options)
         try:
@@ -134,12 +176,12 @@ class StateMachine:
             raise errors[0]
         return execution
 
-    async def run_async(self, input: JSON = None, **options: Any) -> Execution:
+    async def run_async(self, input: JSON = None, **options: Unpack[RunOptions]) -> Execution:
         execution = self._execution(input, **options)
         await execution._main()
         return execution
 
-    def start(self, input: JSON = None, **options: Any) -> Execution:
+    def start(self, input: JSON = None, **options: Unpack[RunOptions]) -> Execution:
         """Start in a background thread; returns the RUNNING Execution at once."""
         execution = self._execution(input, **options)
         threading.Thread(target=lambda: asyncio.run(execution._main()), daemon=True).start()
@@ -149,12 +191,13 @@ class StateMachine:
     def _execution(self, input: JSON, *, name: str | None = None, virtual_time: bool = False,
                    clock: Clock | None = None, rng: random.Random | None = None,
                    on_event: Callable[[dict[str, Any]], None] | None = None,
-                   timeout: float | None = None, data_limit: int | None = 256 * 1024) -> Execution:
+                   timeout: float | None = None, data_limit: int | None = 256 * 1024,
+                   store: ExecutionStore | None = None) -> Execution:
         rng = rng or random.Random()
         clock = clock or (VirtualClock() if virtual_time else SystemClock())
         name = name or str(uuid.UUID(int=rng.getrandbits(128), version=4))
         return Execution(self, input if input is not None else {}, name, clock, rng, on_event,
-                         timeout, data_limit)
+                         timeout, data_limit, store)
 
 
 class Execution:
@@ -162,7 +205,8 @@ class Execution:
 
     def __init__(self, machine: StateMachine, input: JSON, name: str, clock: Clock,
                  rng: random.Random, on_event: Callable[[dict[str, Any]], None] | None,
-                 timeout: float | None, data_limit: int | None) -> None:
+                 timeout: float | None, data_limit: int | None,
+                 store: ExecutionStore | None = None) -> None:
         self.machine = machine
         self.name = name
         self.input = input
@@ -183,7 +227,8 @@ class Execution:
         self._started = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[Outcome] | None = None
-        listener = (lambda e: on_event(e.to_dict())) if on_event is not None else None
+        self._store = store
+        listener = _listener(on_event, store, self.execution_arn)
         execution_ctx: dict[str, JSON] = {"Id": self.execution_arn, "Input": input,
                                           "StartTime": format_timestamp(clock.now()), "Name": name,
                                           "RoleArn": ROLE_ARN}
@@ -205,6 +250,8 @@ class Execution:
         self._execution_ctx["StartTime"] = format_timestamp(started)
         self._task = asyncio.ensure_future(
             execute(self._runtime, self.machine.compiled, self.input, ROLE_ARN, started))
+        if self._store is not None:
+            self._store.save_execution(self.to_dict())
         self._started.set()
         try:
             outcome = await self._outcome(self._task)
@@ -212,6 +259,8 @@ class Execution:
             self.error, self.cause = outcome.error, outcome.cause
         finally:
             self.stop_date = to_datetime(self._clock.now())
+            if self._store is not None:
+                self._store.save_execution(self.to_dict())
             self._done.set()
 
     async def _outcome(self, task: asyncio.Task[Outcome]) -> Outcome:

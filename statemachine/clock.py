@@ -1,11 +1,13 @@
 """Runtime edge: time. ``Clock`` gives the interpreter ``now()`` and ``await sleep()``.
 
-``SystemClock`` is wall-clock time. ``VirtualClock`` makes waits free: virtual time runs with
-real time, plus an offset that jumps forward when *everything in flight is waiting on the
-clock* (no handler running in a worker thread, no runnable coroutine on the loop). So a Wait of
-an hour finishes at once while timestamps, the context object and history say an hour passed,
-and a task handler busy in a thread still sees its TimeoutSeconds measured in real seconds
-(the clock never jumps past a deadline while real work is under way).
+``SystemClock`` is wall-clock time. ``VirtualClock`` makes waits free: virtual time stands
+still while only the interpreter works, runs with real time while real work is in flight (a
+task handler, marked with ``busy()``), and jumps forward to the next deadline when *everything
+in flight is waiting on the clock* (nothing busy, no runnable coroutine on the loop). So a Wait
+of an hour finishes at once while timestamps, the context object and history say an hour
+passed; a handler busy in a thread still has its TimeoutSeconds measured in real seconds (the
+clock never jumps past a deadline while real work is under way); and a run without handlers,
+given a fixed ``start``, records byte-identical timestamps every time.
 """
 
 from __future__ import annotations
@@ -59,8 +61,8 @@ class VirtualClock:
 
     def __init__(self, start: float | None = None) -> None:
         self._base = time.time() if start is None else start
-        self._mono0 = time.monotonic()
-        self._offset = 0.0
+        self._offset = 0.0  # jumps plus real time spent busy (closed periods)
+        self._busy_since = 0.0  # monotonic start of the open busy period
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
         self._busy = 0
@@ -68,7 +70,8 @@ class VirtualClock:
         self._changed: asyncio.Event | None = None
 
     def now(self) -> float:
-        return self._base + (time.monotonic() - self._mono0) + self._offset
+        running = time.monotonic() - self._busy_since if self._busy else 0.0
+        return self._base + self._offset + running
 
     async def sleep(self, seconds: float) -> None:
         if seconds <= 0:
@@ -84,10 +87,14 @@ class VirtualClock:
 
     @contextmanager
     def busy(self) -> Iterator[None]:
+        if self._busy == 0:
+            self._busy_since = time.monotonic()
         self._busy += 1
         try:
             yield
         finally:
+            if self._busy == 1:
+                self._offset += time.monotonic() - self._busy_since
             self._busy -= 1
             self._poke()
 

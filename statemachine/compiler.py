@@ -16,14 +16,19 @@ graph's source of truth for graph queries (``CompiledMachine.graph``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from statemachine import model as m
 from statemachine.errors import StatesError
+from statemachine.expressions.intrinsics import parse_intrinsic
 from statemachine.expressions.jsonpath import compile_path, compile_reference_path
+from statemachine.expressions.payload import compile_payload
 from statemachine.expressions.scope import Scope
+from statemachine.interpreter.choice import compile_choice_rule
+from statemachine.loader import SourceDocument
 from statemachine.values import JSON, MISSING
 
 __all__ = ["compile_machine"]
@@ -32,24 +37,17 @@ JSONPATH = "JSONPath"
 JSONATA = "JSONata"
 
 
-def compile_machine(doc: Any) -> m.CompiledMachine:
+def compile_machine(doc: SourceDocument | Mapping[str, JSON]) -> m.CompiledMachine:
     """Compile a definition (a dict, or a loader.SourceDocument) into a ``CompiledMachine``.
 
     Assumes the definition passed validation; raises ValueError-family errors from the
     expression parsers otherwise.
     """
-    data = getattr(doc, "data", doc)
+    data: Mapping[str, JSON] = doc.data if isinstance(doc, SourceDocument) else doc
     language = data.get("QueryLanguage", JSONPATH)
     machine = _machine(data, language)
-    timeout = data.get("TimeoutSeconds", MISSING)
-    return _replace(machine, timeout_seconds=timeout, comment=data.get("Comment", MISSING),
-                    definition=data)
-
-
-def _replace(machine: m.CompiledMachine, **changes: Any) -> m.CompiledMachine:
-    import dataclasses
-
-    return dataclasses.replace(machine, **changes)
+    return dataclasses.replace(machine, timeout_seconds=data.get("TimeoutSeconds", MISSING),
+                               comment=data.get("Comment", MISSING), definition=data)
 
 
 def _machine(data: Mapping[str, JSON], language: str) -> m.CompiledMachine:
@@ -134,8 +132,6 @@ def _result_path(text: JSON) -> Any:
 def _payload_opt(sd: Mapping[str, JSON], key: str) -> Any:
     if key not in sd:
         return MISSING
-    from statemachine.expressions.payload import compile_payload
-
     return compile_payload(sd[key], field=key)
 
 
@@ -219,8 +215,6 @@ def _fail_field(sd: Mapping[str, JSON], key: str) -> Any:
     if path_key in sd:
         text = sd[path_key]
         if text.startswith("States."):
-            from statemachine.expressions.intrinsics import parse_intrinsic
-
             return m.NumberField(path_key, expr=parse_intrinsic(text))
         return m.NumberField(path_key, path=compile_path(text))
     if key not in sd:
@@ -258,8 +252,6 @@ def _task(sd: Mapping[str, JSON], language: str, common: dict[str, Any],
 
 
 def _payload_any(value: JSON, field: str) -> Any:
-    from statemachine.expressions.payload import compile_payload
-
     return compile_payload(value, field=field)
 
 
@@ -284,8 +276,6 @@ def _choice(sd: Mapping[str, JSON], language: str, common: dict[str, Any],
 
 
 def _jsonpath_condition(rule: Mapping[str, JSON]) -> m.Predicate:
-    from statemachine.interpreter.choice import compile_choice_rule
-
     predicate = compile_choice_rule(rule)
     return lambda scope, rng: predicate(scope)
 
@@ -343,8 +333,6 @@ def _map(sd: Mapping[str, JSON], language: str, common: dict[str, Any],
         items_text = sd["Items"][2:-2].strip() if _is_jsonata(sd["Items"]) else json.dumps(sd["Items"])
     flow = common["flow"]
     if selector_key == "Parameters" and not jsonata:
-        import dataclasses
-
         common = {**common, "flow": dataclasses.replace(flow, parameters=MISSING)}
     return m.MapState(
         **common,

@@ -277,5 +277,7 @@ def render(definition: Mapping[str, JSON], format: Format = "mermaid") -> str:
     try:
         renderer = RENDERERS[format]
     except KeyError:
-        raise ValueError(f"unknown graph format {format!r}; use one of {sorted(RENDERERS)}") from None
+        raise ValueError(
+            f"unknown graph format {format!r}; use one of {sorted(RENDERERS)}"
+        ) from None
     return renderer(definition)

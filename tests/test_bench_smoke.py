@@ -17,7 +17,7 @@ import pytest
 
 import statemachine
 from bench import generate, report
-from bench.engines import ALS, OURS, REPO
+from bench.engines import ALS, MOTO, OURS, REPO
 from bench.generate import WrongOutput
 from bench.run import measure_throughput
 
@@ -121,3 +121,39 @@ def test_als_driver_runs_a_workload(tmp_path: Path) -> None:
     assert result.status == "ok", result.reason
     assert result.version == "3.0.0"
     assert result.runs == 2
+
+
+@pytest.mark.skipif(MOTO.missing() is not None, reason="moto peer not installed")
+def test_moto_driver_runs_a_workload(tmp_path: Path) -> None:
+    result = measure_throughput(MOTO, generate.pass_chain(3), 1, 0, tmp_path)
+    assert result.status == "ok", result.reason
+    assert result.version == "5.2.5"
+
+
+@needs_engine
+def test_cold_start_leaves_heavy_imports_out() -> None:
+    # Issue 6: boto3, httpx, jsonata and rich (off a terminal) load only when needed; a Pass
+    # state run by `sm run` needs none of them.
+    job = generate.trivial()
+    code = (
+        "import sys; from statemachine.cli.main import main; "
+        f"code = main(['run', {str(job.path)!r}, '--input', {json.dumps(json.dumps(job.input))}]); "
+        "print(sorted({m.split('.')[0] for m in sys.modules}), file=sys.stderr); sys.exit(code)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    job.check(json.loads(done.stdout))
+    loaded = set(json.loads(done.stderr.strip().splitlines()[-1].replace("'", '"')))
+    assert loaded.isdisjoint({"boto3", "botocore", "httpx", "jsonata", "rich"}), loaded
+
+
+def test_update_readme_replaces_only_the_results_section(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# B\nbefore\n{report.RESULTS_START}\nold\n{report.RESULTS_END}\nafter\n")
+    report.update_readme(readme, "| new | table |")
+    assert readme.read_text() == (
+        f"# B\nbefore\n{report.RESULTS_START}\n| new | table |\n{report.RESULTS_END}\nafter\n"
+    )
+    readme.write_text("no markers")
+    with pytest.raises(ValueError):
+        report.update_readme(readme, "x")

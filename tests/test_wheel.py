@@ -23,7 +23,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _run(*args: str | Path, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+        [str(a) for a in args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -36,11 +41,15 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     source = tmp_path_factory.mktemp("source")
     for name in SOURCES:
         if (REPO / name).is_dir():
-            shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(
+                REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__")
+            )
         else:
             shutil.copy2(REPO / name, source / name)
     out = tmp_path_factory.mktemp("wheel")
-    built = _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", out, ".", cwd=source)
+    built = _run(
+        sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", out, ".", cwd=source
+    )
     assert built.returncode == 0, built.stderr
     (path,) = out.glob("statemachine_asl-*.whl")
     return path
@@ -52,7 +61,16 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     env_dir = tmp_path_factory.mktemp("venv")
     venv.create(env_dir, with_pip=True, clear=True)
     bin_dir = env_dir / ("Scripts" if sys.platform == "win32" else "bin")
-    install = _run(bin_dir / "python", "-m", "pip", "install", "-q", "--disable-pip-version-check", wheel, cwd=env_dir)
+    install = _run(
+        bin_dir / "python",
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--disable-pip-version-check",
+        wheel,
+        cwd=env_dir,
+    )
     assert install.returncode == 0, install.stderr
     return bin_dir
 
@@ -72,7 +90,12 @@ def test_wheel_contains_schemas_and_cli_inside_the_package(wheel: Path) -> None:
 
 def test_installed_wheel_validates_the_definitions(installed: Path, tmp_path: Path) -> None:
     # Run from an empty folder so that nothing from the checkout can be imported by accident.
-    where = _run(installed / "python", "-c", "import statemachine; print(statemachine.__file__)", cwd=tmp_path)
+    where = _run(
+        installed / "python",
+        "-c",
+        "import statemachine; print(statemachine.__file__)",
+        cwd=tmp_path,
+    )
     assert where.returncode == 0, where.stderr
     assert Path(where.stdout.strip()).is_relative_to(installed.parent), where.stdout
     result = _run(installed / "sm", "validate", REPO / "definitions", cwd=tmp_path)
@@ -82,7 +105,14 @@ def test_installed_wheel_validates_the_definitions(installed: Path, tmp_path: Pa
 
 
 def test_installed_wheel_runs_hello_and_prints_the_schema(installed: Path, tmp_path: Path) -> None:
-    hello = _run(installed / "sm", "run", REPO / "definitions" / "hello.yaml", "--input", '{"name": "wheel"}', cwd=tmp_path)
+    hello = _run(
+        installed / "sm",
+        "run",
+        REPO / "definitions" / "hello.yaml",
+        "--input",
+        '{"name": "wheel"}',
+        cwd=tmp_path,
+    )
     assert hello.returncode == 0, hello.stderr
     assert json.loads(hello.stdout) == {"greeting": "Hello, wheel!"}
     schema = _run(installed / "sm", "schema", cwd=tmp_path)

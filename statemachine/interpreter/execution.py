@@ -33,6 +33,10 @@ from statemachine.values import JSON, MISSING
 __all__ = ["Failure", "Frame", "Outcome", "Runtime", "StateRun", "execute", "run_machine", "run_state"]
 
 QUERY_EVALUATION_ERROR = "States.QueryEvaluationError"
+#: Worker threads for synchronous handlers per execution (created on demand). A Map's unbounded
+#: concurrency is capped at or below this, so queued handler calls do not eat into their
+#: TimeoutSeconds while waiting for a thread.
+HANDLER_THREADS = 256
 
 
 class Failure(Exception):
@@ -104,7 +108,7 @@ class Runtime:
         """Worker threads for synchronous handlers, private to this execution so that a
         handler abandoned after a timeout or abort never delays the end of the run."""
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=64, thread_name_prefix="sm-task")
+            self._executor = ThreadPoolExecutor(max_workers=HANDLER_THREADS, thread_name_prefix="sm-task")
         return self._executor
 
     def close(self) -> None:
@@ -181,8 +185,9 @@ async def run_state(rt: Runtime, state: State, raw: JSON, frame: Frame) -> tuple
                     rt.emit(frame, state.type + "StateAborted")
                     raise
                 continue
-        if failure.final_event is not None:
+        if failure.final_event is not None:  # once: the same Failure travels further up
             rt.emit(frame, failure.final_event)
+            failure.final_event = None
         try:
             caught = _catch(rt, state, raw, frame, run, failure)
         except Exception as exc:  # Catch's own Output/Assign/ResultPath failed

@@ -3,7 +3,8 @@
 Each branch / iteration is a child run of a nested ``CompiledMachine`` with its own ``Frame``:
 it reads a copy of the outer variables and cannot assign outer ones. Map runs its iterations
 on a pool of worker coroutines (MaxConcurrency; 0 = unbounded, which AWS caps at 40 for inline
-Maps) so a 100,000-item Map holds at most that many tasks. The first failing branch/iteration
+Maps; Distributed Maps here at 256, the handler thread pool's size) so a 100,000-item Map
+holds at most that many tasks. The first failing branch/iteration
 cancels the others (their running states record ``...StateAborted``) and fails the state with
 its error, unless a Distributed Map tolerates it (ToleratedFailureCount/Percentage).
 """
@@ -36,7 +37,7 @@ from statemachine.values import JSON, MISSING
 __all__ = ["run_map", "run_parallel"]
 
 INLINE_CONCURRENCY_CAP = 40
-DISTRIBUTED_CONCURRENCY_CAP = 1000
+DISTRIBUTED_CONCURRENCY_CAP = 256  # AWS allows 10,000 child executions; one process cannot
 
 
 async def run_parallel(rt: Runtime, state: ParallelState, raw: JSON, frame: Frame, run: StateRun) -> Any:

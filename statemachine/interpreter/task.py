@@ -162,34 +162,37 @@ async def _call(rt: Runtime, state: TaskState, request: Any, token: str | None, 
                 frame: Frame, prefix: str, ident: dict[str, Any]) -> JSON:
     handler = rt.resolve(state.resource)
     with rt.clock.busy():
-        try:
-            if _is_async(handler):
-                result = await handler(request)
-            else:
-                result = await asyncio.get_running_loop().run_in_executor(rt.executor(), handler, request)
-                if inspect.isawaitable(result):
-                    result = await result
-        except StatesError as exc:
-            raise Failure(exc.name, exc.cause) from None
-        except (asyncio.CancelledError, Failure):
-            raise
-        except Exception as exc:
-            raise Failure(type(exc).__name__, str(exc)) from None
         if token is None:
-            return result
-        rt.emit(frame, prefix + "Submitted", {**ident, "output": result})
-        return await _wait_for_token(rt, token, beat)
+            return await _invoke(rt, handler, request)
+        # registered before the handler runs: a callback may arrive while it is still running
+        future: asyncio.Future[JSON] = asyncio.get_running_loop().create_future()
+        rt.tokens[token] = future
+        rt.heartbeats[token] = beat.beat
+        try:
+            submitted = await _invoke(rt, handler, request)
+            rt.emit(frame, prefix + "Submitted", {**ident, "output": submitted})
+            return await future
+        finally:
+            rt.tokens.pop(token, None)
+            rt.heartbeats.pop(token, None)
 
 
-async def _wait_for_token(rt: Runtime, token: str, beat: _Beat) -> JSON:
-    future: asyncio.Future[JSON] = asyncio.get_running_loop().create_future()
-    rt.tokens[token] = future
-    rt.heartbeats[token] = beat.beat
+async def _invoke(rt: Runtime, handler: Any, request: Any) -> JSON:
+    """Call a handler (async on the loop, sync in a worker thread); errors become Failures
+    (StatesError keeps its name; any other exception is named after its class)."""
     try:
-        return await future
-    finally:
-        rt.tokens.pop(token, None)
-        rt.heartbeats.pop(token, None)
+        if _is_async(handler):
+            return await handler(request)
+        result = await asyncio.get_running_loop().run_in_executor(rt.executor(), handler, request)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+    except StatesError as exc:
+        raise Failure(exc.name, exc.cause) from None
+    except (asyncio.CancelledError, Failure):
+        raise
+    except Exception as exc:
+        raise Failure(type(exc).__name__, str(exc)) from None
 
 
 def _is_async(handler: Any) -> bool:

@@ -39,9 +39,6 @@ from statemachine.values import JSON
 UNKNOWN_ERROR: Final = "Lambda.Unknown"
 SDK_CLIENT_ERROR: Final = "Lambda.SdkClientException"
 PAYLOAD_LIMIT: Final = 256 * 1024
-INVOKE_PARAMETERS: Final = frozenset(
-    {"FunctionName", "Payload", "Qualifier", "InvocationType", "LogType", "ClientContext"}
-)
 _ARN = re.compile(
     r"^(?:arn:(?P<partition>[\w-]+):lambda:(?P<region>[\w-]+):)?(?:(?P<account>\d{12}):function:)?"
     r"(?P<name>[A-Za-z0-9_-]+)(?::(?P<qualifier>\$LATEST|[A-Za-z0-9_-]+))?$"

@@ -110,8 +110,14 @@ class ConnectionStore:
 
     @classmethod
     def from_environment(cls) -> ConnectionStore:
+        """The file named by $SM_CONNECTIONS_FILE (if set) plus $SM_CONNECTION_<NAME> variables."""
         path = os.environ.get(FILE_VARIABLE)
-        return cls.from_file(path) if path else cls()
+        if not path:
+            return cls()
+        try:
+            return cls.from_file(path)
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            raise StatesError(NOT_CONFIGURED, f"cannot read ${FILE_VARIABLE} ({path}): {exc}") from exc
 
     def get(self, arn: str) -> Connection:
         name = connection_name(arn)

@@ -141,8 +141,15 @@ class HttpInvokeHandler:
     """``arn:aws:states:::http:invoke`` (async; httpx is imported on first use)."""
 
     def __init__(self, connections: ConnectionStore | None = None, *, verify: bool = True) -> None:
-        self.connections = connections or ConnectionStore.from_environment()
+        self._connections = connections
         self.verify = verify
+
+    @property
+    def connections(self) -> ConnectionStore:
+        """The given store, or the one $SM_CONNECTIONS_FILE names (read on first use)."""
+        if self._connections is None:
+            self._connections = ConnectionStore.from_environment()
+        return self._connections
 
     def __repr__(self) -> str:
         return "HttpInvokeHandler()"

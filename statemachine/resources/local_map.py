@@ -5,18 +5,20 @@ The map::
 
     lambda_functions:            # function name or ARN -> local handler(event, context)
       arn:aws:lambda:us-east-1:111111111111:function:echo: handlers.echo:handler
-      greet: {handler: app.handler, code: functions/greet}   # Lambda-style, own code folder
+      greet: {handler: app.handler, code: functions/greet, timeout: 30}   # Lambda-style
     resources:                   # any other Resource string -> a Python handler
       arn:aws:states:::sqs:sendMessage: python:handlers.sqs:send
     lambda_fallback: none        # "aws": functions not listed here go to the real Lambda API
 
 Modules are found relative to the map file's folder (``base_dir:`` in a mapping given in
 code; the working directory otherwise); ``code`` is a folder playing the role of Lambda's
-``/var/task``. A mapped function behaves as AWS Lambda does, for bare ARNs and for
-``arn:aws:states:::lambda:invoke`` alike: the event is the JSON payload, a returned ``bytes``
-value is the raw response payload, an exception becomes a function error with Lambda's error
-document (stack frames under ``/var/task/...``), an unknown function is
-``Lambda.ResourceNotFoundException``, a payload over 256 KiB ``States.DataLimitExceeded``.
+``/var/task``; ``timeout`` is the function's own time limit in seconds (default 900, Lambda's
+maximum; past it the invocation fails with ``Sandbox.Timedout`` as on AWS). A mapped function
+behaves as AWS Lambda does, for bare ARNs and for ``arn:aws:states:::lambda:invoke`` alike:
+the event is the JSON payload, a returned ``bytes`` value is the raw response payload, an
+exception becomes a function error with Lambda's error document (stack frames under
+``/var/task/...``), an unknown function is ``Lambda.ResourceNotFoundException``, a payload
+over 256 KiB ``States.DataLimitExceeded``.
 Functions run in daemon threads: a task timeout or an abort stops waiting for them (as Step
 Functions stops waiting for a real Lambda) without blocking the interpreter's exit.
 """
@@ -171,8 +173,20 @@ class LocalInvoker:
         if call.invocation_type == "Event":
             threading.Thread(target=function.run, args=(event, context), daemon=True).start()
             return _result(b"", 202, request_id, None, call)
-        payload, error = await _run_in_daemon(function, event, context)
+        try:
+            payload, error = await asyncio.wait_for(
+                python.in_daemon_thread(lambda: function.run(event, context), f"lambda:{function.name}"),
+                function.timeout)
+        except TimeoutError:  # Lambda's own function timeout (the map's ``timeout``)
+            payload, error = _timed_out(request_id, function.timeout), "Unhandled"
         return _result(payload, 200, request_id, error, call)
+
+
+def _timed_out(request_id: str, seconds: float) -> bytes:
+    return json.dumps({
+        "errorType": "Sandbox.Timedout",
+        "errorMessage": f"RequestId: {request_id} Error: Task timed out after {seconds:.2f} seconds",
+    }).encode()
 
 
 def _not_found(function_name: str, request_id: str) -> LambdaServiceError:
@@ -201,24 +215,6 @@ def _result(payload: bytes, status: int, request_id: str, error: str | None,
     headers = response_headers(payload, request_id, version=version, extra=extra)
     return InvokeResult(status, payload, request_id, headers, error,
                         version if status == 200 else None, log_result)
-
-
-async def _run_in_daemon(function: LocalFunction, event: JSON,
-                         context: LambdaContext) -> tuple[bytes, str | None]:
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[tuple[bytes, str | None]] = loop.create_future()
-
-    def deliver(outcome: tuple[bytes, str | None]) -> None:
-        if not future.done():
-            future.set_result(outcome)
-
-    def target() -> None:
-        outcome = function.run(event, context)
-        with contextlib.suppress(RuntimeError):  # the loop may be gone after a timeout
-            loop.call_soon_threadsafe(deliver, outcome)
-
-    threading.Thread(target=target, name=f"lambda:{function.name}", daemon=True).start()
-    return await future
 
 
 # -- loading the map ------------------------------------------------------------------------------

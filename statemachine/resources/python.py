@@ -12,6 +12,7 @@ match the class name exactly as they match a Lambda function's ``errorType``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import importlib
 import inspect
@@ -25,7 +26,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType, TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from statemachine.errors import ResourceNotFoundError, StatesError
 from statemachine.resources.base import PYTHON_PREFIX, ResourceHandler, TaskRequest
@@ -35,6 +36,7 @@ from statemachine.values import JSON
 MARSHAL_ERROR = "Runtime.MarshalError"
 
 _IMPORT_LOCK = threading.Lock()
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -92,15 +94,25 @@ def to_json_value(value: Any) -> JSON:
 
 # -- calling ------------------------------------------------------------------------------------
 def wants_context(func: Callable[..., Any]) -> bool:
-    """Does ``func`` take a second positional argument or a ``context`` parameter?"""
+    """Does ``func`` take a second required positional argument, ``*args`` or a parameter
+    named ``context``? (``def f(value, retries=3)`` gets the input only.)"""
     try:
         params = list(inspect.signature(func).parameters.values())
     except (TypeError, ValueError):
         return False
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if any(p.kind is p.VAR_POSITIONAL for p in params) or len(positional) >= 2:
+    required = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                and p.default is p.empty]
+    if any(p.kind is p.VAR_POSITIONAL for p in params) or len(required) >= 2:
         return True
     return any(p.name == "context" for p in params)
+
+
+def _keyword_only_context(func: Callable[..., Any]) -> bool:
+    try:
+        param = inspect.signature(func).parameters.get("context")
+    except (TypeError, ValueError):
+        return False
+    return param is not None and param.kind is param.KEYWORD_ONLY
 
 
 def task_context(request: TaskRequest) -> TaskContext:
@@ -112,29 +124,44 @@ def task_context(request: TaskRequest) -> TaskContext:
 
 
 class PythonHandler:
-    """Runs one Python callable as a Task (sync or ``async def``)."""
+    """Runs one Python callable as a Task.
 
-    def __new__(cls, func: Callable[..., Any], *, name: str | None = None) -> PythonHandler:
-        if cls is PythonHandler and inspect.iscoroutinefunction(func):
-            cls = AsyncPythonHandler  # the interpreter awaits it on its loop, not in a thread
-        return super().__new__(cls)
+    ``async def`` functions run on the interpreter's loop; plain functions in a daemon thread,
+    so a function still running after a timeout or an abort never blocks the process's exit.
+    """
 
     def __init__(self, func: Callable[..., Any], *, name: str | None = None) -> None:
         self.func = func
         self.name = name or getattr(func, "__qualname__", repr(func))
         self._pass_context = wants_context(func)
+        self._context_by_name = _keyword_only_context(func)
+        self._is_async = inspect.iscoroutinefunction(func)
 
     def __repr__(self) -> str:
         return f"PythonHandler({self.name})"
 
-    def _args(self, request: TaskRequest) -> tuple[Any, ...]:
+    def _call(self, request: TaskRequest) -> Any:
+        if self._context_by_name:
+            return self.func(request.input, context=task_context(request))
         if self._pass_context:
-            return (request.input, task_context(request))
-        return (request.input,)
+            return self.func(request.input, task_context(request))
+        return self.func(request.input)
 
-    def __call__(self, request: TaskRequest) -> JSON:
+    def run(self, request: TaskRequest) -> JSON:
+        """Call a plain function in the calling thread; its result as JSON or a StatesError."""
         try:
-            result = self.func(*self._args(request))
+            result = self._call(request)
+        except StatesError:
+            raise
+        except Exception as exc:
+            raise _as_states_error(exc) from exc
+        return to_json_value(result)
+
+    async def __call__(self, request: TaskRequest) -> JSON:
+        if not self._is_async:
+            return await in_daemon_thread(lambda: self.run(request), f"task:{self.name}")
+        try:
+            result = await self._call(request)
         except StatesError:
             raise
         except Exception as exc:
@@ -142,21 +169,36 @@ class PythonHandler:
         return to_json_value(result)
 
 
-class AsyncPythonHandler(PythonHandler):
-    """A Python task function defined with ``async def``."""
+async def in_daemon_thread(func: Callable[[], T], name: str) -> T:
+    """``func()`` in a new daemon thread, awaited on the loop. Cancelling the await abandons
+    the thread (Python cannot stop it) but never waits for it, not even at exit."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
 
-    async def __call__(self, request: TaskRequest) -> JSON:  # type: ignore[override]
+    def settle(ok: bool, value: Any) -> None:
+        if future.done():
+            return
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+    def target() -> None:
         try:
-            result = await self.func(*self._args(request))
-        except (StatesError, asyncio.CancelledError):
-            raise
-        except Exception as exc:
-            raise _as_states_error(exc) from exc
-        return to_json_value(result)
+            outcome: tuple[bool, Any] = (True, func())
+        except BaseException as exc:
+            outcome = (False, exc)
+        with contextlib.suppress(RuntimeError):  # the loop is gone after a timeout
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    threading.Thread(target=target, name=name, daemon=True).start()
+    return await future
 
 
 def _as_states_error(exc: Exception) -> StatesError:
-    tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next  # the user's frames only, as Lambda drops its runtime's frames
     payload = error_payload(exc, tb)
     return StatesError(type(exc).__name__, json.dumps(payload))
 

@@ -4,6 +4,7 @@ subprocess, with pipes (so output is plain text), and check it never shows a tra
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
 from collections.abc import Callable
@@ -55,3 +56,46 @@ def repo() -> Path:
 @pytest.fixture
 def definitions() -> Path:
     return REPO / "definitions"
+
+
+def _run_sm_on_terminal(
+    *args: str | os.PathLike[str], cwd: Path | None = None
+) -> tuple[int, str, str]:
+    """``sm ARGS`` with stderr (and stdout unless ``--json``) on a pseudo-terminal; returns
+    (exit code, what the terminal showed, what went to the stdout pipe)."""
+    master, slave = os.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "statemachine.cli", *map(str, args)],
+        cwd=cwd or REPO,
+        stdin=slave,
+        stdout=subprocess.PIPE if "run" in map(str, args) else slave,
+        stderr=slave,
+        env={**os.environ, "TERM": "xterm", "COLUMNS": "120"},
+    )
+    os.close(slave)
+    screen = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            screen += chunk
+        elif process.poll() is not None:
+            break
+    os.close(master)
+    stdout = process.communicate(timeout=60)[0]
+    text = screen.decode(errors="replace")
+    assert "Traceback" not in text
+    return process.returncode, text, (stdout or b"").decode()
+
+
+@pytest.fixture
+def sm_tty() -> Callable[..., tuple[int, str, str]]:
+    """``sm_tty(*args)`` -> (exit code, terminal text, stdout): ``sm`` as a person sees it."""
+    if not hasattr(os, "openpty"):
+        pytest.skip("needs a POSIX pseudo-terminal")
+    return _run_sm_on_terminal

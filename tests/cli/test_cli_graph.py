@@ -94,14 +94,19 @@ def test_dot_uses_clusters_and_dashed_catch_edges() -> None:
 
 def test_labels_are_escaped() -> None:
     definition = {"StartAt": 'say "hi"', "States": {'say "hi"': {"Type": "Pass", "End": True}}}
-    assert 'say #quot;hi#quot;' in to_mermaid(definition)
+    assert "say #quot;hi#quot;" in to_mermaid(definition)
     assert 'say \\"hi\\"' in to_dot(definition)
 
 
 def test_rule_labels_summarise_every_rule_form() -> None:
-    assert rule_label({"Condition": "{% $states.input.n > 1 %}", "Next": "X"}) == "$states.input.n > 1"
+    assert (
+        rule_label({"Condition": "{% $states.input.n > 1 %}", "Next": "X"}) == "$states.input.n > 1"
+    )
     assert rule_label({"And": [{}, {}], "Next": "X"}) == "And(2)"
-    assert rule_label({"Not": {"Variable": "$.a", "IsNull": True}, "Next": "X"}) == "Not $.a IsNull true"
+    assert (
+        rule_label({"Not": {"Variable": "$.a", "IsNull": True}, "Next": "X"})
+        == "Not $.a IsNull true"
+    )
     assert rule_label({"Variable": "$.s", "StringEquals": "x" * 100, "Next": "X"}).endswith("…")
 
 

@@ -7,22 +7,26 @@ import subprocess
 import sys
 
 import pytest
-
 from statemachine.cli.main import build_parser
 
-HEAVY = ("rich", "boto3", "botocore", "httpx", "jsonata", "jsonschema", "transitions")
+HEAVY = ("rich", "boto3", "botocore", "httpx", "jsonata", "jsonschema", "transitions", "asyncio")
 
 
-def _imported(*args: str) -> set[str]:
-    """Top-level modules imported by ``python -X importtime -m statemachine.cli ARGS``."""
+def _imported(*args: str, full: bool = False) -> set[str]:
+    """Modules (top-level names unless ``full``) imported by ``python -X importtime -m
+    statemachine.cli ARGS``."""
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "statemachine.cli", *args],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     names = set()
     for line in result.stderr.splitlines():
         if line.startswith("import time:") and "|" in line:
-            names.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+            name = line.rsplit("|", 1)[1].strip()
+            names.add(name if full else name.split(".")[0])
     assert names, result.stderr
     return names
 
@@ -63,8 +67,14 @@ def test_help_imports_nothing_heavy() -> None:
 
 
 def test_graph_does_not_load_the_runtime() -> None:
-    imported = _imported("graph", "definitions/hello.yaml")
-    assert not imported & set(HEAVY), imported & set(HEAVY)
+    imported = _imported("graph", "definitions/hello.yaml", full=True)
+    assert not {name.split(".")[0] for name in imported} & set(HEAVY)
+    assert "statemachine.api" not in imported and "statemachine.interpreter" not in imported
+
+
+def test_run_in_a_pipe_imports_no_rich_and_no_remote_clients() -> None:
+    imported = _imported("run", "definitions/hello.yaml", "--input", '{"name": "x"}')
+    assert not imported & {"rich", "boto3", "botocore", "httpx"}, imported
 
 
 def test_parser_defaults() -> None:

@@ -17,9 +17,18 @@ MALFORMED = {
     "empty.yaml": b"",
     "duplicate.yaml": b"StartAt: A\nStartAt: B\nStates: {}\n",
     "deep.json": b"[" * 100_000 + b"]" * 100_000,
-    "deep.yaml": ("StartAt: A\nStates:\n  A:\n    Type: Pass\n    Result: " + "[" * 50_000 + "]" * 50_000 + "\n    End: true\n").encode(),
-    "deep-block.yaml": ("StartAt: A\nStates:\n  A:\n    Type: Pass\n    End: true\n    Result:\n" + "".join(
-        " " * (6 + 2 * i) + f"k{i}:\n" for i in range(1000)) + " " * 2006 + "x: 1\n").encode(),
+    "deep.yaml": (
+        "StartAt: A\nStates:\n  A:\n    Type: Pass\n    Result: "
+        + "[" * 50_000
+        + "]" * 50_000
+        + "\n    End: true\n"
+    ).encode(),
+    "deep-block.yaml": (
+        "StartAt: A\nStates:\n  A:\n    Type: Pass\n    End: true\n    Result:\n"
+        + "".join(" " * (6 + 2 * i) + f"k{i}:\n" for i in range(1000))
+        + " " * 2006
+        + "x: 1\n"
+    ).encode(),
 }
 
 
@@ -41,7 +50,9 @@ def test_validate_reports_malformed_files(sm, malformed, name: str) -> None:
     assert result.returncode == 1, result.stdout + result.stderr
     (entry,) = json.loads(result.stdout)["files"]
     assert entry["valid"] is False
-    assert entry["diagnostics"] and all(d["file"] == str(malformed[name]) for d in entry["diagnostics"])
+    assert entry["diagnostics"] and all(
+        d["file"] == str(malformed[name]) for d in entry["diagnostics"]
+    )
     human = sm("validate", malformed[name])
     assert human.returncode == 1 and str(malformed[name]) in human.stdout
 

@@ -48,7 +48,11 @@ States:
 @pytest.fixture
 def files(tmp_path: Path) -> dict[str, Path]:
     paths = {}
-    for name, text in {"valid.yaml": VALID, "broken.yaml": TWO_PROBLEMS, "warn.yaml": WARNING_ONLY}.items():
+    for name, text in {
+        "valid.yaml": VALID,
+        "broken.yaml": TWO_PROBLEMS,
+        "warn.yaml": WARNING_ONLY,
+    }.items():
         paths[name] = tmp_path / name
         paths[name].write_text(text)
     return paths
@@ -57,7 +61,9 @@ def files(tmp_path: Path) -> dict[str, Path]:
 def test_valid_files_exit_0(sm, files) -> None:
     result = sm("validate", files["valid.yaml"])
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.strip().endswith("1 file checked: 1 valid, 0 invalid (0 errors, 0 warnings)")
+    assert result.stdout.strip().endswith(
+        "1 file checked: 1 valid, 0 invalid (0 errors, 0 warnings)"
+    )
 
 
 def test_problems_are_reported_with_position_state_code_and_message(sm, files) -> None:
@@ -66,8 +72,16 @@ def test_problems_are_reported_with_position_state_code_and_message(sm, files) -
     path = str(files["broken.yaml"])
     next_line = next(line for line in result.stdout.splitlines() if "unknown-next-target" in line)
     assert next_line.startswith(f"{path}:5:")
-    assert "state 'Charge'" in next_line and "Shipp" in next_line and "did you mean 'Ship'" in next_line
-    assert re.search(rf"^{re.escape(path)}:\d+:\d+: error \[unreachable-state\] state 'Ship'", result.stdout, re.M)
+    assert (
+        "state 'Charge'" in next_line
+        and "Shipp" in next_line
+        and "did you mean 'Ship'" in next_line
+    )
+    assert re.search(
+        rf"^{re.escape(path)}:\d+:\d+: error \[unreachable-state\] state 'Ship'",
+        result.stdout,
+        re.M,
+    )
     assert "missing-next-or-end" in result.stdout
     assert "1 invalid" in result.stdout
 
@@ -96,14 +110,18 @@ def test_json_format(sm, files) -> None:
     assert broken["valid"] is False
     unknown = next(d for d in broken["diagnostics"] if d["code"] == "unknown-next-target")
     assert unknown["line"] == 5 and unknown["state"] == "Charge" and unknown["severity"] == "error"
-    assert unknown["pointer"] == "/States/Charge/Next" and unknown["file"] == str(files["broken.yaml"])
+    assert unknown["pointer"] == "/States/Charge/Next" and unknown["file"] == str(
+        files["broken.yaml"]
+    )
 
 
 def test_github_format_prints_workflow_annotations(sm, files) -> None:
     result = sm("validate", "--format", "github", files["broken.yaml"], files["warn.yaml"])
     assert result.returncode == 1
     lines = result.stdout.splitlines()
-    pattern = re.compile(r"^::(error|warning) file=([^,]+),line=(\d+),col=(\d+),title=ASL ([a-z-]+)::(.+)$")
+    pattern = re.compile(
+        r"^::(error|warning) file=([^,]+),line=(\d+),col=(\d+),title=ASL ([a-z-]+)::(.+)$"
+    )
     annotations = [pattern.match(line) for line in lines if line.startswith("::")]
     assert annotations and all(annotations), lines
     unknown = next(m for m in annotations if m and m.group(5) == "unknown-next-target")
@@ -114,6 +132,7 @@ def test_github_format_prints_workflow_annotations(sm, files) -> None:
 
 def test_github_escapes_newlines_and_commas() -> None:
     from statemachine.cli.validate import github_line
+
     from statemachine.errors import Diagnostic
 
     line = github_line(Diagnostic("c", "a\nb 100%", file="x,y:z.yaml", line=3, column=4))
@@ -132,8 +151,9 @@ def test_folders_are_expanded(sm, files, tmp_path) -> None:
 
 def test_a_thousand_files_in_one_process(sm, tmp_path) -> None:
     for i in range(1000):
-        (tmp_path / f"flow{i:04}.json").write_text(json.dumps(
-            {"StartAt": f"S{i}", "States": {f"S{i}": {"Type": "Pass", "End": True}}}))
+        (tmp_path / f"flow{i:04}.json").write_text(
+            json.dumps({"StartAt": f"S{i}", "States": {f"S{i}": {"Type": "Pass", "End": True}}})
+        )
     (tmp_path / "flow0500.json").write_text('{"StartAt": "Nope", "States": {}}')
     result = sm("validate", tmp_path)
     assert result.returncode == 1
@@ -160,3 +180,10 @@ def test_resource_map_checks_local_resolvability(sm, tmp_path) -> None:
     assert ok.returncode == 0, ok.stdout
     missing = sm("validate", "--resources", tmp_path / "nope.yaml", flow)
     assert missing.returncode == 2 and "resource map not found" in missing.stderr
+
+
+def test_human_output_on_a_terminal_is_coloured_and_lists_files(sm_tty, files) -> None:
+    code, screen, _ = sm_tty("validate", files["valid.yaml"], files["broken.yaml"])
+    assert code == 1
+    assert "✓" in screen and "✗" in screen and "\x1b[" in screen
+    assert "unknown-next-target" in screen and "2 files checked: 1 valid, 1 invalid" in screen

@@ -57,11 +57,29 @@ def _history_problems(case: corpus.Case, actual: list[str]) -> Iterable[str]:
     if not recorded or case.data.get("state_machine_type") == "EXPRESS":
         return []
     if SORTED_NOTE in (case.data.get("notes") or ""):
-        if collections.Counter(recorded) != collections.Counter(actual):
-            return [f"history (as multiset): expected {sorted(recorded)}, got {sorted(actual)}"]
-        return []
+        return _sorted_history_problems(recorded, actual)
     if recorded != actual:
         return [f"history: expected {recorded}, got {actual}"]
+    return []
+
+
+def _sorted_history_problems(recorded: list[str], actual: list[str]) -> list[str]:
+    """The snapshot transformer re-sorted events inside Parallel branches: everything before
+    the first ParallelStateStarted and after the last ParallelStateExited must match in order,
+    the part in between as a multiset."""
+    def split(events: list[str]) -> tuple[list[str], list[str], list[str]]:
+        if "ParallelStateStarted" not in events or "ParallelStateExited" not in events:
+            return events, [], []
+        first = events.index("ParallelStateStarted") + 1
+        last = len(events) - events[::-1].index("ParallelStateExited") - 1
+        return events[:first], events[first:last], events[last:]
+
+    (rec_head, rec_mid, rec_tail), (act_head, act_mid, act_tail) = split(recorded), split(actual)
+    if rec_head != act_head or rec_tail != act_tail:
+        return [f"history outside Parallel branches: expected {recorded}, got {actual}"]
+    if collections.Counter(rec_mid) != collections.Counter(act_mid):
+        return [f"history inside Parallel branches (as multiset): expected {sorted(rec_mid)}, "
+                f"got {sorted(act_mid)}"]
     return []
 
 

@@ -202,3 +202,45 @@ def test_seeded_runs_are_reproducible() -> None:
     second = machine.run({}, rng=random.Random(1))
     assert first.output == second.output
     assert first.name == second.name
+
+
+def test_callback_may_arrive_while_the_handler_still_runs() -> None:
+    holder: dict[str, statemachine.Execution] = {}
+    ready = threading.Event()
+
+    def handler(event: object, context: object) -> None:
+        ready.wait(5)
+        holder["execution"].send_task_success(context.task_token, "approved")  # type: ignore[attr-defined]
+
+    definition = {"StartAt": "T", "States": {"T": {
+        "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken", "End": True}}}
+    machine = statemachine.load(definition, resources={
+        "arn:aws:states:::sqs:sendMessage.waitForTaskToken": handler})
+    holder["execution"] = machine.start({})
+    ready.set()
+    execution = holder["execution"].wait(5)
+    assert (execution.status, execution.output) == ("SUCCEEDED", "approved")
+    assert "TaskSubmitted" in [e["type"] for e in execution.history]
+
+
+def test_send_task_heartbeat_keeps_a_callback_task_alive() -> None:
+    tokens: list[str] = []
+    got = threading.Event()
+
+    def handler(event: object, context: object) -> None:
+        tokens.append(context.task_token)  # type: ignore[attr-defined]
+        got.set()
+
+    definition = {"StartAt": "T", "States": {"T": {
+        "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+        "HeartbeatSeconds": 1, "End": True}}}
+    execution = statemachine.load(definition, resources={
+        "arn:aws:states:::sqs:sendMessage.waitForTaskToken": handler}).start({})
+    assert got.wait(5)
+    pause = threading.Event()
+    for _ in range(4):  # 1.2 s in all, longer than HeartbeatSeconds
+        pause.wait(0.3)
+        execution.send_task_heartbeat(tokens[0])
+    execution.send_task_success(tokens[0], "alive")
+    execution.wait(5)
+    assert (execution.status, execution.output) == ("SUCCEEDED", "alive")

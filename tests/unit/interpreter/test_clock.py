@@ -74,3 +74,17 @@ def test_machine_timeout_seconds_times_out() -> None:
 def test_system_clock_and_timestamp_format() -> None:
     assert abs(SystemClock().now() - time.time()) < 1
     assert format_timestamp(0.5) == "1970-01-01T00:00:00.500Z"
+
+
+def test_virtual_runs_without_handlers_have_identical_timestamps() -> None:
+    import random
+
+    import statemachine
+
+    definition = {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 90, "Next": "P"},
+                                             "P": {"Type": "Pass", "End": True}}}
+    machine = statemachine.load(definition)
+    runs = [machine.run({}, clock=VirtualClock(start=1_700_000_000.0), rng=random.Random(3))
+            for _ in range(2)]
+    assert runs[0].history == runs[1].history
+    assert runs[0].events[-1].timestamp == 1_700_000_090.0

@@ -127,3 +127,15 @@ def test_inline_map_honours_tolerated_failures_too() -> None:
     execution = run(map_state(ToleratedFailureCount=1), {"items": [1, 9, 2]})
     assert execution.output == [1, {"Error": "TooBig", "Cause": "item over 7"}, 2]
     assert types(execution).count("MapIterationFailed") == 1
+
+
+def test_a_map_failing_inside_a_parallel_branch_records_map_state_failed_once() -> None:
+    definition = {"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": True, "Branches": [
+        {"StartAt": "M", "States": {"M": {
+            "Type": "Map", "End": True, "ItemProcessor": {"StartAt": "F", "States": {
+                "F": {"Type": "Fail", "Error": "Inner"}}}}}}]}}}
+    execution = run(definition, [1])
+    assert execution.error == "Inner"
+    assert types(execution).count("MapStateFailed") == 1
+    assert types(execution)[-4:] == ["MapIterationFailed", "MapStateFailed", "MapStateAborted",
+                                     "ExecutionFailed"]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import socket
+import ssl
+import subprocess
 from typing import Any
 
 import pytest
@@ -14,6 +17,7 @@ from statemachine.resources import TaskRequest
 from statemachine.resources.connections import ConnectionStore
 from statemachine.resources.http import HttpInvokeHandler, url_encode
 from tests.fixtures.calls import call
+from tests.fixtures.servers import http_test_server
 
 RESOURCE = "arn:aws:states:::http:invoke"
 
@@ -142,3 +146,44 @@ def test_malformed_parameters_are_runtime_errors() -> None:
         with pytest.raises(StatesError) as info:
             invoke(params)
         assert info.value.name == "States.Runtime"
+
+
+def test_connections_file_from_the_environment(http_server: Any, tmp_path: Any,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SM_CONNECTIONS_FILE", str(tmp_path / "absent.yaml"))
+    handler = HttpInvokeHandler()  # nothing is read until a task needs a connection
+    assert invoke({"ApiEndpoint": http_server.url + "/json", "Method": "GET"}, handler)["StatusCode"] == 200
+    auth = {"ConnectionArn": "arn:aws:events:us-east-1:1:connection/Ops/x"}
+    with pytest.raises(StatesError) as info:
+        invoke({"ApiEndpoint": http_server.url + "/json", "Method": "GET", "Authentication": auth}, handler)
+    assert info.value.name == "Http.ConnectionNotConfigured"
+    assert "absent.yaml" in (info.value.cause or "")
+    (tmp_path / "ops.yaml").write_text("connections:\n  Ops:\n    oauth: {token: t0k}\n")
+    monkeypatch.setenv("SM_CONNECTIONS_FILE", str(tmp_path / "ops.yaml"))
+    invoke({"ApiEndpoint": http_server.url + "/echo", "Method": "GET", "Authentication": auth},
+           HttpInvokeHandler())
+    assert http_server.requests[-1]["headers"]["Authorization"] == "Bearer t0k"
+
+
+def test_other_2xx_statuses_succeed(http_server: Any) -> None:
+    result = invoke({"ApiEndpoint": http_server.url + "/status/201", "Method": "PUT",
+                     "RequestBody": "raw text body"})
+    assert (result["StatusCode"], result["StatusText"]) == (201, "Created")
+    assert http_server.requests[-1]["body"] == "raw text body"
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_tls_certificates_are_verified(tmp_path: Any) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    with http_test_server() as server:
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        port = server.server_address[1]
+        with pytest.raises(StatesError) as info:  # a self-signed certificate is refused
+            invoke({"ApiEndpoint": f"https://127.0.0.1:{port}/json", "Method": "GET"})
+        assert info.value.name == "States.Http.Socket"
+        assert "CERTIFICATE_VERIFY_FAILED" in (info.value.cause or "")

@@ -152,3 +152,14 @@ def test_malformed_function_name_is_not_found(registry: ResourceRegistry) -> Non
     with pytest.raises(StatesError) as info:
         resolve_and_call(registry, INVOKE, {"FunctionName": "no such name!"})
     assert info.value.name == "Lambda.ResourceNotFoundException"
+
+
+def test_function_timeout_of_the_map_is_lambdas_own_timeout() -> None:
+    registry = ResourceRegistry.default().with_resource_map({
+        "base_dir": str(LAMBDAS),
+        "lambda_functions": {"sleepy": {**fixture("wait_60_seconds"), "timeout": 0.2}},
+    })
+    with pytest.raises(StatesError) as info:
+        resolve_and_call(registry, INVOKE, {"FunctionName": "sleepy"})
+    assert info.value.name == "Sandbox.Timedout"
+    assert "Task timed out after 0.20 seconds" in json.loads(info.value.cause or "")["errorMessage"]

@@ -113,3 +113,15 @@ def test_same_package_name_in_two_definition_folders(tmp_path: Path) -> None:
 
     assert call(first, "python:handlers_rt10.calc:answer", {}) == 1
     assert call(second, "python:handlers_rt10.calc:answer", {}) == 2
+
+
+def test_optional_second_parameter_is_not_a_context() -> None:
+    def scale(value, factor=3):
+        return value * factor
+
+    def with_keyword_context(value, *, context=None):
+        return isinstance(context, TaskContext)
+
+    registry = ResourceRegistry().with_handlers({"scale": scale, "kw": with_keyword_context})
+    assert resolve_and_call(registry, "scale", 2) == 6
+    assert resolve_and_call(registry, "kw", 1) is True

@@ -31,6 +31,7 @@ def test_integration_pattern_comes_from_the_suffix() -> None:
 def test_default_registry_has_the_builtins() -> None:
     registry = ResourceRegistry.default()
     assert isinstance(registry.resolve("shell"), ShellHandler)
+    assert isinstance(registry.resolve("shell.waitForTaskToken"), ShellHandler)
     assert isinstance(registry.resolve("arn:aws:states:::http:invoke"), HttpInvokeHandler)
     assert isinstance(registry.resolve("arn:aws:states:::lambda:invoke"), LambdaInvokeHandler)
     assert isinstance(registry.resolve("arn:aws:states:::lambda:invoke.waitForTaskToken"), LambdaInvokeHandler)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -179,6 +181,9 @@ def test_wait_for_task_token_success() -> None:
     machine, seen = _callback_machine()
     execution = machine.start({"order": 7})
     token = _waiting_token(execution)
+    deadline = time.monotonic() + 10
+    while not seen and time.monotonic() < deadline:  # the token is registered before the call
+        time.sleep(0.01)
     assert seen == [{"order": 7, "token": token}]
     assert execution.status == "RUNNING"
     execution.send_task_success(token, {"approved": True})
@@ -212,3 +217,66 @@ def test_heartbeats_keep_a_callback_alive() -> None:
     execution.send_task_success(token, "ok")
     assert execution.wait(10).status == "SUCCEEDED"
     assert execution.output == "ok"
+
+
+def test_lambda_invoke_wait_for_task_token_with_a_mapped_function(tmp_path: Path) -> None:
+    (tmp_path / "notify.py").write_text(
+        "import json, pathlib\n\n"
+        "def handler(event, context):\n"
+        "    pathlib.Path(event['outbox']).write_text(json.dumps(event))\n"
+        "    return {'queued': True}\n")
+    definition = task("arn:aws:states:::lambda:invoke.waitForTaskToken", Catch=[],
+                      Parameters={"FunctionName": "notify",
+                                  "Payload": {"token.$": "$$.Task.Token", "outbox.$": "$.outbox"}})
+    machine = statemachine.load(definition, resource_map={
+        "base_dir": str(tmp_path), "lambda_functions": {"notify": "notify:handler"}})
+    outbox = tmp_path / "outbox.json"
+    execution = machine.start({"outbox": str(outbox)})
+    token = _waiting_token(execution)
+    deadline = time.monotonic() + 10
+    while not (outbox.exists() and outbox.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert json.loads(outbox.read_text())["token"] == token
+    execution.send_task_success(token, {"approved": "yes"})
+    assert execution.wait(10).output == {"approved": "yes"}
+    assert [e["type"] for e in execution.history][2:6] == [
+        "TaskScheduled", "TaskStarted", "TaskSubmitted", "TaskSucceeded"]
+
+
+def test_readme_custom_handler_example() -> None:
+    from statemachine import StatesError
+    from statemachine.resources import TaskRequest
+
+    class Queues:  # the README's example, verbatim
+        def __init__(self) -> None:
+            self.items: dict[str, list] = {}
+
+        def __call__(self, request: TaskRequest) -> dict:
+            name = request.resource.split(":")[1]
+            if name == "closed":
+                raise StatesError("Queue.Closed", f"queue {name} does not accept messages")
+            self.items.setdefault(name, []).append(request.input)
+            return {"position": len(self.items[name])}
+
+    queues = Queues()
+    definition = {"StartAt": "A", "States": {
+        "A": {"Type": "Task", "Resource": "queue:orders", "ResultPath": "$.a", "Next": "B"},
+        "B": {"Type": "Task", "Resource": "queue:closed", "End": True,
+              "Catch": [{"ErrorEquals": ["Queue.Closed"], "ResultPath": "$.b", "Next": "C"}]},
+        "C": {"Type": "Pass", "End": True}}}
+    execution = statemachine.load(definition, resources={"queue:*": queues}).run({"id": 1})
+    assert execution.output == {"id": 1, "a": {"position": 1},
+                                "b": {"Error": "Queue.Closed", "Cause": "queue closed does not accept messages"}}
+    assert queues.items == {"orders": [{"id": 1}]}
+
+
+def test_a_timed_out_python_function_does_not_keep_the_process_alive(tmp_path: Path) -> None:
+    (tmp_path / "stuck_rt11.py").write_text("import time\n\ndef wait(event):\n    time.sleep(600)\n")
+    (tmp_path / "flow.json").write_text(json.dumps(task("python:stuck_rt11:wait", TimeoutSeconds=1,
+                                                        Catch=[])))
+    script = ("import statemachine, sys\n"
+              f"e = statemachine.load({str(tmp_path / 'flow.json')!r}).run({{}})\n"
+              "print(e.status, e.error)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, check=True)  # a hang would raise TimeoutExpired
+    assert done.stdout.split() == ["FAILED", "States.Timeout"]
