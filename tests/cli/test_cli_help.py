@@ -3,8 +3,11 @@ start-up speed is kept by never importing heavy modules for light commands)."""
 
 from __future__ import annotations
 
+import json
+import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from statemachine.cli.main import build_parser
@@ -81,3 +84,35 @@ def test_parser_defaults() -> None:
     args = build_parser().parse_args(["run", "flow.yaml"])
     assert args.input == "{}" and args.timeout is None and not args.virtual_time
     assert build_parser().parse_args(["validate", "a", "b"]).format == "human"
+
+
+def _readme() -> str:
+    return (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_test_command_is_what_ci_runs() -> None:
+    command = "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/python -m pytest -q"
+    ci = (Path(__file__).resolve().parents[2] / ".ci" / "run").read_text(encoding="utf-8")
+    assert command in _readme() and command in ci.splitlines()
+
+
+def test_readme_sm_run_examples_work(sm) -> None:
+    commands = [
+        shlex.split(line.strip())
+        for line in _readme().splitlines()
+        if line.strip().startswith("sm run definitions/")
+    ]
+    assert len(commands) >= 3
+    for command in commands:
+        result = sm(*command[1:])
+        assert result.returncode == 0, (command, result.stderr)
+        json.loads(result.stdout)
+    routed = sm(
+        "run",
+        "definitions/order_routing.yaml",
+        "--input",
+        '{"orderId": "A-1", "lines": [{"sku": "lamp", "quantity": 2, "unitPriceCents": 4500}]}',
+    )
+    documented = '{"orderId": "A-1", "service": "standard", "subtotalCents": 9000, "shippingCents": 495, "totalCents": 9495}'
+    assert f"Both print `{documented}`" in _readme()
+    assert json.loads(routed.stdout) == json.loads(documented)
