@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 #: as a UTF-8 encoded string."
 PAYLOAD_LIMIT: Final = 256 * 1024
 _WAIT_SLICE: Final = 0.2
+_ABORT_GRACE: Final = 10.0  # seconds to wait for an aborted execution to wind down
 
 
 class InputError(Exception):
@@ -53,19 +55,24 @@ def read_input(spec: str) -> JSON:
         text, source = spec, "--input"
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > PAYLOAD_LIMIT:
-        raise InputError(
-            f"{source} is {size} bytes, over the 256 KiB ({PAYLOAD_LIMIT} bytes) payload limit"
-        )
+        raise InputError(_too_large(source, size))
     try:
         return json.loads(text)
     except ValueError as exc:
         raise InputError(f"{source} is not valid JSON: {exc}") from None
 
 
+def _too_large(source: str, size: int) -> str:
+    return f"{source} is {size} bytes, over the 256 KiB ({PAYLOAD_LIMIT} bytes) payload limit"
+
+
 def _read_file(path: str) -> str:
     try:
+        size = os.path.getsize(path)
+        if size > PAYLOAD_LIMIT:  # never read a huge file only to refuse it
+            raise InputError(_too_large(path, size))
         with open(path, encoding="utf-8") as handle:
-            return handle.read(PAYLOAD_LIMIT * 4 + 1)  # enough to see that it is too large
+            return handle.read()
     except FileNotFoundError:
         raise InputError(f"input file not found: {path}") from None
     except UnicodeDecodeError:
@@ -80,7 +87,7 @@ def load_machine(args: argparse.Namespace) -> StateMachine | int:
     from statemachine.errors import DefinitionError, ResourceNotFoundError
 
     try:
-        return statemachine.load(Path(args.file), resource_map=args.resources)
+        return statemachine.load(Path(args.file), resource_map=args.resources, validation_cache=True)
     except DefinitionError as exc:
         print_diagnostics(with_file(exc.diagnostics, args.file), sys.stderr)
         errors = len(exc.errors)
@@ -107,7 +114,7 @@ def execute(
             pass
     except KeyboardInterrupt:
         execution.abort(cause="Interrupted from the command line (Ctrl-C)")
-        execution.wait()
+        execution.wait(_ABORT_GRACE)
         return execution, True
     return execution, False
 

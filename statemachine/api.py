@@ -41,19 +41,22 @@ ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/StepFunctions-StateMachineRole"
 def load(source: str | os.PathLike[str] | Mapping[str, JSON], *,
          resources: Mapping[str, ResourceHandler] | ResourceRegistry | None = None,
          resource_map: str | os.PathLike[str] | Mapping[str, JSON] | None = None,
-         name: str | None = None, machine_type: str = "STANDARD") -> StateMachine:
+         name: str | None = None, machine_type: str = "STANDARD",
+         validation_cache: bool = False) -> StateMachine:
     """Load, validate and compile a definition (path, YAML/JSON text or dict).
 
     ``resources`` is a ResourceRegistry or a mapping ``{resource: handler}`` added to the
     default registry; ``resource_map`` layers a MAP.yaml of local stand-ins on top.
     ``machine_type`` "EXPRESS" gives express execution ARNs and context (no RedriveCount).
+    ``validation_cache`` skips validating a definition this validator already found clean
+    (see statemachine.validation_cache; `sm run` uses it to start fast).
     Raises DefinitionError (all diagnostics) or ResourceNotFoundError.
     """
     from statemachine.compiler import compile_machine
     from statemachine.loader import load_source
 
     doc = load_source(source, name=name)
-    diagnostics = _validate(doc)
+    diagnostics = _validate(doc, machine_type, validation_cache)
     if any(d.severity == "error" for d in diagnostics):
         raise DefinitionError(diagnostics)
     compiled = compile_machine(doc)
@@ -67,12 +70,17 @@ def load(source: str | os.PathLike[str] | Mapping[str, JSON], *,
     return StateMachine(compiled, machine_name, handlers, machine_type)
 
 
-def _validate(doc: Any) -> list[Any]:
-    try:
-        from statemachine.validation import validate
-    except ImportError:  # pragma: no cover - validation not installed in this tree yet
+def _validate(doc: Any, machine_type: str, use_cache: bool) -> list[Any]:
+    from statemachine import validation_cache
+
+    if use_cache and validation_cache.is_known_valid(doc.data, machine_type):
         return []
-    return list(validate(doc))
+    from statemachine.validation import validate
+
+    diagnostics = list(validate(doc, machine_type="EXPRESS" if machine_type == "EXPRESS" else "STANDARD"))
+    if use_cache and not diagnostics:
+        validation_cache.remember_valid(doc.data, machine_type)
+    return diagnostics
 
 
 def _registry(resources: Mapping[str, ResourceHandler] | ResourceRegistry | None,
