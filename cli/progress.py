@@ -97,6 +97,7 @@ class LiveView:
         self._tracker = StateTracker()
         self._running: collections.Counter[str] = collections.Counter()
         self._maps: dict[str, TaskID] = {}
+        self._failed = False
 
     def start(self) -> None:
         self._live.start()
@@ -106,7 +107,12 @@ class LiveView:
 
     def on_event(self, event: dict[str, Any]) -> None:
         with self._lock:
-            self._handle(event)
+            if self._failed:
+                return
+            try:
+                self._handle(event)
+            except Exception:  # a display problem must never fail the user's execution
+                self._failed = True
 
     def _handle(self, event: Mapping[str, Any]) -> None:
         kind = str(event.get("type", ""))

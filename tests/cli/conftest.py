@@ -96,6 +96,9 @@ def _run_sm_on_terminal(
 @pytest.fixture
 def sm_tty() -> Callable[..., tuple[int, str, str]]:
     """``sm_tty(*args)`` -> (exit code, terminal text, stdout): ``sm`` as a person sees it."""
-    if not hasattr(os, "openpty"):
-        pytest.skip("needs a POSIX pseudo-terminal")
+    try:
+        for fd in os.openpty():
+            os.close(fd)
+    except (AttributeError, OSError) as exc:  # no pseudo-terminals here (Windows, locked-down CI)
+        pytest.skip(f"needs a POSIX pseudo-terminal: {exc}")
     return _run_sm_on_terminal

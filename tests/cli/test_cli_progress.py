@@ -120,3 +120,20 @@ def test_sm_run_quiet_on_a_terminal_shows_nothing_but_errors(sm_tty) -> None:
     )
     assert code == 0 and json.loads(stdout) == {"greeting": "Hello, q!"}
     assert screen.strip() == ""
+
+
+def test_odd_events_never_break_the_execution() -> None:
+    view, _ = _view()
+    view.on_event(
+        {"type": "MapStateStarted", "id": 1, "mapStateStartedEventDetails": {"length": "many"}}
+    )
+    view.on_event({"type": "MapStateEntered", "id": 2, "stateEnteredEventDetails": {"name": "M"}})
+    view.on_event(
+        {
+            "type": "MapStateStarted",
+            "id": 3,
+            "previousEventId": 2,
+            "mapStateStartedEventDetails": {"length": object()},
+        }
+    )
+    view.on_event({})  # no type at all

@@ -25,6 +25,12 @@ from types import ModuleType
 from typing import Any
 
 from statemachine.expressions.jsonata import functions as jsonata_functions
+from statemachine.expressions.jsonata.fastpath import (
+    FALLBACK,
+    FastPath,
+    compile_fast_path,
+    is_bound_value,
+)
 from statemachine.expressions.scope import Scope
 from statemachine.values import JSON, MISSING, Missing
 
@@ -98,6 +104,9 @@ class JsonataExpression:
     _local: threading.local = dataclasses.field(
         default_factory=threading.local, repr=False, compare=False
     )
+    #: Set when the expression is a literal or ``$var.name.name``: evaluated without
+    #: jsonata-python whenever the values allow it (see fastpath.py).
+    fast: FastPath | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def evaluate(
         self, bindings: Mapping[str, JSON], *, rng: random.Random | None = None
@@ -107,10 +116,15 @@ class JsonataExpression:
         Raises ``JsonataEvaluationError`` (JSONata's error code and message) and
         ``UnsupportedResultError`` (the result is not JSON, e.g. a function).
         """
+        fast = self.fast
+        if fast is not None:
+            value = fast.evaluate(bindings)
+            if value is not FALLBACK:
+                return value
         raw = self.evaluate_raw(bindings, rng=rng)
         if raw is None:
             return MISSING
-        if isinstance(raw, (dict, list)) and _is_bound_value(raw, bindings):
+        if isinstance(raw, (dict, list)) and is_bound_value(raw, bindings):
             return raw  # a variable or $states.x returned whole: JSON already, share it
         return to_json(raw)
 
@@ -170,12 +184,6 @@ class _Deadline:
             raise self.lib.JException("D1012", -1, round(self.limit * 1000))
 
 
-def _is_bound_value(raw: Any, bindings: Mapping[str, JSON]) -> bool:
-    states = bindings.get("states")
-    nested = states.values() if isinstance(states, dict) else ()
-    return any(raw is value for value in bindings.values()) or any(raw is v for v in nested)
-
-
 def _frame_bindings(bindings: Mapping[str, JSON]) -> dict[str, Any]:
     # A top-level None would read as undefined; JSON null is NULL_VALUE to jsonata-python
     # (inside objects and arrays it treats None as null by itself).
@@ -202,7 +210,13 @@ def compile_jsonata(text: str) -> JsonataExpression:
     for name, function in jsonata_functions.aws_functions(lib).items():
         compiled.register_function(name, function)
     uses_rng = re.search(r"\$(random|uuid)\b", text) is not None
-    return JsonataExpression(text=text, _compiled=compiled, _uses_rng=uses_rng)
+    full = JsonataExpression(text=text, _compiled=compiled, _uses_rng=uses_rng)
+    if uses_rng:
+        return full
+    fast = compile_fast_path(compiled.ast, lambda: full.evaluate({}), to_json)
+    if fast is None:
+        return full
+    return JsonataExpression(text=text, _compiled=compiled, _uses_rng=False, fast=fast)
 
 
 def to_json(raw: Any) -> JSON:

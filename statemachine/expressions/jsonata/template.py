@@ -24,6 +24,7 @@ from statemachine.expressions.jsonata.adapter import (
     is_jsonata_expression,
     states_bindings,
 )
+from statemachine.expressions.jsonata.fastpath import FALLBACK
 from statemachine.expressions.scope import Scope
 from statemachine.values import JSON, MISSING
 
@@ -34,11 +35,28 @@ def _quoted(text: str, field: str) -> str:
     return f"The JSONata expression '{text}' specified for the field '{field}'"
 
 
+class _Env:
+    """What one template evaluation reads: a Scope, and the bindings built from it only
+    when an expression needs jsonata-python (simple ones read the Scope directly)."""
+
+    __slots__ = ("_bindings", "scope")
+
+    def __init__(self, scope: Scope | None, bindings: Mapping[str, JSON] | None = None) -> None:
+        self.scope = scope
+        self._bindings = bindings
+
+    def bindings(self) -> Mapping[str, JSON]:
+        if self._bindings is None:
+            assert self.scope is not None
+            self._bindings = states_bindings(self.scope)
+        return self._bindings
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Literal:
     value: JSON
 
-    def evaluate(self, bindings: Mapping[str, JSON], rng: random.Random | None) -> JSON:
+    def evaluate(self, env: _Env, rng: random.Random | None) -> JSON:
         return self.value
 
 
@@ -47,8 +65,13 @@ class _Expression:
     expression: JsonataExpression
     field: str
 
-    def evaluate(self, bindings: Mapping[str, JSON], rng: random.Random | None) -> JSON:
-        value = self.evaluate_any(bindings, rng)
+    def evaluate(self, env: _Env, rng: random.Random | None) -> JSON:
+        fast = self.expression.fast
+        if fast is not None and env.scope is not None:
+            value = fast.evaluate_scope(env.scope)
+            if value is not FALLBACK:
+                return value
+        value = self.evaluate_any(env.bindings(), rng)
         if value is MISSING:
             raise self.error("returned nothing (undefined).")
         return value
@@ -71,16 +94,16 @@ class _Expression:
 class _Object:
     items: tuple[tuple[str, _Node], ...]
 
-    def evaluate(self, bindings: Mapping[str, JSON], rng: random.Random | None) -> JSON:
-        return {key: node.evaluate(bindings, rng) for key, node in self.items}
+    def evaluate(self, env: _Env, rng: random.Random | None) -> JSON:
+        return {key: node.evaluate(env, rng) for key, node in self.items}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Array:
     items: tuple[_Node, ...]
 
-    def evaluate(self, bindings: Mapping[str, JSON], rng: random.Random | None) -> JSON:
-        return [node.evaluate(bindings, rng) for node in self.items]
+    def evaluate(self, env: _Env, rng: random.Random | None) -> JSON:
+        return [node.evaluate(env, rng) for node in self.items]
 
 
 _Node = _Literal | _Expression | _Object | _Array
@@ -155,13 +178,13 @@ class JsonataTemplate:
         """The field's value in ``scope``; raises StatesError(States.QueryEvaluationError)."""
         if isinstance(self.root, _Literal):
             return self.root.value
-        return self.root.evaluate(states_bindings(scope), rng)
+        return self.root.evaluate(_Env(scope), rng)
 
     def evaluate_bindings(
         self, bindings: Mapping[str, JSON], rng: random.Random | None = None
     ) -> JSON:
         """Like ``evaluate`` with bindings built once by ``states_bindings`` and reused."""
-        return self.root.evaluate(bindings, rng)
+        return self.root.evaluate(_Env(None, bindings), rng)
 
     def evaluate_as(
         self, scope: Scope, expected: ExpectedType, rng: random.Random | None = None
