@@ -1,5 +1,11 @@
 """The CI wheel check: build the wheel, look inside, install it in a fresh virtual environment
-(dependencies from PyPI; pip's cache makes it quick) and run ``sm`` from there.
+and run ``sm`` from there.
+
+Nothing is fetched from the network: the wheel is built without build isolation (setuptools is
+in the test environment) and installed with ``--no-deps --no-index`` into the fresh venv, which
+finds the already-installed dependencies through a ``.pth`` line naming this environment's
+site-packages. The package itself comes only from the wheel: the editable install's finder
+lives in a ``.pth`` file of this environment that the fresh venv does not process.
 
 This is part of the normal suite on purpose: a wheel without its schemas, or with a top-level
 ``cli`` package, breaks every user and no other test would notice (they use the editable
@@ -12,6 +18,7 @@ import json
 import shutil
 import subprocess
 import sys
+import sysconfig
 import venv
 import zipfile
 from pathlib import Path
@@ -48,7 +55,8 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
             shutil.copy2(REPO / name, source / name)
     out = tmp_path_factory.mktemp("wheel")
     built = _run(
-        sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", out, ".", cwd=source
+        sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
+        "-q", "-w", out, ".", cwd=source,
     )
     assert built.returncode == 0, built.stderr
     (path,) = out.glob("statemachine_asl-*.whl")
@@ -57,21 +65,19 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh venv with the wheel (and its dependencies) installed; returns its bin dir."""
+    """A fresh venv with the wheel installed (dependencies seen through a .pth line)."""
     env_dir = tmp_path_factory.mktemp("venv")
-    venv.create(env_dir, with_pip=True, clear=True)
+    venv.create(env_dir, with_pip=False, clear=True)
     bin_dir = env_dir / ("Scripts" if sys.platform == "win32" else "bin")
     install = _run(
-        bin_dir / "python",
-        "-m",
-        "pip",
-        "install",
-        "-q",
-        "--disable-pip-version-check",
-        wheel,
+        sys.executable, "-m", "pip", "--python", bin_dir / "python", "install", "-q",
+        "--disable-pip-version-check", "--no-deps", "--no-index", wheel,
         cwd=env_dir,
     )
     assert install.returncode == 0, install.stderr
+    fresh_site = _run(bin_dir / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=env_dir)
+    deps = sysconfig.get_paths()["purelib"]
+    Path(fresh_site.stdout.strip(), "dependencies.pth").write_text(deps + "\n")
     return bin_dir
 
 
