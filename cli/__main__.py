@@ -1,5 +1,5 @@
 """``python -m statemachine.cli``: the same as the ``sm`` command."""
 
-from statemachine.cli.main import main
+from .main import main
 
 raise SystemExit(main())

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from statemachine.cli.common import EXIT_OK, EXIT_USAGE, print_diagnostics, with_file
+from .common import EXIT_OK, EXIT_USAGE, print_diagnostics, with_file
 
 
 def graph_command(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from statemachine.cli.common import EXIT_INTERRUPTED, EXIT_USAGE
+from .common import EXIT_INTERRUPTED, EXIT_USAGE
 
 VERSION: Final = "0.1.0"
 
@@ -168,11 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _command(name: str) -> Callable[[argparse.Namespace], int]:
     """The subcommand's ``command`` function, imported only now (lazy start-up)."""
     if name == "validate":
-        from statemachine.cli.validate import command
+        from .validate import command
     elif name == "run":
-        from statemachine.cli.run import command
+        from .run import command
     else:
-        from statemachine.cli.draw import command  # graph and schema
+        from .draw import command  # graph and schema
     return command
 
 

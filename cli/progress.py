@@ -19,7 +19,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
-from statemachine.cli.common import make_console
+
+from .common import make_console
 
 _FAILED_SUFFIXES: Final = ("Failed", "TimedOut", "StartFailed", "SubmitFailed")
 

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from statemachine.cli.common import (
+from .common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -27,10 +27,10 @@ from statemachine.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from statemachine.cli.progress import LiveView
-
     from statemachine.api import Execution, StateMachine
     from statemachine.values import JSON
+
+    from .progress import LiveView
 
 #: AWS: "The maximum input or output size for a task, state, or execution is 256 KiB of data
 #: as a UTF-8 encoded string."
@@ -136,7 +136,7 @@ def report(execution: Execution, args: argparse.Namespace) -> None:
 def _live_view(args: argparse.Namespace) -> LiveView | None:
     if args.quiet or args.json or not is_terminal(sys.stderr):
         return None
-    from statemachine.cli.progress import LiveView
+    from .progress import LiveView
 
     return LiveView(sys.stderr)
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TextIO
 
-from statemachine.cli.common import (
+from .common import (
     EXIT_FAILED,
     EXIT_OK,
     error,

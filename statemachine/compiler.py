@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from statemachine import model as m
 from statemachine.errors import StatesError
@@ -30,6 +30,9 @@ from statemachine.expressions.scope import Scope
 from statemachine.interpreter.choice import compile_choice_rule
 from statemachine.loader import SourceDocument
 from statemachine.values import JSON, MISSING
+
+if TYPE_CHECKING:
+    from statemachine.resources.base import Integration
 
 __all__ = ["compile_machine"]
 
@@ -233,7 +236,7 @@ def _wait(sd: Mapping[str, JSON], language: str, common: dict[str, Any],
 def _task(sd: Mapping[str, JSON], language: str, common: dict[str, Any],
           edges: list[tuple[str, str, str]], default_language: str) -> m.State:
     resource = sd["Resource"]
-    integration = "request-response"
+    integration: Integration = "request-response"
     if resource.endswith(".waitForTaskToken"):
         integration = "wait-for-task-token"
     elif resource.endswith(".sync") or resource.endswith(".sync:2"):

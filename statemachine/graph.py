@@ -78,7 +78,7 @@ def _add_scope(
     for name, state in states.items():
         if isinstance(state, Mapping):
             _add_state(graph, cluster, ids, str(name), state, top_level=top_level)
-    return ids.get(scope.get("StartAt"))  # type: ignore[arg-type]
+    return ids.get(scope.get("StartAt"))
 
 
 def _add_state(

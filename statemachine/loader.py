@@ -258,7 +258,7 @@ class _LazySourceMap(Mapping[str, _Position]):
 _BaseLoader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _Loader(_BaseLoader):  # type: ignore[misc]
+class _Loader(_BaseLoader):  # type: ignore[misc]  # the base is picked at import time (libyaml's CSafeLoader when built)
     """The fastest safe loader with no implicit resolvers: plain scalars arrive as strings
     and ``_Builder`` resolves them the YAML 1.2 core way."""
 

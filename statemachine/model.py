@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from statemachine.expressions.scope import Scope
 from statemachine.values import JSON, MISSING, Missing
+
+if TYPE_CHECKING:  # type only: importing statemachine.resources loads the handlers
+    from statemachine.resources.base import Integration
 
 __all__ = [
     "Catcher", "ChoiceBranch", "ChoiceState", "CompiledMachine", "DataFlow", "Evaluator",
@@ -112,7 +115,7 @@ class PassState(State):
 @dataclasses.dataclass(frozen=True, slots=True)
 class TaskState(State):
     resource: str = ""
-    integration: str = "request-response"
+    integration: Integration = "request-response"
     timeout: NumberField | Missing = MISSING
     heartbeat: NumberField | Missing = MISSING
     credentials: Evaluator | JSON | Missing = MISSING

@@ -18,8 +18,8 @@ from __future__ import annotations
 import dataclasses
 import random
 import re
-from collections.abc import Iterator
-from typing import Literal
+from collections.abc import Iterator, Mapping
+from typing import Final, Literal
 
 from statemachine.expressions.functions import FUNCTIONS, FormatTemplate, FunctionSpec
 from statemachine.expressions.jsonpath import JsonPath, PathSyntaxError, compile_path
@@ -116,6 +116,7 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 _NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?")
 _KEYWORDS = {"true": True, "false": False, "null": None}
 _ESCAPABLE = frozenset("'{}\\")
+_PUNCTUATION: Final[Mapping[str, TokenKind]] = {"(": "(", ")": ")", ",": ","}
 
 
 def _tokenize(text: str) -> Iterator[_Token]:
@@ -124,8 +125,8 @@ def _tokenize(text: str) -> Iterator[_Token]:
         char = text[pos]
         if char.isspace():
             pos += 1
-        elif char in "(),":
-            yield _Token(char, char, pos)  # type: ignore[arg-type]
+        elif char in _PUNCTUATION:
+            yield _Token(_PUNCTUATION[char], char, pos)
             pos += 1
         elif char == "'":
             token = _string(text, pos)

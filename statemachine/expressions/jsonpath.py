@@ -109,7 +109,7 @@ class JsonPath:
             return self.select(scope.input)
         if self.root == "context":
             return self.select(scope.context)
-        value = scope.variables.get(self.variable, _NOTHING)  # type: ignore[arg-type]
+        value = scope.variables.get(self.variable, _NOTHING)  # type: ignore[arg-type]  # root 'variable' always has a name
         if value is _NOTHING:
             raise PathNotFound(self.text, f"Variable '${self.variable}' is not defined")
         return self.select(value)
@@ -126,8 +126,8 @@ class JsonPath:
                 if current.__class__ is dict and key in current:
                     current = current[key]
                     continue
-            elif current.__class__ is list and -len(current) <= key < len(current):  # type: ignore[operator]
-                current = current[key]  # type: ignore[index]
+            elif current.__class__ is list and -len(current) <= key < len(current):  # type: ignore[operator]  # a key that is not str is an int; `__class__ is` (fast) does not narrow
+                current = current[key]  # type: ignore[index]  # as above: an int
                 continue
             raise PathNotFound(self.text, _definite_failure(value, keys))
         return current if self.function is None else _apply_function(self.function, current)
@@ -153,7 +153,7 @@ def compile_path(text: str, *, allow_context: bool = True, allow_variables: bool
         raise PathSyntaxError(f"Variables are not allowed here: {text}", 0)
     definite = all(seg.single for seg in parsed.segments)
     keys = tuple(seg.keys[0] for seg in parsed.segments) if definite else None
-    root: Root = parsed.root  # type: ignore[assignment]
+    root: Root = parsed.root  # type: ignore[assignment]  # 'current' (@) is parsed inside filters only
     return JsonPath(text, root, parsed.variable, definite, parsed.segments, keys, parsed.function)
 
 
@@ -219,7 +219,7 @@ def _select_name(value: JSON, seg: Segment, root: JSON) -> Iterator[JSON]:
 
 def _select_index(value: JSON, seg: Segment, root: JSON) -> Iterator[JSON]:
     if isinstance(value, list):
-        yield from (value[i] for i in seg.keys if -len(value) <= i < len(value))  # type: ignore[operator,index]
+        yield from (value[i] for i in seg.keys if -len(value) <= i < len(value))  # type: ignore[operator,index]  # an index segment's keys are ints
 
 
 def _select_wildcard(value: JSON, seg: Segment, root: JSON) -> Iterator[JSON]:

@@ -37,7 +37,7 @@ def effective_input(flow: DataFlow, raw: JSON, ctx: JSON, variables: Mapping[str
     if path is not MISSING:
         value = {} if path is None else select_path(path, Scope(raw, ctx, variables))
     if flow.parameters is not MISSING:
-        value = flow.parameters.evaluate(Scope(value, ctx, variables), rng)  # type: ignore[union-attr]
+        value = flow.parameters.evaluate(Scope(value, ctx, variables), rng)
     return value
 
 
@@ -45,14 +45,14 @@ def select_result(flow: DataFlow, result: JSON, ctx: JSON, variables: Mapping[st
     """ResultSelector (JSONPath only)."""
     if flow.result_selector is MISSING:
         return result
-    return flow.result_selector.evaluate(Scope(result, ctx, variables), rng)  # type: ignore[union-attr]
+    return flow.result_selector.evaluate(Scope(result, ctx, variables), rng)
 
 
 def state_output(flow: DataFlow, raw: JSON, result: JSON, ctx: JSON,
                  variables: Mapping[str, JSON], rng: Any) -> JSON:
     """ResultPath then OutputPath (JSONPath), or Output (JSONata; default: the result)."""
     if flow.output is not MISSING:
-        return flow.output.evaluate(Scope(raw, ctx, variables, result), rng)  # type: ignore[union-attr]
+        return flow.output.evaluate(Scope(raw, ctx, variables, result), rng)
     return apply_output_path(flow, apply_result_path(flow.result_path, raw, result), ctx, variables)
 
 

@@ -264,7 +264,7 @@ def _catch(rt: Runtime, state: State, raw: JSON, frame: Frame, run: StateRun,
         if catcher.output is not MISSING:
             from statemachine.expressions.scope import Scope
 
-            output = catcher.output.evaluate(Scope(raw, ctx, variables, MISSING, error_output), rt.rng)  # type: ignore[union-attr]
+            output = catcher.output.evaluate(Scope(raw, ctx, variables, MISSING, error_output), rt.rng)
         else:
             output = dataflow.apply_result_path(catcher.result_path, raw, error_output)
         return output, catcher.trigger, assigned
@@ -306,7 +306,7 @@ async def _execute(rt: Runtime, machine: CompiledMachine, value: JSON, role_arn:
         if timeout is MISSING:
             output = await work
         else:
-            output = await _with_timeout(rt, work, float(timeout))  # type: ignore[arg-type]
+            output = await _with_timeout(rt, work, float(timeout))
     except Failure as failure:
         return _failed(rt, frame, "ExecutionFailed", "FAILED", failure)
     except _TimedOut:

@@ -68,7 +68,7 @@ async def _all_or_first_failure(coros: list[Any]) -> list[JSON]:
     failed = next((t for t in tasks if t.done() and not t.cancelled() and t.exception()), None)
     if failed is not None:
         await _cancel(list(pending))
-        raise failed.exception()  # type: ignore[misc]
+        raise failed.exception()
     return [t.result() for t in tasks]
 
 
@@ -118,7 +118,7 @@ async def run_map(rt: Runtime, state: MapState, raw: JSON, frame: Frame, run: St
 
 def _items(rt: Runtime, state: MapState, raw: JSON, value: JSON, ctx: JSON, variables: Any) -> list[JSON]:
     if state.items is not MISSING:
-        items = state.items.evaluate(Scope(raw, ctx, variables), rt.rng)  # type: ignore[union-attr]
+        items = state.items.evaluate(Scope(raw, ctx, variables), rt.rng)
         if not isinstance(items, list):
             raise StatesError(errors.QUERY_EVALUATION_ERROR, _items_type_message(state, items))
         return items
@@ -214,7 +214,7 @@ def _selector(rt: Runtime, state: MapState, value: JSON, ctx: Any, variables: An
     if state.item_selector is MISSING:
         return item
     item_ctx = {**ctx, "Map": {"Item": {"Index": index, "Value": item}}}
-    return state.item_selector.evaluate(Scope(value, item_ctx, variables), rt.rng)  # type: ignore[union-attr]
+    return state.item_selector.evaluate(Scope(value, item_ctx, variables), rt.rng)
 
 
 async def _inline(rt: Runtime, state: MapState, frame: Frame, value: JSON, ctx: Any,
@@ -239,7 +239,7 @@ async def _iteration(rt: Runtime, state: MapState, outer: Frame, start_id: int, 
     details = {"name": state.name, "index": index}
     rt.emit(frame, "MapIterationStarted", details)
     try:
-        output = await run_machine(rt, state.processor, frame, item)  # type: ignore[arg-type]
+        output = await run_machine(rt, state.processor, frame, item)  # type: ignore[arg-type]  # the compiler always sets a Map's processor; None is only the dataclass default
     except Failure:
         rt.emit(frame, "MapIterationFailed", details)
         raise
@@ -292,7 +292,7 @@ async def _distributed(rt: Runtime, state: MapState, frame: Frame, value: JSON, 
     batches = _batches(rt, state, value, ctx, frame.variables, items)
 
     async def execution(index: int) -> JSON:
-        return await run_machine(child, state.processor, Frame(dict(frame.variables), 0), batches[index])  # type: ignore[arg-type]
+        return await run_machine(child, state.processor, Frame(dict(frame.variables), 0), batches[index])  # type: ignore[arg-type]  # as in _iteration: the processor is set
 
     try:
         results = await _pool(len(batches), limits, DISTRIBUTED_CONCURRENCY_CAP, execution)
@@ -310,11 +310,11 @@ def _batches(rt: Runtime, state: MapState, value: JSON, ctx: Any, variables: Any
     batcher = state.batcher
     if batcher is MISSING:
         return selected
-    max_items = resolve_field(batcher.max_items, value, ctx, variables, rt.rng) if batcher.max_items is not MISSING else None  # type: ignore[union-attr]
-    max_bytes = resolve_field(batcher.max_bytes, value, ctx, variables, rt.rng) if batcher.max_bytes is not MISSING else None  # type: ignore[union-attr]
+    max_items = resolve_field(batcher.max_items, value, ctx, variables, rt.rng) if batcher.max_items is not MISSING else None
+    max_bytes = resolve_field(batcher.max_bytes, value, ctx, variables, rt.rng) if batcher.max_bytes is not MISSING else None
     batch_input: Any = MISSING
-    if batcher.batch_input is not MISSING:  # type: ignore[union-attr]
-        spec = batcher.batch_input  # type: ignore[union-attr]
+    if batcher.batch_input is not MISSING:
+        spec = batcher.batch_input
         batch_input = spec.evaluate(Scope(value, ctx, variables), rt.rng) if hasattr(spec, "evaluate") else spec
     out: list[JSON] = []
     current: list[JSON] = []

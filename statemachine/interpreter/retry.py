@@ -22,7 +22,7 @@ def backoff(retrier: Retrier, attempt: int, rng: random.Random | None = None) ->
     """Seconds to wait before retry number ``attempt`` (0-based) of ``retrier``."""
     delay = retrier.interval_seconds * retrier.backoff_rate ** attempt
     if retrier.max_delay_seconds is not MISSING:
-        delay = min(delay, retrier.max_delay_seconds)  # type: ignore[type-var]
+        delay = min(delay, retrier.max_delay_seconds)
     if retrier.jitter_full:
         delay = (rng or random.Random()).uniform(0, delay)
     return float(delay)

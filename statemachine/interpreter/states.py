@@ -50,7 +50,7 @@ def resolve_field(field: NumberField, value: JSON, ctx: JSON, variables: Any, rn
         return field.literal
     if field.path is not MISSING:
         return dataflow.select_path(field.path, Scope(value, ctx, variables))
-    return field.expr.evaluate(Scope(value, ctx, variables), rng)  # type: ignore[union-attr]
+    return field.expr.evaluate(Scope(value, ctx, variables), rng)  # type: ignore[union-attr]  # the compiler sets exactly one of literal / path / expr
 
 
 def _assign(rt: Runtime, state: Any, raw: JSON, result: JSON, ctx: JSON, frame: Frame) -> Any:
@@ -154,7 +154,7 @@ async def run_wait(rt: Runtime, state: WaitState, raw: JSON, frame: Frame, run: 
 def _wait_seconds(field: NumberField, value: JSON, ctx: JSON, variables: Any, rt: Runtime) -> int:
     seconds = resolve_field(field, value, ctx, variables, rt.rng)
     if field.path is not MISSING:
-        where = f"{field.path.text} == {_plain(seconds)}"  # type: ignore[union-attr]
+        where = f"{field.path.text} == {_plain(seconds)}"
         if not _is_integer(seconds):
             raise StatesError(errors.RUNTIME, f"The SecondsPath parameter cannot be parsed as a long value: {where}")
         if seconds < 0:

@@ -64,7 +64,7 @@ async def run_task(rt: Runtime, state: TaskState, raw: JSON, frame: Frame, run: 
     if state.credentials is not MISSING:
         from statemachine.expressions.scope import Scope
 
-        credentials = state.credentials.evaluate(Scope(raw, ctx, variables), rt.rng)  # type: ignore[union-attr]
+        credentials = state.credentials.evaluate(Scope(raw, ctx, variables), rt.rng)
     result = await _attempt(rt, state, frame, value, ctx, timeout, heartbeat, token, credentials)
     result = dataflow.select_result(flow, result, ctx, variables, rt.rng)
     assigned = None
@@ -103,7 +103,7 @@ async def _attempt(rt: Runtime, state: TaskState, frame: Frame, value: JSON, ctx
     rt.emit(frame, prefix + "Scheduled", scheduled)
     rt.emit(frame, prefix + "Started", None if prefix == "LambdaFunction" else dict(ident))
     beat = _Beat(rt.clock)
-    request = TaskRequest(resource=state.resource, integration=state.integration,  # type: ignore[arg-type]
+    request = TaskRequest(resource=state.resource, integration=state.integration,
                           input=value, context=ctx, state_name=state.name,
                           timeout_seconds=timeout, heartbeat_seconds=heartbeat, task_token=token,
                           credentials=credentials, heartbeat=beat.beat)

@@ -132,8 +132,9 @@ def response_document(response: Any) -> dict[str, JSON]:
 def _connection_arn(params: Mapping[str, JSON]) -> str | None:
     for key in ("Authentication", "InvocationConfig"):
         section = params.get(key)
-        if isinstance(section, dict) and isinstance(section.get("ConnectionArn"), str):
-            return section["ConnectionArn"]
+        arn = section.get("ConnectionArn") if isinstance(section, dict) else None
+        if isinstance(arn, str):
+            return arn
     return None
 
 
@@ -184,6 +185,6 @@ class HttpInvokeHandler:
                 response = await client.request(method, url, headers=headers, content=body,
                                                 auth=auth)
         except httpx.HTTPError as exc:
-            raise StatesError(SOCKET_ERROR, f"{type(exc).__name__}: {exc or 'no response'} "
+            raise StatesError(SOCKET_ERROR, f"{type(exc).__name__}: {str(exc) or 'no response'} "
                                             f"({method} {url})") from exc
         return response_document(response)

@@ -285,7 +285,7 @@ def _load_isolated(code_dir: Path, module: str, func_name: str, *, what: str) ->
                 raise ResourceMapError(f"{what}: importing {file} failed: "
                                        f"{type(exc).__name__}: {exc}") from exc
             sys.modules[private] = loaded
-    func = getattr(sys.modules[private], func_name, None)
+    func: object = getattr(sys.modules[private], func_name, None)
     if not callable(func):
         raise ResourceMapError(f"{what}: {file} has no function {func_name!r}")
     return func

@@ -293,7 +293,7 @@ def load_callable(target: str, dirs: list[Path], *, what: str) -> Callable[..., 
     """The function named by ``module:function`` (found relative to ``dirs``)."""
     module_name, func_name = parse_target(target)
     module = import_module(module_name, dirs, what=what)
-    func: Any = module
+    func: object = module
     for part in func_name.split("."):
         func = getattr(func, part, None)
         if func is None:
