@@ -5,6 +5,8 @@
                   with ``$states`` and the workflow variables; AWS's QueryEvaluationError causes
 - ``functions`` : the functions AWS adds ($partition, $range, $hash, $random, $uuid, $parse)
                   and JSONata's error messages in the words AWS quotes
+- ``fastpath``  : literals, ``$var.a.b`` paths and comparisons of them evaluated on plain
+                  dicts (no jsonata-python at run time), falling back whenever unsure
 
 jsonata-python itself is imported on the first compile only.
 """

@@ -8,7 +8,8 @@ on top of this.
 jsonata-python is imported lazily, on the first compile, so ``sm`` starts fast. Its
 conventions are translated here and nowhere else: Python ``None`` is JSONata *undefined*,
 ``Utils.NULL_VALUE`` is JSON ``null``; results come back as plain JSON (lists, dicts,
-integral numbers as ``int`` the way AWS prints ``3``).
+integral numbers as ``int`` the way AWS prints ``3``). The simplest expressions (literals,
+``$states.input.a.b``, comparisons of such) skip jsonata-python at run time: ``fastpath.py``.
 """
 
 from __future__ import annotations
@@ -104,8 +105,8 @@ class JsonataExpression:
     _local: threading.local = dataclasses.field(
         default_factory=threading.local, repr=False, compare=False
     )
-    #: Set when the expression is a literal or ``$var.name.name``: evaluated without
-    #: jsonata-python whenever the values allow it (see fastpath.py).
+    #: Set when the expression is a literal, ``$var.name.name`` or a comparison of such:
+    #: evaluated without jsonata-python whenever the values allow it (see fastpath.py).
     fast: FastPath | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def evaluate(
@@ -211,12 +212,22 @@ def compile_jsonata(text: str) -> JsonataExpression:
         compiled.register_function(name, function)
     uses_rng = re.search(r"\$(random|uuid)\b", text) is not None
     full = JsonataExpression(text=text, _compiled=compiled, _uses_rng=uses_rng)
-    if uses_rng:
-        return full
-    fast = compile_fast_path(compiled.ast, lambda: full.evaluate({}), to_json)
+    return full if uses_rng else _with_fast_path(full)
+
+
+def _with_fast_path(full: JsonataExpression) -> JsonataExpression:
+    """``full`` with a FastPath when its AST is in fastpath.py's subset."""
+
+    def literal_value() -> JSON | Missing:
+        try:
+            return full.evaluate({})
+        except (JsonataEvaluationError, UnsupportedResultError):
+            return MISSING  # no fast path: the error is raised at run time, as before
+
+    fast = compile_fast_path(full._compiled.ast, literal_value, to_json)
     if fast is None:
         return full
-    return JsonataExpression(text=text, _compiled=compiled, _uses_rng=False, fast=fast)
+    return JsonataExpression(text=full.text, _compiled=full._compiled, _uses_rng=False, fast=fast)
 
 
 def to_json(raw: Any) -> JSON:
