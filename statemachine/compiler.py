@@ -22,7 +22,6 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from statemachine import model as m
-from statemachine.errors import StatesError
 from statemachine.expressions.intrinsics import parse_intrinsic
 from statemachine.expressions.jsonpath import compile_path, compile_reference_path
 from statemachine.expressions.payload import compile_payload
@@ -287,32 +286,11 @@ def _jsonata_condition(value: JSON) -> m.Predicate:
     if isinstance(value, bool):
         return lambda scope, rng: value
     template = _jsonata(value, "Condition")
-    text = value[2:-2].strip() if isinstance(value, str) else str(value)
 
     def condition(scope: Scope, rng: Any) -> bool:
-        result = template.evaluate(scope, rng)
-        if not isinstance(result, bool):
-            raise StatesError(
-                "States.QueryEvaluationError",
-                f"The JSONata expression '{text}' specified for the field 'Condition' returned an "
-                f"unexpected result type. Expected 'boolean', but was '{_json_type(result)}' for "
-                f"value: {json.dumps(result, separators=(',', ':'))}",
-            )
-        return result
+        return template.evaluate_as(scope, "boolean", rng) is True
 
     return condition
-
-
-def _json_type(value: JSON) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
 
 
 def _parallel(sd: Mapping[str, JSON], language: str, common: dict[str, Any],
@@ -330,10 +308,8 @@ def _map(sd: Mapping[str, JSON], language: str, common: dict[str, Any],
     jsonata = language == JSONATA
     selector_key = "ItemSelector" if "ItemSelector" in sd else "Parameters"
     items: Any = MISSING
-    items_text = ""
     if jsonata and "Items" in sd:
         items = _jsonata(sd["Items"], "Items")
-        items_text = sd["Items"][2:-2].strip() if _is_jsonata(sd["Items"]) else json.dumps(sd["Items"])
     flow = common["flow"]
     if selector_key == "Parameters" and not jsonata:
         common = {**common, "flow": dataclasses.replace(flow, parameters=MISSING)}
@@ -343,7 +319,6 @@ def _map(sd: Mapping[str, JSON], language: str, common: dict[str, Any],
         distributed=config.get("Mode") == "DISTRIBUTED",
         items_path=MISSING if jsonata else _path_field(sd, "ItemsPath"),
         items=items,
-        items_text=items_text,
         items_error="States.QueryEvaluationError" if jsonata else "States.Runtime",
         item_selector=(_jsonata_opt(sd, selector_key) if jsonata else _payload_opt(sd, selector_key)),
         max_concurrency=_number(sd, "MaxConcurrency", language),

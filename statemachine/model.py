@@ -37,6 +37,12 @@ class Evaluator(Protocol):
     def evaluate(self, scope: Scope, rng: Any = None) -> JSON: ...
 
 
+class TypedEvaluator(Evaluator, Protocol):
+    """A JSONata template whose result must have one JSON type (Map Items, Choice Condition)."""
+
+    def evaluate_as(self, scope: Scope, expected: Any, rng: Any = None) -> JSON: ...
+
+
 class PathLike(Protocol):
     @property
     def text(self) -> str: ...
@@ -169,8 +175,7 @@ class MapState(State):
     processor: CompiledMachine | None = None
     distributed: bool = False
     items_path: PathLike | Missing = MISSING
-    items: Evaluator | Missing = MISSING  # JSONata Items (template: expression or literal array)
-    items_text: str = ""  # the Items expression as written, for error messages
+    items: TypedEvaluator | Missing = MISSING  # JSONata Items (template: expression or literal array)
     items_error: str = "States.Runtime"  # error name when the items are not an array
     item_selector: Evaluator | Missing = MISSING
     max_concurrency: NumberField | Missing = MISSING

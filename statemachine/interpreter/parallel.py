@@ -118,11 +118,8 @@ async def run_map(rt: Runtime, state: MapState, raw: JSON, frame: Frame, run: St
 
 def _items(rt: Runtime, state: MapState, raw: JSON, value: JSON, ctx: JSON, variables: Any) -> list[JSON]:
     if state.items is not MISSING:
-        items = state.items.evaluate(Scope(raw, ctx, variables), rt.rng)
-        if not isinstance(items, list):
-            raise StatesError(errors.QUERY_EVALUATION_ERROR, _items_type_message(state, items))
-        return items
-    if state.items_path is not MISSING:
+        items = state.items.evaluate_as(Scope(raw, ctx, variables), "array", rt.rng)
+    elif state.items_path is not MISSING:
         items = dataflow.select_path(state.items_path, Scope(value, ctx, variables))
     else:
         items = value
@@ -130,31 +127,6 @@ def _items(rt: Runtime, state: MapState, raw: JSON, value: JSON, ctx: JSON, vari
         text = json.dumps(items, separators=(",", ":"))
         raise StatesError(state.items_error, f"Map state input must be an array but was: {text}")
     return items
-
-
-def _items_type_message(state: MapState, items: JSON) -> str:
-    text = state.items_text
-    kind = _json_type(items)
-    if kind is None:
-        return f"The JSONata expression '{text}' specified for the field 'Items' returned an unsupported result type."
-    return (f"The JSONata expression '{text}' specified for the field 'Items' returned an unexpected "
-            f"result type. Expected 'array', but was '{kind}' for value: {json.dumps(items, separators=(',', ':'))}")
-
-
-def _json_type(value: JSON) -> str | None:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return None
 
 
 def _concurrency(rt: Runtime, state: MapState, value: JSON, ctx: JSON, variables: Any) -> int:
