@@ -25,7 +25,7 @@ from statemachine.history import Event
 from statemachine.interpreter import execute
 from statemachine.interpreter.execution import Failure, Outcome, Runtime
 from statemachine.model import CompiledMachine, MapState, ParallelState, TaskState
-from statemachine.values import JSON
+from statemachine.values import JSON, MISSING
 
 if TYPE_CHECKING:
     from statemachine.resources.base import ResourceHandler, ResourceRegistry
@@ -112,6 +112,9 @@ def _resources(machine: CompiledMachine) -> set[str]:
                 found |= _resources(branch)
         elif isinstance(state, MapState) and state.processor is not None:
             found |= _resources(state.processor)
+            for io in (state.item_reader, state.result_writer):  # Distributed Map S3 resources
+                if io is not MISSING and io.resource is not MISSING:
+                    found.add(io.resource)
     return found
 
 

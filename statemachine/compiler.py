@@ -328,7 +328,19 @@ def _map(sd: Mapping[str, JSON], language: str, common: dict[str, Any],
         label=sd.get("Label", MISSING),
         retriers=_retriers(sd),
         catchers=_catchers(common["name"], sd, language, edges),
+        **_item_io(sd, language),
     )
+
+
+def _item_io(sd: Mapping[str, JSON], language: str) -> dict[str, Any]:
+    """ItemReader / ResultWriter, compiled by interpreter/itemio.py (not imported without them)."""
+    if "ItemReader" not in sd and "ResultWriter" not in sd:
+        return {}
+    from statemachine.interpreter import itemio
+
+    template = _jsonata if language == JSONATA else _payload_any
+    return itemio.compile_io(sd, number=lambda spec, key: _number(spec, key, language),
+                             template=template)
 
 
 def _batcher(spec: Mapping[str, JSON] | None, language: str) -> Any:

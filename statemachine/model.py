@@ -24,8 +24,8 @@ if TYPE_CHECKING:  # type only: importing statemachine.resources loads the handl
 
 __all__ = [
     "Catcher", "ChoiceBranch", "ChoiceState", "CompiledMachine", "DataFlow", "Evaluator",
-    "FailState", "ItemBatcher", "MapState", "NumberField", "ParallelState", "PassState",
-    "Retrier", "State", "SucceedState", "TaskState", "WaitState",
+    "FailState", "ItemBatcher", "ItemReader", "MapState", "NumberField", "ParallelState", "PassState",
+    "ResultWriter", "Retrier", "State", "SucceedState", "TaskState", "WaitState",
 ]
 
 END = "end"  # the trigger of a terminal outcome (no row in the transition table)
@@ -171,6 +171,29 @@ class ItemBatcher:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class ItemReader:
+    """A Distributed Map's ItemReader (interpreter/itemio.py reads it)."""
+
+    resource: str
+    parameters: Evaluator | Missing = MISSING  # Parameters (payload template) / JSONata Arguments
+    input_type: str | Missing = MISSING  # ReaderConfig.InputType; MISSING: no ReaderConfig
+    header_location: str = "FIRST_ROW"
+    headers: tuple[str, ...] = ()
+    delimiter: str = ","
+    max_items: NumberField | Missing = MISSING
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ResultWriter:
+    """A Distributed Map's ResultWriter; ``resource`` MISSING = WriterConfig only (no export)."""
+
+    resource: str | Missing = MISSING
+    parameters: Evaluator | Missing = MISSING
+    output_type: str = "JSON"
+    transformation: str | Missing = MISSING  # MISSING: NONE when exporting, else COMPACT
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class MapState(State):
     processor: CompiledMachine | None = None
     distributed: bool = False
@@ -183,6 +206,8 @@ class MapState(State):
     tolerated_count: NumberField | Missing = MISSING
     batcher: ItemBatcher | Missing = MISSING
     label: str | Missing = MISSING
+    item_reader: ItemReader | Missing = MISSING  # Distributed Map: items from a resource
+    result_writer: ResultWriter | Missing = MISSING
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

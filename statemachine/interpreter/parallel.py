@@ -99,7 +99,7 @@ async def run_map(rt: Runtime, state: MapState, raw: JSON, frame: Frame, run: St
     variables = frame.variables
     try:
         value = dataflow.effective_input(flow, raw, ctx, variables, rt.rng)
-        items = _items(rt, state, raw, value, ctx, variables)
+        items = _items(rt, state, raw, value, ctx, variables) if state.item_reader is MISSING else []
         concurrency = _concurrency(rt, state, value, ctx, variables)
     except StatesError as exc:
         failure = evaluation_failure(rt, frame, run, exc)
@@ -108,7 +108,7 @@ async def run_map(rt: Runtime, state: MapState, raw: JSON, frame: Frame, run: St
         raise failure from None
     rt.emit(frame, "MapStateStarted", {"length": len(items)})
     limits = concurrency, _tolerated(rt, state, value, ctx, variables, len(items))
-    if state.distributed:
+    if state.distributed or state.item_reader is not MISSING or state.result_writer is not MISSING:
         result = await _distributed(rt, state, frame, value, ctx, items, limits)
     else:
         result = await _inline(rt, state, frame, value, ctx, items, limits)
@@ -254,20 +254,31 @@ async def _pool(total: int, limits: tuple[int, int | None], cap: int, run: Any) 
 
 
 async def _distributed(rt: Runtime, state: MapState, frame: Frame, value: JSON, ctx: Any,
-                       items: list[JSON], limits: tuple[int, int | None]) -> list[JSON]:
+                       items: list[JSON], limits: tuple[int, int | None]) -> JSON:
     label = state.label if state.label is not MISSING else state.name
     machine_arn = str(rt.machine_ctx.get("Id", ""))
     run_id = uuid.UUID(int=rt.rng.getrandbits(128), version=4)
     run_arn = f"{machine_arn.replace(':stateMachine:', ':mapRun:')}/{label}:{run_id}"
     rt.emit(frame, "MapRunStarted", {"mapRunArn": run_arn})
     child = rt.child()  # child executions keep their own histories
-    batches = _batches(rt, state, value, ctx, frame.variables, items)
+    io = None  # ItemReader / ResultWriter (interpreter/itemio.py), imported only when present
+    if state.item_reader is not MISSING or state.result_writer is not MISSING:
+        from statemachine.interpreter.itemio import MapRunIO
 
-    async def execution(index: int) -> JSON:
-        return await run_machine(child, state.processor, Frame(dict(frame.variables), 0), batches[index])  # type: ignore[arg-type]  # as in _iteration: the processor is set
-
+        io = MapRunIO(rt, state, value, ctx, frame.variables, run_arn)
     try:
-        results = await _pool(len(batches), limits, DISTRIBUTED_CONCURRENCY_CAP, execution)
+        if io is not None and state.item_reader is not MISSING:
+            items = await io.read()
+            limits = limits[0], _tolerated(rt, state, value, ctx, frame.variables, len(items))
+        batches = _batches(rt, state, value, ctx, frame.variables, items)
+
+        async def execution(index: int) -> JSON:
+            return await run_machine(child, state.processor, Frame(dict(frame.variables), 0), batches[index])  # type: ignore[arg-type]  # as in _iteration: the processor is set
+
+        run = execution if io is None or state.result_writer is MISSING else io.recorded(execution, batches)
+        results: JSON = await _pool(len(batches), limits, DISTRIBUTED_CONCURRENCY_CAP, run)
+        if io is not None and state.result_writer is not MISSING:
+            results = await io.write(results)
     except Failure as failure:
         rt.emit(frame, "MapRunFailed", {key.lower(): v for key, v in failure.output().items()})
         failure.final_event = "MapStateFailed"
