@@ -81,6 +81,23 @@ def missing_item_processor(machine: Machine) -> Iterator[Diagnostic]:
             yield finding("missing-item-processor", "a Map state needs 'ItemProcessor' (the states to run for each item)", state.pointer, state.name)
 
 
+def distributed_only_field(machine: Machine) -> Iterator[Diagnostic]:
+    """ASL: ItemReader and ResultWriter belong to Distributed Maps (S3 in, S3 out)."""
+    for state in machine.states:
+        if state.type != "Map":
+            continue
+        processor = state.body.get("ItemProcessor")
+        config = processor.get("ProcessorConfig") if isinstance(processor, Mapping) else None
+        mode = config.get("Mode") if isinstance(config, Mapping) else None
+        if mode == "DISTRIBUTED":
+            continue
+        for field in ("ItemReader", "ResultWriter"):
+            if field in state.body:
+                message = (f"'{field}' needs a Distributed Map: set ItemProcessor.ProcessorConfig "
+                           "to {\"Mode\": \"DISTRIBUTED\", \"ExecutionType\": \"STANDARD\"}")
+                yield finding("distributed-only-field", message, state.at(field), state.name)
+
+
 def heartbeat_not_below_timeout(machine: Machine) -> Iterator[Diagnostic]:
     for state in machine.states:
         heartbeat, timeout = state.body.get("HeartbeatSeconds"), state.body.get("TimeoutSeconds")
@@ -172,6 +189,7 @@ FIELD_RULES = {
     "exclusive-fields": exclusive_fields,
     "missing-wait-time": missing_wait_time,
     "missing-item-processor": missing_item_processor,
+    "distributed-only-field": distributed_only_field,
     "heartbeat-not-below-timeout": heartbeat_not_below_timeout,
     "field-of-other-language": field_of_other_language,
     "query-language-downgrade": query_language_downgrade,
