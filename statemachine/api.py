@@ -73,7 +73,7 @@ def load(source: str | os.PathLike[str] | Mapping[str, JSON], *,
 def _validate(doc: Any, machine_type: str, use_cache: bool) -> list[Any]:
     from statemachine import validation_cache
 
-    if use_cache and validation_cache.is_known_valid(doc.data, machine_type):
+    if use_cache and not doc.problems and validation_cache.is_known_valid(doc.data, machine_type):
         return []
     from statemachine.validation import validate
 

@@ -2,13 +2,15 @@
 
 The document holds the parsed definition, the file name for messages and a source map
 (JSON pointer -> 1-based line and column) so that every later diagnostic can say
-``file:line:column``. Every way loading can fail (unreadable file, bad syntax, duplicate key,
-not an object, too large, too deep) raises ``DefinitionError`` with a ``Diagnostic``; a raw
-yaml/json exception never escapes.
+``file:line:column``. Every way loading can fail (unreadable file, bad syntax, not an object,
+too large, too deep) raises ``DefinitionError`` with a ``Diagnostic``; a raw yaml/json
+exception never escapes. Problems that do not stop loading are kept in
+``SourceDocument.problems`` so that validation reports them with everything else: duplicate
+keys (errors: AWS rejects them; the last value is kept so the rest can still be checked).
 
 YAML is read with a YAML 1.2-core-like resolver: ``on``/``yes``/``no`` stay strings, ``010``
 is ten, dates stay strings, ``1_000`` and ``1:20`` stay strings. Values whose meaning YAML 1.1
-would change are reported as warnings (``yaml-ambiguous-value``) in ``SourceDocument.warnings``.
+would change are reported as warnings (``yaml-ambiguous-value``) in ``SourceDocument.problems``.
 JSON text is parsed by the json module (exact JSON semantics); its source map is computed
 lazily, only when a diagnostic needs a position.
 """
@@ -53,7 +55,7 @@ class SourceDocument:
     data: JSON
     path: str | None
     source_map: Mapping[str, _Position]
-    warnings: tuple[Diagnostic, ...] = ()
+    problems: tuple[Diagnostic, ...] = ()  # found while loading, loading went on
 
     def position(self, pointer: str) -> _Position:
         """Line and column of ``pointer``, or of its nearest mapped ancestor; (0, 0) if none."""
@@ -73,7 +75,8 @@ def load_source(
     """Load a definition from a dict, a file (PathLike or a str naming a file) or text.
 
     Raises ``DefinitionError`` with codes ``file-not-found``, ``unreadable``, ``too-large``,
-    ``not-text``, ``syntax-error``, ``duplicate-key``, ``too-deep`` or ``not-an-object``.
+    ``not-text``, ``syntax-error``, ``too-deep`` or ``not-an-object``; duplicate keys are in
+    the document's ``problems`` (``duplicate-key`` errors).
     """
     if isinstance(source, Mapping):
         return SourceDocument(dict(source), name or "<dict>", {})
@@ -169,55 +172,54 @@ def _looks_like_json(text: str, path: str | None) -> bool:
 
 def _load_json(text: str, name: str) -> SourceDocument:
     _check_flow_depth(text, name)
+    repeated: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        result = dict(items)
+        if len(result) != len(items):
+            seen: set[str] = set()
+            for key, _ in items:
+                if key in seen:
+                    repeated.append(key)
+                seen.add(key)
+        return result
+
     try:
-        data = json.loads(text, object_pairs_hook=_unique_pairs, parse_constant=_no_constant)
-    except _DuplicateKey as dup:
-        line, column = _find_key(text, dup.key)
-        _fail("duplicate-key", f"duplicate key '{dup.key}' (AWS rejects duplicate keys)", name, line, column)
+        data = json.loads(text, object_pairs_hook=pairs, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         _fail("syntax-error", f"invalid JSON: {exc.msg}", name, exc.lineno, exc.colno)
     except (RecursionError, ValueError) as exc:
         _fail("too-deep" if isinstance(exc, RecursionError) else "syntax-error", f"invalid JSON: {exc}", name)
     _check_object(data, name)
-    return SourceDocument(data, name, _LazySourceMap(text))
+    problems = _json_duplicates(text, repeated, name) if repeated else ()
+    return SourceDocument(data, name, _LazySourceMap(text), problems)
 
 
-class _DuplicateKey(Exception):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise _DuplicateKey(key)
-            seen.add(key)
-    return result
+def _json_duplicates(text: str, keys: list[str], name: str) -> tuple[Diagnostic, ...]:
+    """Duplicate-key errors with positions: the YAML composer's walk finds the exact places;
+    when it cannot read the text, the second ``"key":`` in the text is the fallback."""
+    builder = _Builder(name)
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+        if node is not None:
+            builder.build(node)
+    except (DefinitionError, yaml.YAMLError, RecursionError):
+        pass
+    found = tuple(w for w in builder.problems if w.code == "duplicate-key")
+    if found:
+        return found
+    diagnostics = []
+    for key in dict.fromkeys(keys):
+        matches = list(re.finditer(re.escape(json.dumps(key)) + r"\s*:", text))
+        offset = matches[1].start() if len(matches) > 1 else 0
+        line, column = (text.count("\n", 0, offset) + 1, offset - text.rfind("\n", 0, offset)) if offset else (0, 0)
+        diagnostics.append(Diagnostic("duplicate-key", f"duplicate key '{key}' (AWS rejects duplicate keys)",
+                                      "", line, column, None, "error", name))
+    return tuple(diagnostics)
 
 
 def _no_constant(token: str) -> Any:
     raise ValueError(f"{token} is not a JSON number")
-
-
-def _find_key(text: str, key: str) -> _Position:
-    """Where the duplicate ``key`` is: the YAML composer's walk finds the exact place (it
-    reports duplicates itself); the first repeated ``"key":`` in the text is the fallback."""
-    try:
-        node = yaml.compose(text, Loader=_Loader)
-        if node is not None:
-            _Builder("<json>").build(node)
-    except DefinitionError as found:
-        if found.diagnostics[0].code == "duplicate-key":
-            return found.diagnostics[0].line, found.diagnostics[0].column
-    except (yaml.YAMLError, RecursionError):
-        pass
-    matches = list(re.finditer(re.escape(json.dumps(key)) + r"\s*:", text))
-    offset = matches[1].start() if len(matches) > 1 else 0
-    return (text.count("\n", 0, offset) + 1, offset - text.rfind("\n", 0, offset)) if offset else (0, 0)
 
 
 class _LazySourceMap(Mapping[str, _Position]):
@@ -282,7 +284,7 @@ def _load_yaml(text: str, name: str) -> SourceDocument:
     builder = _Builder(name)
     data = builder.build(nodes[0]) if nodes else None
     _check_object(data, name)
-    return SourceDocument(data, name, builder.source_map, tuple(builder.warnings))
+    return SourceDocument(data, name, builder.source_map, tuple(builder.problems))
 
 
 def _check_flow_depth(text: str, name: str) -> None:
@@ -339,7 +341,7 @@ class _Builder:
     def __init__(self, name: str) -> None:
         self.name = name
         self.source_map: dict[str, _Position] = {}
-        self.warnings: list[Diagnostic] = []
+        self.problems: list[Diagnostic] = []
         self.nodes = 0
         #: Collections already built, by node id: an alias reuses the value (and counts its
         #: size) instead of walking the subtree again, so alias bombs fail fast.
@@ -389,9 +391,11 @@ class _Builder:
             key = key_node.value
             if key == "<<" and not key_node.style:
                 self._fail("syntax-error", "YAML merge keys (<<) are not supported in definitions", key_node)
-            if key in result:
-                self._fail("duplicate-key", f"duplicate key '{key}' (AWS rejects duplicate keys)", key_node)
             child = pointer_join(pointer, key)
+            if key in result:  # an error, but not one that stops loading: report all at once
+                self.problems.append(Diagnostic(
+                    "duplicate-key", f"duplicate key '{key}' (AWS rejects duplicate keys)", child,
+                    key_node.start_mark.line + 1, key_node.start_mark.column + 1, None, "error", self.name))
             self.source_map[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             result[key] = self._value(value_node, child, depth + 1)
         return result
@@ -435,7 +439,7 @@ class _Builder:
             f"'{value}' is ambiguous in YAML: it is read as {json.dumps(_as_yaml12(value))} (YAML 1.2), "
             "but YAML 1.1 tools read it differently; quote it if it is text"
         )
-        self.warnings.append(Diagnostic("yaml-ambiguous-value", message, pointer, line, column, None, "warning", self.name))
+        self.problems.append(Diagnostic("yaml-ambiguous-value", message, pointer, line, column, None, "warning", self.name))
 
     def _fail(self, code: str, message: str, node: yaml.Node) -> NoReturn:
         _fail(code, message, self.name, node.start_mark.line + 1, node.start_mark.column + 1)

@@ -41,7 +41,7 @@ def validate(doc: SourceDocument, *, machine_type: MachineType = "STANDARD") -> 
     ``machine_type`` "EXPRESS" adds the Express restrictions (no activities, no .sync or
     .waitForTaskToken integrations).
     """
-    found = [dataclasses.replace(w, state=w.state or state_of(w.pointer)) for w in doc.warnings]
+    found = [dataclasses.replace(w, state=w.state or state_of(w.pointer)) for w in doc.problems]
     if not isinstance(doc.data, dict):
         found.append(Diagnostic("not-an-object", "a definition must be a JSON object"))
         return _placed(doc, found)

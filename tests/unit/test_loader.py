@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import statemachine
 from statemachine.errors import DefinitionError
 from statemachine.loader import MAX_DEPTH, load_source
 from statemachine.validation import check
@@ -72,14 +73,14 @@ def test_yaml_values_resolve_the_yaml_1_2_way(text: str, expected: object) -> No
 
 @pytest.mark.parametrize("value", ["on", "yes", "N", "010", "0o17", "1_000", "1:20"])
 def test_yaml_1_1_surprises_are_warned_about(value: str) -> None:
-    [warning] = load_source(f"StartAt: A\nv: {value}\n").warnings
+    [warning] = load_source(f"StartAt: A\nv: {value}\n").problems
     assert (warning.code, warning.severity, warning.line, warning.column, warning.pointer) == (
         "yaml-ambiguous-value", "warning", 2, 4, "/v")
     assert f"'{value}' is ambiguous" in warning.message
 
 
 def test_quoted_values_are_not_ambiguous() -> None:
-    assert load_source("v: 'on'\nw: \"010\"\n").warnings == ()
+    assert load_source("v: 'on'\nw: \"010\"\n").problems == ()
 
 
 def test_ambiguous_values_reach_check_as_warnings() -> None:
@@ -88,16 +89,31 @@ def test_ambiguous_values_reach_check_as_warnings() -> None:
     assert (warning.code, warning.severity, warning.line) == ("yaml-ambiguous-value", "warning", 5)
 
 
+def _duplicate(text: str) -> tuple[str, str, int, int, str]:
+    """Duplicate keys do not stop loading: they are error problems of the document."""
+    [problem] = load_source(text).problems
+    assert problem.severity == "error"
+    return problem.code, problem.message, problem.line, problem.column, problem.pointer
+
+
 def test_duplicate_yaml_key_is_an_error() -> None:
-    code, message, line, column = _error("StartAt: A\nStates: {}\nStartAt: B\n")
-    assert (code, line, column) == ("duplicate-key", 3, 1)
+    code, message, line, column, pointer = _duplicate("StartAt: A\nStates: {}\nStartAt: B\n")
+    assert (code, line, column, pointer) == ("duplicate-key", 3, 1, "/StartAt")
     assert "duplicate key 'StartAt'" in message
 
 
 def test_duplicate_json_key_is_an_error() -> None:
-    code, message, line, _ = _error('{"StartAt": "A",\n "States": {},\n "StartAt": "B"}')
+    code, message, line, _, _ = _duplicate('{"StartAt": "A",\n "States": {},\n "StartAt": "B"}')
     assert (code, line) == ("duplicate-key", 3)
     assert "'StartAt'" in message
+
+
+def test_duplicate_key_is_reported_together_with_the_other_problems() -> None:
+    text = "StartAt: A\nStates:\n  A:\n    Type: Pass\n    Next: Missing\n    Next: Missing\n"
+    codes = {d.code for d in check(text)}
+    assert {"duplicate-key", "unknown-next-target"} <= codes
+    with pytest.raises(DefinitionError):
+        statemachine.load(text)
 
 
 def test_bad_yaml_is_a_syntax_error_with_position() -> None:
@@ -216,7 +232,7 @@ def test_ambiguous_values_in_a_state_name_the_state() -> None:
 
 def test_duplicate_json_key_is_located_exactly() -> None:
     text = '{"StartAt": "A", "States": {\n "A": {"Type": "Pass", "End": true},\n "B": {"Type": "Pass",\n       "Type": "Succeed"}}}'
-    code, message, line, column = _error(text)
+    code, message, line, column, _ = _duplicate(text)
     assert (code, line, column) == ("duplicate-key", 4, 8)
     assert "'Type'" in message
 
