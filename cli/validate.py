@@ -39,13 +39,23 @@ Report = list[tuple[str, list["Diagnostic"]]]
 
 
 def expand(paths: Sequence[str]) -> Iterator[str]:
-    """Files as given; folders replaced by their definition files (sorted, recursive)."""
+    """Files as given; folders replaced by their definition files (sorted, recursive).
+
+    Inside a folder, resource maps (``*.resources.yaml``, the ``--resources`` files that sit
+    beside the definitions they serve) are not definitions and are left out; a map named
+    explicitly is checked like any file.
+    """
     for path in paths:
         if os.path.isdir(path):
-            found = (p for p in Path(path).rglob("*") if p.suffix in SUFFIXES and p.is_file())
+            found = (p for p in Path(path).rglob("*")
+                     if p.suffix in SUFFIXES and p.is_file() and not _is_resource_map(p))
             yield from sorted(str(p) for p in found)
         else:
             yield path
+
+
+def _is_resource_map(path: Path) -> bool:
+    return path.stem.endswith(".resources")
 
 
 def check_file(path: str, resource_map: str | None) -> list[Diagnostic]:

@@ -3,6 +3,7 @@ and runs (with virtual time) to the output its documentation promises."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import time
@@ -45,8 +46,14 @@ SALES = {
 SMALL_ORDER = {"orderId": "A-1", "lines": [{"sku": "lamp", "quantity": 2, "unitPriceCents": 4500}]}
 LARGE_ORDER = {"orderId": "A-2", "lines": [{"sku": "lamp", "quantity": 3, "unitPriceCents": 4500}]}
 
+#: Examples written for AWS, run locally through a resource map of stand-ins.
+RESOURCE_MAPS = {"aws_signup.yaml": DEFINITIONS / "local" / "aws_signup.resources.yaml"}
+#: definitions/local/signup.py documents the account id: "acct-" + sha256(lower-case email)[:8]
+ANN_ACCOUNT = "acct-" + hashlib.sha256(b"ann@example.com").hexdigest()[:8]
+
 #: (file, input, expected output) for runs that succeed.
 SUCCEEDS: list[tuple[str, Any, Any]] = [
+    ("aws_signup.yaml", {"email": "Ann@example.com", "plan": "pro"}, {"status": "ACTIVE", "accountId": ANN_ACCOUNT}),
     ("hello.yaml", {"name": "world"}, {"greeting": "Hello, world!"}),
     (
         "etl.yaml",
@@ -172,7 +179,8 @@ def fresh_handlers() -> Iterator[None]:
 
 
 def _run(name: str, data: Any) -> statemachine.Execution:
-    execution = statemachine.load(DEFINITIONS / name).run(data, virtual_time=True)
+    machine = statemachine.load(DEFINITIONS / name, resource_map=RESOURCE_MAPS.get(name))
+    execution = machine.run(data, virtual_time=True)
     assert execution.status != "RUNNING"
     return execution
 
@@ -215,6 +223,19 @@ def test_jsonata_twins_have_the_same_query_language_split() -> None:
     jsonata = statemachine.load(DEFINITIONS / "order_routing_jsonata.yaml").definition
     assert "QueryLanguage" not in jsonpath and jsonata["QueryLanguage"] == "JSONata"
     assert list(jsonpath["States"]) == list(jsonata["States"])
+
+
+def test_aws_signup_rejects_a_bad_address_with_the_lambda_error_document() -> None:
+    execution = _run("aws_signup.yaml", {"email": "nope"})
+    assert (execution.status, execution.error) == ("FAILED", "SignupRejected")
+    document = json.loads(execution.cause)
+    assert (document["errorType"], document["errorMessage"]) == ("InvalidEmailError", "'nope' is not an email address")
+    assert _entered(execution) == ["ValidateUser", "Rejected"]
+
+
+def test_aws_signup_needs_its_stand_ins_to_run_locally() -> None:
+    with pytest.raises(statemachine.ResourceNotFoundError, match="sqs:sendMessage"):
+        statemachine.load(DEFINITIONS / "aws_signup.yaml")
 
 
 def test_etl_fails_when_no_row_survives() -> None:

@@ -141,9 +141,12 @@ def test_github_escapes_newlines_and_commas() -> None:
 
 def test_folders_are_expanded(sm, files, tmp_path) -> None:
     (tmp_path / "notes.txt").write_text("not a definition")
+    (tmp_path / "flow.resources.yaml").write_text("lambda_functions: {}\n")  # a resource map
     result = sm("validate", "--format", "json", tmp_path)
     names = [Path(f["file"]).name for f in json.loads(result.stdout)["files"]]
     assert names == ["broken.yaml", "valid.yaml", "warn.yaml"]
+    named = sm("validate", "--format", "json", tmp_path / "flow.resources.yaml")
+    assert named.returncode == 1  # named explicitly, a map is judged as a definition
     empty = tmp_path / "empty"
     empty.mkdir()
     assert sm("validate", empty).returncode == 2
