@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import collections
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
@@ -90,17 +90,18 @@ def run_case(case: corpus.Case, **load_options: Any) -> Any:
     return machine.run(case.data.get("input"), virtual_time=True, rng=random.Random(0))
 
 
-def _params() -> list[Any]:
+def case_params(top: str, group: Callable[[corpus.Case], str]) -> list[Any]:
+    """The executed cases under ``top`` as pytest params, known failures marked xfail(strict)."""
     params = []
-    for case in corpus.select(status={"SUCCEEDED", "FAILED"}, top="cases"):
-        marks = [pytest.mark.conformance(group_of(case))]
+    for case in corpus.select(status={"SUCCEEDED", "FAILED"}, top=top):
+        marks = [pytest.mark.conformance(group(case))]
         if case.id in KNOWN_FAILURES:
             marks.append(pytest.mark.xfail(reason=KNOWN_FAILURES[case.id], strict=True))
         params.append(pytest.param(case, id=case.id, marks=marks))
     return params
 
 
-@pytest.mark.parametrize("case", _params())
+@pytest.mark.parametrize("case", case_params("cases", group_of))
 def test_case(case: corpus.Case) -> None:
     execution = run_case(case)
     problems = check_execution(case, execution)

@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conformance import corpus
-from tests.conformance.known_failures import KNOWN_FAILURES
-from tests.conformance.test_execution_cases import check_execution, run_case
+from tests.conformance.test_execution_cases import case_params, check_execution, run_case
 
 LAMBDAS = Path(__file__).resolve().parents[1] / "fixtures" / "lambdas"
 
@@ -31,17 +30,7 @@ def resource_map(case: corpus.Case) -> dict[str, Any]:
     return {"base_dir": str(LAMBDAS), "lambda_functions": functions}
 
 
-def _params() -> list[Any]:
-    params = []
-    for case in corpus.select(status={"SUCCEEDED", "FAILED"}, top="cases_services"):
-        marks = [pytest.mark.conformance("services")]
-        if case.id in KNOWN_FAILURES:
-            marks.append(pytest.mark.xfail(reason=KNOWN_FAILURES[case.id], strict=True))
-        params.append(pytest.param(case, id=case.id, marks=marks))
-    return params
-
-
-@pytest.mark.parametrize("case", _params())
+@pytest.mark.parametrize("case", case_params("cases_services", lambda case: "services"))
 def test_case(case: corpus.Case) -> None:
     execution = run_case(case, resource_map=resource_map(case))
     problems = check_execution(case, execution)
