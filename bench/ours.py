@@ -26,7 +26,7 @@ def with_echo_resource(definition: dict[str, Any], states: list[str]) -> dict[st
     """The definition with the named Task states calling the bench's Python echo callable."""
     if not states:
         return definition
-    copy = json.loads(json.dumps(definition))
+    copy: dict[str, Any] = json.loads(json.dumps(definition))
     for name in states:
         copy["States"][name]["Resource"] = ECHO_RESOURCE
     return copy

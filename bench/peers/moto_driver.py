@@ -21,8 +21,8 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
-import boto3
-from moto import mock_aws
+import boto3  # type: ignore[import-untyped, unused-ignore]
+from moto import mock_aws  # type: ignore[import-not-found, unused-ignore]
 
 ROLE = "arn:aws:iam::123456789012:role/bench"
 # Polling runs in the same process (and GIL) as moto's execution thread: back off so that
