@@ -13,6 +13,7 @@ import asyncio
 import os
 import random
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -333,6 +334,21 @@ class Execution:
     def task_tokens(self) -> list[str]:
         """Tokens of ``.waitForTaskToken`` tasks currently waiting for a callback."""
         return list(self._runtime.tokens)
+
+    def wait_for_task_token(self, timeout: float | None = None) -> str:
+        """Block until a ``.waitForTaskToken`` task is waiting, and return its token (the
+        oldest, when several wait). Raises ExecutionError when the execution ends first or
+        ``timeout`` seconds pass: a started execution may not have reached its callback yet."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            tokens = self.task_tokens
+            if tokens:
+                return tokens[0]
+            if self._done.is_set():
+                raise ExecutionError(f"execution {self.name} ended ({self.status}) without waiting for a task token")
+            if deadline is not None and time.monotonic() >= deadline:
+                raise ExecutionError(f"no task token within {timeout} s")
+            self._done.wait(0.005)
 
     @property
     def duration(self) -> float | None:

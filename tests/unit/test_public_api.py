@@ -244,3 +244,25 @@ def test_send_task_heartbeat_keeps_a_callback_task_alive() -> None:
     execution.send_task_success(tokens[0], "alive")
     execution.wait(5)
     assert (execution.status, execution.output) == ("SUCCEEDED", "alive")
+
+
+def test_wait_for_task_token_returns_the_token_the_handler_received() -> None:
+    received: list[str] = []
+
+    def handler(event: object, context: object) -> None:
+        received.append(context.task_token)  # type: ignore[attr-defined]
+
+    definition = {"StartAt": "T", "States": {"T": {
+        "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken", "End": True}}}
+    execution = statemachine.load(definition, resources={
+        "arn:aws:states:::sqs:sendMessage.waitForTaskToken": handler}).start({})
+    token = execution.wait_for_task_token(timeout=5)
+    assert token == received[0]
+    execution.send_task_success(token, {"ok": 1})
+    assert execution.wait(5).output == {"ok": 1}
+
+
+def test_wait_for_task_token_raises_when_the_execution_never_waits() -> None:
+    execution = statemachine.load({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}).start({})
+    with pytest.raises(statemachine.ExecutionError, match="without waiting for a task token"):
+        execution.wait_for_task_token(timeout=5)
