@@ -65,10 +65,13 @@ async def _all_or_first_failure(coros: list[Any]) -> list[JSON]:
     except asyncio.CancelledError:
         await _cancel(tasks)
         raise
-    failed = next((t for t in tasks if t.done() and not t.cancelled() and t.exception()), None)
+    # Read every finished task's exception, not only the first: several iterations can fail in
+    # the same turn of the loop, and an unread one is logged as "never retrieved" at exit.
+    raised = [t.exception() for t in tasks if t.done() and not t.cancelled()]
+    failed = next((exc for exc in raised if exc is not None), None)
     if failed is not None:
         await _cancel(list(pending))
-        raise failed.exception()
+        raise failed
     return [t.result() for t in tasks]
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import gc
+import logging
 import threading
 import time
 from typing import Any
 
+import pytest
+
+import statemachine
 from tests.unit.interpreter.helpers import run, types
 
 
@@ -139,3 +144,19 @@ def test_a_map_failing_inside_a_parallel_branch_records_map_state_failed_once() 
     assert types(execution).count("MapStateFailed") == 1
     assert types(execution)[-4:] == ["MapIterationFailed", "MapStateFailed", "MapStateAborted",
                                      "ExecutionFailed"]
+
+
+def test_several_iterations_failing_at_once_fail_the_map_without_stray_tracebacks(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Every item lacks the field ItemSelector reads, so all iterations fail in the same turn.
+    definition = {"StartAt": "M", "States": {"M": {
+        "Type": "Map", "ItemsPath": "$.items", "ItemSelector": {"w.$": "$.missing"},
+        "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+        "End": True}}}
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        execution = statemachine.load(definition).run({"items": [1, 2, 3]})
+        gc.collect()  # an unread task exception is reported when the task is collected
+    assert (execution.status, execution.error) == ("FAILED", "States.Runtime")
+    assert "'$.missing'" in (execution.cause or "")
+    assert [r.getMessage() for r in caplog.records] == []
