@@ -20,7 +20,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
-from statemachine.clock import Clock, SystemClock, VirtualClock, format_timestamp, to_datetime
+from statemachine.clock import (
+    Clock,
+    SystemClock,
+    VirtualClock,
+    current_clock,
+    format_timestamp,
+    to_datetime,
+)
 from statemachine.errors import DefinitionError, ExecutionError
 from statemachine.history import Event
 from statemachine.interpreter import execute
@@ -260,8 +267,12 @@ class Execution:
         started = self._clock.now()
         self.start_date = to_datetime(started)
         self._execution_ctx["StartTime"] = format_timestamp(started)
-        self._task = asyncio.ensure_future(
-            execute(self._runtime, self.machine.compiled, self.input, ROLE_ARN, started))
+        clock_token = current_clock.set(self._clock)  # the run's tasks inherit it
+        try:
+            self._task = asyncio.ensure_future(
+                execute(self._runtime, self.machine.compiled, self.input, ROLE_ARN, started))
+        finally:
+            current_clock.reset(clock_token)
         if self._store is not None:
             self._store.save_execution(self.to_dict())
         self._started.set()

@@ -19,10 +19,11 @@ import itertools
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Protocol
 
-__all__ = ["Clock", "SystemClock", "VirtualClock", "format_timestamp"]
+__all__ = ["Clock", "SystemClock", "VirtualClock", "current_clock", "format_timestamp"]
 
 
 class Clock(Protocol):
@@ -36,6 +37,12 @@ class Clock(Protocol):
     def busy(self) -> Iterator[None]:
         """Marks real work in flight (a task handler); virtual clocks do not jump meanwhile."""
         yield
+
+
+#: The clock of the execution whose code is running (the API sets it for the run's tasks), so
+#: that expression functions reading the time (JSONata's $now() and $millis()) keep virtual
+#: time too. None outside an execution: those functions then read the system clock.
+current_clock: ContextVar[Clock | None] = ContextVar("statemachine_current_clock", default=None)
 
 
 class SystemClock:

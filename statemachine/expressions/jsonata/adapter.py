@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
+from statemachine.clock import current_clock
 from statemachine.expressions.jsonata import functions as jsonata_functions
 from statemachine.expressions.jsonata.fastpath import (
     FALLBACK,
@@ -142,7 +143,8 @@ class JsonataExpression:
         frame.bindings["$"] = None
         frame.bindings["__evaluate_entry"] = _Deadline(lib, EVALUATION_TIMEOUT_SECONDS)
         frame.bindings["__evaluate_exit"] = None  # looked up at every node: stop the search here
-        instance.timestamp = lib.Timebox.current_milli_time()
+        clock = current_clock.get()  # an execution's (possibly virtual) clock, for $now/$millis
+        instance.timestamp = round(clock.now() * 1000) if clock is not None else lib.Timebox.current_milli_time()
         outer = getattr(lib.Jsonata.CURRENT, "jsonata", None)
         lib.Jsonata.CURRENT.jsonata = instance  # $now(), $millis() and lambdas read it
         try:

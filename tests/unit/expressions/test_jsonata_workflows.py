@@ -108,3 +108,19 @@ def test_evaluation_error_can_be_caught():
     execution = run(m, [1, 2])
     assert execution.status == "SUCCEEDED", execution.cause
     assert execution.output == "States.QueryEvaluationError"
+
+
+def test_now_and_millis_keep_virtual_time() -> None:
+    # An hour-long Wait under virtual time: $millis()/$now() must see the hour pass, as the
+    # history's timestamps do, not the few real milliseconds the run took.
+    definition = {"QueryLanguage": "JSONata", "StartAt": "Start", "States": {
+        "Start": {"Type": "Pass", "Output": {"t0": "{% $millis() %}"}, "Next": "Hour"},
+        "Hour": {"Type": "Wait", "Seconds": 3600, "Next": "After"},
+        "After": {"Type": "Pass", "Output": {"t0": "{% $states.input.t0 %}", "t1": "{% $millis() %}",
+                                             "now": "{% $now() %}"}, "End": True}}}
+    execution = statemachine.load(definition).run({}, virtual_time=True)
+    out = execution.output
+    assert 3_600_000 <= out["t1"] - out["t0"] < 3_601_000
+    entered = execution.history[-3]["timestamp"]  # the After state's PassStateEntered
+    assert abs(entered.timestamp() * 1000 - out["t1"]) < 1000
+    assert out["now"].startswith(entered.strftime("%Y-%m-%dT%H:%M"))
