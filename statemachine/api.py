@@ -36,7 +36,8 @@ from statemachine.model import CompiledMachine, MapState, ParallelState, TaskSta
 from statemachine.values import JSON, MISSING
 
 if TYPE_CHECKING:
-    from statemachine.resources.base import ResourceHandler, ResourceRegistry
+    from statemachine.resources.base import ResourceHandler
+    from statemachine.resources.registry import ResourceRegistry
     from statemachine.store import ExecutionStore
 
 __all__ = ["Execution", "StateMachine", "load"]
@@ -94,7 +95,7 @@ def _validate(doc: Any, machine_type: str, use_cache: bool) -> list[Any]:
 def _registry(resources: Mapping[str, ResourceHandler] | ResourceRegistry | None,
               resource_map: str | os.PathLike[str] | Mapping[str, JSON] | None,
               base_dir: Path | None) -> ResourceRegistry:
-    from statemachine.resources.base import ResourceRegistry
+    from statemachine.resources.registry import ResourceRegistry
 
     if isinstance(resources, ResourceRegistry):
         registry = resources

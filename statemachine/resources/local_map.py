@@ -40,7 +40,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -62,7 +62,7 @@ from statemachine.resources.base import (
     LAMBDA_INVOKE_RESOURCE,
     PYTHON_PREFIX,
     ResourceHandler,
-    ResourceRegistry,
+    Resolver,
 )
 from statemachine.values import JSON
 
@@ -310,8 +310,17 @@ def bare_resolver(invoker: LocalInvoker, names: list[str]) -> Callable[[str], Re
     return resolve
 
 
-def apply(registry: ResourceRegistry, mapping_or_path: str | os.PathLike[str] | Mapping[str, JSON]) -> ResourceRegistry:
-    """Layer the map's stand-ins over ``registry`` (modified and returned)."""
+class Registrar(Protocol):
+    """What ``apply`` needs of a registry (registry.ResourceRegistry; this module does not
+    import it: the package's imports run one way, base -> handlers -> registry)."""
+
+    def register(self, resource: str, handler: ResourceHandler, *, prefix: bool = False) -> None: ...
+
+    def register_resolver(self, prefix: str, resolver: Resolver) -> None: ...
+
+
+def apply(registry: Registrar, mapping_or_path: str | os.PathLike[str] | Mapping[str, JSON]) -> None:
+    """Layer the map's stand-ins over ``registry`` (modified in place)."""
     data, base = read_map(mapping_or_path)
     for resource, spec in (data.get("resources") or {}).items():
         registry.register(str(resource), _local_resource(str(resource), spec, base))
@@ -327,4 +336,3 @@ def apply(registry: ResourceRegistry, mapping_or_path: str | os.PathLike[str] | 
                                Boto3Invoker() if fallback == "aws" else None)
         registry.register(LAMBDA_INVOKE_RESOURCE, LambdaInvokeHandler(invoker))
         registry.register_resolver(LAMBDA_ARN_PREFIX, bare_resolver(invoker, sorted(functions)))
-    return registry
