@@ -61,8 +61,8 @@ from statemachine.resources.base import (
     LAMBDA_ARN_PREFIX,
     LAMBDA_INVOKE_RESOURCE,
     PYTHON_PREFIX,
-    ResourceHandler,
     Resolver,
+    ResourceHandler,
 )
 from statemachine.values import JSON
 

@@ -30,8 +30,8 @@ from statemachine.resources.base import (
     LAMBDA_INVOKE_RESOURCE,
     PYTHON_PREFIX,
     SHELL_RESOURCE,
-    ResourceHandler,
     Resolver,
+    ResourceHandler,
     TaskRequest,
     base_resource,
 )
