@@ -238,7 +238,7 @@ def read_map(mapping_or_path: str | os.PathLike[str] | Mapping[str, JSON]) -> tu
     return data, base.resolve()
 
 
-def _entry(key: str, spec: JSON, base: Path) -> tuple[str, str]:
+def function_entry(key: str, spec: JSON, base: Path) -> tuple[str, str]:
     """(code folder, 'module:function') of one lambda_functions entry."""
     if isinstance(spec, str):
         return str(base), spec if ":" in spec else ":".join(spec.rsplit(".", 1))
@@ -251,7 +251,7 @@ def _entry(key: str, spec: JSON, base: Path) -> tuple[str, str]:
 
 
 def load_function(key: str, spec: JSON, base: Path) -> LocalFunction:
-    code, target = _entry(key, spec, base)
+    code, target = function_entry(key, spec, base)
     code_dir = Path(code).resolve()
     module, func_name = python.parse_target(target)
     func = _load_isolated(code_dir, module, func_name, what=f"lambda_functions[{key!r}]")
@@ -264,12 +264,16 @@ def load_function(key: str, spec: JSON, base: Path) -> LocalFunction:
     return LocalFunction(ref.name, arn, code_dir, func, timeout)
 
 
+def module_files(code_dir: Path, module: str) -> list[Path]:
+    """Where ``module`` may live inside a Lambda ``code`` folder (module file, package)."""
+    relative = Path(*module.split("."))
+    return [code_dir / relative.with_suffix(".py"), code_dir / relative / "__init__.py"]
+
+
 def _load_isolated(code_dir: Path, module: str, func_name: str, *, what: str) -> Callable[..., Any]:
     """Load ``module`` from ``code_dir`` under a private name: two functions may both have a
     ``handler.py``, as two Lambda functions may."""
-    relative = Path(*module.split("."))
-    candidates = [code_dir / relative.with_suffix(".py"), code_dir / relative / "__init__.py"]
-    file = next((c for c in candidates if c.is_file()), None)
+    file = next((c for c in module_files(code_dir, module) if c.is_file()), None)
     if file is None:
         raise ResourceMapError(f"{what}: module {module!r} not found in {code_dir}")
     digest = hashlib.sha1(str(file).encode()).hexdigest()[:12]
