@@ -9,6 +9,9 @@ The map::
     resources:                   # any other Resource string -> a Python handler
       arn:aws:states:::sqs:sendMessage: python:handlers.sqs:send
     lambda_fallback: none        # "aws": functions not listed here go to the real Lambda API
+    local_s3: buckets            # S3 getObject/listObjectsV2/putObject on folders (s3_local.py):
+                                 # one folder per bucket in this root; true = $SM_S3_ROOT or
+                                 # the "s3" folder beside the definition
 
 Modules are found relative to the map file's folder (``base_dir:`` in a mapping given in
 code; the working directory otherwise); ``code`` is a folder playing the role of Lambda's
@@ -45,7 +48,7 @@ from typing import Any, Protocol
 import yaml
 
 from statemachine.errors import ResourceNotFoundError
-from statemachine.resources import python
+from statemachine.resources import python, s3_local
 from statemachine.resources.aws_lambda import (
     BareLambdaHandler,
     Boto3Invoker,
@@ -69,7 +72,7 @@ from statemachine.values import JSON
 TASK_ROOT = "/var/task"
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT = "123456789012"
-_KEYS = frozenset({"lambda_functions", "resources", "lambda_fallback", "base_dir"})
+_KEYS = frozenset({"lambda_functions", "resources", "lambda_fallback", "base_dir", "local_s3"})
 _IMPORT_LOCK = threading.Lock()
 
 
@@ -323,9 +326,27 @@ class Registrar(Protocol):
     def register_resolver(self, prefix: str, resolver: Resolver) -> None: ...
 
 
-def apply(registry: Registrar, mapping_or_path: str | os.PathLike[str] | Mapping[str, JSON]) -> None:
-    """Layer the map's stand-ins over ``registry`` (modified in place)."""
+def s3_root(data: Mapping[str, Any], base: Path, definition_dir: Path | None) -> Path | None:
+    """The folder of the map's ``local_s3`` buckets, or None when the map has none."""
+    value = data.get("local_s3", False)
+    if value is False or value is None:
+        return None
+    if value is True:
+        return s3_local.default_root(definition_dir)
+    if not isinstance(value, str) or not value:
+        raise ResourceMapError(f"local_s3 must be true or a folder, got {value!r}")
+    return base / value
+
+
+def apply(registry: Registrar, mapping_or_path: str | os.PathLike[str] | Mapping[str, JSON],
+          *, definition_dir: Path | None = None) -> None:
+    """Layer the map's stand-ins over ``registry`` (modified in place). ``definition_dir``
+    places the default ``local_s3`` root beside the definition."""
     data, base = read_map(mapping_or_path)
+    root = s3_root(data, base, definition_dir)
+    if root is not None:
+        for resource, handler in s3_local.LocalS3(root).handlers().items():
+            registry.register(resource, handler)
     for resource, spec in (data.get("resources") or {}).items():
         registry.register(str(resource), _local_resource(str(resource), spec, base))
     functions = data.get("lambda_functions") or {}

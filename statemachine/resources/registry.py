@@ -43,9 +43,11 @@ if TYPE_CHECKING:
 class ResourceRegistry:
     """Maps Resource strings (exactly or by prefix) to handlers."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, base_dir: Path | None = None) -> None:
         self._exact: dict[str, ResourceHandler] = {}
         self._prefixes: dict[str, Resolver] = {}
+        #: The definition's folder (python: modules and the default local_s3 root sit there).
+        self.base_dir = base_dir
 
     # -- building -------------------------------------------------------------------------
     @classmethod
@@ -55,7 +57,7 @@ class ResourceRegistry:
         ``base_dir`` is where ``python:`` modules are searched first (the definition's folder);
         the working directory is searched after it.
         """
-        registry = cls()
+        registry = cls(base_dir=base_dir)
         registry.register_resolver(PYTHON_PREFIX, python.resolver(base_dir))
         registry.register(SHELL_RESOURCE, shell.ShellHandler())
         registry.register(HTTP_INVOKE_RESOURCE, http.HttpInvokeHandler())
@@ -97,7 +99,7 @@ class ResourceRegistry:
             self.register(name.rstrip("*"), handler, prefix=name.endswith("*"))
 
     def copy(self) -> ResourceRegistry:
-        clone = type(self)()
+        clone = type(self)(base_dir=self.base_dir)
         clone._exact = dict(self._exact)
         clone._prefixes = dict(self._prefixes)
         return clone
@@ -114,7 +116,7 @@ class ResourceRegistry:
     ) -> ResourceRegistry:
         """A copy with the local stand-ins of a MAP.yaml (see ``local_map``) layered on top."""
         clone = self.copy()
-        local_map.apply(clone, mapping_or_path)
+        local_map.apply(clone, mapping_or_path, definition_dir=self.base_dir)
         return clone
 
     # -- resolving ------------------------------------------------------------------------

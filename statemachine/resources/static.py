@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from statemachine.errors import Diagnostic, ResourceNotFoundError
-from statemachine.resources import aws_lambda, http, local_map, python, shell
+from statemachine.resources import aws_lambda, http, local_map, python, s3_local, shell
 from statemachine.resources.base import (
     ENTRY_POINT_GROUP,
     HTTP_INVOKE_RESOURCE,
@@ -161,7 +161,7 @@ def _python_resolver(base_dir: Path | None) -> Callable[[str], ResourceHandler]:
 def checking_registry(base_dir: Path | None,
                       resource_map: str | os.PathLike[str] | Mapping[str, JSON] | None) -> ResourceRegistry:
     """A registry that resolves like ``ResourceRegistry.default()`` + the map, loading nothing."""
-    registry = ResourceRegistry()
+    registry = ResourceRegistry(base_dir=base_dir)
     registry.register_resolver(PYTHON_PREFIX, _python_resolver(base_dir))
     registry.register(SHELL_RESOURCE, shell.ShellHandler())
     registry.register(HTTP_INVOKE_RESOURCE, http.HttpInvokeHandler())
@@ -177,6 +177,10 @@ def checking_registry(base_dir: Path | None,
 
 def _apply_map(registry: ResourceRegistry, mapping_or_path: str | os.PathLike[str] | Mapping[str, JSON]) -> None:
     data, base = local_map.read_map(mapping_or_path)
+    root = local_map.s3_root(data, base, registry.base_dir)
+    if root is not None:
+        for name, handler in s3_local.LocalS3(root).handlers().items():
+            registry.register(name, handler)
     for resource, spec in (data.get("resources") or {}).items():
         if not isinstance(spec, str):
             raise local_map.ResourceMapError(
