@@ -201,3 +201,14 @@ def test_nul_characters_are_refused() -> None:
 def test_non_string_args_become_json_text() -> None:
     result = call(ShellHandler(), "shell", {"Command": ["printf", "%s|"], "Args": [1, True, None, {"a": 1}]})
     assert result["Stdout"] == '1|true|null|{"a": 1}|'
+
+
+def test_the_readme_example_archives_what_the_input_names(tmp_path: Path) -> None:
+    folder = tmp_path / "in; touch canary"  # a hostile-looking but real folder name
+    folder.mkdir()
+    (folder / "a.txt").write_text("a")
+    archive = tmp_path / "out $(touch canary).tgz"
+    flow = machine({"Command": 'tar -czf "$1" -- "$2"', "Shell": True,
+                    "Args.$": "States.Array($.archive, $.folder)"})
+    run(flow, {"archive": str(archive), "folder": str(folder)})
+    assert archive.is_file() and not (tmp_path / "canary").exists() and not Path("canary").exists()
