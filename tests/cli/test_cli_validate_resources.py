@@ -109,3 +109,34 @@ def test_installed_modules_are_found_without_import(tmp_path: Path) -> None:
                       "python:json:dumps", "python:math:sqrt", "python:json:no_such_function")
     found = check_resources(load_source(definition), None)
     assert [(d.code, d.state) for d in found] == [("unresolved-resource", "S3")]
+
+
+def test_entry_points_are_listed_by_name_never_loaded(tmp_path: Path, canary: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib import metadata
+
+    (tmp_path / "plugin_q9.py").write_text(CANARY_CODE.format(path=str(canary)) + "def handler(e):\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    entry = metadata.EntryPoint(name="queue:*", value="plugin_q9:handler", group="statemachine.resources")
+    monkeypatch.setattr(metadata, "entry_points", lambda group=None: [entry])
+    found = check_resources(load_source(flow(tmp_path, "queue:orders", "queue2:x")), None)
+    assert [(d.code, d.state) for d in found] == [("unresolved-resource", "S1")]
+    assert not canary.exists()
+
+
+def test_local_s3_in_the_map_resolves_the_s3_actions(sm, tmp_path: Path) -> None:
+    resource_map = tmp_path / "map.yaml"
+    resource_map.write_text("local_s3: true\n")
+    definition = flow(tmp_path, "arn:aws:states:::s3:putObject")
+    assert sm("validate", "--resources", resource_map, definition).returncode == 0
+    resource_map.write_text("resources: {}\n")
+    assert sm("validate", "--resources", resource_map, definition).returncode == 1
+
+
+def test_sm_run_refuses_a_shell_command_from_data(sm, tmp_path: Path) -> None:
+    canary = tmp_path / "canary"
+    definition = tmp_path / "flow.yaml"
+    definition.write_text("StartAt: Run\nStates:\n  Run:\n    Type: Task\n    Resource: shell\n    End: true\n")
+    result = sm("run", definition, "--input", json.dumps({"Command": f"touch {canary}", "Shell": True}))
+    assert result.returncode == 2 and "shell-dynamic-command" in result.stderr + result.stdout
+    assert not canary.exists()
