@@ -69,16 +69,17 @@ def check_file(path: str, resource_map: str | None) -> list[Diagnostic]:
 
 
 def _resource_problems(path: str, resource_map: str) -> list[Diagnostic]:
-    import statemachine
-    from statemachine.errors import DefinitionError, Diagnostic, ResourceNotFoundError
+    """Unresolvable resources, found without importing or running any handler module
+    (statemachine.resources.static): validation is what CI runs on untrusted pull requests."""
+    from statemachine.errors import DefinitionError
+    from statemachine.loader import load_source
+    from statemachine.resources.static import check_resources
 
     try:
-        statemachine.load(Path(path), resource_map=resource_map)
-    except ResourceNotFoundError as exc:
-        return [Diagnostic("unresolved-resource", str(exc), file=path)]
+        doc = load_source(Path(path), name=path)
     except DefinitionError as exc:
         return with_file(exc.diagnostics, path)
-    return []
+    return with_file(check_resources(doc, resource_map), path)
 
 
 def _counts(report: Report) -> dict[str, int]:

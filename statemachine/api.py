@@ -36,7 +36,8 @@ from statemachine.model import CompiledMachine, MapState, ParallelState, TaskSta
 from statemachine.values import JSON, MISSING
 
 if TYPE_CHECKING:
-    from statemachine.resources.base import ResourceHandler, ResourceRegistry
+    from statemachine.resources.base import ResourceHandler
+    from statemachine.resources.registry import ResourceRegistry
     from statemachine.store import ExecutionStore
 
 __all__ = ["Execution", "StateMachine", "load"]
@@ -74,8 +75,18 @@ def load(source: str | os.PathLike[str] | Mapping[str, JSON], *,
     if task_resources:  # no Task state: no registry to build (keeps `sm run` cold start short)
         registry = _registry(resources, resource_map, base_dir)
         handlers = {resource: registry.resolve(resource) for resource in task_resources}
+        _check_tasks(doc, handlers)
     machine_name = name or (base_dir and Path(doc.path or "").stem) or "StateMachine"
     return StateMachine(compiled, machine_name, handlers, machine_type)
+
+
+def _check_tasks(doc: Any, handlers: Mapping[str, ResourceHandler]) -> None:
+    """Handlers' load-time checks of the Tasks that use them (resources.checks)."""
+    from statemachine.resources.checks import check_tasks
+
+    problems = check_tasks(doc, handlers.get)
+    if any(d.severity == "error" for d in problems):
+        raise DefinitionError(problems)
 
 
 def _validate(doc: Any, machine_type: str, use_cache: bool) -> list[Any]:
@@ -94,7 +105,7 @@ def _validate(doc: Any, machine_type: str, use_cache: bool) -> list[Any]:
 def _registry(resources: Mapping[str, ResourceHandler] | ResourceRegistry | None,
               resource_map: str | os.PathLike[str] | Mapping[str, JSON] | None,
               base_dir: Path | None) -> ResourceRegistry:
-    from statemachine.resources.base import ResourceRegistry
+    from statemachine.resources.registry import ResourceRegistry
 
     if isinstance(resources, ResourceRegistry):
         registry = resources

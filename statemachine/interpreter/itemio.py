@@ -21,10 +21,10 @@ resources, so a definition whose reader/writer has no handler fails ``load()``:
   FLATTEN the outputs with arrays flattened; without Resource the transformed results are
   the Map's result. Every failure is ``States.ResultWriterFailed``.
 
-Local files: ``local_get_object`` / ``local_list_objects`` / ``local_put_object`` are S3
-stand-ins where ``Bucket`` is a local folder (absolute, or relative to the working directory);
-map them in a MAP.yaml, e.g. ``resources: {arn:aws:states:::s3:getObject:
-python:statemachine.interpreter.itemio:local_get_object}``, or pass them to ``load(resources=)``.
+Local files: ``local_s3:`` in a resource map (statemachine.resources.s3_local) runs the three S3
+actions on folders, one per bucket, inside one configured root and never outside it.
+``local_get_object`` / ``local_list_objects`` / ``local_put_object`` here are the same
+handlers rooted at ``$SM_S3_ROOT`` (else ``./s3``), kept for maps that name them.
 
 The plain Map never imports this module (the compiler and parallel.py only do so when a Map
 has an ItemReader or a ResultWriter).
@@ -35,14 +35,12 @@ from __future__ import annotations
 import asyncio
 import csv
 import gzip
-import hashlib
 import inspect
 import io
 import json
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from statemachine import errors
@@ -402,43 +400,25 @@ def _body(items: list[JSON], output_type: str) -> str:
 
 
 # --- local-folder S3 stand-ins -----------------------------------------------------------------
+# Kept for resource maps that name them; they are statemachine.resources.s3_local's handlers,
+# confined to $SM_S3_ROOT (else ./s3 of the working directory). Prefer `local_s3:` in the map.
 
-def _local_path(params: JSON, key_field: str = "Key") -> tuple[Path, Path]:
-    """(bucket folder, file) for ``{"Bucket": folder, "Key": key}``; keys stay inside the folder."""
-    if not isinstance(params, dict) or not isinstance(params.get("Bucket"), str):
-        raise ValueError("the S3 parameters must name a Bucket (a local folder)")
-    root = Path(str(params["Bucket"])).resolve()
-    path = (root / str(params.get(key_field, ""))).resolve()
-    if path != root and root not in path.parents:
-        raise ValueError(f"the key {params.get(key_field)!r} leaves the bucket folder {root}")
-    return root, path
+def _local_s3() -> Any:
+    from statemachine.resources.s3_local import LocalS3, default_root
+
+    return LocalS3(default_root(None))
 
 
 def local_get_object(params: JSON) -> JSON:
-    """s3:getObject on a folder: the file's text."""
-    return _local_path(params)[1].read_text(encoding="utf-8")
+    """s3:getObject on a folder: the file's text (statemachine.resources.s3_local)."""
+    return _local_s3().get_object(params)
 
 
 def local_list_objects(params: JSON) -> JSON:
     """s3:listObjectsV2 on a folder: every file whose key starts with Prefix (sorted by key)."""
-    root, _ = _local_path(params)
-    prefix = str(params.get("Prefix", "") or "") if isinstance(params, dict) else ""
-    contents: list[JSON] = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        key = path.relative_to(root).as_posix()
-        if key.startswith(prefix):
-            stat = path.stat()
-            contents.append({"Key": key, "Size": stat.st_size, "StorageClass": "STANDARD",
-                             "ETag": f'"{hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()}"',
-                             "LastModified": int(stat.st_mtime)})
-    return {"Contents": contents, "IsTruncated": False, "KeyCount": len(contents)}
+    return _local_s3().list_objects_v2(params)
 
 
 def local_put_object(params: JSON) -> JSON:
     """s3:putObject into a folder: writes Body (text) to Bucket/Key."""
-    _, path = _local_path(params)
-    body = params.get("Body", "") if isinstance(params, dict) else ""
-    text = body if isinstance(body, str) else _text(body)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return {"ETag": f'"{hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()}"'}
+    return _local_s3().put_object(params)

@@ -17,14 +17,15 @@ from statemachine.resources.base import (
     LAMBDA_INVOKE_RESOURCE,
     SHELL_RESOURCE,
     ResourceHandler,
-    ResourceRegistry,
+    TaskChecker,
+    TaskDefinition,
     TaskRequest,
     base_resource,
-    coerce_registry,
     integration_of,
 )
 from statemachine.resources.mock import MockError, MockResource
 from statemachine.resources.python import TaskContext
+from statemachine.resources.registry import ResourceRegistry, coerce_registry
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -35,7 +36,9 @@ __all__ = [
     "MockResource",
     "ResourceHandler",
     "ResourceRegistry",
+    "TaskChecker",
     "TaskContext",
+    "TaskDefinition",
     "TaskRequest",
     "base_resource",
     "coerce_registry",

@@ -1,33 +1,24 @@
 """Resources stage, the contract: what a Task hands to a resource handler (TaskRequest), the
-handler protocol, and the registry that resolves a Task's ``Resource`` string to a handler
-before an execution starts.
+handler protocol, the optional load-time check a handler may offer (TaskChecker over a
+TaskDefinition), and the Resource-string helpers. The registry that maps Resource strings to
+handlers is ``registry.py``.
 
-Resolution order for a Resource string (``ResourceRegistry.resolve``):
-
-1. an exact registration of the full string (``arn:aws:states:::lambda:invoke.waitForTaskToken``);
-2. an exact registration of the string without its integration suffix (``.sync``,
-   ``.sync:2``, ``.waitForTaskToken``) and with the partition normalised to ``aws``;
-3. the longest registered prefix (``python:``, ``arn:aws:lambda:``); a prefix entry holds a
-   *resolver* that builds the handler for that one resource (and may refuse it).
-
-Registries are built explicitly and passed in (``ResourceRegistry.default()`` for the
-built-ins plus the ``statemachine.resources`` entry points); there is no module-level registry.
+This module imports nothing else of the package: every handler module (python, shell, http,
+aws_lambda, local_map, mock) imports it, and ``registry.py`` imports them. The dependencies of
+``statemachine.resources`` run one way, base -> handlers -> registry (a test checks it).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Awaitable, Callable, Mapping
-from importlib import metadata
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
-from statemachine.errors import ResourceNotFoundError
 from statemachine.values import JSON
 
 if TYPE_CHECKING:
-    from os import PathLike
+    from statemachine.errors import Diagnostic
 
 Integration = Literal["request-response", "sync", "wait-for-task-token"]
 
@@ -87,6 +78,30 @@ class ResourceHandler(Protocol):
 Resolver = Callable[[str], ResourceHandler]
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class TaskDefinition:
+    """A Task state as written in the definition, for a handler's load-time check.
+
+    ``body`` is the state's raw JSON object; ``pointer`` its JSON pointer
+    (``/States/A/Branches/0/States/B``); ``query_language`` the state's effective language.
+    """
+
+    state_name: str
+    resource: str
+    body: Mapping[str, JSON]
+    pointer: str
+    query_language: Literal["JSONPath", "JSONata"] = "JSONPath"
+
+
+@runtime_checkable
+class TaskChecker(Protocol):
+    """Optional second method of a handler: judge, when the definition is loaded (``load()``,
+    ``sm validate --resources``), how a Task uses it. Yields Diagnostics (pointer and state
+    set, line/column left 0 for the caller to fill); an error makes the definition invalid."""
+
+    def check_task(self, task: TaskDefinition) -> Iterator[Diagnostic]: ...
+
+
 def integration_of(resource: str) -> Integration:
     """The service integration pattern a Resource string asks for."""
     if resource.endswith(".waitForTaskToken"):
@@ -99,150 +114,3 @@ def integration_of(resource: str) -> Integration:
 def base_resource(resource: str) -> str:
     """The Resource without its integration suffix and with the partition set to ``aws``."""
     return _PARTITION.sub("arn:aws:", _SUFFIX.sub("", resource))
-
-
-class ResourceRegistry:
-    """Maps Resource strings (exactly or by prefix) to handlers."""
-
-    def __init__(self) -> None:
-        self._exact: dict[str, ResourceHandler] = {}
-        self._prefixes: dict[str, Resolver] = {}
-
-    # -- building -------------------------------------------------------------------------
-    @classmethod
-    def default(cls, *, base_dir: Path | None = None) -> ResourceRegistry:
-        """The built-in handlers (python:, shell, HTTP, AWS Lambda) plus entry points.
-
-        ``base_dir`` is where ``python:`` modules are searched first (the definition's folder);
-        the working directory is searched after it.
-        """
-        from statemachine.resources import aws_lambda, http, python, shell
-
-        registry = cls()
-        registry.register_resolver(PYTHON_PREFIX, python.resolver(base_dir))
-        registry.register(SHELL_RESOURCE, shell.ShellHandler())
-        registry.register(HTTP_INVOKE_RESOURCE, http.HttpInvokeHandler())
-        invoker = aws_lambda.Boto3Invoker()
-        registry.register(LAMBDA_INVOKE_RESOURCE, aws_lambda.LambdaInvokeHandler(invoker))
-        registry.register_resolver(LAMBDA_ARN_PREFIX, aws_lambda.bare_arn_resolver(invoker))
-        registry.load_entry_points()
-        return registry
-
-    def register(self, resource: str, handler: ResourceHandler, *, prefix: bool = False) -> None:
-        """Register ``handler`` for ``resource`` (or for every resource starting with it).
-
-        A plain function is a Python task function (it receives the effective input, and a
-        TaskContext if it asks for one) unless its first parameter is annotated TaskRequest;
-        a callable object is used as a ResourceHandler as it is.
-        """
-        if not callable(handler):
-            raise TypeError(f"handler for {resource!r} is not callable: {handler!r}")
-        from statemachine.resources.python import as_handler
-
-        handler = as_handler(handler, name=resource)
-        if prefix:
-            self._prefixes[resource] = _constant(handler)
-        else:
-            self._exact[resource] = handler
-
-    def register_resolver(self, prefix: str, resolver: Resolver) -> None:
-        """Register a resolver that builds a handler for each resource under ``prefix``."""
-        self._prefixes[prefix] = resolver
-
-    def load_entry_points(self, group: str = ENTRY_POINT_GROUP) -> None:
-        """Add the handlers third-party packages declare in the ``statemachine.resources`` group."""
-        for entry in metadata.entry_points(group=group):
-            try:
-                handler = entry.load()
-            except Exception as exc:  # a broken plugin must not break every run
-                message = f"entry point {entry.name!r} ({entry.value}) failed to load: {exc!r}"
-                self._exact[entry.name] = _broken(message)
-                continue
-            name = entry.name
-            self.register(name.rstrip("*"), handler, prefix=name.endswith("*"))
-
-    def copy(self) -> ResourceRegistry:
-        clone = type(self)()
-        clone._exact = dict(self._exact)
-        clone._prefixes = dict(self._prefixes)
-        return clone
-
-    def with_handlers(self, handlers: Mapping[str, ResourceHandler]) -> ResourceRegistry:
-        """A copy with ``handlers`` added (a key ending in ``*`` registers a prefix)."""
-        clone = self.copy()
-        for name, handler in handlers.items():
-            clone.register(name.rstrip("*"), handler, prefix=name.endswith("*"))
-        return clone
-
-    def with_resource_map(
-        self, mapping_or_path: str | PathLike[str] | Mapping[str, JSON]
-    ) -> ResourceRegistry:
-        """A copy with the local stand-ins of a MAP.yaml (see ``local_map``) layered on top."""
-        from statemachine.resources import local_map
-
-        return local_map.apply(self.copy(), mapping_or_path)
-
-    # -- resolving ------------------------------------------------------------------------
-    def resolve(self, resource: str) -> ResourceHandler:
-        """The handler for ``resource``; ResourceNotFoundError lists what is registered."""
-        for key in (resource, base_resource(resource)):
-            if key in self._exact:
-                return self._exact[key]
-        normal = base_resource(resource)
-        for prefix in sorted(self._prefixes, key=len, reverse=True):
-            if resource.startswith(prefix) or normal.startswith(prefix):
-                return self._prefixes[prefix](resource)
-        raise ResourceNotFoundError(
-            f"no handler for Resource {resource!r}; available: {self.describe()}"
-        )
-
-    def names(self) -> list[str]:
-        """Registered resources, prefixes written with a trailing ``*``."""
-        return sorted(self._exact) + sorted(p + "*" for p in self._prefixes)
-
-    def describe(self) -> str:
-        return ", ".join(self.names()) or "(nothing registered)"
-
-    def __contains__(self, resource: object) -> bool:
-        if not isinstance(resource, str):
-            return False
-        try:
-            self.resolve(resource)
-        except ResourceNotFoundError:
-            return False
-        return True
-
-
-def _constant(handler: ResourceHandler) -> Resolver:
-    def resolve(resource: str) -> ResourceHandler:
-        return handler
-
-    return resolve
-
-
-def _broken(message: str) -> ResourceHandler:
-    def handler(request: TaskRequest) -> JSON:
-        raise ResourceNotFoundError(message)
-
-    return handler
-
-
-def coerce_registry(
-    resources: Mapping[str, ResourceHandler] | ResourceRegistry | None,
-    resource_map: str | PathLike[str] | Mapping[str, JSON] | None = None,
-    *,
-    base_dir: Path | None = None,
-) -> ResourceRegistry:
-    """What ``load(resources=..., resource_map=...)`` means: defaults + handlers + map.
-
-    A mapping of handlers is layered on the default registry; a registry is used as given.
-    """
-    if isinstance(resources, ResourceRegistry):
-        registry = resources
-    else:
-        registry = ResourceRegistry.default(base_dir=base_dir)
-        if resources:
-            registry = registry.with_handlers(resources)
-    if resource_map is not None:
-        registry = registry.with_resource_map(resource_map)
-    return registry

@@ -16,26 +16,40 @@ with every other character turned into ``_``::
         body: {}
 
 Values given as ``*_env`` are read from the environment when the task runs.
+
+Secrets never reach a cause: messages about a connection name fields and variables, never
+values; a file that does not parse is reported by line and column only (YAML's own messages
+quote the offending line); ``Connection.secrets()`` lists every value the connection supplies
+so the HTTP Task can take them out of any text it reports (``redact``).
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import quote, quote_plus
 
 import yaml
 
 from statemachine.errors import StatesError
 from statemachine.values import JSON
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
 NOT_CONFIGURED: Final = "Http.ConnectionNotConfigured"
 FILE_VARIABLE: Final = "SM_CONNECTIONS_FILE"
 _ARN_NAME = re.compile(r":connection/([^/]+)(?:/|$)")
+#: What replaces a secret in reported text.
+REDACTED: Final = "*****"
+#: Shorter values are not searched for in text (a header value "1" would blank every "1").
+MIN_SECRET_LENGTH: Final = 4
 
 
 def connection_name(arn: str) -> str:
@@ -57,6 +71,41 @@ def _secret(section: Mapping[str, Any], key: str, where: str) -> str:
     if key in section:
         return str(section[key])
     raise StatesError(NOT_CONFIGURED, f"{where}: missing {key} (or {key}_env)")
+
+
+def _try_secret(section: Mapping[str, Any], key: str) -> str:
+    try:
+        return _secret(section, key, "")
+    except StatesError:
+        return ""
+
+
+def _leaves(value: Any) -> Iterator[Any]:
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _leaves(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _leaves(item)
+    elif value is not None and not isinstance(value, bool):
+        yield value
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret (as written, URL-encoded or JSON-escaped) replaced by *****."""
+    forms = {form for secret in secrets if len(secret) >= MIN_SECRET_LENGTH
+             for form in (secret, quote(secret, safe=""), quote_plus(secret), quote(secret),
+                          json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1])}
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, REDACTED)
+    return text
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """Where a YAML file fails to parse, without its text (YAML's messages quote the line)."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"not valid YAML{where} ({type(exc).__name__})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +133,26 @@ class Connection:
             headers["Authorization"] = "Bearer " + _secret(self.spec["oauth"], "token", where)
         return headers
 
+    def secrets(self) -> list[str]:
+        """Every value this connection supplies (credentials, header/query/body values), plus
+        the encoded forms in which they travel (Basic auth's base64)."""
+        found = [str(v) for v in _leaves({k: self.spec.get(k) for k in ("headers", "query", "body")})]
+        for section, keys in (("api_key", ("value",)), ("oauth", ("token",)),
+                              ("basic", ("username", "password"))):
+            spec = self.spec.get(section)
+            if isinstance(spec, dict):
+                found += [_try_secret(spec, key) for key in keys]
+        basic = self.basic_auth_or_none()
+        if basic is not None:
+            found.append(base64.b64encode(f"{basic[0]}:{basic[1]}".encode()).decode())
+        return [v for v in found if v]
+
+    def basic_auth_or_none(self) -> tuple[str, str] | None:
+        try:
+            return self.basic_auth()
+        except StatesError:
+            return None
+
     def basic_auth(self) -> tuple[str, str] | None:
         basic = self.spec.get("basic")
         if not isinstance(basic, dict):
@@ -102,10 +171,16 @@ class ConnectionStore:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> ConnectionStore:
-        data = yaml.safe_load(Path(path).read_text()) or {}
+        """Raises ValueError (never quoting the file's text) or OSError."""
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{path}: {_yaml_problem(exc)}") from None
+        except UnicodeDecodeError:
+            raise ValueError(f"{path}: not UTF-8 text") from None
         entries = data.get("connections", {}) if isinstance(data, dict) else {}
-        if not isinstance(entries, dict):
-            raise ValueError(f"{path}: 'connections' must be an object")
+        if not isinstance(entries, dict) or not all(isinstance(v, dict) for v in entries.values()):
+            raise ValueError(f"{path}: 'connections' must map names to objects")
         return cls(entries)
 
     @classmethod
@@ -116,8 +191,11 @@ class ConnectionStore:
             return cls()
         try:
             return cls.from_file(path)
-        except (OSError, ValueError, yaml.YAMLError) as exc:
-            raise StatesError(NOT_CONFIGURED, f"cannot read ${FILE_VARIABLE} ({path}): {exc}") from exc
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise StatesError(NOT_CONFIGURED, f"cannot read ${FILE_VARIABLE} ({path}): {reason}") from None
+        except ValueError as exc:
+            raise StatesError(NOT_CONFIGURED, f"cannot read ${FILE_VARIABLE} ({exc})") from None
 
     def get(self, arn: str) -> Connection:
         name = connection_name(arn)
@@ -127,9 +205,14 @@ class ConnectionStore:
         variable = env_variable(name)
         if variable in self.environ:
             try:
-                return Connection(name, json.loads(self.environ[variable]))
+                spec = json.loads(self.environ[variable])
             except ValueError as exc:
-                raise StatesError(NOT_CONFIGURED, f"{variable} is not JSON: {exc}") from exc
+                where = getattr(exc, "lineno", 0), getattr(exc, "colno", 0)
+                raise StatesError(NOT_CONFIGURED, f"{variable} is not JSON (error at line {where[0]}, "
+                                                  f"column {where[1]})") from None
+            if not isinstance(spec, dict):
+                raise StatesError(NOT_CONFIGURED, f"{variable} must hold a JSON object")
+            return Connection(name, spec)
         raise StatesError(
             NOT_CONFIGURED,
             f"connection {arn!r} is not configured locally: add {name!r} to the file named by "

@@ -17,25 +17,35 @@ otherwise>, "StatusCode": int, "StatusText": str}``. Errors:
   ConnectionArn has no local configuration.
 
 TLS certificates are verified (``SSL_CERT_FILE`` picks a CA bundle). The request is async:
-a task timeout or an abort cancels it.
+a task timeout or an abort cancels it. Redirects are not followed (a 3xx is a StatusCode error),
+so connection credentials never go to a host the definition did not name.
+
+Secrets never reach a cause (and so never the history, ``--json`` or logs): every value the
+connection supplies (credentials, its header, query and body values) is replaced by ``*****``
+in the cause of every error this handler raises, written as is, URL-encoded or JSON-escaped;
+a header name or value that could split the request (CR, LF, NUL) is refused by name, never
+quoted. The result of a successful call is the server's answer, passed on unchanged.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import urlencode
 
 from statemachine.errors import RUNTIME, StatesError
 from statemachine.resources.base import TaskRequest
-from statemachine.resources.connections import Connection, ConnectionStore
+from statemachine.resources.connections import NOT_CONFIGURED, Connection, ConnectionStore, redact
 from statemachine.values import JSON
 
 SOCKET_ERROR: Final = "States.Http.Socket"
 STATUS_ERROR_PREFIX: Final = "States.Http.StatusCode."
 MAX_SECONDS: Final = 60.0
 _METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"})
+_TOKEN = re.compile(r"\A[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")  # RFC 9110 field-name
+_SPLITTERS = re.compile(r"[\r\n\0]")
 
 
 def _runtime(message: str) -> StatesError:
@@ -70,9 +80,24 @@ def _headers(params: Mapping[str, JSON], connection: Connection | None) -> dict[
     if not isinstance(given, dict):
         raise _runtime(f"Headers must be an object, got {given!r}")
     headers = {str(k): _scalar(v) for k, v in given.items()}
+    _check_headers(headers, None)
     if connection is not None:
-        headers.update(connection.headers())
+        extra = connection.headers()
+        _check_headers(extra, connection)
+        headers.update(extra)
     return headers
+
+
+def _check_headers(headers: Mapping[str, str], connection: Connection | None) -> None:
+    """Refuse names that are not tokens and values with CR/LF/NUL, quoting neither value."""
+    for name, value in headers.items():
+        bad_name = not _TOKEN.match(name)
+        if bad_name or _SPLITTERS.search(value):
+            what = "name is not a valid header name" if bad_name else "value holds CR, LF or NUL"
+            label = repr(name) if not bad_name else "(not shown)"
+            if connection is None:
+                raise _runtime(f"Headers: header {label}: its {what}")
+            raise StatesError(NOT_CONFIGURED, f"connection {connection.name!r}: header {label}: its {what}")
 
 
 def _body(params: Mapping[str, JSON], headers: dict[str, str],
@@ -164,6 +189,15 @@ class HttpInvokeHandler:
             raise _runtime(f"Method must be one of {sorted(_METHODS)}, got {method!r}")
         arn = _connection_arn(params)
         connection = self.connections.get(arn) if arn is not None else None
+        if connection is None:
+            return await self._invoke(request, params, method, None)
+        try:
+            return await self._invoke(request, params, method, connection)
+        except StatesError as exc:  # no value of the connection leaves in a cause
+            raise StatesError(exc.name, redact(exc.cause or "", connection.secrets())) from None
+
+    async def _invoke(self, request: TaskRequest, params: Mapping[str, JSON], method: str,
+                      connection: Connection | None) -> JSON:
         headers = _headers(params, connection)
         body = _body(params, headers, connection)
         url = _url(params, connection)

@@ -9,6 +9,9 @@ The map::
     resources:                   # any other Resource string -> a Python handler
       arn:aws:states:::sqs:sendMessage: python:handlers.sqs:send
     lambda_fallback: none        # "aws": functions not listed here go to the real Lambda API
+    local_s3: buckets            # S3 getObject/listObjectsV2/putObject on folders (s3_local.py):
+                                 # one folder per bucket in this root; true = $SM_S3_ROOT or
+                                 # the "s3" folder beside the definition
 
 Modules are found relative to the map file's folder (``base_dir:`` in a mapping given in
 code; the working directory otherwise); ``code`` is a folder playing the role of Lambda's
@@ -40,12 +43,12 @@ import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
 from statemachine.errors import ResourceNotFoundError
-from statemachine.resources import python
+from statemachine.resources import python, s3_local
 from statemachine.resources.aws_lambda import (
     BareLambdaHandler,
     Boto3Invoker,
@@ -61,15 +64,15 @@ from statemachine.resources.base import (
     LAMBDA_ARN_PREFIX,
     LAMBDA_INVOKE_RESOURCE,
     PYTHON_PREFIX,
+    Resolver,
     ResourceHandler,
-    ResourceRegistry,
 )
 from statemachine.values import JSON
 
 TASK_ROOT = "/var/task"
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT = "123456789012"
-_KEYS = frozenset({"lambda_functions", "resources", "lambda_fallback", "base_dir"})
+_KEYS = frozenset({"lambda_functions", "resources", "lambda_fallback", "base_dir", "local_s3"})
 _IMPORT_LOCK = threading.Lock()
 
 
@@ -238,7 +241,7 @@ def read_map(mapping_or_path: str | os.PathLike[str] | Mapping[str, JSON]) -> tu
     return data, base.resolve()
 
 
-def _entry(key: str, spec: JSON, base: Path) -> tuple[str, str]:
+def function_entry(key: str, spec: JSON, base: Path) -> tuple[str, str]:
     """(code folder, 'module:function') of one lambda_functions entry."""
     if isinstance(spec, str):
         return str(base), spec if ":" in spec else ":".join(spec.rsplit(".", 1))
@@ -251,7 +254,7 @@ def _entry(key: str, spec: JSON, base: Path) -> tuple[str, str]:
 
 
 def load_function(key: str, spec: JSON, base: Path) -> LocalFunction:
-    code, target = _entry(key, spec, base)
+    code, target = function_entry(key, spec, base)
     code_dir = Path(code).resolve()
     module, func_name = python.parse_target(target)
     func = _load_isolated(code_dir, module, func_name, what=f"lambda_functions[{key!r}]")
@@ -264,12 +267,16 @@ def load_function(key: str, spec: JSON, base: Path) -> LocalFunction:
     return LocalFunction(ref.name, arn, code_dir, func, timeout)
 
 
+def module_files(code_dir: Path, module: str) -> list[Path]:
+    """Where ``module`` may live inside a Lambda ``code`` folder (module file, package)."""
+    relative = Path(*module.split("."))
+    return [code_dir / relative.with_suffix(".py"), code_dir / relative / "__init__.py"]
+
+
 def _load_isolated(code_dir: Path, module: str, func_name: str, *, what: str) -> Callable[..., Any]:
     """Load ``module`` from ``code_dir`` under a private name: two functions may both have a
     ``handler.py``, as two Lambda functions may."""
-    relative = Path(*module.split("."))
-    candidates = [code_dir / relative.with_suffix(".py"), code_dir / relative / "__init__.py"]
-    file = next((c for c in candidates if c.is_file()), None)
+    file = next((c for c in module_files(code_dir, module) if c.is_file()), None)
     if file is None:
         raise ResourceMapError(f"{what}: module {module!r} not found in {code_dir}")
     digest = hashlib.sha1(str(file).encode()).hexdigest()[:12]
@@ -310,9 +317,36 @@ def bare_resolver(invoker: LocalInvoker, names: list[str]) -> Callable[[str], Re
     return resolve
 
 
-def apply(registry: ResourceRegistry, mapping_or_path: str | os.PathLike[str] | Mapping[str, JSON]) -> ResourceRegistry:
-    """Layer the map's stand-ins over ``registry`` (modified and returned)."""
+class Registrar(Protocol):
+    """What ``apply`` needs of a registry (registry.ResourceRegistry; this module does not
+    import it: the package's imports run one way, base -> handlers -> registry)."""
+
+    def register(self, resource: str, handler: ResourceHandler, *, prefix: bool = False) -> None: ...
+
+    def register_resolver(self, prefix: str, resolver: Resolver) -> None: ...
+
+
+def s3_root(data: Mapping[str, Any], base: Path, definition_dir: Path | None) -> Path | None:
+    """The folder of the map's ``local_s3`` buckets, or None when the map has none."""
+    value = data.get("local_s3", False)
+    if value is False or value is None:
+        return None
+    if value is True:
+        return s3_local.default_root(definition_dir)
+    if not isinstance(value, str) or not value:
+        raise ResourceMapError(f"local_s3 must be true or a folder, got {value!r}")
+    return base / value
+
+
+def apply(registry: Registrar, mapping_or_path: str | os.PathLike[str] | Mapping[str, JSON],
+          *, definition_dir: Path | None = None) -> None:
+    """Layer the map's stand-ins over ``registry`` (modified in place). ``definition_dir``
+    places the default ``local_s3`` root beside the definition."""
     data, base = read_map(mapping_or_path)
+    root = s3_root(data, base, definition_dir)
+    if root is not None:
+        for resource, handler in s3_local.LocalS3(root).handlers().items():
+            registry.register(resource, handler)
     for resource, spec in (data.get("resources") or {}).items():
         registry.register(str(resource), _local_resource(str(resource), spec, base))
     functions = data.get("lambda_functions") or {}
@@ -327,4 +361,3 @@ def apply(registry: ResourceRegistry, mapping_or_path: str | os.PathLike[str] | 
                                Boto3Invoker() if fallback == "aws" else None)
         registry.register(LAMBDA_INVOKE_RESOURCE, LambdaInvokeHandler(invoker))
         registry.register_resolver(LAMBDA_ARN_PREFIX, bare_resolver(invoker, sorted(functions)))
-    return registry

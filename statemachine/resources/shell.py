@@ -1,24 +1,46 @@
 """Resources stage: the ``shell`` resource, a local command as a Task.
 
-Parameters (the task's effective input)::
+Parameters (JSONPath ``Parameters`` / JSONata ``Arguments``)::
 
-    Command:   ["prog", "arg", ...]  or  "prog arg ..."   (required)
-    Shell:     false     # true runs Command through /bin/sh -c (a list is joined with spaces)
-    Env:       {NAME: value, ...}   # added to (and overriding) the inherited environment
-    Cwd:       "path"    # working directory (relative to the process's working directory)
-    Stdin:     "text"    # written to the command's stdin (a non-string is sent as JSON text)
+    Command:   ["prog", "arg", ...]  or  "prog arg ..."   (required; literal)
+    Shell:     false     # literal; true runs Command, one script string, with /bin/sh -c
+    Cwd:       "path"    # literal; working directory (relative to the process's)
+    Args:      [value, ...]          # data: extra arguments, one argv entry each
+    Env:       {NAME: value, ...}    # names literal; values may be data
+    Stdin:     "text"    # data; written to stdin (a non-string is sent as JSON text)
     ParseJson: false     # true: Stdout is parsed as JSON in the result
     MaxOutputBytes: 1048576   # per stream; the rest is read and discarded
 
+Security rule: **what runs, and whether a shell runs it, is fixed by the definition; data
+flowing through the state only ever becomes separate arguments, environment values or
+stdin.** It is enforced in two places:
+
+- when the definition is loaded (``check_task``; ``load()`` raises DefinitionError and
+  ``sm validate --resources`` reports it), with these codes:
+  ``shell-dynamic-command``: the Task has no Parameters/Arguments object (its input would be
+  the parameters), or ``Command``, ``Shell``, ``Cwd`` or ``Env`` as a whole come from data
+  (``Command.$``, ``States.Format(...)``, a ``{% %}`` expression anywhere inside them);
+  ``shell-dynamic-env``: a data-valued ``Env`` entry whose name chooses what runs or injects
+  code into it (``PATH``, ``IFS``, ``ENV``, ``BASH_ENV``, ``LD_*``, ``PYTHON*``, ``NODE_OPTIONS``,
+  ... see ``GUARDED_ENV``); a literal value for them is fine;
+  ``shell-invalid-parameters``: a field that is not one of the above, a Command that is not
+  a non-empty string or list of strings, a non-boolean Shell, or a list Command with
+  ``Shell: true`` (a shell script is one string: joining words would re-parse them).
+- when the task runs (``Shell.InvalidParameters``): ``Args`` are passed as argv entries; with
+  ``Shell: true`` as the script's positional parameters (``sh -c SCRIPT sh ARG...``: the
+  script reads them as ``"$1"`` / ``"$@"``, the shell never parses them). An argument from
+  ``Args`` that starts with ``-`` could be read as an option: it is refused unless the
+  literal Command ends with ``--`` (the end of options); in shell scripts it is always
+  refused (pass such values in ``Env`` or ``Stdin``). NUL characters are refused everywhere.
+
 Result: ``{"ExitCode": int, "Stdout": str | JSON, "Stderr": str}`` plus ``"Truncated": true``
-when an output stream was cut at MaxOutputBytes. Without ``Shell: true`` no shell is invoked;
-a string Command is split with shlex. Error names (Retry/Catch match them):
+when an output stream was cut at MaxOutputBytes. Error names (Retry/Catch match them):
 
 - ``Shell.NonZeroExit`` the command exited non-zero; the cause is the result as JSON text;
 - ``Shell.CommandNotFound`` the program does not exist (with Shell, exit status 127);
 - ``Shell.PermissionDenied`` the program is not executable (with Shell, exit status 126);
 - ``Shell.InvalidJson`` ParseJson is set and stdout is not JSON;
-- ``Shell.InvalidParameters`` the Parameters are malformed.
+- ``Shell.InvalidParameters`` the parameters are malformed or break the rule above.
 
 Every chunk of output the command writes counts as a heartbeat for HeartbeatSeconds. The
 process runs in its own session; a timeout or an abort cancels the handler, which kills the
@@ -31,13 +53,14 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shlex
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Final
 
-from statemachine.errors import StatesError
-from statemachine.resources.base import TaskRequest
+from statemachine.errors import Diagnostic, StatesError
+from statemachine.resources.base import TaskDefinition, TaskRequest
 from statemachine.values import JSON
 
 NON_ZERO_EXIT: Final = "Shell.NonZeroExit"
@@ -48,33 +71,171 @@ INVALID_PARAMETERS: Final = "Shell.InvalidParameters"
 
 DEFAULT_MAX_OUTPUT = 1024 * 1024
 KILL_GRACE_SECONDS = 2.0
-_KNOWN = frozenset({"Command", "Shell", "Env", "Cwd", "Stdin", "ParseJson", "MaxOutputBytes"})
+SHELL_PROGRAM: Final = "/bin/sh"
+#: Fields whose value the definition must write literally (never from data).
+LITERAL_FIELDS: Final = frozenset({"Command", "Shell", "Cwd"})
+_KNOWN = frozenset({"Command", "Shell", "Cwd", "Args", "Env", "Stdin", "ParseJson", "MaxOutputBytes"})
+#: Environment names whose value chooses the program that runs, or injects code or options
+#: into shells, the dynamic loader and common interpreters: data may not set them.
+GUARDED_ENV: Final = re.compile(
+    r"\A(PATH|IFS|ENV|BASH_ENV|CDPATH|GLOBIGNORE|SHELLOPTS|BASHOPTS|PS4|PROMPT_COMMAND"
+    r"|LD_\w*|DYLD_\w*|BASH_FUNC_.*|PYTHON\w*|PERL5\w*|PERLLIB|RUBY\w*|NODE_\w*"
+    r"|JAVA_TOOL_OPTIONS|_JAVA_OPTIONS|JDK_JAVA_OPTIONS|GIT_\w*|GCONV_PATH|LOCPATH|TMPDIR)\Z",
+    re.IGNORECASE)
 
 
 def _invalid(message: str) -> StatesError:
     return StatesError(INVALID_PARAMETERS, message)
 
 
+# -- load-time check ----------------------------------------------------------------------------
+def _is_expression(value: JSON) -> bool:
+    return isinstance(value, str) and value.startswith("{%") and value.endswith("%}")
+
+
+def _has_expression(value: JSON) -> bool:
+    """Does a JSONata template hold a ``{% %}`` expression anywhere inside ``value``?"""
+    if isinstance(value, dict):
+        return any(_has_expression(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_expression(v) for v in value)
+    return _is_expression(value)
+
+
+def _has_path(value: JSON) -> bool:
+    """Does a JSONPath payload template take data anywhere inside ``value`` (a ``.$`` key)?"""
+    if isinstance(value, dict):
+        return any(str(k).endswith(".$") or _has_path(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_path(v) for v in value)
+    return False
+
+
+def _fields(task: TaskDefinition) -> tuple[str, Mapping[str, JSON] | None]:
+    field = "Arguments" if task.query_language == "JSONata" else "Parameters"
+    params = task.body.get(field)
+    return field, params if isinstance(params, dict) else None
+
+
+def _diagnostic(task: TaskDefinition, code: str, message: str, *tokens: str) -> Diagnostic:
+    pointer = task.pointer + "".join("/" + t.replace("~", "~0").replace("/", "~1") for t in tokens)
+    return Diagnostic(code, message, pointer, 0, 0, task.state_name)
+
+
+def check_parameters(task: TaskDefinition) -> Iterator[Diagnostic]:
+    """The load-time half of the rule in the module docstring, as Diagnostics."""
+    field, params = _fields(task)
+    if params is None:
+        yield _diagnostic(task, "shell-dynamic-command",
+                          f"a shell Task needs a {field} object that writes Command literally; "
+                          f"without it the state's input would choose the command", field)
+        return
+    jsonata = task.query_language == "JSONata"
+    dynamic = _has_expression if jsonata else _has_path
+    for key, value in params.items():
+        name = key.removesuffix(".$") if not jsonata else key
+        if name not in _KNOWN:
+            yield _diagnostic(task, "shell-invalid-parameters",
+                              f"unknown shell field {name!r}; allowed: {', '.join(sorted(_KNOWN))}", field, key)
+        elif name in LITERAL_FIELDS | {"Env"} and (key != name or _whole_dynamic(name, value, dynamic)):
+            yield _diagnostic(task, "shell-dynamic-command",
+                              f"{name} must be written literally in the definition, not taken from "
+                              f"data: data may only reach a command as Args, Env values or Stdin",
+                              field, key)
+    yield from _check_literals(task, params, field, dynamic)
+
+
+def _whole_dynamic(name: str, value: JSON, dynamic: Callable[[JSON], bool]) -> bool:
+    """Command/Shell/Cwd: any data inside; Env: the object itself from data (values may be)."""
+    return not isinstance(value, dict) and dynamic(value) if name == "Env" else dynamic(value)
+
+
+def _check_literals(task: TaskDefinition, params: Mapping[str, JSON], field: str,
+                    dynamic: Callable[[JSON], bool]) -> Iterator[Diagnostic]:
+    command, shell = params.get("Command"), params.get("Shell", False)
+    if "Command" not in params and "Command.$" not in params:
+        yield _diagnostic(task, "shell-invalid-parameters", "Command is required", field)
+    elif "Command" in params and not _command_ok(command) and not dynamic(command):
+        yield _diagnostic(task, "shell-invalid-parameters",
+                          "Command must be a non-empty string or a list of strings", field, "Command")
+    if "Shell" in params and not isinstance(shell, bool) and not dynamic(shell):
+        yield _diagnostic(task, "shell-invalid-parameters", "Shell must be true or false", field, "Shell")
+    if shell is True and isinstance(command, list):
+        yield _diagnostic(task, "shell-invalid-parameters",
+                          "with Shell: true, Command is one script string (pass data as Args: the "
+                          "script reads them as \"$1\", \"$@\")", field, "Command")
+    env = params.get("Env")
+    for name, value in (env.items() if isinstance(env, dict) else ()):
+        plain = str(name).removesuffix(".$") if field == "Parameters" else str(name)
+        if (plain != name or dynamic(value)) and GUARDED_ENV.match(plain):
+            yield _diagnostic(task, "shell-dynamic-env",
+                              f"Env {plain} chooses what runs (or injects code into it): its value "
+                              f"must be written literally, not taken from data", field, "Env", str(name))
+
+
+def _command_ok(command: JSON) -> bool:
+    if isinstance(command, str):
+        return bool(command.strip())
+    return isinstance(command, list) and bool(command) and all(isinstance(a, str) for a in command)
+
+
+# -- run time -----------------------------------------------------------------------------------
+def _arg_text(value: JSON) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def _args(params: Mapping[str, JSON]) -> list[str]:
+    raw = params.get("Args", [])
+    values = raw if isinstance(raw, list) else [raw]
+    return [_arg_text(v) for v in values]
+
+
+def _no_nul(field: str, values: list[str]) -> None:
+    if any("\0" in v for v in values):
+        raise _invalid(f"{field} contains a NUL character")
+
+
 def command_argv(params: Mapping[str, JSON]) -> list[str]:
-    """The argv to execute (``/bin/sh -c ...`` only when Shell is true)."""
+    """The argv to execute: Command's words + Args, or ``/bin/sh -c SCRIPT sh ARGS...``."""
     command = params.get("Command")
     use_shell = params.get("Shell", False)
     if not isinstance(use_shell, bool):
         raise _invalid(f"Shell must be a boolean, got {use_shell!r}")
-    if isinstance(command, str) and command.strip():
-        return ["/bin/sh", "-c", command] if use_shell else shlex.split(command)
-    if isinstance(command, list) and command and all(isinstance(a, (str, int, float)) for a in command):
-        argv = [str(a) for a in command]
-        return ["/bin/sh", "-c", " ".join(argv)] if use_shell else argv
-    raise _invalid(f"Command must be a non-empty string or list of strings, got {command!r}")
+    if not _command_ok(command):
+        raise _invalid("Command must be a non-empty string or list of strings")
+    args = _args(params)
+    _no_nul("Args", args)
+    if use_shell:
+        if not isinstance(command, str):
+            raise _invalid("with Shell: true, Command must be one script string; pass data as Args")
+        _no_nul("Command", [command])
+        _refuse_options(args, "in a shell script; pass such values in Env or Stdin")
+        return [SHELL_PROGRAM, "-c", command, "sh", *args]
+    words = shlex.split(command) if isinstance(command, str) else [str(a) for a in command or ()]
+    _no_nul("Command", words)
+    if not words or words[-1] != "--":
+        _refuse_options(args, "(end the literal Command with '--' to pass it as an operand)")
+    return [*words, *args]
+
+
+def _refuse_options(args: list[str], advice: str) -> None:
+    for index, arg in enumerate(args):
+        if arg.startswith("-"):
+            raise _invalid(f"Args[{index}] starts with '-' and could be read as an option {advice}")
 
 
 def command_env(params: Mapping[str, JSON]) -> dict[str, str]:
     env = params.get("Env", {})
     if not isinstance(env, dict):
-        raise _invalid(f"Env must be an object, got {env!r}")
+        raise _invalid(f"Env must be an object, got {type(env).__name__}")
+    added = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in env.items()}
+    if any("\0" in k or "=" in k or not k for k in added):
+        raise _invalid("Env names must be non-empty and hold no '=' or NUL character")
+    _no_nul("Env", list(added.values()))
     merged = dict(os.environ)
-    merged.update({str(k): v if isinstance(v, str) else json.dumps(v) for k, v in env.items()})
+    merged.update(added)
     return merged
 
 
@@ -136,14 +297,15 @@ def _kill_now(process: asyncio.subprocess.Process) -> None:
             transport.close()
 
 
-async def _spawn(argv: list[str], params: Mapping[str, JSON]) -> asyncio.subprocess.Process:
+async def _spawn(argv: list[str], params: Mapping[str, JSON],
+                 env: dict[str, str]) -> asyncio.subprocess.Process:
     cwd = params.get("Cwd")
     if cwd is not None and not isinstance(cwd, str):
-        raise _invalid(f"Cwd must be a string, got {cwd!r}")
+        raise _invalid(f"Cwd must be a string, got {type(cwd).__name__}")
     try:
         return await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, env=command_env(params), cwd=cwd,
+            stderr=asyncio.subprocess.PIPE, env=env, cwd=cwd,
             start_new_session=True,
         )
     except FileNotFoundError as exc:
@@ -165,7 +327,8 @@ async def run_command(params: Mapping[str, JSON],
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
         raise _invalid(f"MaxOutputBytes must be a non-negative integer, got {limit!r}")
     argv = command_argv(params)
-    process = await _spawn(argv, params)
+    env = command_env(params)
+    process = await _spawn(argv, params, env)
     try:
         (out, out_cut), (err, err_cut), _ = await asyncio.gather(
             _read_bounded(process.stdout, limit, beat), _read_bounded(process.stderr, limit, beat),
@@ -204,14 +367,18 @@ def _check(result: dict[str, JSON], params: Mapping[str, JSON]) -> dict[str, JSO
 
 
 class ShellHandler:
-    """The ``shell`` resource (async: the interpreter awaits it on its loop)."""
+    """The ``shell`` resource (async: the interpreter awaits it on its loop). ``check_task``
+    is its load-time check (statemachine.resources.base.TaskChecker)."""
 
     def __repr__(self) -> str:
         return "ShellHandler()"
 
+    def check_task(self, task: TaskDefinition) -> Iterator[Diagnostic]:
+        return check_parameters(task)
+
     async def __call__(self, request: TaskRequest) -> JSON:
         params = request.input
         if not isinstance(params, dict):
-            raise _invalid(f"shell Parameters must be an object with Command, got {params!r}")
+            raise _invalid(f"shell Parameters must be an object with Command, got {type(params).__name__}")
         result = await run_command(params, request.heartbeat)
         return _check(result, params)

@@ -304,9 +304,13 @@ def test_an_unresolvable_writer_resource_fails_load() -> None:
 
 # --- local-folder stand-ins ------------------------------------------------------------------
 
-def test_local_folder_stand_ins_through_a_resource_map(tmp_path: Any) -> None:
-    bucket = tmp_path / "in"
+def test_local_folder_stand_ins_through_a_resource_map(tmp_path: Any, monkeypatch: Any) -> None:
+    # buckets are folders inside one root ($SM_S3_ROOT here); tests/unit/resources/test_s3_local.py
+    # covers the confinement
+    monkeypatch.setenv("SM_S3_ROOT", str(tmp_path))
+    bucket = tmp_path / "input"
     (bucket / "rows").mkdir(parents=True)
+    (tmp_path / "output").mkdir()
     (bucket / "rows" / "a.csv").write_text("k,v\nx,1\n", encoding="utf-8")
     (bucket / "other.txt").write_text("zz", encoding="utf-8")
     module = "python:statemachine.interpreter.itemio:"
@@ -316,27 +320,29 @@ def test_local_folder_stand_ins_through_a_resource_map(tmp_path: Any) -> None:
               "Parameters": {"Bucket.$": "$.bucket", "Key": "rows/a.csv"}}
     writer = {"Resource": PUT, "Parameters": {"Bucket.$": "$.out", "Prefix": "res"}}
     sm = statemachine.load(machine(reader, writer), resource_map=resource_map)
-    execution = sm.run({"bucket": str(bucket), "out": str(tmp_path / "out")}, virtual_time=True)
+    execution = sm.run({"bucket": "input", "out": "output"}, virtual_time=True)
     assert execution.status == "SUCCEEDED", execution.cause
-    manifest = tmp_path / "out" / execution.output["ResultWriterDetails"]["Key"]
+    manifest = tmp_path / "output" / execution.output["ResultWriterDetails"]["Key"]
     files = json.loads(manifest.read_text(encoding="utf-8"))["ResultFiles"]["SUCCEEDED"]
-    records = json.loads((tmp_path / "out" / files[0]["Key"]).read_text(encoding="utf-8"))
+    records = json.loads((tmp_path / "output" / files[0]["Key"]).read_text(encoding="utf-8"))
     assert [json.loads(r["Output"]) for r in records] == [{"k": "x", "v": "1"}]
 
-    lister = statemachine.load(machine({"Resource": LIST, "Parameters": {"Bucket": str(bucket), "Prefix": "rows/"}}),
+    lister = statemachine.load(machine({"Resource": LIST, "Parameters": {"Bucket": "input", "Prefix": "rows/"}}),
                                resource_map=resource_map)
     listed = lister.run({}, virtual_time=True)
     assert [(o["Key"], o["Size"]) for o in listed.output] == [("rows/a.csv", 8)]
 
 
-def test_local_folder_keys_cannot_leave_the_bucket(tmp_path: Any) -> None:
+def test_local_folder_keys_cannot_leave_the_bucket(tmp_path: Any, monkeypatch: Any) -> None:
     from statemachine.interpreter import itemio
 
+    monkeypatch.setenv("SM_S3_ROOT", str(tmp_path))
+    (tmp_path / "bucket1").mkdir()
     reader = {"Resource": GET, "ReaderConfig": {"InputType": "JSON"},
-              "Parameters": {"Bucket": str(tmp_path), "Key": "../secret.json"}}
+              "Parameters": {"Bucket": "bucket1", "Key": "../secret.json"}}
     execution = run(machine(reader), resources={GET: itemio.local_get_object})
     assert (execution.status, execution.error) == ("FAILED", "States.ItemReaderFailed")
-    assert "leaves the bucket folder" in (execution.cause or "")
+    assert "Access Denied" in (execution.cause or "")
 
 
 def test_csv_quoting_and_backslash_rules_from_the_aws_docs() -> None:

@@ -14,7 +14,7 @@ from statemachine.resources import (
     coerce_registry,
     integration_of,
 )
-from statemachine.resources import base as base_module
+from statemachine.resources import registry as registry_module
 from statemachine.resources.aws_lambda import BareLambdaHandler, LambdaInvokeHandler
 from statemachine.resources.http import HttpInvokeHandler
 from statemachine.resources.shell import ShellHandler
@@ -90,13 +90,13 @@ def test_register_rejects_non_callables() -> None:
 
 
 def test_entry_points_register_handlers_and_prefixes(monkeypatch: pytest.MonkeyPatch) -> None:
-    group = base_module.ENTRY_POINT_GROUP
+    group = registry_module.ENTRY_POINT_GROUP
     points = metadata.EntryPoints([
         metadata.EntryPoint("acme:queue", "tests.fixtures.handlers.sample:double", group),
         metadata.EntryPoint("acme:all:*", "tests.fixtures.handlers.sample:echo", group),
         metadata.EntryPoint("acme:broken", "tests.fixtures.handlers.no_such_module:f", group),
     ])
-    monkeypatch.setattr(base_module.metadata, "entry_points",
+    monkeypatch.setattr(registry_module.metadata, "entry_points",
                         lambda group: points.select(group=group))
     registry = ResourceRegistry.default()
     assert resolve_and_call(registry, "acme:queue", 21) == 42
