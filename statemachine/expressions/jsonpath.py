@@ -219,18 +219,25 @@ def _merge_failure(value: JSON, segments: tuple[Segment, ...]) -> str:
     prefix = tuple(seg.keys[0] for seg in segments[:-1])
     current, walked = value, "$"
     for key in prefix:
-        if isinstance(key, str) and isinstance(current, dict) and key in current:
-            current = current[key]
-        elif isinstance(key, int) and isinstance(current, list) and -len(current) <= key < len(current):
-            current = current[key]
-        else:  # the prefix fails: same text as any inner step of a definite path
+        found = _step(current, key)
+        if found is MISSING:  # the prefix fails: same text as any inner step of a definite path
             return _definite_failure(value, (*prefix, ""))
+        current = found
         walked += normalized((key,))[1:]
     names = ",".join(f"'{k}'" for k in segments[-1].keys)
     found = "null" if current is None else _JAVA_TYPES.get(type(current), "java.lang.Object")
     return (f"Expected to find an object with property [{names}] in path {walked} but found '{found}'. "
             "This is not a json object according to the JsonProvider: "
             "'com.jayway.jsonpath.spi.json.JsonSmartJsonProvider'.")
+
+
+def _step(current: JSON, key: str | int) -> JSON:
+    """One definite step (a name of an object, an index of an array), or MISSING."""
+    if isinstance(current, dict) and isinstance(key, str):
+        return current.get(key, MISSING)
+    if isinstance(current, list) and isinstance(key, int) and -len(current) <= key < len(current):
+        return current[key]
+    return MISSING
 
 
 def _compact(value: JSON) -> str:
@@ -258,7 +265,7 @@ def _select_name(value: JSON, seg: Segment, root: JSON) -> Iterator[JSON]:
 def _select_merge(value: JSON, seg: Segment, root: JSON) -> Iterator[JSON]:
     """``['a','b']`` as the last step: one object with those of the names that exist (Jayway)."""
     if isinstance(value, dict):
-        yield {k: value[k] for k in seg.keys if k in value}  # type: ignore[index]  # a merge segment's keys are str
+        yield {k: value[k] for k in seg.keys if k in value}
 
 
 def _select_index(value: JSON, seg: Segment, root: JSON) -> Iterator[JSON]:
