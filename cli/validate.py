@@ -58,26 +58,40 @@ def _is_resource_map(path: Path) -> bool:
     return path.stem.endswith(".resources")
 
 
-def check_file(path: str, resource_map: str | None) -> list[Diagnostic]:
+def substitutions(args: argparse.Namespace) -> dict[str, str] | None:
+    """The values of --substitutions FILE and --substitute NAME=VALUE (which wins), or None
+    when neither is given. Raises statemachine.templates.SubstitutionsError."""
+    from statemachine import templates
+
+    if args.substitutions is None and not args.substitute:
+        return None
+    values = templates.read_substitutions(args.substitutions) if args.substitutions else {}
+    values.update(templates.parse_assignment(item) for item in args.substitute or ())
+    return values
+
+
+def check_file(
+    path: str, resource_map: str | None, values: Mapping[str, str] | None = None
+) -> list[Diagnostic]:
     """Every diagnostic for one file; with a resource map, also unresolvable Task resources."""
     from statemachine.validation import check
 
-    diagnostics = with_file(check(Path(path), name=path), path)
+    diagnostics = with_file(check(Path(path), name=path, substitutions=values), path)
     if resource_map is None or any(d.severity == "error" for d in diagnostics):
         return diagnostics
-    return diagnostics + _resource_problems(path, resource_map)
+    return diagnostics + _resource_problems(path, resource_map, values)
 
 
-def _resource_problems(path: str, resource_map: str) -> list[Diagnostic]:
+def _resource_problems(path: str, resource_map: str, values: Mapping[str, str] | None) -> list[Diagnostic]:
     import statemachine
     from statemachine.errors import DefinitionError, Diagnostic, ResourceNotFoundError
 
     try:
-        statemachine.load(Path(path), resource_map=resource_map)
+        statemachine.load(Path(path), resource_map=resource_map, substitutions=values)
     except ResourceNotFoundError as exc:
         return [Diagnostic("unresolved-resource", str(exc), file=path)]
-    except DefinitionError as exc:
-        return with_file(exc.diagnostics, path)
+    except DefinitionError as exc:  # placeholders are reported already (as warnings)
+        return with_file([d for d in exc.diagnostics if d.code != "template-placeholder"], path)
     return []
 
 
@@ -177,10 +191,16 @@ def command(args: argparse.Namespace) -> int:
     """``sm validate``: exit 0 when every file is valid, 1 when any has an error."""
     if args.resources is not None and not os.path.isfile(args.resources):
         return error(f"resource map not found: {args.resources}")
+    from statemachine.templates import SubstitutionsError
+
+    try:
+        values = substitutions(args)
+    except SubstitutionsError as exc:
+        return error(str(exc))
     files = list(expand(args.files))
     if not files:
         return error("no definition files found in " + ", ".join(args.files))
-    report: Report = [(path, check_file(path, args.resources)) for path in files]
+    report: Report = [(path, check_file(path, args.resources, values)) for path in files]
     RENDERERS[args.format](report, sys.stdout)
     sys.stdout.flush()
     return EXIT_FAILED if _counts(report)["invalid"] else EXIT_OK
