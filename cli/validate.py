@@ -42,8 +42,8 @@ def expand(paths: Sequence[str]) -> Iterator[str]:
     """Files as given; folders replaced by their definition files (sorted, recursive).
 
     Inside a folder, resource maps (``*.resources.yaml``, the ``--resources`` files that sit
-    beside the definitions they serve) are not definitions and are left out; a map named
-    explicitly is checked like any file.
+    beside the definitions they serve) and substitutions files (``*.substitutions.json``) are
+    not definitions and are left out; a file named explicitly is checked like any file.
     """
     for path in paths:
         if os.path.isdir(path):
@@ -55,7 +55,8 @@ def expand(paths: Sequence[str]) -> Iterator[str]:
 
 
 def _is_resource_map(path: Path) -> bool:
-    return path.stem.endswith(".resources")
+    # also the values files of templates (``flow.substitutions.json``, for --substitutions)
+    return path.stem.endswith((".resources", ".substitutions"))
 
 
 def substitutions(args: argparse.Namespace) -> dict[str, str] | None:

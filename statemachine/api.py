@@ -84,7 +84,7 @@ def load(source: str | os.PathLike[str] | Mapping[str, JSON], *,
 def _validate(doc: Any, machine_type: str, use_cache: bool) -> list[Any]:
     from statemachine import validation_cache
 
-    use_cache = use_cache and not doc.bare_placeholders  # their data reads like quoted ones
+    use_cache = use_cache and not doc.template.bare  # their data reads like quoted ones
     if use_cache and not doc.problems and validation_cache.is_known_valid(doc.data, machine_type):
         return []
     from statemachine.validation import validate

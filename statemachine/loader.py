@@ -41,6 +41,7 @@ MAX_DEPTH = 256
 MAX_NODES = 2_000_000
 
 _Position = tuple[int, int]
+_NO_TEMPLATE = templates.TemplateInfo()
 
 
 def pointer_join(pointer: str, key: str | int) -> str:
@@ -57,8 +58,8 @@ class SourceDocument:
     path: str | None
     source_map: Mapping[str, _Position]
     problems: tuple[Diagnostic, ...] = ()  # found while loading, loading went on
-    #: template placeholders that stood outside a JSON string (``"Seconds": ${T}``), read as strings
-    bare_placeholders: tuple[templates.Placeholder, ...] = ()
+    #: template placeholders seen while loading (``statemachine.templates``)
+    template: templates.TemplateInfo = _NO_TEMPLATE
 
     def position(self, pointer: str) -> _Position:
         """Line and column of ``pointer``, or of its nearest mapped ancestor; (0, 0) if none."""
@@ -103,17 +104,24 @@ def _load_template(text: str, name: str, path: str | None, substitutions: Mappin
     (a CDK DefinitionString) is rendered to its text and loaded again."""
     if "${" not in text and substitutions is None and "Fn::" not in text and "!" not in text:
         return _load_text(text, name, path)  # the common case: a plain definition
+    literal: frozenset[str] = frozenset()
     if substitutions is not None:
+        left = {name for name in templates.names(text) if name not in substitutions}
+        literal = frozenset(templates.escaped_names(text) - left)
         text = templates.substitute(text, substitutions)
     bare: list[templates.Placeholder] = []
+    plain: list[templates.Placeholder] = []
     if _looks_like_json(text, path):
         text, bare = templates.quote_bare(text)
+    elif "${" in text:
+        plain = templates.unquoted_yaml(text)
     doc = _load_text(text, name, path)
     rendered = templates.whole_text(doc.data)
     if rendered is not None:  # positions are of the rendered text, not of the file: left out
         inner = _load_template(rendered, name, None, substitutions)
         return dataclasses.replace(inner, source_map={})
-    return _templated(dataclasses.replace(doc, bare_placeholders=tuple(bare)), substitutions)
+    info = templates.TemplateInfo(tuple(bare), literal, tuple(plain))
+    return _templated(dataclasses.replace(doc, template=info), substitutions)
 
 
 def _templated(doc: SourceDocument, substitutions: Mapping[str, str] | None) -> SourceDocument:

@@ -38,13 +38,20 @@ __all__ = [
     "INTRINSICS",
     "Placeholder",
     "SubstitutionsError",
+    "TemplateInfo",
+    "escaped_names",
     "find",
     "has_placeholder",
+    "intrinsic_name",
+    "names",
     "parse_assignment",
     "quote_bare",
     "read_substitutions",
     "render_intrinsics",
+    "strings",
     "substitute",
+    "unquoted_yaml",
+    "whole_text",
 ]
 
 #: ``${Name}``, not ``$${Name}`` (Terraform's escape) nor ``${!Name}`` (Fn::Sub's escape).
@@ -62,6 +69,18 @@ class Placeholder:
     column: int
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class TemplateInfo:
+    """What loading learnt about a template: ``bare`` placeholders stood outside a JSON string
+    (now read as strings, where the JSON would not parse); ``literal`` names are ``${x}`` written by an escape (``$${x}``,
+    ``${!x}``), literal text for AWS, so no placeholders."""
+
+    bare: tuple[Placeholder, ...] = ()
+    literal: frozenset[str] = frozenset()
+    #: YAML placeholders written unquoted: once filled, their value has its own YAML type
+    plain: tuple[Placeholder, ...] = ()
+
+
 class SubstitutionsError(ValueError):
     """A substitutions file or ``NAME=VALUE`` that cannot be used; the message is one line."""
 
@@ -74,6 +93,14 @@ def has_placeholder(text: str) -> bool:
 def names(text: str) -> list[str]:
     """The placeholder names in ``text``, in order (repeats kept)."""
     return [match.group(1).strip() for match in _PLACEHOLDER.finditer(text)]
+
+
+def escaped_names(text: str) -> set[str]:
+    """Names written with an escape (``$${x}``, ``${!x}``): literal ``${x}`` once filled."""
+    return {(m.group(1) or m.group(2)).strip() for m in _ESCAPED.finditer(text)}
+
+
+_ESCAPED = re.compile(r"\$\$\{([^{}\n\"\\]+)\}|\$\{!([^{}\n\"\\]+)\}")
 
 
 def find(text: str) -> list[Placeholder]:
@@ -125,6 +152,13 @@ def quote_bare(text: str) -> tuple[str, list[Placeholder]]:
         last = match.end()
     out.append(text[last:])
     return ("".join(out), bare) if bare else (text, [])
+
+
+def unquoted_yaml(text: str) -> list[Placeholder]:
+    """YAML text: the placeholders not written inside quotes (``Seconds: ${T}``); YAML reads them
+    as strings, though once filled they have the type of their value."""
+    return [_placeholder(text, m) for m in _PLACEHOLDER.finditer(text)
+            if m.start() == 0 or text[m.start() - 1] not in "\"'"]
 
 
 def _string_state(text: str, start: int, end: int, in_string: bool) -> bool:

@@ -33,22 +33,36 @@ def settle(doc: SourceDocument, found: list[Diagnostic], mode: Mode) -> list[Dia
     """``found`` with the errors that stand on a placeholder replaced as ``mode`` says."""
     if not isinstance(doc.data, dict):
         return found
-    held = dict(templates.strings(doc.data))
+    literal = doc.template.literal
+    held = {pointer: text for pointer, text in templates.strings(doc.data)
+            if not literal or any(name not in literal for name in templates.names(text))}
     if not held:
         return found
-    bare = {(p.name, p.line) for p in doc.bare_placeholders}
+    bare = {(p.name, p.line) for p in doc.template.bare}
+    plain = {(p.name, p.line) for p in doc.template.plain}
     on_placeholder = {d.pointer for d in found if d.severity == "error" and d.pointer in held}
     if any(pointer.endswith("/End") for pointer in on_placeholder):
         on_placeholder.add("/StartAt")  # "End": ${IsLast} may be true: the machine may end there
     kept = [d for d in found if not (d.severity == "error" and d.pointer in on_placeholder
                                      and (d.pointer in held or d.code == "no-terminal-state"))]
+    grouped: dict[str, list[str]] = {}  # name -> pointers of placeholders that need no note
     for pointer, text in held.items():
         unquoted = _was_bare(doc, pointer, text, bare)
-        needed = pointer in on_placeholder or unquoted
-        if mode == "error" and not needed:
-            continue
         causes = [d for d in found if d.pointer == pointer and d.severity == "error"]
-        kept.append(_diagnostic(pointer, templates.names(text), unquoted, causes, mode))
+        if _was_bare(doc, pointer, text, plain):  # YAML `Seconds: ${T}`: filled, it is a number
+            causes = [d for d in causes if d.code != "wrong-type"]
+        if mode == "error":
+            if pointer in on_placeholder or unquoted:
+                kept.append(_diagnostic(pointer, templates.names(text), unquoted, causes, mode))
+        elif unquoted or any(d.code == "wrong-type" for d in causes):
+            kept.append(_diagnostic(pointer, templates.names(text), unquoted, causes, mode))
+        else:
+            for name in dict.fromkeys(templates.names(text)):
+                grouped.setdefault(name, []).append(pointer)
+    for name, pointers in grouped.items():  # one warning per name, where it first stands
+        others = len(pointers) - 1
+        also = f" (also in {others} other place{'s' * (others != 1)})" if others else ""
+        kept.append(_diagnostic(pointers[0], [name], False, [], mode, also))
     return kept
 
 
@@ -59,7 +73,8 @@ def _was_bare(doc: SourceDocument, pointer: str, text: str, bare: set[tuple[str,
     return (names[0], doc.position(pointer)[0]) in bare
 
 
-def _diagnostic(pointer: str, names: Iterable[str], unquoted: bool, causes: list[Diagnostic], mode: Mode) -> Diagnostic:
+def _diagnostic(pointer: str, names: Iterable[str], unquoted: bool, causes: list[Diagnostic], mode: Mode,
+                also: str = "") -> Diagnostic:
     shown = ", ".join(dict.fromkeys("${" + n + "}" for n in names))
     hint = " ".join(f"--substitute {json.dumps(n) if ' ' in n else n}=VALUE" for n in dict.fromkeys(names))
     kind = "unquoted template placeholder" if unquoted else "template placeholder"
@@ -69,9 +84,9 @@ def _diagnostic(pointer: str, names: Iterable[str], unquoted: bool, causes: list
         if causes:
             message += f" (as written: {causes[0].message})"
         return finding(CODE, message, pointer, state_of(pointer))
-    message = f"{kind}{plural} {shown} without a value: accepted where a value of the field's type could stand"
+    message = f"{kind}{plural} {shown} without a value{also}: accepted where a value of the field's type could stand"
     if unquoted:
-        message += " (not JSON until filled: read as a placeholder, not a syntax error)"
+        message += " (unquoted: read as a placeholder for a value of any type, not as a syntax error)"
     elif any(d.code == "wrong-type" for d in causes):  # textual filling keeps the quotes
         message += " (but filled inside quotes it stays a string, which AWS refuses here: write it unquoted)"
     return finding(CODE, message + f"; to check the filled definition: {hint}", pointer, state_of(pointer),
