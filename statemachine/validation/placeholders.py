@@ -14,7 +14,7 @@ an unrecognized ARN, a timestamp that does not parse) says nothing about the def
 
 from __future__ import annotations
 
-import json
+import shlex
 from collections.abc import Iterable
 from typing import Literal
 
@@ -75,10 +75,11 @@ def _was_bare(doc: SourceDocument, pointer: str, text: str, bare: set[tuple[str,
 
 def _diagnostic(pointer: str, names: Iterable[str], unquoted: bool, causes: list[Diagnostic], mode: Mode,
                 also: str = "") -> Diagnostic:
-    shown = ", ".join(dict.fromkeys("${" + n + "}" for n in names))
-    hint = " ".join(f"--substitute {json.dumps(n) if ' ' in n else n}=VALUE" for n in dict.fromkeys(names))
+    distinct = list(dict.fromkeys(names))
+    shown = ", ".join("${" + n + "}" for n in distinct)
+    hint = " ".join(f"--substitute {shlex.quote(n + '=VALUE')}" for n in distinct)
     kind = "unquoted template placeholder" if unquoted else "template placeholder"
-    plural = "s" if len(shown.split(", ")) > 1 else ""
+    plural = "s" if len(distinct) > 1 else ""
     if mode == "error":
         message = f"{kind}{plural} {shown} has no value, and the definition needs one here: give it with {hint}"
         if causes:
