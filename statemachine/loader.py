@@ -42,6 +42,7 @@ MAX_NODES = 2_000_000
 
 _Position = tuple[int, int]
 _NO_TEMPLATE = templates.TemplateInfo()
+_PLAIN = templates.TemplateInfo(present=False)
 
 
 def pointer_join(pointer: str, key: str | int) -> str:
@@ -102,8 +103,9 @@ def load_source(
 def _load_template(text: str, name: str, path: str | None, substitutions: Mapping[str, str] | None) -> SourceDocument:
     """Fill placeholders, quote those left bare in JSON, load; a whole-document Fn::Join/Fn::Sub
     (a CDK DefinitionString) is rendered to its text and loaded again."""
-    if "${" not in text and substitutions is None and "Fn::" not in text and "!" not in text:
-        return _load_text(text, name, path)  # the common case: a plain definition
+    intrinsics = templates.may_hold_intrinsics(text)
+    if "${" not in text and substitutions is None and not intrinsics:
+        return dataclasses.replace(_load_text(text, name, path), template=_PLAIN)  # the common case
     literal: frozenset[str] = frozenset()
     if substitutions is not None:
         left = {name for name in templates.names(text) if name not in substitutions}
@@ -120,8 +122,9 @@ def _load_template(text: str, name: str, path: str | None, substitutions: Mappin
     if rendered is not None:  # positions are of the rendered text, not of the file: left out
         inner = _load_template(rendered, name, None, substitutions)
         return dataclasses.replace(inner, source_map={})
-    info = templates.TemplateInfo(tuple(bare), literal, tuple(plain))
-    return _templated(dataclasses.replace(doc, template=info), substitutions)
+    info = templates.TemplateInfo(tuple(bare), literal, tuple(plain), present="${" in text or intrinsics)
+    doc = dataclasses.replace(doc, template=info)
+    return _templated(doc, substitutions) if intrinsics else doc
 
 
 def _templated(doc: SourceDocument, substitutions: Mapping[str, str] | None) -> SourceDocument:

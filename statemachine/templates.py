@@ -43,6 +43,7 @@ __all__ = [
     "find",
     "has_placeholder",
     "intrinsic_name",
+    "may_hold_intrinsics",
     "names",
     "parse_assignment",
     "quote_bare",
@@ -79,6 +80,8 @@ class TemplateInfo:
     literal: frozenset[str] = frozenset()
     #: YAML placeholders written unquoted: once filled, their value has its own YAML type
     plain: tuple[Placeholder, ...] = ()
+    #: may the data hold placeholders? None: not known (a dict was given, not text)
+    present: bool | None = None
 
 
 class SubstitutionsError(ValueError):
@@ -187,6 +190,14 @@ INTRINSICS = frozenset({
     "Fn::FindInMap", "Fn::Base64", "Fn::GetAZs", "Fn::Split", "Fn::Cidr", "Fn::Length",
     "Fn::ToJsonString",
 })
+
+
+_MAY_HOLD_INTRINSICS = re.compile(r"Fn::|\bRef\b|![A-Z][A-Za-z]+")
+
+
+def may_hold_intrinsics(text: str) -> bool:
+    """A cheap test on the text: could its data hold intrinsic functions (or YAML tags of them)?"""
+    return _MAY_HOLD_INTRINSICS.search(text) is not None
 
 
 def intrinsic_name(value: JSON) -> str | None:

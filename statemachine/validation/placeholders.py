@@ -14,6 +14,7 @@ an unrecognized ARN, a timestamp that does not parse) says nothing about the def
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Iterable
 from typing import Literal
@@ -31,7 +32,9 @@ Mode = Literal["warn", "error"]
 
 def settle(doc: SourceDocument, found: list[Diagnostic], mode: Mode) -> list[Diagnostic]:
     """``found`` with the errors that stand on a placeholder replaced as ``mode`` says."""
-    if not isinstance(doc.data, dict):
+    if not isinstance(doc.data, dict) or doc.template.present is False:
+        return found
+    if doc.template.present is None and "${" not in _text(doc.data):  # a dict: one C-speed look
         return found
     literal = doc.template.literal
     held = {pointer: text for pointer, text in templates.strings(doc.data)
@@ -64,6 +67,13 @@ def settle(doc: SourceDocument, found: list[Diagnostic], mode: Mode) -> list[Dia
         also = f" (also in {others} other place{'s' * (others != 1)})" if others else ""
         kept.append(_diagnostic(pointers[0], [name], False, [], mode, also))
     return kept
+
+
+def _text(data: object) -> str:
+    try:
+        return json.dumps(data, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        return "${"  # not plain JSON: let the walk decide
 
 
 def _was_bare(doc: SourceDocument, pointer: str, text: str, bare: set[tuple[str, int]]) -> bool:
