@@ -427,6 +427,7 @@ _NUMBER = re.compile(r"-?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 #: A literal without quotes in a filter: a number, true/false/null, or a bare word.
 _BARE = re.compile(r"[^\s()\[\]{}&|,'\"=!<>~/]+")
 _INTEGER = re.compile(r"-?\d+")
+_JSON = json.JSONDecoder()
 _KEYWORDS: Mapping[str, JSON] = MappingProxyType({"true": True, "false": False, "null": None})
 
 
@@ -669,6 +670,12 @@ class _Parser:
             return self.string()
         if char == "/":
             return self.regex()
+        if char == "{":  # Jayway: a JSON object literal, [?(@.limits == {"max": 3})]
+            try:
+                value, self.pos = _JSON.raw_decode(self.text, self.pos)
+            except ValueError:
+                self.fail("Invalid JSON object literal")
+            return value
         if char == "[":
             self.pos += 1
             values = [self.literal_after_spaces()]

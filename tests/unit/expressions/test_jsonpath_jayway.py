@@ -78,6 +78,8 @@ def test_leaf_multi_property_on_a_non_object_is_not_found() -> None:
         ("$.Labels[?(@.Confidence==99abc)].Name", LABELS, []),
         ("$.Labels[?(@.Confidence > .5)].Name", LABELS, ["Receipt", "Text"]),
         ("$.Labels[?(@.Name==true)]", LABELS, []),
+        # Jayway also reads JSON object literals (FilterCompiler.readJsonLiteral)
+        ("$[?(@.limits == {\"max\": 3})].id", [{"id": 1, "limits": {"max": 3}}, {"id": 2, "limits": {}}], [1]),
     ],
 )
 def test_filters_compare_with_bare_words_as_strings(text: str, doc: Any, expected: Any) -> None:
