@@ -80,7 +80,10 @@ def _was_bare(doc: SourceDocument, pointer: str, text: str, bare: set[tuple[str,
     names = templates.names(text)
     if not bare or len(names) != 1 or text != "${" + names[0] + "}":
         return False
-    return (names[0], doc.position(pointer)[0]) in bare
+    line = doc.position(pointer)[0]
+    if line == 0:  # no positions (a rendered CDK DefinitionString): match by name
+        return any(name == names[0] for name, _ in bare)
+    return (names[0], line) in bare
 
 
 def _diagnostic(pointer: str, names: Iterable[str], unquoted: bool, causes: list[Diagnostic], mode: Mode,

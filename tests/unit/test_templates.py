@@ -179,3 +179,15 @@ def test_placeholders_in_free_text_run_as_the_literal_text() -> None:
     text = '{"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"stage": "${Stage}"}, "End": true}}}'
     assert statemachine.load(text).run({}).output == {"stage": "${Stage}"}
     assert statemachine.load(text, substitutions={"Stage": "prod"}).run({}).output == {"stage": "prod"}
+
+
+def test_a_cdk_definition_string_with_an_unquoted_reference() -> None:
+    # CDK joins text and a Ref where a number stands: "MaxConcurrency":<Ref>, unquoted once rendered.
+    pieces = ['{"StartAt":"M","States":{"M":{"Type":"Map","MaxConcurrency":', {"Ref": "Concurrency"},
+              ',"ItemProcessor":{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}},"End":true}}}']
+    text = json.dumps({"Fn::Join": ["", pieces]})
+    (warning,) = check(text)
+    assert warning.code == "template-placeholder" and "unquoted" in warning.message
+    assert warning.pointer == "/States/M/MaxConcurrency"
+    assert check(text, substitutions={"Concurrency": "5"}) == []
+    assert load_source(text, substitutions={"Concurrency": "5"}).data["States"]["M"]["MaxConcurrency"] == 5
