@@ -13,6 +13,11 @@ is ten, dates stay strings, ``1_000`` and ``1:20`` stay strings. Values whose me
 would change are reported as warnings (``yaml-ambiguous-value``) in ``SourceDocument.problems``.
 JSON text is parsed by the json module (exact JSON semantics); its source map is computed
 lazily, only when a diagnostic needs a position.
+
+Definitions written as templates (SAM, CDK, Terraform, Serverless) go through
+``statemachine.templates`` first (``_load_template``): ``${Name}`` filled from the given
+values, unquoted placeholders quoted, intrinsic functions rendered; what is left is recorded
+in ``SourceDocument.template`` for validation to judge.
 """
 
 from __future__ import annotations
