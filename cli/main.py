@@ -39,6 +39,10 @@ examples:
   sm validate --format github definitions/*.yaml  GitHub Actions annotations
   sm validate --format json flow.yaml | jq .      machine-readable
   sm validate --resources resources.yaml flow.yaml   also check Task resources resolve locally
+  sm validate statemachine/flow.asl.json           SAM/CDK/Terraform template: ${Name} placeholders
+                                                   are accepted with a warning (template-placeholder)
+  sm validate --substitutions values.json --substitute Timeout=30 flow.asl.json
+                                                   fill them first, as the deployment tool does
 
 All problems of all files are reported at once, as file:line:col, state, code and message.
 Warnings are shown but do not make a definition invalid.
@@ -46,7 +50,7 @@ Warnings are shown but do not make a definition invalid.
 exit codes:
   0  every definition is valid (warnings allowed)
   1  at least one definition has an error
-  2  usage error (no files given, unknown option, resource map not found)
+  2  usage error (no files given, unknown option, resource map or substitutions file not found)
 """
 
 RUN_HELP: Final = """\
@@ -57,6 +61,7 @@ examples:
   sm run flow.yaml --virtual-time --json          Wait states and retry delays take no time
   sm run flow.yaml --timeout 60                   abort the execution after 60 s (status ABORTED)
   sm run aws-flow.yaml --resources resources.yaml  local stand-ins for Lambda and services
+  sm run flow.asl.json --substitute Timeout=30     fill ${Timeout} (a SAM/Terraform template) first
 
 On success the output JSON is printed on stdout; on failure the error and cause go to stderr.
 On a terminal a live view shows the running states, Map progress and retries, then a table
@@ -117,6 +122,21 @@ def _subparser(
     )
 
 
+def _template_arguments(parser: argparse.ArgumentParser) -> None:
+    """--substitute / --substitutions: fill ${Name} placeholders (SAM, CDK, Terraform)."""
+    parser.add_argument(
+        "--substitute",
+        action="append",
+        metavar="NAME=VALUE",
+        help="fill the template placeholder ${NAME} with VALUE before parsing (repeatable)",
+    )
+    parser.add_argument(
+        "--substitutions",
+        metavar="FILE",
+        help="JSON or YAML map of placeholder names to values (--substitute wins over it)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``sm`` argument parser with its four subcommands."""
     parser = argparse.ArgumentParser(
@@ -131,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument(
         "--resources", metavar="MAP.yaml", help="resource map to resolve Tasks with"
     )
+    _template_arguments(validate)
 
     run = _subparser(commands, "run", "Run a definition and print its output.", RUN_HELP)
     run.add_argument("file", metavar="FILE", help="definition file (YAML or JSON)")
@@ -156,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="abort the execution after S seconds of wall time",
     )
     run.add_argument("--name", help="execution name (default: a generated one)")
+    _template_arguments(run)
 
     graph = _subparser(commands, "graph", "Draw the state graph.", GRAPH_HELP)
     graph.add_argument("file", metavar="FILE", help="definition file (YAML or JSON)")

@@ -85,9 +85,17 @@ def load_machine(args: argparse.Namespace) -> StateMachine | int:
     """The loaded machine, or the exit code after printing why it cannot be loaded."""
     import statemachine
     from statemachine.errors import DefinitionError, ResourceNotFoundError
+    from statemachine.templates import SubstitutionsError
+
+    from .validate import substitutions
 
     try:
-        return statemachine.load(Path(args.file), resource_map=args.resources, validation_cache=True)
+        values = substitutions(args)
+    except SubstitutionsError as exc:
+        return error(str(exc))
+    try:
+        return statemachine.load(Path(args.file), resource_map=args.resources, validation_cache=True,
+                                 substitutions=values)
     except DefinitionError as exc:
         print_diagnostics(with_file(exc.diagnostics, args.file), sys.stderr)
         errors = len(exc.errors)

@@ -42,8 +42,8 @@ def expand(paths: Sequence[str]) -> Iterator[str]:
     """Files as given; folders replaced by their definition files (sorted, recursive).
 
     Inside a folder, resource maps (``*.resources.yaml``, the ``--resources`` files that sit
-    beside the definitions they serve) are not definitions and are left out; a map named
-    explicitly is checked like any file.
+    beside the definitions they serve) and substitutions files (``*.substitutions.json``) are
+    not definitions and are left out; a file named explicitly is checked like any file.
     """
     for path in paths:
         if os.path.isdir(path):
@@ -55,31 +55,50 @@ def expand(paths: Sequence[str]) -> Iterator[str]:
 
 
 def _is_resource_map(path: Path) -> bool:
-    return path.stem.endswith(".resources")
+    # also the values files of templates (``flow.substitutions.json``, for --substitutions)
+    return path.stem.endswith((".resources", ".substitutions"))
 
 
-def check_file(path: str, resource_map: str | None) -> list[Diagnostic]:
+def substitutions(args: argparse.Namespace) -> dict[str, str] | None:
+    """The values of --substitutions FILE and --substitute NAME=VALUE (which wins), or None
+    when neither is given. Raises statemachine.templates.SubstitutionsError."""
+    from statemachine import templates
+
+    if args.substitutions is None and not args.substitute:
+        return None
+    values = templates.read_substitutions(args.substitutions) if args.substitutions else {}
+    values.update(templates.parse_assignment(item) for item in args.substitute or ())
+    return values
+
+
+def check_file(
+    path: str, resource_map: str | None, values: Mapping[str, str] | None = None
+) -> list[Diagnostic]:
     """Every diagnostic for one file; with a resource map, also unresolvable Task resources."""
     from statemachine.validation import check
 
-    diagnostics = with_file(check(Path(path), name=path), path)
+    diagnostics = with_file(check(Path(path), name=path, substitutions=values), path)
     if resource_map is None or any(d.severity == "error" for d in diagnostics):
         return diagnostics
-    return diagnostics + _resource_problems(path, resource_map)
+    return diagnostics + _resource_problems(path, resource_map, values)
 
 
-def _resource_problems(path: str, resource_map: str) -> list[Diagnostic]:
+def _resource_problems(path: str, resource_map: str,
+                       values: Mapping[str, str] | None) -> list[Diagnostic]:
     """Unresolvable resources, found without importing or running any handler module
-    (statemachine.resources.static): validation is what CI runs on untrusted pull requests."""
+    (statemachine.resources.static): validation is what CI runs on untrusted pull requests.
+    A Resource still holding a template placeholder is reported as a placeholder already."""
     from statemachine.errors import DefinitionError
     from statemachine.loader import load_source
     from statemachine.resources.static import check_resources
 
     try:
-        doc = load_source(Path(path), name=path)
+        doc = load_source(Path(path), name=path, substitutions=values)
     except DefinitionError as exc:
-        return with_file(exc.diagnostics, path)
-    return with_file(check_resources(doc, resource_map), path)
+        return with_file([d for d in exc.diagnostics if d.code != "template-placeholder"], path)
+    problems = [d for d in check_resources(doc, resource_map)
+                if not (d.code == "unresolved-resource" and "${" in d.message)]
+    return with_file(problems, path)
 
 
 def _counts(report: Report) -> dict[str, int]:
@@ -178,10 +197,16 @@ def command(args: argparse.Namespace) -> int:
     """``sm validate``: exit 0 when every file is valid, 1 when any has an error."""
     if args.resources is not None and not os.path.isfile(args.resources):
         return error(f"resource map not found: {args.resources}")
+    from statemachine.templates import SubstitutionsError
+
+    try:
+        values = substitutions(args)
+    except SubstitutionsError as exc:
+        return error(str(exc))
     files = list(expand(args.files))
     if not files:
         return error("no definition files found in " + ", ".join(args.files))
-    report: Report = [(path, check_file(path, args.resources)) for path in files]
+    report: Report = [(path, check_file(path, args.resources, values)) for path in files]
     RENDERERS[args.format](report, sys.stdout)
     sys.stdout.flush()
     return EXIT_FAILED if _counts(report)["invalid"] else EXIT_OK

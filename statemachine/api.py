@@ -51,7 +51,7 @@ def load(source: str | os.PathLike[str] | Mapping[str, JSON], *,
          resources: Mapping[str, ResourceHandler] | ResourceRegistry | None = None,
          resource_map: str | os.PathLike[str] | Mapping[str, JSON] | None = None,
          name: str | None = None, machine_type: str = "STANDARD",
-         validation_cache: bool = False) -> StateMachine:
+         validation_cache: bool = False, substitutions: Mapping[str, str] | None = None) -> StateMachine:
     """Load, validate and compile a definition (path, YAML/JSON text or dict).
 
     ``resources`` is a ResourceRegistry or a mapping ``{resource: handler}`` added to the
@@ -59,12 +59,15 @@ def load(source: str | os.PathLike[str] | Mapping[str, JSON], *,
     ``machine_type`` "EXPRESS" gives express execution ARNs and context (no RedriveCount).
     ``validation_cache`` skips validating a definition this validator already found clean
     (see statemachine.validation_cache; `sm run` uses it to start fast).
+    ``substitutions`` fill ``${name}`` template placeholders (SAM/CDK/Terraform style) before
+    parsing; a placeholder left where the definition needs a value is an error
+    (``template-placeholder``), one inside free text runs as the literal text.
     Raises DefinitionError (all diagnostics) or ResourceNotFoundError.
     """
     from statemachine.compiler import compile_machine
     from statemachine.loader import load_source
 
-    doc = load_source(source, name=name)
+    doc = load_source(source, name=name, substitutions=substitutions)
     diagnostics = _validate(doc, machine_type, validation_cache)
     if any(d.severity == "error" for d in diagnostics):
         raise DefinitionError(diagnostics)
@@ -92,11 +95,13 @@ def _check_tasks(doc: Any, handlers: Mapping[str, ResourceHandler]) -> None:
 def _validate(doc: Any, machine_type: str, use_cache: bool) -> list[Any]:
     from statemachine import validation_cache
 
+    use_cache = use_cache and not doc.template.bare  # their data reads like quoted ones
     if use_cache and not doc.problems and validation_cache.is_known_valid(doc.data, machine_type):
         return []
     from statemachine.validation import validate
 
-    diagnostics = list(validate(doc, machine_type="EXPRESS" if machine_type == "EXPRESS" else "STANDARD"))
+    diagnostics = list(validate(doc, machine_type="EXPRESS" if machine_type == "EXPRESS" else "STANDARD",
+                                placeholders="error"))
     if use_cache and not diagnostics:
         validation_cache.remember_valid(doc.data, machine_type)
     return diagnostics

@@ -13,6 +13,11 @@ is ten, dates stay strings, ``1_000`` and ``1:20`` stay strings. Values whose me
 would change are reported as warnings (``yaml-ambiguous-value``) in ``SourceDocument.problems``.
 JSON text is parsed by the json module (exact JSON semantics); its source map is computed
 lazily, only when a diagnostic needs a position.
+
+Definitions written as templates (SAM, CDK, Terraform, Serverless) go through
+``statemachine.templates`` first (``_load_template``): ``${Name}`` filled from the given
+values, unquoted placeholders quoted, intrinsic functions rendered; what is left is recorded
+in ``SourceDocument.template`` for validation to judge.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import Any, NoReturn
 
 import yaml
 
+from statemachine import templates
 from statemachine.errors import DefinitionError, Diagnostic
 from statemachine.values import JSON
 
@@ -40,6 +46,8 @@ MAX_DEPTH = 256
 MAX_NODES = 2_000_000
 
 _Position = tuple[int, int]
+_NO_TEMPLATE = templates.TemplateInfo()
+_PLAIN = templates.TemplateInfo(present=False)
 
 
 def pointer_join(pointer: str, key: str | int) -> str:
@@ -56,6 +64,8 @@ class SourceDocument:
     path: str | None
     source_map: Mapping[str, _Position]
     problems: tuple[Diagnostic, ...] = ()  # found while loading, loading went on
+    #: template placeholders seen while loading (``statemachine.templates``)
+    template: templates.TemplateInfo = _NO_TEMPLATE
 
     def position(self, pointer: str) -> _Position:
         """Line and column of ``pointer``, or of its nearest mapped ancestor; (0, 0) if none."""
@@ -70,24 +80,62 @@ class SourceDocument:
 
 
 def load_source(
-    source: str | os.PathLike[str] | Mapping[str, JSON], *, name: str | None = None
+    source: str | os.PathLike[str] | Mapping[str, JSON], *, name: str | None = None,
+    substitutions: Mapping[str, str] | None = None,
 ) -> SourceDocument:
     """Load a definition from a dict, a file (PathLike or a str naming a file) or text.
 
+    ``substitutions`` (name -> value) fill ``${name}`` template placeholders in the text
+    before it is parsed, as SAM/CloudFormation/Terraform do (see ``statemachine.templates``);
+    whether given or not, placeholders left in the text do not stop loading.
     Raises ``DefinitionError`` with codes ``file-not-found``, ``unreadable``, ``too-large``,
     ``not-text``, ``syntax-error``, ``too-deep`` or ``not-an-object``; duplicate keys are in
     the document's ``problems`` (``duplicate-key`` errors).
     """
     if isinstance(source, Mapping):
-        return SourceDocument(dict(source), name or "<dict>", {})
+        doc = SourceDocument(dict(source), name or "<dict>", {})
+        return doc if substitutions is None else _templated(doc, substitutions)
     if isinstance(source, (bytes, bytearray)):
-        return _load_text(_decode(bytes(source), name or "<bytes>"), name or "<bytes>", None)
+        return _load_template(_decode(bytes(source), name or "<bytes>"), name or "<bytes>", None, substitutions)
     if isinstance(source, os.PathLike) or (isinstance(source, str) and _names_file(source)):
         path = os.fspath(source)
-        return _load_text(_read_file(path), name or path, path)
+        return _load_template(_read_file(path), name or path, path, substitutions)
     if not isinstance(source, str):
         _fail("not-an-object", f"cannot load a definition from {type(source).__name__}", name)
-    return _load_text(source, name or "<string>", None)
+    return _load_template(source, name or "<string>", None, substitutions)
+
+
+def _load_template(text: str, name: str, path: str | None, substitutions: Mapping[str, str] | None) -> SourceDocument:
+    """Fill placeholders, quote those left bare in JSON, load; a whole-document Fn::Join/Fn::Sub
+    (a CDK DefinitionString) is rendered to its text and loaded again."""
+    intrinsics = templates.may_hold_intrinsics(text)
+    if "${" not in text and substitutions is None and not intrinsics:
+        return dataclasses.replace(_load_text(text, name, path), template=_PLAIN)  # the common case
+    literal: frozenset[str] = frozenset()
+    if substitutions is not None:
+        left = {name for name in templates.names(text) if name not in substitutions}
+        literal = frozenset(templates.escaped_names(text) - left)
+        text = templates.substitute(text, substitutions)
+    bare: list[templates.Placeholder] = []
+    plain: list[templates.Placeholder] = []
+    if _looks_like_json(text, path):
+        text, bare = templates.quote_bare(text)
+    elif "${" in text:
+        plain = templates.unquoted_yaml(text)
+    doc = _load_text(text, name, path)
+    rendered = templates.whole_text(doc.data)
+    if rendered is not None:  # positions are of the rendered text, not of the file: left out
+        inner = _load_template(rendered, name, None, substitutions)
+        return dataclasses.replace(inner, source_map={})
+    info = templates.TemplateInfo(tuple(bare), literal, tuple(plain), present="${" in text or intrinsics)
+    doc = dataclasses.replace(doc, template=info)
+    return _templated(doc, substitutions) if intrinsics else doc
+
+
+def _templated(doc: SourceDocument, substitutions: Mapping[str, str] | None) -> SourceDocument:
+    """Intrinsic functions (Fn::GetAtt, Ref, ...) become the strings they produce."""
+    data = templates.render_intrinsics(doc.data, substitutions)
+    return doc if data is doc.data else dataclasses.replace(doc, data=data)
 
 
 def _names_file(source: str) -> bool:
@@ -316,6 +364,8 @@ def _json_type(value: JSON) -> str:
 
 
 _STR = "tag:yaml.org,2002:str"
+#: CloudFormation's short-form YAML tags -> the long form (a deployment tool resolves them).
+_CFN_TAGS = {f"!{name.removeprefix('Fn::')}": name for name in templates.INTRINSICS}
 _NULL = re.compile(r"(?:~|null|Null|NULL)?\Z")
 _BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
 _INT = re.compile(r"[-+]?[0-9]+\Z")
@@ -367,6 +417,8 @@ class _Builder:
         else:
             assert isinstance(node, yaml.SequenceNode)  # the composer makes only these three kinds
             value = self._sequence(node, pointer, depth)
+        if node.tag in _CFN_TAGS:  # !Join [",", [...]], !Sub [text, {...}]: the long form
+            value = {_CFN_TAGS[node.tag]: value}
         self._built[id(node)] = (value, self.nodes - before)
         return value
 
@@ -402,6 +454,8 @@ class _Builder:
 
     def _scalar(self, node: yaml.ScalarNode, pointer: str) -> JSON:
         value: str = node.value
+        if node.tag in _CFN_TAGS:  # !GetAtt F.Arn, !Ref X, !Sub '...': the long form
+            return {_CFN_TAGS[node.tag]: value}
         if node.tag != _STR:
             resolve = _TAG_RESOLVERS.get(node.tag)
             if resolve is None:

@@ -9,6 +9,14 @@ AWS evaluates JSONPath with Jayway semantics, so this module follows them:
   the matches in document order, possibly empty; it never raises.
 - ``.length()`` (and min/max/avg/sum/stddev/keys/first/last) at the end of a path applies to
   what the path selected.
+- Jayway's grammar is looser than Goessner's, and real definitions use it: a dot may stand
+  before a bracket or a wildcard (``$.[0]``, ``$.Snapshots.[0].State``, ``$.[?(@.OU > 0)]``,
+  ``$.[*].['bucket', 'key']``; same meaning as without the dot, since Jayway's dot token only
+  hands over to the next token), and a name may follow a bracket without a dot (``$['a']b``).
+- Several quoted names in one bracket at the END of a path (``$.x['a', 'b']``) select one
+  object holding those of the properties that exist (Jayway's "multi-property merge"), and
+  such a path is definite; in the middle of a path they select each property in turn.
+- Filters compare with bare words: ``[?(@.Name==Receipt)]`` (see ``_Parser.literal``).
 
 Roots: ``$`` (state input), ``$$`` (context object), ``$name`` (workflow variable ``name``).
 Definite paths compile to a tuple of keys walked by a tight loop (the hot path, ~0.3 µs for
@@ -72,7 +80,7 @@ class PathNotFound(Exception):
 class Segment:
     """One step of a path. ``kind`` picks the selector in ``_SELECTORS``."""
 
-    kind: Literal["name", "index", "wildcard", "slice", "filter", "scan"]
+    kind: Literal["name", "index", "wildcard", "slice", "filter", "scan", "merge"]
     keys: tuple[str | int, ...] = ()
     bounds: tuple[int | None, int | None, int | None] = (None, None, None)
     predicate: Predicate | None = None
@@ -119,6 +127,10 @@ class JsonPath:
         keys = self.keys
         if keys is None:
             found = list(_select_all(value, self.segments, value))
+            if self.definite:  # names/indexes ending in a multi-property merge: one object
+                if not found:
+                    raise PathNotFound(self.text, _merge_failure(value, self.segments))
+                return found[0] if self.function is None else _apply_function(self.function, found[0])
             return found if self.function is None else _apply_function(self.function, found)
         current = value
         for key in keys:
@@ -151,10 +163,17 @@ def compile_path(text: str, *, allow_context: bool = True, allow_variables: bool
         raise PathSyntaxError(f"The context object ('$$') is not allowed here: {text}", 0)
     if parsed.root == "variable" and not allow_variables:
         raise PathSyntaxError(f"Variables are not allowed here: {text}", 0)
-    definite = all(seg.single for seg in parsed.segments)
-    keys = tuple(seg.keys[0] for seg in parsed.segments) if definite else None
+    segments = parsed.segments
+    definite = _is_definite(segments)
+    keys = tuple(seg.keys[0] for seg in segments) if all(seg.single for seg in segments) else None
     root: Root = parsed.root  # type: ignore[assignment]  # 'current' (@) is parsed inside filters only
     return JsonPath(text, root, parsed.variable, definite, parsed.segments, keys, parsed.function)
+
+
+def _is_definite(segments: tuple[Segment, ...]) -> bool:
+    """Single names and indexes only, the last step possibly a multi-property merge (Jayway)."""
+    return all(seg.single for seg in segments[:-1]) and (
+        not segments or segments[-1].single or segments[-1].kind == "merge")
 
 
 def normalized(keys: tuple[str | int, ...]) -> str:
@@ -195,6 +214,32 @@ def _definite_failure(value: JSON, keys: tuple[str | int, ...]) -> str:
     return f"No results for path: {normalized(keys)}"
 
 
+def _merge_failure(value: JSON, segments: tuple[Segment, ...]) -> str:
+    """Jayway's text when a definite path ending in ``['a','b']`` finds no object to merge from."""
+    prefix = tuple(seg.keys[0] for seg in segments[:-1])
+    current, walked = value, "$"
+    for key in prefix:
+        found = _step(current, key)
+        if found is MISSING:  # the prefix fails: same text as any inner step of a definite path
+            return _definite_failure(value, (*prefix, ""))
+        current = found
+        walked += normalized((key,))[1:]
+    names = ",".join(f"'{k}'" for k in segments[-1].keys)
+    found = "null" if current is None else _JAVA_TYPES.get(type(current), "java.lang.Object")
+    return (f"Expected to find an object with property [{names}] in path {walked} but found '{found}'. "
+            "This is not a json object according to the JsonProvider: "
+            "'com.jayway.jsonpath.spi.json.JsonSmartJsonProvider'.")
+
+
+def _step(current: JSON, key: str | int) -> JSON:
+    """One definite step (a name of an object, an index of an array), or MISSING."""
+    if isinstance(current, dict) and isinstance(key, str):
+        return current.get(key, MISSING)
+    if isinstance(current, list) and isinstance(key, int) and -len(current) <= key < len(current):
+        return current[key]
+    return MISSING
+
+
 def _compact(value: JSON) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
@@ -215,6 +260,12 @@ def _select_all(value: JSON, segments: tuple[Segment, ...], root: JSON) -> Itera
 def _select_name(value: JSON, seg: Segment, root: JSON) -> Iterator[JSON]:
     if isinstance(value, dict):
         yield from (value[k] for k in seg.keys if k in value)
+
+
+def _select_merge(value: JSON, seg: Segment, root: JSON) -> Iterator[JSON]:
+    """``['a','b']`` as the last step: one object with those of the names that exist (Jayway)."""
+    if isinstance(value, dict):
+        yield {k: value[k] for k in seg.keys if k in value}
 
 
 def _select_index(value: JSON, seg: Segment, root: JSON) -> Iterator[JSON]:
@@ -257,6 +308,7 @@ _SELECTORS: Mapping[str, Callable[[JSON, Segment, JSON], Iterator[JSON]]] = Mapp
     "slice": _select_slice,
     "filter": _select_filter,
     "scan": _select_scan,
+    "merge": _select_merge,
 })
 
 
@@ -301,7 +353,7 @@ def _relative(path: _Parsed, item: JSON, root: JSON) -> JSON:
     start = item if path.root == "current" else root
     found = list(_select_all(start, path.segments, root))
     value: JSON = found if found else MISSING  # an indefinite path without matches is absent
-    if found and all(seg.single for seg in path.segments):
+    if found and _is_definite(path.segments):
         value = found[0]
     if path.function is not None and value is not MISSING:
         return _apply_function(path.function, value)
@@ -371,7 +423,13 @@ Operand = Callable[[JSON, JSON], JSON]
 _NAME_STOP = frozenset(".[()") | frozenset(" \t\r\n")
 _FILTER_NAME_STOP = _NAME_STOP | frozenset("=!<>&|,]")
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?")
+_NUMBER = re.compile(r"-?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+#: A literal without quotes in a filter: a number, true/false/null, or a bare word.
+_BARE = re.compile(r"[^\s()\[\]{}&|,'\"=!<>~/]+")
+_INTEGER = re.compile(r"-?\d+")
+_JSON = json.JSONDecoder()
+_KEYWORDS: Mapping[str, JSON] = MappingProxyType({"true": True, "false": False, "null": None})
+
 
 
 def _parse(text: str) -> _Parsed:
@@ -419,13 +477,24 @@ class _Parser:
         root, variable = self.root(in_filter)
         segments: list[Segment] = []
         function = None
+        stop = _FILTER_NAME_STOP if in_filter else _NAME_STOP
+        glued = False  # Jayway: after a bracket or a wildcard, a name may follow without a dot
         while self.pos < len(self.text) and function is None:
             if self.eat(".."):
                 segments.append(Segment("scan", inner=self.after_scan(in_filter)))
-            elif self.eat("."):
-                if self.eat("*"):
-                    segments.append(Segment("wildcard"))
-                    continue
+                glued = segments[-1].inner is not None and segments[-1].inner.kind != "name"
+                continue
+            dotted = self.eat(".")
+            char = self.peek()
+            if char == "[":
+                # Jayway: "$.[0]" is "$[0]" -- its dot token only hands over to the next token
+                segments.append(self.bracket())
+                glued = True
+            elif char == "*" and (dotted or glued):
+                self.pos += 1
+                segments.append(Segment("wildcard"))
+                glued = True
+            elif dotted or (glued and char and char not in stop):
                 name = self.name(in_filter)
                 if self.eat("()"):
                     if name not in PATH_FUNCTIONS:
@@ -433,10 +502,11 @@ class _Parser:
                     function = name
                 else:
                     segments.append(Segment("name", (name,)))
-            elif self.peek() == "[":
-                segments.append(self.bracket())
+                glued = False
             else:
                 break
+        if segments and segments[-1].kind == "name" and len(segments[-1].keys) > 1:
+            segments[-1] = Segment("merge", segments[-1].keys)  # Jayway: a leaf multi-property merges
         return _Parsed(root, variable, tuple(segments), function)
 
     def root(self, in_filter: bool) -> tuple[Literal["input", "context", "variable", "current"], str | None]:
@@ -562,12 +632,16 @@ class _Parser:
         return self.comparison()
 
     def comparison(self) -> Predicate:
+        self.spaces()
+        left_is_path = self.peek() in ("@", "$")
         left = self.operand()
         self.spaces()
         name = next((op for op in _SYMBOL_OPERATORS if self.eat(op)), None)
         if name is None:
             name = next((op for op in _WORD_OPERATORS if self.word(op)), None)
         if name is None:
+            if not left_is_path:  # Jayway: a literal alone is no test ("Expected path node")
+                self.fail("Expected a comparison operator after a value")
             return lambda item, root: _present(left(item, root))
         right, test = self.operand(), OPERATORS[name]
         if name == "!=":
@@ -596,6 +670,12 @@ class _Parser:
             return self.string()
         if char == "/":
             return self.regex()
+        if char == "{":  # Jayway: a JSON object literal, [?(@.limits == {"max": 3})]
+            try:
+                value, self.pos = _JSON.raw_decode(self.text, self.pos)
+            except ValueError:
+                self.fail("Invalid JSON object literal")
+            return value
         if char == "[":
             self.pos += 1
             values = [self.literal_after_spaces()]
@@ -604,14 +684,20 @@ class _Parser:
             self.spaces()
             self.expect("]")
             return values
-        for word, value in (("true", True), ("false", False), ("null", None)):
-            if self.word(word):
-                return value
-        match = _NUMBER.match(self.text, self.pos)
+        match = _BARE.match(self.text, self.pos)
         if match is None:
             self.fail("Expected a value")
         self.pos = match.end()
-        return json.loads(match.group())
+        word = match.group()
+        if word in _KEYWORDS:
+            return _KEYWORDS[word]
+        if _NUMBER.fullmatch(word):
+            return int(word) if _INTEGER.fullmatch(word) else float(word)
+        # A bare word: AWS accepts [?(@.Name==Receipt)] (deployed samples rely on it) though
+        # Jayway 2.x's FilterCompiler refuses it (it reads a number and fails on the letter).
+        # What AWS does with it at run time is not documented; we pick the reading of Jayway
+        # 2.0's Criteria parser, which kept an unquoted right-hand side as text: the string.
+        return word
 
     def literal_after_spaces(self) -> JSON:
         self.spaces()

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 
 from statemachine.errors import DefinitionError, Diagnostic
 from statemachine.loader import SourceDocument, load_source
+from statemachine.validation import placeholders as placeholder_rules
 from statemachine.validation.choice import CHOICE_RULES
 from statemachine.validation.expressions import EXPRESSION_RULES
 from statemachine.validation.fields import FIELD_RULES
@@ -35,11 +36,15 @@ RULES: Mapping[str, Rule] = {**GRAPH_RULES, **FIELD_RULES, **CHOICE_RULES, **TAS
                                **VARIABLE_RULES}
 
 
-def validate(doc: SourceDocument, *, machine_type: MachineType = "STANDARD") -> list[Diagnostic]:
+def validate(
+    doc: SourceDocument, *, machine_type: MachineType = "STANDARD", placeholders: placeholder_rules.Mode = "warn"
+) -> list[Diagnostic]:
     """Every problem in ``doc`` (schema and semantic), positions filled from its source map.
 
     ``machine_type`` "EXPRESS" adds the Express restrictions (no activities, no .sync or
-    .waitForTaskToken integrations).
+    .waitForTaskToken integrations). Template placeholders left in ``doc`` (``${Name}``):
+    ``placeholders`` "warn" accepts them where a value could stand, with a warning
+    ``template-placeholder``; "error" (loading to run) asks for the values the definition needs.
     """
     found = [dataclasses.replace(w, state=w.state or state_of(w.pointer)) for w in doc.problems]
     if not isinstance(doc.data, dict):
@@ -49,7 +54,7 @@ def validate(doc: SourceDocument, *, machine_type: MachineType = "STANDARD") -> 
     machine = walk(doc.data, machine_type)
     for rule in RULES.values():
         found.extend(rule(machine))
-    return _placed(doc, found)
+    return _placed(doc, placeholder_rules.settle(doc, found, placeholders))
 
 
 def check(
@@ -57,10 +62,15 @@ def check(
     *,
     name: str | None = None,
     machine_type: MachineType = "STANDARD",
+    substitutions: Mapping[str, str] | None = None,
 ) -> list[Diagnostic]:
-    """Load ``source`` (path, text or dict) and validate it; never raises DefinitionError."""
+    """Load ``source`` (path, text or dict) and validate it; never raises DefinitionError.
+
+    ``substitutions`` fill ``${name}`` template placeholders before parsing (see ``validate``
+    for those left without a value).
+    """
     try:
-        doc = load_source(source, name=name)
+        doc = load_source(source, name=name, substitutions=substitutions)
     except DefinitionError as exc:
         return list(exc.diagnostics)
     return validate(doc, machine_type=machine_type)

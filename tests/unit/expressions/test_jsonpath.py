@@ -76,7 +76,6 @@ def test_definite_paths_return_the_value(text: str, expected: object) -> None:
         ("$.items[::2].itemValue", [0, 2, 4]),
         ("$.items[0,2].itemValue", [0, 2]),
         ("$..year", [1997, 1998]),
-        ("$['last','delivery-partner']", [{"step": 3, "none": None}, "dp"]),
         ("$.users[?(@.year > 1997)].name", ["bob"]),
         ("$.users[?(@.year >= 1997 && @.status != 0)].name", ["bob"]),
         ("$.users[?(@.status == 1 || @.name == 'ann')].name", ["ann", "bob"]),

@@ -1,0 +1,310 @@
+"""Stage 1a, templates: definition text written for a deployment tool in, the text (or data)
+AWS would see out, and the ``${Name}`` placeholders left without a value.
+
+SAM's DefinitionSubstitutions, CloudFormation's ``Fn::Sub``, Terraform's ``templatefile`` and
+the Serverless Framework fill ``${Name}`` placeholders in the definition before AWS sees it,
+by plain text replacement (CloudFormation's StepFunctions resource provider replaces each
+``${key}`` of DefinitionSubstitutions in the definition text, before it is parsed when the
+definition comes from S3). ``substitute`` does the same. Escapes, only honoured when values are
+given (the file is then declared a template): Terraform's ``$${x}`` and Fn::Sub's ``${!x}``
+both stand for the literal ``${x}``; without values they are simply not placeholders.
+
+What the tools resolve before AWS sees the definition, and so what is a placeholder here:
+- ``${Name}`` anywhere in the text (``${AWS::Region}``, ``${Func.Arn}``, ``${self:custom.x}``,
+  ``${opt:stage, 'dev'}``, ``${var_name}``). JSONPath (``$.x``, ``$$.Task.Token``), intrinsic
+  functions (``States.Format('{}', $.x)``) and JSONata (``{% $x %}``) never write ``${``.
+- CloudFormation intrinsic functions where a value stands (``{"Fn::GetAtt": [F, "Arn"]}``,
+  ``{"Ref": "X"}``, ``Fn::Join``, ``Fn::Sub``, and YAML's ``!GetAtt``/``!Ref``/``!Sub``/``!Join``):
+  ``render_intrinsics`` turns them into the string they produce, each unknown part a placeholder
+  (``${F.Arn}``, ``${X}``). A whole definition that is one ``Fn::Join``/``Fn::Sub`` (the
+  DefinitionString of a CDK-synthesized template) is rendered to its text and then read.
+What they leave alone: everything else; a Terraform ``%{ if }`` directive is not understood.
+
+An unquoted placeholder in JSON (``"Seconds": ${Timeout}``) is valid once filled, not before:
+``quote_bare`` wraps it in quotes so the text parses, and reports where it was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from statemachine.values import JSON
+
+__all__ = [
+    "INTRINSICS",
+    "Placeholder",
+    "SubstitutionsError",
+    "TemplateInfo",
+    "escaped_names",
+    "find",
+    "has_placeholder",
+    "intrinsic_name",
+    "may_hold_intrinsics",
+    "names",
+    "parse_assignment",
+    "quote_bare",
+    "read_substitutions",
+    "render_intrinsics",
+    "strings",
+    "substitute",
+    "unquoted_yaml",
+    "whole_text",
+]
+
+#: ``${Name}``, not ``$${Name}`` (Terraform's escape) nor ``${!Name}`` (Fn::Sub's escape).
+_PLACEHOLDER = re.compile(r"(?<!\$)\$\{(?!!)([^{}\n\"\\]+)\}")
+_ESCAPE = re.compile(r"\$\$\{|\$\{!")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Placeholder:
+    """One ``${name}`` in a text: ``name`` as written between the braces (trimmed), 1-based
+    ``line`` and ``column`` of its ``$``."""
+
+    name: str
+    line: int
+    column: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TemplateInfo:
+    """What loading learnt about a template: ``bare`` placeholders stood outside a JSON string
+    (now read as strings, where the JSON would not parse); ``literal`` names are ``${x}`` written by an escape (``$${x}``,
+    ``${!x}``), literal text for AWS, so no placeholders."""
+
+    bare: tuple[Placeholder, ...] = ()
+    literal: frozenset[str] = frozenset()
+    #: YAML placeholders written unquoted: once filled, their value has its own YAML type
+    plain: tuple[Placeholder, ...] = ()
+    #: may the data hold placeholders? None: not known (a dict was given, not text)
+    present: bool | None = None
+
+
+class SubstitutionsError(ValueError):
+    """A substitutions file or ``NAME=VALUE`` that cannot be used; the message is one line."""
+
+
+def has_placeholder(text: str) -> bool:
+    """Does ``text`` hold a ``${Name}`` placeholder (escapes excluded)?"""
+    return "${" in text and _PLACEHOLDER.search(text) is not None
+
+
+def names(text: str) -> list[str]:
+    """The placeholder names in ``text``, in order (repeats kept)."""
+    return [match.group(1).strip() for match in _PLACEHOLDER.finditer(text)]
+
+
+def escaped_names(text: str) -> set[str]:
+    """Names written with an escape (``$${x}``, ``${!x}``): literal ``${x}`` once filled."""
+    return {(m.group(1) or m.group(2)).strip() for m in _ESCAPED.finditer(text)}
+
+
+_ESCAPED = re.compile(r"\$\$\{([^{}\n\"\\]+)\}|\$\{!([^{}\n\"\\]+)\}")
+
+
+def find(text: str) -> list[Placeholder]:
+    """Every placeholder of ``text`` with its position."""
+    return [_placeholder(text, match) for match in _PLACEHOLDER.finditer(text)]
+
+
+def _placeholder(text: str, match: re.Match[str]) -> Placeholder:
+    start = match.start()
+    line = text.count("\n", 0, start) + 1
+    return Placeholder(match.group(1).strip(), line, start - text.rfind("\n", 0, start))
+
+
+def substitute(text: str, values: Mapping[str, str]) -> str:
+    """Replace each ``${name}`` that has a value, in one pass (a value is not searched again);
+    then turn the escapes ``$${x}`` and ``${!x}`` into the literal ``${x}``. Placeholders
+    without a value stay as written."""
+    def fill(match: re.Match[str]) -> str:
+        return values.get(match.group(1).strip(), match.group(0))
+
+    pieces = []
+    last = 0
+    for escape in _ESCAPE.finditer(text):  # the escapes are literal text: never filled
+        pieces.append(_PLACEHOLDER.sub(fill, text[last:escape.start()]))
+        pieces.append("${")
+        last = escape.end()
+    pieces.append(_PLACEHOLDER.sub(fill, text[last:]))
+    return "".join(pieces)
+
+
+def quote_bare(text: str) -> tuple[str, list[Placeholder]]:
+    """JSON text: wrap each placeholder that stands outside a string in quotes, so it parses.
+
+    Returns the new text and the placeholders that were bare (positions in the old text).
+    """
+    if "${" not in text:
+        return text, []
+    bare: list[Placeholder] = []
+    out: list[str] = []
+    last = scanned = 0
+    in_string = False
+    for match in _PLACEHOLDER.finditer(text):
+        in_string = _string_state(text, scanned, match.start(), in_string)
+        scanned = match.start()
+        if in_string:
+            continue
+        bare.append(_placeholder(text, match))
+        out.append(text[last:match.start()] + json.dumps(match.group(0)))
+        last = match.end()
+    out.append(text[last:])
+    return ("".join(out), bare) if bare else (text, [])
+
+
+def unquoted_yaml(text: str) -> list[Placeholder]:
+    """YAML text: the placeholders not written inside quotes (``Seconds: ${T}``); YAML reads them
+    as strings, though once filled they have the type of their value."""
+    return [_placeholder(text, m) for m in _PLACEHOLDER.finditer(text)
+            if m.start() == 0 or text[m.start() - 1] not in "\"'"]
+
+
+def _string_state(text: str, start: int, end: int, in_string: bool) -> bool:
+    """Whether offset ``end`` is inside a JSON string, knowing the answer at ``start``."""
+    index = start
+    while True:
+        quote = text.find('"', index, end)
+        if quote == -1:
+            return in_string
+        if in_string:
+            backslashes = 0
+            while text[quote - backslashes - 1] == "\\":
+                backslashes += 1
+            if backslashes % 2 == 0:
+                in_string = False
+        else:
+            in_string = True
+        index = quote + 1
+
+
+# --- CloudFormation intrinsic functions -------------------------------------------------------
+
+#: Intrinsic functions a deployment tool resolves, by their long (JSON) name.
+INTRINSICS = frozenset({
+    "Ref", "Fn::GetAtt", "Fn::Sub", "Fn::Join", "Fn::ImportValue", "Fn::Select", "Fn::If",
+    "Fn::FindInMap", "Fn::Base64", "Fn::GetAZs", "Fn::Split", "Fn::Cidr", "Fn::Length",
+    "Fn::ToJsonString",
+})
+
+
+_MAY_HOLD_INTRINSICS = re.compile(r"Fn::|\bRef\b|![A-Z][A-Za-z]+")
+
+
+def may_hold_intrinsics(text: str) -> bool:
+    """A cheap test on the text: could its data hold intrinsic functions (or YAML tags of them)?"""
+    return _MAY_HOLD_INTRINSICS.search(text) is not None
+
+
+def intrinsic_name(value: JSON) -> str | None:
+    """``"Fn::GetAtt"`` for ``{"Fn::GetAtt": ...}`` (an object with that one key), else None."""
+    if isinstance(value, dict) and len(value) == 1:
+        key = next(iter(value))
+        return key if key in INTRINSICS else None
+    return None
+
+
+def render_intrinsics(value: JSON, values: Mapping[str, str] | None = None) -> JSON:
+    """``value`` with every intrinsic-function object replaced by the string it produces,
+    unknown parts as placeholders (filled from ``values`` when given). Shares what it does not
+    change."""
+    name = intrinsic_name(value)
+    if name is not None:
+        text = _render(name, value[name])
+        return substitute(text, values) if values is not None else text
+    if isinstance(value, dict):
+        changed = {k: render_intrinsics(v, values) for k, v in value.items()}
+        return value if all(changed[k] is value[k] for k in value) else changed
+    if isinstance(value, list):
+        items = [render_intrinsics(v, values) for v in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    return value
+
+
+def _render(name: str, argument: JSON) -> str:
+    """The text an intrinsic function produces; what only the deployment knows is ``${...}``."""
+    if name == "Ref" and isinstance(argument, str):
+        return "${" + argument + "}"
+    if name == "Fn::GetAtt":
+        parts = argument.split(".", 1) if isinstance(argument, str) else argument
+        if isinstance(parts, list) and all(isinstance(p, str) for p in parts):
+            return "${" + ".".join(str(p) for p in parts) + "}"
+    if name == "Fn::Sub":
+        template = argument[0] if isinstance(argument, list) and argument else argument
+        if isinstance(template, str):
+            return template
+    if name == "Fn::Join" and isinstance(argument, list) and len(argument) == 2:
+        delimiter, items = argument
+        if isinstance(delimiter, str) and isinstance(items, list):
+            return delimiter.join(_piece(item) for item in items)
+    return "${" + name + "}"  # Fn::If, Fn::Select, ...: some value only the deployment knows
+
+
+def _piece(item: JSON) -> str:
+    if isinstance(item, str):
+        return item
+    name = intrinsic_name(item)
+    return _render(name, item[name]) if name is not None else json.dumps(item)
+
+
+def whole_text(data: JSON) -> str | None:
+    """The definition text when the whole document is one ``Fn::Join``/``Fn::Sub`` (a CDK
+    DefinitionString); None otherwise."""
+    name = intrinsic_name(data)
+    if name in ("Fn::Join", "Fn::Sub"):
+        text = _render(name, data[name])
+        return text if text.lstrip().startswith("{") else None
+    return None
+
+
+def strings(value: JSON, pointer: str = "") -> Iterator[tuple[str, str]]:
+    """Every (JSON pointer, string) of ``value`` whose string holds a placeholder."""
+    if isinstance(value, str):
+        if has_placeholder(value):
+            yield pointer, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from strings(item, f"{pointer}/{key.replace('~', '~0').replace('/', '~1')}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from strings(item, f"{pointer}/{index}")
+
+
+# --- where values come from -------------------------------------------------------------------
+
+
+def parse_assignment(text: str) -> tuple[str, str]:
+    """``NAME=VALUE`` -> (NAME, VALUE); the value may hold ``=``. Raises SubstitutionsError."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise SubstitutionsError(f"--substitute expects NAME=VALUE, got {text!r}")
+    return name.strip(), value
+
+
+def read_substitutions(path: str) -> dict[str, str]:
+    """A JSON or YAML file holding one map of names to values (numbers and booleans are
+    written as JSON spells them, since they are pasted into the text). Raises SubstitutionsError."""
+    import yaml
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SubstitutionsError(f"substitutions file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SubstitutionsError(f"cannot read substitutions file {path}: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SubstitutionsError(f"{path} is not valid JSON or YAML: {' '.join(str(exc).split())}") from None
+    if not isinstance(data, dict):
+        raise SubstitutionsError(f"{path} must hold a map of names to values")
+    result: dict[str, str] = {}
+    for key, value in data.items():
+        if isinstance(value, dict | list) or value is None:
+            raise SubstitutionsError(f"{path}: the value of '{key}' must be a string, number or boolean")
+        result[str(key)] = value if isinstance(value, str) else json.dumps(value)
+    return result

@@ -1,0 +1,193 @@
+"""Template placeholders (issue 11): ``${Name}`` filled textually before parsing, as SAM's
+DefinitionSubstitutions (CloudFormation's StepFunctions resource provider replaces each
+``${key}`` in the definition text), Fn::Sub and Terraform's templatefile do; left without a
+value, accepted with a ``template-placeholder`` warning where a value could stand."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import statemachine
+from statemachine import templates
+from statemachine.errors import DefinitionError
+from statemachine.loader import load_source
+from statemachine.validation import check
+
+
+def _codes(diagnostics: list[Any], severity: str) -> list[str]:
+    return [d.code for d in diagnostics if d.severity == severity]
+
+
+# --- the text pass -----------------------------------------------------------------------
+
+
+def test_substitute_fills_named_placeholders_and_leaves_the_rest() -> None:
+    text = '"Resource": "arn:${partition}:states:::lambda:invoke", "x": "${Other}"'
+    assert templates.substitute(text, {"partition": "aws"}) == (
+        '"Resource": "arn:aws:states:::lambda:invoke", "x": "${Other}"')
+
+
+def test_names_with_colons_dots_and_spaces_are_placeholders() -> None:
+    text = "${AWS::Region} ${Func.Arn} ${self:custom.table} ${ name }"
+    assert templates.names(text) == ["AWS::Region", "Func.Arn", "self:custom.table", "name"]
+    assert templates.substitute(text, {"AWS::Region": "eu-west-1", "name": "n"}).startswith("eu-west-1 ")
+
+
+def test_escapes_are_literal_text_and_never_filled() -> None:
+    # Terraform: "$${" is a literal "${"; Fn::Sub: "${!Literal}" is a literal "${Literal}".
+    text = "echo $${HOME} ${!Stage} ${Stage}"
+    assert templates.substitute(text, {"HOME": "/root", "Stage": "prod"}) == "echo ${HOME} ${Stage} prod"
+    assert templates.names(text) == ["Stage"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["$.detail.orderId", "$$.Task.Token", "$.Labels[?(@.Name==Receipt)]", "States.Format('{}-{}', $.a, $.b)",
+     "{% $states.input.total * 2 %}", "$var.field", "${!Literal}", "$${literal}"],
+)
+def test_jsonpath_intrinsics_and_jsonata_are_not_placeholders(text: str) -> None:
+    assert templates.has_placeholder(text) is False
+
+
+def test_unquoted_placeholders_are_quoted_so_the_json_parses() -> None:
+    text = '{"Seconds": ${Timeout}, "Comment": "wait \\" ${Timeout} here", "Max": ${Max}}'
+    quoted, bare = templates.quote_bare(text)
+    assert json.loads(quoted) == {"Seconds": "${Timeout}", "Comment": 'wait " ${Timeout} here', "Max": "${Max}"}
+    assert [(p.name, p.line, p.column) for p in bare] == [("Timeout", 1, 13), ("Max", 1, 70)]
+
+
+def test_assignments_and_substitution_files(tmp_path: Path) -> None:
+    assert templates.parse_assignment("Url=https://x?a=b") == ("Url", "https://x?a=b")
+    with pytest.raises(templates.SubstitutionsError):
+        templates.parse_assignment("NoEquals")
+    (tmp_path / "v.yaml").write_text("Timeout: 30\nStage: prod\nDebug: false\n", encoding="utf-8")
+    assert templates.read_substitutions(str(tmp_path / "v.yaml")) == {"Timeout": "30", "Stage": "prod",
+                                                                       "Debug": "false"}
+    (tmp_path / "v.json").write_text('{"Table": "orders"}', encoding="utf-8")
+    assert templates.read_substitutions(str(tmp_path / "v.json")) == {"Table": "orders"}
+    (tmp_path / "bad.yaml").write_text("- a list\n", encoding="utf-8")
+    for bad in ("bad.yaml", "missing.json"):
+        with pytest.raises(templates.SubstitutionsError):
+            templates.read_substitutions(str(tmp_path / bad))
+
+
+def test_intrinsic_functions_render_to_the_strings_they_produce() -> None:
+    value = {"Resource": {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":states:::lambda:invoke"]]},
+             "Parameters": {"FunctionName": {"Fn::GetAtt": ["Worker", "Arn"]}, "Url": {"Fn::Sub": "https://${Api}/x"},
+                            "Pick": {"Fn::Select": [0, ["a"]]}}}
+    assert templates.render_intrinsics(value) == {
+        "Resource": "arn:${AWS::Partition}:states:::lambda:invoke",
+        "Parameters": {"FunctionName": "${Worker.Arn}", "Url": "https://${Api}/x", "Pick": "${Fn::Select}"}}
+
+
+# --- loading and validating ----------------------------------------------------------------
+
+WAIT_UNQUOTED = '{"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": ${Timeout}, "End": true}}}'
+WAIT_QUOTED = '{"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": "${ReminderTimeout}", "End": true}}}'
+LAMBDA = ('{"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:${partition}:states:::lambda:invoke",'
+          ' "Parameters": {"FunctionName": "${FunctionArn}", "Payload.$": "$"}, "End": true}}}')
+
+
+@pytest.mark.parametrize(("text", "names"), [(WAIT_UNQUOTED, ["${Timeout}"]), (WAIT_QUOTED, ["${ReminderTimeout}"]),
+                                             (LAMBDA, ["${partition}", "${FunctionArn}"])])
+def test_placeholders_without_values_are_accepted_with_a_warning(text: str, names: list[str]) -> None:
+    found = check(text)
+    assert _codes(found, "error") == []  # neither syntax-error nor wrong-type nor unknown-integration
+    warnings = [d for d in found if d.code == "template-placeholder"]
+    assert all(d.severity == "warning" for d in warnings)
+    assert sorted(n for n in names if any(n in d.message for d in warnings)) == sorted(names)
+
+
+def test_an_unquoted_placeholder_is_named_as_such() -> None:
+    (warning,) = check(WAIT_UNQUOTED)
+    assert warning.pointer == "/States/W/Seconds" and "unquoted" in warning.message
+
+
+def test_filled_values_are_checked_as_aws_checks_them() -> None:
+    assert check(WAIT_UNQUOTED, substitutions={"Timeout": "30"}) == []
+    assert check(LAMBDA, substitutions={"partition": "aws", "FunctionArn": "arn:aws:lambda:us-east-1:1:function:f"}) == []
+    # Filled inside quotes the value stays a string: AWS refuses it ("SCHEMA_VALIDATION_FAILED:
+    # Expected value of type Integer at /States/WaitTill/Seconds", serverless-step-functions#188).
+    assert _codes(check(WAIT_QUOTED, substitutions={"ReminderTimeout": "30"}), "error") == ["wrong-type"]
+    # A filled value that is not JSON: CloudFormation's provider then reads the text as YAML
+    # (JSON first, then YAML), where `soon` is a string: not an integer.
+    assert _codes(check(WAIT_UNQUOTED, substitutions={"Timeout": "soon"}), "error") == ["wrong-type"]
+
+
+def test_other_errors_are_still_reported_next_to_placeholders() -> None:
+    text = LAMBDA.replace('"End": true', '"Next": "Nowhere"')
+    assert set(_codes(check(text), "error")) == {"unknown-next-target", "no-terminal-state"}
+
+
+def test_a_wrong_filled_integration_is_an_error() -> None:
+    found = check(LAMBDA, substitutions={"partition": "aws"})
+    assert _codes(found, "error") == [] and _codes(found, "warning") == ["template-placeholder"]
+    assert _codes(check(LAMBDA.replace("lambda:invoke", "lambda:invok")), "error") == []  # unknowable unfilled
+    assert _codes(check(LAMBDA.replace("lambda:invoke", "lambda:invok"), substitutions={"partition": "aws"}),
+                  "error") == ["unknown-integration"]
+
+
+def test_yaml_placeholders_and_cloudformation_tags() -> None:
+    text = """\
+StartAt: Send
+States:
+  Send:
+    Type: Task
+    Resource: !Sub arn:${AWS::Partition}:states:::sqs:sendMessage
+    Parameters:
+      QueueUrl: !Ref OrdersQueue
+      MessageBody.$: $
+    Next: Wait
+  Wait:
+    Type: Wait
+    Seconds: ${Delay}
+    Next: Notify
+  Notify:
+    Type: Task
+    Resource: !GetAtt NotifyFunction.Arn
+    End: true
+"""
+    found = check(text)
+    assert _codes(found, "error") == []
+    assert len([d for d in found if d.code == "template-placeholder"]) == 4
+    values = {"AWS::Partition": "aws", "OrdersQueue": "https://sqs/q", "Delay": "5",
+              "NotifyFunction.Arn": "arn:aws:lambda:us-east-1:123456789012:function:notify"}
+    assert check(text, substitutions=values) == []
+
+
+def test_escaped_placeholders_filled_are_literal_text_without_a_warning() -> None:
+    text = '{"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"cmd": "echo $${HOME}"}, "End": true}}}'
+    assert check(text) == []
+    assert check(text, substitutions={}) == []
+    assert load_source(text, substitutions={}).data["States"]["P"]["Result"] == {"cmd": "echo ${HOME}"}
+
+
+def test_running_needs_the_values_the_definition_needs() -> None:
+    with pytest.raises(DefinitionError) as info:
+        statemachine.load(WAIT_UNQUOTED)
+    assert [d.code for d in info.value.diagnostics] == ["template-placeholder"]
+    assert "--substitute Timeout=VALUE" in info.value.diagnostics[0].message
+    execution = statemachine.load(WAIT_UNQUOTED, substitutions={"Timeout": "0"}).run({"a": 1})
+    assert (execution.status, execution.output) == ("SUCCEEDED", {"a": 1})
+
+
+def test_placeholders_in_free_text_run_as_the_literal_text() -> None:
+    text = '{"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"stage": "${Stage}"}, "End": true}}}'
+    assert statemachine.load(text).run({}).output == {"stage": "${Stage}"}
+    assert statemachine.load(text, substitutions={"Stage": "prod"}).run({}).output == {"stage": "prod"}
+
+
+def test_a_cdk_definition_string_with_an_unquoted_reference() -> None:
+    # CDK joins text and a Ref where a number stands: "MaxConcurrency":<Ref>, unquoted once rendered.
+    pieces = ['{"StartAt":"M","States":{"M":{"Type":"Map","MaxConcurrency":', {"Ref": "Concurrency"},
+              ',"ItemProcessor":{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}},"End":true}}}']
+    text = json.dumps({"Fn::Join": ["", pieces]})
+    (warning,) = check(text)
+    assert warning.code == "template-placeholder" and "unquoted" in warning.message
+    assert warning.pointer == "/States/M/MaxConcurrency"
+    assert check(text, substitutions={"Concurrency": "5"}) == []
+    assert load_source(text, substitutions={"Concurrency": "5"}).data["States"]["M"]["MaxConcurrency"] == 5
