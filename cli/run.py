@@ -108,6 +108,7 @@ def execute(
         virtual_time=args.virtual_time,
         on_event=view.on_event if view is not None else None,
         timeout=args.timeout,
+        seed=getattr(args, "seed", None),
     )
     try:
         while execution.wait(_WAIT_SLICE).status == "RUNNING":

@@ -33,6 +33,7 @@ from statemachine.history import Event
 from statemachine.interpreter import execute
 from statemachine.interpreter.execution import Failure, Outcome, Runtime
 from statemachine.model import CompiledMachine, MapState, ParallelState, TaskState
+from statemachine.randomness import execution_rng, new_seed
 from statemachine.values import JSON, MISSING
 
 if TYPE_CHECKING:
@@ -149,7 +150,8 @@ class RunOptions(TypedDict, total=False):
     name: str | None  # execution name (default: a UUID from ``rng``)
     virtual_time: bool  # waits and retry delays finish at once (a VirtualClock)
     clock: Clock | None  # explicit clock (overrides virtual_time)
-    rng: random.Random | None  # jitter, UUIDs, $random: seed it for reproducible runs
+    seed: int | None  # every random draw of the run comes from it (default: a fresh one)
+    rng: random.Random | None  # older spelling: the run's seed is drawn from this generator
     on_event: Callable[[dict[str, Any]], None] | None  # each history event as it is appended
     timeout: float | None  # wall-clock seconds before the run is aborted
     data_limit: int | None  # payload limit in bytes (None: unlimited); AWS: 256 KiB
@@ -211,12 +213,26 @@ class StateMachine:
                    clock: Clock | None = None, rng: random.Random | None = None,
                    on_event: Callable[[dict[str, Any]], None] | None = None,
                    timeout: float | None = None, data_limit: int | None = 256 * 1024,
-                   store: ExecutionStore | None = None) -> Execution:
-        rng = rng or random.Random()
+                   store: ExecutionStore | None = None, seed: int | None = None) -> Execution:
+        seed = _run_seed(seed, rng)
+        rng = execution_rng(seed)
         clock = clock or (VirtualClock() if virtual_time else SystemClock())
         name = name or str(uuid.UUID(int=rng.getrandbits(128), version=4))
-        return Execution(self, input if input is not None else {}, name, clock, rng, on_event,
-                         timeout, data_limit, store)
+        execution = Execution(self, input if input is not None else {}, name, clock, rng, on_event,
+                              timeout, data_limit, store)
+        execution.seed = seed
+        return execution
+
+
+def _run_seed(seed: int | None, rng: random.Random | None) -> int:
+    """The execution's one seed: ``seed`` as given, else drawn from ``rng``, else fresh."""
+    if seed is not None:
+        if rng is not None:
+            raise TypeError("run() takes seed= or rng=, not both")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be an int, not {type(seed).__name__}")
+        return seed
+    return rng.getrandbits(63) if rng is not None else new_seed()
 
 
 class Execution:
@@ -228,6 +244,10 @@ class Execution:
                  store: ExecutionStore | None = None) -> None:
         self.machine = machine
         self.name = name
+        #: The seed every random draw of this execution came from (names, task tokens, retry
+        #: jitter, States.UUID/MathRandom, $random/$uuid): ``run(seed=execution.seed)`` again
+        #: draws the same values. Recorded in ``to_dict()`` (and so in stores).
+        self.seed: int | None = None
         self.input = input
         if machine.type == "EXPRESS":
             run_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
@@ -373,6 +393,7 @@ class Execution:
             "cause": self.cause, "executionArn": self.execution_arn, "name": self.name,
             "startDate": self.start_date.isoformat(),
             "stopDate": self.stop_date.isoformat() if self.stop_date else None,
+            "seed": self.seed,
         }
 
     def __repr__(self) -> str:

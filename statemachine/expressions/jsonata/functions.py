@@ -22,6 +22,8 @@ from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any
 
+from statemachine.randomness import JavaRandom, java_long
+
 STACK_OVERFLOW = (
     "Stack overflow. Check for non-terminating recursive function.  "
     "Consider rewriting as tail-recursive"
@@ -140,7 +142,10 @@ def random_functions(lib: ModuleType, rng: random.Random | None) -> dict[str, An
     source = rng if rng is not None else random.Random()
 
     def random_(seed: Any = None) -> float:
-        return random.Random(seed).random() if seed is not None else source.random()
+        # AWS: $random(42) = 0.7275636800328681 = new java.util.Random(42).nextDouble().
+        if seed is None:
+            return source.random()
+        return JavaRandom(java_long(seed)).next_double()
 
     def uuid_() -> str:
         return str(uuid.UUID(int=source.getrandbits(128), version=4))
