@@ -26,6 +26,7 @@ from types import ModuleType
 from typing import Any
 
 from statemachine.clock import current_clock
+from statemachine.expressions.jsonata import bounds, compat
 from statemachine.expressions.jsonata import functions as jsonata_functions
 from statemachine.expressions.jsonata.fastpath import (
     FALLBACK,
@@ -142,7 +143,7 @@ class JsonataExpression:
             frame.bindings.update(jsonata_functions.random_functions(lib, rng))
         frame.bindings["$"] = None
         frame.bindings["__evaluate_entry"] = _Deadline(lib, EVALUATION_TIMEOUT_SECONDS)
-        frame.bindings["__evaluate_exit"] = None  # looked up at every node: stop the search here
+        frame.bindings["__evaluate_exit"] = bounds.check_result  # every node's value: the limits
         clock = current_clock.get()  # an execution's (possibly virtual) clock, for $now/$millis
         instance.timestamp = round(clock.now() * 1000) if clock is not None else lib.Timebox.current_milli_time()
         outer = getattr(lib.Jsonata.CURRENT, "jsonata", None)
@@ -150,10 +151,16 @@ class JsonataExpression:
         try:
             return instance.eval(instance.ast, None, frame)
         except lib.JException as exc:
-            raise JsonataEvaluationError(exc.error, jsonata_functions.message(exc)) from None
+            raise _evaluation_error(lib, exc) from None
         except RecursionError:
             raise JsonataEvaluationError("D1011", jsonata_functions.STACK_OVERFLOW) from None
-        except (ArithmeticError, TypeError, ValueError, KeyError, IndexError) as exc:
+        except bounds.LimitExceeded as exc:
+            raise JsonataEvaluationError(exc.code, exc.message) from None
+        except ZeroDivisionError:  # JavaScript: x/0 is Infinity, "Number out of range" once used
+            raise JsonataEvaluationError("D1001", "Number out of range: Infinity") from None
+        except MemoryError:
+            raise JsonataEvaluationError(None, bounds.OUT_OF_MEMORY) from None
+        except (ArithmeticError, TypeError, ValueError, KeyError, IndexError, RuntimeError) as exc:
             # jsonata-python lets some Python errors through (e.g. on odd argument types).
             raise JsonataEvaluationError(None, f"{type(exc).__name__}: {exc}") from None
         finally:
@@ -187,6 +194,15 @@ class _Deadline:
             raise self.lib.JException("D1012", -1, round(self.limit * 1000))
 
 
+def _evaluation_error(lib: ModuleType, exc: Any) -> JsonataEvaluationError:
+    # jsonata-python raises some errors with the message where the code belongs (compat.py).
+    if exc.error not in lib.JException.error_codes:
+        found = compat.code_of(lib, exc)
+        if found is not None:
+            return JsonataEvaluationError(found, jsonata_functions.message(lib.JException(found, -1)))
+    return JsonataEvaluationError(exc.error, jsonata_functions.message(exc))
+
+
 def _frame_bindings(bindings: Mapping[str, JSON]) -> dict[str, Any]:
     # A top-level None would read as undefined; JSON null is NULL_VALUE to jsonata-python
     # (inside objects and arrays it treats None as null by itself).
@@ -211,6 +227,10 @@ def compile_jsonata(text: str) -> JsonataExpression:
         if current is not None:
             lib.Jsonata.CURRENT.jsonata = current
     for name, function in jsonata_functions.aws_functions(lib).items():
+        compiled.register_function(name, function)
+    for name, function in compat.fixed_functions(lib).items():
+        compiled.register_function(name, function)
+    for name, function in bounds.bounded_functions(lib).items():
         compiled.register_function(name, function)
     uses_rng = re.search(r"\$(random|uuid)\b", text) is not None
     full = JsonataExpression(text=text, _compiled=compiled, _uses_rng=uses_rng)
