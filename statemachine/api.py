@@ -34,7 +34,7 @@ from statemachine.interpreter import execute
 from statemachine.interpreter.execution import Failure, Outcome, Runtime
 from statemachine.model import CompiledMachine, MapState, ParallelState, TaskState
 from statemachine.randomness import execution_rng, new_seed
-from statemachine.values import JSON, MISSING
+from statemachine.values import JSON, MISSING, check_json
 
 if TYPE_CHECKING:
     from statemachine.resources.base import ResourceHandler, ResourceRegistry
@@ -174,7 +174,11 @@ class StateMachine:
         return self.compiled.definition
 
     def run(self, input: JSON = None, **options: Unpack[RunOptions]) -> Execution:
-        """Run to completion and return the finished Execution (never raises for failures)."""
+        """Run to completion and return the finished Execution (never raises for failures).
+
+        Raises ``values.InvalidJsonError`` (a ValueError) before starting when ``input`` is
+        not JSON: NaN/Infinity, lone surrogates, non-string keys, nesting over 512 levels.
+        """
         execution = self._execution(input, **options)
         try:
             asyncio.get_running_loop()
@@ -214,12 +218,13 @@ class StateMachine:
                    on_event: Callable[[dict[str, Any]], None] | None = None,
                    timeout: float | None = None, data_limit: int | None = 256 * 1024,
                    store: ExecutionStore | None = None, seed: int | None = None) -> Execution:
+        input = {} if input is None else input
+        check_json(input, "execution input")  # AWS: InvalidExecutionInput, before anything runs
         seed = _run_seed(seed, rng)
         rng = execution_rng(seed)
         clock = clock or (VirtualClock() if virtual_time else SystemClock())
         name = name or str(uuid.UUID(int=rng.getrandbits(128), version=4))
-        execution = Execution(self, input if input is not None else {}, name, clock, rng, on_event,
-                              timeout, data_limit, store)
+        execution = Execution(self, input, name, clock, rng, on_event, timeout, data_limit, store)
         execution.seed = seed
         return execution
 
