@@ -40,6 +40,8 @@ from statemachine.values import JSON, MISSING, Missing
 #: ASL: a value is a JSONata expression only when the whole string is ``{% ... %}``; no
 #: whitespace is allowed before ``{%`` or after ``%}``.
 _OPEN, _CLOSE = "{%", "%}"
+#: ``$name`` in an expression: the built-ins it may use (compat.py replaces them).
+_FUNCTION_NAME = re.compile(r"\$(\w+)")
 #: Largest integer a JavaScript number holds exactly; integral floats beyond it stay floats.
 _MAX_SAFE_INTEGER = 2**53
 #: Safety net (our choice; AWS documents no limit): an expression that runs longer, e.g. an
@@ -160,7 +162,7 @@ class JsonataExpression:
             raise JsonataEvaluationError("D1001", "Number out of range: Infinity") from None
         except MemoryError:
             raise JsonataEvaluationError(None, bounds.OUT_OF_MEMORY) from None
-        except (ArithmeticError, TypeError, ValueError, KeyError, IndexError, RuntimeError) as exc:
+        except (ArithmeticError, AttributeError, TypeError, ValueError, KeyError, IndexError, RuntimeError) as exc:
             # jsonata-python lets some Python errors through (e.g. on odd argument types).
             raise JsonataEvaluationError(None, f"{type(exc).__name__}: {exc}") from None
         finally:
@@ -226,11 +228,9 @@ def compile_jsonata(text: str) -> JsonataExpression:
         # (a compile may happen while another expression runs) pointing at their own.
         if current is not None:
             lib.Jsonata.CURRENT.jsonata = current
-    for name, function in jsonata_functions.aws_functions(lib).items():
+    for name, function in compat.fixed_functions(lib, _FUNCTION_NAME.findall(text)).items():
         compiled.register_function(name, function)
-    for name, function in compat.fixed_functions(lib).items():
-        compiled.register_function(name, function)
-    for name, function in bounds.bounded_functions(lib).items():
+    for name, function in jsonata_functions.aws_functions(lib).items():  # AWS's win ($eval gone)
         compiled.register_function(name, function)
     uses_rng = re.search(r"\$(random|uuid)\b", text) is not None
     full = JsonataExpression(text=text, _compiled=compiled, _uses_rng=uses_rng)

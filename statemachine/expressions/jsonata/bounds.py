@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from types import ModuleType
 from typing import Any, Final
 
 MAX_SEQUENCE: Final = 1_000_000
@@ -96,14 +95,5 @@ def _replace(string: Any = None, pattern: Any = None, replacement: Any = None,
         raise _too_long_string()
 
 
-@functools.cache
-def _bounded_functions(lib: ModuleType) -> tuple[tuple[str, Any], ...]:
-    from statemachine.expressions.jsonata.compat import wrap
-
-    checks: dict[str, Callable[..., None]] = {"pad": _pad, "join": _join, "replace": _replace}
-    return tuple((name, wrap(lib, name, check, {})) for name, check in checks.items())
-
-
-def bounded_functions(lib: ModuleType) -> dict[str, Any]:
-    """``name -> function``: the allocating built-ins, refusing arguments over the limits."""
-    return dict(_bounded_functions(lib))
+#: Built-in name -> check of its arguments, run before it allocates (compat.py wraps them).
+ARGUMENT_CHECKS: Final[dict[str, Callable[..., None]]] = {"pad": _pad, "join": _join, "replace": _replace}

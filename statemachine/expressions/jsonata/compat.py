@@ -24,7 +24,17 @@ expression                         jsonata-python                  JavaScript JS
 ``$replace('a', 'a', 'b', -1)``    the text as the code            D3010/D3011 (by the text)
 ``$decodeUrl('%')``                returns ``%``                   D3140 (malformed URL)
 ``1 / 0``                          Python ZeroDivisionError        D1001 (number out of range)
+``$power(-1, 1.5)``                Python TypeError (complex)      D3061 (NaN)
+``$sort([1, 'a'])``                Python TypeError                D3070
+``$split('a', function..)``        Python AttributeError           T1010 (matcher function)
+``$replace('a','a',function..)``   Python TypeError                D3012 (non-string result)
+any built-in given ``null`` where  a Python error                  T0410 (signature mismatch)
+its signature wants a value
 =================================  ==============================  ===========================
+
+Known differences left (numeric edge cases no workflow meets): a regex that matches the empty
+string repeatedly (D1004 in JavaScript; jsonata-python advances), ``$round``/``$formatBase``
+of numbers near 1e300, ``$fromMillis`` beyond year 9999.
 """
 
 from __future__ import annotations
@@ -32,9 +42,11 @@ from __future__ import annotations
 import functools
 import re
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import ModuleType
 from typing import Any
+
+from statemachine.expressions.jsonata import bounds
 
 #: JSONata's decimal-format defaults (F&O 4.7.3), which AWS never overrides.
 _DEFAULTS: Mapping[str, str] = {
@@ -164,11 +176,19 @@ def _raising(lib: ModuleType, code: str, *values: Any) -> Exception:
 _Maker = Callable[[tuple[Any, ...], BaseException], Exception]
 
 
+#: Python exceptions jsonata-python's built-ins let through on arguments they do not expect.
+_PYTHON_ERRORS: tuple[type[BaseException], ...] = (
+    TypeError, AttributeError, ValueError, ArithmeticError, RuntimeError, KeyError, IndexError)
+
+
 def wrap(lib: ModuleType, name: str, check: Callable[..., None],
          errors: Mapping[type[BaseException], _Maker]) -> Any:
     """Built-in ``name`` with ``check(*args)`` run first and ``errors`` translating the Python
-    exceptions it lets through (exception type -> maker of the JSONata error to raise)."""
+    exceptions it lets through (exception type -> maker of the JSONata error to raise). Any
+    other Python exception caused by a ``null`` argument is T0410, as JavaScript JSONata's
+    signature check rejects null where a number, string, array or function is expected."""
     native = lib.Jsonata.static_frame.lookup(name)
+    null = lib.Utils.NULL_VALUE
 
     class _Fixed:
         __slots__ = ()
@@ -180,8 +200,14 @@ def wrap(lib: ModuleType, name: str, check: Callable[..., None],
                 return native.call(input, args)
             except lib.JException:
                 raise
-            except tuple(errors) as exc:
-                raise next(make for kind, make in errors.items() if isinstance(exc, kind))(values, exc) from None
+            except _PYTHON_ERRORS as exc:
+                for index, value in enumerate(values):
+                    if value is null:
+                        raise _raising(lib, "T0410", index + 1, name) from None
+                for kind, make in errors.items():
+                    if isinstance(exc, kind):
+                        raise make(values, exc) from None
+                raise
 
     class _Function(lib.Jsonata.JFunction):  # type: ignore[misc, name-defined]  # a runtime base
         def get_number_of_args(self) -> int:  # higher-order calls ($map(a, $number)) read it
@@ -223,6 +249,24 @@ def _fixed_functions(lib: ModuleType) -> tuple[tuple[str, Any], ...]:
                 raise _raising(lib, "D3140", name, text)
         return check
 
+    def matcher(function: str) -> _Maker:
+        # JSONata: a function given as the pattern is a custom matcher; one that does not
+        # return a match object is T1010 (jsonata-python fails inside Python instead).
+        def make(values: tuple[Any, ...], exc: BaseException) -> Exception:
+            if len(values) > 1 and not isinstance(values[1], str) and not hasattr(values[1], "finditer"):
+                return _raising(lib, "T1010", function)
+            if function == "replace" and len(values) > 2 and not isinstance(values[2], str):
+                return _raising(lib, "D3012")  # a replacement function returned a non-string
+            return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
+        return make
+
+    def sort_error(values: tuple[Any, ...], exc: BaseException) -> Exception:
+        # JSONata: "The single argument form of the sort function can only be applied to an
+        # array of strings or an array of numbers" (mixed types compared without a function).
+        if len(values) < 2 or values[1] is None:
+            return _raising(lib, "D3070")
+        return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
+
     def power_error(values: tuple[Any, ...], exc: BaseException) -> Exception:
         return _raising(lib, "D3061", values[0], values[1] if len(values) > 1 else None)
 
@@ -234,10 +278,21 @@ def _fixed_functions(lib: ModuleType) -> tuple[tuple[str, Any], ...]:
     return (
         ("formatNumber", wrap(lib, "formatNumber", picture, {})),
         ("number", wrap(lib, "number", _no_check, {ValueError: fail("D3030")})),
-        ("power", wrap(lib, "power", _no_check, {OverflowError: power_error})),
+        ("sort", wrap(lib, "sort", _no_check, {TypeError: sort_error})),
+        ("pad", wrap(lib, "pad", bounds.ARGUMENT_CHECKS["pad"], {})),
+        ("join", wrap(lib, "join", bounds.ARGUMENT_CHECKS["join"], {})),
+        # JSONata: a matcher function that does not return a match object is T1010.
+        ("replace", wrap(lib, "replace", bounds.ARGUMENT_CHECKS["replace"],
+                         {AttributeError: matcher("replace"), TypeError: matcher("replace")})),
+        ("split", wrap(lib, "split", _no_check, {AttributeError: matcher("split")})),
+        ("match", wrap(lib, "match", _no_check, {AttributeError: matcher("match")})),
+        ("contains", wrap(lib, "contains", _no_check, {TypeError: matcher("contains")})),
+        # JavaScript: Math.pow(-1, 1.5) is NaN, not a JSON number; Python makes it complex.
+        ("power", wrap(lib, "power", _no_check, {OverflowError: power_error, TypeError: power_error})),
         ("toMillis", wrap(lib, "toMillis", _no_check, date_errors)),
         ("fromMillis", wrap(lib, "fromMillis", _no_check, date_errors)),
         ("formatInteger", wrap(lib, "formatInteger", _no_check, {RuntimeError: by_text})),
+        ("parseInteger", wrap(lib, "parseInteger", _no_check, {RuntimeError: by_text})),
         ("decodeUrl", wrap(lib, "decodeUrl", url("decodeUrl"), {})),
         ("decodeUrlComponent", wrap(lib, "decodeUrlComponent", url("decodeUrlComponent"), {})),
         ("encodeUrl", wrap(lib, "encodeUrl", encodable("encodeUrl"), {})),
@@ -245,6 +300,17 @@ def _fixed_functions(lib: ModuleType) -> tuple[tuple[str, Any], ...]:
     )
 
 
-def fixed_functions(lib: ModuleType) -> dict[str, Any]:
-    """``name -> function`` replacing jsonata-python built-ins whose errors differ from JSONata's."""
-    return dict(_fixed_functions(lib))
+@functools.cache
+def _guarded(lib: ModuleType, name: str) -> Any:
+    specific = dict(_fixed_functions(lib))
+    if name in specific:
+        return specific[name]
+    return wrap(lib, name, _no_check, {})
+
+
+def fixed_functions(lib: ModuleType, names: Iterable[str]) -> dict[str, Any]:
+    """``name -> function`` replacing the jsonata-python built-ins among ``names`` (the function
+    names an expression uses) whose errors differ from JavaScript JSONata's."""
+    builtins = lib.Jsonata.static_frame.bindings
+    return {name: _guarded(lib, name) for name in names
+            if isinstance(builtins.get(name), lib.Jsonata.JNativeFunction)}

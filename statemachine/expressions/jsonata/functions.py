@@ -145,6 +145,8 @@ def random_functions(lib: ModuleType, rng: random.Random | None) -> dict[str, An
         # AWS: $random(42) = 0.7275636800328681 = new java.util.Random(42).nextDouble().
         if seed is None:
             return source.random()
+        if seed is lib.Utils.NULL_VALUE:  # JSONata's signature check: null is not a number
+            raise lib.JException("T0410", -1, 1, "random")
         return JavaRandom(java_long(seed)).next_double()
 
     def uuid_() -> str:

@@ -106,3 +106,25 @@ def test_the_error_is_catchable_like_any_query_evaluation_error() -> None:
     execution = machine.run({})
     assert execution.status == "SUCCEEDED"
     assert execution.output == "States.QueryEvaluationError"
+
+
+@pytest.mark.parametrize(("expression", "code"), [
+    ("$power(-1, 1.5)", "D3061"),
+    ("$sort([1, 'a'])", "D3070"),
+    ("$split('a', function($x){$x})", "T1010"),
+    ("$match('a', function($x){$x})", "T1010"),
+    ("$replace('a', function($x){$x}, 'b')", "T1010"),
+    ("$replace('a', 'a', function($m){$m})", "D3012"),
+    ("$abs(null)", "T0410"),
+    ("$sqrt(null)", "T0410"),
+    ("$join('a', null)", "T0410"),
+    ("$random(null)", "T0410"),
+    ("$parseInteger('a', '')", "D3130"),
+])
+def test_python_exceptions_become_javascript_codes(expression: str, code: str) -> None:
+    assert f"threw an error during evaluation. {code}: " in _cause(expression)
+
+
+def test_null_message_names_argument_and_function() -> None:
+    assert _cause("$abs(null)").endswith(
+        'T0410: Argument 1 of function "abs" does not match function signature')
