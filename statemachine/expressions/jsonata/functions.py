@@ -113,11 +113,15 @@ def _hash(lib: ModuleType, data: Any, algorithm: Any) -> Any:
 def _parse(lib: ModuleType, text: Any) -> Any:
     if text is None:
         return None
-    try:
-        value = json.loads(text)
-    except ValueError:
+    try:  # JSON.parse: NaN/Infinity are not JSON (Python's json accepts them)
+        value = json.loads(text, parse_constant=_not_json)
+    except (ValueError, RecursionError):
         raise _fail(lib, f"The argument of $parse is not valid JSON: {text}") from None
     return lib.Utils.NULL_VALUE if value is None else value
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
 
 
 @functools.cache
