@@ -175,8 +175,12 @@ RENDERERS: Final[Mapping[str, Callable[[Report, TextIO], None]]] = {
 
 def command(args: argparse.Namespace) -> int:
     """``sm validate``: exit 0 when every file is valid, 1 when any has an error."""
-    if args.resources is not None and not os.path.isfile(args.resources):
-        return error(f"resource map not found: {args.resources}")
+    from .run import InputError, check_resource_map
+
+    try:
+        check_resource_map(args.resources)  # missing, not a file, or not UTF-8: one line, exit 2
+    except InputError as exc:
+        return error(str(exc))
     files = list(expand(args.files))
     if not files:
         return error("no definition files found in " + ", ".join(args.files))

@@ -117,3 +117,11 @@ def test_output_that_cannot_be_encoded_is_printed_as_escaped_json(sm, tmp_path) 
     assert result.stdout == '"a\\ud800b"\n'
     result = sm("run", definition, "--json")
     assert result.returncode == 0 and json.loads(result.stdout)["output"] == "a\ud800b"
+
+
+def test_sm_validate_refuses_a_binary_resource_map_in_one_line(sm, tmp_path) -> None:
+    path = tmp_path / "map.yaml"
+    path.write_bytes(b"\x00\x01\xff\xfe binary")
+    for definition in (HELLO, "definitions/etl.yaml"):
+        result = sm("validate", definition, "--resources", path)
+        _one_line_usage_error(result, f"resource map {path} is not UTF-8 text")
