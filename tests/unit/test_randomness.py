@@ -131,3 +131,30 @@ def test_sm_run_seed_option(tmp_path, capsys) -> None:
     assert main(["run", str(path), "--seed", "5", "--json", "-q"]) == 0
     second = json.loads(capsys.readouterr().out)
     assert first["seed"] == 5 and first["output"] == second["output"]
+
+
+def test_retry_jitter_comes_from_the_seed() -> None:
+    from statemachine.clock import VirtualClock
+
+    calls = {"n": 0}
+
+    def flaky(payload: object) -> object:
+        calls["n"] += 1
+        if calls["n"] % 4:
+            raise RuntimeError("again")
+        return {}
+
+    machine = statemachine.load(
+        {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "custom:flaky", "End": True,
+                                          "Retry": [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 5,
+                                                     "IntervalSeconds": 10, "JitterStrategy": "FULL"}]}}},
+        resources={"custom:flaky": flaky})
+
+    def waits(seed: int) -> list[float]:  # event times: the jittered retry delays
+        calls["n"] = 0
+        execution = machine.run({}, seed=seed, clock=VirtualClock(start=1_700_000_000.0))
+        assert execution.status == "SUCCEEDED"
+        return [round(e.timestamp - 1_700_000_000.0, 1) for e in execution.events]  # virtual + a little real time
+
+    assert waits(3) == waits(3)
+    assert waits(3) != waits(4)
