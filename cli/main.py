@@ -178,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--name", help="execution name (default: a generated one)")
     _template_arguments(run)
+    run.add_argument(
+        "--seed",
+        type=int,
+        metavar="N",
+        help="seed of every random value the run draws (--json shows the one used)",
+    )
 
     graph = _subparser(commands, "graph", "Draw the state graph.", GRAPH_HELP)
     graph.add_argument("file", metavar="FILE", help="definition file (YAML or JSON)")

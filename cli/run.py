@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, BinaryIO, Final
 
 from .common import (
     EXIT_FAILED,
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 #: AWS: "The maximum input or output size for a task, state, or execution is 256 KiB of data
 #: as a UTF-8 encoded string."
 PAYLOAD_LIMIT: Final = 256 * 1024
+_READ_CAP: Final = 16 * 1024 * 1024  # bytes of standard input read before giving up
 _WAIT_SLICE: Final = 0.2
 _ABORT_GRACE: Final = 10.0  # seconds to wait for an aborted execution to wind down
 
@@ -44,26 +45,46 @@ class InputError(Exception):
 
 
 def read_input(spec: str) -> JSON:
-    """Parse ``--input``: JSON text, ``@path`` to a JSON file, or ``-`` for stdin."""
+    """Parse ``--input``: JSON text, ``@path`` to a JSON file, or ``-`` for stdin.
+
+    The one place input text becomes a value: strict JSON (no NaN/Infinity, no lone
+    surrogates, nesting bounded), UTF-8 files and stdin, the 256 KiB payload limit. Raises
+    InputError with a one-line message.
+    """
+    from statemachine.values import InvalidJsonError, parse_json
+
     if spec == "-":
-        text = sys.stdin.read()
-        source = "standard input"
+        text, source = _decode(_read_limited(sys.stdin.buffer, "standard input"), "standard input"), "standard input"
     elif spec.startswith("@"):
-        text = _read_file(spec[1:])
-        source = spec[1:]
+        text, source = _read_file(spec[1:]), spec[1:]
     else:
         text, source = spec, "--input"
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > PAYLOAD_LIMIT:
         raise InputError(_too_large(source, size))
     try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise InputError(f"{source} is not valid JSON: {exc}") from None
+        return parse_json(text, source)
+    except InvalidJsonError as exc:
+        raise InputError(exc.message) from None
 
 
 def _too_large(source: str, size: int) -> str:
     return f"{source} is {size} bytes, over the 256 KiB ({PAYLOAD_LIMIT} bytes) payload limit"
+
+
+def _read_limited(stream: BinaryIO, source: str) -> bytes:
+    data = stream.read(_READ_CAP + 1)  # never read a huge stream whole only to refuse it
+    if len(data) > PAYLOAD_LIMIT:
+        shown = f"over {_READ_CAP}" if len(data) > _READ_CAP else str(len(data))
+        raise InputError(f"{source} is {shown} bytes, over the 256 KiB ({PAYLOAD_LIMIT} bytes) payload limit")
+    return data
+
+
+def _decode(data: bytes, source: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{source} is not UTF-8 text") from None
 
 
 def _read_file(path: str) -> str:
@@ -71,14 +92,27 @@ def _read_file(path: str) -> str:
         size = os.path.getsize(path)
         if size > PAYLOAD_LIMIT:  # never read a huge file only to refuse it
             raise InputError(_too_large(path, size))
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
+        with open(path, "rb") as handle:
+            return _decode(handle.read(), f"input file {path}")
     except FileNotFoundError:
         raise InputError(f"input file not found: {path}") from None
-    except UnicodeDecodeError:
-        raise InputError(f"input file is not UTF-8 text: {path}") from None
     except OSError as exc:
         raise InputError(f"cannot read input file {path}: {exc.strerror or exc}") from None
+
+
+def check_resource_map(path: str | None) -> None:
+    """``--resources`` must name a readable UTF-8 text file, whether or not a Task needs it
+    (a typo must not pass silently). Raises InputError with a one-line message."""
+    if path is None:
+        return
+    try:
+        if not os.path.isfile(path):
+            raise InputError(f"resource map not found: {path}" if not os.path.exists(path)
+                             else f"resource map is not a file: {path}")
+        with open(path, "rb") as handle:
+            _decode(handle.read(), f"resource map {path}")
+    except OSError as exc:
+        raise InputError(f"cannot read resource map {path}: {exc.strerror or exc}") from None
 
 
 def load_machine(args: argparse.Namespace) -> StateMachine | int:
@@ -116,6 +150,7 @@ def execute(
         virtual_time=args.virtual_time,
         on_event=view.on_event if view is not None else None,
         timeout=args.timeout,
+        seed=getattr(args, "seed", None),
     )
     try:
         while execution.wait(_WAIT_SLICE).status == "RUNNING":
@@ -127,18 +162,50 @@ def execute(
     return execution, False
 
 
-def report(execution: Execution, args: argparse.Namespace) -> None:
-    """Print the result: --json object, or output on stdout / error and cause on stderr."""
+def report(execution: Execution, args: argparse.Namespace) -> int | None:
+    """Print the result: --json object, or output on stdout / error and cause on stderr.
+
+    Returns an exit code when the result cannot be printed as JSON (a NaN from a handler run
+    without a payload limit): one line on stderr instead of text that is not JSON.
+    """
     if args.json:
-        print(json.dumps(execution.to_dict(), indent=2, ensure_ascii=False, default=str))
+        shown: object = execution.to_dict()
     elif execution.status == "SUCCEEDED":
-        print(json.dumps(execution.output, indent=2, ensure_ascii=False))
+        shown = execution.output
+    else:
+        shown = _NOTHING
+    if shown is not _NOTHING:
+        try:
+            print(_dumps(shown))
+        except ValueError as exc:
+            return error(f"the execution output is not JSON: {exc}", code=EXIT_FAILED)
     if execution.status != "SUCCEEDED":
         print(f"sm: execution {execution.status}", file=sys.stderr)
         if execution.error is not None:
-            print(f"error: {execution.error}", file=sys.stderr)
+            print(f"error: {_printable(execution.error)}", file=sys.stderr)
         if execution.cause is not None:
-            print(f"cause: {execution.cause}", file=sys.stderr)
+            print(f"cause: {_printable(execution.cause)}", file=sys.stderr)
+    return None
+
+
+_NOTHING: Final = object()
+
+
+def _dumps(value: object) -> str:
+    """Indented JSON, UTF-8 as is; strings that cannot be encoded (lone surrogates) are
+    escaped (\\ud800) so the text stays JSON. Raises ValueError for NaN/Infinity."""
+    text = json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False, default=str)
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    try:
+        text.encode(encoding)
+    except UnicodeEncodeError:
+        text = json.dumps(value, indent=2, ensure_ascii=True, allow_nan=False, default=str)
+    return text
+
+
+def _printable(text: str) -> str:
+    encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
+    return text.encode(encoding, "backslashreplace").decode(encoding)
 
 
 def _live_view(args: argparse.Namespace) -> LiveView | None:
@@ -153,6 +220,7 @@ def command(args: argparse.Namespace) -> int:
     """``sm run``: 0 SUCCEEDED, 1 FAILED/TIMED_OUT/ABORTED, 2 bad input or definition, 130 Ctrl-C."""
     try:
         payload = read_input(args.input)
+        check_resource_map(args.resources)
     except InputError as exc:
         return error(str(exc))
     machine = load_machine(args)
@@ -171,7 +239,9 @@ def command(args: argparse.Namespace) -> int:
             view.stop()
     if view is not None:
         view.summary(execution.history, execution.status, execution.duration)
-    report(execution, args)
+    failed = report(execution, args)
+    if failed is not None:
+        return failed
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if execution.status == "SUCCEEDED" else EXIT_FAILED

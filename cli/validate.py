@@ -195,10 +195,14 @@ RENDERERS: Final[Mapping[str, Callable[[Report, TextIO], None]]] = {
 
 def command(args: argparse.Namespace) -> int:
     """``sm validate``: exit 0 when every file is valid, 1 when any has an error."""
-    if args.resources is not None and not os.path.isfile(args.resources):
-        return error(f"resource map not found: {args.resources}")
     from statemachine.templates import SubstitutionsError
 
+    from .run import InputError, check_resource_map
+
+    try:
+        check_resource_map(args.resources)  # missing, not a file, or not UTF-8: one line, exit 2
+    except InputError as exc:
+        return error(str(exc))
     try:
         values = substitutions(args)
     except SubstitutionsError as exc:

@@ -33,7 +33,8 @@ from statemachine.history import Event
 from statemachine.interpreter import execute
 from statemachine.interpreter.execution import Failure, Outcome, Runtime
 from statemachine.model import CompiledMachine, MapState, ParallelState, TaskState
-from statemachine.values import JSON, MISSING
+from statemachine.randomness import execution_rng, new_seed
+from statemachine.values import JSON, MISSING, check_json
 
 if TYPE_CHECKING:
     from statemachine.resources.base import ResourceHandler
@@ -165,7 +166,8 @@ class RunOptions(TypedDict, total=False):
     name: str | None  # execution name (default: a UUID from ``rng``)
     virtual_time: bool  # waits and retry delays finish at once (a VirtualClock)
     clock: Clock | None  # explicit clock (overrides virtual_time)
-    rng: random.Random | None  # jitter, UUIDs, $random: seed it for reproducible runs
+    seed: int | None  # every random draw of the run comes from it (default: a fresh one)
+    rng: random.Random | None  # older spelling: the run's seed is drawn from this generator
     on_event: Callable[[dict[str, Any]], None] | None  # each history event as it is appended
     timeout: float | None  # wall-clock seconds before the run is aborted
     data_limit: int | None  # payload limit in bytes (None: unlimited); AWS: 256 KiB
@@ -188,7 +190,11 @@ class StateMachine:
         return self.compiled.definition
 
     def run(self, input: JSON = None, **options: Unpack[RunOptions]) -> Execution:
-        """Run to completion and return the finished Execution (never raises for failures)."""
+        """Run to completion and return the finished Execution (never raises for failures).
+
+        Raises ``values.InvalidJsonError`` (a ValueError) before starting when ``input`` is
+        not JSON: NaN/Infinity, lone surrogates, non-string keys, nesting over 512 levels.
+        """
         execution = self._execution(input, **options)
         try:
             asyncio.get_running_loop()
@@ -227,12 +233,27 @@ class StateMachine:
                    clock: Clock | None = None, rng: random.Random | None = None,
                    on_event: Callable[[dict[str, Any]], None] | None = None,
                    timeout: float | None = None, data_limit: int | None = 256 * 1024,
-                   store: ExecutionStore | None = None) -> Execution:
-        rng = rng or random.Random()
+                   store: ExecutionStore | None = None, seed: int | None = None) -> Execution:
+        input = {} if input is None else input
+        check_json(input, "execution input")  # AWS: InvalidExecutionInput, before anything runs
+        seed = _run_seed(seed, rng)
+        rng = execution_rng(seed)
         clock = clock or (VirtualClock() if virtual_time else SystemClock())
         name = name or str(uuid.UUID(int=rng.getrandbits(128), version=4))
-        return Execution(self, input if input is not None else {}, name, clock, rng, on_event,
-                         timeout, data_limit, store)
+        execution = Execution(self, input, name, clock, rng, on_event, timeout, data_limit, store)
+        execution.seed = seed
+        return execution
+
+
+def _run_seed(seed: int | None, rng: random.Random | None) -> int:
+    """The execution's one seed: ``seed`` as given, else drawn from ``rng``, else fresh."""
+    if seed is not None:
+        if rng is not None:
+            raise TypeError("run() takes seed= or rng=, not both")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be an int, not {type(seed).__name__}")
+        return seed
+    return rng.getrandbits(63) if rng is not None else new_seed()
 
 
 class Execution:
@@ -244,6 +265,10 @@ class Execution:
                  store: ExecutionStore | None = None) -> None:
         self.machine = machine
         self.name = name
+        #: The seed every random draw of this execution came from (names, task tokens, retry
+        #: jitter, States.UUID/MathRandom, $random/$uuid): ``run(seed=execution.seed)`` again
+        #: draws the same values. Recorded in ``to_dict()`` (and so in stores).
+        self.seed: int | None = None
         self.input = input
         if machine.type == "EXPRESS":
             run_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
@@ -389,6 +414,7 @@ class Execution:
             "cause": self.cause, "executionArn": self.execution_arn, "name": self.name,
             "startDate": self.start_date.isoformat(),
             "stopDate": self.stop_date.isoformat() if self.stop_date else None,
+            "seed": self.seed,
         }
 
     def __repr__(self) -> str:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -379,10 +380,17 @@ _YAML11_SURPRISE = re.compile(
 )
 _TAG_RESOLVERS: dict[str, Callable[[str], JSON]] = {
     "tag:yaml.org,2002:int": int,
-    "tag:yaml.org,2002:float": float,
+    "tag:yaml.org,2002:float": lambda v: _finite_float(v),
     "tag:yaml.org,2002:bool": lambda v: _BOOL[v],
     "tag:yaml.org,2002:null": lambda v: None,
 }
+
+
+def _finite_float(value: str) -> float:
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(value)
+    return number
 
 
 class _Builder:
@@ -481,11 +489,17 @@ class _Builder:
             return int(value)
         if _OCT_HEX.match(value):
             return int(value, 0)
-        if _FLOAT.match(value):
-            return float(value)
-        if _SPECIAL_FLOAT.match(value):
-            return float(value.lower().replace(".", ""))
+        if _FLOAT.match(value) or _SPECIAL_FLOAT.match(value):
+            return self._finite(value, node)
         return value
+
+    def _finite(self, value: str, node: yaml.ScalarNode) -> float:
+        # JSON has no NaN or Infinity (AWS refuses them); YAML's .inf/.nan and overflowing
+        # numbers such as 1e999 would otherwise reach outputs as non-JSON text.
+        number = float(value.lower().replace(".", "")) if _SPECIAL_FLOAT.match(value) else float(value)
+        if not math.isfinite(number):
+            self._fail("syntax-error", f"'{value}' is not a JSON number (JSON has no NaN or Infinity)", node)
+        return number
 
     def _warn(self, value: str, node: yaml.Node, pointer: str) -> None:
         line, column = node.start_mark.line + 1, node.start_mark.column + 1

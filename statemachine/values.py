@@ -1,8 +1,12 @@
-"""Shared value types: JSON values and the MISSING sentinel (presence is not truthiness)."""
+"""Shared value types: JSON values and the MISSING sentinel (presence is not truthiness), and
+what counts as JSON at the edges (``check_json``/``parse_json``: no NaN/Infinity, no lone
+surrogates, nesting bounded by ``MAX_DEPTH``)."""
 
 from __future__ import annotations
 
 import enum
+import json
+import math
 from typing import Any, Final, TypeAlias
 
 #: A JSON value as Python's json module reads it. Kept as ``Any`` inside the engine because
@@ -26,3 +30,102 @@ class _Missing(enum.Enum):
 #: nothing). ``Result: 0`` or ``Result: null`` are real values and never MISSING.
 MISSING: Final = _Missing.MISSING
 Missing: TypeAlias = _Missing
+
+
+#: Deepest nesting of arrays/objects accepted in an execution input (our limit; AWS documents
+#: none). Values are walked recursively in many places (JSON encoding, JSONata, history), and
+#: Python's recursion limit (1,000 frames) must also hold the interpreter's own frames.
+MAX_DEPTH: Final = 512
+
+
+class InvalidJsonError(ValueError):
+    """A value given as JSON is not JSON: a NaN or infinite number, a lone UTF-16 surrogate, a
+    non-string object key, a type JSON lacks, or nesting deeper than ``MAX_DEPTH``. ``message``
+    names the problem and where (``$.a[0]``); AWS refuses such input (InvalidExecutionInput)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _has_surrogate(text: str) -> bool:
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _scalar_problem(value: Any) -> str | None:
+    kind = type(value)
+    if kind is str:
+        return "a lone UTF-16 surrogate in a string" if _has_surrogate(value) else None
+    if kind is float:
+        return None if math.isfinite(value) else f"{value!r} is not a JSON number"
+    if value is None or kind is bool or kind is int:
+        return None
+    if isinstance(value, (str, int, float)):  # subclasses (IntEnum, str enums...) as JSON does
+        return _scalar_problem(kind.__mro__[-2](value))
+    return f"a {kind.__name__} is not a JSON value"
+
+
+def json_problem(value: Any) -> str | None:
+    """What makes ``value`` not JSON, with where (``"nan is not a JSON number at $.a"``), or None.
+
+    Iterative, so arbitrarily deep values are measured without recursion; paths are built
+    only once a problem is known to exist.
+    """
+    if _walk(value, False) is None:
+        return None
+    return _walk(value, True)
+
+
+def _walk(value: Any, where: bool) -> str | None:
+    stack: list[tuple[Any, str, int]] = [(value, "$", 0)]
+    while stack:
+        item, path, depth = stack.pop()
+        if isinstance(item, dict):
+            if depth >= MAX_DEPTH:
+                return f"nested more than {MAX_DEPTH} levels deep"
+            for key, child in item.items():
+                if type(key) is not str:
+                    return f"an object key must be a string, not {key!r}, at {path}"
+                if _has_surrogate(key):
+                    return f"a lone UTF-16 surrogate in an object key at {path}"
+                stack.append((child, f"{path}.{key}" if where else path, depth + 1))
+        elif isinstance(item, (list, tuple)):
+            if depth >= MAX_DEPTH:
+                return f"nested more than {MAX_DEPTH} levels deep"
+            stack.extend((child, f"{path}[{index}]" if where else path, depth + 1)
+                         for index, child in enumerate(item))
+        else:
+            problem = _scalar_problem(item)
+            if problem is not None:
+                return f"{problem} at {path}"
+    return None
+
+
+def check_json(value: Any, what: str = "input") -> None:
+    """Raise InvalidJsonError("<what> is not valid JSON: <problem>") unless ``value`` is JSON."""
+    problem = json_problem(value)
+    if problem is not None:
+        raise InvalidJsonError(f"{what} is not valid JSON: {problem}")
+
+
+def _no_constant(token: str) -> Any:
+    raise ValueError(f"{token} is not a JSON number")
+
+
+def parse_json(text: str, what: str = "input") -> JSON:
+    """Strict JSON text -> value: NaN/Infinity, lone surrogates and over-deep nesting are
+    refused with InvalidJsonError (Python's json module accepts the first two)."""
+    try:
+        value = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise InvalidJsonError(f"{what} is not valid JSON: nested more than {MAX_DEPTH} levels deep") from None
+    except ValueError as exc:
+        raise InvalidJsonError(f"{what} is not valid JSON: {exc}") from None
+    check_json(value, what)
+    return value

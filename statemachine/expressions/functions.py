@@ -29,6 +29,7 @@ from typing import Literal
 
 from statemachine import errors
 from statemachine.errors import StatesError
+from statemachine.randomness import JavaRandom, java_long
 from statemachine.values import JSON
 
 ArgType = Literal["any", "string", "number", "integer", "array", "object", "boolean"]
@@ -306,8 +307,11 @@ def _random(args: list[JSON], rng: random.Random | None) -> JSON:
     start, end = int(args[0]), int(args[1])
     if start >= end:
         raise failure("States.MathRandom", f"the start ({start}) must be less than the end ({end})")
-    source = random.Random(int(args[2])) if len(args) > 2 else rng or random.Random()
-    return source.randrange(start, end)
+    if len(args) > 2:  # seeded: Java's generator, as AWS's seeded $random (statemachine.randomness)
+        java = JavaRandom(java_long(args[2]))
+        span = end - start
+        return start + (java.next_int(span) if span < 2**31 else int(span * java.next_double()))
+    return (rng or random.Random()).randrange(start, end)
 
 
 def _uuid(args: list[JSON], rng: random.Random | None) -> JSON:

@@ -26,7 +26,7 @@ from statemachine.model import (
     SucceedState,
     WaitState,
 )
-from statemachine.values import JSON, MISSING
+from statemachine.values import JSON, MISSING, json_problem
 
 __all__ = ["check_size", "resolve_field"]
 
@@ -38,7 +38,15 @@ def check_size(rt: Runtime, value: JSON, name: str) -> None:
     where data enters or is aggregated -- task results, Pass ``Result``, Map and Parallel
     outputs -- not on every transition (a transition costs ~5 us in all)."""
     limit = rt.data_limit
-    if limit is not None and len(json.dumps(value, separators=(",", ":")).encode()) > limit:
+    if limit is None:
+        return
+    try:
+        size = len(json.dumps(value, separators=(",", ":"), allow_nan=False).encode())
+    except (ValueError, TypeError, RecursionError) as exc:  # NaN, a non-JSON type, too deep
+        problem = json_problem(value) or str(exc)
+        raise Failure(errors.RUNTIME, f"The state/task '{name}' returned a result that is not "
+                                      f"valid JSON: {problem}.") from None
+    if size > limit:
         raise Failure(errors.DATA_LIMIT_EXCEEDED,
                       f"The state/task '{name}' returned a result with a size exceeding the "
                       "maximum number of bytes service limit.")

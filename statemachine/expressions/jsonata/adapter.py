@@ -26,6 +26,7 @@ from types import ModuleType
 from typing import Any
 
 from statemachine.clock import current_clock
+from statemachine.expressions.jsonata import bounds, compat
 from statemachine.expressions.jsonata import functions as jsonata_functions
 from statemachine.expressions.jsonata.fastpath import (
     FALLBACK,
@@ -39,6 +40,8 @@ from statemachine.values import JSON, MISSING, Missing
 #: ASL: a value is a JSONata expression only when the whole string is ``{% ... %}``; no
 #: whitespace is allowed before ``{%`` or after ``%}``.
 _OPEN, _CLOSE = "{%", "%}"
+#: ``$name`` in an expression: the built-ins it may use (compat.py replaces them).
+_FUNCTION_NAME = re.compile(r"\$(\w+)")
 #: Largest integer a JavaScript number holds exactly; integral floats beyond it stay floats.
 _MAX_SAFE_INTEGER = 2**53
 #: Safety net (our choice; AWS documents no limit): an expression that runs longer, e.g. an
@@ -142,7 +145,7 @@ class JsonataExpression:
             frame.bindings.update(jsonata_functions.random_functions(lib, rng))
         frame.bindings["$"] = None
         frame.bindings["__evaluate_entry"] = _Deadline(lib, EVALUATION_TIMEOUT_SECONDS)
-        frame.bindings["__evaluate_exit"] = None  # looked up at every node: stop the search here
+        frame.bindings["__evaluate_exit"] = bounds.check_result  # every node's value: the limits
         clock = current_clock.get()  # an execution's (possibly virtual) clock, for $now/$millis
         instance.timestamp = round(clock.now() * 1000) if clock is not None else lib.Timebox.current_milli_time()
         outer = getattr(lib.Jsonata.CURRENT, "jsonata", None)
@@ -150,10 +153,16 @@ class JsonataExpression:
         try:
             return instance.eval(instance.ast, None, frame)
         except lib.JException as exc:
-            raise JsonataEvaluationError(exc.error, jsonata_functions.message(exc)) from None
+            raise _evaluation_error(lib, exc) from None
         except RecursionError:
             raise JsonataEvaluationError("D1011", jsonata_functions.STACK_OVERFLOW) from None
-        except (ArithmeticError, TypeError, ValueError, KeyError, IndexError) as exc:
+        except bounds.LimitExceeded as exc:
+            raise JsonataEvaluationError(exc.code, exc.message) from None
+        except ZeroDivisionError:  # JavaScript: x/0 is Infinity, "Number out of range" once used
+            raise JsonataEvaluationError("D1001", "Number out of range: Infinity") from None
+        except MemoryError:
+            raise JsonataEvaluationError(None, bounds.OUT_OF_MEMORY) from None
+        except (ArithmeticError, AttributeError, TypeError, ValueError, KeyError, IndexError, RuntimeError) as exc:
             # jsonata-python lets some Python errors through (e.g. on odd argument types).
             raise JsonataEvaluationError(None, f"{type(exc).__name__}: {exc}") from None
         finally:
@@ -187,6 +196,15 @@ class _Deadline:
             raise self.lib.JException("D1012", -1, round(self.limit * 1000))
 
 
+def _evaluation_error(lib: ModuleType, exc: Any) -> JsonataEvaluationError:
+    # jsonata-python raises some errors with the message where the code belongs (compat.py).
+    if exc.error not in lib.JException.error_codes:
+        found = compat.code_of(lib, exc)
+        if found is not None:
+            return JsonataEvaluationError(found, jsonata_functions.message(lib.JException(found, -1)))
+    return JsonataEvaluationError(exc.error, jsonata_functions.message(exc))
+
+
 def _frame_bindings(bindings: Mapping[str, JSON]) -> dict[str, Any]:
     # A top-level None would read as undefined; JSON null is NULL_VALUE to jsonata-python
     # (inside objects and arrays it treats None as null by itself).
@@ -210,7 +228,9 @@ def compile_jsonata(text: str) -> JsonataExpression:
         # (a compile may happen while another expression runs) pointing at their own.
         if current is not None:
             lib.Jsonata.CURRENT.jsonata = current
-    for name, function in jsonata_functions.aws_functions(lib).items():
+    for name, function in compat.fixed_functions(lib, _FUNCTION_NAME.findall(text)).items():
+        compiled.register_function(name, function)
+    for name, function in jsonata_functions.aws_functions(lib).items():  # AWS's win ($eval gone)
         compiled.register_function(name, function)
     uses_rng = re.search(r"\$(random|uuid)\b", text) is not None
     full = JsonataExpression(text=text, _compiled=compiled, _uses_rng=uses_rng)

@@ -22,6 +22,8 @@ from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any
 
+from statemachine.randomness import JavaRandom, java_long
+
 STACK_OVERFLOW = (
     "Stack overflow. Check for non-terminating recursive function.  "
     "Consider rewriting as tail-recursive"
@@ -111,11 +113,15 @@ def _hash(lib: ModuleType, data: Any, algorithm: Any) -> Any:
 def _parse(lib: ModuleType, text: Any) -> Any:
     if text is None:
         return None
-    try:
-        value = json.loads(text)
-    except ValueError:
+    try:  # JSON.parse: NaN/Infinity are not JSON (Python's json accepts them)
+        value = json.loads(text, parse_constant=_not_json)
+    except (ValueError, RecursionError):
         raise _fail(lib, f"The argument of $parse is not valid JSON: {text}") from None
     return lib.Utils.NULL_VALUE if value is None else value
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
 
 
 @functools.cache
@@ -140,7 +146,12 @@ def random_functions(lib: ModuleType, rng: random.Random | None) -> dict[str, An
     source = rng if rng is not None else random.Random()
 
     def random_(seed: Any = None) -> float:
-        return random.Random(seed).random() if seed is not None else source.random()
+        # AWS: $random(42) = 0.7275636800328681 = new java.util.Random(42).nextDouble().
+        if seed is None:
+            return source.random()
+        if seed is lib.Utils.NULL_VALUE:  # JSONata's signature check: null is not a number
+            raise lib.JException("T0410", -1, 1, "random")
+        return JavaRandom(java_long(seed)).next_double()
 
     def uuid_() -> str:
         return str(uuid.UUID(int=source.getrandbits(128), version=4))
