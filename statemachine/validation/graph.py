@@ -48,10 +48,9 @@ def unknown_start_at(machine: Machine) -> Iterator[Diagnostic]:
 def unknown_next_target(machine: Machine) -> Iterator[Diagnostic]:
     everywhere = {state.name for state in machine.states}
     for state in machine.states:
-        local = list(state.scope.states)
         for pointer, target in targets(state):
             if isinstance(target, str) and target not in state.scope.states and target not in everywhere:
-                message = f"transition to '{target}', which is not a state{closest(target, local)}"
+                message = f"transition to '{target}', which is not a state{closest(target, list(state.scope.states))}"
                 yield finding("unknown-next-target", message, pointer, state.name)
 
 
