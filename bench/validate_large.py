@@ -64,16 +64,16 @@ def _state(kind: str, index: int, follow: str) -> dict[str, JSON]:
 
 
 def large_definition(count: int = STATES) -> dict[str, JSON]:
-    """A valid definition with ``count`` top-level states in one chain."""
+    """A valid definition with ``count`` top-level states in one chain (the last a Succeed)."""
     names = [f"S{i}" for i in range(count)]
     states: dict[str, JSON] = {}
-    for i, name in enumerate(names):
-        last = i == count - 1
+    for i, name in enumerate(names[:-1]):
         kind = _KINDS[i % len(_KINDS)]
-        state = _state(kind, i, names[0] if last else names[i + 1])
+        state = _state(kind, i, names[i + 1])
         if kind != "choice":
-            state.update({"End": True} if last else {"Next": names[i + 1]})
+            state["Next"] = names[i + 1]
         states[name] = state
+    states[names[-1]] = {"Type": "Succeed"}
     return {"Comment": f"bench: {count} states", "StartAt": names[0], "States": states}
 
 
@@ -83,7 +83,8 @@ def broken(definition: dict[str, JSON]) -> dict[str, JSON]:
     names = list(states)
     states[names[len(names) // 4]]["Type"] = "Paralel"
     states[names[len(names) // 2]]["IntervalSecond"] = 3
-    states[names[-2]]["Next"] = "Nowhere"
+    last_with_next = next(name for name in reversed(names) if "Next" in states[name])
+    states[last_with_next]["Next"] = "Nowhere"  # the states after it become unreachable
     return {**definition, "States": states}
 
 

@@ -71,6 +71,17 @@ def _scope_words(scope: Scope) -> str:
     return "state machine's top level" if scope.kind == "machine" else f"{scope.kind} of '{scope.owner}'"
 
 
+def _target_names(body: Mapping[str, object]) -> Iterator[object]:
+    """The targets of ``targets`` without their pointers (the graph walks need no pointers)."""
+    for field in ("Next", "Default"):
+        if field in body:
+            yield body[field]
+    for field in ("Choices", "Catch"):
+        items = body.get(field)
+        if isinstance(items, list):
+            yield from (item["Next"] for item in items if isinstance(item, Mapping) and "Next" in item)
+
+
 def _reachable(scope: Scope, by_name: Mapping[str, StateRef]) -> set[str]:
     seen: set[str] = set()
     pending = [scope.start_at] if isinstance(scope.start_at, str) else []
@@ -79,7 +90,7 @@ def _reachable(scope: Scope, by_name: Mapping[str, StateRef]) -> set[str]:
         if name in seen or name not in by_name:
             continue
         seen.add(name)
-        pending.extend(t for _, t in targets(by_name[name]) if isinstance(t, str))
+        pending.extend(t for t in _target_names(by_name[name].body) if isinstance(t, str))
     return seen
 
 
