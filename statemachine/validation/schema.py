@@ -19,6 +19,7 @@ the platform) the whole-document jsonschema pass is used.
 from __future__ import annotations
 
 import copy
+import difflib
 import functools
 import json
 from collections.abc import Iterable, Mapping
@@ -159,6 +160,9 @@ def _diagnostic(error: Any, prefix: tuple[str, ...] = ()) -> Diagnostic:
     names = [token for token in path if isinstance(token, str)]
     field = names[-1] if names else "definition"
     code, message = _MESSAGES.get(error.validator, _generic)(error, field)
+    if error.validator == "additionalProperties":  # point at the (first) unknown key itself
+        allowed = error.schema.get("properties", {})
+        pointer = _pointer([*path, next(key for key in error.instance if key not in allowed)])
     return finding(code, message, pointer, state_of(pointer))
 
 
@@ -175,7 +179,21 @@ def _additional(error: Any, field: str) -> tuple[str, str]:
     extra = [key for key in error.instance if key not in allowed]
     names = ", ".join(f"'{name}'" for name in extra)
     where = f"a {error.instance['Type']} state" if isinstance(error.instance.get("Type"), str) and "Type" in allowed else f"'{field}'"
-    return "unknown-field", f"field {names} is not supported in {where}"
+    verb = "fields {} are" if len(extra) > 1 else "field {} is"
+    return "unknown-field", f"{verb.format(names)} not supported in {where}{_spelling(extra, allowed, error.instance)}"
+
+
+def _spelling(extra: list[str], allowed: Mapping[str, Any], instance: Mapping[str, Any]) -> str:
+    """' (did you mean 'IntervalSeconds'?)' for misspelt field names (operators included);
+    several: ' (did you mean 'A' for 'a', 'B' for 'b'?)'. Fields already present are no hint."""
+    candidates = [name for name in allowed if name not in instance]
+    hints = [(name, difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)) for name in extra]
+    found = [(name, match[0]) for name, match in hints if match]
+    if not found:
+        return ""
+    if len(extra) == 1:
+        return f" (did you mean '{found[0][1]}'?)"
+    return " (did you mean " + ", ".join(f"'{right}' for '{wrong}'" for wrong, right in found) + "?)"
 
 
 def _type(error: Any, field: str) -> tuple[str, str]:
@@ -184,8 +202,12 @@ def _type(error: Any, field: str) -> tuple[str, str]:
 
 
 def _enum(error: Any, field: str) -> tuple[str, str]:
-    options = ", ".join(json.dumps(v) for v in _as_list(error.validator_value))
-    return "invalid-value", f"'{field}' must be one of {options}, not {json.dumps(error.instance)}"
+    choices = _as_list(error.validator_value)
+    options = ", ".join(json.dumps(v) for v in choices)
+    words = [v for v in choices if isinstance(v, str)]
+    close = difflib.get_close_matches(error.instance, words, n=1, cutoff=0.6) if isinstance(error.instance, str) else []
+    hint = f" (did you mean {json.dumps(close[0])}?)" if close else ""
+    return "invalid-value", f"'{field}' must be one of {options}, not {json.dumps(error.instance)}{hint}"
 
 
 def _const(error: Any, field: str) -> tuple[str, str]:
