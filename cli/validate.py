@@ -28,6 +28,7 @@ from .common import (
 
 if TYPE_CHECKING:
     from statemachine.errors import Diagnostic
+    from statemachine.loader import SourceDocument
 
 #: File names picked up when a folder is given.
 SUFFIXES: Final = (".yaml", ".yml", ".json")
@@ -59,26 +60,33 @@ def _is_resource_map(path: Path) -> bool:
 
 
 def check_file(path: str, resource_map: str | None) -> list[Diagnostic]:
-    """Every diagnostic for one file; with a resource map, also unresolvable Task resources."""
-    from statemachine.validation import check
-
-    diagnostics = with_file(check(Path(path), name=path), path)
-    if resource_map is None or any(d.severity == "error" for d in diagnostics):
-        return diagnostics
-    return diagnostics + _resource_problems(path, resource_map)
-
-
-def _resource_problems(path: str, resource_map: str) -> list[Diagnostic]:
-    import statemachine
-    from statemachine.errors import DefinitionError, Diagnostic, ResourceNotFoundError
+    """Every diagnostic for one file; with a resource map, also every Task resource that
+    resolves to no local handler (``unresolved-resource``, each with its line and column)."""
+    from statemachine.errors import DefinitionError
+    from statemachine.loader import load_source
+    from statemachine.validation import validate
 
     try:
-        statemachine.load(Path(path), resource_map=resource_map)
-    except ResourceNotFoundError as exc:
-        return [Diagnostic("unresolved-resource", str(exc), file=path)]
+        document = load_source(Path(path), name=path)
     except DefinitionError as exc:
         return with_file(exc.diagnostics, path)
-    return []
+    diagnostics = with_file(validate(document), path)
+    if resource_map is None or any(d.severity == "error" for d in diagnostics):
+        return diagnostics
+    return diagnostics + _resource_problems(document, path, resource_map)
+
+
+def _resource_problems(document: SourceDocument, path: str, resource_map: str) -> list[Diagnostic]:
+    """What ``load(path, resource_map=...)`` would refuse: every resource at once, not the first."""
+    from statemachine.errors import DefinitionError
+    from statemachine.resources.base import ResourceRegistry
+    from statemachine.validation.resolution import unresolved_resources
+
+    try:
+        registry = ResourceRegistry.default(base_dir=Path(path).parent).with_resource_map(resource_map)
+    except DefinitionError as exc:
+        return with_file(exc.diagnostics, resource_map)
+    return with_file(unresolved_resources(document, registry), path)
 
 
 def _counts(report: Report) -> dict[str, int]:

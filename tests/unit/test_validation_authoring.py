@@ -133,3 +133,30 @@ def test_a_misspelt_type_gets_a_hint() -> None:
     assert message.endswith('not "Paralel" (did you mean "Parallel"?)')
     [message] = _messages({"Type": "Banana", "End": True}, "invalid-value")
     assert message.endswith('not "Banana"')
+
+
+# -- unresolved resources ------------------------------------------------------------------------
+
+
+def test_unresolved_resources_are_all_reported_with_positions() -> None:
+    from statemachine.errors import ResourceNotFoundError
+    from statemachine.loader import load_source
+    from statemachine.validation.resolution import unresolved_resources
+
+    class Known:
+        def resolve(self, resource: str) -> object:
+            if resource != "python:ok:f":
+                raise ResourceNotFoundError(f"no handler for Resource {resource!r}")
+            return object()
+
+    doc = load_source(
+        "StartAt: A\nStates:\n  A:\n    Type: Task\n    Resource: python:ok:f\n    Next: B\n"
+        "  B:\n    Type: Task\n    Resource: nope:1\n    Next: M\n"
+        "  M:\n    Type: Map\n    End: true\n"
+        "    ItemReader:\n      Resource: arn:aws:states:::s3:getObject\n"
+        "    ItemProcessor:\n      ProcessorConfig: {Mode: DISTRIBUTED, ExecutionType: STANDARD}\n"
+        "      StartAt: I\n      States:\n        I: {Type: Task, Resource: nope:2, End: true}\n",
+        name="flow.yaml")
+    found = [(d.code, d.state, d.line, d.column, d.file) for d in unresolved_resources(doc, Known())]
+    assert found == [("unresolved-resource", "B", 9, 5, "flow.yaml"), ("unresolved-resource", "M", 15, 7, "flow.yaml"),
+                     ("unresolved-resource", "I", 20, 25, "flow.yaml")]
