@@ -65,7 +65,8 @@ def test_a_diagnostic_deep_in_a_large_json_file_has_its_line(tmp_path: Path) -> 
     path = tmp_path / "large.json"
     path.write_text(json.dumps({"StartAt": "S0", "States": states}, indent=2))
     [found] = check(path)
-    assert (found.code, found.line, found.column) == ("unknown-field", 4 + 4 * 3000, 5)  # "{", StartAt, "States": {, then 4 lines a state
+    # "{", StartAt, "States": {, then 4 lines a state; S3000 opens at line 12004, its Typo key is third.
+    assert (found.code, found.pointer, found.line, found.column) == ("unknown-field", "/States/S3000/Typo", 4 + 4 * 3000 + 3, 7)
 
 
 @pytest.mark.parametrize("text", ["{}", "[1, 2]", '{"a": [1, {"b": null}]}'])
