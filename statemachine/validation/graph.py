@@ -45,9 +45,16 @@ def unknown_start_at(machine: Machine) -> Iterator[Diagnostic]:
             yield finding("unknown-start-at", f"StartAt '{start}' is not a state of {where}{hint}", pointer, scope.owner)
 
 
+def _leaves_scope(state: StateRef) -> bool:
+    """Does some transition of ``state`` name a state outside its own scope? (No pointers
+    built: most states have none, and the rules below only look closer at those that do.)"""
+    local = state.scope.states
+    return any(isinstance(t, str) and t not in local for t in _target_names(state.body))
+
+
 def unknown_next_target(machine: Machine) -> Iterator[Diagnostic]:
     everywhere = {state.name for state in machine.states}
-    for state in machine.states:
+    for state in filter(_leaves_scope, machine.states):
         for pointer, target in targets(state):
             if isinstance(target, str) and target not in state.scope.states and target not in everywhere:
                 message = f"transition to '{target}', which is not a state{closest(target, list(state.scope.states))}"
@@ -57,7 +64,7 @@ def unknown_next_target(machine: Machine) -> Iterator[Diagnostic]:
 def transition_across_scope(machine: Machine) -> Iterator[Diagnostic]:
     """ASL: a branch or processor is a closed world; its states cannot go out, others cannot come in."""
     everywhere = {state.name for state in machine.states}
-    for state in machine.states:
+    for state in filter(_leaves_scope, machine.states):
         for pointer, target in targets(state):
             if isinstance(target, str) and target not in state.scope.states and target in everywhere:
                 message = (
