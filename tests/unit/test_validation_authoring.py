@@ -160,3 +160,8 @@ def test_unresolved_resources_are_all_reported_with_positions() -> None:
     found = [(d.code, d.state, d.line, d.column, d.file) for d in unresolved_resources(doc, Known())]
     assert found == [("unresolved-resource", "B", 9, 5, "flow.yaml"), ("unresolved-resource", "M", 15, 7, "flow.yaml"),
                      ("unresolved-resource", "I", 20, 25, "flow.yaml")]
+
+
+def test_a_field_already_present_is_no_hint() -> None:
+    assert _messages({"Type": "Pass", "Result": 1, "Reslt": 2, "End": True}, "unknown-field") == [
+        "field 'Reslt' is not supported in a Pass state"]
