@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import generate, report
+from bench import generate, report, validate_large
 from bench.engines import ENGINES, PEERS, REPO, Engine, ensure, sm_command
 from bench.generate import Job, Workload, WrongOutput
 from bench.measure import ProcessResult, median, run_process
@@ -291,7 +291,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-extras",
         action="store_true",
-        help="skip the memory-growth and `sm validate` measurements",
+        help="skip the memory-growth and `sm validate` measurements (200 files, one 20,000-state file)",
     )
     parser.add_argument(
         "--json", type=Path, default=None, help=f"results file (default {DEFAULT_JSON})"
@@ -327,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
             else {
                 "memory_growth": memory_growth(args.quick, workdir),
                 "validate": validate_many(args.quick, workdir),
+                "validate_large": validate_large.measure(500 if args.quick else validate_large.STATES, 1 if args.quick else 3),
             }
         )
     command = " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])])

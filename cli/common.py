@@ -15,8 +15,8 @@ if TYPE_CHECKING:  # rich is imported only when a terminal needs it
     from statemachine.errors import Diagnostic
 
 EXIT_OK: Final = 0
-EXIT_FAILED: Final = 1  # invalid definition (validate), failed execution (run)
-EXIT_USAGE: Final = 2  # bad arguments, unreadable input, invalid definition for run/graph
+EXIT_FAILED: Final = 1  # invalid definition (validate, graph), failed execution (run)
+EXIT_USAGE: Final = 2  # bad arguments, unreadable input, invalid definition for run
 EXIT_INTERRUPTED: Final = 130  # Ctrl-C (128 + SIGINT), the shell convention
 
 

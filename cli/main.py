@@ -27,8 +27,8 @@ examples:
 
 exit codes:
   0    success (all definitions valid / execution SUCCEEDED)
-  1    a definition is invalid (validate) / the execution FAILED, TIMED_OUT or was ABORTED
-  2    usage error: bad arguments, unreadable input, invalid definition given to run/graph
+  1    a definition is invalid (validate, graph) / the execution FAILED, TIMED_OUT or was ABORTED
+  2    usage error: bad arguments, unreadable input, invalid definition given to run
   130  interrupted with Ctrl-C (run: the execution is aborted cleanly first)
 """
 
@@ -80,10 +80,12 @@ examples:
   sm graph flow.yaml                               Mermaid flowchart (paste into Markdown)
   sm graph flow.yaml --format dot | dot -Tsvg > flow.svg
 
-Parallel branches and Map item processors are drawn as nested clusters.
+The definition is validated first; its problems go to stderr. Parallel branches and Map
+item processors are drawn as nested clusters that join again at their state's successor.
 
 exit codes:
-  0  the diagram was printed
+  0  the diagram was printed (warnings, if any, on stderr)
+  1  the definition is invalid: its errors on stderr, nothing drawn
   2  the file cannot be read or parsed, or bad arguments
 """
 

@@ -127,6 +127,8 @@ class LiveView:
             self._running[state] -= 1
         elif kind == "MapStateStarted" and state:
             total = _details(event).get("length")
+            if not isinstance(total, int | float) or isinstance(total, bool):
+                total = None  # unknown: a bar without a total (rich compares it with numbers)
             self._maps[state] = self._progress.add_task(f"Map [bold]{state}[/]", total=total)
         elif kind in ("MapIterationSucceeded", "MapIterationFailed", "MapIterationAborted"):
             task = self._maps.get(str(_details(event).get("name")))

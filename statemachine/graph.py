@@ -1,9 +1,14 @@
 """Diagram stage: a definition dict in, a Mermaid flowchart or a Graphviz DOT graph out.
 
 Works on the raw definition (as ``loader.load_source`` returns it) and never imports the
-runtime, so ``sm graph`` stays fast and also draws definitions that do not validate: fields
-that are missing or of the wrong type are skipped instead of failing. Parallel branches and
-Map item processors are drawn as nested clusters (Mermaid ``subgraph``, DOT ``cluster_*``).
+runtime, so it stays fast and draws even definitions that do not validate as far as it can:
+fields that are missing or of the wrong type are skipped instead of failing (``sm graph``
+validates first and refuses to draw an invalid one). Parallel branches and Map item processors
+are drawn as nested clusters (Mermaid ``subgraph``, DOT ``cluster_*``), entered from their
+state by a dashed edge, and their end states lead on to that state's successor (its Next, or
+the enclosing scope's exit when it ends), where the branches join again. Edges into a cluster
+carry no label (the cluster's title names it); in DOT they end at the cluster's border, and
+the edges that leave it start there (``compound``), so no edge crosses a title; one font.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ Format = Literal["mermaid", "dot"]
 START: Final = "__start"
 END: Final = "__end"
 _LABEL_LIMIT: Final = 48
+#: The one font of DOT diagrams (fontconfig picks the nearest installed sans-serif).
+FONT: Final = "Helvetica"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -35,6 +42,17 @@ class Edge:
     target: str
     label: str = ""
     dashed: bool = False
+    head_cluster: str = ""  # DOT: clip the edge at this cluster's border (it enters it)
+    tail_cluster: str = ""  # DOT: the edge starts at this cluster's border (it leaves it)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Exit:
+    """Where the end states of a scope lead: a node, leaving the cluster ``cluster`` (the
+    outermost one the edge leaves; "" for the machine's own End)."""
+
+    node: str
+    cluster: str = ""
 
 
 @dataclasses.dataclass(slots=True)
@@ -61,50 +79,68 @@ class Graph:
 def build_graph(definition: Mapping[str, JSON]) -> Graph:
     """The states of ``definition`` as nodes, edges and nested clusters (no rendering yet)."""
     graph = Graph(root=Cluster(id="root", label=""))
-    start = _add_scope(graph, graph.root, definition, top_level=True)
+    start = _add_scope(graph, graph.root, definition, Exit(END))
     if start is not None:
         graph.edges.insert(0, Edge(START, start))
     return graph
 
 
-def _add_scope(
-    graph: Graph, cluster: Cluster, scope: Mapping[str, JSON], *, top_level: bool
-) -> str | None:
-    """Add the states of one scope (machine, branch, processor); returns the StartAt node id."""
+def _add_scope(graph: Graph, cluster: Cluster, scope: Mapping[str, JSON], exit: Exit | None) -> str | None:
+    """Add the states of one scope (machine, branch, processor); returns the StartAt node id.
+    ``exit``: where its end states lead (None when the owner's successor is unknown)."""
     states = scope.get("States")
     if not isinstance(states, Mapping):
         return None
     ids = {name: graph.new_id("s") for name in states}
     for name, state in states.items():
         if isinstance(state, Mapping):
-            _add_state(graph, cluster, ids, str(name), state, top_level=top_level)
+            _add_state(graph, cluster, ids, str(name), state, exit)
     return ids.get(scope.get("StartAt"))
 
 
-def _add_state(
-    graph: Graph,
-    cluster: Cluster,
-    ids: Mapping[str, str],
-    name: str,
-    state: Mapping[str, JSON],
-    *,
-    top_level: bool,
-) -> None:
+def _add_state(graph: Graph, cluster: Cluster, ids: Mapping[str, str], name: str,
+               state: Mapping[str, JSON], exit: Exit | None) -> None:
     kind = state.get("Type")
     node = Node(ids[name], name, kind if isinstance(kind, str) else "?")
     cluster.nodes.append(node)
+    joined = _add_children(graph, cluster, node, state, exit, ids)
     for target, label, dashed in _transitions(state):
-        if isinstance(target, str) and target in ids:
+        if isinstance(target, str) and target in ids and not (joined and target == state.get("Next") and not label):
             graph.edges.append(Edge(node.id, ids[target], label, dashed))
-    if top_level and (state.get("End") is True or node.type in ("Succeed", "Fail")):
-        graph.edges.append(Edge(node.id, END, "fail" if node.type == "Fail" else ""))
-    for index, (label, scope) in enumerate(_children(state), start=1):
-        child = Cluster(id=graph.new_id("c"), label=f"{name}: {label}")
+    if exit is None or joined:
+        return
+    if node.type == "Fail" and exit == Exit(END):  # the machine's own Fail states only
+        graph.edges.append(Edge(node.id, END, "fail"))
+    elif state.get("End") is True or node.type == "Succeed":
+        graph.edges.append(Edge(node.id, exit.node, tail_cluster=exit.cluster))
+
+
+def _add_children(graph: Graph, cluster: Cluster, node: Node, state: Mapping[str, JSON],
+                  exit: Exit | None, ids: Mapping[str, str]) -> bool:
+    """Draw a Parallel's branches or a Map's item processor as clusters entered from ``node``
+    and joining again at the state's successor; True when some end state was joined to it."""
+    joined = False
+    for label, scope in _children(state):
+        child = Cluster(id=graph.new_id("c"), label=f"{node.name}: {label}")
         cluster.clusters.append(child)
-        start = _add_scope(graph, child, scope, top_level=False)
+        successor = _successor(state, ids, exit, child.id)
+        before = len(graph.edges)
+        start = _add_scope(graph, child, scope, successor)
+        joined = joined or (successor is not None and any(e.target == successor.node for e in graph.edges[before:]))
         if start is not None:
-            edge_label = label if node.type == "Map" else f"branch {index}"
-            graph.edges.append(Edge(node.id, start, edge_label, dashed=True))
+            graph.edges.append(Edge(node.id, start, dashed=True, head_cluster=child.id))
+    return joined
+
+
+def _successor(state: Mapping[str, JSON], ids: Mapping[str, str], exit: Exit | None, cluster: str) -> Exit | None:
+    """Where a branch of ``state`` leads when it ends: the state's Next, or (the state ends
+    its scope) the scope's own exit, leaving the outermost cluster on the way."""
+    target = state.get("Next")
+    if isinstance(target, str):
+        return Exit(ids[target], cluster) if target in ids else None
+    if state.get("End") is True and exit is not None:
+        return Exit(exit.node, exit.cluster or cluster)
+    return None
 
 
 def _transitions(state: Mapping[str, JSON]) -> list[tuple[JSON, str, bool]]:
@@ -246,6 +282,10 @@ def _dot_edge(edge: Edge) -> str:
     attributes = [f"label={_dot_text(edge.label)}"] if edge.label else []
     if edge.dashed:
         attributes.append("style=dashed")
+    if edge.head_cluster:
+        attributes.append(f"lhead=cluster_{edge.head_cluster}")
+    if edge.tail_cluster:
+        attributes.append(f"ltail=cluster_{edge.tail_cluster}")
     suffix = f" [{', '.join(attributes)}]" if attributes else ""
     return f"  {edge.source} -> {edge.target}{suffix};"
 
@@ -256,7 +296,12 @@ def to_dot(definition: Mapping[str, JSON]) -> str:
     lines = [
         "digraph statemachine {",
         "  rankdir=TB;",
-        '  node [fontname="Helvetica", style=rounded];',
+        "  compound=true;",  # edges may end at a cluster's border (lhead/ltail)
+        # One font for everything: Graphviz's default for cluster titles and edge labels is
+        # Times, beside the nodes' sans-serif.
+        f"  graph [fontname={_dot_text(FONT)}, labeljust=l];",
+        f"  node [fontname={_dot_text(FONT)}, style=rounded];",
+        f"  edge [fontname={_dot_text(FONT)}, fontsize=11];",
         f'  {START} [label="Start", shape=circle];',
         f'  {END} [label="End", shape=doublecircle];',
     ]

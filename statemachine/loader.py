@@ -22,6 +22,7 @@ in ``SourceDocument.template`` for validation to judge.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import json
 import math
@@ -272,36 +273,92 @@ def _no_constant(token: str) -> Any:
 
 
 class _LazySourceMap(Mapping[str, _Position]):
-    """Source map of a JSON text, computed with the YAML composer on first use.
+    """Source map of a JSON text, each position found when it is first asked for.
 
-    JSON is (almost) YAML 1.2 flow syntax, so the composer's marks give positions; when it
-    cannot read the text (e.g. surrogate-pair escapes) positions are simply unknown.
+    A lookup walks from the root along the pointer with the json module's own C scanner
+    (``raw_decode`` skips a value, ``scanstring`` reads a key), recording the positions of the
+    siblings it passes, so a few diagnostics in a 20,000-state file cost about one pass of
+    ``json.loads`` over the objects on their way, not a full YAML composition of the text
+    (seconds). Positions are those the YAML composer gives: a member at its key's opening
+    quote, an array item at its first character, lines and columns 1-based.
     """
 
     def __init__(self, text: str) -> None:
         self._text = text
-        self._map: dict[str, _Position] | None = None
+        self._decoder = json.JSONDecoder(parse_constant=_no_constant)
+        start = _skip_space(text, 0)
+        self._key_at: dict[str, int] = {"": start}  # pointer -> offset of its key (or item)
+        self._value_at: dict[str, int] = {"": start}  # pointer -> offset of its value
+        self._opened: set[str] = set()
+        self._line_starts: list[int] | None = None
 
-    def _built(self) -> dict[str, _Position]:
-        if self._map is None:
-            try:
-                builder = _Builder("<json>")
-                node = yaml.compose(self._text, Loader=_Loader)
-                if node is not None:
-                    builder.build(node)
-                self._map = builder.source_map
-            except (yaml.YAMLError, DefinitionError, RecursionError):
-                self._map = {}
-        return self._map
-
-    def __getitem__(self, key: str) -> _Position:
-        return self._built()[key]
+    def __getitem__(self, pointer: str) -> _Position:
+        offset = self._find(pointer)
+        if offset is None:
+            raise KeyError(pointer)
+        return self._line_column(offset)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._built())
+        pending = [""]
+        while pending:
+            pointer = pending.pop()
+            before = set(self._key_at)
+            self._open(pointer)
+            pending.extend(key for key in self._key_at if key not in before)
+        return iter(sorted(self._key_at))
 
     def __len__(self) -> int:
-        return len(self._built())
+        return sum(1 for _ in self)
+
+    def _find(self, pointer: str) -> int | None:
+        if pointer not in self._key_at and pointer:
+            parent = pointer.rsplit("/", 1)[0]
+            if self._find(parent) is None:
+                return None
+            self._open(parent)
+        return self._key_at.get(pointer)
+
+    def _open(self, pointer: str) -> None:
+        """Record the key and value offsets of every child of the container at ``pointer``."""
+        if pointer in self._opened:
+            return
+        self._opened.add(pointer)
+        text, index = self._text, self._value_at[pointer]
+        closing = {"{": "}", "[": "]"}.get(text[index:index + 1])
+        if closing is None:
+            return
+        try:
+            index, count = _skip_space(text, index + 1), 0
+            while text[index] != closing:
+                key_at = index
+                if closing == "}":
+                    key, index = _scanstring(text, index + 1)
+                    index = _skip_space(text, _skip_space(text, index) + 1)  # past the colon
+                    child = pointer_join(pointer, key)
+                else:
+                    child, count = pointer_join(pointer, count), count + 1
+                self._key_at[child], self._value_at[child] = key_at, index
+                index = _skip_space(text, self._decoder.raw_decode(text, index)[1])
+                if text[index] == ",":
+                    index = _skip_space(text, index + 1)
+        except (ValueError, IndexError):  # not the JSON json.loads accepted: positions unknown
+            return
+
+    def _line_column(self, offset: int) -> _Position:
+        if self._line_starts is None:
+            self._line_starts = [0, *(m.end() for m in re.finditer("\n", self._text))]
+        line = bisect.bisect_right(self._line_starts, offset)
+        return line, offset - self._line_starts[line - 1] + 1
+
+
+def _skip_space(text: str, index: int) -> int:
+    """The index of the first character at or after ``index`` that is not JSON whitespace."""
+    return _SPACE.match(text, index).end()  # type: ignore[union-attr]  # the pattern matches empty
+
+
+_SPACE = re.compile(r"[ \t\n\r]*")
+#: The json module's string scanner (C): (text, index after the opening quote) -> (str, end).
+_scanstring: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]  # not in typeshed
 
 
 # --- YAML --------------------------------------------------------------------------------

@@ -58,6 +58,17 @@ def test_validate_corpus_writes_distinct_definitions(tmp_path: Path) -> None:
     assert len(texts) == 12
 
 
+def test_large_validation_workload_is_valid_and_its_broken_twin_has_three_errors() -> None:
+    from bench import validate_large
+    from statemachine.validation import check
+
+    definition = validate_large.large_definition(70)  # every state kind, ten times
+    assert len(definition["States"]) == 70
+    assert check(definition) == []
+    codes = sorted(d.code for d in check(validate_large.broken(definition)) if d.severity == "error")
+    assert codes == ["invalid-value", "no-terminal-state", "unknown-field", "unknown-next-target", "unreachable-state"]
+
+
 def test_report_ratio_is_peer_time_over_ours() -> None:
     row = {
         "number": 2,
@@ -103,6 +114,7 @@ def test_quick_run_of_every_workload(tmp_path: Path) -> None:
         if ours["history_transitions"] is not None:  # one *StateEntered event per transition
             assert ours["history_transitions"] == row["transitions"], row["workload"]
     assert results["extras"]["validate"]["ok"], results["extras"]["validate"]
+    assert results["extras"]["validate_large"]["ok"], results["extras"]["validate_large"]
     assert results["extras"]["memory_growth"]["statuses"] == {"SUCCEEDED": 300}
     assert "| 9 | task_loop |" in done.stdout
 

@@ -55,30 +55,6 @@ def _children(body: Mapping[str, JSON], at: str, language: Language) -> Iterator
             yield from task_definitions(processor, at + _token(field), language)
 
 
-def resource_uses(data: Mapping[str, JSON], pointer: str = "") -> Iterator[tuple[str, str, str]]:
-    """``(state name, pointer of the Resource field, Resource)`` for every Task and every
-    Distributed Map ItemReader / ResultWriter in ``data``, depth first (what ``load()`` resolves)."""
-    states = data.get("States")
-    for name, body in (states.items() if isinstance(states, dict) else ()):
-        if not isinstance(body, dict):
-            continue
-        at = pointer + _token("States") + _token(name)
-        if body.get("Type") == "Task" and isinstance(body.get("Resource"), str):
-            yield str(name), at + _token("Resource"), str(body["Resource"])
-        for field in ("ItemReader", "ResultWriter"):
-            io = body.get(field)
-            if isinstance(io, dict) and isinstance(io.get("Resource"), str):
-                yield str(name), at + _token(field) + _token("Resource"), str(io["Resource"])
-        branches = body.get("Branches")
-        for index, branch in enumerate(branches if isinstance(branches, list) else ()):
-            if isinstance(branch, dict):
-                yield from resource_uses(branch, at + _token("Branches") + _token(index))
-        for field in ("ItemProcessor", "Iterator"):
-            processor = body.get(field)
-            if isinstance(processor, dict):
-                yield from resource_uses(processor, at + _token(field))
-
-
 def check_tasks(doc: SourceDocument, handler_for: Callable[[str], object | None]) -> list[Diagnostic]:
     """The Diagnostics of every Task whose handler is a TaskChecker, positions filled in."""
     import dataclasses

@@ -38,8 +38,9 @@ from statemachine.resources.base import (
     ResourceHandler,
     TaskRequest,
 )
-from statemachine.resources.checks import check_tasks, resource_uses
+from statemachine.resources.checks import check_tasks
 from statemachine.resources.registry import ResourceRegistry
+from statemachine.validation.resolution import resource_fields, unresolved_resources
 from statemachine.values import JSON
 
 if TYPE_CHECKING:
@@ -245,13 +246,12 @@ def check_resources(doc: SourceDocument,
         registry = checking_registry(base_dir, resource_map)
     except ResourceNotFoundError as exc:  # a malformed map: one problem for the file
         return [Diagnostic("unresolved-resource", str(exc))]
-    found: list[Diagnostic] = []
+    found = unresolved_resources(doc, registry)
     handlers: dict[str, Any] = {}
-    for state, pointer, resource in resource_uses(doc.data):
+    for _, _, resource in resource_fields(doc.data):
         try:
             handlers[resource] = registry.resolve(resource)
-        except ResourceNotFoundError as exc:
-            line, column = doc.position(pointer)
-            found.append(Diagnostic("unresolved-resource", str(exc), pointer, line, column, state))
+        except ResourceNotFoundError:
+            continue  # reported above
     return found + check_tasks(doc, handlers.get)
 

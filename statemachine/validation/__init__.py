@@ -21,6 +21,7 @@ from statemachine.validation.choice import CHOICE_RULES
 from statemachine.validation.expressions import EXPRESSION_RULES
 from statemachine.validation.fields import FIELD_RULES
 from statemachine.validation.graph import GRAPH_RULES
+from statemachine.validation.literals import LITERAL_RULES
 from statemachine.validation.schema import bundled_schema, schema_diagnostics
 from statemachine.validation.tasks import TASK_RULES
 from statemachine.validation.variables import VARIABLE_RULES
@@ -33,7 +34,7 @@ Rule = Callable[[Machine], Iterator[Diagnostic]]
 
 #: Every semantic rule, by the code (or family of codes) it reports.
 RULES: Mapping[str, Rule] = {**GRAPH_RULES, **FIELD_RULES, **CHOICE_RULES, **TASK_RULES, **EXPRESSION_RULES,
-                               **VARIABLE_RULES}
+                               **VARIABLE_RULES, **LITERAL_RULES}
 
 
 def validate(

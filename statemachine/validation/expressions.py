@@ -152,13 +152,15 @@ def evaluated_strings(state: StateRef) -> Iterator[tuple[str, str]]:
 
 
 def invalid_jsonata(machine: Machine) -> Iterator[Diagnostic]:
-    from statemachine.expressions.jsonata import JsonataSyntaxError, compile_jsonata
-
     for state in machine.states:
         if state.language != JSONATA:
             continue
         for pointer, text in evaluated_strings(state):
             if is_jsonata(text):
+                # Imported only when there is JSONata to check: the adapter brings the clock
+                # (asyncio), which `sm graph` and `sm validate` of JSONPath files need not load.
+                from statemachine.expressions.jsonata import JsonataSyntaxError, compile_jsonata
+
                 try:
                     compile_jsonata(text[2:-2])
                 except JsonataSyntaxError as exc:

@@ -59,8 +59,13 @@ def is_timestamp(value: str) -> bool:
     return 1 <= month <= 12 and 1 <= day <= days[month - 1] and hour < 24 and minute < 60 and second <= 60
 
 
+_EXCLUSIVE_FIELDS = frozenset(field for group in _EXCLUSIVE for field in group)
+
+
 def exclusive_fields(machine: Machine) -> Iterator[Diagnostic]:
     for state in machine.states:
+        if len(_EXCLUSIVE_FIELDS.intersection(state.body)) < 2:
+            continue  # the common case: no group can have two members
         for group in _EXCLUSIVE:
             present = [field for field in group if field in state.body]
             if len(present) > 1:

@@ -45,20 +45,26 @@ def unknown_start_at(machine: Machine) -> Iterator[Diagnostic]:
             yield finding("unknown-start-at", f"StartAt '{start}' is not a state of {where}{hint}", pointer, scope.owner)
 
 
+def _leaves_scope(state: StateRef) -> bool:
+    """Does some transition of ``state`` name a state outside its own scope? (No pointers
+    built: most states have none, and the rules below only look closer at those that do.)"""
+    local = state.scope.states
+    return any(isinstance(t, str) and t not in local for t in _target_names(state.body))
+
+
 def unknown_next_target(machine: Machine) -> Iterator[Diagnostic]:
     everywhere = {state.name for state in machine.states}
-    for state in machine.states:
-        local = list(state.scope.states)
+    for state in filter(_leaves_scope, machine.states):
         for pointer, target in targets(state):
             if isinstance(target, str) and target not in state.scope.states and target not in everywhere:
-                message = f"transition to '{target}', which is not a state{closest(target, local)}"
+                message = f"transition to '{target}', which is not a state{closest(target, list(state.scope.states))}"
                 yield finding("unknown-next-target", message, pointer, state.name)
 
 
 def transition_across_scope(machine: Machine) -> Iterator[Diagnostic]:
     """ASL: a branch or processor is a closed world; its states cannot go out, others cannot come in."""
     everywhere = {state.name for state in machine.states}
-    for state in machine.states:
+    for state in filter(_leaves_scope, machine.states):
         for pointer, target in targets(state):
             if isinstance(target, str) and target not in state.scope.states and target in everywhere:
                 message = (
@@ -72,6 +78,17 @@ def _scope_words(scope: Scope) -> str:
     return "state machine's top level" if scope.kind == "machine" else f"{scope.kind} of '{scope.owner}'"
 
 
+def _target_names(body: Mapping[str, object]) -> Iterator[object]:
+    """The targets of ``targets`` without their pointers (the graph walks need no pointers)."""
+    for field in ("Next", "Default"):
+        if field in body:
+            yield body[field]
+    for field in ("Choices", "Catch"):
+        items = body.get(field)
+        if isinstance(items, list):
+            yield from (item["Next"] for item in items if isinstance(item, Mapping) and "Next" in item)
+
+
 def _reachable(scope: Scope, by_name: Mapping[str, StateRef]) -> set[str]:
     seen: set[str] = set()
     pending = [scope.start_at] if isinstance(scope.start_at, str) else []
@@ -80,7 +97,7 @@ def _reachable(scope: Scope, by_name: Mapping[str, StateRef]) -> set[str]:
         if name in seen or name not in by_name:
             continue
         seen.add(name)
-        pending.extend(t for _, t in targets(by_name[name]) if isinstance(t, str))
+        pending.extend(t for t in _target_names(by_name[name].body) if isinstance(t, str))
     return seen
 
 

@@ -7,6 +7,7 @@ import os
 import select
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -74,7 +75,14 @@ def _run_sm_on_terminal(
     )
     os.close(slave)
     screen = b""
+    deadline = time.monotonic() + 120  # a hung child fails the test instead of hanging it
     while True:
+        if time.monotonic() > deadline:
+            process.kill()
+            os.close(master)
+            process.communicate(timeout=10)
+            pytest.fail(f"sm {' '.join(map(str, args))} did not finish within 120 s; screen so far:\n"
+                        + screen.decode(errors="replace"))
         ready, _, _ = select.select([master], [], [], 0.1)
         if ready:
             try:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 
 import pytest
 
-from statemachine.graph import build_graph, render, rule_label, to_dot, to_mermaid
+from statemachine.graph import Cluster, Node, build_graph, render, rule_label, to_dot, to_mermaid
 
 PARALLEL_IN_MAP = {
     "StartAt": "Fan",
@@ -61,11 +63,14 @@ def test_mermaid_draws_transitions_choices_and_subgraphs() -> None:
     assert text.startswith("flowchart TD\n")
     fan, check, done, oops = (_ids(text, n) for n in ("Fan", "Check", "Done", "Oops"))
     assert f"__start --> {fan}" in text
-    assert f"{fan} --> {check}" in text
+    # Fan's processor holds Both (End: true), whose branches end in Left and Right: both
+    # join again at Fan's successor, Check, instead of a direct edge Fan -> Check.
+    assert f"{_ids(text, 'Left')} --> {check}" in text and f"{_ids(text, 'Right')} --> {check}" in text
+    assert f"{fan} --> {check}" not in text
     assert f'{check} -->|"$.n NumericGreaterThan 3"| {done}' in text
     assert f'{check} -->|"default"| {oops}' in text
     assert text.count("subgraph ") == 3 and text.count("\n  end\n") == 1
-    assert f'{_ids(text, "Both")} -.->|"branch 2"| {_ids(text, "Right")}' in text
+    assert f'{_ids(text, "Both")} -.-> {_ids(text, "Right")}' in text  # the subgraph's title names it
     assert f"{check}{{" in text  # Choice states are diamonds
 
 
@@ -142,3 +147,67 @@ def test_sm_graph_on_unreadable_files_exits_2(sm, tmp_path) -> None:
     assert missing.returncode == 2 and "missing.yaml" in missing.stderr
     usage = sm("graph", bad, "--format", "svg")
     assert usage.returncode == 2 and "invalid choice" in usage.stderr
+
+
+def test_parallel_branches_join_at_the_successor_and_at_end() -> None:
+    branches = [{"StartAt": f"B{i}", "States": {f"B{i}": {"Type": "Pass", "End": True}}} for i in (1, 2)]
+    definition = {"StartAt": "P", "States": {
+        "P": {"Type": "Parallel", "Branches": branches, "Next": "Q"},
+        "Q": {"Type": "Parallel", "Branches": [{"StartAt": "C", "States": {
+            "C": {"Type": "Choice", "Choices": [{"Variable": "$.x", "IsNull": True, "Next": "Ok"}], "Default": "No"},
+            "Ok": {"Type": "Succeed"}, "No": {"Type": "Fail"}}}], "End": True}}}
+    graph = build_graph(definition)
+    names = {node.id: node.name for node in _nodes(graph.root)} | {"__start": "Start", "__end": "End"}
+    edges = {(names[e.source], names[e.target], e.label, e.dashed) for e in graph.edges}
+    assert edges == {
+        ("Start", "P", "", False),
+        ("P", "B1", "", True), ("P", "B2", "", True), ("B1", "Q", "", False), ("B2", "Q", "", False),
+        ("Q", "C", "", True), ("C", "Ok", "$.x IsNull true", False), ("C", "No", "default", False),
+        ("Ok", "End", "", False),  # Q ends the machine: its branch's Succeed leads to End
+    }  # no P -> Q and no Q -> End edge: the flow goes through the branches; a Fail in a branch leads nowhere
+
+
+def test_dot_edges_enter_and_leave_clusters_at_their_border_in_one_font() -> None:
+    text = to_dot(PARALLEL_IN_MAP)
+    graph = build_graph(PARALLEL_IN_MAP)
+    ids = {node.name: node.id for node in _nodes(graph.root)}
+    processor = graph.root.clusters[0].id
+    assert "compound=true;" in text
+    entries = re.findall(r"-> (\w+) \[style=dashed, lhead=cluster_(\w+)\]", text)
+    assert len(entries) == 3  # into Fan's processor and Both's two branches, none labelled
+    # Left and Right leave both clusters around them: clipped at the outermost, Fan's processor.
+    joins = re.findall(r"(\w+) -> (\w+) \[ltail=cluster_(\w+)\]", text)
+    assert sorted(joins) == sorted([(ids["Left"], ids["Check"], processor), (ids["Right"], ids["Check"], processor)])
+    fonts = set(re.findall(r'fontname="([^"]*)"', text))
+    assert fonts == {"Helvetica"} and text.count("fontname=") == 3  # graph, node and edge defaults
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz (dot) not installed")
+def test_graphviz_renders_it_with_one_font_family() -> None:
+    svg = subprocess.run(["dot", "-Tsvg"], input=to_dot(PARALLEL_IN_MAP), capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    assert len(set(re.findall(r'font-family="([^"]*)"', svg))) == 1
+    assert "Fan: each item" in svg and "Both: branch 2" in svg
+
+
+def test_sm_graph_on_an_invalid_definition_reports_and_exits_1(sm, tmp_path) -> None:
+    flow = tmp_path / "flow.yaml"
+    flow.write_text("StartAt: A\nStates:\n  A:\n    Type: Paralel\n    Next: Gone\n")
+    result = sm("graph", flow)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert f"{flow}:4:5: error [invalid-value]" in result.stderr and 'did you mean "Parallel"' in result.stderr
+    assert "unknown-next-target" in result.stderr and "nothing drawn" in result.stderr
+
+
+def test_sm_graph_draws_a_definition_with_warnings_and_shows_them(sm, tmp_path) -> None:
+    flow = tmp_path / "flow.yaml"
+    flow.write_text("StartAt: A\nStates:\n  A:\n    Type: Pass\n    Parameters:\n      id: $.id\n    End: true\n")
+    result = sm("graph", flow, "--format", "dot")
+    assert result.returncode == 0
+    assert result.stdout.startswith("digraph statemachine {")
+    assert "warning [missing-path-suffix]" in result.stderr
+
+
+def _nodes(cluster: Cluster) -> list[Node]:
+    return [*cluster.nodes, *(node for child in cluster.clusters for node in _nodes(child))]

@@ -122,7 +122,7 @@ def test_sm_run_quiet_on_a_terminal_shows_nothing_but_errors(sm_tty) -> None:
     assert screen.strip() == ""
 
 
-def test_odd_events_never_break_the_execution() -> None:
+def test_odd_events_never_break_the_view() -> None:
     view, _ = _view()
     view.on_event(
         {"type": "MapStateStarted", "id": 1, "mapStateStartedEventDetails": {"length": "many"}}
@@ -137,3 +137,41 @@ def test_odd_events_never_break_the_execution() -> None:
         }
     )
     view.on_event({})  # no type at all
+    # The view still follows the run afterwards (a view that gave up would ignore these).
+    view.on_event(_event(4, 3, "MapIterationStarted", name="M", index=0))
+    view.on_event(_event(5, 4, "MapIterationSucceeded", name="M", index=0))
+    assert view.map_progress()["M"][0] == 1
+    view.on_event(_event(6, 5, "MapStateExited", name="M"))
+    view.on_event(_event(7, 6, "PassStateEntered", name="After"))
+    assert view.running() == "After"
+
+
+class _DeadTerminal(io.StringIO):
+    """A terminal that went away: every write fails."""
+
+    writes = 0
+
+    def write(self, text: str) -> int:
+        type(self).writes += 1
+        raise OSError("terminal gone")
+
+
+def test_a_failing_display_never_breaks_the_execution() -> None:
+    import statemachine
+
+    calls: list[object] = []
+
+    def flaky(event: object) -> object:
+        calls.append(event)
+        if len(calls) == 1:
+            raise RuntimeError("first call fails")
+        return {"ok": True}
+
+    definition = {"StartAt": "T", "States": {"T": {
+        "Type": "Task", "Resource": "flaky", "End": True,
+        "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 1}]}}}
+    view = LiveView(_DeadTerminal())
+    execution = statemachine.load(definition, resources={"flaky": flaky}).run(
+        {}, on_event=view.on_event, virtual_time=True)
+    assert (execution.status, execution.output) == ("SUCCEEDED", {"ok": True})
+    assert len(calls) == 2 and _DeadTerminal.writes >= 1  # the retry line was tried, and failed

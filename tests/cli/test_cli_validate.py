@@ -185,6 +185,30 @@ def test_resource_map_checks_local_resolvability(sm, tmp_path) -> None:
     assert missing.returncode == 2 and "resource map not found" in missing.stderr
 
 
+def test_every_unresolved_resource_is_reported_with_its_position(sm, tmp_path) -> None:
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(
+        "StartAt: Send\nStates:\n"
+        "  Send:\n    Type: Task\n    Resource: arn:aws:states:::sqs:sendMessage\n    Next: Store\n"
+        "  Store:\n    Type: Task\n    Resource: arn:aws:states:::dynamodb:putItem\n    Next: Both\n"
+        "  Both:\n    Type: Parallel\n    End: true\n    Branches:\n"
+        "      - StartAt: Notify\n        States:\n          Notify:\n            Type: Task\n"
+        "            Resource: my-own:notify\n            End: true\n"
+    )
+    empty = tmp_path / "empty-map.yaml"
+    empty.write_text("resources: {}\n")
+    result = sm("validate", "--format", "json", "--resources", empty, flow)
+    assert result.returncode == 1
+    [report] = json.loads(result.stdout)["files"]
+    found = [(d["code"], d["state"], d["line"], d["column"], d["pointer"]) for d in report["diagnostics"]]
+    assert found == [
+        ("unresolved-resource", "Send", 5, 5, "/States/Send/Resource"),
+        ("unresolved-resource", "Store", 9, 5, "/States/Store/Resource"),
+        ("unresolved-resource", "Notify", 19, 13, "/States/Both/Branches/0/States/Notify/Resource"),
+    ]
+    assert "no handler for Resource 'my-own:notify'" in report["diagnostics"][2]["message"]
+
+
 def test_human_output_on_a_terminal_is_coloured_and_lists_files(sm_tty, files) -> None:
     code, screen, _ = sm_tty("validate", files["valid.yaml"], files["broken.yaml"])
     assert code == 1

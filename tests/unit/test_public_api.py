@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import threading
 from pathlib import Path
 
@@ -91,10 +92,10 @@ def test_run_inside_a_running_loop_still_works() -> None:
 
 def test_abort_stops_a_waiting_execution() -> None:
     definition = {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 600, "End": True}}}
-    execution = statemachine.load(definition).start({})
-    deadline = threading.Event()
-    while not execution.history or execution.history[-1]["type"] != "WaitStateEntered":
-        deadline.wait(0.01)
+    waiting = threading.Event()
+    execution = statemachine.load(definition).start(
+        {}, on_event=lambda event: event["type"] == "WaitStateEntered" and waiting.set())
+    assert waiting.wait(5), "the Wait state was never entered"
     execution.abort(error="Stop", cause="by test")
     execution.wait(5)
     assert execution.status == "ABORTED"
@@ -117,8 +118,7 @@ def test_wait_for_task_token_completes_through_send_task_success() -> None:
         "arn:aws:states:::sqs:sendMessage.waitForTaskToken": handler})
     execution = machine.start({})
     assert got_token.wait(5)
-    while not execution.task_tokens:
-        got_token.wait(0.01)
+    assert execution.wait_for_task_token(timeout=5) == tokens[0]  # bounded, unlike a polling loop
     execution.send_task_success(tokens[0], {"done": True})
     execution.wait(5)
     assert (execution.status, execution.output) == ("SUCCEEDED", {"done": True})
@@ -137,8 +137,7 @@ def test_wait_for_task_token_failure() -> None:
     execution = statemachine.load(definition, resources={
         "arn:aws:states:::sqs:sendMessage.waitForTaskToken": handler}).start({})
     assert got.wait(5)
-    while not execution.task_tokens:
-        got.wait(0.01)
+    assert execution.wait_for_task_token(timeout=5) == tokens[0]
     execution.send_task_failure(tokens[0], "Rejected", "no thanks")
     execution.wait(5)
     assert (execution.status, execution.error, execution.cause) == ("FAILED", "Rejected", "no thanks")
@@ -150,21 +149,34 @@ def test_runs_never_reparse(monkeypatch: pytest.MonkeyPatch) -> None:
     definition = {"StartAt": "A", "States": {
         "A": {"Type": "Pass", "Parameters": {"v.$": "States.MathAdd($.v, 1)"}, "ResultPath": "$.r",
               "Next": "C"},
-        "C": {"Type": "Choice", "Choices": [{"Variable": "$.r.v", "NumericEquals": 2, "Next": "D"}]},
-        "D": {"Type": "Succeed"}}}
+        "C": {"Type": "Choice", "Choices": [
+            {"Variable": "$.r.v", "NumericEqualsPath": "$.v", "Next": "D"},
+            {"Variable": "$.r.v", "NumericEquals": 2, "Next": "J"}]},
+        "D": {"Type": "Fail"},
+        "J": {"Type": "Pass", "QueryLanguage": "JSONata", "Output": "{% $states.input.r.v * 10 %}",
+              "End": True}}}
     machine = statemachine.load(definition)
 
     def forbidden(*args: object, **kwargs: object) -> None:
         raise AssertionError("parsed at run time")
 
+    # A module that did `from jsonpath import compile_path` holds its own name for it, which
+    # patching jsonpath.compile_path leaves alone: patch every name bound to a parser.
     from statemachine import compiler, loader
-    from statemachine.expressions import intrinsics, jsonpath, payload
-    for module, name in ((loader, "load_source"), (compiler, "compile_machine"),
-                         (jsonpath, "compile_path"), (payload, "compile_payload"),
-                         (intrinsics, "parse_intrinsic")):
-        monkeypatch.setattr(module, name, forbidden)
+    from statemachine.expressions import intrinsics, jsonata, jsonpath, payload
+    parsers = {id(getattr(module, name)): f"{module.__name__}.{name}" for module, name in (
+        (loader, "load_source"), (compiler, "compile_machine"), (jsonpath, "compile_path"),
+        (jsonpath, "compile_reference_path"), (payload, "compile_payload"),
+        (intrinsics, "parse_intrinsic"), (jsonata, "compile_jsonata"), (jsonata, "compile_jsonata_template"))}
+    patched = []
+    for module in [m for name, m in sys.modules.items() if name.startswith("statemachine") and m is not None]:
+        for attribute, value in list(vars(module).items()):
+            if id(value) in parsers:
+                monkeypatch.setattr(module, attribute, forbidden)
+                patched.append(f"{module.__name__}.{attribute}")
+    assert set(patched) > set(parsers.values())  # the aliases too, not only the definitions
     for _ in range(2):
-        assert machine.run({"v": 1}).output == {"v": 1, "r": {"v": 2}}
+        assert machine.run({"v": 1}).output == 20
 
 
 def test_one_machine_runs_in_many_threads_at_once() -> None:

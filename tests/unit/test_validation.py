@@ -142,7 +142,7 @@ def test_nested_choice_rule_cannot_have_next() -> None:
     rule = {"Not": {"Variable": "$.c", "IsPresent": True, "Next": "Done"}, "Next": "Done"}
     definition = {"StartAt": "C", "States": {"C": {"Type": "Choice", "Choices": [rule]}, "Done": {"Type": "Succeed"}}}
     [diagnostic] = check(definition)
-    assert (diagnostic.code, diagnostic.pointer) == ("unknown-field", "/States/C/Choices/0/Not")
+    assert (diagnostic.code, diagnostic.pointer) == ("unknown-field", "/States/C/Choices/0/Not/Next")
     assert diagnostic.message == "field 'Next' is not supported in 'Not'"
 
 

@@ -1,0 +1,168 @@
+"""Kind validation for authors (issue 10): a warning for a template key that lost its ``.$``,
+did-you-mean hints for misspelt fields, operators and types, and messages that read well."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from statemachine.validation import check
+
+
+def _pass(parameters: Any, **extra: Any) -> dict[str, Any]:
+    return {"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": parameters, "End": True, **extra}}}
+
+
+def _warnings(definition: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(d.pointer, d.message) for d in check(definition) if d.code == "missing-path-suffix"]
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("$.orderId", "a JSONPath"),
+        ("$", None),
+        ("$$", None),
+        ("$5.00", None),
+        ("$HOME/bin", None),
+        ("$USD", None),  # no variable USD is assigned anywhere
+        ("$.items[0].id", "a JSONPath"),
+        ("$..id", "a JSONPath"),
+        ("$$.Execution.Id", "a JSONPath"),
+        ("States.Format('order {}', $.id)", "an intrinsic function call"),
+        ("States.ALL", None),
+        ("States.Format(", None),
+        ("pay $.amount now", None),
+        ("plain text", None),
+    ],
+)
+def test_a_literal_that_reads_as_an_expression_is_flagged(text: str, kind: str | None) -> None:
+    found = _warnings(_pass({"value": text}))
+    if kind is None:
+        assert found == []
+    else:
+        assert found == [("/States/P/Parameters/value",
+                          f"'value' holds \"{text}\", {kind}, but its key does not end in '.$', so the text "
+                          "itself is passed on; name the key \"value.$\" to evaluate it")]
+
+
+def test_the_warning_is_a_warning_with_a_position() -> None:
+    [found] = check("StartAt: P\nStates:\n  P:\n    Type: Pass\n    Parameters:\n      orderId: $.orderId\n    End: true\n")
+    assert (found.code, found.severity, found.line, found.column, found.state) == ("missing-path-suffix", "warning", 6, 7, "P")
+
+
+def test_keys_with_the_suffix_and_literal_fields_are_left_alone() -> None:
+    assert _warnings(_pass({"orderId.$": "$.orderId", "nested": {"ok.$": "$.a"}}, Result="$.x")) == []
+
+
+def test_variables_count_only_when_assigned() -> None:
+    definition = {"StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Assign": {"total": 1}, "Next": "B"},
+        "B": {"Type": "Pass", "Parameters": {"sum": "$total", "usd": "$USD"}, "End": True}}}
+    assert [pointer for pointer, _ in _warnings(definition)] == ["/States/B/Parameters/sum"]
+
+
+def test_every_payload_template_field_is_checked() -> None:
+    processor = {"StartAt": "I", "States": {"I": {"Type": "Pass", "End": True}}}
+    definition = {"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+              "Parameters": {"Payload": {"deep": [{"id": "$.id"}, "$.skipped-in-array"]}},
+              "ResultSelector": {"body": "$.Payload"},
+              "Credentials": {"RoleArn": "$.role"},
+              "Assign": {"kept": "$.x"},
+              "Catch": [{"ErrorEquals": ["States.ALL"], "Assign": {"err": "$.Cause"}, "Next": "C"}],
+              "Next": "C"},
+        "C": {"Type": "Choice", "Default": "M",
+              "Choices": [{"Variable": "$.n", "IsPresent": True, "Assign": {"n": "$.n"}, "Next": "M"}]},
+        "M": {"Type": "Map", "ItemSelector": {"v": "$$.Map.Item.Value"}, "ItemProcessor": processor,
+              "Next": "L"},
+        "L": {"Type": "Parallel", "Parameters": {"p": "States.UUID()"}, "End": True,
+              "Branches": [{"StartAt": "B", "States": {"B": {"Type": "Pass", "Parameters": {"b": "$.b"},
+                                                              "End": True}}}]}}}
+    assert sorted(pointer for pointer, _ in _warnings(definition)) == sorted([
+        "/States/T/Parameters/Payload/deep/0/id", "/States/T/ResultSelector/body",
+        "/States/T/Credentials/RoleArn", "/States/T/Assign/kept", "/States/T/Catch/0/Assign/err",
+        "/States/C/Choices/0/Assign/n", "/States/M/ItemSelector/v", "/States/L/Parameters/p",
+        "/States/L/Branches/0/States/B/Parameters/b"])
+
+
+def test_jsonata_states_are_not_checked() -> None:
+    definition = {"QueryLanguage": "JSONata", "StartAt": "P", "States": {
+        "P": {"Type": "Pass", "Output": {"a": "$.x"}, "Assign": {"b": "$.y"}, "End": True}}}
+    assert _warnings(definition) == []
+
+
+# -- did you mean ------------------------------------------------------------------------------
+
+
+def _messages(state: dict[str, Any], code: str) -> list[str]:
+    definition = {"StartAt": "S", "States": {"S": state, "Done": {"Type": "Succeed"}}}
+    return [d.message for d in check(definition) if d.code == code]
+
+
+def test_a_misspelt_field_gets_a_hint_and_points_at_the_key() -> None:
+    definition = {"StartAt": "S", "States": {"S": {
+        "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True,
+        "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSecond": 3}]}}}
+    [found] = [d for d in check(definition) if d.code == "unknown-field"]
+    assert found.message == "field 'IntervalSecond' is not supported in 'Retry' (did you mean 'IntervalSeconds'?)"
+    assert found.pointer == "/States/S/Retry/0/IntervalSecond"
+
+
+def test_several_misspelt_fields_read_as_a_plural() -> None:
+    state = {"Type": "Pass", "Reslt": 1, "ResultPth": "$.x", "Zzz": 2, "End": True}
+    assert _messages(state, "unknown-field") == [
+        "fields 'Reslt', 'ResultPth', 'Zzz' are not supported in a Pass state "
+        "(did you mean 'Result' for 'Reslt', 'ResultPath' for 'ResultPth'?)"]
+
+
+def test_an_unrelated_field_gets_no_hint() -> None:
+    assert _messages({"Type": "Pass", "Zzz": 2, "End": True}, "unknown-field") == [
+        "field 'Zzz' is not supported in a Pass state"]
+
+
+def test_a_misspelt_operator_gets_a_hint() -> None:
+    state = {"Type": "Choice", "Default": "Done", "Choices": [{"Variable": "$.x", "StringEqual": "a", "Next": "Done"}]}
+    assert _messages(state, "unknown-field") == [
+        "field 'StringEqual' is not supported in 'Choices' (did you mean 'StringEquals'?)"]
+
+
+def test_a_misspelt_type_gets_a_hint() -> None:
+    [message] = _messages({"Type": "Paralel", "End": True}, "invalid-value")
+    assert message.endswith('not "Paralel" (did you mean "Parallel"?)')
+    [message] = _messages({"Type": "Banana", "End": True}, "invalid-value")
+    assert message.endswith('not "Banana"')
+
+
+# -- unresolved resources ------------------------------------------------------------------------
+
+
+def test_unresolved_resources_are_all_reported_with_positions() -> None:
+    from statemachine.errors import ResourceNotFoundError
+    from statemachine.loader import load_source
+    from statemachine.validation.resolution import unresolved_resources
+
+    class Known:
+        def resolve(self, resource: str) -> object:
+            if resource != "python:ok:f":
+                raise ResourceNotFoundError(f"no handler for Resource {resource!r}")
+            return object()
+
+    doc = load_source(
+        "StartAt: A\nStates:\n  A:\n    Type: Task\n    Resource: python:ok:f\n    Next: B\n"
+        "  B:\n    Type: Task\n    Resource: nope:1\n    Next: M\n"
+        "  M:\n    Type: Map\n    End: true\n"
+        "    ItemReader:\n      Resource: arn:aws:states:::s3:getObject\n"
+        "    ItemProcessor:\n      ProcessorConfig: {Mode: DISTRIBUTED, ExecutionType: STANDARD}\n"
+        "      StartAt: I\n      States:\n        I: {Type: Task, Resource: nope:2, End: true}\n",
+        name="flow.yaml")
+    found = [(d.code, d.state, d.line, d.column, d.file) for d in unresolved_resources(doc, Known())]
+    assert found == [("unresolved-resource", "B", 9, 5, "flow.yaml"), ("unresolved-resource", "M", 15, 7, "flow.yaml"),
+                     ("unresolved-resource", "I", 20, 25, "flow.yaml")]
+
+
+def test_a_field_already_present_is_no_hint() -> None:
+    [message] = _messages({"Type": "Pass", "Result": 1, "Reslt": 2, "End": True}, "unknown-field")
+    assert message.startswith("field 'Reslt' is not supported in a Pass state")
+    assert "'Result'?" not in message  # the next closest may be offered, never the one already there
