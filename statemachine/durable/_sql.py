@@ -1,0 +1,540 @@
+"""Durable store, shared SQL: the ``DurableStore`` contract written once over a small
+transaction interface that each backend (sqlite.py, postgres.py) provides.
+
+In: contract calls. Out: SQL statements through ``_Tx`` and records built from rows.
+Statements use ``?`` placeholders; a backend rewrites them for its driver (``_q``). The two
+dialect differences that matter are hooks: how a write transaction begins and locks
+(``_transaction``), and the locking clause of the claim query (``_CLAIM_LOCK``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, Literal, Protocol
+
+from statemachine.durable.contract import (
+    TOKEN_STATUSES,
+    Claim,
+    EventRecord,
+    ExecutionRecord,
+    ExecutionUpdate,
+    Lease,
+    MachineRecord,
+    MachineType,
+    TaskTokenRecord,
+    TimerKind,
+    TimerRecord,
+    version_hash,
+)
+from statemachine.durable.errors import (
+    EventConflict,
+    ExecutionExists,
+    ExecutionNotFound,
+    LeaseHeld,
+    LeaseLost,
+    TaskTokenClosed,
+    TaskTokenNotFound,
+)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+Row = tuple[Any, ...]
+
+
+def to_us(moment: datetime) -> int:
+    """Microseconds since the Unix epoch. Raises ValueError for a naive datetime."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"the durable store needs timezone-aware datetimes, got {moment!r}")
+    return (moment - _EPOCH) // _US
+
+
+def from_us(micros: int) -> datetime:
+    """The aware UTC datetime of ``micros`` microseconds since the epoch."""
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def _opt_us(moment: datetime | None) -> int | None:
+    return None if moment is None else to_us(moment)
+
+
+def _opt_dt(micros: int | None) -> datetime | None:
+    return None if micros is None else from_us(micros)
+
+
+class Rows(Protocol):
+    """What a statement returns: DB-API cursor methods both drivers have."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Row | None: ...
+
+    def fetchall(self) -> list[Row]: ...
+
+
+class Tx(Protocol):
+    """One open transaction (or, for reads, an autocommit connection)."""
+
+    def run(self, sql: str, params: Sequence[object] = ()) -> Rows: ...
+
+    def many(self, sql: str, rows: Sequence[Sequence[object]]) -> None: ...
+
+
+_EXEC_COLS = ("arn, name, machine_arn, machine_version, input, start_us, status, stop_us, "
+              "output, error, cause, redrive_count, redrive_status, redrive_us, seed, "
+              "parent_arn, last_event_id")
+_TOKEN_COLS = ("token, execution_arn, state_name, event_id, created_us, status, timeout_us, "
+               "heartbeat_seconds, heartbeat_us, output, error, cause, closed_us")
+_MACHINE_COLS = "arn, name, definition, version, type, created_us, revision"
+#: ExecutionUpdate field -> (column, is a datetime)
+_UPDATE_COLUMNS: dict[str, tuple[str, bool]] = {
+    "status": ("status", False), "stop_date": ("stop_us", True), "output": ("output", False),
+    "error": ("error", False), "cause": ("cause", False),
+    "redrive_count": ("redrive_count", False), "redrive_status": ("redrive_status", False),
+    "redrive_date": ("redrive_us", True),
+}
+# Executions needing a worker: a due timer and no live lease, or a lapsed lease. The IN list
+# keeps both halves on their indexes (timers_by_due, executions_by_lease).
+_CLAIM = ("SELECT e.arn, e.lease_until_us, e.lease_epoch FROM executions e "
+          "WHERE e.arn IN (SELECT t.execution_arn FROM timers t WHERE t.due_us <= ? "
+          "UNION ALL SELECT x.arn FROM executions x WHERE x.lease_until_us <= ?) "
+          "AND (e.lease_until_us IS NULL OR e.lease_until_us <= ?) LIMIT ?")
+_NOT_EXPIRED = ("(timeout_us IS NULL OR timeout_us > ?) "
+                "AND (heartbeat_us IS NULL OR heartbeat_us > ?)")
+
+
+def _machine(row: Row) -> MachineRecord:
+    return MachineRecord(arn=row[0], name=row[1], definition=row[2], version=row[3],
+                         type=row[4], created=from_us(row[5]), revision=row[6])
+
+
+def _execution(row: Row) -> ExecutionRecord:
+    return ExecutionRecord(
+        arn=row[0], name=row[1], machine_arn=row[2], machine_version=row[3], input=row[4],
+        start_date=from_us(row[5]), status=row[6], stop_date=_opt_dt(row[7]), output=row[8],
+        error=row[9], cause=row[10], redrive_count=row[11], redrive_status=row[12],
+        redrive_date=_opt_dt(row[13]), seed=row[14], parent_arn=row[15],
+        last_event_id=row[16])
+
+
+def _token(row: Row) -> TaskTokenRecord:
+    return TaskTokenRecord(
+        token=row[0], execution_arn=row[1], state_name=row[2], event_id=row[3],
+        created=from_us(row[4]), status=row[5], timeout_at=_opt_dt(row[6]),
+        heartbeat_seconds=row[7], heartbeat_at=_opt_dt(row[8]), output=row[9], error=row[10],
+        cause=row[11], closed_at=_opt_dt(row[12]))
+
+
+def _timer(row: Row) -> TimerRecord:
+    kind: TimerKind = row[2]
+    return TimerRecord(execution_arn=row[0], key=row[1], kind=kind, due=from_us(row[3]))
+
+
+def _check_ids(events: Sequence[EventRecord], after: int) -> None:
+    for offset, event in enumerate(events, 1):
+        if event.id != after + offset:
+            raise ValueError(f"event ids must run on from {after + 1} without a gap; "
+                             f"event {offset} has id {event.id}")
+
+
+class SqlStore:
+    """The contract over SQL. Subclasses provide ``_transaction`` and the driver hooks."""
+
+    #: Appended to the claim query (PostgreSQL: FOR UPDATE SKIP LOCKED).
+    _CLAIM_LOCK: ClassVar[str] = ""
+    #: Appended to a read of one execution row that a write follows (PostgreSQL: FOR UPDATE).
+    _ROW_LOCK: ClassVar[str] = ""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._version = 0
+
+    # -- backend hooks ----------------------------------------------------------------
+    def _transaction(self, write: bool) -> AbstractContextManager[Tx]:
+        """An open transaction (``write``: serialised against other writers), translating
+        driver errors into StoreError."""
+        raise NotImplementedError
+
+    def _is_unique_violation(self, error: BaseException) -> bool:
+        raise NotImplementedError
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open database."""
+        return self._version
+
+    def __enter__(self) -> SqlStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    # -- state machines ---------------------------------------------------------------
+    def put_machine(self, arn: str, name: str, definition: str, *, type: MachineType,
+                    now: datetime) -> MachineRecord:
+        """See DurableStore.put_machine."""
+        version = version_hash(definition)
+        for attempt in range(3):  # PostgreSQL: a concurrent put of the same ARN wins a race
+            try:
+                return self._put_machine(arn, name, definition, version, type, to_us(now))
+            except Exception as error:
+                if attempt == 2 or not self._is_unique_violation(error):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _put_machine(self, arn: str, name: str, definition: str, version: str,
+                     type: MachineType, created_us: int) -> MachineRecord:
+        with self._transaction(write=True) as tx:
+            found = tx.run(f"SELECT {_MACHINE_COLS} FROM machines WHERE arn = ? AND version = ?",
+                           (arn, version)).fetchone()
+            if found is not None:
+                return _machine(found)
+            top = tx.run("SELECT MAX(revision) FROM machines WHERE arn = ?", (arn,)).fetchone()
+            revision = (top[0] if top is not None and top[0] is not None else 0) + 1
+            tx.run("INSERT INTO machines (arn, version, revision, name, type, definition, "
+                   "created_us) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   (arn, version, revision, name, type, definition, created_us))
+        return MachineRecord(arn=arn, name=name, definition=definition, version=version,
+                             type=type, created=from_us(created_us), revision=revision)
+
+    def machine(self, arn: str, version: str | None = None) -> MachineRecord | None:
+        """See DurableStore.machine."""
+        with self._transaction(write=False) as tx:
+            if version is None:
+                row = tx.run(f"SELECT {_MACHINE_COLS} FROM machines WHERE arn = ? "
+                             "ORDER BY revision DESC LIMIT 1", (arn,)).fetchone()
+            else:
+                row = tx.run(f"SELECT {_MACHINE_COLS} FROM machines WHERE arn = ? "
+                             "AND version = ?", (arn, version)).fetchone()
+        return None if row is None else _machine(row)
+
+    def machines(self) -> list[MachineRecord]:
+        """See DurableStore.machines."""
+        with self._transaction(write=False) as tx:
+            rows = tx.run(f"SELECT {_MACHINE_COLS} FROM machines m WHERE revision = "
+                          "(SELECT MAX(revision) FROM machines n WHERE n.arn = m.arn) "
+                          "ORDER BY arn").fetchall()
+        return [_machine(row) for row in rows]
+
+    # -- executions -------------------------------------------------------------------
+    def create_execution(self, record: ExecutionRecord, *, events: Sequence[EventRecord] = (),
+                         ready: bool = True) -> ExecutionRecord:
+        """See DurableStore.create_execution."""
+        _check_ids(events, 0)
+        stored = _replace_last(record, len(events))
+        with self._transaction(write=True) as tx:
+            inserted = tx.run(
+                f"INSERT INTO executions ({_EXEC_COLS}) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (arn) DO NOTHING",
+                _execution_params(stored)).rowcount
+            if inserted == 0:
+                existing = tx.run(f"SELECT {_EXEC_COLS} FROM executions WHERE arn = ?",
+                                  (record.arn,)).fetchone()
+                raise ExecutionExists(_execution(existing) if existing else stored)
+            self._insert_events(tx, record.arn, events)
+            if ready:
+                self._put_timers(tx, [TimerRecord(record.arn, "start", "start",
+                                                  record.start_date)])
+        return stored
+
+    def execution(self, execution_arn: str) -> ExecutionRecord | None:
+        """See DurableStore.execution."""
+        with self._transaction(write=False) as tx:
+            row = tx.run(f"SELECT {_EXEC_COLS} FROM executions WHERE arn = ?",
+                         (execution_arn,)).fetchone()
+        return None if row is None else _execution(row)
+
+    def executions(self, *, status: str | None = None, machine_arn: str | None = None,
+                   parent_arn: str | None = None, limit: int | None = None
+                   ) -> list[ExecutionRecord]:
+        """See DurableStore.executions."""
+        where: list[str] = []
+        params: list[object] = []
+        for column, value in (("status", status), ("machine_arn", machine_arn),
+                              ("parent_arn", parent_arn)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        sql = f"SELECT {_EXEC_COLS} FROM executions"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY start_us DESC, arn"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        with self._transaction(write=False) as tx:
+            rows = tx.run(sql, params).fetchall()
+        return [_execution(row) for row in rows]
+
+    # -- the event log ----------------------------------------------------------------
+    def append(self, execution_arn: str, events: Sequence[EventRecord], *, after: int,
+               lease: Lease | None = None, update: ExecutionUpdate | None = None,
+               tokens: Sequence[TaskTokenRecord] = (), timers: Sequence[TimerRecord] = (),
+               cancel_timers: Sequence[str] | Literal["all"] = (),
+               release: bool = False) -> int:
+        """See DurableStore.append."""
+        _check_ids(events, after)
+        _check_owned(execution_arn, lease, tokens, timers)
+        if release and lease is None:
+            raise ValueError("release=True needs the lease to release")
+        last = after + len(events)
+        sets: list[str] = ["last_event_id = ?"]
+        params: list[object] = [last]
+        for name, value in (update.fields() if update is not None else {}).items():
+            column, is_time = _UPDATE_COLUMNS[name]
+            sets.append(f"{column} = ?")
+            params.append(_opt_us(value) if is_time else value)
+        if release:
+            sets.append("lease_owner = NULL, lease_until_us = NULL")
+        where = "arn = ? AND last_event_id = ?"
+        params += [execution_arn, after]
+        if lease is not None:
+            where += " AND lease_owner = ? AND lease_epoch = ?"
+            params += [lease.owner, lease.epoch]
+        with self._transaction(write=True) as tx:
+            changed = tx.run(f"UPDATE executions SET {', '.join(sets)} WHERE {where}",
+                             params).rowcount
+            if changed == 0:
+                self._refuse_append(tx, execution_arn, after, lease)
+            self._insert_events(tx, execution_arn, events)
+            if tokens:
+                tx.many(f"INSERT INTO task_tokens ({_TOKEN_COLS}) VALUES "
+                        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [_token_params(token) for token in tokens])
+            if cancel_timers == "all":
+                tx.run("DELETE FROM timers WHERE execution_arn = ?", (execution_arn,))
+            elif cancel_timers:
+                tx.many("DELETE FROM timers WHERE execution_arn = ? AND key = ?",
+                        [(execution_arn, key) for key in cancel_timers])
+            self._put_timers(tx, timers)
+        return last
+
+    def _refuse_append(self, tx: Tx, execution_arn: str, after: int,
+                       lease: Lease | None) -> None:
+        """Raise why the compare-and-set of an append matched no row."""
+        row = tx.run("SELECT last_event_id, lease_owner, lease_epoch FROM executions "
+                     "WHERE arn = ?", (execution_arn,)).fetchone()
+        if row is None:
+            raise ExecutionNotFound(execution_arn)
+        if lease is not None and (row[1], row[2]) != (lease.owner, lease.epoch):
+            raise LeaseLost(execution_arn, lease.owner)
+        raise EventConflict(execution_arn, after, row[0])
+
+    def _insert_events(self, tx: Tx, execution_arn: str, events: Sequence[EventRecord]) -> None:
+        if not events:
+            return
+        try:
+            tx.many("INSERT INTO events (execution_arn, id, type, ts_us, body) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [(execution_arn, e.id, e.type, to_us(e.timestamp), e.body) for e in events])
+        except Exception as error:  # the primary key is the last line of defence
+            if self._is_unique_violation(error):
+                raise EventConflict(execution_arn, events[0].id - 1, -1) from error
+            raise
+
+    def history(self, execution_arn: str, *, after: int = 0, limit: int | None = None
+                ) -> list[EventRecord]:
+        """See DurableStore.history."""
+        sql = ("SELECT id, type, ts_us, body FROM events WHERE execution_arn = ? AND id > ? "
+               "ORDER BY id")
+        params: list[object] = [execution_arn, after]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        with self._transaction(write=False) as tx:
+            rows = tx.run(sql, params).fetchall()
+        return [EventRecord(id=r[0], type=r[1], timestamp=from_us(r[2]), body=r[3])
+                for r in rows]
+
+    # -- task tokens ------------------------------------------------------------------
+    def task_token(self, token: str) -> TaskTokenRecord | None:
+        """See DurableStore.task_token."""
+        with self._transaction(write=False) as tx:
+            row = tx.run(f"SELECT {_TOKEN_COLS} FROM task_tokens WHERE token = ?",
+                         (token,)).fetchone()
+        return None if row is None else _token(row)
+
+    def task_tokens(self, execution_arn: str, *, status: str | None = None
+                    ) -> list[TaskTokenRecord]:
+        """See DurableStore.task_tokens."""
+        sql = f"SELECT {_TOKEN_COLS} FROM task_tokens WHERE execution_arn = ?"
+        params = [execution_arn]
+        if status is not None:
+            sql += " AND status = ?"
+            params.append(status)
+        with self._transaction(write=False) as tx:
+            rows = tx.run(sql + " ORDER BY event_id, token", params).fetchall()
+        return [_token(row) for row in rows]
+
+    def close_task_token(self, token: str, status: str, *, now: datetime,
+                         output: str | None = None, error: str | None = None,
+                         cause: str | None = None, wake: bool = True) -> TaskTokenRecord:
+        """See DurableStore.close_task_token."""
+        if status not in TOKEN_STATUSES or status == "WAITING":
+            raise ValueError(f"a task token closes as one of {TOKEN_STATUSES[1:]}, not {status!r}")
+        at = to_us(now)
+        sql = ("UPDATE task_tokens SET status = ?, output = ?, error = ?, cause = ?, "
+               "closed_us = ? WHERE token = ? AND status = 'WAITING'")
+        params: list[object] = [status, output, error, cause, at, token]
+        if status in ("SUCCEEDED", "FAILED"):  # an answer after a deadline is too late
+            sql += " AND " + _NOT_EXPIRED
+            params += [at, at]
+        with self._transaction(write=True) as tx:
+            if tx.run(sql, params).rowcount == 0:
+                self._refuse_token(tx, token)
+            record = self._read_token(tx, token)
+            if wake:
+                self._put_timers(tx, [TimerRecord(record.execution_arn, f"callback:{token}",
+                                                  "callback", now)])
+        return record
+
+    def heartbeat_task_token(self, token: str, *, now: datetime) -> TaskTokenRecord:
+        """See DurableStore.heartbeat_task_token."""
+        at = to_us(now)
+        with self._transaction(write=True) as tx:
+            changed = tx.run(
+                "UPDATE task_tokens SET heartbeat_us = CASE WHEN heartbeat_seconds IS NULL "
+                "THEN heartbeat_us ELSE ? + heartbeat_seconds * CAST(1000000 AS BIGINT) END "
+                f"WHERE token = ? AND status = 'WAITING' AND {_NOT_EXPIRED}",
+                (at, token, at, at)).rowcount
+            if changed == 0:
+                self._refuse_token(tx, token)
+            return self._read_token(tx, token)
+
+    def _read_token(self, tx: Tx, token: str) -> TaskTokenRecord:
+        row = tx.run(f"SELECT {_TOKEN_COLS} FROM task_tokens WHERE token = ?",
+                     (token,)).fetchone()
+        if row is None:
+            raise TaskTokenNotFound(token)
+        return _token(row)
+
+    def _refuse_token(self, tx: Tx, token: str) -> None:
+        """Raise why a WAITING-token update matched no row."""
+        record = self._read_token(tx, token)
+        raise TaskTokenClosed(token, "TIMED_OUT" if record.status == "WAITING" else record.status)
+
+    # -- timers -----------------------------------------------------------------------
+    def timers(self, execution_arn: str) -> list[TimerRecord]:
+        """See DurableStore.timers."""
+        with self._transaction(write=False) as tx:
+            rows = tx.run("SELECT execution_arn, key, kind, due_us FROM timers "
+                          "WHERE execution_arn = ? ORDER BY due_us, key",
+                          (execution_arn,)).fetchall()
+        return [_timer(row) for row in rows]
+
+    def next_wakeup(self) -> datetime | None:
+        """See DurableStore.next_wakeup."""
+        with self._transaction(write=False) as tx:
+            row = tx.run("SELECT (SELECT MIN(due_us) FROM timers), "
+                         "(SELECT MIN(lease_until_us) FROM executions "
+                         "WHERE lease_until_us IS NOT NULL)").fetchone()
+        found = [value for value in (row or ()) if value is not None]
+        return from_us(min(found)) if found else None
+
+    def _put_timers(self, tx: Tx, timers: Sequence[TimerRecord]) -> None:
+        if timers:
+            tx.many("INSERT INTO timers (execution_arn, key, kind, due_us) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (execution_arn, key) DO UPDATE SET kind = excluded.kind, "
+                    "due_us = excluded.due_us",
+                    [(t.execution_arn, t.key, t.kind, to_us(t.due)) for t in timers])
+
+    # -- leases -----------------------------------------------------------------------
+    def claim_due(self, owner: str, *, now: datetime, lease_seconds: float,
+                  limit: int = 1) -> list[Claim]:
+        """See DurableStore.claim_due."""
+        at, until = to_us(now), to_us(now + timedelta(seconds=lease_seconds))
+        claims = []
+        with self._transaction(write=True) as tx:
+            rows = tx.run(_CLAIM + self._CLAIM_LOCK, (at, at, at, limit)).fetchall()
+            if rows:
+                tx.many("UPDATE executions SET lease_owner = ?, lease_until_us = ?, "
+                        "lease_epoch = ? WHERE arn = ?",
+                        [(owner, until, row[2] + 1, row[0]) for row in rows])
+            for arn, previous_until, epoch in rows:
+                due = tx.run("SELECT execution_arn, key, kind, due_us FROM timers "
+                             "WHERE execution_arn = ? AND due_us <= ? ORDER BY due_us, key",
+                             (arn, at)).fetchall()
+                claims.append(Claim(Lease(arn, owner, epoch + 1, from_us(until)),
+                                    tuple(_timer(row) for row in due),
+                                    recovered=previous_until is not None))
+        return claims
+
+    def acquire_lease(self, execution_arn: str, owner: str, *, now: datetime,
+                      lease_seconds: float) -> Lease:
+        """See DurableStore.acquire_lease."""
+        at, until = to_us(now), to_us(now + timedelta(seconds=lease_seconds))
+        with self._transaction(write=True) as tx:
+            row = tx.run("SELECT lease_owner, lease_until_us, lease_epoch FROM executions "
+                         "WHERE arn = ?" + self._ROW_LOCK,
+                         (execution_arn,)).fetchone()
+            if row is None:
+                raise ExecutionNotFound(execution_arn)
+            if row[1] is not None and row[1] > at and row[0] != owner:
+                raise LeaseHeld(execution_arn, row[0])
+            tx.run("UPDATE executions SET lease_owner = ?, lease_until_us = ?, lease_epoch = ? "
+                   "WHERE arn = ?", (owner, until, row[2] + 1, execution_arn))
+        return Lease(execution_arn, owner, row[2] + 1, from_us(until))
+
+    def renew_lease(self, lease: Lease, *, now: datetime, lease_seconds: float) -> Lease:
+        """See DurableStore.renew_lease."""
+        until = to_us(now + timedelta(seconds=lease_seconds))
+        with self._transaction(write=True) as tx:
+            changed = tx.run("UPDATE executions SET lease_until_us = ? WHERE arn = ? "
+                             "AND lease_owner = ? AND lease_epoch = ?",
+                             (until, lease.execution_arn, lease.owner, lease.epoch)).rowcount
+        if changed == 0:
+            raise LeaseLost(lease.execution_arn, lease.owner)
+        return Lease(lease.execution_arn, lease.owner, lease.epoch, from_us(until))
+
+    def release_lease(self, lease: Lease) -> bool:
+        """See DurableStore.release_lease."""
+        with self._transaction(write=True) as tx:
+            changed = tx.run("UPDATE executions SET lease_owner = NULL, lease_until_us = NULL "
+                             "WHERE arn = ? AND lease_owner = ? AND lease_epoch = ?",
+                             (lease.execution_arn, lease.owner, lease.epoch)).rowcount
+        return changed > 0
+
+    def lease(self, execution_arn: str) -> Lease | None:
+        """See DurableStore.lease."""
+        with self._transaction(write=False) as tx:
+            row = tx.run("SELECT lease_owner, lease_epoch, lease_until_us FROM executions "
+                         "WHERE arn = ?", (execution_arn,)).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return Lease(execution_arn, row[0], row[1], from_us(row[2]))
+
+
+def _replace_last(record: ExecutionRecord, last_event_id: int) -> ExecutionRecord:
+    """The record as stored: its last event id set to the number of first events."""
+    return dataclasses.replace(record, last_event_id=last_event_id)
+
+
+def _execution_params(r: ExecutionRecord) -> tuple[object, ...]:
+    return (r.arn, r.name, r.machine_arn, r.machine_version, r.input, to_us(r.start_date),
+            r.status, _opt_us(r.stop_date), r.output, r.error, r.cause, r.redrive_count,
+            r.redrive_status, _opt_us(r.redrive_date), r.seed, r.parent_arn, r.last_event_id)
+
+
+def _token_params(t: TaskTokenRecord) -> tuple[object, ...]:
+    return (t.token, t.execution_arn, t.state_name, t.event_id, to_us(t.created), t.status,
+            _opt_us(t.timeout_at), t.heartbeat_seconds, _opt_us(t.heartbeat_at), t.output,
+            t.error, t.cause, _opt_us(t.closed_at))
+
+
+def _check_owned(execution_arn: str, lease: Lease | None, tokens: Sequence[TaskTokenRecord],
+                 timers: Sequence[TimerRecord]) -> None:
+    """ValueError unless every record of an append belongs to its execution."""
+    owners = [record.execution_arn for record in tokens]
+    owners += [record.execution_arn for record in timers]
+    if lease is not None:
+        owners.append(lease.execution_arn)
+    for owner in owners:
+        if owner != execution_arn:
+            raise ValueError(f"a record of '{owner}' in an append to '{execution_arn}'")

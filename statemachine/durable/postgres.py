@@ -1,0 +1,158 @@
+"""Durable store, PostgreSQL backend (psycopg 3): for services with several workers or hosts.
+
+In: a libpq connection string or URL (``postgresql://user@host:5432/db``) and a schema name
+(tables live in their own schema, ``statemachine`` by default, created on first open).
+Out: a ``DurableStore``. Needs the ``postgres`` extra (``pip install
+'statemachine-asl[postgres]'``); the package imports this module only when asked for it.
+
+Concurrency: the connection runs in autocommit mode and each contract call is one explicit
+transaction at READ COMMITTED. Claims lock candidate execution rows with ``FOR UPDATE SKIP
+LOCKED``, so concurrent workers take disjoint sets without waiting on each other; an append
+is a compare-and-set ``UPDATE`` of the execution row (``last_event_id``), which serialises
+racing writers on the row lock, and the loser sees zero rows and raises EventConflict.
+Migrations run under a transaction-scoped advisory lock keyed by the schema name.
+``lock_timeout`` is the busy timeout: a lock wait beyond it raises StoreLocked.
+
+Errors: a failed connection, a lost server, disk full, a serialization failure or deadlock
+(psycopg ``OperationalError``/``InterfaceError``) -> StoreUnavailable, and the next call
+reconnects; ``lock_not_available`` -> StoreLocked. Other errors are bugs and propagate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import ClassVar
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg import sql
+
+from statemachine.durable._sql import Rows, SqlStore, Tx
+from statemachine.durable.errors import StoreLocked, StoreUnavailable
+from statemachine.durable.migrations import SCHEMA_VERSION, pending
+
+__all__ = ["PostgresStore"]
+
+
+class _PgTx:
+    """``Tx`` over one psycopg connection; rewrites ``?`` placeholders as ``%s``."""
+
+    __slots__ = ("_conn", "_queries")
+
+    def __init__(self, conn: psycopg.Connection[tuple[object, ...]],
+                 queries: dict[str, str]) -> None:
+        self._conn = conn
+        self._queries = queries
+
+    def _q(self, text: str) -> str:
+        query = self._queries.get(text)
+        if query is None:
+            query = self._queries[text] = text.replace("?", "%s")
+        return query
+
+    def run(self, sql: str, params: Sequence[object] = ()) -> Rows:
+        return self._conn.execute(self._q(sql), params)
+
+    def many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        with self._conn.cursor() as cursor:
+            cursor.executemany(self._q(sql), rows)
+
+
+class PostgresStore(SqlStore):
+    """The durable store in a PostgreSQL schema.
+
+    ``conninfo``: a libpq connection string or URL (empty: libpq's PG* environment).
+    ``schema``: where the tables live. ``connect_timeout`` and ``busy_timeout``: seconds.
+    Raises StoreUnavailable (cannot connect), SchemaTooNew, StoreLocked.
+    """
+
+    _CLAIM_LOCK: ClassVar[str] = " FOR UPDATE SKIP LOCKED"
+    _ROW_LOCK: ClassVar[str] = " FOR UPDATE"
+
+    def __init__(self, conninfo: str = "", *, schema: str = "statemachine",
+                 connect_timeout: float = 5.0, busy_timeout: float = 5.0) -> None:
+        super().__init__()
+        self.conninfo = conninfo
+        self.schema = schema
+        self._connect_timeout = connect_timeout
+        self._busy_timeout = busy_timeout
+        self._queries: dict[str, str] = {}
+        self._conn = self._connect()
+        try:
+            self._migrate()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"PostgresStore(schema={self.schema!r})"
+
+    def _connect(self) -> psycopg.Connection[tuple[object, ...]]:
+        try:
+            conn = psycopg.connect(self.conninfo, autocommit=True,
+                                   connect_timeout=max(1, round(self._connect_timeout)))
+            conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+            conn.execute(sql.SQL("SET lock_timeout = {}").format(
+                sql.Literal(f"{round(self._busy_timeout * 1000)}ms")))
+        except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+            raise StoreUnavailable(f"cannot connect to PostgreSQL: {error}".strip()) from error
+        return conn
+
+    def _migrate(self) -> None:
+        """Bring the schema to SCHEMA_VERSION under an advisory lock (once per database)."""
+        where = f"PostgreSQL schema '{self.schema}'"
+        found = self._read_version()
+        if found is not None:
+            pending(found, where)
+        if found == SCHEMA_VERSION:
+            self._version = found
+            return
+        with self._transaction(write=True) as tx:
+            tx.run("SELECT pg_advisory_xact_lock(hashtext(?))", ("statemachine:" + self.schema,))
+            tx.run(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                sql.Identifier(self.schema)).as_string(self._conn))
+            tx.run("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = tx.run("SELECT version FROM schema_version").fetchone()
+            found = 0 if row is None else int(str(row[0]))
+            for step in pending(found, where):
+                for statement in step.for_dialect("postgres"):
+                    tx.run(statement)
+            if row is None:
+                tx.run("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+            else:
+                tx.run("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
+        self._version = SCHEMA_VERSION
+
+    def _read_version(self) -> int | None:
+        with self._transaction(write=False) as tx:
+            exists = tx.run("SELECT to_regclass('schema_version')").fetchone()
+            if exists is None or exists[0] is None:
+                return None
+            row = tx.run("SELECT version FROM schema_version").fetchone()
+        return None if row is None else int(str(row[0]))
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[Tx]:
+        with self._lock:
+            if self._conn.closed or self._conn.broken:
+                self._conn = self._connect()
+            try:
+                if write:
+                    with self._conn.transaction():
+                        yield _PgTx(self._conn, self._queries)
+                else:
+                    yield _PgTx(self._conn, self._queries)
+            except pg_errors.LockNotAvailable as error:
+                raise StoreLocked(f"PostgreSQL lock wait exceeded {self._busy_timeout:g} s: "
+                                  f"{error}") from error
+            except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+                raise StoreUnavailable(f"PostgreSQL: {error}".strip()) from error
+
+    def _is_unique_violation(self, error: BaseException) -> bool:
+        return isinstance(error, pg_errors.UniqueViolation)
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._conn.close()
