@@ -432,7 +432,9 @@ class SqlStore:
     def next_wakeup(self) -> datetime | None:
         """See DurableStore.next_wakeup."""
         with self._transaction(write=False) as tx:
-            row = tx.run("SELECT (SELECT MIN(due_us) FROM timers), "
+            # the same two halves as _CLAIM: timers of unleased executions, and lease ends
+            row = tx.run("SELECT (SELECT MIN(t.due_us) FROM timers t JOIN executions e "
+                         "ON e.arn = t.execution_arn WHERE e.lease_until_us IS NULL), "
                          "(SELECT MIN(lease_until_us) FROM executions "
                          "WHERE lease_until_us IS NOT NULL)").fetchone()
         found = [value for value in (row or ()) if value is not None]

@@ -278,8 +278,9 @@ class DurableStore(Protocol):
 
         ``events`` must carry ids ``after+1, after+2, ...``; ``after`` is the last id the
         writer saw. With ``lease``, the write requires that lease still to be the
-        execution's (same owner and epoch), and ``release`` lets it go in the same
-        transaction. ``update`` changes the execution row; ``tokens`` are new WAITING task
+        execution's (same owner and epoch; a lapsed lease still writes until another worker
+        claims the execution), and ``release`` lets it go in the same transaction. Without
+        a lease (a stop request from another process), only ``after`` guards the write. ``update`` changes the execution row; ``tokens`` are new WAITING task
         tokens; ``timers`` are stored (replacing same-key timers), ``cancel_timers`` deleted
         by key (``"all"``: every timer of the execution; applied before ``timers``).
 
@@ -327,15 +328,20 @@ class DurableStore(Protocol):
         ...
 
     def next_wakeup(self) -> datetime | None:
-        """The earliest moment some work may become claimable (a timer or a lease end)."""
+        """When ``claim_due`` will next find work, as the store stands: the earliest due
+        timer of an unleased execution or the earliest lease end (maybe in the past: claim
+        now). None: nothing will ever fall due without a new write. A worker sleeps until
+        then, bounded by its polling interval (writes by other processes wake no one)."""
         ...
 
     # -- leases -----------------------------------------------------------------------
     def claim_due(self, owner: str, *, now: datetime, lease_seconds: float,
                   limit: int = 1) -> list[Claim]:
         """Atomically lease up to ``limit`` executions that need a worker: those with a
-        timer due at ``now`` and no live lease, and those whose lease lapsed. Concurrent
-        claimers never get the same execution. No order is promised among them."""
+        timer due at ``now`` and no lease, and those whose lease lapsed. Concurrent
+        claimers never get the same execution. No order is promised among them. The status
+        is not looked at: a stray timer may hand over a finished execution, which the
+        worker cleans up (``cancel_timers="all"``, ``release``)."""
         ...
 
     def acquire_lease(self, execution_arn: str, owner: str, *, now: datetime,

@@ -331,6 +331,7 @@ def test_a_heartbeat_moves_the_heartbeat_deadline(store: DurableStore) -> None:
 
 def test_a_parked_execution_is_claimed_only_when_its_timer_is_due(store: DurableStore) -> None:
     run = new_execution(store, ready=False)
+    assert store.next_wakeup() is None
     store.append(run.arn, [event(2, "WaitStateEntered")], after=1,
                  timers=[TimerRecord(run.arn, "wait:2", "wait", at(60))])
     assert store.next_wakeup() == at(60)
@@ -361,7 +362,9 @@ def test_a_leased_execution_is_not_claimed_until_released(backend: Backend) -> N
     store_wakeup = TimerRecord(run.arn, "callback:x", "callback", at(1))
     one.append(run.arn, [], after=1, cancel_timers=["start"], timers=[store_wakeup])
     assert two.claim_due("w2", now=at(2), lease_seconds=30) == []
+    assert two.next_wakeup() == at(30)  # the lease's end, not the timer it hides
     assert one.release_lease(claim.lease)
+    assert two.next_wakeup() == at(1)
     assert one.lease(run.arn) is None
     [again] = two.claim_due("w2", now=at(2), lease_seconds=30)
     assert (again.lease.owner, again.lease.epoch, again.due) == ("w2", 2, (store_wakeup,))
