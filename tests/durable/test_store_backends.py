@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -87,7 +88,30 @@ def test_a_write_lock_held_past_the_busy_timeout_is_store_locked(tmp_path: Path)
         assert store.machines() == []  # readers are not blocked (WAL)
     finally:
         other.execute("ROLLBACK")
+        other.close()
     assert store.put_machine("arn:m", "m", "{}", type="STANDARD", now=T0).revision == 1
+    store.close()
+
+
+def test_opening_a_database_another_process_is_writing_is_store_locked(tmp_path: Path) -> None:
+    other = sqlite3.connect(tmp_path / "sm.db", isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # holds the brand-new file before it is migrated
+    try:
+        with pytest.raises(StoreLocked):
+            SqliteStore(tmp_path / "sm.db", busy_timeout=0.05)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    with SqliteStore(tmp_path / "sm.db") as store:
+        assert store.schema_version >= 1
+
+
+def test_the_wheel_ships_the_package() -> None:
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    assert "statemachine.durable" in pyproject["tool"]["setuptools"]["packages"]
+    extras = pyproject["project"]["optional-dependencies"]
+    assert any(dep.startswith("psycopg") for dep in extras["postgres"])
+    assert any(dep.startswith("psycopg") for dep in extras["test"])
 
 
 def test_a_full_disk_is_store_unavailable_and_writes_nothing(tmp_path: Path) -> None:
@@ -102,6 +126,7 @@ def test_a_full_disk_is_store_unavailable_and_writes_nothing(tmp_path: Path) -> 
     assert [e.id for e in store.history(RUN)] == []
     record = store.execution(RUN)
     assert record is not None and record.last_event_id == 0
+    store.close()
 
 
 # -- how PostgreSQL fails -----------------------------------------------------------------------

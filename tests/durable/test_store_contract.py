@@ -244,6 +244,33 @@ def test_two_processes_racing_on_one_log_never_interleave(backend: Backend,
     assert sorted(won) == list(range(2, total + 1))
 
 
+def test_threads_sharing_one_store_append_in_turn(store: DurableStore) -> None:
+    import threading
+
+    run = new_execution(store)
+    done: list[int] = []
+
+    def writer() -> None:
+        for _ in range(15):
+            while True:
+                record = store.execution(run.arn)
+                assert record is not None
+                try:
+                    done.append(store.append(run.arn, [event(record.last_event_id + 1)],
+                                             after=record.last_event_id))
+                    break
+                except EventConflict:
+                    continue
+
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(done) == list(range(2, 62))
+    assert [e.id for e in store.history(run.arn)] == list(range(1, 62))
+
+
 def _release_when_ready(ready: list[Path], go: Path,
                         procs: list[subprocess.Popen[str]]) -> None:
     """Create ``go`` once every process has written its ready file (or one has exited)."""
