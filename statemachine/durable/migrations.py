@@ -71,12 +71,16 @@ _V1 = Migration(1, "machines, executions (with leases), events, task tokens, tim
         last_event_id INTEGER NOT NULL DEFAULT 0,
         lease_owner TEXT,
         lease_until_us BIGINT,
-        lease_epoch BIGINT NOT NULL DEFAULT 0)""",
+        lease_epoch BIGINT NOT NULL DEFAULT 0,
+        wake_us BIGINT)""",
     "CREATE INDEX executions_by_machine ON executions (machine_arn, start_us)",
     "CREATE INDEX executions_by_status ON executions (status, start_us)",
     "CREATE INDEX executions_by_parent ON executions (parent_arn) WHERE parent_arn IS NOT NULL",
     "CREATE INDEX executions_by_lease ON executions (lease_until_us)"
     " WHERE lease_until_us IS NOT NULL",
+    # claimable through a timer: unleased, with its earliest timer (wake_us) due
+    "CREATE INDEX executions_by_wake ON executions (wake_us)"
+    " WHERE lease_until_us IS NULL AND wake_us IS NOT NULL",
     """CREATE TABLE events (
         execution_arn TEXT NOT NULL,
         id INTEGER NOT NULL,
@@ -105,7 +109,6 @@ _V1 = Migration(1, "machines, executions (with leases), events, task tokens, tim
         kind TEXT NOT NULL,
         due_us BIGINT NOT NULL,
         PRIMARY KEY (execution_arn, key))""",
-    "CREATE INDEX timers_by_due ON timers (due_us)",
 ))
 
 #: Every step, in order. ``MIGRATIONS[i].version == i + 1``.
