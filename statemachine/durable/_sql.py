@@ -1,7 +1,7 @@
 """Durable store, shared SQL: the ``DurableStore`` contract written once over a small
 transaction interface that each backend (sqlite.py, postgres.py) provides.
 
-In: contract calls. Out: SQL statements through ``_Tx`` and records built from rows.
+In: contract calls. Out: SQL statements through ``Tx`` (_rows.py) and records built from rows.
 Statements use ``?`` placeholders; a backend rewrites them for its driver (``_q``). The two
 dialect differences that matter are hooks: how a write transaction begins and locks
 (``_transaction``), and the locking clause of the claim query (``_CLAIM_LOCK``).
@@ -9,13 +9,31 @@ dialect differences that matter are hooks: how a write transaction begins and lo
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, Literal, Protocol
+from datetime import datetime, timedelta
+from typing import ClassVar, Literal
 
+from statemachine.durable._rows import (
+    EXEC_COLS,
+    MACHINE_COLS,
+    TOKEN_COLS,
+    UPDATE_COLUMNS,
+    Tx,
+    check_ids,
+    check_owned,
+    execution_from_row,
+    execution_params,
+    from_us,
+    machine_from_row,
+    opt_us,
+    replace_last,
+    timer_from_row,
+    to_us,
+    token_from_row,
+    token_params,
+)
 from statemachine.durable.contract import (
     TOKEN_STATUSES,
     Claim,
@@ -26,7 +44,6 @@ from statemachine.durable.contract import (
     MachineRecord,
     MachineType,
     TaskTokenRecord,
-    TimerKind,
     TimerRecord,
     version_hash,
 )
@@ -40,63 +57,6 @@ from statemachine.durable.errors import (
     TaskTokenNotFound,
 )
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
-Row = tuple[Any, ...]
-
-
-def to_us(moment: datetime) -> int:
-    """Microseconds since the Unix epoch. Raises ValueError for a naive datetime."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"the durable store needs timezone-aware datetimes, got {moment!r}")
-    return (moment - _EPOCH) // _US
-
-
-def from_us(micros: int) -> datetime:
-    """The aware UTC datetime of ``micros`` microseconds since the epoch."""
-    return _EPOCH + timedelta(microseconds=micros)
-
-
-def _opt_us(moment: datetime | None) -> int | None:
-    return None if moment is None else to_us(moment)
-
-
-def _opt_dt(micros: int | None) -> datetime | None:
-    return None if micros is None else from_us(micros)
-
-
-class Rows(Protocol):
-    """What a statement returns: DB-API cursor methods both drivers have."""
-
-    @property
-    def rowcount(self) -> int: ...
-
-    def fetchone(self) -> Row | None: ...
-
-    def fetchall(self) -> list[Row]: ...
-
-
-class Tx(Protocol):
-    """One open transaction (or, for reads, an autocommit connection)."""
-
-    def run(self, sql: str, params: Sequence[object] = ()) -> Rows: ...
-
-    def many(self, sql: str, rows: Sequence[Sequence[object]]) -> None: ...
-
-
-_EXEC_COLS = ("arn, name, machine_arn, machine_version, input, start_us, status, stop_us, "
-              "output, error, cause, redrive_count, redrive_status, redrive_us, seed, "
-              "parent_arn, last_event_id")
-_TOKEN_COLS = ("token, execution_arn, state_name, event_id, created_us, status, timeout_us, "
-               "heartbeat_seconds, heartbeat_us, output, error, cause, closed_us")
-_MACHINE_COLS = "arn, name, definition, version, type, created_us, revision"
-#: ExecutionUpdate field -> (column, is a datetime)
-_UPDATE_COLUMNS: dict[str, tuple[str, bool]] = {
-    "status": ("status", False), "stop_date": ("stop_us", True), "output": ("output", False),
-    "error": ("error", False), "cause": ("cause", False),
-    "redrive_count": ("redrive_count", False), "redrive_status": ("redrive_status", False),
-    "redrive_date": ("redrive_us", True),
-}
 # Executions needing a worker: no lease and a due timer (wake_us caches the earliest timer of
 # each execution), or a lapsed lease. Each half has its partial index (executions_by_wake,
 # executions_by_lease), so a claim costs the same with a million parked executions.
@@ -106,40 +66,6 @@ _REFRESH_WAKE = ("UPDATE executions SET wake_us = (SELECT MIN(due_us) FROM timer
                  "WHERE execution_arn = ?) WHERE arn = ?")
 _NOT_EXPIRED = ("(timeout_us IS NULL OR timeout_us > ?) "
                 "AND (heartbeat_us IS NULL OR heartbeat_us > ?)")
-
-
-def _machine(row: Row) -> MachineRecord:
-    return MachineRecord(arn=row[0], name=row[1], definition=row[2], version=row[3],
-                         type=row[4], created=from_us(row[5]), revision=row[6])
-
-
-def _execution(row: Row) -> ExecutionRecord:
-    return ExecutionRecord(
-        arn=row[0], name=row[1], machine_arn=row[2], machine_version=row[3], input=row[4],
-        start_date=from_us(row[5]), status=row[6], stop_date=_opt_dt(row[7]), output=row[8],
-        error=row[9], cause=row[10], redrive_count=row[11], redrive_status=row[12],
-        redrive_date=_opt_dt(row[13]), seed=row[14], parent_arn=row[15],
-        last_event_id=row[16])
-
-
-def _token(row: Row) -> TaskTokenRecord:
-    return TaskTokenRecord(
-        token=row[0], execution_arn=row[1], state_name=row[2], event_id=row[3],
-        created=from_us(row[4]), status=row[5], timeout_at=_opt_dt(row[6]),
-        heartbeat_seconds=row[7], heartbeat_at=_opt_dt(row[8]), output=row[9], error=row[10],
-        cause=row[11], closed_at=_opt_dt(row[12]))
-
-
-def _timer(row: Row) -> TimerRecord:
-    kind: TimerKind = row[2]
-    return TimerRecord(execution_arn=row[0], key=row[1], kind=kind, due=from_us(row[3]))
-
-
-def _check_ids(events: Sequence[EventRecord], after: int) -> None:
-    for offset, event in enumerate(events, 1):
-        if event.id != after + offset:
-            raise ValueError(f"event ids must run on from {after + 1} without a gap; "
-                             f"event {offset} has id {event.id}")
 
 
 class SqlStore:
@@ -193,10 +119,10 @@ class SqlStore:
     def _put_machine(self, arn: str, name: str, definition: str, version: str,
                      type: MachineType, created_us: int) -> MachineRecord:
         with self._transaction(write=True) as tx:
-            found = tx.run(f"SELECT {_MACHINE_COLS} FROM machines WHERE arn = ? AND version = ?",
+            found = tx.run(f"SELECT {MACHINE_COLS} FROM machines WHERE arn = ? AND version = ?",
                            (arn, version)).fetchone()
             if found is not None:
-                return _machine(found)
+                return machine_from_row(found)
             top = tx.run("SELECT MAX(revision) FROM machines WHERE arn = ?", (arn,)).fetchone()
             revision = (top[0] if top is not None and top[0] is not None else 0) + 1
             tx.run("INSERT INTO machines (arn, version, revision, name, type, definition, "
@@ -209,36 +135,36 @@ class SqlStore:
         """See DurableStore.machine."""
         with self._transaction(write=False) as tx:
             if version is None:
-                row = tx.run(f"SELECT {_MACHINE_COLS} FROM machines WHERE arn = ? "
+                row = tx.run(f"SELECT {MACHINE_COLS} FROM machines WHERE arn = ? "
                              "ORDER BY revision DESC LIMIT 1", (arn,)).fetchone()
             else:
-                row = tx.run(f"SELECT {_MACHINE_COLS} FROM machines WHERE arn = ? "
+                row = tx.run(f"SELECT {MACHINE_COLS} FROM machines WHERE arn = ? "
                              "AND version = ?", (arn, version)).fetchone()
-        return None if row is None else _machine(row)
+        return None if row is None else machine_from_row(row)
 
     def machines(self) -> list[MachineRecord]:
         """See DurableStore.machines."""
         with self._transaction(write=False) as tx:
-            rows = tx.run(f"SELECT {_MACHINE_COLS} FROM machines m WHERE revision = "
+            rows = tx.run(f"SELECT {MACHINE_COLS} FROM machines m WHERE revision = "
                           "(SELECT MAX(revision) FROM machines n WHERE n.arn = m.arn) "
                           "ORDER BY arn").fetchall()
-        return [_machine(row) for row in rows]
+        return [machine_from_row(row) for row in rows]
 
     # -- executions -------------------------------------------------------------------
     def create_execution(self, record: ExecutionRecord, *, events: Sequence[EventRecord] = (),
                          ready: bool = True) -> ExecutionRecord:
         """See DurableStore.create_execution."""
-        _check_ids(events, 0)
-        stored = _replace_last(record, len(events))
+        check_ids(events, 0)
+        stored = replace_last(record, len(events))
         with self._transaction(write=True) as tx:
             inserted = tx.run(
-                f"INSERT INTO executions ({_EXEC_COLS}) VALUES "
+                f"INSERT INTO executions ({EXEC_COLS}) VALUES "
                 "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (arn) DO NOTHING",
-                _execution_params(stored)).rowcount
+                execution_params(stored)).rowcount
             if inserted == 0:
-                existing = tx.run(f"SELECT {_EXEC_COLS} FROM executions WHERE arn = ?",
+                existing = tx.run(f"SELECT {EXEC_COLS} FROM executions WHERE arn = ?",
                                   (record.arn,)).fetchone()
-                raise ExecutionExists(_execution(existing) if existing else stored)
+                raise ExecutionExists(execution_from_row(existing) if existing else stored)
             self._insert_events(tx, record.arn, events)
             if ready:
                 self._put_timers(tx, [TimerRecord(record.arn, "start", "start",
@@ -249,9 +175,9 @@ class SqlStore:
     def execution(self, execution_arn: str) -> ExecutionRecord | None:
         """See DurableStore.execution."""
         with self._transaction(write=False) as tx:
-            row = tx.run(f"SELECT {_EXEC_COLS} FROM executions WHERE arn = ?",
+            row = tx.run(f"SELECT {EXEC_COLS} FROM executions WHERE arn = ?",
                          (execution_arn,)).fetchone()
-        return None if row is None else _execution(row)
+        return None if row is None else execution_from_row(row)
 
     def executions(self, *, status: str | None = None, machine_arn: str | None = None,
                    parent_arn: str | None = None, limit: int | None = None
@@ -264,7 +190,7 @@ class SqlStore:
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
-        sql = f"SELECT {_EXEC_COLS} FROM executions"
+        sql = f"SELECT {EXEC_COLS} FROM executions"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY start_us DESC, arn"
@@ -273,7 +199,7 @@ class SqlStore:
             params.append(limit)
         with self._transaction(write=False) as tx:
             rows = tx.run(sql, params).fetchall()
-        return [_execution(row) for row in rows]
+        return [execution_from_row(row) for row in rows]
 
     # -- the event log ----------------------------------------------------------------
     def append(self, execution_arn: str, events: Sequence[EventRecord], *, after: int,
@@ -282,17 +208,17 @@ class SqlStore:
                cancel_timers: Sequence[str] | Literal["all"] = (),
                release: bool = False) -> int:
         """See DurableStore.append."""
-        _check_ids(events, after)
-        _check_owned(execution_arn, lease, tokens, timers)
+        check_ids(events, after)
+        check_owned(execution_arn, lease, tokens, timers)
         if release and lease is None:
             raise ValueError("release=True needs the lease to release")
         last = after + len(events)
         sets: list[str] = ["last_event_id = ?"]
         params: list[object] = [last]
         for name, value in (update.fields() if update is not None else {}).items():
-            column, is_time = _UPDATE_COLUMNS[name]
+            column, is_time = UPDATE_COLUMNS[name]
             sets.append(f"{column} = ?")
-            params.append(_opt_us(value) if is_time else value)
+            params.append(opt_us(value) if is_time else value)
         if release:
             sets.append("lease_owner = NULL, lease_until_us = NULL")
         where = "arn = ? AND last_event_id = ?"
@@ -307,9 +233,9 @@ class SqlStore:
                 self._refuse_append(tx, execution_arn, after, lease)
             self._insert_events(tx, execution_arn, events)
             if tokens:
-                tx.many(f"INSERT INTO task_tokens ({_TOKEN_COLS}) VALUES "
+                tx.many(f"INSERT INTO task_tokens ({TOKEN_COLS}) VALUES "
                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [_token_params(token) for token in tokens])
+                        [token_params(token) for token in tokens])
             if cancel_timers == "all":
                 tx.run("DELETE FROM timers WHERE execution_arn = ?", (execution_arn,))
             elif cancel_timers:
@@ -361,21 +287,21 @@ class SqlStore:
     def task_token(self, token: str) -> TaskTokenRecord | None:
         """See DurableStore.task_token."""
         with self._transaction(write=False) as tx:
-            row = tx.run(f"SELECT {_TOKEN_COLS} FROM task_tokens WHERE token = ?",
+            row = tx.run(f"SELECT {TOKEN_COLS} FROM task_tokens WHERE token = ?",
                          (token,)).fetchone()
-        return None if row is None else _token(row)
+        return None if row is None else token_from_row(row)
 
     def task_tokens(self, execution_arn: str, *, status: str | None = None
                     ) -> list[TaskTokenRecord]:
         """See DurableStore.task_tokens."""
-        sql = f"SELECT {_TOKEN_COLS} FROM task_tokens WHERE execution_arn = ?"
+        sql = f"SELECT {TOKEN_COLS} FROM task_tokens WHERE execution_arn = ?"
         params = [execution_arn]
         if status is not None:
             sql += " AND status = ?"
             params.append(status)
         with self._transaction(write=False) as tx:
             rows = tx.run(sql + " ORDER BY event_id, token", params).fetchall()
-        return [_token(row) for row in rows]
+        return [token_from_row(row) for row in rows]
 
     def close_task_token(self, token: str, status: str, *, now: datetime,
                          output: str | None = None, error: str | None = None,
@@ -414,11 +340,11 @@ class SqlStore:
             return self._read_token(tx, token)
 
     def _read_token(self, tx: Tx, token: str) -> TaskTokenRecord:
-        row = tx.run(f"SELECT {_TOKEN_COLS} FROM task_tokens WHERE token = ?",
+        row = tx.run(f"SELECT {TOKEN_COLS} FROM task_tokens WHERE token = ?",
                      (token,)).fetchone()
         if row is None:
             raise TaskTokenNotFound(token)
-        return _token(row)
+        return token_from_row(row)
 
     def _refuse_token(self, tx: Tx, token: str) -> None:
         """Raise why a WAITING-token update matched no row."""
@@ -432,7 +358,7 @@ class SqlStore:
             rows = tx.run("SELECT execution_arn, key, kind, due_us FROM timers "
                           "WHERE execution_arn = ? ORDER BY due_us, key",
                           (execution_arn,)).fetchall()
-        return [_timer(row) for row in rows]
+        return [timer_from_row(row) for row in rows]
 
     def next_wakeup(self) -> datetime | None:
         """See DurableStore.next_wakeup."""
@@ -469,7 +395,7 @@ class SqlStore:
                              "WHERE execution_arn = ? AND due_us <= ? ORDER BY due_us, key",
                              (arn, at)).fetchall()
                 claims.append(Claim(Lease(arn, owner, epoch + 1, from_us(until)),
-                                    tuple(_timer(row) for row in due),
+                                    tuple(timer_from_row(row) for row in due),
                                     recovered=previous_until is not None))
         return claims
 
@@ -518,30 +444,3 @@ class SqlStore:
         return Lease(execution_arn, row[0], row[1], from_us(row[2]))
 
 
-def _replace_last(record: ExecutionRecord, last_event_id: int) -> ExecutionRecord:
-    """The record as stored: its last event id set to the number of first events."""
-    return dataclasses.replace(record, last_event_id=last_event_id)
-
-
-def _execution_params(r: ExecutionRecord) -> tuple[object, ...]:
-    return (r.arn, r.name, r.machine_arn, r.machine_version, r.input, to_us(r.start_date),
-            r.status, _opt_us(r.stop_date), r.output, r.error, r.cause, r.redrive_count,
-            r.redrive_status, _opt_us(r.redrive_date), r.seed, r.parent_arn, r.last_event_id)
-
-
-def _token_params(t: TaskTokenRecord) -> tuple[object, ...]:
-    return (t.token, t.execution_arn, t.state_name, t.event_id, to_us(t.created), t.status,
-            _opt_us(t.timeout_at), t.heartbeat_seconds, _opt_us(t.heartbeat_at), t.output,
-            t.error, t.cause, _opt_us(t.closed_at))
-
-
-def _check_owned(execution_arn: str, lease: Lease | None, tokens: Sequence[TaskTokenRecord],
-                 timers: Sequence[TimerRecord]) -> None:
-    """ValueError unless every record of an append belongs to its execution."""
-    owners = [record.execution_arn for record in tokens]
-    owners += [record.execution_arn for record in timers]
-    if lease is not None:
-        owners.append(lease.execution_arn)
-    for owner in owners:
-        if owner != execution_arn:
-            raise ValueError(f"a record of '{owner}' in an append to '{execution_arn}'")

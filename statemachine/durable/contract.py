@@ -115,7 +115,7 @@ class ExecutionRecord:
     redrive_count: int = 0
     redrive_status: str | None = None      # AWS: REDRIVABLE, NOT_REDRIVABLE, ...
     redrive_date: datetime | None = None
-    seed: int = 0
+    seed: int = 0                          # 0 <= seed < 2**63 (a BIGINT column)
     parent_arn: str | None = None
     last_event_id: int = 0
 

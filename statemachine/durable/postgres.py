@@ -35,7 +35,8 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
 
-from statemachine.durable._sql import Rows, SqlStore, Tx
+from statemachine.durable._rows import Rows, Tx
+from statemachine.durable._sql import SqlStore
 from statemachine.durable.errors import StoreLocked, StoreUnavailable
 from statemachine.durable.migrations import SCHEMA_VERSION, pending
 

@@ -24,7 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Final, Literal
 
-from statemachine.durable._sql import Rows, SqlStore, Tx
+from statemachine.durable._rows import Rows, Tx
+from statemachine.durable._sql import SqlStore
 from statemachine.durable.errors import (
     StoreLocked,
     StoreUnavailable,
