@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import ClassVar, Literal
 
+from statemachine.durable import migrations
 from statemachine.durable._rows import (
     EXEC_COLS,
     MACHINE_COLS,
@@ -56,6 +57,7 @@ from statemachine.durable.errors import (
     TaskTokenClosed,
     TaskTokenNotFound,
 )
+from statemachine.durable.migrations import Dialect
 
 # Executions needing a worker: no lease and a due timer (wake_us caches the earliest timer of
 # each execution), or a lapsed lease. Each half has its partial index (executions_by_wake,
@@ -102,6 +104,38 @@ class SqlStore:
 
     def close(self) -> None:
         raise NotImplementedError
+
+    def _read_version(self) -> int | None:
+        """The version recorded in ``schema_version``; None when the table is missing."""
+        raise NotImplementedError
+
+    def _migrate(self, where: str, dialect: Dialect, prologue: Sequence[str] = ()) -> None:
+        """Bring the database to ``migrations.latest()``: a write-free check when it is
+        there; otherwise one write transaction that runs ``prologue`` (locks), re-reads the
+        version and applies the pending steps. Raises SchemaTooNew (``where`` names the
+        database) before writing anything."""
+        found = self._read_version()
+        if found is not None:
+            migrations.pending(found, where)
+        if found == migrations.latest():
+            self._version = found
+            return
+        with self._transaction(write=True) as tx:
+            for statement in prologue:
+                tx.run(statement)
+            tx.run("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = tx.run("SELECT version FROM schema_version").fetchone()
+            found = 0 if row is None else int(row[0])
+            steps = migrations.pending(found, where)
+            for step in steps:
+                for statement in step.for_dialect(dialect):
+                    tx.run(statement)
+            target = steps[-1].version if steps else found
+            if row is None:
+                tx.run("INSERT INTO schema_version (version) VALUES (?)", (target,))
+            else:
+                tx.run("UPDATE schema_version SET version = ?", (target,))
+        self._version = target
 
     # -- state machines ---------------------------------------------------------------
     def put_machine(self, arn: str, name: str, definition: str, *, type: MachineType,

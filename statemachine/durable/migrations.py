@@ -20,7 +20,7 @@ from typing import Final, Literal
 
 from statemachine.durable.errors import SchemaTooNew
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "pending"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Dialect", "Migration", "latest", "pending"]
 
 Dialect = Literal["sqlite", "postgres"]
 
@@ -112,17 +112,22 @@ _V1 = Migration(1, "machines, executions (with leases), events, task tokens, tim
 ))
 
 #: Every step, in order. ``MIGRATIONS[i].version == i + 1``.
-MIGRATIONS: Final[tuple[Migration, ...]] = (_V1,)
-#: The newest schema version this code reads and writes.
+MIGRATIONS: tuple[Migration, ...] = (_V1,)
+#: The newest schema version this release reads and writes.
 SCHEMA_VERSION: Final = MIGRATIONS[-1].version
+
+
+def latest() -> int:
+    """The version the last step of ``MIGRATIONS`` brings a database to."""
+    return MIGRATIONS[-1].version
 
 
 def pending(found: int, where: str) -> tuple[Migration, ...]:
     """The steps a database at version ``found`` still needs (maybe none).
 
-    Raises SchemaTooNew when ``found`` is above SCHEMA_VERSION (``where`` names the
-    database in the message).
+    Raises SchemaTooNew when ``found`` is above ``latest()`` (``where`` names the database
+    in the message).
     """
-    if found > SCHEMA_VERSION:
-        raise SchemaTooNew(where, found, SCHEMA_VERSION)
+    if found > latest():
+        raise SchemaTooNew(where, found, latest())
     return MIGRATIONS[found:]

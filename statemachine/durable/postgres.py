@@ -38,7 +38,6 @@ from psycopg import sql
 from statemachine.durable._rows import Rows, Tx
 from statemachine.durable._sql import SqlStore
 from statemachine.durable.errors import StoreLocked, StoreUnavailable
-from statemachine.durable.migrations import SCHEMA_VERSION, pending
 
 __all__ = ["PostgresStore"]
 
@@ -60,7 +59,7 @@ class _PgTx:
         return query
 
     def run(self, sql: str, params: Sequence[object] = ()) -> Rows:
-        return self._conn.execute(self._q(sql), params)
+        return self._conn.execute(self._q(sql), params or None)
 
     def many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
         with self._conn.cursor() as cursor:
@@ -92,7 +91,11 @@ class PostgresStore(SqlStore):
         self._queries: dict[str, str] = {}
         self._conn = self._connect()
         try:
-            self._migrate()
+            self._migrate(f"PostgreSQL schema '{schema}'", "postgres", (
+                sql.SQL("SELECT pg_advisory_xact_lock(hashtext({}))").format(
+                    sql.Literal("statemachine:" + schema)).as_string(self._conn),
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                    sql.Identifier(schema)).as_string(self._conn)))
         except BaseException:
             self._conn.close()
             raise
@@ -113,32 +116,8 @@ class PostgresStore(SqlStore):
             raise StoreUnavailable(f"cannot connect to PostgreSQL: {error}".strip()) from error
         return conn
 
-    def _migrate(self) -> None:
-        """Bring the schema to SCHEMA_VERSION under an advisory lock (once per database)."""
-        where = f"PostgreSQL schema '{self.schema}'"
-        found = self._read_version()
-        if found is not None:
-            pending(found, where)
-        if found == SCHEMA_VERSION:
-            self._version = found
-            return
-        with self._transaction(write=True) as tx:
-            tx.run("SELECT pg_advisory_xact_lock(hashtext(?))", ("statemachine:" + self.schema,))
-            tx.run(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-                sql.Identifier(self.schema)).as_string(self._conn))
-            tx.run("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = tx.run("SELECT version FROM schema_version").fetchone()
-            found = 0 if row is None else int(str(row[0]))
-            for step in pending(found, where):
-                for statement in step.for_dialect("postgres"):
-                    tx.run(statement)
-            if row is None:
-                tx.run("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-            else:
-                tx.run("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
-        self._version = SCHEMA_VERSION
-
     def _read_version(self) -> int | None:
+        """The recorded version, None when the table is missing."""
         with self._transaction(write=False) as tx:
             exists = tx.run("SELECT to_regclass('schema_version')").fetchone()
             if exists is None or exists[0] is None:

@@ -31,7 +31,6 @@ from statemachine.durable.errors import (
     StoreUnavailable,
     StoreUnreadable,
 )
-from statemachine.durable.migrations import SCHEMA_VERSION, pending
 
 __all__ = ["SqliteStore"]
 
@@ -83,7 +82,7 @@ class SqliteStore(SqlStore):
         try:
             with self._lock:
                 self._setup(synchronous)
-            self._migrate()
+            self._migrate(str(self.path), "sqlite")
         except BaseException:
             self._db.close()
             raise
@@ -98,34 +97,13 @@ class SqliteStore(SqlStore):
         except sqlite3.Error as error:
             raise self._translate(error, opening=True) from error
 
-    def _migrate(self) -> None:
-        """Bring the schema to SCHEMA_VERSION (a no-op write-free check when it is there)."""
-        if self._read_version() == SCHEMA_VERSION:
-            self._version = SCHEMA_VERSION
-            return
-        with self._transaction(write=True) as tx:
-            tx.run("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = tx.run("SELECT version FROM schema_version").fetchone()
-            found = 0 if row is None else int(row[0])
-            for step in pending(found, str(self.path)):
-                for statement in step.for_dialect("sqlite"):
-                    tx.run(statement)
-            if row is None:
-                tx.run("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-            else:
-                tx.run("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
-        self._version = SCHEMA_VERSION
-
     def _read_version(self) -> int | None:
-        """The recorded version, None when the table is missing; SchemaTooNew if above ours."""
+        """The recorded version, None when the table is missing."""
         with self._transaction(write=False) as tx:
             exists = tx.run("SELECT 1 FROM sqlite_master WHERE type = 'table' "
                             "AND name = 'schema_version'").fetchone()
             row = tx.run("SELECT version FROM schema_version").fetchone() if exists else None
-        found = None if row is None else int(row[0])
-        if found is not None:
-            pending(found, str(self.path))
-        return found
+        return None if row is None else int(row[0])
 
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[Tx]:

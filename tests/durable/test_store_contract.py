@@ -32,6 +32,7 @@ from statemachine.durable import (
     TaskTokenNotFound,
     TaskTokenRecord,
     TimerRecord,
+    migrations,
     version_hash,
 )
 
@@ -80,6 +81,32 @@ def test_a_database_of_a_newer_release_is_refused_by_name(backend: Backend) -> N
     assert (raised.value.found, raised.value.supported) == (SCHEMA_VERSION + 1, SCHEMA_VERSION)
     assert f"schema version {SCHEMA_VERSION + 1}" in str(raised.value)
     assert "upgrade statemachine-asl" in str(raised.value)
+
+
+def test_an_older_database_is_migrated_step_by_step(backend: Backend,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    old = backend.open()
+    new_execution(old)
+    old.close()
+    step = migrations.Migration(SCHEMA_VERSION + 1, "a later release's table", (
+        "CREATE TABLE schedules (name TEXT PRIMARY KEY, cron TEXT NOT NULL)",
+        "INSERT INTO schedules (name, cron) VALUES ('nightly', '0 3 * * *')"))
+    monkeypatch.setattr(migrations, "MIGRATIONS", (*migrations.MIGRATIONS, step))
+    upgraded = backend.open()
+    assert upgraded.schema_version == SCHEMA_VERSION + 1
+    assert [e.id for e in upgraded.history(arn("run-1"))] == [1]  # the data survived
+    assert backend.open().schema_version == SCHEMA_VERSION + 1  # applied once
+    monkeypatch.undo()
+    with pytest.raises(SchemaTooNew):  # and this release now refuses it
+        backend.open()
+
+
+def test_the_migration_steps_are_numbered_from_one() -> None:
+    assert [step.version for step in migrations.MIGRATIONS] == list(
+        range(1, len(migrations.MIGRATIONS) + 1))
+    assert migrations.latest() == SCHEMA_VERSION
+    assert migrations.pending(0, "x") == migrations.MIGRATIONS
+    assert migrations.pending(SCHEMA_VERSION, "x") == ()
 
 
 # -- state machines -----------------------------------------------------------------------------
