@@ -339,7 +339,9 @@ class DurableStore(Protocol):
                   limit: int = 1) -> list[Claim]:
         """Atomically lease up to ``limit`` executions that need a worker: those with a
         timer due at ``now`` and no lease, and those whose lease lapsed. Concurrent
-        claimers never get the same execution. No order is promised among them. The status
+        claimers never get the same execution. No order is promised among them. ``owner``
+        names one worker process and must be unique to it (host, pid, a random part), since
+        a lease is matched by owner and epoch. The status
         is not looked at: a stray timer may hand over a finished execution, which the
         worker cleans up (``cancel_timers="all"``, ``release``)."""
         ...

@@ -59,7 +59,11 @@ class StoreError(StateMachineError):
 class StoreUnavailable(StoreError):
     """The database cannot serve the call now (down, unreachable, disk full, I/O error).
 
-    Transient by contract: nothing was written, and the same call may succeed later.
+    Transient by contract: the same call may succeed later, and nothing was written -- with
+    one exception no client can rule out: a connection lost while the server was committing.
+    Retrying is still safe, since every write is guarded: a retried append whose first try
+    went through raises EventConflict (re-read the history to see your events), a retried
+    token answer raises TaskTokenClosed with the status it set.
     """
 
 
