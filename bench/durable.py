@@ -14,7 +14,9 @@ temporary folder; a throw-away schema in the PostgreSQL at ``--postgres``, defau
 - ``turn``: an append of two events that also stores a task token and a timer: what a worker
   commits when it dispatches a callback task and parks;
 - ``claim``: ``claim_due(limit=1)`` over executions that each have a due start timer, one
-  claim per call (lease taken, timers read); ``claim x10``: the same with ``limit=10``.
+  claim per call (lease taken, timers read); ``claim x10``: the same with ``limit=10``;
+- ``append 1, N processes``: ``--processes`` processes (default 4) each appending one event
+  at a time to an execution of its own in the same database, events/s all together.
 
 SQLite runs with its defaults (WAL, ``synchronous=NORMAL``). A PostgreSQL that does not
 answer is reported as skipped, with the reason.
@@ -109,6 +111,59 @@ def turns(store: DurableStore, count: int) -> float:
     return count / (time.perf_counter() - start)
 
 
+def _spec(store: DurableStore) -> tuple[str, ...]:
+    """How another process opens the same database."""
+    if isinstance(store, SqliteStore):
+        return ("sqlite", str(store.path))
+    from statemachine.durable.postgres import PostgresStore
+
+    assert isinstance(store, PostgresStore)
+    return ("postgres", store.conninfo, store.schema, str(store._synchronous_commit))
+
+
+def _open_spec(spec: tuple[str, ...]) -> DurableStore:
+    if spec[0] == "sqlite":
+        return SqliteStore(spec[1], busy_timeout=60)
+    from statemachine.durable.postgres import PostgresStore
+
+    return PostgresStore(spec[1], schema=spec[2], synchronous_commit=spec[3] == "True",
+                         busy_timeout=60)
+
+
+def _append_process(spec: tuple[str, ...], name: str, count: int, barrier: Any,
+                    results: Any) -> None:
+    store = _open_spec(spec)
+    run = store.create_execution(execution(name), ready=False)
+    barrier.wait()
+    start = time.perf_counter()
+    last = run.last_event_id
+    for _ in range(count):
+        last = store.append(run.arn, [EventRecord(last + 1, "PassStateEntered", T0, BODY)],
+                            after=last)
+    results.put(time.perf_counter() - start)
+    store.close()
+
+
+def parallel_appends(store: DurableStore, count: int, processes: int) -> float:
+    """Events per second of ``processes`` processes, each appending one event at a time to
+    its own execution in the same database (what several workers do; PostgreSQL can group
+    their commits into one WAL flush, SQLite serialises them on its one write lock)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(processes), context.Queue()
+    tag = uuid.uuid4().hex[:6]
+    workers = [context.Process(target=_append_process,
+                               args=(_spec(store), f"p{tag}-{n}", count, barrier, results))
+               for n in range(processes)]
+    for worker in workers:
+        worker.start()
+    elapsed = max(results.get(timeout=600) for _ in workers)
+    for worker in workers:
+        worker.join()
+    return processes * count / elapsed
+
+
 def claims(store: DurableStore, count: int, limit: int) -> float:
     """Executions claimed per second, ``limit`` at most per claim_due call."""
     for n in range(count):
@@ -126,7 +181,8 @@ def claims(store: DurableStore, count: int, limit: int) -> float:
 def measure(opener: Callable[[], Any], args: argparse.Namespace) -> dict[str, float]:
     figures: dict[str, list[float]] = {"append 1 (events/s)": [], "append 10 (events/s)": [],
                                        "turn (commits/s)": [], "claim (claims/s)": [],
-                                       "claim x10 (claims/s)": []}
+                                       "claim x10 (claims/s)": [],
+                                       f"append 1, {args.processes} processes (events/s)": []}
     for _ in range(args.runs):
         with opener() as store:
             figures["append 1 (events/s)"].append(appends(store, args.appends, 1))
@@ -134,6 +190,8 @@ def measure(opener: Callable[[], Any], args: argparse.Namespace) -> dict[str, fl
             figures["turn (commits/s)"].append(turns(store, args.appends))
             figures["claim (claims/s)"].append(claims(store, args.claims, 1))
             figures["claim x10 (claims/s)"].append(claims(store, args.claims, 10))
+            figures[f"append 1, {args.processes} processes (events/s)"].append(
+                parallel_appends(store, args.appends, args.processes))
     return {name: statistics.median(values) for name, values in figures.items()}
 
 
@@ -144,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--appends", type=int, default=2000, help="appends per figure")
     parser.add_argument("--claims", type=int, default=1000, help="executions to claim")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure (median)")
+    parser.add_argument("--processes", type=int, default=4,
+                        help="appending processes of the parallel figure")
     parser.add_argument("--postgres", default=DEFAULT_PG, help="libpq connection string")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
