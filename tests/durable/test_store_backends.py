@@ -9,6 +9,7 @@ the transient ones are StoreUnavailable, never a workflow error.
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 import sys
 import tomllib
 from datetime import UTC, datetime
@@ -61,6 +62,21 @@ def test_the_default_database_is_in_the_users_data_folder(monkeypatch: pytest.Mo
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert default_target() == str(
         tmp_path / "home" / ".local" / "share" / "statemachine-asl" / "executions.db")
+
+
+def test_psycopg_is_imported_only_for_postgresql() -> None:
+    probe = "import sys, statemachine.durable; print('psycopg' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_a_postgres_url_without_the_extra_says_what_to_install(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if it were not installed
+    monkeypatch.delitem(sys.modules, "statemachine.durable.postgres", raising=False)
+    with pytest.raises(ImportError, match=r"pip install 'statemachine-asl\[postgres\]'"):
+        open_store("postgresql://sm@127.0.0.1/test")
 
 
 def test_a_sqlite_store_is_in_wal_mode(tmp_path: Path) -> None:
