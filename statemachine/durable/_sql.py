@@ -54,6 +54,7 @@ from statemachine.durable.errors import (
     ExecutionNotFound,
     LeaseHeld,
     LeaseLost,
+    StoreError,
     TaskTokenClosed,
     TaskTokenNotFound,
 )
@@ -81,6 +82,12 @@ class SqlStore:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._version = 0
+        self._closed = False
+
+    def _check_open(self) -> None:
+        """StoreError once ``close()`` was called (a bug in the caller)."""
+        if self._closed:
+            raise StoreError(f"{self!r} is closed")
 
     # -- backend hooks ----------------------------------------------------------------
     def _transaction(self, write: bool) -> AbstractContextManager[Tx]:

@@ -8,6 +8,7 @@ The exception tree::
 
     StateMachineError                    (statemachine.errors)
     └── StoreError                       base of everything statemachine.durable raises
+        │                                (itself: a call on a closed store)
         ├── StoreUnavailable             transient: database down, disk full, I/O error;
         │   │                            retry the same call later
         │   └── StoreLocked              another process holds the lock past the busy timeout

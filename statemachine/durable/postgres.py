@@ -128,6 +128,7 @@ class PostgresStore(SqlStore):
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[Tx]:
         with self._lock:
+            self._check_open()
             if self._conn.closed or self._conn.broken:
                 self._conn = self._connect()
             try:
@@ -148,4 +149,5 @@ class PostgresStore(SqlStore):
     def close(self) -> None:
         """Close the connection."""
         with self._lock:
+            self._closed = True
             self._conn.close()

@@ -108,6 +108,7 @@ class SqliteStore(SqlStore):
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[Tx]:
         with self._lock:
+            self._check_open()
             try:
                 if write:
                     self._db.execute("BEGIN IMMEDIATE")
@@ -146,4 +147,5 @@ class SqliteStore(SqlStore):
     def close(self) -> None:
         """Close the connection."""
         with self._lock:
+            self._closed = True
             self._db.close()

@@ -28,6 +28,7 @@ from statemachine.durable import (
     LeaseHeld,
     LeaseLost,
     SchemaTooNew,
+    StoreError,
     TaskTokenClosed,
     TaskTokenNotFound,
     TaskTokenRecord,
@@ -107,6 +108,13 @@ def test_the_migration_steps_are_numbered_from_one() -> None:
     assert migrations.latest() == SCHEMA_VERSION
     assert migrations.pending(0, "x") == migrations.MIGRATIONS
     assert migrations.pending(SCHEMA_VERSION, "x") == ()
+
+
+def test_a_closed_store_refuses_calls(backend: Backend) -> None:
+    store = backend.open()
+    store.close()
+    with pytest.raises(StoreError, match="closed"):
+        store.execution(arn("x"))
 
 
 # -- state machines -----------------------------------------------------------------------------
