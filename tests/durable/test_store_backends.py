@@ -142,6 +142,8 @@ def test_a_full_disk_is_store_unavailable_and_writes_nothing(tmp_path: Path) -> 
     assert [e.id for e in store.history(RUN)] == []
     record = store.execution(RUN)
     assert record is not None and record.last_event_id == 0
+    store._db.execute("PRAGMA max_page_count = 1000000")  # room again: the same call succeeds
+    assert store.append(RUN, [big], after=0) == 1
     store.close()
 
 
