@@ -1,0 +1,149 @@
+"""Durable store, rows: how records become SQL parameters and rows become records.
+
+In: the contract's records (contract.py) and rows fetched by ``Tx.run``. Out: parameter
+tuples in column order, and records. Also the two driver-neutral protocols the shared SQL
+code (``_sql.py``) runs on, ``Tx`` and ``Rows``, and the time encoding of every table:
+BIGINT microseconds since the Unix epoch, UTC.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from statemachine.durable.contract import (
+    EventRecord,
+    ExecutionRecord,
+    Lease,
+    MachineRecord,
+    TaskTokenRecord,
+    TimerKind,
+    TimerRecord,
+)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+Row = tuple[Any, ...]
+
+
+def to_us(moment: datetime) -> int:
+    """Microseconds since the Unix epoch. Raises ValueError for a naive datetime."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"the durable store needs timezone-aware datetimes, got {moment!r}")
+    return (moment - _EPOCH) // _US
+
+
+def from_us(micros: int) -> datetime:
+    """The aware UTC datetime of ``micros`` microseconds since the epoch."""
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def opt_us(moment: datetime | None) -> int | None:
+    """``to_us`` that passes None through."""
+    return None if moment is None else to_us(moment)
+
+
+def opt_dt(micros: int | None) -> datetime | None:
+    """``from_us`` that passes None through."""
+    return None if micros is None else from_us(micros)
+
+
+class Rows(Protocol):
+    """What a statement returns: DB-API cursor methods both drivers have."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Row | None: ...
+
+    def fetchall(self) -> list[Row]: ...
+
+
+class Tx(Protocol):
+    """One open transaction (or, for reads, an autocommit connection)."""
+
+    def run(self, sql: str, params: Sequence[object] = ()) -> Rows: ...
+
+    def many(self, sql: str, rows: Sequence[Sequence[object]]) -> None: ...
+
+
+#: Column lists, in the order of the *_params tuples and the *_from_row readers.
+EXEC_COLS = ("arn, name, machine_arn, machine_version, input, start_us, status, stop_us, "
+             "output, error, cause, redrive_count, redrive_status, redrive_us, seed, "
+             "parent_arn, last_event_id")
+TOKEN_COLS = ("token, execution_arn, state_name, event_id, created_us, status, timeout_us, "
+              "heartbeat_seconds, heartbeat_us, output, error, cause, closed_us")
+MACHINE_COLS = "arn, name, definition, version, type, created_us, revision"
+#: ExecutionUpdate field -> (column, is a datetime)
+UPDATE_COLUMNS: dict[str, tuple[str, bool]] = {
+    "status": ("status", False), "stop_date": ("stop_us", True), "output": ("output", False),
+    "error": ("error", False), "cause": ("cause", False),
+    "redrive_count": ("redrive_count", False), "redrive_status": ("redrive_status", False),
+    "redrive_date": ("redrive_us", True),
+}
+
+
+def machine_from_row(row: Row) -> MachineRecord:
+    return MachineRecord(arn=row[0], name=row[1], definition=row[2], version=row[3],
+                         type=row[4], created=from_us(row[5]), revision=row[6])
+
+
+def execution_from_row(row: Row) -> ExecutionRecord:
+    return ExecutionRecord(
+        arn=row[0], name=row[1], machine_arn=row[2], machine_version=row[3], input=row[4],
+        start_date=from_us(row[5]), status=row[6], stop_date=opt_dt(row[7]), output=row[8],
+        error=row[9], cause=row[10], redrive_count=row[11], redrive_status=row[12],
+        redrive_date=opt_dt(row[13]), seed=row[14], parent_arn=row[15],
+        last_event_id=row[16])
+
+
+def token_from_row(row: Row) -> TaskTokenRecord:
+    return TaskTokenRecord(
+        token=row[0], execution_arn=row[1], state_name=row[2], event_id=row[3],
+        created=from_us(row[4]), status=row[5], timeout_at=opt_dt(row[6]),
+        heartbeat_seconds=row[7], heartbeat_at=opt_dt(row[8]), output=row[9], error=row[10],
+        cause=row[11], closed_at=opt_dt(row[12]))
+
+
+def timer_from_row(row: Row) -> TimerRecord:
+    kind: TimerKind = row[2]
+    return TimerRecord(execution_arn=row[0], key=row[1], kind=kind, due=from_us(row[3]))
+
+
+def check_ids(events: Sequence[EventRecord], after: int) -> None:
+    """ValueError unless the events are numbered ``after+1, after+2, ...``."""
+    for offset, event in enumerate(events, 1):
+        if event.id != after + offset:
+            raise ValueError(f"event ids must run on from {after + 1} without a gap; "
+                             f"event {offset} has id {event.id}")
+
+
+def replace_last(record: ExecutionRecord, last_event_id: int) -> ExecutionRecord:
+    """The record as stored: its last event id set to the number of first events."""
+    return dataclasses.replace(record, last_event_id=last_event_id)
+
+
+def execution_params(r: ExecutionRecord) -> tuple[object, ...]:
+    return (r.arn, r.name, r.machine_arn, r.machine_version, r.input, to_us(r.start_date),
+            r.status, opt_us(r.stop_date), r.output, r.error, r.cause, r.redrive_count,
+            r.redrive_status, opt_us(r.redrive_date), r.seed, r.parent_arn, r.last_event_id)
+
+
+def token_params(t: TaskTokenRecord) -> tuple[object, ...]:
+    return (t.token, t.execution_arn, t.state_name, t.event_id, to_us(t.created), t.status,
+            opt_us(t.timeout_at), t.heartbeat_seconds, opt_us(t.heartbeat_at), t.output,
+            t.error, t.cause, opt_us(t.closed_at))
+
+
+def check_owned(execution_arn: str, lease: Lease | None, tokens: Sequence[TaskTokenRecord],
+                timers: Sequence[TimerRecord]) -> None:
+    """ValueError unless every record of an append belongs to its execution."""
+    owners = [record.execution_arn for record in tokens]
+    owners += [record.execution_arn for record in timers]
+    if lease is not None:
+        owners.append(lease.execution_arn)
+    for owner in owners:
+        if owner != execution_arn:
+            raise ValueError(f"a record of '{owner}' in an append to '{execution_arn}'")

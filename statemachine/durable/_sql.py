@@ -1,0 +1,487 @@
+"""Durable store, shared SQL: the ``DurableStore`` contract written once over a small
+transaction interface that each backend (sqlite.py, postgres.py) provides.
+
+In: contract calls. Out: SQL statements through ``Tx`` (_rows.py) and records built from rows.
+Statements use ``?`` placeholders; a backend rewrites them for its driver (``_q``). The two
+dialect differences that matter are hooks: how a write transaction begins and locks
+(``_transaction``), and the locking clause of the claim query (``_CLAIM_LOCK``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
+from typing import ClassVar, Literal
+
+from statemachine.durable import migrations
+from statemachine.durable._rows import (
+    EXEC_COLS,
+    MACHINE_COLS,
+    TOKEN_COLS,
+    UPDATE_COLUMNS,
+    Tx,
+    check_ids,
+    check_owned,
+    execution_from_row,
+    execution_params,
+    from_us,
+    machine_from_row,
+    opt_us,
+    replace_last,
+    timer_from_row,
+    to_us,
+    token_from_row,
+    token_params,
+)
+from statemachine.durable.contract import (
+    TOKEN_STATUSES,
+    Claim,
+    EventRecord,
+    ExecutionRecord,
+    ExecutionUpdate,
+    Lease,
+    MachineRecord,
+    MachineType,
+    TaskTokenRecord,
+    TimerRecord,
+    version_hash,
+)
+from statemachine.durable.errors import (
+    EventConflict,
+    ExecutionExists,
+    ExecutionNotFound,
+    LeaseHeld,
+    LeaseLost,
+    StoreError,
+    TaskTokenClosed,
+    TaskTokenNotFound,
+)
+from statemachine.durable.migrations import Dialect
+
+# Executions needing a worker: no lease and a due timer (wake_us caches the earliest timer of
+# each execution), or a lapsed lease. Each half has its partial index (executions_by_wake,
+# executions_by_lease), so a claim costs the same with a million parked executions.
+_CLAIM = ("SELECT arn, lease_until_us, lease_epoch FROM executions "
+          "WHERE (lease_until_us IS NULL AND wake_us <= ?) OR lease_until_us <= ? LIMIT ?")
+_REFRESH_WAKE = ("UPDATE executions SET wake_us = (SELECT MIN(due_us) FROM timers "
+                 "WHERE execution_arn = ?) WHERE arn = ?")
+_NOT_EXPIRED = ("(timeout_us IS NULL OR timeout_us > ?) "
+                "AND (heartbeat_us IS NULL OR heartbeat_us > ?)")
+
+
+class SqlStore:
+    """The contract over SQL. Subclasses provide ``_transaction`` and the driver hooks."""
+
+    #: Appended to the claim query (PostgreSQL: FOR UPDATE SKIP LOCKED).
+    _CLAIM_LOCK: ClassVar[str] = ""
+    #: Appended to a read of one execution row that a write follows (PostgreSQL: FOR UPDATE).
+    _ROW_LOCK: ClassVar[str] = ""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._version = 0
+        self._closed = False
+
+    def _check_open(self) -> None:
+        """StoreError once ``close()`` was called (a bug in the caller)."""
+        if self._closed:
+            raise StoreError(f"{self!r} is closed")
+
+    # -- backend hooks ----------------------------------------------------------------
+    def _transaction(self, write: bool) -> AbstractContextManager[Tx]:
+        """An open transaction (``write``: serialised against other writers), translating
+        driver errors into StoreError."""
+        raise NotImplementedError
+
+    def _is_unique_violation(self, error: BaseException) -> bool:
+        raise NotImplementedError
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open database."""
+        return self._version
+
+    def __enter__(self) -> SqlStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def _read_version(self) -> int | None:
+        """The version recorded in ``schema_version``; None when the table is missing."""
+        raise NotImplementedError
+
+    def _migrate(self, where: str, dialect: Dialect, prologue: Sequence[str] = ()) -> None:
+        """Bring the database to ``migrations.latest()``: a write-free check when it is
+        there; otherwise one write transaction that runs ``prologue`` (locks), re-reads the
+        version and applies the pending steps. Raises SchemaTooNew (``where`` names the
+        database) before writing anything."""
+        found = self._read_version()
+        if found is not None:
+            migrations.pending(found, where)
+        if found == migrations.latest():
+            self._version = found
+            return
+        with self._transaction(write=True) as tx:
+            for statement in prologue:
+                tx.run(statement)
+            tx.run("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = tx.run("SELECT version FROM schema_version").fetchone()
+            found = 0 if row is None else int(row[0])
+            steps = migrations.pending(found, where)
+            for step in steps:
+                for statement in step.for_dialect(dialect):
+                    tx.run(statement)
+            target = steps[-1].version if steps else found
+            if row is None:
+                tx.run("INSERT INTO schema_version (version) VALUES (?)", (target,))
+            else:
+                tx.run("UPDATE schema_version SET version = ?", (target,))
+        self._version = target
+
+    # -- state machines ---------------------------------------------------------------
+    def put_machine(self, arn: str, name: str, definition: str, *, type: MachineType,
+                    now: datetime) -> MachineRecord:
+        """See DurableStore.put_machine."""
+        version = version_hash(definition)
+        for attempt in range(3):  # PostgreSQL: a concurrent put of the same ARN wins a race
+            try:
+                return self._put_machine(arn, name, definition, version, type, to_us(now))
+            except Exception as error:
+                if attempt == 2 or not self._is_unique_violation(error):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _put_machine(self, arn: str, name: str, definition: str, version: str,
+                     type: MachineType, created_us: int) -> MachineRecord:
+        with self._transaction(write=True) as tx:
+            found = tx.run(f"SELECT {MACHINE_COLS} FROM machines WHERE arn = ? AND version = ?",
+                           (arn, version)).fetchone()
+            if found is not None:
+                return machine_from_row(found)
+            top = tx.run("SELECT MAX(revision) FROM machines WHERE arn = ?", (arn,)).fetchone()
+            revision = (top[0] if top is not None and top[0] is not None else 0) + 1
+            tx.run("INSERT INTO machines (arn, version, revision, name, type, definition, "
+                   "created_us) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   (arn, version, revision, name, type, definition, created_us))
+        return MachineRecord(arn=arn, name=name, definition=definition, version=version,
+                             type=type, created=from_us(created_us), revision=revision)
+
+    def machine(self, arn: str, version: str | None = None) -> MachineRecord | None:
+        """See DurableStore.machine."""
+        with self._transaction(write=False) as tx:
+            if version is None:
+                row = tx.run(f"SELECT {MACHINE_COLS} FROM machines WHERE arn = ? "
+                             "ORDER BY revision DESC LIMIT 1", (arn,)).fetchone()
+            else:
+                row = tx.run(f"SELECT {MACHINE_COLS} FROM machines WHERE arn = ? "
+                             "AND version = ?", (arn, version)).fetchone()
+        return None if row is None else machine_from_row(row)
+
+    def machines(self) -> list[MachineRecord]:
+        """See DurableStore.machines."""
+        with self._transaction(write=False) as tx:
+            rows = tx.run(f"SELECT {MACHINE_COLS} FROM machines m WHERE revision = "
+                          "(SELECT MAX(revision) FROM machines n WHERE n.arn = m.arn) "
+                          "ORDER BY arn").fetchall()
+        return [machine_from_row(row) for row in rows]
+
+    # -- executions -------------------------------------------------------------------
+    def create_execution(self, record: ExecutionRecord, *, events: Sequence[EventRecord] = (),
+                         ready: bool = True) -> ExecutionRecord:
+        """See DurableStore.create_execution."""
+        check_ids(events, 0)
+        stored = replace_last(record, len(events))
+        with self._transaction(write=True) as tx:
+            inserted = tx.run(
+                f"INSERT INTO executions ({EXEC_COLS}) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (arn) DO NOTHING",
+                execution_params(stored)).rowcount
+            if inserted == 0:
+                existing = tx.run(f"SELECT {EXEC_COLS} FROM executions WHERE arn = ?",
+                                  (record.arn,)).fetchone()
+                raise ExecutionExists(execution_from_row(existing) if existing else stored)
+            self._insert_events(tx, record.arn, events)
+            if ready:
+                self._put_timers(tx, [TimerRecord(record.arn, "start", "start",
+                                                  record.start_date)])
+                tx.run(_REFRESH_WAKE, (record.arn, record.arn))
+        return stored
+
+    def execution(self, execution_arn: str) -> ExecutionRecord | None:
+        """See DurableStore.execution."""
+        with self._transaction(write=False) as tx:
+            row = tx.run(f"SELECT {EXEC_COLS} FROM executions WHERE arn = ?",
+                         (execution_arn,)).fetchone()
+        return None if row is None else execution_from_row(row)
+
+    def executions(self, *, status: str | None = None, machine_arn: str | None = None,
+                   parent_arn: str | None = None, limit: int | None = None
+                   ) -> list[ExecutionRecord]:
+        """See DurableStore.executions."""
+        where: list[str] = []
+        params: list[object] = []
+        for column, value in (("status", status), ("machine_arn", machine_arn),
+                              ("parent_arn", parent_arn)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        sql = f"SELECT {EXEC_COLS} FROM executions"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY start_us DESC, arn"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        with self._transaction(write=False) as tx:
+            rows = tx.run(sql, params).fetchall()
+        return [execution_from_row(row) for row in rows]
+
+    # -- the event log ----------------------------------------------------------------
+    def append(self, execution_arn: str, events: Sequence[EventRecord], *, after: int,
+               lease: Lease | None = None, update: ExecutionUpdate | None = None,
+               tokens: Sequence[TaskTokenRecord] = (), timers: Sequence[TimerRecord] = (),
+               cancel_timers: Sequence[str] | Literal["all"] = (),
+               release: bool = False) -> int:
+        """See DurableStore.append."""
+        check_ids(events, after)
+        check_owned(execution_arn, lease, tokens, timers)
+        if release and lease is None:
+            raise ValueError("release=True needs the lease to release")
+        last = after + len(events)
+        sets: list[str] = ["last_event_id = ?"]
+        params: list[object] = [last]
+        for name, value in (update.fields() if update is not None else {}).items():
+            column, is_time = UPDATE_COLUMNS[name]
+            sets.append(f"{column} = ?")
+            params.append(opt_us(value) if is_time else value)
+        if release:
+            sets.append("lease_owner = NULL, lease_until_us = NULL")
+        where = "arn = ? AND last_event_id = ?"
+        params += [execution_arn, after]
+        if lease is not None:
+            where += " AND lease_owner = ? AND lease_epoch = ?"
+            params += [lease.owner, lease.epoch]
+        with self._transaction(write=True) as tx:
+            changed = tx.run(f"UPDATE executions SET {', '.join(sets)} WHERE {where}",
+                             params).rowcount
+            if changed == 0:
+                self._refuse_append(tx, execution_arn, after, lease)
+            self._insert_events(tx, execution_arn, events)
+            if tokens:
+                tx.many(f"INSERT INTO task_tokens ({TOKEN_COLS}) VALUES "
+                        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [token_params(token) for token in tokens])
+            if cancel_timers == "all":
+                tx.run("DELETE FROM timers WHERE execution_arn = ?", (execution_arn,))
+            elif cancel_timers:
+                tx.many("DELETE FROM timers WHERE execution_arn = ? AND key = ?",
+                        [(execution_arn, key) for key in cancel_timers])
+            self._put_timers(tx, timers)
+            if timers or cancel_timers:
+                tx.run(_REFRESH_WAKE, (execution_arn, execution_arn))
+        return last
+
+    def _refuse_append(self, tx: Tx, execution_arn: str, after: int,
+                       lease: Lease | None) -> None:
+        """Raise why the compare-and-set of an append matched no row."""
+        row = tx.run("SELECT last_event_id, lease_owner, lease_epoch FROM executions "
+                     "WHERE arn = ?", (execution_arn,)).fetchone()
+        if row is None:
+            raise ExecutionNotFound(execution_arn)
+        if lease is not None and (row[1], row[2]) != (lease.owner, lease.epoch):
+            raise LeaseLost(execution_arn, lease.owner)
+        raise EventConflict(execution_arn, after, row[0])
+
+    def _insert_events(self, tx: Tx, execution_arn: str, events: Sequence[EventRecord]) -> None:
+        if not events:
+            return
+        try:
+            tx.many("INSERT INTO events (execution_arn, id, type, ts_us, body) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [(execution_arn, e.id, e.type, to_us(e.timestamp), e.body) for e in events])
+        except Exception as error:  # the primary key is the last line of defence
+            if self._is_unique_violation(error):
+                raise EventConflict(execution_arn, events[0].id - 1, -1) from error
+            raise
+
+    def history(self, execution_arn: str, *, after: int = 0, limit: int | None = None
+                ) -> list[EventRecord]:
+        """See DurableStore.history."""
+        sql = ("SELECT id, type, ts_us, body FROM events WHERE execution_arn = ? AND id > ? "
+               "ORDER BY id")
+        params: list[object] = [execution_arn, after]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        with self._transaction(write=False) as tx:
+            rows = tx.run(sql, params).fetchall()
+        return [EventRecord(id=r[0], type=r[1], timestamp=from_us(r[2]), body=r[3])
+                for r in rows]
+
+    # -- task tokens ------------------------------------------------------------------
+    def task_token(self, token: str) -> TaskTokenRecord | None:
+        """See DurableStore.task_token."""
+        with self._transaction(write=False) as tx:
+            row = tx.run(f"SELECT {TOKEN_COLS} FROM task_tokens WHERE token = ?",
+                         (token,)).fetchone()
+        return None if row is None else token_from_row(row)
+
+    def task_tokens(self, execution_arn: str, *, status: str | None = None
+                    ) -> list[TaskTokenRecord]:
+        """See DurableStore.task_tokens."""
+        sql = f"SELECT {TOKEN_COLS} FROM task_tokens WHERE execution_arn = ?"
+        params = [execution_arn]
+        if status is not None:
+            sql += " AND status = ?"
+            params.append(status)
+        with self._transaction(write=False) as tx:
+            rows = tx.run(sql + " ORDER BY event_id, token", params).fetchall()
+        return [token_from_row(row) for row in rows]
+
+    def close_task_token(self, token: str, status: str, *, now: datetime,
+                         output: str | None = None, error: str | None = None,
+                         cause: str | None = None, wake: bool = True) -> TaskTokenRecord:
+        """See DurableStore.close_task_token."""
+        if status not in TOKEN_STATUSES or status == "WAITING":
+            raise ValueError(f"a task token closes as one of {TOKEN_STATUSES[1:]}, not {status!r}")
+        at = to_us(now)
+        sql = ("UPDATE task_tokens SET status = ?, output = ?, error = ?, cause = ?, "
+               "closed_us = ? WHERE token = ? AND status = 'WAITING'")
+        params: list[object] = [status, output, error, cause, at, token]
+        if status in ("SUCCEEDED", "FAILED"):  # an answer after a deadline is too late
+            sql += " AND " + _NOT_EXPIRED
+            params += [at, at]
+        with self._transaction(write=True) as tx:
+            if tx.run(sql, params).rowcount == 0:
+                self._refuse_token(tx, token)
+            record = self._read_token(tx, token)
+            if wake:
+                self._put_timers(tx, [TimerRecord(record.execution_arn, f"callback:{token}",
+                                                  "callback", now)])
+                tx.run(_REFRESH_WAKE, (record.execution_arn, record.execution_arn))
+        return record
+
+    def heartbeat_task_token(self, token: str, *, now: datetime) -> TaskTokenRecord:
+        """See DurableStore.heartbeat_task_token."""
+        at = to_us(now)
+        with self._transaction(write=True) as tx:
+            changed = tx.run(
+                "UPDATE task_tokens SET heartbeat_us = CASE WHEN heartbeat_seconds IS NULL "
+                "THEN heartbeat_us ELSE ? + heartbeat_seconds * CAST(1000000 AS BIGINT) END "
+                f"WHERE token = ? AND status = 'WAITING' AND {_NOT_EXPIRED}",
+                (at, token, at, at)).rowcount
+            if changed == 0:
+                self._refuse_token(tx, token)
+            return self._read_token(tx, token)
+
+    def _read_token(self, tx: Tx, token: str) -> TaskTokenRecord:
+        row = tx.run(f"SELECT {TOKEN_COLS} FROM task_tokens WHERE token = ?",
+                     (token,)).fetchone()
+        if row is None:
+            raise TaskTokenNotFound(token)
+        return token_from_row(row)
+
+    def _refuse_token(self, tx: Tx, token: str) -> None:
+        """Raise why a WAITING-token update matched no row."""
+        record = self._read_token(tx, token)
+        raise TaskTokenClosed(token, "TIMED_OUT" if record.status == "WAITING" else record.status)
+
+    # -- timers -----------------------------------------------------------------------
+    def timers(self, execution_arn: str) -> list[TimerRecord]:
+        """See DurableStore.timers."""
+        with self._transaction(write=False) as tx:
+            rows = tx.run("SELECT execution_arn, key, kind, due_us FROM timers "
+                          "WHERE execution_arn = ? ORDER BY due_us, key",
+                          (execution_arn,)).fetchall()
+        return [timer_from_row(row) for row in rows]
+
+    def next_wakeup(self) -> datetime | None:
+        """See DurableStore.next_wakeup."""
+        with self._transaction(write=False) as tx:
+            # the same two halves as _CLAIM: timers of unleased executions, and lease ends
+            row = tx.run("SELECT (SELECT MIN(wake_us) FROM executions "
+                         "WHERE lease_until_us IS NULL AND wake_us IS NOT NULL), "
+                         "(SELECT MIN(lease_until_us) FROM executions "
+                         "WHERE lease_until_us IS NOT NULL)").fetchone()
+        found = [value for value in (row or ()) if value is not None]
+        return from_us(min(found)) if found else None
+
+    def _put_timers(self, tx: Tx, timers: Sequence[TimerRecord]) -> None:
+        if timers:
+            tx.many("INSERT INTO timers (execution_arn, key, kind, due_us) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (execution_arn, key) DO UPDATE SET kind = excluded.kind, "
+                    "due_us = excluded.due_us",
+                    [(t.execution_arn, t.key, t.kind, to_us(t.due)) for t in timers])
+
+    # -- leases -----------------------------------------------------------------------
+    def claim_due(self, owner: str, *, now: datetime, lease_seconds: float,
+                  limit: int = 1) -> list[Claim]:
+        """See DurableStore.claim_due."""
+        at, until = to_us(now), to_us(now + timedelta(seconds=lease_seconds))
+        claims = []
+        with self._transaction(write=True) as tx:
+            rows = tx.run(_CLAIM + self._CLAIM_LOCK, (at, at, limit)).fetchall()
+            if rows:
+                tx.many("UPDATE executions SET lease_owner = ?, lease_until_us = ?, "
+                        "lease_epoch = ? WHERE arn = ?",
+                        [(owner, until, row[2] + 1, row[0]) for row in rows])
+            for arn, previous_until, epoch in rows:
+                due = tx.run("SELECT execution_arn, key, kind, due_us FROM timers "
+                             "WHERE execution_arn = ? AND due_us <= ? ORDER BY due_us, key",
+                             (arn, at)).fetchall()
+                claims.append(Claim(Lease(arn, owner, epoch + 1, from_us(until)),
+                                    tuple(timer_from_row(row) for row in due),
+                                    recovered=previous_until is not None))
+        return claims
+
+    def acquire_lease(self, execution_arn: str, owner: str, *, now: datetime,
+                      lease_seconds: float) -> Lease:
+        """See DurableStore.acquire_lease."""
+        at, until = to_us(now), to_us(now + timedelta(seconds=lease_seconds))
+        with self._transaction(write=True) as tx:
+            row = tx.run("SELECT lease_owner, lease_until_us, lease_epoch FROM executions "
+                         "WHERE arn = ?" + self._ROW_LOCK,
+                         (execution_arn,)).fetchone()
+            if row is None:
+                raise ExecutionNotFound(execution_arn)
+            if row[1] is not None and row[1] > at and row[0] != owner:
+                raise LeaseHeld(execution_arn, row[0])
+            tx.run("UPDATE executions SET lease_owner = ?, lease_until_us = ?, lease_epoch = ? "
+                   "WHERE arn = ?", (owner, until, row[2] + 1, execution_arn))
+        return Lease(execution_arn, owner, row[2] + 1, from_us(until))
+
+    def renew_lease(self, lease: Lease, *, now: datetime, lease_seconds: float) -> Lease:
+        """See DurableStore.renew_lease."""
+        until = to_us(now + timedelta(seconds=lease_seconds))
+        with self._transaction(write=True) as tx:
+            changed = tx.run("UPDATE executions SET lease_until_us = ? WHERE arn = ? "
+                             "AND lease_owner = ? AND lease_epoch = ?",
+                             (until, lease.execution_arn, lease.owner, lease.epoch)).rowcount
+        if changed == 0:
+            raise LeaseLost(lease.execution_arn, lease.owner)
+        return Lease(lease.execution_arn, lease.owner, lease.epoch, from_us(until))
+
+    def release_lease(self, lease: Lease) -> bool:
+        """See DurableStore.release_lease."""
+        with self._transaction(write=True) as tx:
+            changed = tx.run("UPDATE executions SET lease_owner = NULL, lease_until_us = NULL "
+                             "WHERE arn = ? AND lease_owner = ? AND lease_epoch = ?",
+                             (lease.execution_arn, lease.owner, lease.epoch)).rowcount
+        return changed > 0
+
+    def lease(self, execution_arn: str) -> Lease | None:
+        """See DurableStore.lease."""
+        with self._transaction(write=False) as tx:
+            row = tx.run("SELECT lease_owner, lease_epoch, lease_until_us FROM executions "
+                         "WHERE arn = ?", (execution_arn,)).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return Lease(execution_arn, row[0], row[1], from_us(row[2]))
+
+

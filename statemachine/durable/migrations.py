@@ -1,0 +1,133 @@
+"""Durable store, schema: the numbered migration steps both backends apply.
+
+In: the version a database records in its ``schema_version`` table (0 for a new database).
+Out: the steps still to apply, in order; ``SchemaTooNew`` for a database a newer release
+migrated. Each backend runs the steps inside one transaction under its own lock (SQLite
+``BEGIN IMMEDIATE``, PostgreSQL an advisory lock), so processes opening the same new
+database at once migrate it once.
+
+The SQL is written in the subset both SQLite and PostgreSQL read (TEXT, INTEGER, BIGINT,
+partial indexes). Times are BIGINT microseconds since the Unix epoch (UTC), so comparisons
+("due <= now") are integer comparisons and datetimes round-trip exactly. Add a step by
+appending to ``MIGRATIONS`` (never edit a released step); a step may hold dialect-specific
+SQL in ``sqlite``/``postgres`` when the common subset is not enough.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Final, Literal
+
+from statemachine.durable.errors import SchemaTooNew
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Dialect", "Migration", "latest", "pending"]
+
+Dialect = Literal["sqlite", "postgres"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Migration:
+    """Step ``version`` (1, 2, ...): statements run in order; per-dialect extras after them."""
+
+    version: int
+    description: str
+    statements: tuple[str, ...]
+    sqlite: tuple[str, ...] = ()
+    postgres: tuple[str, ...] = ()
+
+    def for_dialect(self, dialect: Dialect) -> tuple[str, ...]:
+        """The statements to run on ``dialect``."""
+        return self.statements + (self.sqlite if dialect == "sqlite" else self.postgres)
+
+
+_V1 = Migration(1, "machines, executions (with leases), events, task tokens, timers", (
+    """CREATE TABLE machines (
+        arn TEXT NOT NULL,
+        version TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        type TEXT NOT NULL,
+        definition TEXT NOT NULL,
+        created_us BIGINT NOT NULL,
+        PRIMARY KEY (arn, version),
+        UNIQUE (arn, revision))""",
+    """CREATE TABLE executions (
+        arn TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        machine_arn TEXT NOT NULL,
+        machine_version TEXT NOT NULL,
+        parent_arn TEXT,
+        input TEXT NOT NULL,
+        status TEXT NOT NULL,
+        start_us BIGINT NOT NULL,
+        stop_us BIGINT,
+        output TEXT,
+        error TEXT,
+        cause TEXT,
+        redrive_count INTEGER NOT NULL DEFAULT 0,
+        redrive_status TEXT,
+        redrive_us BIGINT,
+        seed BIGINT NOT NULL DEFAULT 0,
+        last_event_id INTEGER NOT NULL DEFAULT 0,
+        lease_owner TEXT,
+        lease_until_us BIGINT,
+        lease_epoch BIGINT NOT NULL DEFAULT 0,
+        wake_us BIGINT)""",
+    "CREATE INDEX executions_by_machine ON executions (machine_arn, start_us)",
+    "CREATE INDEX executions_by_status ON executions (status, start_us)",
+    "CREATE INDEX executions_by_parent ON executions (parent_arn) WHERE parent_arn IS NOT NULL",
+    "CREATE INDEX executions_by_lease ON executions (lease_until_us)"
+    " WHERE lease_until_us IS NOT NULL",
+    # claimable through a timer: unleased, with its earliest timer (wake_us) due
+    "CREATE INDEX executions_by_wake ON executions (wake_us)"
+    " WHERE lease_until_us IS NULL AND wake_us IS NOT NULL",
+    """CREATE TABLE events (
+        execution_arn TEXT NOT NULL,
+        id INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        ts_us BIGINT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (execution_arn, id))""",
+    """CREATE TABLE task_tokens (
+        token TEXT PRIMARY KEY,
+        execution_arn TEXT NOT NULL,
+        state_name TEXT NOT NULL,
+        event_id INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        created_us BIGINT NOT NULL,
+        timeout_us BIGINT,
+        heartbeat_seconds INTEGER,
+        heartbeat_us BIGINT,
+        output TEXT,
+        error TEXT,
+        cause TEXT,
+        closed_us BIGINT)""",
+    "CREATE INDEX task_tokens_by_execution ON task_tokens (execution_arn, event_id)",
+    """CREATE TABLE timers (
+        execution_arn TEXT NOT NULL,
+        key TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        due_us BIGINT NOT NULL,
+        PRIMARY KEY (execution_arn, key))""",
+))
+
+#: Every step, in order. ``MIGRATIONS[i].version == i + 1``.
+MIGRATIONS: tuple[Migration, ...] = (_V1,)
+#: The newest schema version this release reads and writes.
+SCHEMA_VERSION: Final = MIGRATIONS[-1].version
+
+
+def latest() -> int:
+    """The version the last step of ``MIGRATIONS`` brings a database to."""
+    return MIGRATIONS[-1].version
+
+
+def pending(found: int, where: str) -> tuple[Migration, ...]:
+    """The steps a database at version ``found`` still needs (maybe none).
+
+    Raises SchemaTooNew when ``found`` is above ``latest()`` (``where`` names the database
+    in the message).
+    """
+    if found > latest():
+        raise SchemaTooNew(where, found, latest())
+    return MIGRATIONS[found:]

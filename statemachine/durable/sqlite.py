@@ -1,0 +1,151 @@
+"""Durable store, SQLite backend: the embedded default, one database file per store.
+
+In: a file path (created with its folder when missing). Out: a ``DurableStore``.
+
+Several processes on one host may open the same file. The file is in WAL mode, so readers
+never block the writer; every write transaction starts with ``BEGIN IMMEDIATE``, which takes
+the file's single write lock up front (writers queue for it for up to ``busy_timeout``
+seconds, then ``StoreLocked``), so a claim or an append reads and writes under one lock and
+two processes never claim the same execution or interleave events. ``synchronous=NORMAL``
+(the default) keeps every committed transaction through a process crash; a power cut may
+drop the last few (``synchronous="FULL"`` keeps them, at the cost of an fsync per commit).
+Do not share one open store across ``fork()``: open one per process.
+
+sqlite3 errors are translated by their result code: BUSY/LOCKED -> StoreLocked;
+FULL, IOERR, CANTOPEN, READONLY, PROTOCOL -> StoreUnavailable; NOTADB, CORRUPT ->
+StoreUnreadable. Other errors are bugs and propagate as they are.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Final, Literal
+
+from statemachine.durable._rows import Rows, Tx
+from statemachine.durable._sql import SqlStore
+from statemachine.durable.errors import (
+    StoreLocked,
+    StoreUnavailable,
+    StoreUnreadable,
+)
+
+__all__ = ["SqliteStore"]
+
+# Primary result codes (https://www.sqlite.org/rescode.html).
+_LOCKED: Final = {5, 6}                  # SQLITE_BUSY, SQLITE_LOCKED
+_UNAVAILABLE: Final = {8, 10, 13, 14, 15}  # READONLY, IOERR, FULL, CANTOPEN, PROTOCOL
+_UNREADABLE: Final = {11, 26}            # CORRUPT, NOTADB
+_UNIQUE: Final = {1555, 2067}            # CONSTRAINT_PRIMARYKEY, CONSTRAINT_UNIQUE
+
+
+class _SqliteTx:
+    """``Tx`` over one sqlite3 connection."""
+
+    __slots__ = ("_db",)
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def run(self, sql: str, params: Sequence[object] = ()) -> Rows:
+        return self._db.execute(sql, params)
+
+    def many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        self._db.executemany(sql, rows)
+
+
+class SqliteStore(SqlStore):
+    """The durable store in one SQLite file.
+
+    ``path``: the database file (its folder is created). ``busy_timeout``: seconds a write
+    waits for another process's lock before StoreLocked. ``synchronous``: "NORMAL" or
+    "FULL" (see the module docstring). Raises StoreUnreadable (not a database),
+    SchemaTooNew (a newer release's schema), StoreLocked, StoreUnavailable.
+    """
+
+    def __init__(self, path: str | Path, *, busy_timeout: float = 5.0,
+                 synchronous: Literal["NORMAL", "FULL"] = "NORMAL") -> None:
+        super().__init__()
+        self.path = Path(path)
+        self._busy_timeout = busy_timeout
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StoreUnavailable(f"cannot create the folder of {self.path}: {error}") from error
+        try:
+            self._db = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None,
+                                       check_same_thread=False)
+        except sqlite3.Error as error:
+            raise self._translate(error, opening=True) from error
+        try:
+            with self._lock:
+                self._setup(synchronous)
+            self._migrate(str(self.path), "sqlite")
+        except BaseException:
+            self._db.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({str(self.path)!r})"
+
+    def _setup(self, synchronous: str) -> None:
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL").fetchone()
+            self._db.execute(f"PRAGMA synchronous={synchronous}")
+        except sqlite3.Error as error:
+            raise self._translate(error, opening=True) from error
+
+    def _read_version(self) -> int | None:
+        """The recorded version, None when the table is missing."""
+        with self._transaction(write=False) as tx:
+            exists = tx.run("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                            "AND name = 'schema_version'").fetchone()
+            row = tx.run("SELECT version FROM schema_version").fetchone() if exists else None
+        return None if row is None else int(row[0])
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[Tx]:
+        with self._lock:
+            self._check_open()
+            try:
+                if write:
+                    self._db.execute("BEGIN IMMEDIATE")
+                yield _SqliteTx(self._db)
+                if write:
+                    self._db.execute("COMMIT")
+            except BaseException as error:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                translated = self._translate(error) if isinstance(error, sqlite3.Error) else error
+                if translated is error:
+                    raise
+                raise translated from error
+
+    def _translate(self, error: sqlite3.Error, *, opening: bool = False) -> BaseException:
+        """The StoreError for a driver error: the error itself when it is a bug, except while
+        opening, where anything unforeseen means the file is not usable (StoreUnreadable)."""
+        code = getattr(error, "sqlite_errorcode", None)
+        primary = code & 0xFF if isinstance(code, int) else None
+        where = str(getattr(self, "path", "the database"))
+        if primary in _LOCKED:
+            return StoreLocked(f"{where} is locked by another process "
+                               f"(waited {self._busy_timeout:g} s): {error}")
+        if primary in _UNREADABLE:
+            return StoreUnreadable(f"{where} is not a readable statemachine database: {error}")
+        if primary in _UNAVAILABLE:
+            return StoreUnavailable(f"{where}: {error}")
+        if opening:
+            return StoreUnreadable(f"cannot open {where}: {error}")
+        return error
+
+    def _is_unique_violation(self, error: BaseException) -> bool:
+        return (isinstance(error, sqlite3.IntegrityError)
+                and getattr(error, "sqlite_errorcode", None) in _UNIQUE)
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._closed = True
+            self._db.close()
