@@ -1,7 +1,7 @@
-"""Interpreter stage: runs compiled machines. Importing the package registers every state
-handler in ``execution.HANDLERS`` (one handler per state type, a table, no hierarchy)."""
+"""Interpreter stage: runs compiled machines. ``handlers.HANDLERS`` is the state-handler table
+(one handler per state type, built explicitly); ``execute`` runs one execution."""
 
-from statemachine.interpreter import parallel, states, task  # noqa: F401  (handler registration)
-from statemachine.interpreter.execution import HANDLERS, execute
+from statemachine.interpreter.execution import execute
+from statemachine.interpreter.handlers import HANDLERS
 
 __all__ = ["HANDLERS", "execute"]

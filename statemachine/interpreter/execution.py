@@ -5,23 +5,33 @@ is created per state. ``run_state`` is the single place where a state is entered
 called, Retry and Catch applied (in one loop, never recursion) and the state exited. Only
 Parallel branches, Map iterations and task handler calls create tasks.
 
-Errors inside the engine travel as ``Failure`` (final error name and cause). A ``StatesError``
-raised by a data-flow step is turned into a Failure with AWS's prefix "An error occurred while
-executing the state 'X' (entered at the event id #N). "; task errors and Fail states raise
-Failure directly and carry no prefix.
+Errors travel as ``StatesError`` (errors.py). One raised by a data-flow step is recorded when
+it leaves its state, with AWS's prefix "An error occurred while executing the state 'X'
+(entered at the event id #N). "; task errors and Fail states are made ``recorded=True``.
+
+Executions that do not stop: every ``YIELD_EVERY`` transitions the loop yields to the event
+loop, so abort, Ctrl-C and timeouts reach a loop of states that never awaits; the history is
+bounded (``Runtime.history_limit``, AWS: 25,000 events) and the execution's life too
+(``Runtime.max_duration``, AWS: one year for STANDARD), so no deadline is out of reach.
+
+The handler table (state class -> coroutine) is built explicitly in ``handlers.py`` and
+passed to the Runtime; nothing registers itself on import.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import re
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from statemachine import errors
-from statemachine.clock import Clock
+from statemachine.clock import Clock, Interrupt, SystemClock
 from statemachine.errors import StatesError
 from statemachine.expressions.jsonpath import PathNotFound
 from statemachine.history import Event
@@ -30,8 +40,15 @@ from statemachine.interpreter.retry import retry_delay
 from statemachine.model import CompiledMachine, State
 from statemachine.values import JSON, MISSING
 
-__all__ = ["Failure", "Frame", "Outcome", "Runtime", "StateRun", "execute", "run_machine", "run_state"]
+__all__ = ["DEFAULT_HISTORY_LIMIT", "Frame", "Outcome", "Runtime", "StateRun", "execute",
+           "run_machine", "run_state"]
 
+#: AWS: a STANDARD execution fails when its history reaches 25,000 events.
+DEFAULT_HISTORY_LIMIT = 25_000
+#: AWS: a STANDARD execution lives at most one year (then it times out).
+STANDARD_MAX_DURATION = 365 * 24 * 3600.0
+#: Transitions between two yields to the event loop (a power of two: a mask test).
+YIELD_EVERY = 128
 QUERY_EVALUATION_ERROR = "States.QueryEvaluationError"
 #: Worker threads for synchronous handlers per execution (created on demand). A Map's unbounded
 #: concurrency is capped at or below this, so queued handler calls do not eat into their
@@ -39,36 +56,41 @@ QUERY_EVALUATION_ERROR = "States.QueryEvaluationError"
 HANDLER_THREADS = 256
 
 
-class Failure(Exception):
-    """A state or branch failed with ``error``/``cause`` as they will be recorded."""
-
-    def __init__(self, error: str | None, cause: str | None) -> None:
-        super().__init__(error, cause)
-        self.error = error
-        self.cause = cause
-        #: event the failing state records when it is not retried (Map: "MapStateFailed")
-        self.final_event: str | None = None
-
-    def output(self) -> dict[str, JSON]:
-        """The error output Catch passes on: ``{"Error": ..., "Cause": ...}``."""
-        out: dict[str, JSON] = {}
-        if self.error is not None:
-            out["Error"] = self.error
-        if self.cause is not None:
-            out["Cause"] = self.cause
-        return out
-
-
 class Frame:
-    """The mutable per-branch part of a run: workflow variables and the last event id."""
+    """The mutable per-branch part of a run: workflow variables and the last event id.
 
-    __slots__ = ("in_parallel", "last_id", "variables")
+    ``path`` says which Parallel branch / Map iteration the frame runs, outermost first:
+    one ``(entered_event_id, index)`` pair per level (the Parallel or Map state's
+    StateEntered id, and the branch or iteration index). Every event the frame emits carries
+    it (``Event.path``; our own field, never in AWS's event dicts)."""
 
-    def __init__(self, variables: dict[str, JSON], last_id: int, in_parallel: bool = False) -> None:
+    __slots__ = ("in_parallel", "last_id", "path", "variables")
+
+    def __init__(self, variables: dict[str, JSON], last_id: int, in_parallel: bool = False,
+                 path: tuple[tuple[int, int], ...] = ()) -> None:
         self.variables = variables
         self.last_id = last_id
         #: AWS records a Parallel branch's failing state as ``<Type>StateAborted``
         self.in_parallel = in_parallel
+        self.path = path
+
+
+class SiblingFailed:
+    """Cancel message of branches/iterations stopped because a sibling failed: they record
+    ``...Aborted`` events linked to the failure's event (``source``). Any other
+    cancellation (abort, timeout, Ctrl-C) records nothing: AWS ends the execution with one
+    ExecutionAborted / ExecutionTimedOut event."""
+
+    __slots__ = ("source",)
+
+    def __init__(self, source: int) -> None:
+        self.source = source
+
+
+def sibling_failed(exc: BaseException) -> SiblingFailed | None:
+    """The SiblingFailed a CancelledError carries, if any."""
+    msg = exc.args[0] if exc.args else None
+    return msg if isinstance(msg, SiblingFailed) else None
 
 
 class StateRun:
@@ -84,12 +106,24 @@ class StateRun:
 
 
 class Runtime:
-    """Everything one execution shares: clock, randomness, resources, history, tokens."""
+    """Everything one execution shares: clock, randomness, resources, history, tokens.
+
+    ``history_limit``: events the history may hold (the last one is the ExecutionFailed that
+    reaching it records); None = unbounded. ``max_duration``: seconds the execution may live
+    (None = unbounded); waits that would end later fail the state (States.Runtime).
+    ``interrupt``: the stop flag/deadline that long synchronous work checks.
+    ``hold_callbacks``: under a virtual clock, whether a callback waiting for send_task_*
+    holds time still (someone in this process may answer it) or lets it jump to the next
+    deadline. ``handlers``: the state-handler table (default: handlers.HANDLERS).
+    """
 
     def __init__(self, *, clock: Clock, rng: random.Random, resolve: Callable[[str], Any],
                  execution_ctx: Mapping[str, JSON], machine_ctx: Mapping[str, JSON],
                  on_event: Callable[[Event], None] | None = None,
-                 data_limit: int | None = 256 * 1024, arn: str = "") -> None:
+                 data_limit: int | None = 256 * 1024, arn: str = "",
+                 handlers: Mapping[type, Handler] | None = None,
+                 history_limit: int | None = None, max_duration: float | None = None,
+                 interrupt: Interrupt | None = None, hold_callbacks: bool = True) -> None:
         self.clock = clock
         self.rng = rng
         self.resolve = resolve
@@ -101,7 +135,20 @@ class Runtime:
         self.tokens: dict[str, asyncio.Future[JSON]] = {}
         self.heartbeats: dict[str, Callable[[], None]] = {}
         self.arn = arn
-        self.abort_reason: Failure | None = None
+        self.abort_reason: StatesError | None = None
+        self.history_limit = history_limit
+        self.max_duration = max_duration
+        self.interrupt = interrupt or Interrupt()
+        self.hold_callbacks = hold_callbacks
+        self.started = 0.0  # clock time of ExecutionStarted
+        self.steps = 0
+        #: set when the history reached its limit (the error the execution fails with)
+        self.limit_error: StatesError | None = None
+        if handlers is None:
+            from statemachine.interpreter.handlers import HANDLERS
+
+            handlers = HANDLERS
+        self.handlers: Mapping[type, Handler] = handlers
         self._executor: ThreadPoolExecutor | None = None
 
     def executor(self) -> ThreadPoolExecutor:
@@ -116,21 +163,59 @@ class Runtime:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
     def emit(self, frame: Frame, type: str, details: Mapping[str, Any] | None = None,
-             timestamp: float | None = None) -> Event:
+             timestamp: float | None = None, previous: int | None = None) -> Event:
+        """Append an event (previousEventId: the frame's last event, or ``previous``).
+
+        Raises StatesError(States.Runtime) instead once the history is full: the slot left
+        is the ExecutionFailed that ``emit_final`` records."""
+        limit = self.history_limit
+        if limit is not None and len(self.events) >= limit - 1:
+            raise self._history_full(limit)
+        return self.emit_final(frame, type, details, timestamp, previous)
+
+    def emit_final(self, frame: Frame, type: str, details: Mapping[str, Any] | None = None,
+                   timestamp: float | None = None, previous: int | None = None) -> Event:
+        """``emit`` without the history limit (the execution's last event)."""
         when = self.clock.now() if timestamp is None else timestamp
-        event = Event(len(self.events) + 1, frame.last_id, when, type, details)
+        event = Event(len(self.events) + 1, frame.last_id if previous is None else previous,
+                      when, type, details, frame.path)
         self.events.append(event)
         frame.last_id = event.id
         if self.on_event is not None:
             self.on_event(event)
         return event
 
+    def _history_full(self, limit: int) -> StatesError:
+        if self.limit_error is None:
+            self.limit_error = StatesError(
+                errors.RUNTIME, f"The execution reached the maximum number of history events ({limit}).",
+                recorded=True)
+        return self.limit_error
+
+    def callback_hold(self) -> AbstractContextManager[None]:
+        """Wrap a callback wait: holds a virtual clock still when ``hold_callbacks``."""
+        return self.clock.busy() if self.hold_callbacks else nullcontext()
+
+    def check_delay(self, seconds: float, what: str) -> float:
+        """``seconds`` if a wait that long ends within the execution's life; otherwise
+        StatesError(States.Runtime) naming ``what`` (a wait can never end after it)."""
+        limit = self.max_duration
+        if not math.isfinite(seconds) or (limit is not None
+                                          and self.clock.now() + seconds > self.started + limit):
+            life = f" ({limit:.0f} seconds from its start)" if limit is not None else ""
+            raise StatesError(errors.RUNTIME, f"{what} ends past the execution's maximum duration{life}.")
+        return seconds
+
     def child(self) -> Runtime:
         """A runtime for child executions (Distributed Map): same clock and resources, its own
-        history (AWS records child executions apart from the parent's history)."""
+        history (AWS records child executions apart from the parent's history; each child's
+        own history is short, so no limit applies to this shared list)."""
         clone = Runtime(clock=self.clock, rng=self.rng, resolve=self.resolve,
                         execution_ctx=self.execution_ctx, machine_ctx=self.machine_ctx,
-                        data_limit=self.data_limit, arn=self.arn)
+                        data_limit=self.data_limit, arn=self.arn, handlers=self.handlers,
+                        max_duration=self.max_duration, interrupt=self.interrupt,
+                        hold_callbacks=self.hold_callbacks)
+        clone.started = self.started
         clone.tokens = self.tokens
         clone.heartbeats = self.heartbeats
         clone._executor = self.executor()
@@ -141,9 +226,8 @@ class Runtime:
                                       run.entered_time, run.retry_count if retry else None, token)
 
 
-Handler = Callable[[Runtime, Any, JSON, Frame, StateRun], Any]
-#: state class -> handler coroutine ``(rt, state, raw_input, frame, run) -> (output, trigger, assigned)``
-HANDLERS: dict[type, Handler] = {}
+#: A state handler: coroutine ``(rt, state, raw_input, frame, run) -> (output, trigger, assigned)``
+Handler = Callable[..., Any]
 
 
 async def run_machine(rt: Runtime, machine: CompiledMachine, frame: Frame, value: JSON) -> JSON:
@@ -157,37 +241,42 @@ async def run_machine(rt: Runtime, machine: CompiledMachine, frame: Frame, value
         if trigger == "end":
             return value
         name = table[name][trigger]
+        rt.steps += 1
+        if not rt.steps % YIELD_EVERY:  # states that never await must not starve the loop
+            await asyncio.sleep(0)
 
 
 async def run_state(rt: Runtime, state: State, raw: JSON, frame: Frame) -> tuple[JSON, str]:
     """Enter ``state``, run its handler under Retry/Catch, exit; returns (output, trigger)."""
     entered = rt.emit(frame, state.type + "StateEntered", {"name": state.name, "input": raw})
     run = StateRun(state, entered.id, entered.timestamp)
-    handler = HANDLERS[state.__class__]
+    handler = rt.handlers[state.__class__]
     counts: list[int] | None = None
     while True:
         try:
             output, trigger, assigned = await handler(rt, state, raw, frame, run)
             break
-        except asyncio.CancelledError:
-            rt.emit(frame, state.type + "StateAborted")
+        except asyncio.CancelledError as exc:
+            _aborted(rt, frame, state, exc)
             raise
         except Exception as exc:
             failure = as_failure(rt, frame, run, exc)
         if state.retriers:
             counts = counts or [0] * len(state.retriers)
-            delay = retry_delay(state.retriers, counts, failure.error, rt.rng)
+            delay = retry_delay(state.retriers, counts, failure.name, rt.rng)
             if delay is not None:
                 run.retry_count += 1
                 try:
-                    await rt.clock.sleep(delay)
-                except asyncio.CancelledError:
-                    rt.emit(frame, state.type + "StateAborted")
+                    await rt.clock.sleep(rt.check_delay(delay, f"The retry of state '{state.name}'"))
+                except asyncio.CancelledError as exc:
+                    _aborted(rt, frame, state, exc)
                     raise
+                except StatesError as exc:
+                    raise as_failure(rt, frame, run, exc) from None
                 continue
-        if failure.final_event is not None:  # once: the same Failure travels further up
-            rt.emit(frame, failure.final_event)
-            failure.final_event = None
+        if failure.final_event is not None:  # once: what travels further up has none
+            rt.emit(frame, failure.final_event, previous=failure.source_event or None)
+            failure = failure.replace(final_event=None, source_event=frame.last_id)
         try:
             caught = _catch(rt, state, raw, frame, run, failure)
         except Exception as exc:  # Catch's own Output/Assign/ResultPath failed
@@ -195,11 +284,19 @@ async def run_state(rt: Runtime, state: State, raw: JSON, frame: Frame) -> tuple
         if caught is None:
             if frame.in_parallel and state.type != "Fail":
                 rt.emit(frame, state.type + "StateAborted")
-            raise failure
+            raise failure if failure.source_event else failure.replace(source_event=frame.last_id)
         output, trigger, assigned = caught
         break
     _commit(rt, frame, state, output, assigned)
     return output, trigger
+
+
+def _aborted(rt: Runtime, frame: Frame, state: State, exc: BaseException) -> None:
+    """A cancelled state records ``<Type>StateAborted`` only when a sibling branch or
+    iteration failed (linked to that failure's event); abort and timeouts record nothing."""
+    sibling = sibling_failed(exc)
+    if sibling is not None:
+        rt.emit(frame, state.type + "StateAborted", previous=sibling.source or None)
 
 
 def _commit(rt: Runtime, frame: Frame, state: State, output: JSON, assigned: Any) -> None:
@@ -210,27 +307,29 @@ def _commit(rt: Runtime, frame: Frame, state: State, output: JSON, assigned: Any
     rt.emit(frame, state.type + "StateExited", details)
 
 
-def as_failure(rt: Runtime, frame: Frame, run: StateRun, exc: Exception) -> Failure:
-    """Any exception out of a state as a Failure: Failures as they are, data-flow errors
-    prefixed (see ``evaluation_failure``), anything else (an engine or expression bug) as
-    States.Runtime, the way AWS reports its own internal errors."""
-    if isinstance(exc, Failure):
+def as_failure(rt: Runtime, frame: Frame, run: StateRun, exc: Exception) -> StatesError:
+    """Any exception out of a state as a recorded StatesError: recorded ones as they are,
+    data-flow errors prefixed (see ``evaluation_failure``), anything else (an engine or
+    expression bug) as States.Runtime, the way AWS reports its own internal errors."""
+    if isinstance(exc, StatesError) and exc.recorded:
         return exc
     if not isinstance(exc, (StatesError, PathNotFound)):
         exc = StatesError(errors.RUNTIME, f"{type(exc).__name__}: {exc}")
     return evaluation_failure(rt, frame, run, exc)
 
 
-def evaluation_failure(rt: Runtime, frame: Frame, run: StateRun, exc: Exception) -> Failure:
-    """A data-flow StatesError as the Failure AWS records: cause prefixed with the state and
-    its entered event id; a JSONata evaluation error also records ``EvaluationFailed``."""
+def evaluation_failure(rt: Runtime, frame: Frame, run: StateRun, exc: Exception) -> StatesError:
+    """A data-flow StatesError as AWS records it: cause prefixed with the state and its
+    entered event id; a JSONata evaluation error also records ``EvaluationFailed``."""
     if isinstance(exc, PathNotFound):
         exc = StatesError(errors.RUNTIME, exc.invalid_path_message())
     assert isinstance(exc, StatesError)
+    if exc.recorded:
+        return exc
     prefix = (f"An error occurred while executing the state '{run.state.name}' "
               f"(entered at the event id #{run.entered_id}). ")
-    failure = Failure(exc.name, prefix + (exc.cause or ""))
-    if failure.error == QUERY_EVALUATION_ERROR:
+    failure = StatesError(exc.name, prefix + (exc.cause or ""), recorded=True)
+    if failure.name == QUERY_EVALUATION_ERROR:
         rt.emit(frame, "EvaluationFailed", _evaluation_details(failure, run.state))
     return failure
 
@@ -238,10 +337,10 @@ def evaluation_failure(rt: Runtime, frame: Frame, run: StateRun, exc: Exception)
 _FIELD = re.compile(r"for the field '([^']+)'")
 
 
-def _evaluation_details(failure: Failure, state: State) -> dict[str, Any]:
+def _evaluation_details(failure: StatesError, state: State) -> dict[str, Any]:
     """EvaluationFailedEventDetails: error, cause, location (the field, when the cause names
     one, e.g. ``Output/result``), state."""
-    details: dict[str, Any] = {"error": failure.error, "cause": failure.cause}
+    details: dict[str, Any] = {"error": failure.name, "cause": failure.cause}
     found = _FIELD.search(failure.cause or "")
     if found is not None:
         details["location"] = found.group(1)
@@ -250,9 +349,9 @@ def _evaluation_details(failure: Failure, state: State) -> dict[str, Any]:
 
 
 def _catch(rt: Runtime, state: State, raw: JSON, frame: Frame, run: StateRun,
-           failure: Failure) -> tuple[JSON, str, Any] | None:
+           failure: StatesError) -> tuple[JSON, str, Any] | None:
     for catcher in state.catchers:
-        if not errors.matches(failure.error, catcher.error_equals):
+        if not errors.matches(failure.name, catcher.error_equals):
             continue
         error_output = failure.output()
         ctx = rt.context(run) if state.flow.needs_context else None
@@ -289,7 +388,7 @@ async def execute(rt: Runtime, machine: CompiledMachine, value: JSON, role_arn: 
     """Run a whole execution: ExecutionStarted ... ExecutionSucceeded/Failed/TimedOut/Aborted.
 
     ``started`` is the execution's start time (``$$.Execution.StartTime``), used as the
-    ExecutionStarted timestamp."""
+    ExecutionStarted timestamp. Never raises but CancelledError (the caller's own)."""
     try:
         return await _execute(rt, machine, value, role_arn, started)
     finally:
@@ -299,37 +398,53 @@ async def execute(rt: Runtime, machine: CompiledMachine, value: JSON, role_arn: 
 async def _execute(rt: Runtime, machine: CompiledMachine, value: JSON, role_arn: str,
                    started: float | None) -> Outcome:
     frame = Frame({}, 0)
-    rt.emit(frame, "ExecutionStarted", {"input": value, "roleArn": role_arn}, started)
-    work = asyncio.ensure_future(_checked_run(rt, machine, frame, value))
-    timeout = machine.timeout_seconds
+    event = rt.emit(frame, "ExecutionStarted", {"input": value, "roleArn": role_arn}, started)
+    rt.started = event.timestamp
+    work = asyncio.ensure_future(run_machine(rt, machine, frame, value))
+    timeout = _timeout(rt, machine)
     try:
-        if timeout is MISSING:
-            output = await work
-        else:
-            output = await _with_timeout(rt, work, float(timeout))
-    except Failure as failure:
-        return _failed(rt, frame, "ExecutionFailed", "FAILED", failure)
+        output = await work if timeout is None else await _with_timeout(rt, work, timeout)
+    except StatesError as failure:
+        return _failed(rt, frame, rt.limit_error or failure)
     except _TimedOut:
-        return _failed(rt, frame, "ExecutionTimedOut", "TIMED_OUT", Failure(errors.TIMEOUT, None))
+        # AWS: one ExecutionTimedOut, linked to nothing (previousEventId 0), without error or
+        # cause; the states still running record no ...Aborted events.
+        rt.emit_final(frame, "ExecutionTimedOut", previous=0)
+        return Outcome("TIMED_OUT")
     except asyncio.CancelledError:
         if not work.done():
             work.cancel()
             await asyncio.gather(work, return_exceptions=True)
-        abort = rt.abort_reason or Failure(None, None)
-        return _failed(rt, frame, "ExecutionAborted", "ABORTED", abort)
-    rt.emit(frame, "ExecutionSucceeded", {"output": output})
+        if rt.limit_error is not None:
+            return _failed(rt, frame, rt.limit_error)
+        abort = rt.abort_reason or StatesError(None, None)
+        details = _error_details(abort)
+        rt.emit_final(frame, "ExecutionAborted", details or None, previous=0)
+        return Outcome("ABORTED", None, abort.name or None, abort.cause or None)
+    if rt.limit_error is not None:  # the limit was reached where nothing could fail the run
+        return _failed(rt, frame, rt.limit_error)
+    try:
+        rt.emit(frame, "ExecutionSucceeded", {"output": output})
+    except StatesError as failure:  # the last slot of the history is the failure's
+        return _failed(rt, frame, failure)
     return Outcome("SUCCEEDED", output)
+
+
+def _timeout(rt: Runtime, machine: CompiledMachine) -> float | None:
+    """Seconds until the execution times out: TimeoutSeconds, capped by its maximum life."""
+    limits = [float(machine.timeout_seconds)] if machine.timeout_seconds is not MISSING else []
+    if rt.max_duration is not None:
+        limits.append(rt.max_duration)
+    return min(limits) if limits else None
 
 
 class _TimedOut(Exception):
     pass
 
 
-async def _checked_run(rt: Runtime, machine: CompiledMachine, frame: Frame, value: JSON) -> JSON:
-    return await run_machine(rt, machine, frame, value)
-
-
 async def _with_timeout(rt: Runtime, work: asyncio.Future[JSON], timeout: float) -> JSON:
+    if isinstance(rt.clock, SystemClock):  # real time: work that never awaits checks it too
+        rt.interrupt.timeout_at = time.monotonic() + timeout
     dog = asyncio.ensure_future(rt.clock.sleep(timeout))
     try:
         done, _ = await asyncio.wait({work, dog}, return_when=asyncio.FIRST_COMPLETED)
@@ -338,21 +453,25 @@ async def _with_timeout(rt: Runtime, work: asyncio.Future[JSON], timeout: float)
         raise
     if work in done:
         dog.cancel()
+        if work.cancelled() and rt.interrupt.timed_out:
+            raise _TimedOut
         return work.result()
     work.cancel()
     await asyncio.gather(work, return_exceptions=True)
     raise _TimedOut
 
 
-def _failed(rt: Runtime, frame: Frame, event: str, status: str, failure: Failure) -> Outcome:
+def _error_details(failure: StatesError) -> dict[str, Any]:
     # AWS leaves empty fields out of the event (a timeout's error output has "Cause": "",
     # its ExecutionFailed event no cause at all)
-    error = failure.error or None
-    cause = failure.cause or None
     details: dict[str, Any] = {}
-    if error is not None:
-        details["error"] = error
-    if cause is not None:
-        details["cause"] = cause
-    rt.emit(frame, event, details)
-    return Outcome(status, None, error, cause)
+    if failure.name:
+        details["error"] = failure.name
+    if failure.cause:
+        details["cause"] = failure.cause
+    return details
+
+
+def _failed(rt: Runtime, frame: Frame, failure: StatesError) -> Outcome:
+    rt.emit_final(frame, "ExecutionFailed", _error_details(failure))
+    return Outcome("FAILED", None, failure.name or None, failure.cause or None)

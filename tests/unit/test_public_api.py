@@ -99,7 +99,11 @@ def test_abort_stops_a_waiting_execution() -> None:
     execution.wait(5)
     assert execution.status == "ABORTED"
     assert (execution.error, execution.cause) == ("Stop", "by test")
-    assert [e["type"] for e in execution.history][-2:] == ["WaitStateAborted", "ExecutionAborted"]
+    # like ExecutionTimedOut (issue 9 item 12): the stop is the service's, one event, linked to
+    # nothing; the running Wait records no WaitStateAborted
+    assert [e["type"] for e in execution.history][-2:] == ["WaitStateEntered", "ExecutionAborted"]
+    assert execution.history[-1]["previousEventId"] == 0
+    assert execution.history[-1]["executionAbortedEventDetails"] == {"error": "Stop", "cause": "by test"}
 
 
 def test_wait_for_task_token_completes_through_send_task_success() -> None:
