@@ -77,7 +77,7 @@ async def _all_or_first_failure(coros: list[Any]) -> list[JSON]:
     failed = next((exc for exc in raised if exc is not None), None)
     if failed is not None:
         source = failed.source_event if isinstance(failed, StatesError) else 0
-        await _cancel(list(pending), SiblingFailed(source))
+        await _cancel([t for t in tasks if t in pending], SiblingFailed(source))  # in order
         raise failed
     return [t.result() for t in tasks]
 
