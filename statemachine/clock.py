@@ -173,9 +173,11 @@ class VirtualClock:
     async def _drive(self) -> None:
         self._changed = asyncio.Event()
         while self._prune():
-            await _settle()
+            settled = await _settle()
             if not self._prune():
                 break
+            if not settled:  # the interpreter is still working (a long loop of states)
+                continue
             deadline = self._sleepers[0][0]
             if self._busy == 0 and math.isfinite(deadline):
                 self._offset += max(0.0, deadline - self.now())
@@ -199,8 +201,9 @@ class VirtualClock:
                 fut.set_result(None)
 
 
-async def _settle(rounds: int = 10_000) -> None:
-    """Yield until nothing else on the loop is runnable (CPython: the ready queue is empty)."""
+async def _settle(rounds: int = 10_000) -> bool:
+    """Yield until nothing else on the loop is runnable (CPython: the ready queue is empty);
+    False when work was still runnable after ``rounds`` turns (time must not jump then)."""
     loop = asyncio.get_running_loop()
     for _ in range(rounds):
         await asyncio.sleep(0)
@@ -208,9 +211,10 @@ async def _settle(rounds: int = 10_000) -> None:
         if ready is None:
             for _ in range(50):
                 await asyncio.sleep(0)
-            return
+            return True
         if not ready:
-            return
+            return True
+    return False
 
 
 def format_timestamp(epoch: float) -> str:

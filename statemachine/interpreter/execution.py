@@ -144,11 +144,7 @@ class Runtime:
         self.steps = 0
         #: set when the history reached its limit (the error the execution fails with)
         self.limit_error: StatesError | None = None
-        if handlers is None:
-            from statemachine.interpreter.handlers import HANDLERS
-
-            handlers = HANDLERS
-        self.handlers: Mapping[type, Handler] = handlers
+        self.handlers: Mapping[type, Handler] = handlers if handlers is not None else _default_handlers()
         self._executor: ThreadPoolExecutor | None = None
 
     def executor(self) -> ThreadPoolExecutor:
@@ -168,10 +164,17 @@ class Runtime:
 
         Raises StatesError(States.Runtime) instead once the history is full: the slot left
         is the ExecutionFailed that ``emit_final`` records."""
+        events = self.events
         limit = self.history_limit
-        if limit is not None and len(self.events) >= limit - 1:
+        if limit is not None and len(events) >= limit - 1:
             raise self._history_full(limit)
-        return self.emit_final(frame, type, details, timestamp, previous)
+        event = Event(len(events) + 1, frame.last_id if previous is None else previous,
+                      self.clock.now() if timestamp is None else timestamp, type, details, frame.path)
+        events.append(event)
+        frame.last_id = event.id
+        if self.on_event is not None:
+            self.on_event(event)
+        return event
 
     def emit_final(self, frame: Frame, type: str, details: Mapping[str, Any] | None = None,
                    timestamp: float | None = None, previous: int | None = None) -> Event:
@@ -224,6 +227,18 @@ class Runtime:
     def context(self, run: StateRun, token: str | None = None, retry: bool = False) -> JSON:
         return dataflow.build_context(self.execution_ctx, self.machine_ctx, run.state.name,
                                       run.entered_time, run.retry_count if retry else None, token)
+
+
+_HANDLERS: list[Mapping[type, Any]] = []
+
+
+def _default_handlers() -> Mapping[type, Any]:
+    """handlers.HANDLERS, imported once (handlers.py imports this module)."""
+    if not _HANDLERS:
+        from statemachine.interpreter.handlers import HANDLERS
+
+        _HANDLERS.append(HANDLERS)
+    return _HANDLERS[0]
 
 
 #: A state handler: coroutine ``(rt, state, raw_input, frame, run) -> (output, trigger, assigned)``
@@ -443,8 +458,8 @@ class _TimedOut(Exception):
 
 
 async def _with_timeout(rt: Runtime, work: asyncio.Future[JSON], timeout: float) -> JSON:
-    if isinstance(rt.clock, SystemClock):  # real time: work that never awaits checks it too
-        rt.interrupt.timeout_at = time.monotonic() + timeout
+    if isinstance(rt.clock, SystemClock):
+        return await _with_real_timeout(rt, work, timeout)
     dog = asyncio.ensure_future(rt.clock.sleep(timeout))
     try:
         done, _ = await asyncio.wait({work, dog}, return_when=asyncio.FIRST_COMPLETED)
@@ -453,12 +468,32 @@ async def _with_timeout(rt: Runtime, work: asyncio.Future[JSON], timeout: float)
         raise
     if work in done:
         dog.cancel()
-        if work.cancelled() and rt.interrupt.timed_out:
-            raise _TimedOut
         return work.result()
     work.cancel()
     await asyncio.gather(work, return_exceptions=True)
     raise _TimedOut
+
+
+async def _with_real_timeout(rt: Runtime, work: asyncio.Future[JSON], timeout: float) -> JSON:
+    """Real time: a loop timer cancels the work (cheap: no watchdog task), and work that never
+    awaits (JSONata) reads the same deadline from the Interrupt."""
+    rt.interrupt.timeout_at = time.monotonic() + timeout
+    fired = False
+
+    def fire() -> None:
+        nonlocal fired
+        fired = True
+        work.cancel()
+
+    timer = asyncio.get_running_loop().call_later(timeout, fire)
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if work.cancelled() and (fired or rt.interrupt.timed_out):
+            raise _TimedOut from None
+        raise
+    finally:
+        timer.cancel()
 
 
 def _error_details(failure: StatesError) -> dict[str, Any]:

@@ -332,3 +332,10 @@ def test_abort_without_loop_does_not_hang(tmp_path: Path) -> None:
     execution.abort()
     assert execution.wait(5).status in {"SUCCEEDED", "ABORTED"}
     assert threading.active_count() < 50 and os.getpid() > 0
+
+
+def test_virtual_time_stands_still_while_states_keep_working() -> None:
+    """A long run of states under virtual time never jumps to the execution's one-year limit."""
+    execution = run(LOOP, history_limit=60_000)
+    assert (execution.status, execution.error) == ("FAILED", "States.Runtime")
+    assert execution.duration is not None and execution.duration < 3600
