@@ -6,7 +6,7 @@ An ``Event`` keeps Python values; ``to_dict()`` serialises payload fields (``inp
 way AWS shapes them: ``{"id", "previousEventId", "timestamp", "type", "<x>EventDetails": {...}}``.
 
 Identity beyond AWS's fields: ``Event.path`` says which Parallel branch / Map iteration (or
-Distributed Map child execution) the event belongs to, as ``((entered_event_id, index), ...)``
+Distributed Map child execution) the event belongs to, as ``((started_event_id, index), ...)``
 outermost first; ``()`` for the top level. It is ours, so ``to_dict()`` leaves it out: the
 AWS-shaped history and JSON output are unchanged.
 """

@@ -9,8 +9,8 @@ Errors travel as ``StatesError`` (errors.py). One raised by a data-flow step is 
 it leaves its state, with AWS's prefix "An error occurred while executing the state 'X'
 (entered at the event id #N). "; task errors and Fail states are made ``recorded=True``.
 
-Executions that do not stop: every ``YIELD_EVERY`` transitions the loop yields to the event
-loop, so abort, Ctrl-C and timeouts reach a loop of states that never awaits; the history is
+Executions that do not stop: every ``YIELD_EVERY`` transitions (and every ``YIELD_EVERY`` Map
+items a Map worker runs) the loop yields to the event loop, so abort, Ctrl-C and timeouts reach a loop of states that never awaits; the history is
 bounded (``Runtime.history_limit``, AWS: 25,000 events) and the execution's life too
 (``Runtime.max_duration``, AWS: one year for STANDARD), so no deadline is out of reach.
 
@@ -24,6 +24,7 @@ import asyncio
 import math
 import random
 import re
+import sys
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -48,7 +49,7 @@ DEFAULT_HISTORY_LIMIT = 25_000
 #: AWS: a STANDARD execution lives at most one year (then it times out).
 STANDARD_MAX_DURATION = 365 * 24 * 3600.0
 #: Transitions between two yields to the event loop (a power of two: a mask test).
-YIELD_EVERY = 128
+YIELD_EVERY = 1024
 QUERY_EVALUATION_ERROR = "States.QueryEvaluationError"
 #: Worker threads for synchronous handlers per execution (created on demand). A Map's unbounded
 #: concurrency is capped at or below this, so queued handler calls do not eat into their
@@ -60,8 +61,9 @@ class Frame:
     """The mutable per-branch part of a run: workflow variables and the last event id.
 
     ``path`` says which Parallel branch / Map iteration the frame runs, outermost first:
-    one ``(entered_event_id, index)`` pair per level (the Parallel or Map state's
-    StateEntered id, and the branch or iteration index). Every event the frame emits carries
+    one ``(started_event_id, index)`` pair per level (the id of the ParallelStateStarted /
+    MapStateStarted / MapRunStarted event of that attempt of the state, and the branch or
+    iteration index). Every event the frame emits carries
     it (``Event.path``; our own field, never in AWS's event dicts)."""
 
     __slots__ = ("in_parallel", "last_id", "path", "variables")
@@ -137,11 +139,12 @@ class Runtime:
         self.arn = arn
         self.abort_reason: StatesError | None = None
         self.history_limit = history_limit
+        #: events ``emit`` may append (the last slot is the ExecutionFailed of emit_final)
+        self._room = history_limit - 1 if history_limit is not None else sys.maxsize
         self.max_duration = max_duration
         self.interrupt = interrupt or Interrupt()
         self.hold_callbacks = hold_callbacks
         self.started = 0.0  # clock time of ExecutionStarted
-        self.steps = 0
         #: set when the history reached its limit (the error the execution fails with)
         self.limit_error: StatesError | None = None
         self.handlers: Mapping[type, Handler] = handlers if handlers is not None else _default_handlers()
@@ -165,10 +168,10 @@ class Runtime:
         Raises StatesError(States.Runtime) instead once the history is full: the slot left
         is the ExecutionFailed that ``emit_final`` records."""
         events = self.events
-        limit = self.history_limit
-        if limit is not None and len(events) >= limit - 1:
-            raise self._history_full(limit)
-        event = Event(len(events) + 1, frame.last_id if previous is None else previous,
+        count = len(events)
+        if count >= self._room:
+            raise self._history_full()
+        event = Event(count + 1, frame.last_id if previous is None else previous,
                       self.clock.now() if timestamp is None else timestamp, type, details, frame.path)
         events.append(event)
         frame.last_id = event.id
@@ -188,7 +191,8 @@ class Runtime:
             self.on_event(event)
         return event
 
-    def _history_full(self, limit: int) -> StatesError:
+    def _history_full(self) -> StatesError:
+        limit = self.history_limit
         if self.limit_error is None:
             self.limit_error = StatesError(
                 errors.RUNTIME, f"The execution reached the maximum number of history events ({limit}).",
@@ -233,11 +237,12 @@ _HANDLERS: list[Mapping[type, Any]] = []
 
 
 def _default_handlers() -> Mapping[type, Any]:
-    """handlers.HANDLERS, imported once (handlers.py imports this module)."""
+    """handlers.TABLE (the dict behind HANDLERS: a faster lookup), imported once
+    (handlers.py imports this module)."""
     if not _HANDLERS:
-        from statemachine.interpreter.handlers import HANDLERS
+        from statemachine.interpreter.handlers import TABLE
 
-        _HANDLERS.append(HANDLERS)
+        _HANDLERS.append(TABLE)
     return _HANDLERS[0]
 
 
@@ -250,14 +255,16 @@ async def run_machine(rt: Runtime, machine: CompiledMachine, frame: Frame, value
     states = machine.states
     table = machine.table
     name = machine.start_at
+    steps = 0
     while True:
         state = states[name]
         value, trigger = await run_state(rt, state, value, frame)
         if trigger == "end":
             return value
         name = table[name][trigger]
-        rt.steps += 1
-        if not rt.steps % YIELD_EVERY:  # states that never await must not starve the loop
+        steps += 1
+        if steps == YIELD_EVERY:  # states that never await must not starve the loop
+            steps = 0
             await asyncio.sleep(0)
 
 

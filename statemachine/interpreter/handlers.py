@@ -23,12 +23,12 @@ from statemachine.model import (
     WaitState,
 )
 
-__all__ = ["HANDLERS", "build_handlers"]
+__all__ = ["HANDLERS", "TABLE", "build_handlers"]
 
 
-def build_handlers() -> Mapping[type, Handler]:
-    """A fresh table with one handler per state type."""
-    return MappingProxyType({
+def build_handlers() -> dict[type, Handler]:
+    """A fresh table with one handler per state type (a plain dict: the caller's to keep)."""
+    return {
         PassState: states.run_pass,
         SucceedState: states.run_succeed,
         FailState: states.run_fail,
@@ -37,7 +37,9 @@ def build_handlers() -> Mapping[type, Handler]:
         TaskState: task.run_task,
         ParallelState: parallel.run_parallel,
         MapState: parallel.run_map,
-    })
+    }
 
 
-HANDLERS: Mapping[type, Handler] = build_handlers()
+#: The default table, read-only (the Runtime looks handlers up in the dict behind it).
+TABLE = build_handlers()
+HANDLERS: Mapping[type, Handler] = MappingProxyType(TABLE)

@@ -11,7 +11,9 @@ failure's event) and fails the state with its error, unless a Distributed Map to
 of these (see execution.SiblingFailed).
 
 Identity: each branch / iteration frame extends its parent's ``path`` with
-``(entered_event_id, index)``, so every event says which branch or iteration it belongs to.
+``(started_event_id, index)`` -- the id of this attempt's ParallelStateStarted /
+MapStateStarted / MapRunStarted event and the branch or item index -- so every event says
+which branch or iteration, of which attempt of its state, it belongs to.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from statemachine.errors import StatesError
 from statemachine.expressions.scope import Scope
 from statemachine.interpreter import dataflow
 from statemachine.interpreter.execution import (
+    YIELD_EVERY,
     Frame,
     Runtime,
     SiblingFailed,
@@ -52,7 +55,7 @@ async def run_parallel(rt: Runtime, state: ParallelState, raw: JSON, frame: Fram
     rt.emit(frame, "ParallelStateStarted")
     start_id = frame.last_id
     coros = [_branch(rt, b, value, Frame(dict(frame.variables), start_id, True,
-                                         (*frame.path, (run.entered_id, i))))
+                                         (*frame.path, (start_id, i))))
              for i, b in enumerate(state.branches)]
     result = await _all_or_first_failure(coros)
     return _finish(rt, state, raw, result, ctx, frame)
@@ -119,9 +122,9 @@ async def run_map(rt: Runtime, state: MapState, raw: JSON, frame: Frame, run: St
     rt.emit(frame, "MapStateStarted", {"length": len(items)})
     limits = concurrency, _tolerated(rt, state, value, ctx, variables, len(items))
     if state.distributed or state.item_reader is not MISSING or state.result_writer is not MISSING:
-        result = await _distributed(rt, state, frame, value, ctx, items, limits, run.entered_id)
+        result = await _distributed(rt, state, frame, value, ctx, items, limits)
     else:
-        result = await _inline(rt, state, frame, value, ctx, items, limits, run.entered_id)
+        result = await _inline(rt, state, frame, value, ctx, items, limits)
     rt.emit(frame, "MapStateSucceeded")
     return _finish(rt, state, raw, result, ctx, frame)
 
@@ -200,13 +203,13 @@ def _selector(rt: Runtime, state: MapState, value: JSON, ctx: Any, variables: An
 
 
 async def _inline(rt: Runtime, state: MapState, frame: Frame, value: JSON, ctx: Any,
-                  items: list[JSON], limits: tuple[int, int | None], entered: int) -> list[JSON]:
+                  items: list[JSON], limits: tuple[int, int | None]) -> list[JSON]:
     start_id = frame.last_id
     variables = frame.variables
 
     async def iteration(index: int) -> JSON:
         item = _selector(rt, state, value, ctx, variables, index, items[index])
-        return await _iteration(rt, state, frame, start_id, (*frame.path, (entered, index)), item)
+        return await _iteration(rt, state, frame, start_id, (*frame.path, (start_id, index)), item)
 
     try:
         return await _pool(len(items), limits, INLINE_CONCURRENCY_CAP, iteration)
@@ -248,7 +251,12 @@ async def _pool(total: int, limits: tuple[int, int | None], cap: int, run: Any) 
 
     async def worker() -> None:
         nonlocal failures
+        done = 0
         for index in queue:
+            done += 1
+            if done == YIELD_EVERY:  # short iterations that never await must not starve the loop
+                done = 0
+                await asyncio.sleep(0)
             try:
                 results[index] = await run(index)
             except StatesError as failure:
@@ -267,12 +275,13 @@ async def _pool(total: int, limits: tuple[int, int | None], cap: int, run: Any) 
 
 
 async def _distributed(rt: Runtime, state: MapState, frame: Frame, value: JSON, ctx: Any,
-                       items: list[JSON], limits: tuple[int, int | None], entered: int) -> JSON:
+                       items: list[JSON], limits: tuple[int, int | None]) -> JSON:
     label = state.label if state.label is not MISSING else state.name
     machine_arn = str(rt.machine_ctx.get("Id", ""))
     run_id = uuid.UUID(int=rt.rng.getrandbits(128), version=4)
     run_arn = f"{machine_arn.replace(':stateMachine:', ':mapRun:')}/{label}:{run_id}"
     rt.emit(frame, "MapRunStarted", {"mapRunArn": run_arn})
+    started = frame.last_id
     child = rt.child()  # child executions keep their own histories
     io = None  # ItemReader / ResultWriter (interpreter/itemio.py), imported only when present
     if state.item_reader is not MISSING or state.result_writer is not MISSING:
@@ -286,7 +295,7 @@ async def _distributed(rt: Runtime, state: MapState, frame: Frame, value: JSON, 
         batches = _batches(rt, state, value, ctx, frame.variables, items)
 
         async def execution(index: int) -> JSON:
-            child_frame = Frame(dict(frame.variables), 0, False, (*frame.path, (entered, index)))
+            child_frame = Frame(dict(frame.variables), 0, False, (*frame.path, (started, index)))
             return await run_machine(child, state.processor, child_frame, batches[index])  # type: ignore[arg-type]  # as in _iteration: the processor is set
 
         run = execution if io is None or state.result_writer is MISSING else io.recorded(execution, batches)

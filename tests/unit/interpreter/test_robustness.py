@@ -11,9 +11,8 @@ generous wall-clock limit that the broken behaviour (minutes) could never meet.
 
 from __future__ import annotations
 
-import os
+import json
 import pickle
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -69,19 +68,27 @@ def test_the_history_limit_is_configurable_and_cannot_be_caught() -> None:
     assert len(execution.history) == 500 and execution.history[-1]["type"] == "ExecutionFailed"
 
 
+COUNT_TO = {"StartAt": "Check", "States": {
+    "Check": {"Type": "Choice", "Default": "Add",
+              "Choices": [{"Variable": "$.n", "NumericGreaterThanEqualsPath": "$.to", "Next": "Done"}]},
+    "Add": {"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.n, 1)", "to.$": "$.to"}, "Next": "Check"},
+    "Done": {"Type": "Succeed"}}}
+
+
 def test_no_history_limit_when_disabled_or_express() -> None:
-    machine = statemachine.load(LOOP)
-    execution = machine.run({}, virtual_time=True, history_limit=None, timeout=0.3)
-    assert execution.status == "ABORTED" and len(execution.events) > 25_000
-    express = statemachine.load(LOOP, machine_type="EXPRESS").run({}, virtual_time=True, timeout=0.3)
-    assert express.status == "ABORTED" and len(express.events) > 25_000
+    counting = {"n": 0, "to": 7000}  # 4 events per round: 28,000+ events
+    assert run(COUNT_TO, counting).error == "States.Runtime"
+    execution = run(COUNT_TO, counting, history_limit=None)
+    assert execution.status == "SUCCEEDED" and len(execution.events) > 25_000
+    express = statemachine.load(COUNT_TO, machine_type="EXPRESS").run(counting, virtual_time=True)
+    assert express.status == "SUCCEEDED" and len(express.events) > 25_000
 
 
 def test_sm_run_history_limit_flag(tmp_path: Path) -> None:
     from cli.main import main
 
     flow = tmp_path / "loop.json"
-    flow.write_text(__import__("json").dumps(LOOP))
+    flow.write_text(json.dumps(LOOP))
     assert main(["run", str(flow), "--quiet", "--history-limit", "100"]) == 1
     with pytest.raises(SystemExit):
         main(["run", str(flow), "--history-limit", "1"])
@@ -313,25 +320,16 @@ def test_events_say_which_branch_or_iteration_they_belong_to() -> None:
         leaf("L1"), {"StartAt": "M", "States": {"M": {"Type": "Map", "ItemsPath": "$.items", "End": True,
                                                       "Iterator": leaf("L2")}}}]}}}
     execution = run(definition, {"items": ["a", "b"]})
-    par = execution.events[1].id  # ParallelStateEntered
-    map_entered = next(e.id for e in execution.events if e.type == "MapStateEntered")
+    par = next(e.id for e in execution.events if e.type == "ParallelStateStarted")
+    started = next(e.id for e in execution.events if e.type == "MapStateStarted")
     paths = {(e.type, e.path) for e in execution.events if e.type == "PassStateEntered"}
     assert paths == {("PassStateEntered", ((par, 0),)),
-                     ("PassStateEntered", ((par, 1), (map_entered, 0))),
-                     ("PassStateEntered", ((par, 1), (map_entered, 1)))}
+                     ("PassStateEntered", ((par, 1), (started, 0))),
+                     ("PassStateEntered", ((par, 1), (started, 1)))}
     assert execution.events[0].path == () and execution.events[-1].path == ()
     # ours only: the AWS-shaped history has no such field
     assert all(set(h) <= {"id", "previousEventId", "timestamp", "type"} | {k for k in h if k.endswith("EventDetails")}
                for h in execution.history)
-
-
-def test_abort_without_loop_does_not_hang(tmp_path: Path) -> None:
-    """abort() before the loop exists is a no-op; threads started by start() finish."""
-    machine = statemachine.load({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
-    execution = machine.start({})
-    execution.abort()
-    assert execution.wait(5).status in {"SUCCEEDED", "ABORTED"}
-    assert threading.active_count() < 50 and os.getpid() > 0
 
 
 def test_virtual_time_stands_still_while_states_keep_working() -> None:
@@ -339,3 +337,15 @@ def test_virtual_time_stands_still_while_states_keep_working() -> None:
     execution = run(LOOP, history_limit=60_000)
     assert (execution.status, execution.error) == ("FAILED", "States.Runtime")
     assert execution.duration is not None and execution.duration < 3600
+
+
+def test_a_retried_map_tells_its_attempts_apart() -> None:
+    definition = {"StartAt": "M", "States": {"M": {
+        "Type": "Map", "ItemsPath": "$.items", "End": True,
+        "Retry": [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 1, "IntervalSeconds": 1}],
+        "Iterator": {"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "E"}}}}}}
+    execution = run(definition, {"items": [1]})
+    assert execution.error == "E"
+    paths = [e.path for e in execution.events if e.type == "FailStateEntered"]
+    starts = [e.id for e in execution.events if e.type == "MapStateStarted"]
+    assert paths == [((starts[0], 0),), ((starts[1], 0),)] and starts[0] != starts[1]
