@@ -304,9 +304,11 @@ async def run_state(rt: Runtime, state: State, raw: JSON, frame: Frame) -> tuple
         except Exception as exc:  # Catch's own Output/Assign/ResultPath failed
             raise as_failure(rt, frame, run, exc) from None
         if caught is None:
+            if not failure.source_event:  # where it failed: what aborted siblings link to
+                failure = failure.replace(source_event=frame.last_id)
             if frame.in_parallel and state.type != "Fail":
                 rt.emit(frame, state.type + "StateAborted")
-            raise failure if failure.source_event else failure.replace(source_event=frame.last_id)
+            raise failure
         output, trigger, assigned = caught
         break
     _commit(rt, frame, state, output, assigned)

@@ -364,3 +364,18 @@ def test_a_retried_map_tells_its_attempts_apart() -> None:
     paths = [e.path for e in execution.events if e.type == "FailStateEntered"]
     starts = [e.id for e in execution.events if e.type == "MapStateStarted"]
     assert paths == [((starts[0], 0),), ((starts[1], 0),)] and starts[0] != starts[1]
+
+
+def test_parallel_failure_links_the_aborted_sibling_to_the_failing_event() -> None:
+    definition = {"StartAt": "Par", "States": {"Par": {"Type": "Parallel", "End": True, "Branches": [
+        {"StartAt": "Slow", "States": {"Slow": {"Type": "Wait", "Seconds": 60, "End": True}}},
+        {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "svc", "End": True}}}]}}}
+
+    def fail(event: Any) -> Any:
+        raise ValueError("bad")
+
+    execution = run(definition, resources={"svc": fail})
+    assert (execution.status, execution.error) == ("FAILED", "ValueError")
+    failed = next(e for e in execution.history if e["type"] == "TaskFailed")
+    aborted = {e["type"]: e["previousEventId"] for e in execution.history if e["type"].endswith("StateAborted")}
+    assert aborted == {"TaskStateAborted": failed["id"], "WaitStateAborted": failed["id"]}
