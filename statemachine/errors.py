@@ -136,17 +136,25 @@ class StatesError(StateMachineError):
     iterations failed records ``MapStateFailed``); None otherwise.
     ``source_event``: id of the history event where the failure happened (e.g. a failing
     iteration's TaskFailed), which AWS links the enclosing state's failure events to; 0 when
-    unknown. All three are fixed when the error is made (see ``replace``).
+    unknown. Every field is fixed when the error is made (``replace`` makes a changed copy).
     """
 
     def __init__(self, name: str | None, cause: str | None = None, *, recorded: bool = False,
                  final_event: str | None = None, source_event: int = 0) -> None:
-        self.name = name
-        self.cause = cause
+        self._name = name
+        self._cause = cause
         self._recorded = recorded
         self._final_event = final_event
         self._source_event = source_event
         super().__init__(f"{name}: {cause}" if cause is not None else str(name))
+
+    @property
+    def name(self) -> str | None:
+        return self._name
+
+    @property
+    def cause(self) -> str | None:
+        return self._cause
 
     @property
     def recorded(self) -> bool:

@@ -305,8 +305,9 @@ def test_timeout_inside_map_and_parallel_records_no_aborted_events() -> None:
 
 def test_one_runtime_error_type_is_immutable_and_pickles() -> None:
     error = StatesError("Custom", "why", recorded=True, final_event="MapStateFailed", source_event=7)
-    with pytest.raises(AttributeError):
-        error.final_event = None  # type: ignore[misc]
+    for field in ("name", "cause", "recorded", "final_event", "source_event"):
+        with pytest.raises(AttributeError):
+            setattr(error, field, None)
     copy = pickle.loads(pickle.dumps(error))
     assert (copy.name, copy.cause, copy.recorded, copy.final_event, copy.source_event) == (
         "Custom", "why", True, "MapStateFailed", 7)
