@@ -9,9 +9,9 @@ Errors travel as ``StatesError`` (errors.py). One raised by a data-flow step is 
 it leaves its state, with AWS's prefix "An error occurred while executing the state 'X'
 (entered at the event id #N). "; task errors and Fail states are made ``recorded=True``.
 
-Executions that do not stop: every ``YIELD_EVERY`` transitions (and every ``YIELD_EVERY`` Map
-items a Map worker runs) the loop yields to the event loop, so abort, Ctrl-C and timeouts reach a loop of states that never awaits; the history is
-bounded (``Runtime.history_limit``, AWS: 25,000 events) and the execution's life too
+Executions that do not stop: every ``YIELD_EVERY`` transitions of a machine (and every
+``YIELD_EVERY`` items of a Map) the interpreter yields to the event loop, so abort, Ctrl-C
+and timeouts reach a loop of states that never awaits; the history is bounded (``Runtime.history_limit``, AWS: 25,000 events) and the execution's life too
 (``Runtime.max_duration``, AWS: one year for STANDARD), so no deadline is out of reach.
 
 The handler table (state class -> coroutine) is built explicitly in ``handlers.py`` and

@@ -251,11 +251,8 @@ async def _pool(total: int, limits: tuple[int, int | None], cap: int, run: Any) 
 
     async def worker() -> None:
         nonlocal failures
-        done = 0
         for index in queue:
-            done += 1
-            if done == YIELD_EVERY:  # short iterations that never await must not starve the loop
-                done = 0
+            if not index % YIELD_EVERY and index:  # iterations that never await must not starve the loop
                 await asyncio.sleep(0)
             try:
                 results[index] = await run(index)
