@@ -11,7 +11,8 @@ it leaves its state, with AWS's prefix "An error occurred while executing the st
 
 Executions that do not stop: every ``YIELD_EVERY`` transitions of a machine (and every
 ``YIELD_EVERY`` items of a Map) the interpreter yields to the event loop, so abort, Ctrl-C
-and timeouts reach a loop of states that never awaits; the history is bounded (``Runtime.history_limit``, AWS: 25,000 events) and the execution's life too
+and timeouts reach a loop of states that never awaits; the history is bounded
+(``Runtime.history_limit``, AWS: 25,000 events) and so is the execution's life
 (``Runtime.max_duration``, AWS: one year for STANDARD), so no deadline is out of reach.
 
 The handler table (state class -> coroutine) is built explicitly in ``handlers.py`` and
