@@ -32,12 +32,8 @@ from statemachine.clock import (
 from statemachine.errors import DefinitionError, ExecutionError, StatesError
 from statemachine.history import Event
 from statemachine.interpreter import execute
-from statemachine.interpreter.execution import (
-    DEFAULT_HISTORY_LIMIT,
-    STANDARD_MAX_DURATION,
-    Outcome,
-    Runtime,
-)
+from statemachine.interpreter.execution import DEFAULT_HISTORY_LIMIT, STANDARD_MAX_DURATION, Runtime
+from statemachine.interpreter.lifecycle import Outcome
 from statemachine.model import CompiledMachine, MapState, ParallelState, TaskState
 from statemachine.values import JSON, MISSING
 

@@ -16,7 +16,8 @@ and timeouts reach a loop of states that never awaits; the history is bounded
 (``Runtime.max_duration``, AWS: one year for STANDARD), so no deadline is out of reach.
 
 The handler table (state class -> coroutine) is built explicitly in ``handlers.py`` and
-passed to the Runtime; nothing registers itself on import.
+passed to the Runtime; nothing registers itself on import. A whole execution (start, timeout,
+terminal event) is ``lifecycle.execute``.
 """
 
 from __future__ import annotations
@@ -26,14 +27,13 @@ import math
 import random
 import re
 import sys
-import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from statemachine import errors
-from statemachine.clock import Clock, Interrupt, SystemClock
+from statemachine.clock import Clock, Interrupt
 from statemachine.errors import StatesError
 from statemachine.expressions.jsonpath import PathNotFound
 from statemachine.history import Event
@@ -42,8 +42,8 @@ from statemachine.interpreter.retry import retry_delay
 from statemachine.model import CompiledMachine, State
 from statemachine.values import JSON, MISSING
 
-__all__ = ["DEFAULT_HISTORY_LIMIT", "Frame", "Outcome", "Runtime", "StateRun", "execute",
-           "run_machine", "run_state"]
+__all__ = ["DEFAULT_HISTORY_LIMIT", "STANDARD_MAX_DURATION", "YIELD_EVERY", "Frame", "Runtime",
+           "SiblingFailed", "StateRun", "run_machine", "run_state", "sibling_failed"]
 
 #: AWS: a STANDARD execution fails when its history reaches 25,000 events.
 DEFAULT_HISTORY_LIMIT = 25_000
@@ -286,16 +286,7 @@ async def run_state(rt: Runtime, state: State, raw: JSON, frame: Frame) -> tuple
             failure = as_failure(rt, frame, run, exc)
         if state.retriers:
             counts = counts or [0] * len(state.retriers)
-            delay = retry_delay(state.retriers, counts, failure.name, rt.rng)
-            if delay is not None:
-                run.retry_count += 1
-                try:
-                    await rt.clock.sleep(rt.check_delay(delay, f"The retry of state '{state.name}'"))
-                except asyncio.CancelledError as exc:
-                    _aborted(rt, frame, state, exc)
-                    raise
-                except StatesError as exc:
-                    raise as_failure(rt, frame, run, exc) from None
+            if await _retry(rt, frame, run, failure, counts):
                 continue
         if failure.final_event is not None:  # once: what travels further up has none
             rt.emit(frame, failure.final_event, previous=failure.source_event or None)
@@ -314,6 +305,24 @@ async def run_state(rt: Runtime, state: State, raw: JSON, frame: Frame) -> tuple
         break
     _commit(rt, frame, state, output, assigned)
     return output, trigger
+
+
+async def _retry(rt: Runtime, frame: Frame, run: StateRun, failure: StatesError, counts: list[int]) -> bool:
+    """Wait before the next attempt when a retrier allows one; False when none does. A wait
+    that would outlive the execution fails the state instead (States.Runtime)."""
+    state = run.state
+    delay = retry_delay(state.retriers, counts, failure.name, rt.rng)
+    if delay is None:
+        return False
+    run.retry_count += 1
+    try:
+        await rt.clock.sleep(rt.check_delay(delay, f"The retry of state '{state.name}'"))
+    except asyncio.CancelledError as exc:
+        _aborted(rt, frame, state, exc)
+        raise
+    except StatesError as exc:
+        raise as_failure(rt, frame, run, exc) from None
+    return True
 
 
 def _aborted(rt: Runtime, frame: Frame, state: State, exc: BaseException) -> None:
@@ -393,130 +402,3 @@ def _catch(rt: Runtime, state: State, raw: JSON, frame: Frame, run: StateRun,
             output = dataflow.apply_result_path(catcher.result_path, raw, error_output)
         return output, catcher.trigger, assigned
     return None
-
-
-class Outcome:
-    """How an execution ended: status, output or error/cause."""
-
-    __slots__ = ("cause", "error", "output", "status")
-
-    def __init__(self, status: str, output: JSON = None, error: str | None = None,
-                 cause: str | None = None) -> None:
-        self.status = status
-        self.output = output
-        self.error = error
-        self.cause = cause
-
-
-async def execute(rt: Runtime, machine: CompiledMachine, value: JSON, role_arn: str,
-                  started: float | None = None) -> Outcome:
-    """Run a whole execution: ExecutionStarted ... ExecutionSucceeded/Failed/TimedOut/Aborted.
-
-    ``started`` is the execution's start time (``$$.Execution.StartTime``), used as the
-    ExecutionStarted timestamp. Never raises but CancelledError (the caller's own)."""
-    try:
-        return await _execute(rt, machine, value, role_arn, started)
-    finally:
-        rt.close()
-
-
-async def _execute(rt: Runtime, machine: CompiledMachine, value: JSON, role_arn: str,
-                   started: float | None) -> Outcome:
-    frame = Frame({}, 0)
-    event = rt.emit(frame, "ExecutionStarted", {"input": value, "roleArn": role_arn}, started)
-    rt.started = event.timestamp
-    work = asyncio.ensure_future(run_machine(rt, machine, frame, value))
-    timeout = _timeout(rt, machine)
-    try:
-        output = await work if timeout is None else await _with_timeout(rt, work, timeout)
-    except StatesError as failure:
-        return _failed(rt, frame, rt.limit_error or failure)
-    except _TimedOut:
-        # AWS: one ExecutionTimedOut, linked to nothing (previousEventId 0), without error or
-        # cause; the states still running record no ...Aborted events.
-        rt.emit_final(frame, "ExecutionTimedOut", previous=0)
-        return Outcome("TIMED_OUT")
-    except asyncio.CancelledError:
-        if not work.done():
-            work.cancel()
-            await asyncio.gather(work, return_exceptions=True)
-        if rt.limit_error is not None:
-            return _failed(rt, frame, rt.limit_error)
-        abort = rt.abort_reason or StatesError(None, None)
-        details = _error_details(abort)
-        rt.emit_final(frame, "ExecutionAborted", details or None, previous=0)
-        return Outcome("ABORTED", None, abort.name or None, abort.cause or None)
-    if rt.limit_error is not None:  # the limit was reached where nothing could fail the run
-        return _failed(rt, frame, rt.limit_error)
-    try:
-        rt.emit(frame, "ExecutionSucceeded", {"output": output})
-    except StatesError as failure:  # the last slot of the history is the failure's
-        return _failed(rt, frame, failure)
-    return Outcome("SUCCEEDED", output)
-
-
-def _timeout(rt: Runtime, machine: CompiledMachine) -> float | None:
-    """Seconds until the execution times out: TimeoutSeconds, capped by its maximum life."""
-    limits = [float(machine.timeout_seconds)] if machine.timeout_seconds is not MISSING else []
-    if rt.max_duration is not None:
-        limits.append(rt.max_duration)
-    return min(limits) if limits else None
-
-
-class _TimedOut(Exception):
-    pass
-
-
-async def _with_timeout(rt: Runtime, work: asyncio.Future[JSON], timeout: float) -> JSON:
-    if isinstance(rt.clock, SystemClock):
-        return await _with_real_timeout(rt, work, timeout)
-    dog = asyncio.ensure_future(rt.clock.sleep(timeout))
-    try:
-        done, _ = await asyncio.wait({work, dog}, return_when=asyncio.FIRST_COMPLETED)
-    except asyncio.CancelledError:
-        dog.cancel()
-        raise
-    if work in done:
-        dog.cancel()
-        return work.result()
-    work.cancel()
-    await asyncio.gather(work, return_exceptions=True)
-    raise _TimedOut
-
-
-async def _with_real_timeout(rt: Runtime, work: asyncio.Future[JSON], timeout: float) -> JSON:
-    """Real time: a loop timer cancels the work (cheap: no watchdog task), and work that never
-    awaits (JSONata) reads the same deadline from the Interrupt."""
-    rt.interrupt.timeout_at = time.monotonic() + timeout
-    fired = False
-
-    def fire() -> None:
-        nonlocal fired
-        fired = True
-        work.cancel()
-
-    timer = asyncio.get_running_loop().call_later(timeout, fire)
-    try:
-        return await work
-    except asyncio.CancelledError:
-        if work.cancelled() and (fired or rt.interrupt.timed_out):
-            raise _TimedOut from None
-        raise
-    finally:
-        timer.cancel()
-
-
-def _error_details(failure: StatesError) -> dict[str, Any]:
-    # AWS leaves empty fields out of the event (a timeout's error output has "Cause": "",
-    # its ExecutionFailed event no cause at all)
-    details: dict[str, Any] = {}
-    if failure.name:
-        details["error"] = failure.name
-    if failure.cause:
-        details["cause"] = failure.cause
-    return details
-
-
-def _failed(rt: Runtime, frame: Frame, failure: StatesError) -> Outcome:
-    rt.emit_final(frame, "ExecutionFailed", _error_details(failure))
-    return Outcome("FAILED", None, failure.name or None, failure.cause or None)
