@@ -29,11 +29,11 @@ DEFAULT = ("pass_chain", "choice_loop", "map")
 def profile_workload(name: str, *, quick: bool, runs: int, top: int) -> str:
     job = generate.BY_NAME[name].build(quick)
     machine = load({"definition": job.definition, "echo_states": list(job.echo_states)})
-    machine.run(job.input)  # warm-up: lazy imports and caches out of the picture
+    machine.run(job.input, history_limit=None)  # warm-up: lazy imports and caches out of the picture
     profiler = cProfile.Profile()
     profiler.enable()
     for _ in range(runs):
-        execution = machine.run(job.input)
+        execution = machine.run(job.input, history_limit=None)
     profiler.disable()
     job.check(execution.output)
     out = io.StringIO()

@@ -109,6 +109,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _history_limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value != 0 and value < 2:
+        raise argparse.ArgumentTypeError(f"must be 0 (no limit) or at least 2: {text!r}")
+    return value
+
+
 def _subparser(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
     name: str,
@@ -177,6 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         metavar="S",
         help="abort the execution after S seconds of wall time",
+    )
+    run.add_argument(
+        "--history-limit",
+        type=_history_limit,
+        default=25_000,
+        metavar="N",
+        help="fail the execution (States.Runtime) when its history reaches N events, as AWS "
+        "does at 25,000 (default); 0: no limit",
     )
     run.add_argument("--name", help="execution name (default: a generated one)")
     _template_arguments(run)

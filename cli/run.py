@@ -151,6 +151,8 @@ def execute(
         on_event=view.on_event if view is not None else None,
         timeout=args.timeout,
         seed=getattr(args, "seed", None),
+        history_limit=args.history_limit or None,
+        hold_callbacks=False,  # nobody answers callbacks here: virtual time skips their timeouts
     )
     try:
         while execution.wait(_WAIT_SLICE).status == "RUNNING":

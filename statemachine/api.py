@@ -25,13 +25,15 @@ from statemachine.clock import (
     SystemClock,
     VirtualClock,
     current_clock,
+    current_interrupt,
     format_timestamp,
     to_datetime,
 )
-from statemachine.errors import DefinitionError, ExecutionError
+from statemachine.errors import DefinitionError, ExecutionError, StatesError
 from statemachine.history import Event
 from statemachine.interpreter import execute
-from statemachine.interpreter.execution import Failure, Outcome, Runtime
+from statemachine.interpreter.execution import DEFAULT_HISTORY_LIMIT, STANDARD_MAX_DURATION, Runtime
+from statemachine.interpreter.lifecycle import Outcome
 from statemachine.model import CompiledMachine, MapState, ParallelState, TaskState
 from statemachine.randomness import execution_rng, new_seed
 from statemachine.values import JSON, MISSING, check_json
@@ -46,6 +48,9 @@ __all__ = ["Execution", "StateMachine", "load"]
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/StepFunctions-StateMachineRole"
+#: AWS: an EXPRESS execution lives at most five minutes (STANDARD: one year).
+EXPRESS_MAX_DURATION = 300.0
+_DEFAULT = object()  # "not given" for options whose default depends on the machine type
 
 
 def load(source: str | os.PathLike[str] | Mapping[str, JSON], *,
@@ -172,6 +177,14 @@ class RunOptions(TypedDict, total=False):
     timeout: float | None  # wall-clock seconds before the run is aborted
     data_limit: int | None  # payload limit in bytes (None: unlimited); AWS: 256 KiB
     store: ExecutionStore | None  # receives the summary and every event
+    #: events the history may hold (None: unbounded); AWS: 25,000 for STANDARD, then the
+    #: execution FAILS with States.Runtime. EXPRESS machines (no history at AWS): unbounded.
+    history_limit: int | None
+    #: virtual time only: does a .waitForTaskToken callback hold the clock still (someone in
+    #: this process may answer it)? Default: True for ``start`` (the caller holds the
+    #: Execution), False for ``run``/``run_async`` (only handlers could answer: the clock
+    #: jumps to the next deadline, e.g. the callback's TimeoutSeconds, once nothing else runs)
+    hold_callbacks: bool
 
 
 class StateMachine:
@@ -195,6 +208,7 @@ class StateMachine:
         Raises ``values.InvalidJsonError`` (a ValueError) before starting when ``input`` is
         not JSON: NaN/Infinity, lone surrogates, non-string keys, nesting over 512 levels.
         """
+        options.setdefault("hold_callbacks", False)
         execution = self._execution(input, **options)
         try:
             asyncio.get_running_loop()
@@ -218,6 +232,8 @@ class StateMachine:
         return execution
 
     async def run_async(self, input: JSON = None, **options: Unpack[RunOptions]) -> Execution:
+        """``run`` for async callers (same options)."""
+        options.setdefault("hold_callbacks", False)
         execution = self._execution(input, **options)
         await execution._main()
         return execution
@@ -233,14 +249,18 @@ class StateMachine:
                    clock: Clock | None = None, rng: random.Random | None = None,
                    on_event: Callable[[dict[str, Any]], None] | None = None,
                    timeout: float | None = None, data_limit: int | None = 256 * 1024,
-                   store: ExecutionStore | None = None, seed: int | None = None) -> Execution:
+                   store: ExecutionStore | None = None, seed: int | None = None,
+                   history_limit: Any = _DEFAULT, hold_callbacks: bool = True) -> Execution:
         input = {} if input is None else input
         check_json(input, "execution input")  # AWS: InvalidExecutionInput, before anything runs
         seed = _run_seed(seed, rng)
         rng = execution_rng(seed)
         clock = clock or (VirtualClock() if virtual_time else SystemClock())
         name = name or str(uuid.UUID(int=rng.getrandbits(128), version=4))
-        execution = Execution(self, input, name, clock, rng, on_event, timeout, data_limit, store)
+        if history_limit is _DEFAULT:
+            history_limit = DEFAULT_HISTORY_LIMIT if self.type != "EXPRESS" else None
+        limits = _Limits(data_limit, history_limit, hold_callbacks)
+        execution = Execution(self, input, name, clock, rng, on_event, timeout, limits, store)
         execution.seed = seed
         return execution
 
@@ -256,12 +276,25 @@ def _run_seed(seed: int | None, rng: random.Random | None) -> int:
     return rng.getrandbits(63) if rng is not None else new_seed()
 
 
+class _Limits:
+    """Per-run limits of an Execution (see RunOptions)."""
+
+    __slots__ = ("data_limit", "history_limit", "hold_callbacks")
+
+    def __init__(self, data_limit: int | None, history_limit: int | None, hold_callbacks: bool) -> None:
+        if history_limit is not None and history_limit < 2:
+            raise ValueError("history_limit must be at least 2 (ExecutionStarted and the last event)")
+        self.data_limit = data_limit
+        self.history_limit = history_limit
+        self.hold_callbacks = hold_callbacks
+
+
 class Execution:
     """One run of a StateMachine: status, output or error/cause, and its history."""
 
     def __init__(self, machine: StateMachine, input: JSON, name: str, clock: Clock,
                  rng: random.Random, on_event: Callable[[dict[str, Any]], None] | None,
-                 timeout: float | None, data_limit: int | None,
+                 timeout: float | None, limits: _Limits,
                  store: ExecutionStore | None = None) -> None:
         self.machine = machine
         self.name = name
@@ -299,7 +332,9 @@ class Execution:
             clock=clock, rng=rng, resolve=machine._handlers.__getitem__,
             execution_ctx=execution_ctx,
             machine_ctx={"Id": machine.arn, "Name": machine.name},
-            on_event=listener, data_limit=data_limit, arn=self.execution_arn,
+            on_event=listener, data_limit=limits.data_limit, arn=self.execution_arn,
+            history_limit=limits.history_limit, hold_callbacks=limits.hold_callbacks,
+            max_duration=EXPRESS_MAX_DURATION if machine.type == "EXPRESS" else STANDARD_MAX_DURATION,
         )
 
     # -- running ------------------------------------------------------------------------------
@@ -308,11 +343,15 @@ class Execution:
         started = self._clock.now()
         self.start_date = to_datetime(started)
         self._execution_ctx["StartTime"] = format_timestamp(started)
-        clock_token = current_clock.set(self._clock)  # the run's tasks inherit it
+        if self._timeout is not None:  # work that never awaits checks it (JSONata)
+            self._runtime.interrupt.deadline = time.monotonic() + self._timeout
+        clock_token = current_clock.set(self._clock)  # the run's tasks inherit them
+        interrupt_token = current_interrupt.set(self._runtime.interrupt)
         try:
             self._task = asyncio.ensure_future(
                 execute(self._runtime, self.machine.compiled, self.input, ROLE_ARN, started))
         finally:
+            current_interrupt.reset(interrupt_token)
             current_clock.reset(clock_token)
         if self._store is not None:
             self._store.save_execution(self.to_dict())
@@ -346,14 +385,15 @@ class Execution:
         """Stop the execution: running branches and handlers are cancelled; status ABORTED."""
         if self._done.is_set() or self._loop is None or self._task is None:
             return
-        self._runtime.abort_reason = Failure(error, cause)
+        self._runtime.abort_reason = StatesError(error, cause, recorded=True)
+        self._runtime.interrupt.stop()  # reaches work that does not await (JSONata)
         self._loop.call_soon_threadsafe(self._task.cancel)
 
     def send_task_success(self, token: str, output: JSON) -> None:
         self._complete(token, lambda f: f.set_result(output))
 
     def send_task_failure(self, token: str, error: str | None = None, cause: str | None = None) -> None:
-        self._complete(token, lambda f: f.set_exception(Failure(error, cause)))
+        self._complete(token, lambda f: f.set_exception(StatesError(error, cause, recorded=True)))
 
     def send_task_heartbeat(self, token: str) -> None:
         beat = self._runtime.heartbeats.get(token)

@@ -8,6 +8,16 @@ of an hour finishes at once while timestamps, the context object and history say
 passed; a handler busy in a thread still has its TimeoutSeconds measured in real seconds (the
 clock never jumps past a deadline while real work is under way); and a run without handlers,
 given a fixed ``start``, records byte-identical timestamps every time.
+
+What counts as "real work in flight" is decided by the interpreter (interpreter/task.py):
+a handler running (sync in a thread or async on the loop) holds the clock with ``busy()``;
+a ``.waitForTaskToken`` callback holds it only while somebody in this process may still
+answer it (``Runtime.hold_callbacks``; see api.RunOptions). Any wait may be huge or infinite:
+``sleep`` never overflows (a deadline the clock cannot reach just never fires).
+
+``Interrupt`` is the other edge: a stop flag and a wall-clock deadline that code running
+without awaiting (a JSONata expression, a long loop of states) checks now and then, so that
+abort, Ctrl-C and timeouts take effect within a fraction of a second.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ import asyncio
 import contextlib
 import heapq
 import itertools
+import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +34,12 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Protocol
 
-__all__ = ["Clock", "SystemClock", "VirtualClock", "current_clock", "format_timestamp"]
+__all__ = ["Clock", "Interrupt", "SystemClock", "VirtualClock", "current_clock", "current_interrupt",
+           "format_timestamp"]
+
+#: Longest single asyncio sleep (seconds): longer waits sleep in slices, so no deadline
+#: overflows the event loop's timer (OverflowError / OSError on huge values).
+_MAX_SLICE = 86_400.0
 
 
 class Clock(Protocol):
@@ -45,6 +61,49 @@ class Clock(Protocol):
 current_clock: ContextVar[Clock | None] = ContextVar("statemachine_current_clock", default=None)
 
 
+class Interrupt:
+    """Stop request of one execution, checked by code that runs long without awaiting.
+
+    ``stop()`` may be called from any thread. ``deadline`` (abort) and ``timeout_at``
+    (the execution times out) are ``time.monotonic()`` values, None when unset. ``check()``
+    raises ``asyncio.CancelledError`` once stopped, past either deadline, or when the running
+    task has a pending cancellation (Ctrl-C cancels the main task of ``asyncio.run`` while the
+    loop thread is still busy); the interpreter then ends the execution as it would for any
+    abort or timeout."""
+
+    __slots__ = ("deadline", "stopped", "timeout_at")
+
+    def __init__(self, deadline: float | None = None) -> None:
+        self.stopped = False
+        self.deadline = deadline
+        self.timeout_at: float | None = None
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    @property
+    def timed_out(self) -> bool:
+        return self.timeout_at is not None and time.monotonic() >= self.timeout_at
+
+    def due(self) -> bool:
+        """Should the work stop now?"""
+        if self.stopped or self.timed_out or (self.deadline is not None and time.monotonic() >= self.deadline):
+            return True
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # no running loop (a worker thread)
+            return False
+        return task is not None and task.cancelling() > 0
+
+    def check(self) -> None:
+        if self.due():
+            raise asyncio.CancelledError("interrupted")
+
+
+#: The Interrupt of the execution whose code is running (set by the API for the run's tasks).
+current_interrupt: ContextVar[Interrupt | None] = ContextVar("statemachine_current_interrupt", default=None)
+
+
 class SystemClock:
     """Real time."""
 
@@ -52,8 +111,10 @@ class SystemClock:
         return time.time()
 
     async def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            await asyncio.sleep(seconds)
+        while seconds > 0:  # slices: an hour or a thousand years sleep alike, never overflow
+            step = min(seconds, _MAX_SLICE)
+            await asyncio.sleep(step)
+            seconds -= step
 
     @contextmanager
     def busy(self) -> Iterator[None]:
@@ -112,15 +173,17 @@ class VirtualClock:
     async def _drive(self) -> None:
         self._changed = asyncio.Event()
         while self._prune():
-            await _settle()
+            settled = await _settle()
             if not self._prune():
                 break
+            if not settled:  # the interpreter is still working (a long loop of states)
+                continue
             deadline = self._sleepers[0][0]
-            if self._busy == 0:
+            if self._busy == 0 and math.isfinite(deadline):
                 self._offset += max(0.0, deadline - self.now())
             else:
                 self._changed.clear()
-                wait = max(0.0, deadline - self.now())
+                wait = min(max(0.0, deadline - self.now()), _MAX_SLICE)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), wait)
             self._wake_due()
@@ -138,8 +201,9 @@ class VirtualClock:
                 fut.set_result(None)
 
 
-async def _settle(rounds: int = 10_000) -> None:
-    """Yield until nothing else on the loop is runnable (CPython: the ready queue is empty)."""
+async def _settle(rounds: int = 10_000) -> bool:
+    """Yield until nothing else on the loop is runnable (CPython: the ready queue is empty);
+    False when work was still runnable after ``rounds`` turns (time must not jump then)."""
     loop = asyncio.get_running_loop()
     for _ in range(rounds):
         await asyncio.sleep(0)
@@ -147,9 +211,10 @@ async def _settle(rounds: int = 10_000) -> None:
         if ready is None:
             for _ in range(50):
                 await asyncio.sleep(0)
-            return
+            return True
         if not ready:
-            return
+            return True
+    return False
 
 
 def format_timestamp(epoch: float) -> str:

@@ -6,7 +6,11 @@ The exception tree::
     Exception
     ├── StateMachineError            base of everything this package raises on purpose
     │   ├── DefinitionError          a definition failed loading/validation; .diagnostics
-    │   ├── StatesError              an ASL runtime error; .name ("States.Runtime", ...) and .cause
+    │   ├── StatesError              THE runtime error, inside the interpreter and out:
+    │   │                            .name ("States.Runtime", ...), .cause, and two read-only
+    │   │                            facts set when it is made: .recorded (the cause is final,
+    │   │                            as the history shows it) and .final_event (the event the
+    │   │                            failing state records when nothing retries it)
     │   ├── ResourceNotFoundError    a Task resource cannot be resolved to a handler
     │   └── ExecutionError           misuse of the execution API (unknown task token, ...)
     └── (anything a task handler raises becomes StatesError(type(exc).__name__, cause) at the
@@ -14,13 +18,19 @@ The exception tree::
 
 Runtime error names are data, not classes: one ``StatesError`` carries any name, and
 ``matches(name, error_equals)`` is the single place that decides Retry/Catch matching.
+
+A StatesError raised by a data-flow step (a path that finds nothing, an intrinsic failing)
+is *not recorded* yet: when it leaves its state the interpreter records it once, with AWS's
+prefix "An error occurred while executing the state 'X' (entered at the event id #N). ".
+Errors that AWS records as they are (task errors, Fail states, timeouts) are made with
+``recorded=True``. Nothing is mutated on the way up: a changed fact is a new StatesError.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Sequence
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 # ASL predefined error names (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html)
 ALL: Final = "States.ALL"
@@ -110,19 +120,76 @@ class DefinitionError(StateMachineError):
         return tuple(d for d in self.diagnostics if d.severity == "error")
 
 
+class _Keep:
+    """Marker: ``StatesError.replace`` keeps the current value."""
+
+
+KEEP: Final = _Keep()
+
+
 class StatesError(StateMachineError):
     """An ASL runtime error: ``name`` is the error name Retry/Catch match on, ``cause`` the text.
 
     ``cause`` may be ``None`` where AWS records no cause (a Fail state without Cause).
+    ``recorded``: the cause is already as the history records it (no state prefix to add).
+    ``final_event``: the event its state records when the error is not retried (a Map whose
+    iterations failed records ``MapStateFailed``); None otherwise.
+    ``source_event``: id of the history event where the failure happened (e.g. a failing
+    iteration's TaskFailed), which AWS links the enclosing state's failure events to; 0 when
+    unknown. Every field is fixed when the error is made (``replace`` makes a changed copy).
     """
 
-    def __init__(self, name: str | None, cause: str | None = None) -> None:
-        self.name = name
-        self.cause = cause
+    def __init__(self, name: str | None, cause: str | None = None, *, recorded: bool = False,
+                 final_event: str | None = None, source_event: int = 0) -> None:
+        self._name = name
+        self._cause = cause
+        self._recorded = recorded
+        self._final_event = final_event
+        self._source_event = source_event
         super().__init__(f"{name}: {cause}" if cause is not None else str(name))
 
-    def __reduce__(self) -> tuple[type[StatesError], tuple[str | None, str | None]]:
-        return (type(self), (self.name, self.cause))
+    @property
+    def name(self) -> str | None:
+        return self._name
+
+    @property
+    def cause(self) -> str | None:
+        return self._cause
+
+    @property
+    def recorded(self) -> bool:
+        return self._recorded
+
+    @property
+    def final_event(self) -> str | None:
+        return self._final_event
+
+    @property
+    def source_event(self) -> int:
+        return self._source_event
+
+    def replace(self, *, final_event: str | _Keep | None = KEEP, source_event: int | None = None) -> StatesError:
+        """A recorded copy with ``final_event`` / ``source_event`` changed (others kept)."""
+        return StatesError(self.name, self.cause, recorded=True,
+                           final_event=self._final_event if isinstance(final_event, _Keep) else final_event,
+                           source_event=self._source_event if source_event is None else source_event)
+
+    def output(self) -> dict[str, str]:
+        """The error output Catch passes on: ``{"Error": ..., "Cause": ...}`` (absent: left out)."""
+        out: dict[str, str] = {}
+        if self.name is not None:
+            out["Error"] = self.name
+        if self.cause is not None:
+            out["Cause"] = self.cause
+        return out
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (self.name, self.cause, self._recorded, self._final_event, self._source_event))
+
+
+def _rebuild(name: str | None, cause: str | None, recorded: bool, final_event: str | None,
+             source_event: int) -> StatesError:
+    return StatesError(name, cause, recorded=recorded, final_event=final_event, source_event=source_event)
 
 
 class ResourceNotFoundError(StateMachineError):

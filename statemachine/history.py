@@ -4,6 +4,11 @@ turned into AWS ``GetExecutionHistory`` dicts only when read.
 An ``Event`` keeps Python values; ``to_dict()`` serialises payload fields (``input``,
 ``output``, ``parameters``) to JSON text and adds the ``...Details{truncated}`` siblings, the
 way AWS shapes them: ``{"id", "previousEventId", "timestamp", "type", "<x>EventDetails": {...}}``.
+
+Identity beyond AWS's fields: ``Event.path`` says which Parallel branch / Map iteration (or
+Distributed Map child execution) the event belongs to, as ``((started_event_id, index), ...)``
+outermost first; ``()`` for the top level. It is ours, so ``to_dict()`` leaves it out: the
+AWS-shaped history and JSON output are unchanged.
 """
 
 from __future__ import annotations
@@ -45,18 +50,21 @@ def to_json_text(value: JSON) -> str:
 
 
 class Event:
-    """One history event. ``details`` holds Python values (payloads are not serialised yet)."""
+    """One history event. ``details`` holds Python values (payloads are not serialised yet);
+    ``path`` the branch/iteration it belongs to (see the module docstring)."""
 
-    __slots__ = ("details", "id", "previous_id", "timestamp", "type")
+    __slots__ = ("details", "id", "path", "previous_id", "timestamp", "type")
 
     def __init__(
-        self, id: int, previous_id: int, timestamp: float, type: str, details: Mapping[str, Any] | None
+        self, id: int, previous_id: int, timestamp: float, type: str, details: Mapping[str, Any] | None,
+        path: tuple[tuple[int, int], ...] = (),
     ) -> None:
         self.id = id
         self.previous_id = previous_id
         self.timestamp = timestamp
         self.type = type
         self.details = details
+        self.path = path
 
     @property
     def datetime(self) -> datetime:

@@ -1,7 +1,8 @@
-"""Interpreter stage: runs compiled machines. Importing the package registers every state
-handler in ``execution.HANDLERS`` (one handler per state type, a table, no hierarchy)."""
+"""Interpreter stage: runs compiled machines. ``handlers.HANDLERS`` is the state-handler table
+(one handler per state type, built explicitly); ``execute`` (lifecycle.py) runs one
+execution, ``execution.run_machine`` / ``run_state`` the states of a (nested) machine."""
 
-from statemachine.interpreter import parallel, states, task  # noqa: F401  (handler registration)
-from statemachine.interpreter.execution import HANDLERS, execute
+from statemachine.interpreter.handlers import HANDLERS
+from statemachine.interpreter.lifecycle import execute
 
 __all__ = ["HANDLERS", "execute"]

@@ -5,23 +5,35 @@ is created per state. ``run_state`` is the single place where a state is entered
 called, Retry and Catch applied (in one loop, never recursion) and the state exited. Only
 Parallel branches, Map iterations and task handler calls create tasks.
 
-Errors inside the engine travel as ``Failure`` (final error name and cause). A ``StatesError``
-raised by a data-flow step is turned into a Failure with AWS's prefix "An error occurred while
-executing the state 'X' (entered at the event id #N). "; task errors and Fail states raise
-Failure directly and carry no prefix.
+Errors travel as ``StatesError`` (errors.py). One raised by a data-flow step is recorded when
+it leaves its state, with AWS's prefix "An error occurred while executing the state 'X'
+(entered at the event id #N). "; task errors and Fail states are made ``recorded=True``.
+
+Executions that do not stop: every ``YIELD_EVERY`` transitions of a machine (and every
+``YIELD_EVERY`` items of a Map) the interpreter yields to the event loop, so abort, Ctrl-C
+and timeouts reach a loop of states that never awaits; the history is bounded
+(``Runtime.history_limit``, AWS: 25,000 events) and so is the execution's life
+(``Runtime.max_duration``, AWS: one year for STANDARD), so no deadline is out of reach.
+
+The handler table (state class -> coroutine) is built explicitly in ``handlers.py`` and
+passed to the Runtime; nothing registers itself on import. A whole execution (start, timeout,
+terminal event) is ``lifecycle.execute``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import re
+import sys
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from statemachine import errors
-from statemachine.clock import Clock
+from statemachine.clock import Clock, Interrupt
 from statemachine.errors import StatesError
 from statemachine.expressions.jsonpath import PathNotFound
 from statemachine.history import Event
@@ -30,8 +42,15 @@ from statemachine.interpreter.retry import retry_delay
 from statemachine.model import CompiledMachine, State
 from statemachine.values import JSON, MISSING
 
-__all__ = ["Failure", "Frame", "Outcome", "Runtime", "StateRun", "execute", "run_machine", "run_state"]
+__all__ = ["DEFAULT_HISTORY_LIMIT", "STANDARD_MAX_DURATION", "YIELD_EVERY", "Frame", "Runtime",
+           "SiblingFailed", "StateRun", "run_machine", "run_state", "sibling_failed"]
 
+#: AWS: a STANDARD execution fails when its history reaches 25,000 events.
+DEFAULT_HISTORY_LIMIT = 25_000
+#: AWS: a STANDARD execution lives at most one year (then it times out).
+STANDARD_MAX_DURATION = 365 * 24 * 3600.0
+#: Transitions between two yields to the event loop (a power of two: a mask test).
+YIELD_EVERY = 1024
 QUERY_EVALUATION_ERROR = "States.QueryEvaluationError"
 #: Worker threads for synchronous handlers per execution (created on demand). A Map's unbounded
 #: concurrency is capped at or below this, so queued handler calls do not eat into their
@@ -39,36 +58,42 @@ QUERY_EVALUATION_ERROR = "States.QueryEvaluationError"
 HANDLER_THREADS = 256
 
 
-class Failure(Exception):
-    """A state or branch failed with ``error``/``cause`` as they will be recorded."""
-
-    def __init__(self, error: str | None, cause: str | None) -> None:
-        super().__init__(error, cause)
-        self.error = error
-        self.cause = cause
-        #: event the failing state records when it is not retried (Map: "MapStateFailed")
-        self.final_event: str | None = None
-
-    def output(self) -> dict[str, JSON]:
-        """The error output Catch passes on: ``{"Error": ..., "Cause": ...}``."""
-        out: dict[str, JSON] = {}
-        if self.error is not None:
-            out["Error"] = self.error
-        if self.cause is not None:
-            out["Cause"] = self.cause
-        return out
-
-
 class Frame:
-    """The mutable per-branch part of a run: workflow variables and the last event id."""
+    """The mutable per-branch part of a run: workflow variables and the last event id.
 
-    __slots__ = ("in_parallel", "last_id", "variables")
+    ``path`` says which Parallel branch / Map iteration the frame runs, outermost first:
+    one ``(started_event_id, index)`` pair per level (the id of the ParallelStateStarted /
+    MapStateStarted / MapRunStarted event of that attempt of the state, and the branch or
+    iteration index). Every event the frame emits carries
+    it (``Event.path``; our own field, never in AWS's event dicts)."""
 
-    def __init__(self, variables: dict[str, JSON], last_id: int, in_parallel: bool = False) -> None:
+    __slots__ = ("in_parallel", "last_id", "path", "variables")
+
+    def __init__(self, variables: dict[str, JSON], last_id: int, in_parallel: bool = False,
+                 path: tuple[tuple[int, int], ...] = ()) -> None:
         self.variables = variables
         self.last_id = last_id
         #: AWS records a Parallel branch's failing state as ``<Type>StateAborted``
         self.in_parallel = in_parallel
+        self.path = path
+
+
+class SiblingFailed:
+    """Cancel message of branches/iterations stopped because a sibling failed: they record
+    ``...Aborted`` events linked to the failure's event (``source``). Any other
+    cancellation (abort, timeout, Ctrl-C) records nothing: AWS ends the execution with one
+    ExecutionAborted / ExecutionTimedOut event."""
+
+    __slots__ = ("source",)
+
+    def __init__(self, source: int) -> None:
+        self.source = source
+
+
+def sibling_failed(exc: BaseException) -> SiblingFailed | None:
+    """The SiblingFailed a CancelledError carries, if any."""
+    msg = exc.args[0] if exc.args else None
+    return msg if isinstance(msg, SiblingFailed) else None
 
 
 class StateRun:
@@ -84,12 +109,24 @@ class StateRun:
 
 
 class Runtime:
-    """Everything one execution shares: clock, randomness, resources, history, tokens."""
+    """Everything one execution shares: clock, randomness, resources, history, tokens.
+
+    ``history_limit``: events the history may hold (the last one is the ExecutionFailed that
+    reaching it records); None = unbounded. ``max_duration``: seconds the execution may live
+    (None = unbounded); waits that would end later fail the state (States.Runtime).
+    ``interrupt``: the stop flag/deadline that long synchronous work checks.
+    ``hold_callbacks``: under a virtual clock, whether a callback waiting for send_task_*
+    holds time still (someone in this process may answer it) or lets it jump to the next
+    deadline. ``handlers``: the state-handler table (default: handlers.HANDLERS).
+    """
 
     def __init__(self, *, clock: Clock, rng: random.Random, resolve: Callable[[str], Any],
                  execution_ctx: Mapping[str, JSON], machine_ctx: Mapping[str, JSON],
                  on_event: Callable[[Event], None] | None = None,
-                 data_limit: int | None = 256 * 1024, arn: str = "") -> None:
+                 data_limit: int | None = 256 * 1024, arn: str = "",
+                 handlers: Mapping[type, Handler] | None = None,
+                 history_limit: int | None = None, max_duration: float | None = None,
+                 interrupt: Interrupt | None = None, hold_callbacks: bool = True) -> None:
         self.clock = clock
         self.rng = rng
         self.resolve = resolve
@@ -101,7 +138,17 @@ class Runtime:
         self.tokens: dict[str, asyncio.Future[JSON]] = {}
         self.heartbeats: dict[str, Callable[[], None]] = {}
         self.arn = arn
-        self.abort_reason: Failure | None = None
+        self.abort_reason: StatesError | None = None
+        self.history_limit = history_limit
+        #: events ``emit`` may append (the last slot is the ExecutionFailed of emit_final)
+        self._room = history_limit - 1 if history_limit is not None else sys.maxsize
+        self.max_duration = max_duration
+        self.interrupt = interrupt or Interrupt()
+        self.hold_callbacks = hold_callbacks
+        self.started = 0.0  # clock time of ExecutionStarted
+        #: set when the history reached its limit (the error the execution fails with)
+        self.limit_error: StatesError | None = None
+        self.handlers: Mapping[type, Handler] = handlers if handlers is not None else _default_handlers()
         self._executor: ThreadPoolExecutor | None = None
 
     def executor(self) -> ThreadPoolExecutor:
@@ -116,21 +163,67 @@ class Runtime:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
     def emit(self, frame: Frame, type: str, details: Mapping[str, Any] | None = None,
-             timestamp: float | None = None) -> Event:
+             timestamp: float | None = None, previous: int | None = None) -> Event:
+        """Append an event (previousEventId: the frame's last event, or ``previous``).
+
+        Raises StatesError(States.Runtime) instead once the history is full: the slot left
+        is the ExecutionFailed that ``emit_final`` records."""
+        events = self.events
+        count = len(events)
+        if count >= self._room:
+            raise self._history_full()
+        event = Event(count + 1, frame.last_id if previous is None else previous,
+                      self.clock.now() if timestamp is None else timestamp, type, details, frame.path)
+        events.append(event)
+        frame.last_id = event.id
+        if self.on_event is not None:
+            self.on_event(event)
+        return event
+
+    def emit_final(self, frame: Frame, type: str, details: Mapping[str, Any] | None = None,
+                   timestamp: float | None = None, previous: int | None = None) -> Event:
+        """``emit`` without the history limit (the execution's last event)."""
         when = self.clock.now() if timestamp is None else timestamp
-        event = Event(len(self.events) + 1, frame.last_id, when, type, details)
+        event = Event(len(self.events) + 1, frame.last_id if previous is None else previous,
+                      when, type, details, frame.path)
         self.events.append(event)
         frame.last_id = event.id
         if self.on_event is not None:
             self.on_event(event)
         return event
 
+    def _history_full(self) -> StatesError:
+        limit = self.history_limit
+        if self.limit_error is None:
+            self.limit_error = StatesError(
+                errors.RUNTIME, f"The execution reached the maximum number of history events ({limit}).",
+                recorded=True)
+        return self.limit_error
+
+    def callback_hold(self) -> AbstractContextManager[None]:
+        """Wrap a callback wait: holds a virtual clock still when ``hold_callbacks``."""
+        return self.clock.busy() if self.hold_callbacks else nullcontext()
+
+    def check_delay(self, seconds: float, what: str) -> float:
+        """``seconds`` if a wait that long ends within the execution's life; otherwise
+        StatesError(States.Runtime) naming ``what`` (a wait can never end after it)."""
+        limit = self.max_duration
+        if not math.isfinite(seconds) or (limit is not None
+                                          and self.clock.now() + seconds > self.started + limit):
+            life = f" ({limit:.0f} seconds from its start)" if limit is not None else ""
+            raise StatesError(errors.RUNTIME, f"{what} ends past the execution's maximum duration{life}.")
+        return seconds
+
     def child(self) -> Runtime:
         """A runtime for child executions (Distributed Map): same clock and resources, its own
-        history (AWS records child executions apart from the parent's history)."""
+        history (AWS records child executions apart from the parent's history; each child's
+        own history is short, so no limit applies to this shared list)."""
         clone = Runtime(clock=self.clock, rng=self.rng, resolve=self.resolve,
                         execution_ctx=self.execution_ctx, machine_ctx=self.machine_ctx,
-                        data_limit=self.data_limit, arn=self.arn)
+                        data_limit=self.data_limit, arn=self.arn, handlers=self.handlers,
+                        max_duration=self.max_duration, interrupt=self.interrupt,
+                        hold_callbacks=self.hold_callbacks)
+        clone.started = self.started
         clone.tokens = self.tokens
         clone.heartbeats = self.heartbeats
         clone._executor = self.executor()
@@ -141,9 +234,21 @@ class Runtime:
                                       run.entered_time, run.retry_count if retry else None, token)
 
 
-Handler = Callable[[Runtime, Any, JSON, Frame, StateRun], Any]
-#: state class -> handler coroutine ``(rt, state, raw_input, frame, run) -> (output, trigger, assigned)``
-HANDLERS: dict[type, Handler] = {}
+_HANDLERS: list[Mapping[type, Any]] = []
+
+
+def _default_handlers() -> Mapping[type, Any]:
+    """handlers.TABLE (the dict behind HANDLERS: a faster lookup), imported once
+    (handlers.py imports this module)."""
+    if not _HANDLERS:
+        from statemachine.interpreter.handlers import TABLE
+
+        _HANDLERS.append(TABLE)
+    return _HANDLERS[0]
+
+
+#: A state handler: coroutine ``(rt, state, raw_input, frame, run) -> (output, trigger, assigned)``
+Handler = Callable[..., Any]
 
 
 async def run_machine(rt: Runtime, machine: CompiledMachine, frame: Frame, value: JSON) -> JSON:
@@ -151,48 +256,48 @@ async def run_machine(rt: Runtime, machine: CompiledMachine, frame: Frame, value
     states = machine.states
     table = machine.table
     name = machine.start_at
+    steps = 0
     while True:
         state = states[name]
         value, trigger = await run_state(rt, state, value, frame)
         if trigger == "end":
             return value
         name = table[name][trigger]
+        steps += 1
+        if steps == YIELD_EVERY:  # states that never await must not starve the loop
+            steps = 0
+            await asyncio.sleep(0)
 
 
 async def run_state(rt: Runtime, state: State, raw: JSON, frame: Frame) -> tuple[JSON, str]:
     """Enter ``state``, run its handler under Retry/Catch, exit; returns (output, trigger)."""
     entered = rt.emit(frame, state.type + "StateEntered", {"name": state.name, "input": raw})
     run = StateRun(state, entered.id, entered.timestamp)
-    handler = HANDLERS[state.__class__]
+    handler = rt.handlers[state.__class__]
     counts: list[int] | None = None
     while True:
         try:
             output, trigger, assigned = await handler(rt, state, raw, frame, run)
             break
-        except asyncio.CancelledError:
-            rt.emit(frame, state.type + "StateAborted")
+        except asyncio.CancelledError as exc:
+            _aborted(rt, frame, state, exc)
             raise
         except Exception as exc:
             failure = as_failure(rt, frame, run, exc)
         if state.retriers:
             counts = counts or [0] * len(state.retriers)
-            delay = retry_delay(state.retriers, counts, failure.error, rt.rng)
-            if delay is not None:
-                run.retry_count += 1
-                try:
-                    await rt.clock.sleep(delay)
-                except asyncio.CancelledError:
-                    rt.emit(frame, state.type + "StateAborted")
-                    raise
+            if await _retry(rt, frame, run, failure, counts):
                 continue
-        if failure.final_event is not None:  # once: the same Failure travels further up
-            rt.emit(frame, failure.final_event)
-            failure.final_event = None
+        if failure.final_event is not None:  # once: what travels further up has none
+            rt.emit(frame, failure.final_event, previous=failure.source_event or None)
+            failure = failure.replace(final_event=None, source_event=frame.last_id)
         try:
             caught = _catch(rt, state, raw, frame, run, failure)
         except Exception as exc:  # Catch's own Output/Assign/ResultPath failed
             raise as_failure(rt, frame, run, exc) from None
         if caught is None:
+            if not failure.source_event:  # where it failed: what aborted siblings link to
+                failure = failure.replace(source_event=frame.last_id)
             if frame.in_parallel and state.type != "Fail":
                 rt.emit(frame, state.type + "StateAborted")
             raise failure
@@ -200,6 +305,32 @@ async def run_state(rt: Runtime, state: State, raw: JSON, frame: Frame) -> tuple
         break
     _commit(rt, frame, state, output, assigned)
     return output, trigger
+
+
+async def _retry(rt: Runtime, frame: Frame, run: StateRun, failure: StatesError, counts: list[int]) -> bool:
+    """Wait before the next attempt when a retrier allows one; False when none does. A wait
+    that would outlive the execution fails the state instead (States.Runtime)."""
+    state = run.state
+    delay = retry_delay(state.retriers, counts, failure.name, rt.rng)
+    if delay is None:
+        return False
+    run.retry_count += 1
+    try:
+        await rt.clock.sleep(rt.check_delay(delay, f"The retry of state '{state.name}'"))
+    except asyncio.CancelledError as exc:
+        _aborted(rt, frame, state, exc)
+        raise
+    except StatesError as exc:
+        raise as_failure(rt, frame, run, exc) from None
+    return True
+
+
+def _aborted(rt: Runtime, frame: Frame, state: State, exc: BaseException) -> None:
+    """A cancelled state records ``<Type>StateAborted`` only when a sibling branch or
+    iteration failed (linked to that failure's event); abort and timeouts record nothing."""
+    sibling = sibling_failed(exc)
+    if sibling is not None:
+        rt.emit(frame, state.type + "StateAborted", previous=sibling.source or None)
 
 
 def _commit(rt: Runtime, frame: Frame, state: State, output: JSON, assigned: Any) -> None:
@@ -210,27 +341,29 @@ def _commit(rt: Runtime, frame: Frame, state: State, output: JSON, assigned: Any
     rt.emit(frame, state.type + "StateExited", details)
 
 
-def as_failure(rt: Runtime, frame: Frame, run: StateRun, exc: Exception) -> Failure:
-    """Any exception out of a state as a Failure: Failures as they are, data-flow errors
-    prefixed (see ``evaluation_failure``), anything else (an engine or expression bug) as
-    States.Runtime, the way AWS reports its own internal errors."""
-    if isinstance(exc, Failure):
+def as_failure(rt: Runtime, frame: Frame, run: StateRun, exc: Exception) -> StatesError:
+    """Any exception out of a state as a recorded StatesError: recorded ones as they are,
+    data-flow errors prefixed (see ``evaluation_failure``), anything else (an engine or
+    expression bug) as States.Runtime, the way AWS reports its own internal errors."""
+    if isinstance(exc, StatesError) and exc.recorded:
         return exc
     if not isinstance(exc, (StatesError, PathNotFound)):
         exc = StatesError(errors.RUNTIME, f"{type(exc).__name__}: {exc}")
     return evaluation_failure(rt, frame, run, exc)
 
 
-def evaluation_failure(rt: Runtime, frame: Frame, run: StateRun, exc: Exception) -> Failure:
-    """A data-flow StatesError as the Failure AWS records: cause prefixed with the state and
-    its entered event id; a JSONata evaluation error also records ``EvaluationFailed``."""
+def evaluation_failure(rt: Runtime, frame: Frame, run: StateRun, exc: Exception) -> StatesError:
+    """A data-flow StatesError as AWS records it: cause prefixed with the state and its
+    entered event id; a JSONata evaluation error also records ``EvaluationFailed``."""
     if isinstance(exc, PathNotFound):
         exc = StatesError(errors.RUNTIME, exc.invalid_path_message())
     assert isinstance(exc, StatesError)
+    if exc.recorded:
+        return exc
     prefix = (f"An error occurred while executing the state '{run.state.name}' "
               f"(entered at the event id #{run.entered_id}). ")
-    failure = Failure(exc.name, prefix + (exc.cause or ""))
-    if failure.error == QUERY_EVALUATION_ERROR:
+    failure = StatesError(exc.name, prefix + (exc.cause or ""), recorded=True)
+    if failure.name == QUERY_EVALUATION_ERROR:
         rt.emit(frame, "EvaluationFailed", _evaluation_details(failure, run.state))
     return failure
 
@@ -238,10 +371,10 @@ def evaluation_failure(rt: Runtime, frame: Frame, run: StateRun, exc: Exception)
 _FIELD = re.compile(r"for the field '([^']+)'")
 
 
-def _evaluation_details(failure: Failure, state: State) -> dict[str, Any]:
+def _evaluation_details(failure: StatesError, state: State) -> dict[str, Any]:
     """EvaluationFailedEventDetails: error, cause, location (the field, when the cause names
     one, e.g. ``Output/result``), state."""
-    details: dict[str, Any] = {"error": failure.error, "cause": failure.cause}
+    details: dict[str, Any] = {"error": failure.name, "cause": failure.cause}
     found = _FIELD.search(failure.cause or "")
     if found is not None:
         details["location"] = found.group(1)
@@ -250,9 +383,9 @@ def _evaluation_details(failure: Failure, state: State) -> dict[str, Any]:
 
 
 def _catch(rt: Runtime, state: State, raw: JSON, frame: Frame, run: StateRun,
-           failure: Failure) -> tuple[JSON, str, Any] | None:
+           failure: StatesError) -> tuple[JSON, str, Any] | None:
     for catcher in state.catchers:
-        if not errors.matches(failure.error, catcher.error_equals):
+        if not errors.matches(failure.name, catcher.error_equals):
             continue
         error_output = failure.output()
         ctx = rt.context(run) if state.flow.needs_context else None
@@ -269,90 +402,3 @@ def _catch(rt: Runtime, state: State, raw: JSON, frame: Frame, run: StateRun,
             output = dataflow.apply_result_path(catcher.result_path, raw, error_output)
         return output, catcher.trigger, assigned
     return None
-
-
-class Outcome:
-    """How an execution ended: status, output or error/cause."""
-
-    __slots__ = ("cause", "error", "output", "status")
-
-    def __init__(self, status: str, output: JSON = None, error: str | None = None,
-                 cause: str | None = None) -> None:
-        self.status = status
-        self.output = output
-        self.error = error
-        self.cause = cause
-
-
-async def execute(rt: Runtime, machine: CompiledMachine, value: JSON, role_arn: str,
-                  started: float | None = None) -> Outcome:
-    """Run a whole execution: ExecutionStarted ... ExecutionSucceeded/Failed/TimedOut/Aborted.
-
-    ``started`` is the execution's start time (``$$.Execution.StartTime``), used as the
-    ExecutionStarted timestamp."""
-    try:
-        return await _execute(rt, machine, value, role_arn, started)
-    finally:
-        rt.close()
-
-
-async def _execute(rt: Runtime, machine: CompiledMachine, value: JSON, role_arn: str,
-                   started: float | None) -> Outcome:
-    frame = Frame({}, 0)
-    rt.emit(frame, "ExecutionStarted", {"input": value, "roleArn": role_arn}, started)
-    work = asyncio.ensure_future(_checked_run(rt, machine, frame, value))
-    timeout = machine.timeout_seconds
-    try:
-        if timeout is MISSING:
-            output = await work
-        else:
-            output = await _with_timeout(rt, work, float(timeout))
-    except Failure as failure:
-        return _failed(rt, frame, "ExecutionFailed", "FAILED", failure)
-    except _TimedOut:
-        return _failed(rt, frame, "ExecutionTimedOut", "TIMED_OUT", Failure(errors.TIMEOUT, None))
-    except asyncio.CancelledError:
-        if not work.done():
-            work.cancel()
-            await asyncio.gather(work, return_exceptions=True)
-        abort = rt.abort_reason or Failure(None, None)
-        return _failed(rt, frame, "ExecutionAborted", "ABORTED", abort)
-    rt.emit(frame, "ExecutionSucceeded", {"output": output})
-    return Outcome("SUCCEEDED", output)
-
-
-class _TimedOut(Exception):
-    pass
-
-
-async def _checked_run(rt: Runtime, machine: CompiledMachine, frame: Frame, value: JSON) -> JSON:
-    return await run_machine(rt, machine, frame, value)
-
-
-async def _with_timeout(rt: Runtime, work: asyncio.Future[JSON], timeout: float) -> JSON:
-    dog = asyncio.ensure_future(rt.clock.sleep(timeout))
-    try:
-        done, _ = await asyncio.wait({work, dog}, return_when=asyncio.FIRST_COMPLETED)
-    except asyncio.CancelledError:
-        dog.cancel()
-        raise
-    if work in done:
-        dog.cancel()
-        return work.result()
-    work.cancel()
-    await asyncio.gather(work, return_exceptions=True)
-    raise _TimedOut
-
-
-def _failed(rt: Runtime, frame: Frame, event: str, status: str, failure: Failure) -> Outcome:
-    # AWS leaves empty fields out of the event (a timeout's error output has "Cause": "",
-    # its ExecutionFailed event no cause at all)
-    error = failure.error or None
-    cause = failure.cause or None
-    details: dict[str, Any] = {}
-    if error is not None:
-        details["error"] = error
-    if cause is not None:
-        details["cause"] = cause
-    rt.emit(frame, event, details)
-    return Outcome(status, None, error, cause)

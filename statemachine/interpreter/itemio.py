@@ -47,7 +47,7 @@ from statemachine import errors
 from statemachine.clock import format_timestamp
 from statemachine.errors import StatesError
 from statemachine.expressions.scope import Scope
-from statemachine.interpreter.execution import Failure, Runtime
+from statemachine.interpreter.execution import Runtime
 from statemachine.interpreter.states import resolve_field
 from statemachine.model import ItemReader, MapState, ResultWriter
 from statemachine.values import JSON, MISSING
@@ -162,7 +162,7 @@ class MapRunIO:
             payload = (reader.parameters.evaluate(self.scope, self.rt.rng)
                        if reader.parameters is not MISSING else {})
         except StatesError as exc:
-            raise Failure(exc.name, exc.cause) from None
+            raise StatesError(exc.name, exc.cause, recorded=True) from None
         try:
             limit = self._max_items(reader)
             if reader.resource.rsplit(":", 1)[-1].startswith("listObjects"):
@@ -172,7 +172,7 @@ class MapRunIO:
                 items = parse_items(reader, answer, limit)
         except StatesError as exc:
             cause = exc.cause if exc.name == errors.ITEM_READER_FAILED else _message(exc)
-            raise Failure(errors.ITEM_READER_FAILED, cause) from None
+            raise StatesError(errors.ITEM_READER_FAILED, cause, recorded=True) from None
         return items[:limit]
 
     def _max_items(self, reader: ItemReader) -> int:
@@ -216,7 +216,7 @@ class MapRunIO:
             start = self.rt.clock.now()
             try:
                 output = await run(index)
-            except Failure as failure:
+            except StatesError as failure:
                 self.records[index] = self._record(index, start, "FAILED", failure)
                 raise
             self.records[index] = self._record(index, start, "SUCCEEDED", output)
@@ -232,7 +232,7 @@ class MapRunIO:
             "ExecutionArn": f"{machine_arn.replace(':stateMachine:', ':execution:')}:{name}",
             "Input": _text(self.inputs[index]), "InputDetails": {"Included": True}, "Name": name,
         }
-        if isinstance(outcome, Failure):
+        if isinstance(outcome, StatesError):
             record.update(outcome.output())
         else:
             record.update({"Output": _text(outcome), "OutputDetails": {"Included": True}})
@@ -254,7 +254,7 @@ class MapRunIO:
             return await self._export(writer, transformation, results)
         except StatesError as exc:
             cause = exc.cause if exc.name == errors.RESULT_WRITER_FAILED else _message(exc)
-            raise Failure(errors.RESULT_WRITER_FAILED, cause) from None
+            raise StatesError(errors.RESULT_WRITER_FAILED, cause, recorded=True) from None
 
     async def _export(self, writer: ResultWriter, transformation: str, results: list[JSON]) -> JSON:
         params = writer.parameters.evaluate(self.scope, self.rt.rng) if writer.parameters is not MISSING else {}

@@ -5,8 +5,15 @@ it reads a copy of the outer variables and cannot assign outer ones. Map runs it
 on a pool of worker coroutines (MaxConcurrency; 0 = unbounded, which AWS caps at 40 for inline
 Maps; Distributed Maps here at 256, the handler thread pool's size) so a 100,000-item Map
 holds at most that many tasks. The first failing branch/iteration
-cancels the others (their running states record ``...StateAborted``) and fails the state with
-its error, unless a Distributed Map tolerates it (ToleratedFailureCount/Percentage).
+cancels the others (their running states record ``...StateAborted``, linked like AWS's to the
+failure's event) and fails the state with its error, unless a Distributed Map tolerates it
+(ToleratedFailureCount/Percentage). An abort or timeout of the whole execution records none
+of these (see execution.SiblingFailed).
+
+Identity: each branch / iteration frame extends its parent's ``path`` with
+``(started_event_id, index)`` -- the id of this attempt's ParallelStateStarted /
+MapStateStarted / MapRunStarted event and the branch or item index -- so every event says
+which branch or iteration, of which attempt of its state, it belongs to.
 """
 
 from __future__ import annotations
@@ -22,13 +29,14 @@ from statemachine.errors import StatesError
 from statemachine.expressions.scope import Scope
 from statemachine.interpreter import dataflow
 from statemachine.interpreter.execution import (
-    HANDLERS,
-    Failure,
+    YIELD_EVERY,
     Frame,
     Runtime,
+    SiblingFailed,
     StateRun,
     evaluation_failure,
     run_machine,
+    sibling_failed,
 )
 from statemachine.interpreter.states import check_size, resolve_field
 from statemachine.model import CompiledMachine, MapState, ParallelState
@@ -46,8 +54,9 @@ async def run_parallel(rt: Runtime, state: ParallelState, raw: JSON, frame: Fram
     value = dataflow.effective_input(flow, raw, ctx, frame.variables, rt.rng)
     rt.emit(frame, "ParallelStateStarted")
     start_id = frame.last_id
-    coros = [_branch(rt, b, value, Frame(dict(frame.variables), start_id, True))
-             for b in state.branches]
+    coros = [_branch(rt, b, value, Frame(dict(frame.variables), start_id, True,
+                                         (*frame.path, (start_id, i))))
+             for i, b in enumerate(state.branches)]
     result = await _all_or_first_failure(coros)
     return _finish(rt, state, raw, result, ctx, frame)
 
@@ -62,22 +71,23 @@ async def _all_or_first_failure(coros: list[Any]) -> list[JSON]:
         return []
     try:
         _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-    except asyncio.CancelledError:
-        await _cancel(tasks)
+    except asyncio.CancelledError as exc:
+        await _cancel(tasks, sibling_failed(exc))  # a sibling of ours failed: pass it down
         raise
     # Read every finished task's exception, not only the first: several iterations can fail in
     # the same turn of the loop, and an unread one is logged as "never retrieved" at exit.
     raised = [t.exception() for t in tasks if t.done() and not t.cancelled()]
     failed = next((exc for exc in raised if exc is not None), None)
     if failed is not None:
-        await _cancel(list(pending))
+        source = failed.source_event if isinstance(failed, StatesError) else 0
+        await _cancel([t for t in tasks if t in pending], SiblingFailed(source))  # in order
         raise failed
     return [t.result() for t in tasks]
 
 
-async def _cancel(tasks: list[asyncio.Future[Any]]) -> None:
+async def _cancel(tasks: list[asyncio.Future[Any]], why: SiblingFailed | None = None) -> None:
     for t in tasks:
-        t.cancel()
+        t.cancel(why)
     if tasks:
         await asyncio.gather(*tasks, return_exceptions=True)
 
@@ -106,7 +116,7 @@ async def run_map(rt: Runtime, state: MapState, raw: JSON, frame: Frame, run: St
         concurrency = _concurrency(rt, state, value, ctx, variables)
     except StatesError as exc:
         failure = evaluation_failure(rt, frame, run, exc)
-        if failure.error == errors.QUERY_EVALUATION_ERROR:
+        if failure.name == errors.QUERY_EVALUATION_ERROR:
             rt.emit(frame, "MapStateFailed")
         raise failure from None
     rt.emit(frame, "MapStateStarted", {"length": len(items)})
@@ -199,27 +209,29 @@ async def _inline(rt: Runtime, state: MapState, frame: Frame, value: JSON, ctx: 
 
     async def iteration(index: int) -> JSON:
         item = _selector(rt, state, value, ctx, variables, index, items[index])
-        return await _iteration(rt, state, frame, start_id, index, item)
+        return await _iteration(rt, state, frame, start_id, (*frame.path, (start_id, index)), item)
 
     try:
         return await _pool(len(items), limits, INLINE_CONCURRENCY_CAP, iteration)
-    except Failure as failure:
-        failure.final_event = "MapStateFailed"
-        raise
+    except StatesError as failure:
+        raise failure.replace(final_event="MapStateFailed") from None
 
 
-async def _iteration(rt: Runtime, state: MapState, outer: Frame, start_id: int, index: int,
-                     item: JSON) -> JSON:
-    frame = Frame(dict(outer.variables), start_id)
+async def _iteration(rt: Runtime, state: MapState, outer: Frame, start_id: int,
+                     path: tuple[tuple[int, int], ...], item: JSON) -> JSON:
+    index = path[-1][1]
+    frame = Frame(dict(outer.variables), start_id, False, path)
     details = {"name": state.name, "index": index}
     rt.emit(frame, "MapIterationStarted", details)
     try:
         output = await run_machine(rt, state.processor, frame, item)  # type: ignore[arg-type]  # the compiler always sets a Map's processor; None is only the dataclass default
-    except Failure:
+    except StatesError as failure:
         rt.emit(frame, "MapIterationFailed", details)
-        raise
-    except asyncio.CancelledError:
-        rt.emit(frame, "MapIterationAborted", details)
+        raise failure.replace(source_event=failure.source_event or frame.last_id) from None
+    except asyncio.CancelledError as exc:
+        sibling = sibling_failed(exc)
+        if sibling is not None:
+            rt.emit(frame, "MapIterationAborted", details, previous=sibling.source or None)
         raise
     rt.emit(frame, "MapIterationSucceeded", details)
     return output
@@ -240,16 +252,19 @@ async def _pool(total: int, limits: tuple[int, int | None], cap: int, run: Any) 
     async def worker() -> None:
         nonlocal failures
         for index in queue:
+            if not index % YIELD_EVERY and index:  # iterations that never await must not starve the loop
+                await asyncio.sleep(0)
             try:
                 results[index] = await run(index)
-            except Failure as failure:
+            except StatesError as failure:
                 if tolerated is None:
                     raise
                 failures += 1
                 results[index] = failure.output()
                 if failures > tolerated:
-                    raise Failure(errors.EXCEED_TOLERATED_FAILURE_THRESHOLD,
-                                  "The specified tolerated failure threshold was exceeded") from None
+                    raise StatesError(errors.EXCEED_TOLERATED_FAILURE_THRESHOLD,
+                                      "The specified tolerated failure threshold was exceeded",
+                                      recorded=True) from None
 
     workers = min(total, concurrency or cap) or 1
     await _all_or_first_failure([worker() for _ in range(workers)])
@@ -263,6 +278,7 @@ async def _distributed(rt: Runtime, state: MapState, frame: Frame, value: JSON, 
     run_id = uuid.UUID(int=rt.rng.getrandbits(128), version=4)
     run_arn = f"{machine_arn.replace(':stateMachine:', ':mapRun:')}/{label}:{run_id}"
     rt.emit(frame, "MapRunStarted", {"mapRunArn": run_arn})
+    started = frame.last_id
     child = rt.child()  # child executions keep their own histories
     io = None  # ItemReader / ResultWriter (interpreter/itemio.py), imported only when present
     if state.item_reader is not MISSING or state.result_writer is not MISSING:
@@ -276,16 +292,16 @@ async def _distributed(rt: Runtime, state: MapState, frame: Frame, value: JSON, 
         batches = _batches(rt, state, value, ctx, frame.variables, items)
 
         async def execution(index: int) -> JSON:
-            return await run_machine(child, state.processor, Frame(dict(frame.variables), 0), batches[index])  # type: ignore[arg-type]  # as in _iteration: the processor is set
+            child_frame = Frame(dict(frame.variables), 0, False, (*frame.path, (started, index)))
+            return await run_machine(child, state.processor, child_frame, batches[index])  # type: ignore[arg-type]  # as in _iteration: the processor is set
 
         run = execution if io is None or state.result_writer is MISSING else io.recorded(execution, batches)
         results: JSON = await _pool(len(batches), limits, DISTRIBUTED_CONCURRENCY_CAP, run)
         if io is not None and state.result_writer is not MISSING:
             results = await io.write(results)
-    except Failure as failure:
+    except StatesError as failure:
         rt.emit(frame, "MapRunFailed", {key.lower(): v for key, v in failure.output().items()})
-        failure.final_event = "MapStateFailed"
-        raise
+        raise failure.replace(final_event="MapStateFailed", source_event=0) from None
     rt.emit(frame, "MapRunSucceeded")
     return results
 
@@ -325,6 +341,3 @@ def _batch(items: list[JSON], batch_input: Any) -> JSON:
         batch["BatchInput"] = batch_input
     batch["Items"] = items
     return batch
-
-
-HANDLERS.update({ParallelState: run_parallel, MapState: run_map})

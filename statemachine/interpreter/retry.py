@@ -3,11 +3,14 @@
 ASL: the first retrier whose ErrorEquals matches decides; each retrier counts its own attempts;
 MaxAttempts 0 never retries; the n-th retry (n from 0) waits
 ``IntervalSeconds * BackoffRate**n`` capped by MaxDelaySeconds; JitterStrategy FULL waits a
-uniformly random time in [0, that delay].
+uniformly random time in [0, that delay]. The product may be astronomically large (BackoffRate
+2.0 after a thousand attempts): it is computed without overflow (``inf`` at worst) and the
+interpreter fails the state when the wait would outlive the execution (Runtime.check_delay).
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 
@@ -20,10 +23,13 @@ __all__ = ["backoff", "retry_delay"]
 
 def backoff(retrier: Retrier, attempt: int, rng: random.Random | None = None) -> float:
     """Seconds to wait before retry number ``attempt`` (0-based) of ``retrier``."""
-    delay = retrier.interval_seconds * retrier.backoff_rate ** attempt
+    try:
+        delay = float(retrier.interval_seconds) * float(retrier.backoff_rate) ** attempt
+    except OverflowError:
+        delay = math.inf
     if retrier.max_delay_seconds is not MISSING:
         delay = min(delay, retrier.max_delay_seconds)
-    if retrier.jitter_full:
+    if retrier.jitter_full and math.isfinite(delay):
         delay = (rng or random.Random()).uniform(0, delay)
     return float(delay)
 

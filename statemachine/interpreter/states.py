@@ -2,8 +2,12 @@
 
 A handler is ``async (rt, state, raw_input, frame, run) -> (output, trigger, assigned)``;
 ``assigned`` is the dict of variables the state's Assign produced (or None). Handlers raise
-StatesError for data-flow failures (the caller adds AWS's prefix) and Failure for errors that
-are recorded as they are (Fail states). Task, Parallel and Map live in their own modules.
+StatesError: data-flow failures plain (the caller adds AWS's prefix), errors that are
+recorded as they are (Fail states) with ``recorded=True``. Task, Parallel and Map live in
+their own modules; handlers.py puts them all in one table.
+
+Wait: every wait ends within the execution's life (``Runtime.check_delay``); a SecondsPath
+value beyond a Java long (AWS parses it as one) fails like any non-integer.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from statemachine.expressions.jsonpath import PathNotFound
 from statemachine.expressions.scope import Scope
 from statemachine.interpreter import dataflow
 from statemachine.interpreter.choice import parse_timestamp
-from statemachine.interpreter.execution import HANDLERS, Failure, Frame, Runtime, StateRun
+from statemachine.interpreter.execution import Frame, Runtime, StateRun
 from statemachine.model import (
     ChoiceState,
     FailState,
@@ -44,12 +48,12 @@ def check_size(rt: Runtime, value: JSON, name: str) -> None:
         size = len(json.dumps(value, separators=(",", ":"), allow_nan=False).encode())
     except (ValueError, TypeError, RecursionError) as exc:  # NaN, a non-JSON type, too deep
         problem = json_problem(value) or str(exc)
-        raise Failure(errors.RUNTIME, f"The state/task '{name}' returned a result that is not "
-                                      f"valid JSON: {problem}.") from None
+        raise StatesError(errors.RUNTIME, f"The state/task '{name}' returned a result that is not "
+                                         f"valid JSON: {problem}.", recorded=True) from None
     if size > limit:
-        raise Failure(errors.DATA_LIMIT_EXCEEDED,
-                      f"The state/task '{name}' returned a result with a size exceeding the "
-                      "maximum number of bytes service limit.")
+        raise StatesError(errors.DATA_LIMIT_EXCEEDED,
+                          f"The state/task '{name}' returned a result with a size exceeding the "
+                          "maximum number of bytes service limit.", recorded=True)
 
 
 def resolve_field(field: NumberField, value: JSON, ctx: JSON, variables: Any, rng: Any) -> JSON:
@@ -95,7 +99,7 @@ async def run_fail(rt: Runtime, state: FailState, raw: JSON, frame: Frame, run: 
     ctx = rt.context(run) if state.flow.needs_context else None
     error = _fail_text(state.error, raw, ctx, frame, rt)
     cause = _fail_text(state.cause, raw, ctx, frame, rt)
-    raise Failure(error, cause)
+    raise StatesError(error, cause, recorded=True)
 
 
 def _fail_text(field: Any, raw: JSON, ctx: JSON, frame: Frame, rt: Runtime) -> str | None:
@@ -124,7 +128,7 @@ async def run_choice(rt: Runtime, state: ChoiceState, raw: JSON, frame: Frame, r
             return _choice_exit(rt, state, raw, value, ctx, frame, branch.output, branch.assign,
                                 branch.trigger)
     if not state.has_default:
-        raise Failure(errors.NO_CHOICE_MATCHED, "No Matches!")
+        raise StatesError(errors.NO_CHOICE_MATCHED, "No Matches!", recorded=True)
     return _choice_exit(rt, state, raw, value, ctx, frame, flow.output, flow.assign, "default")
 
 
@@ -148,10 +152,13 @@ async def run_wait(rt: Runtime, state: WaitState, raw: JSON, frame: Frame, run: 
     variables = frame.variables
     value = dataflow.effective_input(flow, raw, ctx, variables, rt.rng)
     if state.seconds is not MISSING:
-        delay = float(_wait_seconds(state.seconds, value, ctx, variables, rt))
+        seconds = _wait_seconds(state.seconds, value, ctx, variables, rt)
+        delay = rt.check_delay(float(seconds), f"The Wait state's {_field_name(state.seconds, 'Seconds')} == {seconds}")
     else:
-        target = _wait_timestamp(state.timestamp, value, ctx, variables, rt)
+        target, text = _wait_timestamp(state.timestamp, value, ctx, variables, rt)
         delay = target - rt.clock.now()
+        if delay > 0:
+            delay = rt.check_delay(delay, f"The Wait state's {_field_name(state.timestamp, 'Timestamp')} == {text}")
     assigned = _assign(rt, state, raw, value, ctx, frame)
     output = dataflow.state_output(flow, raw, value, ctx, variables, rt.rng)
     if delay > 0:
@@ -159,11 +166,19 @@ async def run_wait(rt: Runtime, state: WaitState, raw: JSON, frame: Frame, run: 
     return output, state.trigger, assigned
 
 
+def _field_name(field: Any, plain: str) -> str:
+    return f"{plain}Path {field.path.text}" if field.path is not MISSING else plain
+
+
+#: AWS reads SecondsPath as a Java long: larger values "cannot be parsed as a long value".
+_JAVA_LONG_MAX = 2**63 - 1
+
+
 def _wait_seconds(field: NumberField, value: JSON, ctx: JSON, variables: Any, rt: Runtime) -> int:
     seconds = resolve_field(field, value, ctx, variables, rt.rng)
     if field.path is not MISSING:
         where = f"{field.path.text} == {_plain(seconds)}"
-        if not _is_integer(seconds):
+        if not _is_integer(seconds) or seconds > _JAVA_LONG_MAX:
             raise StatesError(errors.RUNTIME, f"The SecondsPath parameter cannot be parsed as a long value: {where}")
         if seconds < 0:
             raise StatesError(errors.RUNTIME, f"The SecondsPath parameter references a negative value: {where}")
@@ -173,11 +188,11 @@ def _wait_seconds(field: NumberField, value: JSON, ctx: JSON, variables: Any, rt
     return int(seconds)
 
 
-def _wait_timestamp(field: Any, value: JSON, ctx: JSON, variables: Any, rt: Runtime) -> float:
+def _wait_timestamp(field: Any, value: JSON, ctx: JSON, variables: Any, rt: Runtime) -> tuple[float, str]:
     text = resolve_field(field, value, ctx, variables, rt.rng)
     nanos = parse_timestamp(text) if isinstance(text, str) else None
     if nanos is not None:
-        return nanos / 1e9
+        return nanos / 1e9, _plain(text)
     if field.path is not MISSING:
         raise StatesError(errors.RUNTIME, "The TimestampPath parameter does not reference a valid "
                           f"ISO-8601 extended offset date-time format string: {field.path.text} == {_plain(text)}")
@@ -191,12 +206,3 @@ def _is_integer(value: JSON) -> bool:
 
 def _plain(value: JSON) -> str:
     return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
-
-
-HANDLERS.update({
-    PassState: run_pass,
-    SucceedState: run_succeed,
-    FailState: run_fail,
-    ChoiceState: run_choice,
-    WaitState: run_wait,
-})

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import math
 import uuid
 from typing import Any
 
 from statemachine import errors
 from statemachine.errors import StatesError
 from statemachine.interpreter import dataflow
-from statemachine.interpreter.execution import HANDLERS, Failure, Frame, Runtime, StateRun
+from statemachine.interpreter.execution import Frame, Runtime, StateRun
 from statemachine.interpreter.states import check_size, resolve_field
 from statemachine.model import TaskState
 from statemachine.values import JSON, MISSING
@@ -79,7 +80,7 @@ def _seconds(field: Any, raw: JSON, ctx: JSON, variables: Any, rt: Runtime) -> f
     if field is MISSING:
         return None
     value = resolve_field(field, raw, ctx, variables, rt.rng)
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < math.inf:
         raise StatesError(errors.RUNTIME, f"The {field.field} field must be a positive integer: {value!r}")
     return float(value)
 
@@ -110,11 +111,11 @@ async def _attempt(rt: Runtime, state: TaskState, frame: Frame, value: JSON, ctx
     try:
         result = await _guarded(rt, state, request, token, beat, timeout, heartbeat, frame,
                                 prefix, ident)
-    except Failure as failure:
-        kind = "TimedOut" if failure.error in (errors.TIMEOUT, errors.HEARTBEAT_TIMEOUT) else "Failed"
+    except StatesError as failure:
+        kind = "TimedOut" if failure.name in (errors.TIMEOUT, errors.HEARTBEAT_TIMEOUT) else "Failed"
         details = dict(ident)
-        if failure.error is not None:
-            details["error"] = failure.error
+        if failure.name is not None:
+            details["error"] = failure.name
         if failure.cause is not None:
             details["cause"] = failure.cause
         rt.emit(frame, prefix + kind, details)
@@ -143,7 +144,7 @@ async def _guarded(rt: Runtime, state: TaskState, request: Any, token: str | Non
         return work.result()
     work.cancel()
     await asyncio.gather(work, return_exceptions=True)  # the handler stops before the state fails
-    raise Failure(dog.result(), "")
+    raise StatesError(dog.result(), "", recorded=True)
 
 
 async def _watchdog(rt: Runtime, beat: _Beat, timeout: float | None, heartbeat: float | None) -> str:
@@ -161,20 +162,22 @@ async def _watchdog(rt: Runtime, beat: _Beat, timeout: float | None, heartbeat: 
 async def _call(rt: Runtime, state: TaskState, request: Any, token: str | None, beat: _Beat,
                 frame: Frame, prefix: str, ident: dict[str, Any]) -> JSON:
     handler = rt.resolve(state.resource)
-    with rt.clock.busy():
-        if token is None:
+    if token is None:
+        with rt.clock.busy():
             return await _invoke(rt, handler, request)
-        # registered before the handler runs: a callback may arrive while it is still running
-        future: asyncio.Future[JSON] = asyncio.get_running_loop().create_future()
-        rt.tokens[token] = future
-        rt.heartbeats[token] = beat.beat
-        try:
+    # registered before the handler runs: a callback may arrive while it is still running
+    future: asyncio.Future[JSON] = asyncio.get_running_loop().create_future()
+    rt.tokens[token] = future
+    rt.heartbeats[token] = beat.beat
+    try:
+        with rt.clock.busy():
             submitted = await _invoke(rt, handler, request)
-            rt.emit(frame, prefix + "Submitted", {**ident, "output": submitted})
+        rt.emit(frame, prefix + "Submitted", {**ident, "output": submitted})
+        with rt.callback_hold():  # virtual time: see Runtime.hold_callbacks
             return await future
-        finally:
-            rt.tokens.pop(token, None)
-            rt.heartbeats.pop(token, None)
+    finally:
+        rt.tokens.pop(token, None)
+        rt.heartbeats.pop(token, None)
 
 
 async def _invoke(rt: Runtime, handler: Any, request: Any) -> JSON:
@@ -188,16 +191,13 @@ async def _invoke(rt: Runtime, handler: Any, request: Any) -> JSON:
             result = await result
         return result
     except StatesError as exc:
-        raise Failure(exc.name, exc.cause) from None
-    except (asyncio.CancelledError, Failure):
+        raise StatesError(exc.name, exc.cause, recorded=True) from None
+    except asyncio.CancelledError:
         raise
     except Exception as exc:
-        raise Failure(type(exc).__name__, str(exc)) from None
+        raise StatesError(type(exc).__name__, str(exc), recorded=True) from None
 
 
 def _is_async(handler: Any) -> bool:
     call = type(handler).__call__ if not inspect.isfunction(handler) else None
     return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(call)
-
-
-HANDLERS[TaskState] = run_task

@@ -100,7 +100,11 @@ def test_abort_stops_a_waiting_execution() -> None:
     execution.wait(5)
     assert execution.status == "ABORTED"
     assert (execution.error, execution.cause) == ("Stop", "by test")
-    assert [e["type"] for e in execution.history][-2:] == ["WaitStateAborted", "ExecutionAborted"]
+    # like ExecutionTimedOut (issue 9 item 12): the stop is the service's, one event, linked to
+    # nothing; the running Wait records no WaitStateAborted
+    assert [e["type"] for e in execution.history][-2:] == ["WaitStateEntered", "ExecutionAborted"]
+    assert execution.history[-1]["previousEventId"] == 0
+    assert execution.history[-1]["executionAbortedEventDetails"] == {"error": "Stop", "cause": "by test"}
 
 
 def test_wait_for_task_token_completes_through_send_task_success() -> None:
@@ -260,15 +264,19 @@ def test_send_task_heartbeat_keeps_a_callback_task_alive() -> None:
 
 def test_wait_for_task_token_returns_the_token_the_handler_received() -> None:
     received: list[str] = []
+    called = threading.Event()
 
     def handler(event: object, context: object) -> None:
         received.append(context.task_token)  # type: ignore[attr-defined]
+        called.set()
 
     definition = {"StartAt": "T", "States": {"T": {
         "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken", "End": True}}}
     execution = statemachine.load(definition, resources={
         "arn:aws:states:::sqs:sendMessage.waitForTaskToken": handler}).start({})
     token = execution.wait_for_task_token(timeout=5)
+    # the token is registered before the handler runs (a callback may come while it runs)
+    assert called.wait(5)
     assert token == received[0]
     execution.send_task_success(token, {"ok": 1})
     assert execution.wait(5).output == {"ok": 1}

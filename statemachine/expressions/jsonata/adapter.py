@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from statemachine.clock import current_clock
+from statemachine.clock import Interrupt, current_clock, current_interrupt
 from statemachine.expressions.jsonata import bounds, compat
 from statemachine.expressions.jsonata import functions as jsonata_functions
 from statemachine.expressions.jsonata.fastpath import (
@@ -46,6 +46,7 @@ _FUNCTION_NAME = re.compile(r"\$(\w+)")
 _MAX_SAFE_INTEGER = 2**53
 #: Safety net (our choice; AWS documents no limit): an expression that runs longer, e.g. an
 #: endless tail-recursive loop, fails with JSONata's D1012 instead of hanging the execution.
+#: Sooner than that, the execution's abort, Ctrl-C or timeout stops it (clock.Interrupt).
 EVALUATION_TIMEOUT_SECONDS = 10.0
 
 
@@ -144,7 +145,7 @@ class JsonataExpression:
         if self._uses_rng:
             frame.bindings.update(jsonata_functions.random_functions(lib, rng))
         frame.bindings["$"] = None
-        frame.bindings["__evaluate_entry"] = _Deadline(lib, EVALUATION_TIMEOUT_SECONDS)
+        frame.bindings["__evaluate_entry"] = _Deadline(lib, EVALUATION_TIMEOUT_SECONDS, current_interrupt.get())
         frame.bindings["__evaluate_exit"] = bounds.check_result  # every node's value: the limits
         clock = current_clock.get()  # an execution's (possibly virtual) clock, for $now/$millis
         instance.timestamp = round(clock.now() * 1000) if clock is not None else lib.Timebox.current_milli_time()
@@ -180,20 +181,25 @@ class JsonataExpression:
 
 
 class _Deadline:
-    """jsonata-python calls ``__evaluate_entry`` before every node; the clock is read rarely."""
+    """jsonata-python calls ``__evaluate_entry`` before every node; the clock is read rarely.
+    The execution's Interrupt (abort, Ctrl-C, timeout) raises CancelledError through it."""
 
-    __slots__ = ("deadline", "lib", "limit", "nodes")
+    __slots__ = ("deadline", "interrupt", "lib", "limit", "nodes")
 
-    def __init__(self, lib: ModuleType, limit: float) -> None:
+    def __init__(self, lib: ModuleType, limit: float, interrupt: Interrupt | None = None) -> None:
         self.lib = lib
         self.limit = limit
         self.deadline = time.monotonic() + limit
+        self.interrupt = interrupt
         self.nodes = 0
 
     def __call__(self, expr: Any, input: Any, environment: Any) -> None:
         self.nodes += 1
-        if self.nodes & 1023 == 0 and time.monotonic() > self.deadline:
-            raise self.lib.JException("D1012", -1, round(self.limit * 1000))
+        if self.nodes & 1023 == 0:
+            if self.interrupt is not None:
+                self.interrupt.check()
+            if time.monotonic() > self.deadline:
+                raise self.lib.JException("D1012", -1, round(self.limit * 1000))
 
 
 def _evaluation_error(lib: ModuleType, exc: Any) -> JsonataEvaluationError:

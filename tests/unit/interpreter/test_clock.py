@@ -66,8 +66,12 @@ def test_machine_timeout_seconds_times_out() -> None:
     definition = {"TimeoutSeconds": 10, "StartAt": "W",
                   "States": {"W": {"Type": "Wait", "Seconds": 60, "End": True}}}
     execution = run(definition)
-    assert (execution.status, execution.error) == ("TIMED_OUT", "States.Timeout")
-    assert execution.events[-1].type == "ExecutionTimedOut"
+    # AWS (issue 9 item 12): TIMED_OUT without error or cause; no WaitStateAborted; the
+    # ExecutionTimedOut event is linked to nothing (previousEventId 0) and has no details
+    assert (execution.status, execution.error, execution.cause) == ("TIMED_OUT", None, None)
+    assert [e["type"] for e in execution.history] == ["ExecutionStarted", "WaitStateEntered", "ExecutionTimedOut"]
+    assert execution.history[-1] == {"id": 3, "previousEventId": 0, "type": "ExecutionTimedOut",
+                                     "timestamp": execution.history[-1]["timestamp"]}
     assert 10 <= execution.events[-1].timestamp - execution.events[0].timestamp < 11
 
 
