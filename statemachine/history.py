@@ -13,13 +13,12 @@ AWS-shaped history and JSON output are unchanged.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from statemachine.clock import to_datetime
-from statemachine.values import JSON
+from statemachine.values import JSON, dumps
 
 __all__ = ["Event", "details_key", "to_json_text"]
 
@@ -46,7 +45,7 @@ def details_key(event_type: str) -> str:
 
 def to_json_text(value: JSON) -> str:
     """Compact JSON text as AWS prints payloads (no spaces, non-ASCII kept)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 class Event:

@@ -129,3 +129,50 @@ def parse_json(text: str, what: str = "input") -> JSON:
         raise InvalidJsonError(f"{what} is not valid JSON: {exc}") from None
     check_json(value, what)
     return value
+
+
+def dumps(value: Any, *, separators: tuple[str, str] | None = None, ensure_ascii: bool = True,
+          indent: int | None = None) -> str:
+    """``json.dumps`` that also writes values nested deeper than Python's recursion limit.
+
+    The json module encodes recursively and raises RecursionError past ~1,000 levels (less
+    inside a busy stack); such a value (an execution's data may grow deeper while it runs,
+    one ``{"x.$": "$"}`` per transition) is then written by ``_dumps_deep``, which keeps the
+    same separators and escapes and uses no recursion. ``indent`` is honoured only by the fast
+    path (deep values are written compactly). Raises ValueError/TypeError as json.dumps does.
+    """
+    try:
+        return json.dumps(value, separators=separators, ensure_ascii=ensure_ascii, indent=indent)
+    except RecursionError:
+        item_sep, key_sep = separators if separators is not None else (", ", ": ")
+        return _dumps_deep(value, item_sep, key_sep, ensure_ascii)
+
+
+def _dumps_deep(value: Any, item_sep: str, key_sep: str, ensure_ascii: bool) -> str:
+    scalar = json.JSONEncoder(ensure_ascii=ensure_ascii, allow_nan=True)
+    out: list[str] = []
+    # the stack holds values still to write, or literal text (closing brackets, separators)
+    stack: list[tuple[bool, Any]] = [(False, value)]
+    while stack:
+        is_text, item = stack.pop()
+        if is_text:
+            out.append(item)
+        elif isinstance(item, dict):
+            out.append("{")
+            stack.append((True, "}"))
+            for index, (key, child) in enumerate(reversed(list(item.items()))):
+                stack.append((False, child))
+                stack.append((True, scalar.encode(str(key)) + key_sep))
+                if index < len(item) - 1:
+                    stack.append((True, item_sep))
+        elif isinstance(item, (list, tuple)):
+            out.append("[")
+            stack.append((True, "]"))
+            for index, child in enumerate(reversed(item)):
+                stack.append((False, child))
+                if index < len(item) - 1:
+                    stack.append((True, item_sep))
+        else:
+            out.append(scalar.encode(item))
+    return "".join(out)
+

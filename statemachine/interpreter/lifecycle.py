@@ -15,11 +15,12 @@ import asyncio
 import time
 from typing import Any
 
+from statemachine import errors
 from statemachine.clock import SystemClock
 from statemachine.errors import StatesError
 from statemachine.interpreter.execution import Frame, Runtime, run_machine
 from statemachine.model import CompiledMachine
-from statemachine.values import JSON, MISSING
+from statemachine.values import JSON, MISSING, json_problem
 
 __all__ = ["Outcome", "execute"]
 
@@ -77,6 +78,13 @@ async def _execute(rt: Runtime, machine: CompiledMachine, value: JSON, role_arn:
         return Outcome("ABORTED", None, abort.name or None, abort.cause or None)
     if rt.limit_error is not None:  # the limit was reached where nothing could fail the run
         return _failed(rt, frame, rt.limit_error)
+    problem = json_problem(output)
+    if problem is not None:
+        # Our rule (AWS documents no depth limit): data may grow deeper while it runs (one
+        # {"x.$": "$"} per transition); an output nested past values.MAX_DEPTH could not be
+        # read back by JSON parsers (stores, `sm run --json` readers), so the run fails here.
+        return _failed(rt, frame, StatesError(
+            errors.RUNTIME, f"The execution's output is not valid JSON: {problem}."))
     try:
         rt.emit(frame, "ExecutionSucceeded", {"output": output})
     except StatesError as failure:  # the last slot of the history is the failure's

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 
 import pytest
 
@@ -108,3 +109,61 @@ def test_a_task_result_that_is_not_json_fails_the_state(result: object) -> None:
     assert execution.status == "FAILED"
     assert execution.error == "States.Runtime"
     assert "returned a result that is not valid JSON" in (execution.cause or "")
+
+
+# -- data that grows deeper while the execution runs (issue 9, item 13) ---------------------------
+
+def _wrapping_loop(levels: int) -> dict[str, object]:
+    """Each turn nests the state's data one level deeper ({"x": previous})."""
+    return {"StartAt": "Init", "States": {
+        "Init": {"Type": "Pass", "Assign": {"n": 0}, "Next": "Wrap"},
+        "Wrap": {"Type": "Pass", "Parameters": {"x.$": "$"},
+                 "Assign": {"n.$": "States.MathAdd($n, 1)"}, "Next": "Enough?"},
+        "Enough?": {"Type": "Choice", "Default": "Wrap", "Choices": [
+            {"Variable": "$n", "NumericGreaterThanEquals": levels, "Next": "Done"}]},
+        "Done": {"Type": "Succeed"}}}
+
+
+def test_data_nested_deeper_while_running_fails_the_run_and_history_still_renders() -> None:
+    from statemachine.store import MemoryStore
+
+    seen: list[dict[str, object]] = []
+    store = MemoryStore()
+    execution = statemachine.load(_wrapping_loop(1200)).run({}, store=store, on_event=seen.append)
+    assert (execution.status, execution.error) == ("FAILED", "States.Runtime")
+    assert execution.cause == ("The execution's output is not valid JSON: "
+                               "nested more than 512 levels deep.")
+    history = execution.history  # rendering the 1,200-level payloads must not raise
+    assert history[-1]["type"] == "ExecutionFailed"
+    assert len(seen) == len(history) == len(store.history(execution.execution_arn))
+    deepest = max(len(e["stateEnteredEventDetails"]["input"]) for e in history
+                  if e["type"] == "PassStateEntered")
+    assert deepest > 1000 * len('{"x":')  # the real payload, not a placeholder
+
+
+def test_data_that_stays_shallow_enough_succeeds() -> None:
+    execution = statemachine.load(_wrapping_loop(100)).run({})
+    assert execution.status == "SUCCEEDED"
+    text = json.dumps(execution.output, separators=(",", ":"))
+    assert text == '{"x":' * 100 + "{}" + "}" * 100
+
+
+@pytest.mark.parametrize("separators", [None, (",", ":")])
+@pytest.mark.parametrize("ensure_ascii", [True, False])
+def test_dumps_writes_deep_values_as_json_does_shallow_ones(separators: tuple[str, str] | None,
+                                                            ensure_ascii: bool) -> None:
+    from statemachine.values import dumps
+
+    leaf = {"a": [1, "é\n", None, True, 1.5, {"b": {}}, []], "c": "x"}
+    assert dumps(leaf, separators=separators, ensure_ascii=ensure_ascii) == json.dumps(
+        leaf, separators=separators, ensure_ascii=ensure_ascii)
+    pairs = sys.getrecursionlimit() // 2 + 500  # past the limit (jsonata-python raises it to 10,000)
+    deep: object = leaf
+    for _ in range(2 * pairs):
+        deep = [deep] if isinstance(deep, dict) else {"k": deep}
+    with pytest.raises(RecursionError):
+        json.dumps(deep)
+    key = (separators or (", ", ": "))[1]
+    expected = ('{"k"' + key + "[") * pairs + json.dumps(
+        leaf, separators=separators, ensure_ascii=ensure_ascii) + "]}" * pairs
+    assert dumps(deep, separators=separators, ensure_ascii=ensure_ascii) == expected
