@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from statemachine.expressions.scope import Scope
-from statemachine.interpreter.choice import (
+from statemachine.expressions.choice import (
     compile_choice_rule,
 )
 
