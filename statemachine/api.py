@@ -67,7 +67,7 @@ def load(source: str | os.PathLike[str] | Mapping[str, JSON], *,
     diagnostics = _validate(doc, machine_type, validation_cache)
     if any(d.severity == "error" for d in diagnostics):
         raise DefinitionError(diagnostics)
-    compiled = compile_machine(doc)
+    compiled = _compile(doc, compile_machine)
     base_dir = Path(doc.path).parent if doc.path and not doc.path.startswith("<") else None
     handlers: dict[str, ResourceHandler] = {}
     task_resources = sorted(_resources(compiled))
@@ -76,6 +76,21 @@ def load(source: str | os.PathLike[str] | Mapping[str, JSON], *,
         handlers = {resource: registry.resolve(resource) for resource in task_resources}
     machine_name = name or (base_dir and Path(doc.path or "").stem) or "StateMachine"
     return StateMachine(compiled, machine_name, handlers, machine_type)
+
+
+def _compile(doc: Any, compile_machine: Callable[[Any], CompiledMachine]) -> CompiledMachine:
+    """compile_machine, with a CompileError as a DefinitionError (validation compiles every
+    state first, so this is a safety net: load() raises nothing else for a definition)."""
+    from statemachine.compiler import CompileError
+    from statemachine.errors import Diagnostic
+    from statemachine.validation.walk import state_of
+
+    try:
+        return compile_machine(doc)
+    except CompileError as exc:
+        line, column = doc.position(exc.pointer)
+        raise DefinitionError([Diagnostic(exc.code, exc.message, exc.pointer, line, column,
+                                          state_of(exc.pointer), "error", doc.path)]) from None
 
 
 def _validate(doc: Any, machine_type: str, use_cache: bool) -> list[Any]:

@@ -22,6 +22,7 @@ docs/ARCHITECTURE.md.)
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -33,7 +34,7 @@ from statemachine.expressions.intrinsics import parse_intrinsic
 from statemachine.expressions.jsonpath import compile_path, compile_reference_path
 from statemachine.expressions.payload import compile_payload
 from statemachine.expressions.timestamps import INVALID_TIMESTAMP, parse_timestamp
-from statemachine.loader import SourceDocument
+from statemachine.loader import SourceDocument, pointer_join
 from statemachine.values import JSON, MISSING
 
 if TYPE_CHECKING:
@@ -78,12 +79,24 @@ def compile_state(name: str, sd: Mapping[str, JSON], language: str) -> m.State:
 def _machine(data: Mapping[str, JSON], language: str) -> m.CompiledMachine:
     states_def: Mapping[str, Mapping[str, JSON]] = data["States"]
     edges: list[tuple[str, str, str]] = []
-    states = {name: _state(name, sd, language, edges) for name, sd in states_def.items()}
+    states = {}
+    for name, sd in states_def.items():
+        with _inside(pointer_join("/States", name)):
+            states[name] = _state(name, sd, language, edges)
     table: dict[str, dict[str, str]] = {name: {} for name in states_def}
     for source, trigger, target in edges:
         table[source][trigger] = target
     return m.CompiledMachine(start_at=data["StartAt"], states=states, table=table,
                              query_language=language, definition=data)
+
+
+@contextlib.contextmanager
+def _inside(prefix: str) -> Iterator[None]:
+    """Make the pointer of a CompileError raised inside relative to one level up."""
+    try:
+        yield
+    except CompileError as exc:
+        raise CompileError(exc.code, exc.message, prefix + exc.pointer) from None
 
 
 # --- states -----------------------------------------------------------------------------------
@@ -339,23 +352,28 @@ def _jsonpath_condition(rule: Mapping[str, JSON], index: int) -> m.Predicate:
 
 def _jsonata_condition(rule: Mapping[str, JSON], index: int) -> m.Predicate:
     try:
-        return compile_condition(rule.get("Condition", MISSING))  # type: ignore[arg-type]
+        return compile_condition(rule.get("Condition", MISSING))
     except ChoiceRuleError as exc:
         raise ChoiceRuleError(exc.message, f"/Choices/{index}{exc.pointer}", code=exc.code) from None
 
 
 def _parallel(sd: Mapping[str, JSON], language: str, common: dict[str, Any],
               edges: list[tuple[str, str, str]], default_language: str) -> m.State:
-    branches = tuple(_machine(b, b.get("QueryLanguage", default_language)) for b in sd["Branches"])
-    return m.ParallelState(**common, branches=branches, retriers=_retriers(sd),
+    branches = []
+    for index, branch in enumerate(sd["Branches"]):
+        with _inside(f"/Branches/{index}"):
+            branches.append(_machine(branch, branch.get("QueryLanguage", default_language)))
+    return m.ParallelState(**common, branches=tuple(branches), retriers=_retriers(sd),
                            catchers=_catchers(common["name"], sd, language, edges))
 
 
 def _map(sd: Mapping[str, JSON], language: str, common: dict[str, Any],
          edges: list[tuple[str, str, str]], default_language: str) -> m.State:
-    processor_def = sd.get("ItemProcessor") or sd["Iterator"]
+    key = "ItemProcessor" if "ItemProcessor" in sd else "Iterator"
+    processor_def = sd[key]
     config = processor_def.get("ProcessorConfig", {})
-    processor = _machine(processor_def, processor_def.get("QueryLanguage", default_language))
+    with _inside(f"/{key}"):
+        processor = _machine(processor_def, processor_def.get("QueryLanguage", default_language))
     jsonata = language == JSONATA
     selector_key = "ItemSelector" if "ItemSelector" in sd else "Parameters"
     items: Any = MISSING

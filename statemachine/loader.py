@@ -21,6 +21,7 @@ import dataclasses
 import json
 import os
 import re
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
@@ -416,6 +417,14 @@ class _Builder:
 
     def _plain(self, value: str, node: yaml.ScalarNode, pointer: str) -> JSON:
         """Resolve a plain scalar the YAML 1.2 core way."""
+        try:
+            return self._resolve_plain(value, node, pointer)
+        except ValueError:  # an integer beyond Python's 4,300-digit conversion limit
+            digits = sum(ch.isdigit() for ch in value)
+            self._fail("syntax-error", f"a number of {digits} digits is too long to read "
+                       f"(the limit is {sys.get_int_max_str_digits()} digits)", node)
+
+    def _resolve_plain(self, value: str, node: yaml.ScalarNode, pointer: str) -> JSON:
         if _YAML11_SURPRISE.match(value):
             self._warn(value, node, pointer)
             return _as_yaml12(value)

@@ -56,7 +56,7 @@ from statemachine import errors
 from statemachine.errors import StatesError
 from statemachine.expressions.jsonpath import JsonPath, PathNotFound, compile_path
 from statemachine.expressions.scope import Scope
-from statemachine.expressions.timestamps import is_timestamp, parse_timestamp
+from statemachine.expressions.timestamps import INVALID_TIMESTAMP, is_timestamp, parse_timestamp
 from statemachine.values import JSON
 
 __all__ = [
@@ -451,8 +451,8 @@ def _compile_operator(name: str, operand: JSON, variable: JsonPath, where: str) 
         op = COMPARISONS[name]
         key = op.key(operand)
         if key is None and op.key is _timestamp and isinstance(operand, str):
-            raise ChoiceRuleError(f"'{name}' needs an RFC 3339 timestamp such as "
-                                  f"2016-03-14T01:59:00Z, not {operand!r}", where,
+            raise ChoiceRuleError(f"{INVALID_TIMESTAMP}: '{name}' needs an RFC 3339 timestamp such as "
+                                  f"2016-03-14T01:59:00Z, not {_shown(operand)}", where,
                                   code="invalid-timestamp")
         if key is None:
             raise ChoiceRuleError(f"'{name}' needs {op.kind}, got {_shown(operand)}", where)

@@ -32,7 +32,11 @@ _PAYLOAD_FIELDS = ("Parameters", "ResultSelector", "ItemSelector", "Assign", "Cr
 _NOT_EVALUATED = frozenset({"Branches", "ItemProcessor", "Iterator", "Comment", "Result", "Type"})
 
 
-def _path_problem(text: str, *, reference: bool = False) -> str | None:
+#: The path fields that may hold an intrinsic call instead of a path (ASL: Fail state).
+_INTRINSIC_ALLOWED = frozenset({"ErrorPath", "CausePath"})
+
+
+def _path_problem(text: str, *, reference: bool = False, intrinsic: bool = False) -> str | None:
     from statemachine.expressions.intrinsics import (
         IntrinsicSyntaxError,
         is_intrinsic,
@@ -47,7 +51,7 @@ def _path_problem(text: str, *, reference: bool = False) -> str | None:
     try:
         if reference:
             compile_reference_path(text)
-        elif is_intrinsic(text):
+        elif intrinsic and is_intrinsic(text):
             parse_intrinsic(text)
         else:
             compile_path(text)
@@ -72,23 +76,7 @@ def _paths(state: StateRef) -> Iterator[tuple[str, str, bool]]:
     for index, catcher in enumerate(catchers if isinstance(catchers, list) else []):
         if isinstance(catcher, Mapping) and isinstance(catcher.get("ResultPath"), str):
             yield state.at("Catch", index, "ResultPath"), catcher["ResultPath"], True
-    choices = body.get("Choices") if state.type == "Choice" else None
-    for index, rule in enumerate(choices if isinstance(choices, list) else []):
-        yield from _rule_paths(rule, state.at("Choices", index))
-
-
-def _rule_paths(rule: JSON, pointer: str) -> Iterator[tuple[str, str, bool]]:
-    if not isinstance(rule, Mapping):
-        return
-    for field, value in rule.items():
-        if isinstance(value, str) and (field == "Variable" or field.endswith("Path")):
-            yield pointer_join(pointer, field), value, False
-    for field in ("And", "Or"):
-        items = rule.get(field)
-        for index, item in enumerate(items if isinstance(items, list) else []):
-            yield from _rule_paths(item, pointer_join(pointer_join(pointer, field), index))
-    if "Not" in rule:
-        yield from _rule_paths(rule["Not"], pointer_join(pointer, "Not"))
+    # Choice rule paths are checked by compiling the rules (validation/choice.py)
 
 
 def invalid_path(machine: Machine) -> Iterator[Diagnostic]:
@@ -96,10 +84,10 @@ def invalid_path(machine: Machine) -> Iterator[Diagnostic]:
         if state.language == JSONATA:
             continue
         for pointer, text, reference in _paths(state):
-            problem = _path_problem(text, reference=reference)
+            field = pointer.rsplit("/", 1)[-1]
+            problem = _path_problem(text, reference=reference, intrinsic=field in _INTRINSIC_ALLOWED)
             if problem is not None:
                 kind = "Reference Path" if reference else "JSONPath"
-                field = pointer.rsplit("/", 1)[-1]
                 yield finding("invalid-path", f"'{field}' is not a valid {kind}: {problem}", pointer, state.name)
 
 

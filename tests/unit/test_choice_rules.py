@@ -14,13 +14,13 @@ import pytest
 
 from statemachine import errors
 from statemachine.errors import StatesError
-from statemachine.expressions.scope import Scope
 from statemachine.expressions.choice import (
     ChoiceRuleError,
     compile_choice_rule,
     compile_choices,
     evaluate_choices,
 )
+from statemachine.expressions.scope import Scope
 
 INVALID_PATH = "Invalid path '{}': The choice state's condition path references an invalid value."
 
