@@ -20,6 +20,7 @@ from statemachine.validation.choice import CHOICE_RULES
 from statemachine.validation.expressions import EXPRESSION_RULES
 from statemachine.validation.fields import FIELD_RULES
 from statemachine.validation.graph import GRAPH_RULES
+from statemachine.validation.jsonata import JSONATA_RULES
 from statemachine.validation.schema import bundled_schema, schema_diagnostics
 from statemachine.validation.tasks import TASK_RULES
 from statemachine.validation.variables import VARIABLE_RULES
@@ -32,7 +33,7 @@ Rule = Callable[[Machine], Iterator[Diagnostic]]
 
 #: Every semantic rule, by the code (or family of codes) it reports.
 RULES: Mapping[str, Rule] = {**GRAPH_RULES, **FIELD_RULES, **CHOICE_RULES, **TASK_RULES, **EXPRESSION_RULES,
-                               **VARIABLE_RULES}
+                               **VARIABLE_RULES, **JSONATA_RULES}
 
 
 def validate(doc: SourceDocument, *, machine_type: MachineType = "STANDARD") -> list[Diagnostic]:
