@@ -147,10 +147,12 @@ def invalid_jsonata(machine: Machine) -> Iterator[Diagnostic]:
             continue
         for pointer, text in evaluated_strings(state):
             if is_jsonata(text):
-                try:
-                    compile_jsonata(text[2:-2])
+                inner = text[2:-2]
+                try:  # the text the compiler compiles (stripped), so its compile is cached once
+                    compile_jsonata(inner.strip())
                 except JsonataSyntaxError as exc:
-                    message = f"invalid JSONata expression {text!r}: {exc.message} (at character {exc.position})"
+                    position = exc.position + len(inner) - len(inner.lstrip())
+                    message = f"invalid JSONata expression {text!r}: {exc.message} (at character {position})"
                     yield finding("invalid-jsonata", message, pointer, state.name)
 
 

@@ -70,7 +70,7 @@ def _tree(text: str) -> Any:
     from statemachine.expressions.jsonata import JsonataSyntaxError, compile_jsonata
 
     try:
-        return compile_jsonata(text[2:-2])._compiled.ast
+        return compile_jsonata(text[2:-2].strip())._compiled.ast  # the compiler's (cached) compile
     except JsonataSyntaxError:
         return None
 
