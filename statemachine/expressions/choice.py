@@ -264,8 +264,17 @@ class _LiteralComparison:
     operand: Any  # the operand's key (a str, number, bool or epoch nanoseconds)
 
     def __call__(self, scope: Scope, rng: Any = None) -> bool:
-        left = self.op.key(_select(self.variable, scope))
-        return left is not None and self.op.holds(left, self.operand)
+        try:  # inlined _select: the hot path of a Choice loop
+            value = self.variable.evaluate(scope)
+        except PathNotFound:
+            raise _missing(self.variable) from None
+        op = self.op
+        left = op.key(value)
+        if left is None:
+            return False
+        if op.utf16:
+            return op.holds(left, self.operand)
+        return op.compare(left, self.operand)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -288,7 +297,11 @@ class _TypeTest:
     expected: bool
 
     def __call__(self, scope: Scope, rng: Any = None) -> bool:
-        return bool(self.test(_select(self.variable, scope))) == self.expected
+        try:
+            value = self.variable.evaluate(scope)
+        except PathNotFound:
+            raise _missing(self.variable) from None
+        return bool(self.test(value)) == self.expected
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

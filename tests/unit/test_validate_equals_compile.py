@@ -80,6 +80,19 @@ def test_huge_yaml_integer_is_a_diagnostic_not_a_value_error() -> None:
     assert [d.code for d in _refused_by_load(text).diagnostics] == ["syntax-error"]
 
 
+@pytest.mark.parametrize("value", [".inf", "-.Inf", ".nan", "1e999"])
+def test_yaml_numbers_json_cannot_hold_are_diagnostics(value: str) -> None:
+    text = f"StartAt: A\nStates:\n  A:\n    Type: Pass\n    Result: {value}\n    End: true\n"
+    [diagnostic] = check(text)
+    assert (diagnostic.code, diagnostic.line) == ("syntax-error", 5)
+    assert "is not a JSON number" in diagnostic.message
+
+
+def test_json_number_beyond_a_double_is_a_diagnostic() -> None:
+    [diagnostic] = check('{"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": 1e999, "End": true}}}')
+    assert diagnostic.code == "syntax-error" and "1e999 is not a JSON number" in diagnostic.message
+
+
 # --- item 7: a JSONata expression that crashed the parser ------------------------------------
 
 @pytest.mark.parametrize("expression", ["{% ! %}", "{% $x ! 2 %}", "{% a!b %}"])
@@ -150,6 +163,17 @@ def test_importing_the_compiler_loads_no_interpreter_module() -> None:
             "print([m for m in sys.modules if m.startswith('statemachine.interpreter') or m == 'transitions'])")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert result.stdout.strip() == "[]"
+
+
+def test_load_turns_a_compile_error_into_a_definition_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The safety net behind validation (the validation cache can skip validation)."""
+    from statemachine import api
+
+    monkeypatch.setattr(api, "_validate", lambda doc, machine_type, use_cache: [])
+    error = _refused_by_load(_choice({"Variable": "States.ArrayLength($.a)", "NumericEquals": 1}))
+    [diagnostic] = error.diagnostics
+    assert (diagnostic.code, diagnostic.pointer, diagnostic.state) == (
+        "invalid-path", "/States/C/Choices/0/Variable", "C")
 
 
 def _examples() -> list[Path]:
