@@ -81,7 +81,8 @@ def load_source(
     the document's ``problems`` (``duplicate-key`` errors).
     """
     if isinstance(source, Mapping):
-        return SourceDocument(dict(source), name or "<dict>", {})
+        label = name or "<dict>"
+        return SourceDocument(dict(source), label, {}, tuple(_not_json(source, label)))
     if isinstance(source, (bytes, bytearray)):
         return _load_text(_decode(bytes(source), name or "<bytes>"), name or "<bytes>", None)
     if isinstance(source, os.PathLike) or (isinstance(source, str) and _names_file(source)):
@@ -90,6 +91,46 @@ def load_source(
     if not isinstance(source, str):
         _fail("not-an-object", f"cannot load a definition from {type(source).__name__}", name)
     return _load_text(source, name or "<string>", None)
+
+
+def _not_json(data: Mapping[str, Any], name: str) -> Iterator[Diagnostic]:
+    """Errors (code ``not-json``) for values of a dict definition that JSON cannot hold: other
+    types, non-string keys, Infinity/NaN, integers beyond 4,300 digits; ``too-deep`` past
+    MAX_DEPTH. A definition given as a dict must be what a JSON file could have given."""
+    stack: list[tuple[str, Any, int]] = [("", data, 0)]
+    while stack:
+        pointer, value, depth = stack.pop()
+        problem = _json_problem(value)
+        if depth > MAX_DEPTH:
+            yield Diagnostic("too-deep", f"definition is nested more than {MAX_DEPTH} levels deep",
+                             pointer, 0, 0, None, "error", name)
+        elif problem is not None:
+            yield Diagnostic("not-json", problem, pointer, 0, 0, None, "error", name)
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    yield Diagnostic("not-json", f"object keys must be strings, not {key!r:.40}",
+                                     pointer, 0, 0, None, "error", name)
+                else:
+                    stack.append((pointer_join(pointer, key), item, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((pointer_join(pointer, i), item, depth + 1) for i, item in enumerate(value))
+
+
+def _json_problem(value: Any) -> str | None:
+    if value is None or isinstance(value, (str, bool, Mapping, list)):
+        return None
+    if isinstance(value, int):
+        if value.bit_length() <= 14_283:  # at most 4,300 decimal digits
+            return None
+        try:
+            str(value)
+        except ValueError:
+            return f"an integer of more than {sys.get_int_max_str_digits()} digits cannot be read as a JSON number"
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{value} is not a JSON number"
+    return f"a {type(value).__name__} is not a JSON value"
 
 
 def _names_file(source: str) -> bool:

@@ -93,6 +93,14 @@ def test_json_number_beyond_a_double_is_a_diagnostic() -> None:
     assert diagnostic.code == "syntax-error" and "1e999 is not a JSON number" in diagnostic.message
 
 
+@pytest.mark.parametrize("value", [10**5000, float("inf"), float("nan"), {1, 2}, b"x"],
+                         ids=["huge-int", "inf", "nan", "set", "bytes"])
+def test_dict_definitions_hold_only_json(value: Any) -> None:
+    definition = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": value, "End": True}}}
+    assert _errors(definition) == [("not-json", "/States/A/Result")]
+    _refused_by_load(definition)
+
+
 # --- item 7: a JSONata expression that crashed the parser ------------------------------------
 
 @pytest.mark.parametrize("expression", ["{% ! %}", "{% $x ! 2 %}", "{% a!b %}"])
