@@ -310,3 +310,49 @@ def test_the_harness_reports_what_it_must(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(statemachine, "load", broken)
     outcome, problem = check_case(definition, {}, registry)
     assert outcome == "load" and problem is not None and "KeyError" in problem
+
+
+#: Text fragments that broke YAML/JSON loaders before.
+TEXT_NASTY = ("!!python/object:os.system", "&a [*a, *a]", "*a", "<<: {}", "{", "]", "\t", "\x00",
+              "1" * 4301, "1e999", ".inf", "0x1F", "010", "on", "? [a]\n", "- ", ": :", '"\\ud800"',
+              "{% ! %}", "!!binary aGk=", "%YAML 1.1\n---\n", "\ufeff", "---\n...\n---\n")
+
+
+def mutate_text(text: str, rng: random.Random) -> str:
+    """``text`` with 1-3 edits: a fragment inserted, a span deleted, or a line repeated."""
+    for _ in range(rng.randint(1, 3)):
+        at = rng.randrange(len(text) + 1)
+        kind = rng.randrange(3)
+        if kind == 0:
+            text = text[:at] + rng.choice(TEXT_NASTY) + text[at:]
+        elif kind == 1:
+            text = text[:at] + text[at + rng.randint(1, 40):]
+        else:
+            lines = text.splitlines(keepends=True) or [""]
+            index = rng.randrange(len(lines))
+            lines.insert(index, lines[index])
+            text = "".join(lines)
+    return text
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_mutated_definition_text_loads_or_is_refused_with_diagnostics() -> None:
+    """The YAML/JSON texts of definitions/ with random edits: ``check`` never raises and
+    ``load`` raises nothing but DefinitionError / ResourceNotFoundError."""
+    from statemachine.validation import check
+
+    texts = [p.read_text(encoding="utf-8") for p in sorted((REPO / "definitions").glob("*.yaml"))]
+    texts += [json.dumps(definition) for _, definition, _ in _sources()[len(texts):][:200]]
+    rng = random.Random(SEED)
+    registry = _registry()
+    failures = []
+    for index in range(CASES // 4):
+        text = mutate_text(rng.choice(texts), random.Random(rng.getrandbits(64)))
+        try:
+            check(text)
+            statemachine.load(text, resources=registry)
+        except (DefinitionError, ResourceNotFoundError):
+            pass
+        except Exception as exc:
+            failures.append(f"case {index} (seed {SEED}): {type(exc).__name__}: {str(exc)[:200]}\n  {text[:300]!r}")
+    assert not failures, "\n".join(failures[:10])
