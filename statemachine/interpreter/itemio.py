@@ -21,13 +21,13 @@ resources, so a definition whose reader/writer has no handler fails ``load()``:
   FLATTEN the outputs with arrays flattened; without Resource the transformed results are
   the Map's result. Every failure is ``States.ResultWriterFailed``.
 
-The compiler builds the ``ItemReader`` / ``ResultWriter`` models (compiler._item_io); this
-module only runs them. Local files: the S3 stand-ins live in interpreter/s3_local.py
-(re-exported here, so MAP.yaml entries naming ``statemachine.interpreter.itemio:local_get_object``
-keep working).
+Local files: ``local_get_object`` / ``local_list_objects`` / ``local_put_object`` are S3
+stand-ins where ``Bucket`` is a local folder (absolute, or relative to the working directory);
+map them in a MAP.yaml, e.g. ``resources: {arn:aws:states:::s3:getObject:
+python:statemachine.interpreter.itemio:local_get_object}``, or pass them to ``load(resources=)``.
 
-The plain Map never imports this module (parallel.py only does so when a Map has an
-ItemReader or a ResultWriter).
+The plain Map never imports this module (the compiler and parallel.py only do so when a Map
+has an ItemReader or a ResultWriter).
 """
 
 from __future__ import annotations
@@ -35,12 +35,14 @@ from __future__ import annotations
 import asyncio
 import csv
 import gzip
+import hashlib
 import inspect
 import io
 import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from statemachine import errors
@@ -48,7 +50,6 @@ from statemachine.clock import format_timestamp
 from statemachine.errors import StatesError
 from statemachine.expressions.scope import Scope
 from statemachine.interpreter.execution import Failure, Runtime
-from statemachine.interpreter.s3_local import local_get_object, local_list_objects, local_put_object
 from statemachine.interpreter.states import resolve_field
 from statemachine.model import ItemReader, MapState, ResultWriter
 from statemachine.values import JSON, MISSING
@@ -352,3 +353,46 @@ def _body(items: list[JSON], output_type: str) -> str:
     if output_type == "JSONL":
         return "".join(_text(item) + "\n" for item in items)
     return _text(items)
+
+
+# --- local-folder S3 stand-ins -----------------------------------------------------------------
+
+def _local_path(params: JSON, key_field: str = "Key") -> tuple[Path, Path]:
+    """(bucket folder, file) for ``{"Bucket": folder, "Key": key}``; keys stay inside the folder."""
+    if not isinstance(params, dict) or not isinstance(params.get("Bucket"), str):
+        raise ValueError("the S3 parameters must name a Bucket (a local folder)")
+    root = Path(str(params["Bucket"])).resolve()
+    path = (root / str(params.get(key_field, ""))).resolve()
+    if path != root and root not in path.parents:
+        raise ValueError(f"the key {params.get(key_field)!r} leaves the bucket folder {root}")
+    return root, path
+
+
+def local_get_object(params: JSON) -> JSON:
+    """s3:getObject on a folder: the file's text."""
+    return _local_path(params)[1].read_text(encoding="utf-8")
+
+
+def local_list_objects(params: JSON) -> JSON:
+    """s3:listObjectsV2 on a folder: every file whose key starts with Prefix (sorted by key)."""
+    root, _ = _local_path(params)
+    prefix = str(params.get("Prefix", "") or "") if isinstance(params, dict) else ""
+    contents: list[JSON] = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        key = path.relative_to(root).as_posix()
+        if key.startswith(prefix):
+            stat = path.stat()
+            contents.append({"Key": key, "Size": stat.st_size, "StorageClass": "STANDARD",
+                             "ETag": f'"{hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()}"',
+                             "LastModified": int(stat.st_mtime)})
+    return {"Contents": contents, "IsTruncated": False, "KeyCount": len(contents)}
+
+
+def local_put_object(params: JSON) -> JSON:
+    """s3:putObject into a folder: writes Body (text) to Bucket/Key."""
+    _, path = _local_path(params)
+    body = params.get("Body", "") if isinstance(params, dict) else ""
+    text = body if isinstance(body, str) else _text(body)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return {"ETag": f'"{hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()}"'}
