@@ -228,7 +228,7 @@ def _load_json(text: str, name: str) -> SourceDocument:
         return result
 
     try:
-        data = json.loads(text, object_pairs_hook=pairs, parse_constant=_no_constant, parse_float=_finite)
+        data = json.loads(text, object_pairs_hook=pairs, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         _fail("syntax-error", f"invalid JSON: {exc.msg}", name, exc.lineno, exc.colno)
     except (RecursionError, ValueError) as exc:
@@ -263,15 +263,6 @@ def _json_duplicates(text: str, keys: list[str], name: str) -> tuple[Diagnostic,
 
 def _no_constant(token: str) -> Any:
     raise ValueError(f"{token} is not a JSON number")
-
-
-def _finite(token: str) -> float:
-    """A JSON/YAML number as a float; ValueError for one beyond the double range (1e999),
-    which would become Infinity -- no JSON value (AWS's Jackson refuses it too)."""
-    value = float(token)
-    if math.isinf(value) or math.isnan(value):
-        raise ValueError(f"{token[:40]} is not a JSON number (beyond the range of a double)")
-    return value
 
 
 class _LazySourceMap(Mapping[str, _Position]):
@@ -381,7 +372,7 @@ _YAML11_SURPRISE = re.compile(
 )
 _TAG_RESOLVERS: dict[str, Callable[[str], JSON]] = {
     "tag:yaml.org,2002:int": int,
-    "tag:yaml.org,2002:float": _finite,
+    "tag:yaml.org,2002:float": float,
     "tag:yaml.org,2002:bool": lambda v: _BOOL[v],
     "tag:yaml.org,2002:null": lambda v: None,
 }
@@ -470,9 +461,7 @@ class _Builder:
         """Resolve a plain scalar the YAML 1.2 core way."""
         try:
             return self._resolve_plain(value, node, pointer)
-        except ValueError as exc:  # .inf/.nan, 1e999, or an integer beyond 4,300 digits
-            if "JSON" in str(exc):
-                self._fail("syntax-error", str(exc), node)
+        except ValueError:  # an integer beyond Python's 4,300-digit conversion limit
             digits = sum(ch.isdigit() for ch in value)
             self._fail("syntax-error", f"a number of {digits} digits is too long to read "
                        f"(the limit is {sys.get_int_max_str_digits()} digits)", node)
@@ -490,9 +479,9 @@ class _Builder:
         if _OCT_HEX.match(value):
             return int(value, 0)
         if _FLOAT.match(value):
-            return _finite(value)
-        if _SPECIAL_FLOAT.match(value):  # YAML's .inf / .nan: no JSON value
-            raise ValueError(f"'{value}' is not a JSON number (JSON has no infinity or NaN)")
+            return float(value)
+        if _SPECIAL_FLOAT.match(value):
+            return float(value.lower().replace(".", ""))
         return value
 
     def _warn(self, value: str, node: yaml.Node, pointer: str) -> None:

@@ -80,19 +80,6 @@ def test_huge_yaml_integer_is_a_diagnostic_not_a_value_error() -> None:
     assert [d.code for d in _refused_by_load(text).diagnostics] == ["syntax-error"]
 
 
-@pytest.mark.parametrize("value", [".inf", "-.Inf", ".nan", "1e999"])
-def test_yaml_numbers_json_cannot_hold_are_diagnostics(value: str) -> None:
-    text = f"StartAt: A\nStates:\n  A:\n    Type: Pass\n    Result: {value}\n    End: true\n"
-    [diagnostic] = check(text)
-    assert (diagnostic.code, diagnostic.line) == ("syntax-error", 5)
-    assert "is not a JSON number" in diagnostic.message
-
-
-def test_json_number_beyond_a_double_is_a_diagnostic() -> None:
-    [diagnostic] = check('{"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": 1e999, "End": true}}}')
-    assert diagnostic.code == "syntax-error" and "1e999 is not a JSON number" in diagnostic.message
-
-
 @pytest.mark.parametrize("value", [10**5000, float("inf"), float("nan"), {1, 2}, b"x"],
                          ids=["huge-int", "inf", "nan", "set", "bytes"])
 def test_dict_definitions_hold_only_json(value: Any) -> None:
