@@ -38,7 +38,7 @@ import pytest
 import statemachine
 from statemachine import DefinitionError
 from statemachine.errors import ResourceNotFoundError
-from statemachine.resources.base import ResourceRegistry, TaskRequest
+from statemachine.resources import ResourceRegistry, TaskRequest
 from statemachine.values import JSON
 from tests.conformance.corpus import all_cases, corpus_dir
 

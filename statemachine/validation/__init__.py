@@ -46,6 +46,8 @@ def validate(doc: SourceDocument, *, machine_type: MachineType = "STANDARD") -> 
     if not isinstance(doc.data, dict):
         found.append(Diagnostic("not-an-object", "a definition must be a JSON object"))
         return _placed(doc, found)
+    if any(d.code == "not-json" for d in found):  # a dict holding non-JSON values: no pass can trust it
+        return _placed(doc, found)
     found += schema_diagnostics(doc.data)
     machine = walk(doc.data, machine_type)
     for rule in RULES.values():
