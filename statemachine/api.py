@@ -61,13 +61,15 @@ def load(source: str | os.PathLike[str] | Mapping[str, JSON], *,
     Raises DefinitionError (all diagnostics) or ResourceNotFoundError.
     """
     from statemachine.compiler import compile_machine
+    from statemachine.expressions.memo import compile_memo
     from statemachine.loader import load_source
 
     doc = load_source(source, name=name)
-    diagnostics = _validate(doc, machine_type, validation_cache)
-    if any(d.severity == "error" for d in diagnostics):
-        raise DefinitionError(diagnostics)
-    compiled = _compile(doc, compile_machine)
+    with compile_memo():  # validation and compiler share each expression's parse
+        diagnostics = _validate(doc, machine_type, validation_cache)
+        if any(d.severity == "error" for d in diagnostics):
+            raise DefinitionError(diagnostics)
+        compiled = _compile(doc, compile_machine)
     base_dir = Path(doc.path).parent if doc.path and not doc.path.startswith("<") else None
     handlers: dict[str, ResourceHandler] = {}
     task_resources = sorted(_resources(compiled))

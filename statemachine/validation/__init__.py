@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 
 from statemachine.errors import DefinitionError, Diagnostic
+from statemachine.expressions.memo import compile_memo
 from statemachine.loader import SourceDocument, load_source
 from statemachine.validation.choice import CHOICE_RULES
 from statemachine.validation.expressions import EXPRESSION_RULES
@@ -50,9 +51,10 @@ def validate(doc: SourceDocument, *, machine_type: MachineType = "STANDARD") -> 
         return _placed(doc, found)
     found += schema_diagnostics(doc.data)
     machine = walk(doc.data, machine_type)
-    for rule in RULES.values():
-        found.extend(rule(machine))
-    found.extend(compile_problems(machine, found))
+    with compile_memo():  # each expression parsed once by the rules and the compile pass
+        for rule in RULES.values():
+            found.extend(rule(machine))
+        found.extend(compile_problems(machine, found))
     return _placed(doc, found)
 
 

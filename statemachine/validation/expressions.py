@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from statemachine.errors import Diagnostic
+from statemachine.expressions.memo import memoized
 from statemachine.loader import pointer_join
 from statemachine.validation.fields import is_jsonata
 from statemachine.validation.walk import JSONATA, Machine, StateRef, finding
@@ -149,7 +150,7 @@ def invalid_jsonata(machine: Machine) -> Iterator[Diagnostic]:
             if is_jsonata(text):
                 inner = text[2:-2]
                 try:  # the text the compiler compiles (stripped), so its compile is cached once
-                    compile_jsonata(inner.strip())
+                    memoized(inner.strip(), compile_jsonata)
                 except JsonataSyntaxError as exc:
                     position = exc.position + len(inner) - len(inner.lstrip())
                     message = f"invalid JSONata expression {text!r}: {exc.message} (at character {position})"

@@ -27,11 +27,11 @@ Expressions that do not parse are left to ``invalid-jsonata`` (validation/expres
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from statemachine.errors import Diagnostic
+from statemachine.expressions.memo import memoized
 from statemachine.loader import pointer_join
 from statemachine.validation.fields import is_jsonata
 from statemachine.validation.walk import JSONATA, Machine, StateRef, finding
@@ -64,13 +64,12 @@ _CHILDREN = ("steps", "lhs", "rhs", "expression", "procedure", "arguments", "bod
              "pattern", "update", "delete", "lhs_object", "expr")
 
 
-@functools.lru_cache(maxsize=4096)
 def _tree(text: str) -> Any:
     """The parse tree of a "{% %}" expression, None when it does not parse."""
     from statemachine.expressions.jsonata import JsonataSyntaxError, compile_jsonata
 
     try:
-        return compile_jsonata(text[2:-2].strip())._compiled.ast  # the compiler's (cached) compile
+        return memoized(text[2:-2].strip(), compile_jsonata)._compiled.ast  # shared with the compiler
     except JsonataSyntaxError:
         return None
 

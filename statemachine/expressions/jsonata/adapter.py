@@ -198,7 +198,6 @@ def _frame_bindings(bindings: Mapping[str, JSON]) -> dict[str, Any]:
     return {name: null if value is None else value for name, value in bindings.items()}
 
 
-@functools.lru_cache(maxsize=8192)  # immutable results: validation, compiler and load() share them
 def compile_jsonata(text: str) -> JsonataExpression:
     """Parse ``text`` (without the ``{% %}`` delimiters) once.
 
