@@ -71,13 +71,15 @@ def load(source: str | os.PathLike[str] | Mapping[str, JSON], *,
     Raises DefinitionError (all diagnostics) or ResourceNotFoundError.
     """
     from statemachine.compiler import compile_machine
+    from statemachine.expressions.memo import compile_memo
     from statemachine.loader import load_source
 
     doc = load_source(source, name=name, substitutions=substitutions)
-    diagnostics = _validate(doc, machine_type, validation_cache)
-    if any(d.severity == "error" for d in diagnostics):
-        raise DefinitionError(diagnostics)
-    compiled = compile_machine(doc)
+    with compile_memo():  # validation and compiler share each expression's parse
+        diagnostics = _validate(doc, machine_type, validation_cache)
+        if any(d.severity == "error" for d in diagnostics):
+            raise DefinitionError(diagnostics)
+        compiled = _compile(doc, compile_machine)
     base_dir = Path(doc.path).parent if doc.path and not doc.path.startswith("<") else None
     handlers: dict[str, ResourceHandler] = {}
     task_resources = sorted(_resources(compiled))
@@ -96,6 +98,21 @@ def _check_tasks(doc: Any, handlers: Mapping[str, ResourceHandler]) -> None:
     problems = check_tasks(doc, handlers.get)
     if any(d.severity == "error" for d in problems):
         raise DefinitionError(problems)
+
+
+def _compile(doc: Any, compile_machine: Callable[[Any], CompiledMachine]) -> CompiledMachine:
+    """compile_machine, with a CompileError as a DefinitionError (validation compiles every
+    state first, so this is a safety net: load() raises nothing else for a definition)."""
+    from statemachine.compiler import CompileError
+    from statemachine.errors import Diagnostic
+    from statemachine.validation.walk import state_of
+
+    try:
+        return compile_machine(doc)
+    except CompileError as exc:
+        line, column = doc.position(exc.pointer)
+        raise DefinitionError([Diagnostic(exc.code, exc.message, exc.pointer, line, column,
+                                          state_of(exc.pointer), "error", doc.path)]) from None
 
 
 def _validate(doc: Any, machine_type: str, use_cache: bool) -> list[Any]:

@@ -1,82 +1,102 @@
 """Compiler stage: a validated definition (dict or SourceDocument) -> ``CompiledMachine``.
 
 Every path, payload template, intrinsic call, JSONata expression and Choice rule is compiled
-here, once. The query language of each state is decided here and disappears: JSONPath and
-JSONata states fill the same ``DataFlow`` shape (model.py).
+here, once, by the parsers in ``statemachine.expressions`` (Choice rules:
+expressions/choice.py; timestamps: expressions/timestamps.py). The query language of each
+state is decided here and disappears: JSONPath and JSONata states fill the same ``DataFlow``
+shape (model.py). Validation compiles with the same functions, so a definition that validates
+compiles; ``CompileError`` is what anything else raises here (api.load turns it into a
+DefinitionError, never a raw exception).
 
-The state graph of each (nested) machine is a ``transitions.Machine`` (states, and one trigger
-per outcome: ``next``, ``default``, ``choice<i>``, ``catch<i>``), built once per compiled
-machine and shared by all executions. Firing a ``transitions`` trigger costs tens of
-microseconds per step (measured 18.6 us per trigger on a 1,000-state chain, more than the
-whole budget of a transition at 60,000/s; a dict lookup costs ~0.05 us), so executions
-advance through ``CompiledMachine.table``, a plain
-``{state: {trigger: target}}`` dict derived from that Machine's events; the Machine stays the
-graph's source of truth for graph queries (``CompiledMachine.graph``).
+The compiler imports nothing from ``statemachine.interpreter`` (a test checks it): a
+compiled machine is plain, picklable data -- frozen dataclasses, compiled expressions and
+predicate objects, no closures or lambdas -- and each nested machine (Parallel branch, Map
+processor) keeps its own definition, so any piece can be shipped to another process.
+
+Transitions are triggers (``next``, ``default``, ``choice<i>``, ``catch<i>``); the compiler
+builds ``CompiledMachine.table``, ``{state: {trigger: target}}``, directly from the
+definition. (``transitions`` was dropped: firing its triggers cost 18.6 us per step, the
+table is a dict lookup, and diagrams and graph checks read the definition; see
+docs/ARCHITECTURE.md.)
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import json
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from statemachine import model as m
+from statemachine.expressions.choice import ChoiceRuleError, compile_choice_rule, compile_condition
 from statemachine.expressions.intrinsics import parse_intrinsic
 from statemachine.expressions.jsonpath import compile_path, compile_reference_path
 from statemachine.expressions.payload import compile_payload
-from statemachine.expressions.scope import Scope
-from statemachine.interpreter.choice import compile_choice_rule
-from statemachine.loader import SourceDocument
+from statemachine.expressions.timestamps import INVALID_TIMESTAMP, parse_timestamp
+from statemachine.loader import SourceDocument, pointer_join
 from statemachine.values import JSON, MISSING
 
 if TYPE_CHECKING:
     from statemachine.resources.base import Integration
 
-__all__ = ["compile_machine"]
+__all__ = ["CompileError", "compile_machine", "compile_state"]
 
 JSONPATH = "JSONPath"
 JSONATA = "JSONata"
 
 
+class CompileError(ValueError):
+    """A definition the compiler cannot compile: ``code`` and ``message`` as for a Diagnostic,
+    ``pointer`` relative to the state (``/Choices/0/Variable``)."""
+
+    def __init__(self, code: str, message: str, pointer: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.pointer = pointer
+
+
 def compile_machine(doc: SourceDocument | Mapping[str, JSON]) -> m.CompiledMachine:
     """Compile a definition (a dict, or a loader.SourceDocument) into a ``CompiledMachine``.
 
-    Assumes the definition passed validation; raises ValueError-family errors from the
-    expression parsers otherwise.
+    Assumes the definition passed validation (which compiles every state with
+    ``compile_state``); raises CompileError for a state that does not compile.
     """
     data: Mapping[str, JSON] = doc.data if isinstance(doc, SourceDocument) else doc
     language = data.get("QueryLanguage", JSONPATH)
     machine = _machine(data, language)
     return dataclasses.replace(machine, timeout_seconds=data.get("TimeoutSeconds", MISSING),
-                               comment=data.get("Comment", MISSING), definition=data)
+                               comment=data.get("Comment", MISSING))
+
+
+def compile_state(name: str, sd: Mapping[str, JSON], language: str) -> m.State:
+    """Compile one state (its nested machines included) whose effective QueryLanguage is
+    ``language``. Raises CompileError with a pointer relative to the state."""
+    return _state(name, sd, language, [])
 
 
 def _machine(data: Mapping[str, JSON], language: str) -> m.CompiledMachine:
     states_def: Mapping[str, Mapping[str, JSON]] = data["States"]
     edges: list[tuple[str, str, str]] = []
-    states = {name: _state(name, sd, language, edges) for name, sd in states_def.items()}
-    graph = _graph(list(states_def), data["StartAt"], edges)
-    table = _table(graph, states_def)
-    return m.CompiledMachine(start_at=data["StartAt"], states=states, table=table,
-                             query_language=language, graph=graph)
-
-
-def _graph(names: list[str], start: str, edges: list[tuple[str, str, str]]) -> Any:
-    from transitions import Machine
-
-    transitions = [{"trigger": t, "source": s, "dest": d} for s, t, d in edges]
-    return Machine(model=None, states=names, transitions=transitions, initial=start,
-                   auto_transitions=False, send_event=False)
-
-
-def _table(graph: Any, states_def: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    states = {}
+    for name, sd in states_def.items():
+        with _inside(pointer_join("/States", name)):
+            states[name] = _state(name, sd, language, edges)
     table: dict[str, dict[str, str]] = {name: {} for name in states_def}
-    for trigger, event in graph.events.items():
-        for source, transitions in event.transitions.items():
-            for transition in transitions:
-                table[source][trigger] = transition.dest
-    return table
+    for source, trigger, target in edges:
+        table[source][trigger] = target
+    return m.CompiledMachine(start_at=data["StartAt"], states=states, table=table,
+                             query_language=language, definition=data)
+
+
+@contextlib.contextmanager
+def _inside(prefix: str) -> Iterator[None]:
+    """Make the pointer of a CompileError raised inside relative to one level up."""
+    try:
+        yield
+    except CompileError as exc:
+        raise CompileError(exc.code, exc.message, prefix + exc.pointer) from None
 
 
 # --- states -----------------------------------------------------------------------------------
@@ -89,13 +109,19 @@ def _state(name: str, sd: Mapping[str, JSON], default_language: str,
     if "Next" in sd:
         edges.append((name, "next", sd["Next"]))
         trigger = "next"
-    common = {"name": name, "type": kind, "flow": _flow(sd, language), "trigger": trigger}
-    return _BUILDERS[kind](sd, language, common, edges, default_language)
+    try:
+        common = {"name": name, "type": kind, "flow": _flow(sd, language), "trigger": trigger}
+        return _BUILDERS[kind](sd, language, common, edges, default_language)
+    except CompileError:
+        raise
+    except ChoiceRuleError as exc:
+        raise CompileError(exc.code, exc.message, exc.pointer) from None
+    except ValueError as exc:  # PathSyntaxError, PayloadSyntaxError, JsonataSyntaxError, ...
+        raise CompileError("invalid-expression", getattr(exc, "message", str(exc))) from None
 
 
 def _flow(sd: Mapping[str, JSON], language: str) -> m.DataFlow:
-    text = json.dumps(sd)
-    needs_context = "$$" in text or "context" in text
+    needs_context = _needs_context(sd, language)
     if language == JSONATA:
         return m.DataFlow(
             parameters=_jsonata_opt(sd, "Arguments"),
@@ -113,6 +139,42 @@ def _flow(sd: Mapping[str, JSON], language: str) -> m.DataFlow:
         assign=_payload_opt(sd, "Assign"),
         needs_context=needs_context,
     )
+
+
+#: A JSONata reference to ``$states`` other than ``$states.input/.result/.errorOutput``
+#: (``$states.context``, ``$states`` itself, ``$lookup($states, ...)``) needs the context object.
+_STATES_CONTEXT = re.compile(r"\$states(?!\s*\.\s*(?:input|result|errorOutput)\b)")
+#: Fields holding nested machines: their states decide for themselves.
+_NESTED = frozenset({"Branches", "ItemProcessor", "Iterator"})
+
+
+def _needs_context(sd: Mapping[str, JSON], language: str) -> bool:
+    """Does any expression of the state read the context object (``$$`` / ``$states.context``)?
+
+    Decided per expression string of the state's own fields (never from the text of the
+    whole definition): under JSONPath a path or intrinsic argument rooted at ``$$``, under
+    JSONata a "{% %}" expression that reads ``$states`` beyond input/result/errorOutput. A
+    string literal that merely contains those characters errs on the safe side (context built).
+    """
+    for text in _expression_strings(sd):
+        if language == JSONATA:
+            if text.startswith("{%") and _STATES_CONTEXT.search(text):
+                return True
+        elif "$$" in text:
+            return True
+    return False
+
+
+def _expression_strings(value: JSON, nested: bool = False) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if not (nested is False and key in _NESTED):
+                yield from _expression_strings(item, True)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _expression_strings(item, True)
 
 
 def _path_field(sd: Mapping[str, JSON], key: str) -> Any:
@@ -228,6 +290,10 @@ def _fail_field(sd: Mapping[str, JSON], key: str) -> Any:
 
 def _wait(sd: Mapping[str, JSON], language: str, common: dict[str, Any],
           edges: list[tuple[str, str, str]], default_language: str) -> m.State:
+    timestamp = sd.get("Timestamp")
+    if isinstance(timestamp, str) and not _is_jsonata(timestamp) and parse_timestamp(timestamp) is None:
+        raise CompileError("invalid-timestamp", f"{INVALID_TIMESTAMP}: Timestamp {timestamp!r} is not "
+                           "an RFC 3339 timestamp such as 2016-03-14T01:59:00Z", "/Timestamp")
     return m.WaitState(**common, seconds=_number(sd, "Seconds", language),
                        timestamp=_number(sd, "Timestamp", language))
 
@@ -265,11 +331,11 @@ def _choice(sd: Mapping[str, JSON], language: str, common: dict[str, Any],
         trigger = f"choice{i}"
         edges.append((name, trigger, rule["Next"]))
         if language == JSONATA:
-            condition = _jsonata_condition(rule["Condition"])
+            condition = _jsonata_condition(rule, i)
             branches.append(m.ChoiceBranch(condition, trigger, output=_jsonata_opt(rule, "Output"),
                                            assign=_jsonata_opt(rule, "Assign")))
         else:
-            branches.append(m.ChoiceBranch(_jsonpath_condition(rule), trigger,
+            branches.append(m.ChoiceBranch(_jsonpath_condition(rule, i), trigger,
                                            assign=_payload_opt(rule, "Assign")))
     has_default = "Default" in sd
     if has_default:
@@ -277,34 +343,37 @@ def _choice(sd: Mapping[str, JSON], language: str, common: dict[str, Any],
     return m.ChoiceState(**common, choices=tuple(branches), has_default=has_default)
 
 
-def _jsonpath_condition(rule: Mapping[str, JSON]) -> m.Predicate:
-    predicate = compile_choice_rule(rule)
-    return lambda scope, rng: predicate(scope)
+def _jsonpath_condition(rule: Mapping[str, JSON], index: int) -> m.Predicate:
+    try:
+        return compile_choice_rule(rule)
+    except ChoiceRuleError as exc:
+        raise ChoiceRuleError(exc.message, f"/Choices/{index}{exc.pointer}", code=exc.code) from None
 
 
-def _jsonata_condition(value: JSON) -> m.Predicate:
-    if isinstance(value, bool):
-        return lambda scope, rng: value
-    template = _jsonata(value, "Condition")
-
-    def condition(scope: Scope, rng: Any) -> bool:
-        return template.evaluate_as(scope, "boolean", rng) is True
-
-    return condition
+def _jsonata_condition(rule: Mapping[str, JSON], index: int) -> m.Predicate:
+    try:
+        return compile_condition(rule.get("Condition", MISSING))
+    except ChoiceRuleError as exc:
+        raise ChoiceRuleError(exc.message, f"/Choices/{index}{exc.pointer}", code=exc.code) from None
 
 
 def _parallel(sd: Mapping[str, JSON], language: str, common: dict[str, Any],
               edges: list[tuple[str, str, str]], default_language: str) -> m.State:
-    branches = tuple(_machine(b, b.get("QueryLanguage", default_language)) for b in sd["Branches"])
-    return m.ParallelState(**common, branches=branches, retriers=_retriers(sd),
+    branches = []
+    for index, branch in enumerate(sd["Branches"]):
+        with _inside(f"/Branches/{index}"):
+            branches.append(_machine(branch, branch.get("QueryLanguage", default_language)))
+    return m.ParallelState(**common, branches=tuple(branches), retriers=_retriers(sd),
                            catchers=_catchers(common["name"], sd, language, edges))
 
 
 def _map(sd: Mapping[str, JSON], language: str, common: dict[str, Any],
          edges: list[tuple[str, str, str]], default_language: str) -> m.State:
-    processor_def = sd.get("ItemProcessor") or sd["Iterator"]
+    key = "ItemProcessor" if "ItemProcessor" in sd else "Iterator"
+    processor_def = sd[key]
     config = processor_def.get("ProcessorConfig", {})
-    processor = _machine(processor_def, processor_def.get("QueryLanguage", default_language))
+    with _inside(f"/{key}"):
+        processor = _machine(processor_def, processor_def.get("QueryLanguage", default_language))
     jsonata = language == JSONATA
     selector_key = "ItemSelector" if "ItemSelector" in sd else "Parameters"
     items: Any = MISSING
@@ -333,14 +402,38 @@ def _map(sd: Mapping[str, JSON], language: str, common: dict[str, Any],
 
 
 def _item_io(sd: Mapping[str, JSON], language: str) -> dict[str, Any]:
-    """ItemReader / ResultWriter, compiled by interpreter/itemio.py (not imported without them)."""
-    if "ItemReader" not in sd and "ResultWriter" not in sd:
-        return {}
-    from statemachine.interpreter import itemio
-
+    """``{"item_reader": ..., "result_writer": ...}`` of a Distributed Map (interpreter/itemio.py
+    runs them; their Resources are resolved by load() like Task resources)."""
     template = _jsonata if language == JSONATA else _payload_any
-    return itemio.compile_io(sd, number=lambda spec, key: _number(spec, key, language),
-                             template=template)
+    out: dict[str, Any] = {}
+    if isinstance(reader := sd.get("ItemReader"), Mapping):
+        config: Mapping[str, Any] = reader.get("ReaderConfig") or {}
+        out["item_reader"] = m.ItemReader(
+            resource=str(reader["Resource"]), parameters=_io_parameters(reader, template),
+            input_type=config.get("InputType", MISSING),
+            header_location=config.get("CSVHeaderLocation", "FIRST_ROW"),
+            headers=tuple(config.get("CSVHeaders", ())),
+            delimiter=CSV_DELIMITERS.get(config.get("CSVDelimiter", "COMMA"), ","),
+            max_items=_number(config, "MaxItems", language),
+        )
+    if isinstance(writer := sd.get("ResultWriter"), Mapping):
+        wconfig: Mapping[str, Any] = writer.get("WriterConfig") or {}
+        out["result_writer"] = m.ResultWriter(
+            resource=writer.get("Resource", MISSING), parameters=_io_parameters(writer, template),
+            output_type=wconfig.get("OutputType", "JSON"),
+            transformation=wconfig.get("Transformation", MISSING))
+    return out
+
+
+#: ReaderConfig.CSVDelimiter names -> the character.
+CSV_DELIMITERS = {"COMMA": ",", "PIPE": "|", "SEMICOLON": ";", "SPACE": " ", "TAB": "\t"}
+
+
+def _io_parameters(spec: Mapping[str, JSON], template: Callable[[JSON, str], Any]) -> Any:
+    for key in ("Parameters", "Arguments"):
+        if key in spec:
+            return template(spec[key], key)
+    return MISSING
 
 
 def _batcher(spec: Mapping[str, JSON] | None, language: str) -> Any:

@@ -28,6 +28,7 @@ import json
 import math
 import os
 import re
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
@@ -95,7 +96,8 @@ def load_source(
     the document's ``problems`` (``duplicate-key`` errors).
     """
     if isinstance(source, Mapping):
-        doc = SourceDocument(dict(source), name or "<dict>", {})
+        label = name or "<dict>"
+        doc = SourceDocument(dict(source), label, {}, tuple(_not_json(source, label)))
         return doc if substitutions is None else _templated(doc, substitutions)
     if isinstance(source, (bytes, bytearray)):
         return _load_template(_decode(bytes(source), name or "<bytes>"), name or "<bytes>", None, substitutions)
@@ -138,6 +140,46 @@ def _templated(doc: SourceDocument, substitutions: Mapping[str, str] | None) -> 
     """Intrinsic functions (Fn::GetAtt, Ref, ...) become the strings they produce."""
     data = templates.render_intrinsics(doc.data, substitutions)
     return doc if data is doc.data else dataclasses.replace(doc, data=data)
+
+
+def _not_json(data: Mapping[str, Any], name: str) -> Iterator[Diagnostic]:
+    """Errors (code ``not-json``) for values of a dict definition that JSON cannot hold: other
+    types, non-string keys, Infinity/NaN, integers beyond 4,300 digits; ``too-deep`` past
+    MAX_DEPTH. A definition given as a dict must be what a JSON file could have given."""
+    stack: list[tuple[str, Any, int]] = [("", data, 0)]
+    while stack:
+        pointer, value, depth = stack.pop()
+        problem = _json_problem(value)
+        if depth > MAX_DEPTH:
+            yield Diagnostic("too-deep", f"definition is nested more than {MAX_DEPTH} levels deep",
+                             pointer, 0, 0, None, "error", name)
+        elif problem is not None:
+            yield Diagnostic("not-json", problem, pointer, 0, 0, None, "error", name)
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    yield Diagnostic("not-json", f"object keys must be strings, not {key!r:.40}",
+                                     pointer, 0, 0, None, "error", name)
+                else:
+                    stack.append((pointer_join(pointer, key), item, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((pointer_join(pointer, i), item, depth + 1) for i, item in enumerate(value))
+
+
+def _json_problem(value: Any) -> str | None:
+    if value is None or isinstance(value, (str, bool, Mapping, list)):
+        return None
+    if isinstance(value, int):
+        if value.bit_length() <= 14_283:  # at most 4,300 decimal digits
+            return None
+        try:
+            str(value)
+        except ValueError:
+            return f"an integer of more than {sys.get_int_max_str_digits()} digits cannot be read as a JSON number"
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{value} is not a JSON number"
+    return f"a {type(value).__name__} is not a JSON value"
 
 
 def _names_file(source: str) -> bool:
@@ -535,6 +577,14 @@ class _Builder:
 
     def _plain(self, value: str, node: yaml.ScalarNode, pointer: str) -> JSON:
         """Resolve a plain scalar the YAML 1.2 core way."""
+        try:
+            return self._resolve_plain(value, node, pointer)
+        except ValueError:  # an integer beyond Python's 4,300-digit conversion limit
+            digits = sum(ch.isdigit() for ch in value)
+            self._fail("syntax-error", f"a number of {digits} digits is too long to read "
+                       f"(the limit is {sys.get_int_max_str_digits()} digits)", node)
+
+    def _resolve_plain(self, value: str, node: yaml.ScalarNode, pointer: str) -> JSON:
         if _YAML11_SURPRISE.match(value):
             self._warn(value, node, pointer)
             return _as_yaml12(value)

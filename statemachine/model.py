@@ -6,8 +6,11 @@ the query language is gone by the time a state is built: both languages fill the
 ``DataFlow`` shape, and a handler only checks which steps are present.
 
 Transitions are *triggers* (``"next"``, ``"default"``, ``"choice<i>"``, ``"catch<i>"``)
-resolved through ``CompiledMachine.table``, which the compiler derives from a ``transitions``
-state machine (see compiler.py).
+resolved through ``CompiledMachine.table``, which the compiler builds from the definition.
+
+Everything here is plain data that pickles (a test round-trips every example machine): no
+closures or lambdas (Choice predicates are objects from expressions/choice.py), and each
+nested machine keeps its own ``definition``.
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ class PathLike(Protocol):
     def evaluate(self, scope: Scope) -> JSON: ...
 
 
-#: A Choice condition: ``(scope, rng) -> bool``; raises StatesError on type errors.
+#: A Choice condition (expressions/choice.py predicate objects): ``(scope, rng) -> bool``;
+#: raises StatesError on type errors.
 Predicate = Callable[[Scope, Any], bool]
 
 
@@ -212,8 +216,8 @@ class MapState(State):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class CompiledMachine:
-    """A (nested) state machine: states by name, the start, and the transition table
-    ``{state: {trigger: target}}`` derived from ``graph`` (a transitions Machine)."""
+    """A (nested) state machine: states by name, the start, the transition table
+    ``{state: {trigger: target}}`` and its own definition (the dict it was compiled from)."""
 
     start_at: str
     states: Mapping[str, State]
@@ -222,4 +226,3 @@ class CompiledMachine:
     timeout_seconds: float | Missing = MISSING
     comment: str | Missing = MISSING
     definition: Mapping[str, JSON] = dataclasses.field(default_factory=dict, repr=False)
-    graph: Any = dataclasses.field(default=None, repr=False, compare=False)

@@ -107,6 +107,24 @@ def _walk(value: Any, where: bool) -> str | None:
     return None
 
 
+def depth_problem(value: Any) -> str | None:
+    """``"nested more than MAX_DEPTH levels deep"`` when ``value`` is, else None (iterative)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        if depth >= MAX_DEPTH:
+            return f"nested more than {MAX_DEPTH} levels deep"
+        stack.extend((child, depth + 1) for child in children
+                     if isinstance(child, (dict, list, tuple)))
+    return None
+
+
 def check_json(value: Any, what: str = "input") -> None:
     """Raise InvalidJsonError("<what> is not valid JSON: <problem>") unless ``value`` is JSON."""
     problem = json_problem(value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 import sys
 import time
 from collections.abc import Iterator
@@ -180,6 +181,7 @@ def fresh_handlers() -> Iterator[None]:
 
 def _run(name: str, data: Any) -> statemachine.Execution:
     machine = statemachine.load(DEFINITIONS / name, resource_map=RESOURCE_MAPS.get(name))
+    machine.compiled = pickle.loads(pickle.dumps(machine.compiled))  # compiled machines ship as data
     execution = machine.run(data, virtual_time=True)
     assert execution.status != "RUNNING"
     return execution

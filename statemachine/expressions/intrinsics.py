@@ -19,7 +19,7 @@ import dataclasses
 import random
 import re
 from collections.abc import Iterator, Mapping
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from statemachine.expressions.functions import FUNCTIONS, FormatTemplate, FunctionSpec
 from statemachine.expressions.jsonpath import JsonPath, PathSyntaxError, compile_path
@@ -75,6 +75,10 @@ class IntrinsicCall:
     @property
     def name(self) -> str:
         return self.spec.name
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        """Pickles as its text (the function table holds lambdas); unpickling parses again."""
+        return parse_intrinsic, (self.text,)
 
     def evaluate(self, scope: Scope, rng: random.Random | None = None) -> JSON:
         """Evaluate the arguments, then the function.

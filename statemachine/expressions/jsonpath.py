@@ -33,7 +33,7 @@ import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
-from typing import Literal, NoReturn
+from typing import Any, Literal, NoReturn
 
 from statemachine import errors
 from statemachine.errors import StatesError
@@ -110,6 +110,10 @@ class JsonPath:
     segments: tuple[Segment, ...]
     keys: tuple[str | int, ...] | None
     function: str | None = None
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        """Pickles as its text (filters hold closures); unpickling compiles it again."""
+        return compile_path, (self.text,)
 
     def evaluate(self, scope: Scope) -> JSON:
         """Apply the path to the scope's input, context object or variable; raises PathNotFound."""

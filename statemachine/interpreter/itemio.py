@@ -39,7 +39,7 @@ import inspect
 import io
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,56 +52,10 @@ from statemachine.interpreter.states import resolve_field
 from statemachine.model import ItemReader, MapState, ResultWriter
 from statemachine.values import JSON, MISSING
 
-__all__ = ["MapRunIO", "compile_io", "local_get_object", "local_list_objects", "local_put_object"]
+__all__ = ["MapRunIO", "local_get_object", "local_list_objects", "local_put_object"]
 
 MAX_ITEMS_LIMIT = 100_000_000  # AWS's upper bound; MaxItems 0 means "all", i.e. this
-DELIMITERS = {"COMMA": ",", "PIPE": "|", "SEMICOLON": ";", "SPACE": " ", "TAB": "\t"}
 _MAX_PAGES = 100_000
-
-
-# --- compiling (called by compiler._map) -----------------------------------------------------
-
-def compile_io(sd: Mapping[str, JSON], *, number: Callable[[Any, str], Any],
-               template: Callable[[JSON, str], Any]) -> dict[str, Any]:
-    """``{"item_reader": ..., "result_writer": ...}`` for the Map definition ``sd``.
-
-    ``number(spec, key)`` compiles a literal / ``<key>Path`` / JSONata number; ``template(value,
-    field)`` a Parameters payload template (JSONPath) or an Arguments template (JSONata).
-    """
-    out: dict[str, Any] = {}
-    if isinstance(reader := sd.get("ItemReader"), Mapping):
-        out["item_reader"] = _reader(reader, number, template)
-    if isinstance(writer := sd.get("ResultWriter"), Mapping):
-        out["result_writer"] = _writer(writer, template)
-    return out
-
-
-def _parameters(spec: Mapping[str, JSON], template: Callable[[JSON, str], Any]) -> Any:
-    for key in ("Parameters", "Arguments"):
-        if key in spec:
-            return template(spec[key], key)
-    return MISSING
-
-
-def _reader(spec: Mapping[str, JSON], number: Callable[[Any, str], Any],
-            template: Callable[[JSON, str], Any]) -> ItemReader:
-    config: Mapping[str, Any] = spec.get("ReaderConfig") or {}
-    return ItemReader(
-        resource=str(spec["Resource"]), parameters=_parameters(spec, template),
-        input_type=config.get("InputType", MISSING),
-        header_location=config.get("CSVHeaderLocation", "FIRST_ROW"),
-        headers=tuple(config.get("CSVHeaders", ())),
-        delimiter=DELIMITERS.get(config.get("CSVDelimiter", "COMMA"), ","),
-        max_items=number(config, "MaxItems"),
-    )
-
-
-def _writer(spec: Mapping[str, JSON], template: Callable[[JSON, str], Any]) -> ResultWriter:
-    config: Mapping[str, Any] = spec.get("WriterConfig") or {}
-    return ResultWriter(resource=spec.get("Resource", MISSING),
-                        parameters=_parameters(spec, template),
-                        output_type=config.get("OutputType", "JSON"),
-                        transformation=config.get("Transformation", MISSING))
 
 
 # --- calling a resource handler --------------------------------------------------------------

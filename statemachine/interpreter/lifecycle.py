@@ -20,7 +20,7 @@ from statemachine.clock import SystemClock
 from statemachine.errors import StatesError
 from statemachine.interpreter.execution import Frame, Runtime, run_machine
 from statemachine.model import CompiledMachine
-from statemachine.values import JSON, MISSING, json_problem
+from statemachine.values import JSON, MISSING, depth_problem
 
 __all__ = ["Outcome", "execute"]
 
@@ -78,7 +78,7 @@ async def _execute(rt: Runtime, machine: CompiledMachine, value: JSON, role_arn:
         return Outcome("ABORTED", None, abort.name or None, abort.cause or None)
     if rt.limit_error is not None:  # the limit was reached where nothing could fail the run
         return _failed(rt, frame, rt.limit_error)
-    problem = json_problem(output)
+    problem = depth_problem(output)
     if problem is not None:
         # Our rule (AWS documents no depth limit): data may grow deeper while it runs (one
         # {"x.$": "$"} per transition); an output nested past values.MAX_DEPTH could not be

@@ -19,8 +19,8 @@ from statemachine import errors
 from statemachine.errors import StatesError
 from statemachine.expressions.jsonpath import PathNotFound
 from statemachine.expressions.scope import Scope
+from statemachine.expressions.timestamps import parse_timestamp
 from statemachine.interpreter import dataflow
-from statemachine.interpreter.choice import parse_timestamp
 from statemachine.interpreter.execution import Frame, Runtime, StateRun
 from statemachine.model import (
     ChoiceState,

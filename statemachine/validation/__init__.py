@@ -15,17 +15,19 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 
 from statemachine.errors import DefinitionError, Diagnostic
+from statemachine.expressions.memo import compile_memo
 from statemachine.loader import SourceDocument, load_source
 from statemachine.validation import placeholders as placeholder_rules
 from statemachine.validation.choice import CHOICE_RULES
 from statemachine.validation.expressions import EXPRESSION_RULES
 from statemachine.validation.fields import FIELD_RULES
 from statemachine.validation.graph import GRAPH_RULES
+from statemachine.validation.jsonata import JSONATA_RULES
 from statemachine.validation.literals import LITERAL_RULES
 from statemachine.validation.schema import bundled_schema, schema_diagnostics
 from statemachine.validation.tasks import TASK_RULES
 from statemachine.validation.variables import VARIABLE_RULES
-from statemachine.validation.walk import Machine, MachineType, state_of, walk
+from statemachine.validation.walk import Machine, MachineType, finding, state_of, walk
 from statemachine.values import JSON
 
 __all__ = ["RULES", "bundled_schema", "check", "validate"]
@@ -34,7 +36,7 @@ Rule = Callable[[Machine], Iterator[Diagnostic]]
 
 #: Every semantic rule, by the code (or family of codes) it reports.
 RULES: Mapping[str, Rule] = {**GRAPH_RULES, **FIELD_RULES, **CHOICE_RULES, **TASK_RULES, **EXPRESSION_RULES,
-                               **VARIABLE_RULES, **LITERAL_RULES}
+                               **VARIABLE_RULES, **LITERAL_RULES, **JSONATA_RULES}
 
 
 def validate(
@@ -51,11 +53,41 @@ def validate(
     if not isinstance(doc.data, dict):
         found.append(Diagnostic("not-an-object", "a definition must be a JSON object"))
         return _placed(doc, found)
+    if any(d.code == "not-json" for d in found):  # a dict holding non-JSON values: no pass can trust it
+        return _placed(doc, found)
     found += schema_diagnostics(doc.data)
     machine = walk(doc.data, machine_type)
-    for rule in RULES.values():
-        found.extend(rule(machine))
+    with compile_memo():  # each expression parsed once by the rules and the compile pass
+        for rule in RULES.values():
+            found.extend(rule(machine))
+        found.extend(compile_problems(machine, found))
     return _placed(doc, placeholder_rules.settle(doc, found, placeholders))
+
+
+def compile_problems(machine: Machine, found: list[Diagnostic]) -> Iterator[Diagnostic]:
+    """Validation = compilation: compile every top-level state that no rule found an error in
+    (its Parallel branches and Map processors included) with the compiler itself, and turn
+    whatever stops it into a diagnostic. So a definition that validates also loads: the
+    sub-language rules above give the precise messages, this pass is the guarantee."""
+    from statemachine.compiler import CompileError, compile_state
+
+    flagged = [d.pointer for d in found if d.severity == "error"]
+    for state in machine.states:
+        if state.scope.kind != "machine" or _has_error(state.pointer, flagged):
+            continue
+        try:
+            compile_state(state.name, state.body, state.language)
+        except CompileError as exc:
+            yield finding(exc.code, exc.message, state.pointer + exc.pointer, state.name)
+        except Exception as exc:  # never a traceback from validation
+            message = f"the state cannot be compiled: {type(exc).__name__}: {str(exc)[:200]}"
+            yield finding("does-not-compile", message, state.pointer, state.name)
+
+
+def _has_error(pointer: str, flagged: list[str]) -> bool:
+    """Is there an error at ``pointer`` or inside it (or in a field of the machine itself)?"""
+    inside = pointer + "/"
+    return any(p == pointer or p.startswith(inside) or p in ("", "/States", "/StartAt") for p in flagged)
 
 
 def check(

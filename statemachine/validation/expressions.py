@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from statemachine.errors import Diagnostic
+from statemachine.expressions.memo import memoized
 from statemachine.loader import pointer_join
 from statemachine.validation.fields import is_jsonata
 from statemachine.validation.walk import JSONATA, Machine, StateRef, finding
@@ -32,7 +33,11 @@ _PAYLOAD_FIELDS = ("Parameters", "ResultSelector", "ItemSelector", "Assign", "Cr
 _NOT_EVALUATED = frozenset({"Branches", "ItemProcessor", "Iterator", "Comment", "Result", "Type"})
 
 
-def _path_problem(text: str, *, reference: bool = False) -> str | None:
+#: The path fields that may hold an intrinsic call instead of a path (ASL: Fail state).
+_INTRINSIC_ALLOWED = frozenset({"ErrorPath", "CausePath"})
+
+
+def _path_problem(text: str, *, reference: bool = False, intrinsic: bool = False) -> str | None:
     from statemachine.expressions.intrinsics import (
         IntrinsicSyntaxError,
         is_intrinsic,
@@ -47,7 +52,7 @@ def _path_problem(text: str, *, reference: bool = False) -> str | None:
     try:
         if reference:
             compile_reference_path(text)
-        elif is_intrinsic(text):
+        elif intrinsic and is_intrinsic(text):
             parse_intrinsic(text)
         else:
             compile_path(text)
@@ -72,23 +77,7 @@ def _paths(state: StateRef) -> Iterator[tuple[str, str, bool]]:
     for index, catcher in enumerate(catchers if isinstance(catchers, list) else []):
         if isinstance(catcher, Mapping) and isinstance(catcher.get("ResultPath"), str):
             yield state.at("Catch", index, "ResultPath"), catcher["ResultPath"], True
-    choices = body.get("Choices") if state.type == "Choice" else None
-    for index, rule in enumerate(choices if isinstance(choices, list) else []):
-        yield from _rule_paths(rule, state.at("Choices", index))
-
-
-def _rule_paths(rule: JSON, pointer: str) -> Iterator[tuple[str, str, bool]]:
-    if not isinstance(rule, Mapping):
-        return
-    for field, value in rule.items():
-        if isinstance(value, str) and (field == "Variable" or field.endswith("Path")):
-            yield pointer_join(pointer, field), value, False
-    for field in ("And", "Or"):
-        items = rule.get(field)
-        for index, item in enumerate(items if isinstance(items, list) else []):
-            yield from _rule_paths(item, pointer_join(pointer_join(pointer, field), index))
-    if "Not" in rule:
-        yield from _rule_paths(rule["Not"], pointer_join(pointer, "Not"))
+    # Choice rule paths are checked by compiling the rules (validation/choice.py)
 
 
 def invalid_path(machine: Machine) -> Iterator[Diagnostic]:
@@ -96,10 +85,10 @@ def invalid_path(machine: Machine) -> Iterator[Diagnostic]:
         if state.language == JSONATA:
             continue
         for pointer, text, reference in _paths(state):
-            problem = _path_problem(text, reference=reference)
+            field = pointer.rsplit("/", 1)[-1]
+            problem = _path_problem(text, reference=reference, intrinsic=field in _INTRINSIC_ALLOWED)
             if problem is not None:
                 kind = "Reference Path" if reference else "JSONPath"
-                field = pointer.rsplit("/", 1)[-1]
                 yield finding("invalid-path", f"'{field}' is not a valid {kind}: {problem}", pointer, state.name)
 
 
@@ -161,10 +150,12 @@ def invalid_jsonata(machine: Machine) -> Iterator[Diagnostic]:
                 # (asyncio), which `sm graph` and `sm validate` of JSONPath files need not load.
                 from statemachine.expressions.jsonata import JsonataSyntaxError, compile_jsonata
 
-                try:
-                    compile_jsonata(text[2:-2])
+                inner = text[2:-2]
+                try:  # the text the compiler compiles (stripped), so its compile is cached once
+                    memoized(inner.strip(), compile_jsonata)
                 except JsonataSyntaxError as exc:
-                    message = f"invalid JSONata expression {text!r}: {exc.message} (at character {exc.position})"
+                    position = exc.position + len(inner) - len(inner.lstrip())
+                    message = f"invalid JSONata expression {text!r}: {exc.message} (at character {position})"
                     yield finding("invalid-jsonata", message, pointer, state.name)
 
 

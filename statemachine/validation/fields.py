@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator, Mapping
 
 from statemachine.errors import Diagnostic
+from statemachine.expressions.timestamps import INVALID_TIMESTAMP, is_timestamp
 from statemachine.validation.walk import JSONATA, JSONPATH, Machine, StateRef, finding
 
 __all__ = ["FIELD_RULES", "is_jsonata", "is_timestamp"]
@@ -40,23 +41,11 @@ _JSONATA_VALUED = ("TimeoutSeconds", "HeartbeatSeconds", "Seconds", "MaxConcurre
                    "ToleratedFailurePercentage", "ToleratedFailureCount")
 _CHOICE_JSONPATH_ONLY = frozenset({"Variable", "And", "Or", "Not"})
 _JSONATA = re.compile(r"\A\{%[\s\S]*%\}\Z")
-#: RFC 3339 date-time as Step Functions accepts it: date, "T", time, fraction, zone required.
-_TIMESTAMP = re.compile(r"\A(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})\Z")
 
 
 def is_jsonata(value: object) -> bool:
     """Is ``value`` a JSONata expression string ``{% ... %}``?"""
     return isinstance(value, str) and _JSONATA.match(value) is not None
-
-
-def is_timestamp(value: str) -> bool:
-    """Is ``value`` an RFC 3339 timestamp with a valid date and time (leap second allowed)?"""
-    match = _TIMESTAMP.match(value)
-    if match is None:
-        return False
-    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
-    days = [31, 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
-    return 1 <= month <= 12 and 1 <= day <= days[month - 1] and hour < 24 and minute < 60 and second <= 60
 
 
 _EXCLUSIVE_FIELDS = frozenset(field for group in _EXCLUSIVE for field in group)
@@ -186,7 +175,8 @@ def invalid_timestamp(machine: Machine) -> Iterator[Diagnostic]:
         if state.language == JSONATA and is_jsonata(value):
             continue
         if not is_timestamp(value):
-            message = f"Timestamp {value!r} is not an RFC 3339 timestamp such as 2016-03-14T01:59:00Z"
+            message = (f"{INVALID_TIMESTAMP}: Timestamp {value!r} is not an RFC 3339 timestamp such as "
+                       "2016-03-14T01:59:00Z (upper-case T and Z, a real date, seconds 00-59)")
             yield finding("invalid-timestamp", message, state.at("Timestamp"), state.name)
 
 

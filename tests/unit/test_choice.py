@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from statemachine.expressions.scope import Scope
-from statemachine.interpreter.choice import (
+from statemachine.expressions.choice import (
     compile_choice_rule,
 )
+from statemachine.expressions.scope import Scope
 
 
 def holds(rule: dict[str, Any], value: Any = None, **inputs: Any) -> bool:

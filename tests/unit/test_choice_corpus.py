@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from statemachine.expressions.choice import compile_choices
 from statemachine.expressions.scope import Scope
-from statemachine.interpreter.choice import compile_choices
 from tests.conformance.corpus import Case, all_cases, corpus_dir
 
 CASES = [c for c in all_cases() if c.group.startswith("cases:choice_operators.")]

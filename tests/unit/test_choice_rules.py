@@ -14,13 +14,13 @@ import pytest
 
 from statemachine import errors
 from statemachine.errors import StatesError
-from statemachine.expressions.scope import Scope
-from statemachine.interpreter.choice import (
+from statemachine.expressions.choice import (
     ChoiceRuleError,
     compile_choice_rule,
     compile_choices,
     evaluate_choices,
 )
+from statemachine.expressions.scope import Scope
 
 INVALID_PATH = "Invalid path '{}': The choice state's condition path references an invalid value."
 
@@ -335,7 +335,7 @@ def test_compiled_rule_is_reusable_and_ignores_transition_fields() -> None:
         ({"Or": {"Variable": "$.v", "IsNull": True}}, "/Or"),
         ({"And": [{"Variable": "$.v", "IsNull": True}, {"Variable": "$.v"}]}, "/And/1"),
         ({"Not": {"Not": {"Variable": "$.v", "IsNull": 1}}}, "/Not/Not/IsNull"),
-        ({"Not": {"Variable": "$.v", "IsNull": True}, "Variable": "$.v"}, ""),
+        ({"Not": {"Variable": "$.v", "IsNull": True}, "Variable": "$.v"}, "/Variable"),
         ({"Condition": "{% true %}"}, "/Condition"),
     ],
 )

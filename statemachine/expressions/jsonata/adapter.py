@@ -114,6 +114,10 @@ class JsonataExpression:
     #: evaluated without jsonata-python whenever the values allow it (see fastpath.py).
     fast: FastPath | None = dataclasses.field(default=None, repr=False, compare=False)
 
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        """Pickles as its text (a compiled machine is shipped as data); unpickling recompiles."""
+        return compile_jsonata, (self.text,)
+
     def evaluate(
         self, bindings: Mapping[str, JSON], *, rng: random.Random | None = None
     ) -> JSON | Missing:
@@ -229,6 +233,13 @@ def compile_jsonata(text: str) -> JsonataExpression:
         compiled = lib.Jsonata(text)
     except lib.JException as exc:
         raise JsonataSyntaxError(jsonata_functions.message(exc), exc.location, exc.error) from None
+    except KeyError as exc:  # jsonata-python: a token with no parser symbol, e.g. "!"
+        token = str(exc.args[0]) if exc.args else ""
+        # jsonata-js: S0204 "Unknown operator: !" (its position is the token's end)
+        raise JsonataSyntaxError(f"Unknown operator: {token}", text.find(token) + len(token), "S0204") from None
+    except (RecursionError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        # any other parser failure is a syntax error of the text, never a crash of the caller
+        raise JsonataSyntaxError(f"The expression cannot be parsed ({type(exc).__name__})", 0, "S0201") from None
     finally:
         # The constructor makes itself "current" for the thread; keep evaluations in flight
         # (a compile may happen while another expression runs) pointing at their own.

@@ -25,6 +25,7 @@ from statemachine.expressions.jsonata.adapter import (
     states_bindings,
 )
 from statemachine.expressions.jsonata.fastpath import FALLBACK
+from statemachine.expressions.memo import memoized
 from statemachine.expressions.scope import Scope
 from statemachine.values import JSON, MISSING
 
@@ -111,7 +112,7 @@ _Node = _Literal | _Expression | _Object | _Array
 
 def _compile_node(value: JSON, field: str) -> _Node:
     if is_jsonata_expression(value):
-        return _Expression(compile_jsonata(expression_text(value)), field)
+        return _Expression(memoized(expression_text(value), compile_jsonata), field)
     if isinstance(value, dict):
         items = tuple((key, _compile_node(item, f"{field}/{key}")) for key, item in value.items())
         if all(isinstance(node, _Literal) for _, node in items):

@@ -1,4 +1,4 @@
-"""Interpreter stage: the Choice state's rule language (JSONPath mode), compiled once into predicates.
+"""Expressions stage (sub-language): Choice rules, compiled once into picklable predicates.
 
 Public surface (used by the compiler and the Choice state handler)::
 
@@ -11,10 +11,15 @@ Public surface (used by the compiler and the Choice state handler)::
     evaluate_choices(predicates, scope) -> int | None the same over a plain sequence
     ChoiceRuleError                                   a malformed rule; ``.pointer`` is relative
                                                       to the rule (``/And/1/NumericEquals``)
-    parse_timestamp(text) -> int | None               AWS timestamp -> epoch nanoseconds
+    compile_condition(value) -> ChoicePredicate       a JSONata rule's ``Condition`` (true/false or
+                                                      a "{% %}" boolean expression)
+    (timestamps: expressions/timestamps.py, the one grammar validation also uses)
 
-A predicate is a plain closure ``(scope) -> bool``: the paths, the operand and the operator are
-bound at compile time, so a call costs one path lookup, one type check and one comparison.
+A predicate is a frozen dataclass called as ``predicate(scope, rng=None) -> bool``: the paths,
+the operand and the operator are bound at compile time, so a call costs one path lookup, one
+type check and one comparison. Predicates are plain data (no closures, no lambdas), so a
+compiled machine pickles. Validation compiles every rule with this module and turns a
+``ChoiceRuleError`` into a diagnostic, so what validates also loads.
 
 AWS semantics (the corpus ``choice_operators.*`` is the ground truth):
 
@@ -43,10 +48,7 @@ AWS semantics (the corpus ``choice_operators.*`` is the ground truth):
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import functools
 import operator
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -54,6 +56,7 @@ from statemachine import errors
 from statemachine.errors import StatesError
 from statemachine.expressions.jsonpath import JsonPath, PathNotFound, compile_path
 from statemachine.expressions.scope import Scope
+from statemachine.expressions.timestamps import INVALID_TIMESTAMP, is_timestamp, parse_timestamp
 from statemachine.values import JSON
 
 __all__ = [
@@ -62,6 +65,7 @@ __all__ = [
     "ChoiceTable",
     "compile_choice_rule",
     "compile_choices",
+    "compile_condition",
     "evaluate_choices",
     "is_timestamp",
     "parse_timestamp",
@@ -69,16 +73,17 @@ __all__ = [
 
 
 class ChoicePredicate(Protocol):
-    def __call__(self, scope: Scope) -> bool: ...
+    def __call__(self, scope: Scope, rng: Any = None) -> bool: ...
 
 
 class ChoiceRuleError(ValueError):
     """A Choice rule that cannot be compiled; ``pointer`` is a JSON pointer inside the rule."""
 
-    def __init__(self, message: str, pointer: str = "") -> None:
+    def __init__(self, message: str, pointer: str = "", *, code: str = "invalid-choice-rule") -> None:
         super().__init__(f"{message} ({pointer})" if pointer else message)
         self.message = message
         self.pointer = pointer
+        self.code = code  # the validation diagnostic's code
 
 
 # --------------------------------------------------------------------------------------------
@@ -90,23 +95,6 @@ Compare = Callable[[Any, Any], bool]
 
 def _string(value: JSON) -> str | None:
     return value if isinstance(value, str) else None
-
-
-def _utf16(compare: Compare) -> Compare:
-    """``compare`` on strings in UTF-16 code-unit order (Java's String.compareTo).
-
-    Code-point order differs only where a character beyond U+FFFF meets one in U+E000-U+FFFF;
-    when either string is ASCII that cannot happen, so the common case skips the encoding.
-    """
-
-    def ordered(left: str, right: str) -> bool:
-        if left.isascii() or right.isascii():
-            return compare(left, right)
-        return compare(
-            left.encode("utf-16-be", "surrogatepass"), right.encode("utf-16-be", "surrogatepass")
-        )
-
-    return ordered
 
 
 def _number(value: JSON) -> int | float | None:
@@ -123,38 +111,20 @@ def _timestamp(value: JSON) -> int | None:
     return parse_timestamp(value) if isinstance(value, str) else None
 
 
-_TIMESTAMP = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:Z|([+-])(\d{2}):(\d{2}))",
-    re.ASCII,
-)
-_EPOCH = datetime.datetime(1970, 1, 1)
+def _is_null(value: JSON) -> bool:
+    return value is None
 
 
-@functools.lru_cache(maxsize=4096)
-def parse_timestamp(text: str) -> int | None:
-    """Nanoseconds since the epoch for an AWS timestamp string, None when it is not one."""
-    m = _TIMESTAMP.fullmatch(text)
-    if m is None:
-        return None
-    year, month, day, hour, minute, second = (int(g) for g in m.group(1, 2, 3, 4, 5, 6))
-    try:
-        local = datetime.datetime(year, month, day, hour, minute, second)
-    except ValueError:
-        return None
-    offset = 0
-    if m.group(8) is not None:
-        off_h, off_m = int(m.group(9)), int(m.group(10))
-        if off_m > 59 or off_h * 60 + off_m > 18 * 60:  # java.time's ZoneOffset range
-            return None
-        offset = (off_h * 3600 + off_m * 60) * (1 if m.group(8) == "+" else -1)
-    delta = local - _EPOCH
-    seconds = delta.days * 86400 + delta.seconds - offset
-    return seconds * 1_000_000_000 + int((m.group(7) or "").ljust(9, "0"))
+def _is_numeric(value: JSON) -> bool:
+    return _number(value) is not None
 
 
-def is_timestamp(value: JSON) -> bool:
-    """Does ``IsTimestamp`` hold for ``value``?"""
-    return isinstance(value, str) and parse_timestamp(value) is not None
+def _is_string(value: JSON) -> bool:
+    return isinstance(value, str)
+
+
+def _is_boolean(value: JSON) -> bool:
+    return isinstance(value, bool)
 
 
 # --------------------------------------------------------------------------------------------
@@ -165,14 +135,25 @@ def is_timestamp(value: JSON) -> bool:
 class _Comparison:
     kind: str  # what the operand must be, for messages: "a string", "a number", ...
     key: Key
-    compare: Compare
+    compare: Compare  # an ``operator`` function (picklable by reference)
+    utf16: bool = False  # order strings by UTF-16 code units (Java's String.compareTo)
+
+    def holds(self, left: Any, right: Any) -> bool:
+        """``compare(left, right)`` for two keys of this kind.
+
+        Code-point order differs from UTF-16 order only where a character beyond U+FFFF meets
+        one in U+E000-U+FFFF; when either string is ASCII that cannot happen, so the common
+        case skips the encoding."""
+        if not self.utf16 or left.isascii() or right.isascii():
+            return self.compare(left, right)
+        return self.compare(left.encode("utf-16-be", "surrogatepass"),
+                            right.encode("utf-16-be", "surrogatepass"))
 
 
-_KINDS: tuple[tuple[str, str, Key, Callable[[Compare], Compare]], ...] = (
-    # prefix, operand description, key, how the ordering relations compare two keys
-    ("String", "a string", _string, _utf16),
-    ("Numeric", "a number", _number, lambda compare: compare),
-    ("Timestamp", "a timestamp string", _timestamp, lambda compare: compare),
+_KINDS: tuple[tuple[str, str, Key], ...] = (
+    ("String", "a string", _string),
+    ("Numeric", "a number", _number),
+    ("Timestamp", "a timestamp string", _timestamp),
 )
 _RELATIONS: tuple[tuple[str, Compare], ...] = (
     ("LessThan", operator.lt),
@@ -184,10 +165,10 @@ _RELATIONS: tuple[tuple[str, Compare], ...] = (
 
 def _comparison_table() -> dict[str, _Comparison]:
     table = {"BooleanEquals": _Comparison("a boolean", _boolean, operator.eq)}
-    for prefix, kind, key, ordering in _KINDS:
+    for prefix, kind, key in _KINDS:
         table[prefix + "Equals"] = _Comparison(kind, key, operator.eq)
         for suffix, compare in _RELATIONS:
-            table[prefix + suffix] = _Comparison(kind, key, ordering(compare))
+            table[prefix + suffix] = _Comparison(kind, key, compare, utf16=prefix == "String")
     return table
 
 
@@ -196,12 +177,17 @@ COMPARISONS: Mapping[str, _Comparison] = _comparison_table()
 
 #: Type tests by name (``IsPresent`` is separate: it looks at presence, not at a value).
 TYPE_TESTS: Mapping[str, Callable[[JSON], bool]] = {
-    "IsNull": lambda v: v is None,
-    "IsNumeric": lambda v: _number(v) is not None,
-    "IsString": lambda v: isinstance(v, str),
-    "IsBoolean": lambda v: isinstance(v, bool),
+    "IsNull": _is_null,
+    "IsNumeric": _is_numeric,
+    "IsString": _is_string,
+    "IsBoolean": _is_boolean,
     "IsTimestamp": is_timestamp,
 }
+
+#: Every JSONPath comparison operator name (what validation's did-you-mean offers).
+OPERATORS: frozenset[str] = frozenset(
+    [*COMPARISONS, *(name + "Path" for name in COMPARISONS), *TYPE_TESTS, "IsPresent", "StringMatches"]
+)
 
 #: Fields of a rule that are not part of its condition.
 _IGNORED = frozenset({"Next", "Comment", "Assign", "Output"})
@@ -254,7 +240,7 @@ class _Glob:
 
 
 # --------------------------------------------------------------------------------------------
-# Predicates: closures over compiled paths and operands.
+# Predicates: frozen dataclasses over compiled paths and operands.
 
 
 def _missing(path: JsonPath) -> StatesError:
@@ -271,95 +257,125 @@ def _select(path: JsonPath, scope: Scope) -> JSON:
         raise _missing(path) from None
 
 
-def _literal_comparison(variable: JsonPath, op: _Comparison, operand: Any) -> ChoicePredicate:
-    evaluate, key, compare = variable.evaluate, op.key, op.compare
+@dataclasses.dataclass(frozen=True, slots=True)
+class _LiteralComparison:
+    variable: JsonPath
+    op: _Comparison
+    operand: Any  # the operand's key (a str, number, bool or epoch nanoseconds)
 
-    def predicate(scope: Scope) -> bool:
-        try:
-            value = evaluate(scope)
+    def __call__(self, scope: Scope, rng: Any = None) -> bool:
+        try:  # inlined _select: the hot path of a Choice loop
+            value = self.variable.evaluate(scope)
         except PathNotFound:
-            raise _missing(variable) from None
-        left = key(value)
-        return left is not None and compare(left, operand)
-
-    return predicate
-
-
-def _path_comparison(variable: JsonPath, op: _Comparison, operand: JsonPath) -> ChoicePredicate:
-    key, compare = op.key, op.compare
-
-    def predicate(scope: Scope) -> bool:
-        left = key(_select(variable, scope))
-        right = key(_select(operand, scope))
-        return left is not None and right is not None and compare(left, right)
-
-    return predicate
+            raise _missing(self.variable) from None
+        op = self.op
+        left = op.key(value)
+        if left is None:
+            return False
+        if op.utf16:
+            return op.holds(left, self.operand)
+        return op.compare(left, self.operand)
 
 
-def _type_test(variable: JsonPath, test: Callable[[JSON], bool], expected: bool) -> ChoicePredicate:
-    evaluate = variable.evaluate
+@dataclasses.dataclass(frozen=True, slots=True)
+class _PathComparison:
+    variable: JsonPath
+    op: _Comparison
+    operand: JsonPath
 
-    def predicate(scope: Scope) -> bool:
+    def __call__(self, scope: Scope, rng: Any = None) -> bool:
+        key = self.op.key
+        left = key(_select(self.variable, scope))
+        right = key(_select(self.operand, scope))
+        return left is not None and right is not None and self.op.holds(left, right)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _TypeTest:
+    variable: JsonPath
+    test: Callable[[JSON], bool]
+    expected: bool
+
+    def __call__(self, scope: Scope, rng: Any = None) -> bool:
         try:
-            value = evaluate(scope)
+            value = self.variable.evaluate(scope)
         except PathNotFound:
-            raise _missing(variable) from None
-        return bool(test(value)) == expected
-
-    return predicate
+            raise _missing(self.variable) from None
+        return bool(self.test(value)) == self.expected
 
 
-def _is_present(variable: JsonPath, expected: bool) -> ChoicePredicate:
-    evaluate = variable.evaluate
+@dataclasses.dataclass(frozen=True, slots=True)
+class _IsPresent:
+    variable: JsonPath
+    expected: bool
 
-    def predicate(scope: Scope) -> bool:
+    def __call__(self, scope: Scope, rng: Any = None) -> bool:
         try:
-            evaluate(scope)
+            self.variable.evaluate(scope)
         except PathNotFound:
-            return not expected
-        return expected
-
-    return predicate
+            return not self.expected
+        return self.expected
 
 
-def _string_matches(variable: JsonPath, glob: _Glob) -> ChoicePredicate:
-    evaluate, matches = variable.evaluate, glob.matches
+@dataclasses.dataclass(frozen=True, slots=True)
+class _StringMatches:
+    variable: JsonPath
+    glob: _Glob
 
-    def predicate(scope: Scope) -> bool:
-        try:
-            value = evaluate(scope)
-        except PathNotFound:
-            raise _missing(variable) from None
-        return isinstance(value, str) and matches(value)
-
-    return predicate
+    def __call__(self, scope: Scope, rng: Any = None) -> bool:
+        value = _select(self.variable, scope)
+        return isinstance(value, str) and self.glob.matches(value)
 
 
-def _all(operands: tuple[ChoicePredicate, ...]) -> ChoicePredicate:
-    def predicate(scope: Scope) -> bool:
-        for operand in operands:  # noqa: SIM110 - a loop: no generator object per call
-            if not operand(scope):
+@dataclasses.dataclass(frozen=True, slots=True)
+class _All:
+    operands: tuple[ChoicePredicate, ...]
+
+    def __call__(self, scope: Scope, rng: Any = None) -> bool:
+        for operand in self.operands:  # noqa: SIM110 - a loop: no generator object per call
+            if not operand(scope, rng):
                 return False
         return True
 
-    return predicate
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Any:
+    operands: tuple[ChoicePredicate, ...]
 
-def _any(operands: tuple[ChoicePredicate, ...]) -> ChoicePredicate:
-    def predicate(scope: Scope) -> bool:
-        for operand in operands:  # noqa: SIM110 - a loop: no generator object per call
-            if operand(scope):
+    def __call__(self, scope: Scope, rng: Any = None) -> bool:
+        for operand in self.operands:  # noqa: SIM110 - a loop: no generator object per call
+            if operand(scope, rng):
                 return True
         return False
 
-    return predicate
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Not:
+    operand: ChoicePredicate
+
+    def __call__(self, scope: Scope, rng: Any = None) -> bool:
+        return not self.operand(scope, rng)
 
 
-def _not(operand: ChoicePredicate) -> ChoicePredicate:
-    def predicate(scope: Scope) -> bool:
-        return not operand(scope)
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Constant:
+    """A JSONata ``Condition`` written as a literal ``true``/``false``."""
 
-    return predicate
+    value: bool
+
+    def __call__(self, scope: Scope, rng: Any = None) -> bool:
+        return self.value
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _JsonataCondition:
+    """A JSONata ``Condition``: the expression must give a boolean (States.QueryEvaluationError
+    otherwise, raised by the template)."""
+
+    template: Any  # expressions.jsonata.JsonataTemplate
+
+    def __call__(self, scope: Scope, rng: Any = None) -> bool:
+        return self.template.evaluate_as(scope, "boolean", rng) is True
 
 
 # --------------------------------------------------------------------------------------------
@@ -367,78 +383,118 @@ def _not(operand: ChoicePredicate) -> ChoicePredicate:
 
 
 def compile_choice_rule(rule: Mapping[str, JSON]) -> ChoicePredicate:
-    """Compile one Choice rule (a ``Choices`` entry or a nested And/Or/Not operand)."""
+    """Compile one Choice rule (a ``Choices`` entry or a nested And/Or/Not operand).
+
+    Raises ChoiceRuleError (``.code``, ``.message``, ``.pointer`` inside the rule)."""
     return _compile(rule, "")
+
+
+def compile_condition(value: JSON) -> ChoicePredicate:
+    """Compile a JSONata Choice rule's ``Condition``: a boolean literal or a "{% %}" expression.
+
+    Raises ChoiceRuleError for anything else, JsonataSyntaxError for a bad expression."""
+    if isinstance(value, bool):
+        return _Constant(value)
+    if not (isinstance(value, str) and value.startswith("{%") and value.endswith("%}")):
+        raise ChoiceRuleError("'Condition' must be true, false or a JSONata expression \"{% ... %}\"",
+                              "/Condition")
+    from statemachine.expressions.jsonata import compile_jsonata_template
+
+    return _JsonataCondition(compile_jsonata_template(value, field="Condition"))
 
 
 def _compile(rule: JSON, pointer: str) -> ChoicePredicate:
     if not isinstance(rule, Mapping):
         raise ChoiceRuleError("a Choice rule must be an object", pointer)
     if "Condition" in rule:
-        raise ChoiceRuleError("'Condition' belongs to JSONata Choice rules", pointer + "/Condition")
+        raise ChoiceRuleError("'Condition' is a JSONata field and this state uses JSONPath "
+                              "(set \"QueryLanguage\": \"JSONata\")", pointer + "/Condition",
+                              code="jsonata-field-in-jsonpath")
     combinators = [name for name in _COMBINATORS if name in rule]
+    operators = [k for k in rule if k in OPERATORS]
     if not combinators:
         return _compile_comparison(rule, pointer)
-    extra = [k for k in rule if k not in _IGNORED and k != combinators[0]]
-    if extra:
-        raise ChoiceRuleError(f"'{combinators[0]}' cannot be combined with '{extra[0]}'", pointer)
-    return _compile_combinator(combinators[0], rule[combinators[0]], f"{pointer}/{combinators[0]}")
+    if len(combinators) + len(operators) > 1:
+        found = ", ".join([*combinators, *operators])
+        raise ChoiceRuleError("a Choice rule needs exactly one comparison operator or And/Or/Not "
+                              f"(found: {found})", pointer)
+    name = combinators[0]
+    if "Variable" in rule:
+        raise ChoiceRuleError(f"'Variable' is not allowed beside '{name}'", pointer + "/Variable")
+    return _compile_combinator(name, rule[name], f"{pointer}/{name}")
 
 
 def _compile_combinator(name: str, operand: JSON, pointer: str) -> ChoicePredicate:
     if name == "Not":
-        return _not(_compile(operand, pointer))
+        return _Not(_compile(operand, pointer))
     if not isinstance(operand, list) or not operand:
         raise ChoiceRuleError(f"'{name}' must be a non-empty array of Choice rules", pointer)
     operands = tuple(_compile(r, f"{pointer}/{i}") for i, r in enumerate(operand))
     if len(operands) == 1:
         return operands[0]
-    return _all(operands) if name == "And" else _any(operands)
+    return _All(operands) if name == "And" else _Any(operands)
 
 
 def _compile_comparison(rule: Mapping[str, JSON], pointer: str) -> ChoicePredicate:
     names = [k for k in rule if k not in _IGNORED and k != "Variable"]
-    if len(names) != 1:
-        found = ", ".join(repr(n) for n in names) or "none"
-        raise ChoiceRuleError(f"a comparison needs exactly one operator (found {found})", pointer)
+    unknown = [k for k in names if k not in OPERATORS]
+    if unknown:
+        raise ChoiceRuleError(f"unknown comparison operator '{unknown[0]}'", f"{pointer}/{unknown[0]}")
+    operators = names
+    if len(operators) != 1:
+        found = ", ".join(operators) or "none"
+        raise ChoiceRuleError("a Choice rule needs exactly one comparison operator or And/Or/Not "
+                              f"(found: {found})", pointer)
+    name = operators[0]
     if "Variable" not in rule:
-        raise ChoiceRuleError("a comparison needs a 'Variable' path", pointer)
+        raise ChoiceRuleError(f"a Choice rule with '{name}' needs 'Variable' (the path to compare)",
+                              pointer)
     variable = _path(rule["Variable"], f"{pointer}/Variable")
-    name = names[0]
     return _compile_operator(name, rule[name], variable, f"{pointer}/{name}")
 
 
 def _compile_operator(name: str, operand: JSON, variable: JsonPath, where: str) -> ChoicePredicate:
     if name == "IsPresent":
-        return _is_present(variable, _expect(operand, bool, "a boolean", where))
+        return _IsPresent(variable, _expect(operand, bool, "a boolean", where))
     if name in TYPE_TESTS:
-        return _type_test(variable, TYPE_TESTS[name], _expect(operand, bool, "a boolean", where))
+        return _TypeTest(variable, TYPE_TESTS[name], _expect(operand, bool, "a boolean", where))
     if name == "StringMatches":
-        return _string_matches(variable, _Glob.parse(_expect(operand, str, "a string", where)))
+        return _StringMatches(variable, _Glob.parse(_expect(operand, str, "a string", where)))
     if name in COMPARISONS:
         op = COMPARISONS[name]
         key = op.key(operand)
+        if key is None and op.key is _timestamp and isinstance(operand, str):
+            raise ChoiceRuleError(f"{INVALID_TIMESTAMP}: '{name}' needs an RFC 3339 timestamp such as "
+                                  f"2016-03-14T01:59:00Z, not {_shown(operand)}", where,
+                                  code="invalid-timestamp")
         if key is None:
-            raise ChoiceRuleError(f"'{name}' needs {op.kind}, got {operand!r}", where)
-        return _literal_comparison(variable, op, key)
-    if name.endswith("Path") and name[:-4] in COMPARISONS:
-        return _path_comparison(variable, COMPARISONS[name[:-4]], _path(operand, where))
-    raise ChoiceRuleError(f"unknown comparison operator '{name}'", where)
+            raise ChoiceRuleError(f"'{name}' needs {op.kind}, got {_shown(operand)}", where)
+        return _LiteralComparison(variable, op, key)
+    return _PathComparison(variable, COMPARISONS[name[:-4]], _path(operand, where))
+
+
+def _shown(value: JSON) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _expect(operand: JSON, kind: type, description: str, where: str) -> Any:
     if not isinstance(operand, kind) or (kind is not bool and isinstance(operand, bool)):
-        raise ChoiceRuleError(f"the operand must be {description}, got {operand!r}", where)
+        raise ChoiceRuleError(f"the operand must be {description}, got {_shown(operand)}", where)
     return operand
 
 
 def _path(text: JSON, where: str) -> JsonPath:
+    field = where.rsplit("/", 1)[-1]
     if not isinstance(text, str):
-        raise ChoiceRuleError(f"a path must be a string, got {text!r}", where)
+        raise ChoiceRuleError(f"'{field}' must be a JSONPath string, got {_shown(text)}", where,
+                              code="invalid-path")
     try:
         return compile_path(text)
-    except ValueError as exc:  # PathSyntaxError
-        raise ChoiceRuleError(f"invalid path '{text}': {exc}", where) from exc
+    except ValueError as exc:  # PathSyntaxError; an intrinsic call is no path here
+        detail = getattr(exc, "message", str(exc))
+        raise ChoiceRuleError(f"'{field}' is not a valid JSONPath: {detail}", where,
+                              code="invalid-path") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -463,7 +519,7 @@ def compile_choices(rules: Sequence[Mapping[str, JSON]]) -> ChoiceTable:
         try:
             predicates.append(compile_choice_rule(rule))
         except ChoiceRuleError as exc:
-            raise ChoiceRuleError(exc.message, f"/{index}{exc.pointer}") from None
+            raise ChoiceRuleError(exc.message, f"/{index}{exc.pointer}", code=exc.code) from None
     return ChoiceTable(tuple(predicates))
 
 
@@ -473,6 +529,6 @@ def evaluate_choices(predicates: Sequence[ChoicePredicate], scope: Scope) -> int
     Raises StatesError(States.Runtime, body) when a rule it reaches reads a missing path.
     """
     for index, predicate in enumerate(predicates):
-        if predicate(scope):
+        if predicate(scope, None):
             return index
     return None
