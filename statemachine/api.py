@@ -37,6 +37,7 @@ from statemachine.values import JSON, MISSING
 
 if TYPE_CHECKING:
     from statemachine.resources.base import ResourceHandler, ResourceRegistry
+    from statemachine.resources.threads import HandlerThreads
     from statemachine.store import ExecutionStore
 
 __all__ = ["Execution", "StateMachine", "load"]
@@ -50,7 +51,8 @@ def load(source: str | os.PathLike[str] | Mapping[str, JSON], *,
          resources: Mapping[str, ResourceHandler] | ResourceRegistry | None = None,
          resource_map: str | os.PathLike[str] | Mapping[str, JSON] | None = None,
          name: str | None = None, machine_type: str = "STANDARD",
-         validation_cache: bool = False) -> StateMachine:
+         validation_cache: bool = False,
+         handler_threads: int | HandlerThreads | None = None) -> StateMachine:
     """Load, validate and compile a definition (path, YAML/JSON text or dict).
 
     ``resources`` is a ResourceRegistry or a mapping ``{resource: handler}`` added to the
@@ -58,6 +60,9 @@ def load(source: str | os.PathLike[str] | Mapping[str, JSON], *,
     ``machine_type`` "EXPRESS" gives express execution ARNs and context (no RedriveCount).
     ``validation_cache`` skips validating a definition this validator already found clean
     (see statemachine.validation_cache; `sm run` uses it to start fast).
+    ``handler_threads`` (a size or a ``HandlerThreads``) gives the machine its own pool of
+    worker threads for blocking handlers, shared by its executions (default: the process-wide pool, sized by
+    ``SM_HANDLER_THREADS``, 64 when unset; see statemachine.resources.threads).
     Raises DefinitionError (all diagnostics) or ResourceNotFoundError.
     """
     from statemachine.compiler import compile_machine
@@ -75,7 +80,12 @@ def load(source: str | os.PathLike[str] | Mapping[str, JSON], *,
         registry = _registry(resources, resource_map, base_dir)
         handlers = {resource: registry.resolve(resource) for resource in task_resources}
     machine_name = name or (base_dir and Path(doc.path or "").stem) or "StateMachine"
-    return StateMachine(compiled, machine_name, handlers, machine_type)
+    machine = StateMachine(compiled, machine_name, handlers, machine_type)
+    if handler_threads is not None:
+        from statemachine.resources.threads import threads_for
+
+        machine._threads = threads_for(handler_threads)
+    return machine
 
 
 def _validate(doc: Any, machine_type: str, use_cache: bool) -> list[Any]:
@@ -154,6 +164,7 @@ class RunOptions(TypedDict, total=False):
     timeout: float | None  # wall-clock seconds before the run is aborted
     data_limit: int | None  # payload limit in bytes (None: unlimited); AWS: 256 KiB
     store: ExecutionStore | None  # receives the summary and every event
+    handler_threads: int | HandlerThreads | None  # this execution's own pool of worker threads for blocking handlers
 
 
 class StateMachine:
@@ -166,6 +177,7 @@ class StateMachine:
         self.type = machine_type
         self.arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}"
         self._handlers = dict(handlers)
+        self._threads: HandlerThreads | None = None  # load(handler_threads=N)
 
     @property
     def definition(self) -> Mapping[str, JSON]:
@@ -211,12 +223,20 @@ class StateMachine:
                    clock: Clock | None = None, rng: random.Random | None = None,
                    on_event: Callable[[dict[str, Any]], None] | None = None,
                    timeout: float | None = None, data_limit: int | None = 256 * 1024,
-                   store: ExecutionStore | None = None) -> Execution:
+                   store: ExecutionStore | None = None,
+                   handler_threads: int | HandlerThreads | None = None) -> Execution:
         rng = rng or random.Random()
         clock = clock or (VirtualClock() if virtual_time else SystemClock())
         name = name or str(uuid.UUID(int=rng.getrandbits(128), version=4))
-        return Execution(self, input if input is not None else {}, name, clock, rng, on_event,
-                         timeout, data_limit, store)
+        threads = self._threads
+        if handler_threads is not None:
+            from statemachine.resources.threads import threads_for
+
+            threads = threads_for(handler_threads)
+        execution = Execution(self, input if input is not None else {}, name, clock, rng, on_event,
+                              timeout, data_limit, store)
+        execution._runtime._threads = threads
+        return execution
 
 
 class Execution:

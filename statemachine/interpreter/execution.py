@@ -17,8 +17,7 @@ import asyncio
 import random
 import re
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from statemachine import errors
 from statemachine.clock import Clock
@@ -30,13 +29,12 @@ from statemachine.interpreter.retry import retry_delay
 from statemachine.model import CompiledMachine, State
 from statemachine.values import JSON, MISSING
 
+if TYPE_CHECKING:
+    from statemachine.resources.threads import HandlerThreads
+
 __all__ = ["Failure", "Frame", "Outcome", "Runtime", "StateRun", "execute", "run_machine", "run_state"]
 
 QUERY_EVALUATION_ERROR = "States.QueryEvaluationError"
-#: Worker threads for synchronous handlers per execution (created on demand). A Map's unbounded
-#: concurrency is capped at or below this, so queued handler calls do not eat into their
-#: TimeoutSeconds while waiting for a thread.
-HANDLER_THREADS = 256
 
 
 class Failure(Exception):
@@ -89,7 +87,8 @@ class Runtime:
     def __init__(self, *, clock: Clock, rng: random.Random, resolve: Callable[[str], Any],
                  execution_ctx: Mapping[str, JSON], machine_ctx: Mapping[str, JSON],
                  on_event: Callable[[Event], None] | None = None,
-                 data_limit: int | None = 256 * 1024, arn: str = "") -> None:
+                 data_limit: int | None = 256 * 1024, arn: str = "",
+                 threads: HandlerThreads | None = None) -> None:
         self.clock = clock
         self.rng = rng
         self.resolve = resolve
@@ -102,18 +101,23 @@ class Runtime:
         self.heartbeats: dict[str, Callable[[], None]] = {}
         self.arn = arn
         self.abort_reason: Failure | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        self._threads = threads
 
-    def executor(self) -> ThreadPoolExecutor:
-        """Worker threads for synchronous handlers, private to this execution so that a
-        handler abandoned after a timeout or abort never delays the end of the run."""
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=HANDLER_THREADS, thread_name_prefix="sm-task")
-        return self._executor
+    @property
+    def threads(self) -> HandlerThreads:
+        """The bounded daemon threads synchronous handlers run on (resources/threads.py)."""
+        if self._threads is None:
+            from statemachine.resources.threads import default_threads
+
+            self._threads = default_threads()
+        return self._threads
+
+    def executor(self) -> HandlerThreads:
+        """``threads`` as a ``concurrent.futures.Executor`` (for ``run_in_executor``)."""
+        return self.threads
 
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
+        """Nothing to release: the handler threads are shared daemons that end when idle."""
 
     def emit(self, frame: Frame, type: str, details: Mapping[str, Any] | None = None,
              timestamp: float | None = None) -> Event:
@@ -133,7 +137,7 @@ class Runtime:
                         data_limit=self.data_limit, arn=self.arn)
         clone.tokens = self.tokens
         clone.heartbeats = self.heartbeats
-        clone._executor = self.executor()
+        clone._threads = self.threads
         return clone
 
     def context(self, run: StateRun, token: str | None = None, retry: bool = False) -> JSON:
