@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import signal
+import stat
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -44,10 +45,13 @@ class InputError(Exception):
 
 
 def read_input(spec: str) -> JSON:
-    """Parse ``--input``: JSON text, ``@path`` to a JSON file, or ``-`` for stdin."""
+    """Parse ``--input``: JSON text, ``@path`` to a JSON (or ``.yaml``/``.yml``) file, or
+    ``-`` for stdin (empty stdin: ``{}``)."""
     if spec == "-":
         text = sys.stdin.read()
         source = "standard input"
+        if _empty_stdin(spec, text):  # an empty pipe or file: no input given
+            text = "{}"
     elif spec.startswith("@"):
         text = _read_file(spec[1:])
         source = spec[1:]
@@ -56,10 +60,48 @@ def read_input(spec: str) -> JSON:
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > PAYLOAD_LIMIT:
         raise InputError(_too_large(source, size))
+    if spec.startswith("@") and is_yaml_file(source):
+        return parse_yaml_input(text, source)
     try:
         return json.loads(text)
     except ValueError as exc:
         raise InputError(f"{source} is not valid JSON: {exc}") from None
+
+
+def input_spec(args: argparse.Namespace) -> str:
+    """What ``--input`` stands for: the option as given; else ``-`` (standard input) when
+    stdin is a pipe or a redirected file (``echo '{}' | sm run f.yaml``, ``sm run f.yaml <
+    in.json``); else ``{}``. A terminal, /dev/null or a closed stdin is never read."""
+    if args.input is not None:
+        return str(args.input)
+    try:
+        mode = os.fstat(sys.stdin.fileno()).st_mode
+    except (AttributeError, OSError, ValueError):  # no stdin at all, or a replaced one
+        return "{}"
+    return "-" if stat.S_ISFIFO(mode) or stat.S_ISREG(mode) else "{}"
+
+
+def is_yaml_file(path: str) -> bool:
+    """``--input @in.yaml`` / ``@in.yml`` is read as YAML; any other file as JSON."""
+    return path.lower().endswith((".yaml", ".yml"))
+
+
+def parse_yaml_input(text: str, source: str) -> JSON:
+    """An input file in YAML, read the way definitions are (YAML 1.2 scalars: ``yes`` stays a
+    string; one document; no custom tags). InputError naming the line for bad YAML."""
+    from statemachine.errors import DefinitionError
+    from statemachine.loader import yaml_value
+
+    try:
+        return yaml_value(text, source)
+    except DefinitionError as exc:
+        first = exc.diagnostics[0]
+        where = f"{source}:{first.line}" if first.line else source
+        raise InputError(f"{where}: not a usable YAML input: {first.message}") from None
+
+
+def _empty_stdin(spec: str, text: str) -> bool:
+    return spec == "-" and not text.strip()
 
 
 def _too_large(source: str, size: int) -> str:
@@ -144,7 +186,7 @@ def _live_view(args: argparse.Namespace) -> LiveView | None:
 def command(args: argparse.Namespace) -> int:
     """``sm run``: 0 SUCCEEDED, 1 FAILED/TIMED_OUT/ABORTED, 2 bad input or definition, 130 Ctrl-C."""
     try:
-        payload = read_input(args.input)
+        payload = read_input(input_spec(args))
     except InputError as exc:
         return error(str(exc))
     machine = load_machine(args)
