@@ -42,20 +42,21 @@ def expand(paths: Sequence[str]) -> Iterator[str]:
     """Files as given; folders replaced by their definition files (sorted, recursive).
 
     Inside a folder, resource maps (``*.resources.yaml``, the ``--resources`` files that sit
-    beside the definitions they serve) are not definitions and are left out; a map named
-    explicitly is checked like any file.
+    beside the definitions they serve) and execution inputs (``*.input.json``/``.yaml``) are
+    not definitions and are left out; a file named explicitly is checked like any file.
     """
     for path in paths:
         if os.path.isdir(path):
             found = (p for p in Path(path).rglob("*")
-                     if p.suffix in SUFFIXES and p.is_file() and not _is_resource_map(p))
+                     if p.suffix in SUFFIXES and p.is_file() and not _is_companion(p))
             yield from sorted(str(p) for p in found)
         else:
             yield path
 
 
-def _is_resource_map(path: Path) -> bool:
-    return path.stem.endswith(".resources")
+def _is_companion(path: Path) -> bool:
+    """A resource map or an execution input kept beside definitions."""
+    return path.stem.endswith((".resources", ".input"))
 
 
 def check_file(path: str, resource_map: str | None) -> list[Diagnostic]:
