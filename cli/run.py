@@ -14,6 +14,7 @@ import os
 import signal
 import stat
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -151,14 +152,50 @@ def execute(
         on_event=view.on_event if view is not None else None,
         timeout=args.timeout,
     )
+    answers = _terminal_answers(view)
     try:
         while execution.wait(_WAIT_SLICE).status == "RUNNING":
-            pass
+            if view is not None:
+                tokens = execution.task_tokens
+                view.callbacks(tokens)
+                if tokens and answers is not None:
+                    answers(execution, tokens)
     except KeyboardInterrupt:
         execution.abort(cause="Interrupted from the command line (Ctrl-C)")
         execution.wait(_ABORT_GRACE)
         return execution, True
     return execution, False
+
+
+def _terminal_answers(view: LiveView | None) -> Callable[[Execution, list[str]], None] | None:
+    """With the live view on a terminal stdin: a reader that answers the oldest waiting
+    callback from what the user types (see progress.ANSWER_HELP): a JSON value sends task
+    success with it; ``!fail ERROR [CAUSE]`` sends task failure. Never blocks."""
+    if view is None or not is_terminal(sys.stdin):
+        return None
+
+    def answer(execution: Execution, tokens: list[str]) -> None:
+        import select
+
+        if not select.select([sys.stdin], [], [], 0)[0]:
+            return
+        line = sys.stdin.readline().strip()
+        if not line:
+            return
+        if line.startswith("!fail"):
+            _, error, cause = [*line.split(maxsplit=2), "", ""][:3]
+            execution.send_task_failure(tokens[0], error or None, cause or None)
+            view.console.print(f"sent task failure {error} for {tokens[0]}")
+            return
+        try:
+            output = json.loads(line)
+        except ValueError as exc:
+            view.console.print(f"[red]not JSON[/] ({exc}); nothing sent")
+            return
+        execution.send_task_success(tokens[0], output)
+        view.console.print(f"sent task success for {tokens[0]}")
+
+    return answer
 
 
 def report(execution: Execution, args: argparse.Namespace) -> None:
@@ -175,12 +212,12 @@ def report(execution: Execution, args: argparse.Namespace) -> None:
             print(f"cause: {execution.cause}", file=sys.stderr)
 
 
-def _live_view(args: argparse.Namespace) -> LiveView | None:
+def _live_view(args: argparse.Namespace, machine: StateMachine) -> LiveView | None:
     if args.quiet or args.json or not is_terminal(sys.stderr):
         return None
     from .progress import LiveView
 
-    return LiveView(sys.stderr)
+    return LiveView(sys.stderr, machine.definition)
 
 
 def command(args: argparse.Namespace) -> int:
@@ -195,7 +232,7 @@ def command(args: argparse.Namespace) -> int:
     # Ctrl-C must reach us even when the parent shell started us with SIGINT ignored
     # (background jobs of non-interactive shells): it is how a user aborts an execution.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    view = _live_view(args)
+    view = _live_view(args, machine)
     try:
         if view is not None:
             view.start()
