@@ -33,7 +33,7 @@ from statemachine.history import Event
 from statemachine.interpreter import execute
 from statemachine.interpreter.execution import Failure, Outcome, Runtime
 from statemachine.model import CompiledMachine, MapState, ParallelState, TaskState
-from statemachine.values import JSON, MISSING
+from statemachine.values import JSON, MISSING, ExecutionStatus, JSONInput, JSONValue, MachineType
 
 if TYPE_CHECKING:
     from statemachine.resources.base import ResourceHandler, ResourceRegistry
@@ -50,7 +50,7 @@ ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/StepFunctions-StateMachineRole"
 def load(source: str | os.PathLike[str] | Mapping[str, JSON], *,
          resources: Mapping[str, ResourceHandler] | ResourceRegistry | None = None,
          resource_map: str | os.PathLike[str] | Mapping[str, JSON] | None = None,
-         name: str | None = None, machine_type: str = "STANDARD",
+         name: str | None = None, machine_type: MachineType = "STANDARD",
          validation_cache: bool = False,
          handler_threads: int | HandlerThreads | None = None) -> StateMachine:
     """Load, validate and compile a definition (path, YAML/JSON text or dict).
@@ -171,7 +171,7 @@ class StateMachine:
     """A compiled, reusable state machine. ``run`` / ``run_async`` / ``start`` execute it."""
 
     def __init__(self, compiled: CompiledMachine, name: str, handlers: Mapping[str, Any],
-                 machine_type: str = "STANDARD") -> None:
+                 machine_type: MachineType = "STANDARD") -> None:
         self.compiled = compiled
         self.name = name
         self.type = machine_type
@@ -183,8 +183,18 @@ class StateMachine:
     def definition(self) -> Mapping[str, JSON]:
         return self.compiled.definition
 
-    def run(self, input: JSON = None, **options: Unpack[RunOptions]) -> Execution:
-        """Run to completion and return the finished Execution (never raises for failures)."""
+    def run(self, input: JSONInput = None, **options: Unpack[RunOptions]) -> Execution:
+        """Run to completion and return the finished Execution.
+
+        ``input``: the execution input, any JSON value (None: ``{}``); AWS limits it to
+        256 KiB of UTF-8 JSON (``data_limit``). ``options``: see ``RunOptions`` -- times are
+        in seconds (``timeout`` of wall-clock time), ``handler_threads`` a pool size.
+        Returns the Execution with ``status`` SUCCEEDED, FAILED, TIMED_OUT or ABORTED: an
+        execution's failure is data (``error``, ``cause``, ``history``), never an exception.
+        Raises only for misuse: ValueError for a bad option value (e.g. ``handler_threads``
+        below 1), and what an ``on_event`` callback or a ``store`` raises. From async code,
+        use ``run_async`` (``run`` then runs on a private loop in a helper thread).
+        """
         execution = self._execution(input, **options)
         try:
             asyncio.get_running_loop()
@@ -207,12 +217,13 @@ class StateMachine:
             raise errors[0]
         return execution
 
-    async def run_async(self, input: JSON = None, **options: Unpack[RunOptions]) -> Execution:
+    async def run_async(self, input: JSONInput = None, **options: Unpack[RunOptions]) -> Execution:
+        """``run`` on the running event loop (same arguments, result and errors)."""
         execution = self._execution(input, **options)
         await execution._main()
         return execution
 
-    def start(self, input: JSON = None, **options: Unpack[RunOptions]) -> Execution:
+    def start(self, input: JSONInput = None, **options: Unpack[RunOptions]) -> Execution:
         """Start in a background thread; returns the RUNNING Execution at once."""
         execution = self._execution(input, **options)
         threading.Thread(target=lambda: asyncio.run(execution._main()), daemon=True).start()
@@ -254,8 +265,8 @@ class Execution:
             self.execution_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:express:{machine.name}:{name}:{run_id}"
         else:
             self.execution_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{machine.name}:{name}"
-        self.status = "RUNNING"
-        self.output: JSON = None
+        self.status: ExecutionStatus = "RUNNING"
+        self.output: JSONValue = None
         self.error: str | None = None
         self.cause: str | None = None
         self._clock = clock

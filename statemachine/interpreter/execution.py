@@ -27,7 +27,7 @@ from statemachine.history import Event
 from statemachine.interpreter import dataflow
 from statemachine.interpreter.retry import retry_delay
 from statemachine.model import CompiledMachine, State
-from statemachine.values import JSON, MISSING
+from statemachine.values import JSON, MISSING, ExecutionStatus
 
 if TYPE_CHECKING:
     from statemachine.resources.threads import HandlerThreads
@@ -280,7 +280,7 @@ class Outcome:
 
     __slots__ = ("cause", "error", "output", "status")
 
-    def __init__(self, status: str, output: JSON = None, error: str | None = None,
+    def __init__(self, status: ExecutionStatus, output: JSON = None, error: str | None = None,
                  cause: str | None = None) -> None:
         self.status = status
         self.output = output
@@ -348,7 +348,7 @@ async def _with_timeout(rt: Runtime, work: asyncio.Future[JSON], timeout: float)
     raise _TimedOut
 
 
-def _failed(rt: Runtime, frame: Frame, event: str, status: str, failure: Failure) -> Outcome:
+def _failed(rt: Runtime, frame: Frame, event: str, status: ExecutionStatus, failure: Failure) -> Outcome:
     # AWS leaves empty fields out of the event (a timeout's error output has "Cause": "",
     # its ExecutionFailed event no cause at all)
     error = failure.error or None
