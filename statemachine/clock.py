@@ -27,11 +27,21 @@ __all__ = ["Clock", "SystemClock", "VirtualClock", "current_clock", "format_time
 
 
 class Clock(Protocol):
-    """Time source of an execution: ``now()`` in epoch seconds and an awaitable ``sleep``."""
+    """Time source of an execution (``run(..., clock=...)``).
 
-    def now(self) -> float: ...
+    Everything the interpreter times goes through it: history timestamps, the context
+    object's times, Wait states, retry delays, TimeoutSeconds/HeartbeatSeconds. Called on
+    the execution's event loop only (``now`` also from handler threads for heartbeats).
+    """
 
-    async def sleep(self, seconds: float) -> None: ...
+    def now(self) -> float:
+        """Current time in seconds since the Unix epoch (UTC), as ``time.time()``."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Return after ``seconds`` (a float >= 0) of this clock's time; must be cancellable
+        (an abort or a timeout cancels it) and must not raise otherwise."""
+        ...
 
     @contextmanager
     def busy(self) -> Iterator[None]:

@@ -75,8 +75,15 @@ class TaskRequest:
 class ResourceHandler(Protocol):
     """One method: run the task, return its JSON result (or an awaitable of it).
 
+    Called once per attempt (a retry calls again) with a frozen ``TaskRequest``. An ``async
+    def`` handler runs on the execution's event loop and must not block; a plain one runs on
+    a worker thread of the bounded pool (resources/threads.py) and may block. The result
+    must be a JSON value (256 KiB at most as UTF-8 JSON, else States.DataLimitExceeded).
     Raise ``StatesError(name, cause)`` to fail the task; anything else raised is converted by
-    the interpreter to ``StatesError(type(exc).__name__, str(exc))``.
+    the interpreter to ``StatesError(type(exc).__name__, str(exc))``. TimeoutSeconds
+    cancels an async handler and abandons a thread one (Python cannot stop a thread).
+    Registered with ``ResourceRegistry.register`` or ``load(resources={...})``; found for
+    ``python:`` resources, MAP.yaml stand-ins and the ``statemachine.resources`` entry points.
     """
 
     def __call__(self, request: TaskRequest) -> JSON | Awaitable[JSON]: ...
