@@ -82,12 +82,53 @@ def marshal_error_payload(exc: BaseException, request_id: str) -> dict[str, JSON
 
 
 def to_json_value(value: Any) -> JSON:
-    """``value`` as plain JSON data; StatesError(Runtime.MarshalError) when it is not JSON."""
+    """``value`` as plain JSON data (a copy: the function keeps no handle on what the engine
+    holds); StatesError(Runtime.MarshalError) when it is not JSON."""
+    try:
+        return _plain_copy(value, [_PLAIN_BUDGET])
+    except _NotPlain:  # tuples, int subclasses, NaN, odd keys...: json decides, as before
+        pass
     try:
         return json.loads(json.dumps(value, allow_nan=False))
     except (TypeError, ValueError) as exc:
         cause = json.dumps(marshal_error_payload(exc, str(uuid.uuid4())))
         raise StatesError(MARSHAL_ERROR, cause) from exc
+
+
+class _NotPlain(Exception):
+    pass
+
+
+_SCALARS = frozenset({str, int, bool, type(None)})
+#: Past this many values json's C code is faster than a walk in Python.
+_PLAIN_BUDGET = 256
+
+
+def _plain_copy(value: Any, budget: list[int]) -> JSON:
+    """A copy of ``value`` when it is made of exactly dict (str keys), list, str, int, bool,
+    None and finite float -- what ``json.loads(json.dumps(value))`` would give, ~8x faster
+    for the small results most tasks return. Anything else, or more than ``_PLAIN_BUDGET``
+    values, raises _NotPlain."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is float:
+        if value - value != 0.0:  # inf or nan
+            raise _NotPlain
+        return value
+    budget[0] -= 1 + len(value) if kind is dict or kind is list else 0
+    if budget[0] < 0:
+        raise _NotPlain
+    if kind is dict:
+        copy: dict[str, JSON] = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _NotPlain
+            copy[key] = _plain_copy(item, budget)
+        return copy
+    if kind is list:
+        return [_plain_copy(item, budget) for item in value]
+    raise _NotPlain
 
 
 # -- calling ------------------------------------------------------------------------------------

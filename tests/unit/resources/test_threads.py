@@ -4,15 +4,20 @@ a bounded pool, the rest queued; queued calls do not spend their TimeoutSeconds.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import statemachine
+from statemachine.errors import StatesError
 from statemachine.resources import threads
+from statemachine.resources.python import to_json_value
 from statemachine.resources.threads import HandlerThreads
 
 BLOCKING = {
@@ -200,3 +205,36 @@ def test_environment_variable_sizes_the_default_pool(monkeypatch: pytest.MonkeyP
     assert threads.default_threads().max_workers == threads.DEFAULT_MAX_WORKERS
     with pytest.raises(ValueError):
         HandlerThreads(0)
+
+
+# -- the result copy every Python task pays for (python.to_json_value) --------------------------
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=6) | st.tuples(inner, inner)
+    | st.dictionaries(st.text() | st.integers(), inner, max_size=6),
+    max_leaves=40,
+)
+
+
+@given(json_values)
+@settings(max_examples=300, deadline=None)
+def test_result_copy_matches_a_json_round_trip(value: Any) -> None:
+    """The fast copy of a task result gives exactly what json gives, or the same error."""
+    try:
+        expected = json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError):
+        with pytest.raises(StatesError) as info:
+            to_json_value(value)
+        assert info.value.name == "Runtime.MarshalError"
+        return
+    copy = to_json_value(value)
+    assert copy == expected
+    assert json.dumps(copy) == json.dumps(expected)  # same types too (lists, str keys)
+
+
+def test_result_copy_shares_nothing_with_the_function() -> None:
+    result = {"a": [1, {"b": 2}]}
+    copy = to_json_value(result)
+    result["a"][1]["b"] = 3  # type: ignore[index]
+    assert copy == {"a": [1, {"b": 2}]}
