@@ -217,11 +217,9 @@ async def _invoke(rt: Runtime, handler: Any, request: Any, started: asyncio.Even
 def _blocking(handler: Any) -> Any:
     """The blocking callable to run on a worker thread for ``handler``, or None when the
     handler is a coroutine function to await on the loop. A Python task function's sync body is
-    called directly (``PythonHandler.run``), skipping its async wrapper."""
-    from statemachine.resources.python import PythonHandler
-
-    if type(handler) is PythonHandler:
-        return None if handler.is_async else handler.run
+    called directly (``PythonHandler.sync_body``), skipping its async wrapper."""
+    if hasattr(handler, "sync_body"):  # PythonHandler: its plain function, without the wrapper
+        return handler.sync_body
     call = type(handler).__call__ if not inspect.isfunction(handler) else None
     if inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(call):
         return None

@@ -176,8 +176,9 @@ class PythonHandler:
         self._pass_context = wants_context(func)
         self._context_by_name = _keyword_only_context(func)
         self._is_async = inspect.iscoroutinefunction(func)
-        #: ``async def`` function (awaited on the loop); else ``run`` goes to a worker thread
-        self.is_async = self._is_async
+        #: for a plain function, what the interpreter runs on a worker thread (``run``);
+        #: None for an ``async def`` one (awaited on the loop through ``__call__``)
+        self.sync_body: Callable[[TaskRequest], JSON] | None = None if self._is_async else self.run
 
     def __repr__(self) -> str:
         return f"PythonHandler({self.name})"
