@@ -38,6 +38,23 @@ class _Beat:
 
 
 @functools.lru_cache(maxsize=1024)
+def _no_beat() -> None:
+    """``TaskRequest.heartbeat`` of a task without HeartbeatSeconds or a token: nothing watches."""
+
+
+_REQUEST: Any = None
+
+
+def _request_type() -> Any:
+    """``TaskRequest``, imported on the first Task (not at import: `sm run` cold start)."""
+    global _REQUEST
+    if _REQUEST is None:
+        from statemachine.resources.base import TaskRequest
+
+        _REQUEST = TaskRequest
+    return _REQUEST
+
+
 def _events(resource: str) -> tuple[str, dict[str, Any]]:
     """Event-name prefix and the resource fields Task* events carry (cached: never mutate the
     dict, copy it)."""
@@ -90,8 +107,6 @@ def _seconds(field: Any, raw: JSON, ctx: JSON, variables: Any, rt: Runtime) -> f
 async def _attempt(rt: Runtime, state: TaskState, frame: Frame, value: JSON, ctx: JSON,
                    timeout: float | None, heartbeat: float | None, token: str | None,
                    credentials: JSON) -> JSON:
-    from statemachine.resources.base import TaskRequest  # not at import: `sm run` cold start
-
     prefix, ident = _events(state.resource)
     scheduled: dict[str, Any] = dict(ident)
     if prefix == "LambdaFunction":
@@ -105,11 +120,12 @@ async def _attempt(rt: Runtime, state: TaskState, frame: Frame, value: JSON, ctx
         scheduled["heartbeatInSeconds"] = int(heartbeat)
     rt.emit(frame, prefix + "Scheduled", scheduled)
     rt.emit(frame, prefix + "Started", None if prefix == "LambdaFunction" else dict(ident))
-    beat = _Beat(rt.clock)
-    request = TaskRequest(resource=state.resource, integration=state.integration,
-                          input=value, context=ctx, state_name=state.name,
-                          timeout_seconds=timeout, heartbeat_seconds=heartbeat, task_token=token,
-                          credentials=credentials, heartbeat=beat.beat)
+    beat = _Beat(rt.clock) if heartbeat is not None or token is not None else None
+    request = _request_type()(resource=state.resource, integration=state.integration,
+                              input=value, context=ctx, state_name=state.name,
+                              timeout_seconds=timeout, heartbeat_seconds=heartbeat,
+                              task_token=token, credentials=credentials,
+                              heartbeat=_no_beat if beat is None else beat.beat)
     try:
         result = await _guarded(rt, state, request, token, beat, timeout, heartbeat, frame,
                                 prefix, ident)
@@ -127,7 +143,7 @@ async def _attempt(rt: Runtime, state: TaskState, frame: Frame, value: JSON, ctx
     return result
 
 
-async def _guarded(rt: Runtime, state: TaskState, request: Any, token: str | None, beat: _Beat,
+async def _guarded(rt: Runtime, state: TaskState, request: Any, token: str | None, beat: _Beat | None,
                    timeout: float | None, heartbeat: float | None, frame: Frame, prefix: str,
                    ident: dict[str, Any]) -> JSON:
     if timeout is None and heartbeat is None:  # no watchdog: no task of its own either
@@ -150,12 +166,15 @@ async def _guarded(rt: Runtime, state: TaskState, request: Any, token: str | Non
     raise Failure(dog.result(), "")
 
 
-async def _watchdog(rt: Runtime, beat: _Beat, timeout: float | None, heartbeat: float | None,
-                    started: asyncio.Event) -> str:
+async def _watchdog(rt: Runtime, beat: _Beat | None, timeout: float | None,
+                    heartbeat: float | None, started: asyncio.Event) -> str:
     """The error that ends the attempt: TimeoutSeconds / HeartbeatSeconds, both counted from
     the handler's start (a call queued for a worker thread has not started: threads.py)."""
     await started.wait()
-    start = beat.last = rt.clock.now()
+    start = rt.clock.now()
+    if beat is None:
+        beat = _Beat(rt.clock)  # no HeartbeatSeconds: never read below
+    beat.last = start
     while True:
         now = rt.clock.now()
         if timeout is not None and now >= start + timeout - 1e-9:
