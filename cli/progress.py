@@ -360,7 +360,15 @@ class LiveView:
 
     # -- the live area --------------------------------------------------------------------------
     def waiting_lines(self) -> list[Text]:
-        """Lines under the spinner: each Wait's countdown, each callback waiting."""
+        """Lines under the spinner: each Wait's countdown, each callback waiting. Called by
+        rich's refresh thread without our lock (on_event prints while holding it): it reads
+        snapshots, and a display problem shows nothing rather than a traceback."""
+        try:
+            return self._waiting_lines()
+        except Exception:
+            return []
+
+    def _waiting_lines(self) -> list[Text]:
         now = self._now()
         lines = [Text.from_markup(f"  ⏳ [bold]{escape(state)}[/] waits {max(0.0, end - now):.0f}s more")
                  for state, end in list(self._waits.values())]
