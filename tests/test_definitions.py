@@ -282,3 +282,14 @@ def test_human_approval_rejection(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     execution.send_task_failure(token, "Rejected", "over budget")
     execution.wait(30)
     assert execution.output == {"expenseId": "E-1", "status": "REJECTED", "reason": "over budget"}
+
+
+def test_validating_the_folder_skips_the_input_files() -> None:
+    """`sm validate definitions/` checks the definitions only, not inputs/*.input.json."""
+    result = subprocess.run(
+        [sys.executable, "-m", "statemachine.cli", "validate", "definitions/"],
+        cwd=DEFINITIONS.parent, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{len(FILES)} files checked: {len(FILES)} valid" in result.stdout + result.stderr
+    assert ".input.json" not in result.stdout + result.stderr
