@@ -247,6 +247,8 @@ class StateMachine:
         execution = Execution(self, input if input is not None else {}, name, clock, rng, on_event,
                               timeout, data_limit, store)
         execution._runtime._threads = threads
+        # a size makes a pool for this run only: its threads end with the run
+        execution._runtime.own_threads = isinstance(handler_threads, int)
         return execution
 
 

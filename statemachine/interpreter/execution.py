@@ -102,6 +102,8 @@ class Runtime:
         self.arn = arn
         self.abort_reason: Failure | None = None
         self._threads = threads
+        #: the pool is this execution's own (``run(handler_threads=N)``): close() ends it
+        self.own_threads = False
 
     @property
     def threads(self) -> HandlerThreads:
@@ -117,7 +119,10 @@ class Runtime:
         return self.threads
 
     def close(self) -> None:
-        """Nothing to release: the handler threads are shared daemons that end when idle."""
+        """End the execution's own handler threads (shared pools end idle threads by
+        themselves); a handler still running keeps its thread until it returns."""
+        if self.own_threads and self._threads is not None:
+            self._threads.shutdown(wait=False)
 
     def emit(self, frame: Frame, type: str, details: Mapping[str, Any] | None = None,
              timestamp: float | None = None) -> Event:

@@ -107,11 +107,13 @@ class HandlerThreads(concurrent.futures.Executor):
         self.max_workers = max_workers
         self.idle_seconds = idle_seconds
         self.name = name
-        self._jobs: queue.SimpleQueue[_Job[Any]] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()  # None: wake up
         self._lock = threading.Lock()
         self._threads = 0  # alive workers
         self._idle = 0  # workers waiting for a job nobody has promised them yet
         self._backlog = 0  # jobs queued with no worker promised (all threads busy)
+        self._closing = False
+        self._workers: set[threading.Thread] = set()
         self.peak = 0  # the most threads alive at once (for tests and tuning)
 
     @property
@@ -165,7 +167,10 @@ class HandlerThreads(concurrent.futures.Executor):
                 job.started = None  # the caller hears of the start itself, at once
         self._jobs.put(job)
         if start:
-            threading.Thread(target=self._work, name=self.name, daemon=True).start()
+            worker = threading.Thread(target=self._work, name=self.name, daemon=True)
+            with self._lock:
+                self._workers.add(worker)
+            worker.start()
         return queued
 
     def _work(self) -> None:
@@ -174,10 +179,13 @@ class HandlerThreads(concurrent.futures.Executor):
             try:
                 job = self._jobs.get(timeout=self.idle_seconds)
             except queue.Empty:
+                job = None
+            if job is None:  # idle too long, or shutdown() woke us
                 with self._lock:
                     if self._idle > 0:  # an unpromised idle worker may leave: this one
                         self._idle -= 1
                         self._threads -= 1
+                        self._workers.discard(thread)
                         return
                 continue  # a submitter promised us a job just now: it is on the way
             if job.started is not None:
@@ -191,13 +199,34 @@ class HandlerThreads(concurrent.futures.Executor):
             with self._lock:  # idle again BEFORE the caller hears back, so its next call reuses us
                 if self._backlog > 0:
                     self._backlog -= 1  # we take a waiting job next
+                    closing = False
                 else:
-                    self._idle += 1
+                    closing = self._closing
+                    if closing:
+                        self._threads -= 1
+                        self._workers.discard(thread)
+                    else:
+                        self._idle += 1
             job.deliver(*outcome)
             del job, outcome
+            if closing:
+                return
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """Nothing to stop: idle daemon workers end by themselves after ``idle_seconds``."""
+        """End the idle workers now, and each busy one when its call returns (instead of
+        after ``idle_seconds``); with ``wait``, join them (a hung handler blocks that join).
+        Calls made later still run (a thread is started again). ``cancel_futures`` is
+        accepted for the Executor interface and ignored (queued calls still run)."""
+        with self._lock:
+            self._closing = True
+            idle = self._idle
+            workers = list(self._workers)
+        for _ in range(idle):
+            self._jobs.put(None)
+        if wait:
+            for worker in workers:
+                if worker is not threading.current_thread():
+                    worker.join()
 
 
 def _skip(_: object) -> None:

@@ -238,3 +238,32 @@ def test_result_copy_shares_nothing_with_the_function() -> None:
     copy = to_json_value(result)
     result["a"][1]["b"] = 3  # type: ignore[index]
     assert copy == {"a": [1, {"b": 2}]}
+
+
+def test_a_pool_made_for_one_run_ends_its_threads_with_the_run() -> None:
+    seen: list[threading.Thread] = []
+
+    def record(value: Any) -> Any:
+        seen.append(threading.current_thread())
+        return value
+
+    machine = statemachine.load(BLOCKING, resources={"python:block": record})
+    assert machine.run({}, handler_threads=2).status == "SUCCEEDED"
+    (worker,) = seen
+    worker.join(30)  # ends now, not after the 30 s idle time
+    assert not worker.is_alive()
+
+
+def test_shutdown_ends_idle_workers_and_later_calls_still_run() -> None:
+    pool = HandlerThreads(3, idle_seconds=3600)
+
+    async def calls(n: int) -> list[int]:
+        return list(await asyncio.gather(*(pool.call(lambda x: x, i) for i in range(n))))
+
+    assert asyncio.run(calls(3)) == [0, 1, 2]
+    assert pool.threads >= 1
+    pool.shutdown(wait=True)
+    assert pool.threads == 0
+    assert asyncio.run(calls(2)) == [0, 1]  # a closed pool still serves, then lets go
+    pool.shutdown(wait=True)
+    assert pool.threads == 0
