@@ -55,8 +55,12 @@ class TaskRequest:
     """Everything a handler needs to run one attempt of a Task state.
 
     ``input`` is the effective input (after InputPath + Parameters, or Arguments);
-    ``context`` the context object (``$$``); ``heartbeat`` reports liveness when the state has
-    HeartbeatSeconds. ``task_token`` is set for ``.waitForTaskToken`` integrations.
+    ``context`` the context object (``$$``: Execution, StateMachine, State, Task.Token);
+    ``heartbeat`` reports liveness when the state has HeartbeatSeconds (callable from any
+    thread; a no-op otherwise). ``task_token`` is set for ``.waitForTaskToken`` integrations.
+    ``timeout_seconds`` / ``heartbeat_seconds``: the state's TimeoutSeconds / HeartbeatSeconds
+    in seconds, counted from the handler's start (None when the state has none).
+    ``credentials``: the state's evaluated ``Credentials`` (e.g. ``{"RoleArn": ...}``) or None.
     """
 
     resource: str
