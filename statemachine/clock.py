@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import heapq
 import itertools
+import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -162,10 +163,29 @@ async def _settle(rounds: int = 10_000) -> None:
             return
 
 
+#: (second, "YYYY-MM-DDTHH:MM:SS.") of the last timestamp formatted: most fall in the same second
+_LAST_SECOND: tuple[int, str] = (0, "1970-01-01T00:00:00.")
+
+
 def format_timestamp(epoch: float) -> str:
-    """AWS's context-object timestamp: ``2024-01-31T12:00:00.123Z`` (milliseconds, UTC)."""
-    dt = datetime.fromtimestamp(epoch, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    """AWS's context-object timestamp: ``2024-01-31T12:00:00.123Z`` (milliseconds, UTC).
+
+    Same text as ``datetime.fromtimestamp(epoch, UTC)`` formatted (microseconds rounded half
+    to even as datetime does, then truncated to milliseconds), with the date and time of day
+    kept for the last second seen: strftime was ~5 us per Task state."""
+    global _LAST_SECOND
+    fraction, whole = math.modf(epoch)
+    micros = round(fraction * 1e6)
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, micros - 1_000_000
+    elif micros < 0:
+        whole, micros = whole - 1, micros + 1_000_000
+    second = int(whole)
+    cached = _LAST_SECOND
+    if cached[0] != second:
+        cached = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S."))
+        _LAST_SECOND = cached
+    return f"{cached[1]}{micros // 1000:03d}Z"
 
 
 def to_datetime(epoch: float) -> datetime:
