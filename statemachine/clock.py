@@ -44,10 +44,10 @@ class Clock(Protocol):
         (an abort or a timeout cancels it) and must not raise otherwise."""
         ...
 
-    @contextmanager
-    def busy(self) -> Iterator[None]:
-        """Marks real work in flight (a task handler); virtual clocks do not jump meanwhile."""
-        yield
+    def busy(self) -> contextlib.AbstractContextManager[None]:
+        """A context manager marking real work in flight (a task handler) while it is open;
+        virtual clocks do not jump meanwhile. Entered and exited on the execution's loop."""
+        return contextlib.nullcontext()
 
 
 #: The clock of the execution whose code is running (the API sets it for the run's tasks), so
@@ -66,9 +66,11 @@ class SystemClock:
         if seconds > 0:
             await asyncio.sleep(seconds)
 
-    @contextmanager
-    def busy(self) -> Iterator[None]:
-        yield
+    def busy(self) -> contextlib.AbstractContextManager[None]:
+        return _NOTHING  # real time needs no bookkeeping (a shared no-op: ~1 us less per Task)
+
+
+_NOTHING: contextlib.nullcontext[None] = contextlib.nullcontext()
 
 
 class VirtualClock:
