@@ -291,15 +291,20 @@ def test_send_task_heartbeat_keeps_a_callback_task_alive() -> None:
 
 def test_wait_for_task_token_returns_the_token_the_handler_received() -> None:
     received: list[str] = []
+    called = threading.Event()
 
     def handler(event: object, context: object) -> None:
         received.append(context.task_token)  # type: ignore[attr-defined]
+        called.set()
 
     definition = {"StartAt": "T", "States": {"T": {
         "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken", "End": True}}}
     execution = statemachine.load(definition, resources={
         "arn:aws:states:::sqs:sendMessage.waitForTaskToken": handler}).start({})
     token = execution.wait_for_task_token(timeout=5)
+    # the token waits from before the handler runs (a callback may come from inside it), so
+    # the handler may not have been called yet when wait_for_task_token returns
+    assert called.wait(5)
     assert token == received[0]
     execution.send_task_success(token, {"ok": 1})
     assert execution.wait(5).output == {"ok": 1}
