@@ -57,7 +57,8 @@ RUN_HELP: Final = """\
 examples:
   sm run flow.yaml --input '{"name": "world"}'
   sm run flow.yaml --input @input.json
-  echo '{"n": 3}' | sm run flow.yaml --input -
+  echo '{"n": 3}' | sm run flow.yaml          # piped stdin is the input
+  sm run flow.yaml --input @input.yaml        # YAML input file
   sm run flow.yaml --virtual-time --json          Wait states and retry delays take no time
   sm run flow.yaml --timeout 60                   abort the execution after 60 s (status ABORTED)
   sm run aws-flow.yaml --resources resources.yaml  local stand-ins for Lambda and services
@@ -168,7 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = _subparser(commands, "run", "Run a definition and print its output.", RUN_HELP)
     run.add_argument("file", metavar="FILE", help="definition file (YAML or JSON)")
     run.add_argument(
-        "--input", default="{}", metavar="JSON|@FILE|-", help="execution input (default {})"
+        "--input",
+        default=None,
+        metavar="JSON|@FILE|-",
+        help="execution input: JSON text, @file (.json, .yaml/.yml) or - for stdin "
+        "(default: stdin when it is piped or redirected, else {})",
     )
     run.add_argument(
         "--json",

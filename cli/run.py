@@ -12,7 +12,9 @@ import argparse
 import json
 import os
 import signal
+import stat
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Final
 
@@ -45,16 +47,19 @@ class InputError(Exception):
 
 
 def read_input(spec: str) -> JSON:
-    """Parse ``--input``: JSON text, ``@path`` to a JSON file, or ``-`` for stdin.
+    """Parse ``--input``: JSON text, ``@path`` to a JSON (or ``.yaml``/``.yml``) file, or
+    ``-`` for stdin (empty stdin: ``{}``).
 
     The one place input text becomes a value: strict JSON (no NaN/Infinity, no lone
     surrogates, nesting bounded), UTF-8 files and stdin, the 256 KiB payload limit. Raises
     InputError with a one-line message.
     """
-    from statemachine.values import InvalidJsonError, parse_json
+    from statemachine.values import InvalidJsonError, check_json, parse_json
 
     if spec == "-":
         text, source = _decode(_read_limited(sys.stdin.buffer, "standard input"), "standard input"), "standard input"
+        if _empty_stdin(spec, text):  # an empty pipe or file: no input given
+            text = "{}"
     elif spec.startswith("@"):
         text, source = _read_file(spec[1:]), spec[1:]
     else:
@@ -62,10 +67,53 @@ def read_input(spec: str) -> JSON:
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > PAYLOAD_LIMIT:
         raise InputError(_too_large(source, size))
+    if spec.startswith("@") and is_yaml_file(source):
+        value = parse_yaml_input(text, source)
+        try:  # YAML can say what JSON cannot (.inf, .nan): the same rule as JSON input
+            check_json(value, source)
+        except InvalidJsonError as exc:
+            raise InputError(exc.message) from None
+        return value
     try:
         return parse_json(text, source)
     except InvalidJsonError as exc:
         raise InputError(exc.message) from None
+
+
+def input_spec(args: argparse.Namespace) -> str:
+    """What ``--input`` stands for: the option as given; else ``-`` (standard input) when
+    stdin is a pipe or a redirected file (``echo '{}' | sm run f.yaml``, ``sm run f.yaml <
+    in.json``); else ``{}``. A terminal, /dev/null or a closed stdin is never read."""
+    if args.input is not None:
+        return str(args.input)
+    try:
+        mode = os.fstat(sys.stdin.fileno()).st_mode
+    except (AttributeError, OSError, ValueError):  # no stdin at all, or a replaced one
+        return "{}"
+    return "-" if stat.S_ISFIFO(mode) or stat.S_ISREG(mode) else "{}"
+
+
+def is_yaml_file(path: str) -> bool:
+    """``--input @in.yaml`` / ``@in.yml`` is read as YAML; any other file as JSON."""
+    return path.lower().endswith((".yaml", ".yml"))
+
+
+def parse_yaml_input(text: str, source: str) -> JSON:
+    """An input file in YAML, read the way definitions are (YAML 1.2 scalars: ``yes`` stays a
+    string; one document; no custom tags). InputError naming the line for bad YAML."""
+    from statemachine.errors import DefinitionError
+    from statemachine.loader import yaml_value
+
+    try:
+        return yaml_value(text, source)
+    except DefinitionError as exc:
+        first = exc.diagnostics[0]
+        where = f"{source}:{first.line}" if first.line else source
+        raise InputError(f"{where}: not a usable YAML input: {first.message}") from None
+
+
+def _empty_stdin(spec: str, text: str) -> bool:
+    return spec == "-" and not text.strip()
 
 
 def _too_large(source: str, size: int) -> str:
@@ -154,14 +202,50 @@ def execute(
         history_limit=args.history_limit or None,
         hold_callbacks=False,  # nobody answers callbacks here: virtual time skips their timeouts
     )
+    answers = _terminal_answers(view)
     try:
         while execution.wait(_WAIT_SLICE).status == "RUNNING":
-            pass
+            if view is not None:
+                tokens = execution.task_tokens
+                view.callbacks(tokens)
+                if tokens and answers is not None:
+                    answers(execution, tokens)
     except KeyboardInterrupt:
         execution.abort(cause="Interrupted from the command line (Ctrl-C)")
         execution.wait(_ABORT_GRACE)
         return execution, True
     return execution, False
+
+
+def _terminal_answers(view: LiveView | None) -> Callable[[Execution, list[str]], None] | None:
+    """With the live view on a terminal stdin: a reader that answers the oldest waiting
+    callback from what the user types (see progress.ANSWER_HELP): a JSON value sends task
+    success with it; ``!fail ERROR [CAUSE]`` sends task failure. Never blocks."""
+    if view is None or not is_terminal(sys.stdin):
+        return None
+
+    def answer(execution: Execution, tokens: list[str]) -> None:
+        import select
+
+        if not select.select([sys.stdin], [], [], 0)[0]:
+            return
+        line = sys.stdin.readline().strip()
+        if not line:
+            return
+        if line.startswith("!fail"):
+            _, error, cause = [*line.split(maxsplit=2), "", ""][:3]
+            execution.send_task_failure(tokens[0], error or None, cause or None)
+            view.console.print(f"sent task failure {error} for {tokens[0]}")
+            return
+        try:
+            output = json.loads(line)
+        except ValueError as exc:
+            view.console.print(f"[red]not JSON[/] ({exc}); nothing sent")
+            return
+        execution.send_task_success(tokens[0], output)
+        view.console.print(f"sent task success for {tokens[0]}")
+
+    return answer
 
 
 def report(execution: Execution, args: argparse.Namespace) -> int | None:
@@ -210,28 +294,42 @@ def _printable(text: str) -> str:
     return text.encode(encoding, "backslashreplace").decode(encoding)
 
 
-def _live_view(args: argparse.Namespace) -> LiveView | None:
+def _tune_gc() -> None:
+    """One execution per process: what is loaded by now (modules, the compiled machine) lives
+    until exit, so the cyclic collector need not scan it again and again (``gc.freeze``); a
+    larger young generation makes collections rarer. Measured in bench/README.md."""
+    import gc
+
+    mode = os.environ.get("SM_GC_TUNING", "freeze+threshold")
+    if "freeze" in mode:
+        gc.freeze()
+    if "threshold" in mode:
+        gc.set_threshold(10_000, 10, 10)
+
+
+def _live_view(args: argparse.Namespace, machine: StateMachine) -> LiveView | None:
     if args.quiet or args.json or not is_terminal(sys.stderr):
         return None
     from .progress import LiveView
 
-    return LiveView(sys.stderr)
+    return LiveView(sys.stderr, machine.definition)
 
 
 def command(args: argparse.Namespace) -> int:
     """``sm run``: 0 SUCCEEDED, 1 FAILED/TIMED_OUT/ABORTED, 2 bad input or definition, 130 Ctrl-C."""
     try:
-        payload = read_input(args.input)
+        payload = read_input(input_spec(args))
         check_resource_map(args.resources)
     except InputError as exc:
         return error(str(exc))
     machine = load_machine(args)
     if isinstance(machine, int):
         return machine
+    _tune_gc()
     # Ctrl-C must reach us even when the parent shell started us with SIGINT ignored
     # (background jobs of non-interactive shells): it is how a user aborts an execution.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    view = _live_view(args)
+    view = _live_view(args, machine)
     try:
         if view is not None:
             view.start()

@@ -42,21 +42,23 @@ def expand(paths: Sequence[str]) -> Iterator[str]:
     """Files as given; folders replaced by their definition files (sorted, recursive).
 
     Inside a folder, resource maps (``*.resources.yaml``, the ``--resources`` files that sit
-    beside the definitions they serve) and substitutions files (``*.substitutions.json``) are
+    beside the definitions they serve), substitutions files (``*.substitutions.json``) and
+    execution inputs (``*.input.json``/``.yaml``) are
     not definitions and are left out; a file named explicitly is checked like any file.
     """
     for path in paths:
         if os.path.isdir(path):
             found = (p for p in Path(path).rglob("*")
-                     if p.suffix in SUFFIXES and p.is_file() and not _is_resource_map(p))
+                     if p.suffix in SUFFIXES and p.is_file() and not _is_companion(p))
             yield from sorted(str(p) for p in found)
         else:
             yield path
 
 
-def _is_resource_map(path: Path) -> bool:
-    # also the values files of templates (``flow.substitutions.json``, for --substitutions)
-    return path.stem.endswith((".resources", ".substitutions"))
+def _is_companion(path: Path) -> bool:
+    """A resource map, a template's values file (``flow.substitutions.json``, for
+    --substitutions) or an execution input kept beside definitions."""
+    return path.stem.endswith((".resources", ".substitutions", ".input"))
 
 
 def substitutions(args: argparse.Namespace) -> dict[str, str] | None:

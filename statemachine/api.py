@@ -36,11 +36,20 @@ from statemachine.interpreter.execution import DEFAULT_HISTORY_LIMIT, STANDARD_M
 from statemachine.interpreter.lifecycle import Outcome
 from statemachine.model import CompiledMachine, MapState, ParallelState, TaskState
 from statemachine.randomness import execution_rng, new_seed
-from statemachine.values import JSON, MISSING, check_json
+from statemachine.values import (
+    JSON,
+    MISSING,
+    ExecutionStatus,
+    JSONInput,
+    JSONValue,
+    MachineType,
+    check_json,
+)
 
 if TYPE_CHECKING:
     from statemachine.resources.base import ResourceHandler
     from statemachine.resources.registry import ResourceRegistry
+    from statemachine.resources.threads import HandlerThreads
     from statemachine.store import ExecutionStore
 
 __all__ = ["Execution", "StateMachine", "load"]
@@ -56,8 +65,9 @@ _DEFAULT = object()  # "not given" for options whose default depends on the mach
 def load(source: str | os.PathLike[str] | Mapping[str, JSON], *,
          resources: Mapping[str, ResourceHandler] | ResourceRegistry | None = None,
          resource_map: str | os.PathLike[str] | Mapping[str, JSON] | None = None,
-         name: str | None = None, machine_type: str = "STANDARD",
-         validation_cache: bool = False, substitutions: Mapping[str, str] | None = None) -> StateMachine:
+         name: str | None = None, machine_type: MachineType = "STANDARD",
+         validation_cache: bool = False, substitutions: Mapping[str, str] | None = None,
+         handler_threads: int | HandlerThreads | None = None) -> StateMachine:
     """Load, validate and compile a definition (path, YAML/JSON text or dict).
 
     ``resources`` is a ResourceRegistry or a mapping ``{resource: handler}`` added to the
@@ -68,6 +78,9 @@ def load(source: str | os.PathLike[str] | Mapping[str, JSON], *,
     ``substitutions`` fill ``${name}`` template placeholders (SAM/CDK/Terraform style) before
     parsing; a placeholder left where the definition needs a value is an error
     (``template-placeholder``), one inside free text runs as the literal text.
+    ``handler_threads`` (a size or a ``HandlerThreads``) gives the machine its own pool of
+    worker threads for blocking handlers, shared by its executions (default: the process-wide pool, sized by
+    ``SM_HANDLER_THREADS``, 64 when unset; see statemachine.resources.threads).
     Raises DefinitionError (all diagnostics) or ResourceNotFoundError.
     """
     from statemachine.compiler import compile_machine
@@ -88,7 +101,12 @@ def load(source: str | os.PathLike[str] | Mapping[str, JSON], *,
         handlers = {resource: registry.resolve(resource) for resource in task_resources}
         _check_tasks(doc, handlers)
     machine_name = name or (base_dir and Path(doc.path or "").stem) or "StateMachine"
-    return StateMachine(compiled, machine_name, handlers, machine_type)
+    machine = StateMachine(compiled, machine_name, handlers, machine_type)
+    if handler_threads is not None:
+        from statemachine.resources.threads import threads_for
+
+        machine._threads = threads_for(handler_threads)
+    return machine
 
 
 def _check_tasks(doc: Any, handlers: Mapping[str, ResourceHandler]) -> None:
@@ -202,26 +220,36 @@ class RunOptions(TypedDict, total=False):
     #: Execution), False for ``run``/``run_async`` (only handlers could answer: the clock
     #: jumps to the next deadline, e.g. the callback's TimeoutSeconds, once nothing else runs)
     hold_callbacks: bool
+    handler_threads: int | HandlerThreads | None  # this execution's own pool of worker threads for blocking handlers
 
 
 class StateMachine:
     """A compiled, reusable state machine. ``run`` / ``run_async`` / ``start`` execute it."""
 
     def __init__(self, compiled: CompiledMachine, name: str, handlers: Mapping[str, Any],
-                 machine_type: str = "STANDARD") -> None:
+                 machine_type: MachineType = "STANDARD") -> None:
         self.compiled = compiled
         self.name = name
         self.type = machine_type
         self.arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}"
         self._handlers = dict(handlers)
+        self._threads: HandlerThreads | None = None  # load(handler_threads=N)
 
     @property
     def definition(self) -> Mapping[str, JSON]:
         return self.compiled.definition
 
-    def run(self, input: JSON = None, **options: Unpack[RunOptions]) -> Execution:
-        """Run to completion and return the finished Execution (never raises for failures).
+    def run(self, input: JSONInput = None, **options: Unpack[RunOptions]) -> Execution:
+        """Run to completion and return the finished Execution.
 
+        ``input``: the execution input, any JSON value (None: ``{}``); AWS limits it to
+        256 KiB of UTF-8 JSON (``data_limit``). ``options``: see ``RunOptions`` -- times are
+        in seconds (``timeout`` of wall-clock time), ``handler_threads`` a pool size.
+        Returns the Execution with ``status`` SUCCEEDED, FAILED, TIMED_OUT or ABORTED: an
+        execution's failure is data (``error``, ``cause``, ``history``), never an exception.
+        Raises only for misuse: ValueError for a bad option value (e.g. ``handler_threads``
+        below 1), and what an ``on_event`` callback or a ``store`` raises. From async code,
+        use ``run_async`` (``run`` then runs on a private loop in a helper thread).
         Raises ``values.InvalidJsonError`` (a ValueError) before starting when ``input`` is
         not JSON: NaN/Infinity, lone surrogates, non-string keys, nesting over 512 levels.
         """
@@ -248,14 +276,14 @@ class StateMachine:
             raise errors[0]
         return execution
 
-    async def run_async(self, input: JSON = None, **options: Unpack[RunOptions]) -> Execution:
-        """``run`` for async callers (same options)."""
+    async def run_async(self, input: JSONInput = None, **options: Unpack[RunOptions]) -> Execution:
+        """``run`` on the running event loop (same arguments, result and errors)."""
         options.setdefault("hold_callbacks", False)
         execution = self._execution(input, **options)
         await execution._main()
         return execution
 
-    def start(self, input: JSON = None, **options: Unpack[RunOptions]) -> Execution:
+    def start(self, input: JSONInput = None, **options: Unpack[RunOptions]) -> Execution:
         """Start in a background thread; returns the RUNNING Execution at once."""
         execution = self._execution(input, **options)
         threading.Thread(target=lambda: asyncio.run(execution._main()), daemon=True).start()
@@ -267,7 +295,8 @@ class StateMachine:
                    on_event: Callable[[dict[str, Any]], None] | None = None,
                    timeout: float | None = None, data_limit: int | None = 256 * 1024,
                    store: ExecutionStore | None = None, seed: int | None = None,
-                   history_limit: Any = _DEFAULT, hold_callbacks: bool = True) -> Execution:
+                   history_limit: Any = _DEFAULT, hold_callbacks: bool = True,
+                   handler_threads: int | HandlerThreads | None = None) -> Execution:
         input = {} if input is None else input
         check_json(input, "execution input")  # AWS: InvalidExecutionInput, before anything runs
         seed = _run_seed(seed, rng)
@@ -277,8 +306,16 @@ class StateMachine:
         if history_limit is _DEFAULT:
             history_limit = DEFAULT_HISTORY_LIMIT if self.type != "EXPRESS" else None
         limits = _Limits(data_limit, history_limit, hold_callbacks)
+        threads = self._threads
+        if handler_threads is not None:
+            from statemachine.resources.threads import threads_for
+
+            threads = threads_for(handler_threads)
         execution = Execution(self, input, name, clock, rng, on_event, timeout, limits, store)
         execution.seed = seed
+        execution._runtime._threads = threads
+        # a size makes a pool for this run only: its threads end with the run
+        execution._runtime.own_threads = isinstance(handler_threads, int)
         return execution
 
 
@@ -325,8 +362,8 @@ class Execution:
             self.execution_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:express:{machine.name}:{name}:{run_id}"
         else:
             self.execution_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{machine.name}:{name}"
-        self.status = "RUNNING"
-        self.output: JSON = None
+        self.status: ExecutionStatus = "RUNNING"
+        self.output: JSONValue = None
         self.error: str | None = None
         self.cause: str | None = None
         self._clock = clock

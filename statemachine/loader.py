@@ -39,7 +39,7 @@ from statemachine import templates
 from statemachine.errors import DefinitionError, Diagnostic
 from statemachine.values import JSON
 
-__all__ = ["MAX_BYTES", "MAX_DEPTH", "SourceDocument", "load_source", "pointer_join"]
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "SourceDocument", "load_source", "pointer_join", "yaml_value"]
 
 #: AWS limits a definition to 1 MiB; we accept ten times that for generated files.
 MAX_BYTES = 10 * 1024 * 1024
@@ -433,6 +433,24 @@ def _load_yaml(text: str, name: str) -> SourceDocument:
     data = builder.build(nodes[0]) if nodes else None
     _check_object(data, name)
     return SourceDocument(data, name, builder.source_map, tuple(builder.problems))
+
+
+def yaml_value(text: str, name: str) -> JSON:
+    """One YAML document as a JSON value of any type (an execution input file), read like a
+    definition (YAML 1.2 scalars, same size/depth limits). Raises DefinitionError."""
+    _check_flow_depth(text, name)
+    try:
+        nodes = list(yaml.compose_all(text, Loader=_Loader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
+        _fail("syntax-error", " ".join(filter(None, [exc.context, exc.problem])), name, line, column)
+    except (yaml.YAMLError, RecursionError) as exc:
+        _fail("syntax-error", f"invalid YAML: {exc}", name)
+    if len(nodes) > 1:
+        _fail("syntax-error", "one YAML document expected, found several", name,
+              nodes[1].start_mark.line + 1, 1)
+    return _Builder(name).build(nodes[0]) if nodes else None
 
 
 def _check_flow_depth(text: str, name: str) -> None:

@@ -21,17 +21,32 @@ __all__ = ["ExecutionStore", "MemoryStore", "SqliteStore"]
 
 
 class ExecutionStore(Protocol):
-    """Where executions and their events go."""
+    """Where executions and their events go (``run(..., store=...)``).
 
-    def save_execution(self, summary: Mapping[str, Any]) -> None: ...
+    Called from the execution's thread, in order: ``save_execution`` when the run starts
+    and again when it ends, ``record_event`` for every history event in between. Shapes are
+    AWS's: a summary is ``Execution.to_dict()`` (``executionArn``, ``name``, ``status`` --
+    RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED --, ``output``, ``error``, ``cause``,
+    ``startDate``/``stopDate`` as ISO-8601 UTC text); an event is one GetExecutionHistory
+    entry (``id``, ``previousEventId``, ``timestamp``, ``type``, ``<type>EventDetails``).
+    What a method raises propagates to the caller of ``run``; a store must not block long
+    (the execution waits for it).
+    """
 
-    def record_event(self, execution_arn: str, event: Mapping[str, Any]) -> None: ...
+    def save_execution(self, summary: Mapping[str, Any]) -> None:
+        """Insert or replace the summary of ``summary["executionArn"]``."""
 
-    def execution(self, execution_arn: str) -> dict[str, Any] | None: ...
+    def record_event(self, execution_arn: str, event: Mapping[str, Any]) -> None:
+        """Append one history event (ids grow by one from 1)."""
 
-    def history(self, execution_arn: str) -> list[dict[str, Any]]: ...
+    def execution(self, execution_arn: str) -> dict[str, Any] | None:
+        """The last saved summary, or None for an unknown ARN."""
 
-    def executions(self) -> list[dict[str, Any]]: ...
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        """The events recorded so far, in id order ([] for an unknown ARN)."""
+
+    def executions(self) -> list[dict[str, Any]]:
+        """Every saved summary, oldest first."""
 
 
 class MemoryStore:

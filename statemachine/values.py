@@ -7,11 +7,27 @@ from __future__ import annotations
 import enum
 import json
 import math
-from typing import Any, Final, TypeAlias
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, Literal, TypeAlias, Union
 
 #: A JSON value as Python's json module reads it. Kept as ``Any`` inside the engine because
-#: recursive aliases cost mypy more than they give here; public signatures name it ``JSON``.
+#: recursive aliases cost mypy more than they give there; the public API names the precise
+#: types below.
 JSON: TypeAlias = Any
+
+#: A JSON value the engine gives back (an execution's output, a history event's fields):
+#: what ``json.loads`` returns. Narrow it before indexing (``isinstance(out, dict)``).
+JSONValue: TypeAlias = Union[dict[str, "JSONValue"], list["JSONValue"], str, int, float, bool, None]  # noqa: UP007 - a string forward reference cannot use |
+
+#: A JSON value the engine accepts (an execution input, a task result): any mapping with
+#: string keys and any sequence will do (read-only, so ``dict[str, int]`` fits).
+JSONInput: TypeAlias = Union[Mapping[str, "JSONInput"], Sequence["JSONInput"], str, int, float, bool, None]  # noqa: UP007 - as above
+
+#: An execution's status, spelled as AWS's DescribeExecution spells it.
+ExecutionStatus: TypeAlias = Literal["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]
+
+#: A state machine's type (AWS's CreateStateMachine ``type``).
+MachineType: TypeAlias = Literal["STANDARD", "EXPRESS"]
 
 
 class _Missing(enum.Enum):

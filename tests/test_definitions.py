@@ -4,8 +4,11 @@ and runs (with virtual time) to the output its documentation promises."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import pickle
+import shlex
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -29,22 +32,6 @@ ORDER = {
         {"sku": "pen", "quantity": 1, "unitPrice": 3},
     ],
 }
-SALES = {
-    "period": "2026-10",
-    "orders": [
-        {"customer": "ann", "amount": 30},
-        {"customer": "bo", "amount": 12.5},
-        {"customer": "ann", "amount": 5},
-        {"customer": "cy", "amount": 20},
-        {"customer": "di", "amount": 1},
-    ],
-    "stock": [
-        {"sku": "lamp", "onHand": 3, "reorderAt": 5},
-        {"sku": "desk", "onHand": 9, "reorderAt": 2},
-        {"sku": "bulb", "onHand": 0, "reorderAt": 10},
-    ],
-}
-SMALL_ORDER = {"orderId": "A-1", "lines": [{"sku": "lamp", "quantity": 2, "unitPriceCents": 4500}]}
 LARGE_ORDER = {"orderId": "A-2", "lines": [{"sku": "lamp", "quantity": 3, "unitPriceCents": 4500}]}
 
 #: Examples written for AWS, run locally through a resource map of stand-ins.
@@ -52,115 +39,47 @@ RESOURCE_MAPS = {"aws_signup.yaml": DEFINITIONS / "local" / "aws_signup.resource
 #: definitions/local/signup.py documents the account id: "acct-" + sha256(lower-case email)[:8]
 ANN_ACCOUNT = "acct-" + hashlib.sha256(b"ann@example.com").hexdigest()[:8]
 
-#: (file, input, expected output) for runs that succeed.
+INPUTS = DEFINITIONS / "inputs"
+README = DEFINITIONS.parent / "README.md"
+
+
+def documented_run(path: Path) -> tuple[list[str], Any, Any]:
+    """What a definition's header comment documents: the ``# Try it:`` command (argv after
+    ``sm``), the ``# Answer:`` a callback gets (or None) and the ``# Output:`` (inline JSON, or
+    indented JSON on the comment lines below it)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    command = answer = None
+    output: list[str] = []
+    for index, line in enumerate(lines):
+        if line.startswith("# Try it: sm "):
+            command = shlex.split(line.removeprefix("# Try it: sm "))
+        elif line.startswith("# Answer: "):
+            answer = json.loads(line.removeprefix("# Answer: "))
+        elif line.startswith("# Output:"):
+            output = [line.removeprefix("# Output:")]
+            output += [more[1:] for more in itertools.takewhile(
+                lambda text: text.startswith("#   "), lines[index + 1:])]
+    assert command is not None, f"{path.name}: no '# Try it: sm run ...' line"
+    assert output, f"{path.name}: no '# Output:' line"
+    return command, answer, json.loads("\n".join(output))
+
+
+def input_file(path: Path) -> Path:
+    return INPUTS / f"{path.stem}.input.json"
+
+
+#: More documented runs than the one in each file's header: (file, input, expected output).
 SUCCEEDS: list[tuple[str, Any, Any]] = [
-    ("aws_signup.yaml", {"email": "Ann@example.com", "plan": "pro"}, {"status": "ACTIVE", "accountId": ANN_ACCOUNT}),
-    ("hello.yaml", {"name": "world"}, {"greeting": "Hello, world!"}),
-    (
-        "etl.yaml",
-        {"table": "sales", "csv": "id,name,amount\n1,alice,10.5\n2,bob,x\n3, carol ,7"},
-        {"table": "sales", "rowsLoaded": 2, "total": 17.5, "rejected": ["2"]},
-    ),
-    (
-        "order_saga.yaml",
-        ORDER,
-        {"orderId": "7", "status": "CONFIRMED", "charged": 28.0, "trackingNumber": "TRK-7"},
-    ),
-    (
-        "fan_out.yaml",
-        {
-            "thumbnailWidth": 200,
-            "images": [
-                {"key": "a/cat.jpg", "width": 1000, "height": 800},
-                {"key": "dog.png", "width": 400, "height": 300},
-            ],
-        },
-        {
-            "count": 2,
-            "thumbnails": [
-                {
-                    "index": 0,
-                    "source": "a/cat.jpg",
-                    "thumbnail": "thumbnails/cat-200w.jpg",
-                    "width": 200,
-                    "height": 160,
-                },
-                {
-                    "index": 1,
-                    "source": "dog.png",
-                    "thumbnail": "thumbnails/dog-200w.png",
-                    "width": 200,
-                    "height": 150,
-                },
-            ],
-        },
-    ),
-    (
-        "api_poller.yaml",
-        {"report": "q3", "pollsUntilReady": 3, "flakyAnswers": 1},
-        {"jobId": "job-q3", "polls": 3, "url": "https://reports.example.com/job-q3.csv"},
-    ),
-    (
-        "parallel_report.yaml",
-        SALES,
-        {
-            "title": "Monthly report 2026-10",
-            "sales": {"orders": 5, "revenue": 68.5},
-            "topCustomers": [
-                {"customer": "ann", "spent": 35.0},
-                {"customer": "cy", "spent": 20.0},
-                {"customer": "bo", "spent": 12.5},
-            ],
-            "stockAlerts": ["bulb", "lamp"],
-        },
-    ),
     *[
-        (name, order, expected)
+        (name, LARGE_ORDER, {
+            "orderId": "A-2",
+            "service": "free",
+            "subtotalCents": 13500,
+            "shippingCents": 0,
+            "totalCents": 13500,
+        })
         for name in ("order_routing.yaml", "order_routing_jsonata.yaml")
-        for order, expected in (
-            (
-                SMALL_ORDER,
-                {
-                    "orderId": "A-1",
-                    "service": "standard",
-                    "subtotalCents": 9000,
-                    "shippingCents": 495,
-                    "totalCents": 9495,
-                },
-            ),
-            (
-                LARGE_ORDER,
-                {
-                    "orderId": "A-2",
-                    "service": "free",
-                    "subtotalCents": 13500,
-                    "shippingCents": 0,
-                    "totalCents": 13500,
-                },
-            ),
-        )
     ],
-    (
-        "invoice_jsonata.yaml",
-        {
-            "customer": "ACME",
-            "taxRate": 0.2,
-            "lines": [
-                {"sku": "a", "quantity": 3, "unitPrice": 1.1},
-                {"sku": "b", "quantity": 1, "unitPrice": 10},
-            ],
-        },
-        {
-            "customer": "ACME",
-            "lines": [
-                {"line": 1, "sku": "a", "amount": 3.3},
-                {"line": 2, "sku": "b", "amount": 10},
-            ],
-            "net": 13.3,
-            "tax": 2.66,
-            "total": 15.96,
-        },
-    ),
 ]
 
 
@@ -196,10 +115,7 @@ def _entered(execution: statemachine.Execution) -> list[str]:
 
 
 def test_there_are_examples_of_every_kind() -> None:
-    names = {path.name for path in FILES}
-    assert len(names) >= 8
-    documented = {name for name, _, _ in SUCCEEDS} | {"human_approval.yaml"}
-    assert documented == names, "every example needs a documented run in this file"
+    assert len(FILES) >= 8
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
@@ -211,10 +127,51 @@ def test_each_definition_is_described_and_valid(path: Path) -> None:
     assert errors == []
 
 
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_each_definition_has_an_input_file_and_a_readme_line(path: Path) -> None:
+    command, _, _ = documented_run(path)
+    assert input_file(path).is_file(), f"{path.name} needs {input_file(path)}"
+    assert command[:2] == ["run", f"definitions/{path.name}"]
+    assert f"@definitions/inputs/{path.stem}.input.json" in command
+    readme_line = "sm " + shlex.join(command)
+    assert readme_line in README.read_text(encoding="utf-8"), f"README: add `{readme_line}`"
+
+
+@pytest.mark.parametrize("path", [p for p in FILES if documented_run(p)[1] is None],
+                         ids=lambda p: p.name)
+def test_each_definition_runs_its_input_file_to_the_documented_output(path: Path) -> None:
+    _, _, expected = documented_run(path)
+    execution = _run(path.name, json.loads(input_file(path).read_text(encoding="utf-8")))
+    assert (execution.status, execution.error, execution.cause) == ("SUCCEEDED", None, None)
+    assert execution.output == expected
+
+
+@pytest.mark.parametrize("path", [p for p in FILES if documented_run(p)[1] is None],
+                         ids=lambda p: p.name)
+def test_the_readme_command_prints_the_documented_output(path: Path) -> None:
+    """The `# Try it` line, run as a user runs it (from the repository root)."""
+    command, _, expected = documented_run(path)
+    result = subprocess.run(
+        [sys.executable, "-m", "statemachine.cli", *command], cwd=DEFINITIONS.parent,
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == expected
+
+
+def test_the_callback_example_gives_the_documented_output_once_answered() -> None:
+    path = DEFINITIONS / "human_approval.yaml"
+    _, answer, expected = documented_run(path)
+    machine = statemachine.load(path)
+    execution = machine.start(json.loads(input_file(path).read_text(encoding="utf-8")))
+    execution.send_task_success(execution.wait_for_task_token(timeout=30), answer)
+    assert execution.wait(30).status == "SUCCEEDED"
+    assert execution.output == expected
+
+
 @pytest.mark.parametrize(
     ("name", "data", "expected"), SUCCEEDS, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(SUCCEEDS)]
 )
-def test_each_definition_runs_to_its_documented_output(name: str, data: Any, expected: Any) -> None:
+def test_other_documented_runs(name: str, data: Any, expected: Any) -> None:
     execution = _run(name, data)
     assert (execution.status, execution.error, execution.cause) == ("SUCCEEDED", None, None)
     assert execution.output == expected
@@ -327,3 +284,14 @@ def test_human_approval_rejection(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     execution.send_task_failure(token, "Rejected", "over budget")
     execution.wait(30)
     assert execution.output == {"expenseId": "E-1", "status": "REJECTED", "reason": "over budget"}
+
+
+def test_validating_the_folder_skips_the_input_files() -> None:
+    """`sm validate definitions/` checks the definitions only, not inputs/*.input.json."""
+    result = subprocess.run(
+        [sys.executable, "-m", "statemachine.cli", "validate", "definitions/"],
+        cwd=DEFINITIONS.parent, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{len(FILES)} files checked: {len(FILES)} valid" in result.stdout + result.stderr
+    assert ".input.json" not in result.stdout + result.stderr

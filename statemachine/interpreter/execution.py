@@ -28,9 +28,8 @@ import random
 import re
 import sys
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from statemachine import errors
 from statemachine.clock import Clock, Interrupt
@@ -42,6 +41,9 @@ from statemachine.interpreter.retry import retry_delay
 from statemachine.model import CompiledMachine, State
 from statemachine.values import JSON, MISSING
 
+if TYPE_CHECKING:
+    from statemachine.resources.threads import HandlerThreads
+
 __all__ = ["DEFAULT_HISTORY_LIMIT", "STANDARD_MAX_DURATION", "YIELD_EVERY", "Frame", "Runtime",
            "SiblingFailed", "StateRun", "run_machine", "run_state", "sibling_failed"]
 
@@ -52,10 +54,6 @@ STANDARD_MAX_DURATION = 365 * 24 * 3600.0
 #: Transitions between two yields to the event loop (a power of two: a mask test).
 YIELD_EVERY = 1024
 QUERY_EVALUATION_ERROR = "States.QueryEvaluationError"
-#: Worker threads for synchronous handlers per execution (created on demand). A Map's unbounded
-#: concurrency is capped at or below this, so queued handler calls do not eat into their
-#: TimeoutSeconds while waiting for a thread.
-HANDLER_THREADS = 256
 
 
 class Frame:
@@ -126,7 +124,8 @@ class Runtime:
                  data_limit: int | None = 256 * 1024, arn: str = "",
                  handlers: Mapping[type, Handler] | None = None,
                  history_limit: int | None = None, max_duration: float | None = None,
-                 interrupt: Interrupt | None = None, hold_callbacks: bool = True) -> None:
+                 interrupt: Interrupt | None = None, hold_callbacks: bool = True,
+                 threads: HandlerThreads | None = None) -> None:
         self.clock = clock
         self.rng = rng
         self.resolve = resolve
@@ -149,18 +148,28 @@ class Runtime:
         #: set when the history reached its limit (the error the execution fails with)
         self.limit_error: StatesError | None = None
         self.handlers: Mapping[type, Handler] = handlers if handlers is not None else _default_handlers()
-        self._executor: ThreadPoolExecutor | None = None
+        self._threads = threads
+        #: the pool is this execution's own (``run(handler_threads=N)``): close() ends it
+        self.own_threads = False
 
-    def executor(self) -> ThreadPoolExecutor:
-        """Worker threads for synchronous handlers, private to this execution so that a
-        handler abandoned after a timeout or abort never delays the end of the run."""
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=HANDLER_THREADS, thread_name_prefix="sm-task")
-        return self._executor
+    @property
+    def threads(self) -> HandlerThreads:
+        """The bounded daemon threads synchronous handlers run on (resources/threads.py)."""
+        if self._threads is None:
+            from statemachine.resources.threads import default_threads
+
+            self._threads = default_threads()
+        return self._threads
+
+    def executor(self) -> HandlerThreads:
+        """``threads`` as a ``concurrent.futures.Executor`` (for ``run_in_executor``)."""
+        return self.threads
 
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
+        """End the execution's own handler threads (shared pools end idle threads by
+        themselves); a handler still running keeps its thread until it returns."""
+        if self.own_threads and self._threads is not None:
+            self._threads.shutdown(wait=False)
 
     def emit(self, frame: Frame, type: str, details: Mapping[str, Any] | None = None,
              timestamp: float | None = None, previous: int | None = None) -> Event:
@@ -226,7 +235,7 @@ class Runtime:
         clone.started = self.started
         clone.tokens = self.tokens
         clone.heartbeats = self.heartbeats
-        clone._executor = self.executor()
+        clone._threads = self.threads
         return clone
 
     def context(self, run: StateRun, token: str | None = None, retry: bool = False) -> JSON:

@@ -20,7 +20,7 @@ from statemachine.clock import SystemClock
 from statemachine.errors import StatesError
 from statemachine.interpreter.execution import Frame, Runtime, run_machine
 from statemachine.model import CompiledMachine
-from statemachine.values import JSON, MISSING, depth_problem
+from statemachine.values import JSON, MISSING, ExecutionStatus, depth_problem
 
 __all__ = ["Outcome", "execute"]
 
@@ -30,7 +30,7 @@ class Outcome:
 
     __slots__ = ("cause", "error", "output", "status")
 
-    def __init__(self, status: str, output: JSON = None, error: str | None = None,
+    def __init__(self, status: ExecutionStatus, output: JSON = None, error: str | None = None,
                  cause: str | None = None) -> None:
         self.status = status
         self.output = output

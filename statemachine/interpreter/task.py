@@ -6,6 +6,7 @@ worker thread, async ones on the loop) under TimeoutSeconds / HeartbeatSeconds, 
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import math
 import uuid
@@ -37,8 +38,27 @@ class _Beat:
         self.last = self.clock.now()
 
 
+@functools.lru_cache(maxsize=1024)
+def _no_beat() -> None:
+    """``TaskRequest.heartbeat`` of a task without HeartbeatSeconds or a token: nothing watches."""
+
+
+_REQUEST: Any = None
+
+
+def _request_type() -> Any:
+    """``TaskRequest``, imported on the first Task (not at import: `sm run` cold start)."""
+    global _REQUEST
+    if _REQUEST is None:
+        from statemachine.resources.base import TaskRequest
+
+        _REQUEST = TaskRequest
+    return _REQUEST
+
+
 def _events(resource: str) -> tuple[str, dict[str, Any]]:
-    """Event-name prefix and the resource fields Task* events carry."""
+    """Event-name prefix and the resource fields Task* events carry (cached: never mutate the
+    dict, copy it)."""
     if resource.startswith(_LAMBDA_ARN) or ":function:" in resource.split(":::")[-1]:
         return "LambdaFunction", {"resource": resource}
     if resource.startswith("arn:") and ":::" in resource:
@@ -88,8 +108,6 @@ def _seconds(field: Any, raw: JSON, ctx: JSON, variables: Any, rt: Runtime) -> f
 async def _attempt(rt: Runtime, state: TaskState, frame: Frame, value: JSON, ctx: JSON,
                    timeout: float | None, heartbeat: float | None, token: str | None,
                    credentials: JSON) -> JSON:
-    from statemachine.resources.base import TaskRequest
-
     prefix, ident = _events(state.resource)
     scheduled: dict[str, Any] = dict(ident)
     if prefix == "LambdaFunction":
@@ -103,11 +121,12 @@ async def _attempt(rt: Runtime, state: TaskState, frame: Frame, value: JSON, ctx
         scheduled["heartbeatInSeconds"] = int(heartbeat)
     rt.emit(frame, prefix + "Scheduled", scheduled)
     rt.emit(frame, prefix + "Started", None if prefix == "LambdaFunction" else dict(ident))
-    beat = _Beat(rt.clock)
-    request = TaskRequest(resource=state.resource, integration=state.integration,
-                          input=value, context=ctx, state_name=state.name,
-                          timeout_seconds=timeout, heartbeat_seconds=heartbeat, task_token=token,
-                          credentials=credentials, heartbeat=beat.beat)
+    beat = _Beat(rt.clock) if heartbeat is not None or token is not None else None
+    request = _request_type()(resource=state.resource, integration=state.integration,
+                              input=value, context=ctx, state_name=state.name,
+                              timeout_seconds=timeout, heartbeat_seconds=heartbeat,
+                              task_token=token, credentials=credentials,
+                              heartbeat=_no_beat if beat is None else beat.beat)
     try:
         result = await _guarded(rt, state, request, token, beat, timeout, heartbeat, frame,
                                 prefix, ident)
@@ -125,13 +144,14 @@ async def _attempt(rt: Runtime, state: TaskState, frame: Frame, value: JSON, ctx
     return result
 
 
-async def _guarded(rt: Runtime, state: TaskState, request: Any, token: str | None, beat: _Beat,
+async def _guarded(rt: Runtime, state: TaskState, request: Any, token: str | None, beat: _Beat | None,
                    timeout: float | None, heartbeat: float | None, frame: Frame, prefix: str,
                    ident: dict[str, Any]) -> JSON:
-    work = asyncio.ensure_future(_call(rt, state, request, token, beat, frame, prefix, ident))
-    if timeout is None and heartbeat is None:
-        return await work
-    dog = asyncio.ensure_future(_watchdog(rt, beat, timeout, heartbeat))
+    if timeout is None and heartbeat is None:  # no watchdog: no task of its own either
+        return await _call(rt, state, request, token, None, frame, prefix, ident)
+    started = asyncio.Event()  # set when the handler leaves the worker queue (see threads.py)
+    work = asyncio.ensure_future(_call(rt, state, request, token, started, frame, prefix, ident))
+    dog = asyncio.ensure_future(_watchdog(rt, beat, timeout, heartbeat, started))
     try:
         done, _ = await asyncio.wait({work, dog}, return_when=asyncio.FIRST_COMPLETED)
     except asyncio.CancelledError:
@@ -147,8 +167,15 @@ async def _guarded(rt: Runtime, state: TaskState, request: Any, token: str | Non
     raise StatesError(dog.result(), "", recorded=True)
 
 
-async def _watchdog(rt: Runtime, beat: _Beat, timeout: float | None, heartbeat: float | None) -> str:
+async def _watchdog(rt: Runtime, beat: _Beat | None, timeout: float | None,
+                    heartbeat: float | None, started: asyncio.Event) -> str:
+    """The error that ends the attempt: TimeoutSeconds / HeartbeatSeconds, both counted from
+    the handler's start (a call queued for a worker thread has not started: threads.py)."""
+    await started.wait()
     start = rt.clock.now()
+    if beat is None:
+        beat = _Beat(rt.clock)  # no HeartbeatSeconds: never read below
+    beat.last = start
     while True:
         now = rt.clock.now()
         if timeout is not None and now >= start + timeout - 1e-9:
@@ -159,19 +186,19 @@ async def _watchdog(rt: Runtime, beat: _Beat, timeout: float | None, heartbeat: 
         await rt.clock.sleep(max(0.0, min(deadlines) - now))
 
 
-async def _call(rt: Runtime, state: TaskState, request: Any, token: str | None, beat: _Beat,
-                frame: Frame, prefix: str, ident: dict[str, Any]) -> JSON:
+async def _call(rt: Runtime, state: TaskState, request: Any, token: str | None,
+                started: asyncio.Event | None, frame: Frame, prefix: str, ident: dict[str, Any]) -> JSON:
     handler = rt.resolve(state.resource)
     if token is None:
         with rt.clock.busy():
-            return await _invoke(rt, handler, request)
+            return await _invoke(rt, handler, request, started)
     # registered before the handler runs: a callback may arrive while it is still running
     future: asyncio.Future[JSON] = asyncio.get_running_loop().create_future()
     rt.tokens[token] = future
-    rt.heartbeats[token] = beat.beat
+    rt.heartbeats[token] = request.heartbeat
     try:
         with rt.clock.busy():
-            submitted = await _invoke(rt, handler, request)
+            submitted = await _invoke(rt, handler, request, started)
         rt.emit(frame, prefix + "Submitted", {**ident, "output": submitted})
         with rt.callback_hold():  # virtual time: see Runtime.hold_callbacks
             return await future
@@ -180,13 +207,24 @@ async def _call(rt: Runtime, state: TaskState, request: Any, token: str | None, 
         rt.heartbeats.pop(token, None)
 
 
-async def _invoke(rt: Runtime, handler: Any, request: Any) -> JSON:
-    """Call a handler (async on the loop, sync in a worker thread); errors become Failures
-    (StatesError keeps its name; any other exception is named after its class)."""
+async def _invoke(rt: Runtime, handler: Any, request: Any, started: asyncio.Event | None) -> JSON:
+    """Call a handler (async on the loop; blocking ones on the runtime's bounded worker threads,
+    ``started`` set when the call leaves their queue); errors become Failures (StatesError
+    keeps its name; any other exception is named after its class)."""
     try:
-        if _is_async(handler):
-            return await handler(request)
-        result = await asyncio.get_running_loop().run_in_executor(rt.executor(), handler, request)
+        blocking = _blocking(handler)
+        if blocking is None:
+            if started is not None:
+                started.set()
+            from statemachine.resources.threads import current_threads
+
+            reset = current_threads.set(rt.threads)
+            try:
+                return await handler(request)
+            finally:
+                current_threads.reset(reset)
+        result = await rt.threads.call(blocking, request, name=_thread_name(handler),
+                                       started=started.set if started is not None else None)
         if inspect.isawaitable(result):
             result = await result
         return result
@@ -198,6 +236,19 @@ async def _invoke(rt: Runtime, handler: Any, request: Any) -> JSON:
         raise StatesError(type(exc).__name__, str(exc), recorded=True) from None
 
 
-def _is_async(handler: Any) -> bool:
+def _blocking(handler: Any) -> Any:
+    """The blocking callable to run on a worker thread for ``handler``, or None when the
+    handler is a coroutine function to await on the loop. A Python task function's sync body is
+    called directly (``PythonHandler.sync_body``), skipping its async wrapper."""
+    if hasattr(handler, "sync_body"):  # PythonHandler: its plain function, without the wrapper
+        return handler.sync_body
     call = type(handler).__call__ if not inspect.isfunction(handler) else None
-    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(call)
+    if inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(call):
+        return None
+    return handler
+
+
+def _thread_name(handler: Any) -> str:
+    name = getattr(handler, "name", None)
+    return f"task:{name}" if isinstance(name, str) else "sm-task"
+

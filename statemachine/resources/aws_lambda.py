@@ -118,6 +118,19 @@ class LambdaServiceError(Exception):
 
 
 class Invoker(Protocol):
+    """How Lambda functions are reached: boto3 (``Boto3Invoker``), local stand-ins
+    (``local_map.LocalInvoker``) or your own (tests, another transport).
+
+    ``invoke`` gets one ``InvokeCall`` (function name or ARN, qualifier, invocation type
+    ``RequestResponse``/``Event``/``DryRun``, payload as UTF-8 JSON bytes, log type, client
+    context, credentials from the Task's ``Credentials``, ``timeout_seconds``) and returns an
+    ``InvokeResult`` shaped like Lambda's Invoke response (HTTP status code, payload bytes,
+    request id, response headers, ``function_error`` "Unhandled"/"Handled" or None, executed
+    version, base64 log tail). The Lambda API refusing the call raises ``LambdaServiceError``
+    (code, message, HTTP status, request id); the Task then fails with ``Lambda.<code>`` and
+    AWS's cause text. The Task's TimeoutSeconds cancels the await.
+    """
+
     async def invoke(self, call: InvokeCall) -> InvokeResult: ...
 
 

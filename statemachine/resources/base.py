@@ -46,8 +46,12 @@ class TaskRequest:
     """Everything a handler needs to run one attempt of a Task state.
 
     ``input`` is the effective input (after InputPath + Parameters, or Arguments);
-    ``context`` the context object (``$$``); ``heartbeat`` reports liveness when the state has
-    HeartbeatSeconds. ``task_token`` is set for ``.waitForTaskToken`` integrations.
+    ``context`` the context object (``$$``: Execution, StateMachine, State, Task.Token);
+    ``heartbeat`` reports liveness when the state has HeartbeatSeconds (callable from any
+    thread; a no-op otherwise). ``task_token`` is set for ``.waitForTaskToken`` integrations.
+    ``timeout_seconds`` / ``heartbeat_seconds``: the state's TimeoutSeconds / HeartbeatSeconds
+    in seconds, counted from the handler's start (None when the state has none).
+    ``credentials``: the state's evaluated ``Credentials`` (e.g. ``{"RoleArn": ...}``) or None.
     """
 
     resource: str
@@ -66,8 +70,15 @@ class TaskRequest:
 class ResourceHandler(Protocol):
     """One method: run the task, return its JSON result (or an awaitable of it).
 
+    Called once per attempt (a retry calls again) with a frozen ``TaskRequest``. An ``async
+    def`` handler runs on the execution's event loop and must not block; a plain one runs on
+    a worker thread of the bounded pool (resources/threads.py) and may block. The result
+    must be a JSON value (256 KiB at most as UTF-8 JSON, else States.DataLimitExceeded).
     Raise ``StatesError(name, cause)`` to fail the task; anything else raised is converted by
-    the interpreter to ``StatesError(type(exc).__name__, str(exc))``.
+    the interpreter to ``StatesError(type(exc).__name__, str(exc))``. TimeoutSeconds
+    cancels an async handler and abandons a thread one (Python cannot stop a thread).
+    Registered with ``ResourceRegistry.register`` or ``load(resources={...})``; found for
+    ``python:`` resources, MAP.yaml stand-ins and the ``statemachine.resources`` entry points.
     """
 
     def __call__(self, request: TaskRequest) -> JSON | Awaitable[JSON]: ...

@@ -27,9 +27,11 @@ def _run_sm(
 ) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, **(env or {})}
     environment.pop("FORCE_COLOR", None)
-    result = subprocess.run(
+    # no stdin given: /dev/null, never this process's own (sm run reads a piped stdin)
+    feed: dict[str, object] = {"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}
+    result = subprocess.run(  # type: ignore[call-overload]  # stdin/input chosen above
         [sys.executable, "-m", "statemachine.cli", *map(str, args)],
-        input=stdin,
+        **feed,
         capture_output=True,
         text=True,
         errors="replace",

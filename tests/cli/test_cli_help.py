@@ -82,7 +82,7 @@ def test_run_in_a_pipe_imports_no_rich_and_no_remote_clients() -> None:
 
 def test_parser_defaults() -> None:
     args = build_parser().parse_args(["run", "flow.yaml"])
-    assert args.input == "{}" and args.timeout is None and not args.virtual_time
+    assert args.input is None and args.timeout is None and not args.virtual_time  # None: stdin or {}
     assert build_parser().parse_args(["validate", "a", "b"]).format == "human"
 
 

@@ -4,12 +4,23 @@ pseudo-terminal."""
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
+import os
+import re
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 from statemachine.cli.progress import LiveView, seconds, summary_table
+
+from tests.cli.conftest import REPO
 
 T0 = "2026-01-01T00:00:00+00:00"
 T1 = "2026-01-01T00:00:02.500000+00:00"
@@ -66,7 +77,7 @@ def test_live_view_tracks_states_maps_and_retries() -> None:
     view, stream = _view()
     for event in HISTORY:
         view.on_event(event)
-    assert "↻ retrying Call after Boom" in stream.getvalue()
+    assert "↻ retrying Call attempt 2 after Boom" in stream.getvalue()
     assert stream.getvalue().count("retrying") == 1  # the first attempt is no retry
     assert view.running() == "Each"
     assert view.map_progress() == {"Each": (2, 3)}
@@ -137,13 +148,8 @@ def test_odd_events_never_break_the_view() -> None:
         }
     )
     view.on_event({})  # no type at all
-    # The view still follows the run afterwards (a view that gave up would ignore these).
-    view.on_event(_event(4, 3, "MapIterationStarted", name="M", index=0))
-    view.on_event(_event(5, 4, "MapIterationSucceeded", name="M", index=0))
-    assert view.map_progress()["M"][0] == 1
-    view.on_event(_event(6, 5, "MapStateExited", name="M"))
-    view.on_event(_event(7, 6, "PassStateEntered", name="After"))
-    assert view.running() == "After"
+    view.on_event({"type": "PassStateEntered", "id": 4, "stateEnteredEventDetails": {"name": "P"}})
+    assert view.running() == "M, P"  # the view still works after them
 
 
 class _DeadTerminal(io.StringIO):
@@ -175,3 +181,249 @@ def test_a_failing_display_never_breaks_the_execution() -> None:
         {}, on_event=view.on_event, virtual_time=True)
     assert (execution.status, execution.output) == ("SUCCEEDED", {"ok": True})
     assert len(calls) == 2 and _DeadTerminal.writes >= 1  # the retry line was tried, and failed
+
+
+# -- issue 10: countdowns, retries in Maps, failed items, wall time, caught errors, callbacks ---
+def _ansi_free(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
+
+
+def _terminal_view(definition: dict[str, Any] | None = None,
+                   now: list[float] | None = None) -> tuple[LiveView, io.StringIO]:
+    """A LiveView writing to a forced terminal (colours and all), with a clock the test moves."""
+    stream = io.StringIO()
+    console = Console(file=stream, force_terminal=True, width=160)
+    clock = now if now is not None else [0.0]
+    return LiveView(stream, definition, now=lambda: clock[0], console=console), stream
+
+
+def _live_area(view: LiveView) -> str:
+    stream = io.StringIO()
+    Console(file=stream, force_terminal=True, width=200).print(*view.waiting_lines())
+    return _ansi_free(stream.getvalue())
+
+
+def _at(offset: float) -> str:
+    return (datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+            + datetime.timedelta(seconds=offset)).isoformat()
+
+
+WAITS = {"StartAt": "Pause", "States": {
+    "Pause": {"Type": "Wait", "Seconds": 30, "Next": "Later"},
+    "Later": {"Type": "Wait", "SecondsPath": "$.delay", "End": True}}}
+
+
+def test_a_wait_shows_its_countdown() -> None:
+    clock = [1000.0]
+    view, _ = _terminal_view(WAITS, clock)
+    view.on_event(_event(1, 0, "ExecutionStarted"))
+    view.on_event(_event(2, 1, "WaitStateEntered", name="Pause", input="{}", at=_at(0)))
+    assert "⏳ Pause waits 30s more" in _live_area(view)
+    clock[0] += 12
+    assert "⏳ Pause waits 18s more" in _live_area(view)
+    view.on_event(_event(3, 2, "WaitStateExited", name="Pause", at=_at(30)))
+    assert "Pause" not in _live_area(view)
+    view.on_event(_event(4, 3, "WaitStateEntered", name="Later", input='{"delay": 90}', at=_at(30)))
+    assert "⏳ Later waits 90s more" in _live_area(view)  # SecondsPath read from the state's input
+
+
+MAP_RETRY = [
+    _event(1, 0, "ExecutionStarted"),
+    _event(2, 1, "MapStateEntered", name="Each"),
+    _event(3, 2, "MapStateStarted", length=4),
+    _event(4, 3, "MapIterationStarted", name="Each", index=3),
+    _event(5, 4, "TaskStateEntered", name="Call", at=_at(0)),
+    _event(6, 5, "TaskScheduled", resource="f", at=_at(0)),
+    _event(7, 6, "TaskFailed", error="Boom", cause="x", at=_at(0.5)),
+    _event(8, 7, "TaskScheduled", resource="f", at=_at(2.0)),
+    _event(9, 8, "TaskFailed", error="Boom", cause="y", at=_at(2.5)),
+    _event(10, 9, "TaskScheduled", resource="f", at=_at(5.5)),
+]
+
+
+def test_a_retry_line_names_the_map_item_the_attempt_and_the_delay() -> None:
+    view, stream = _terminal_view()
+    for event in MAP_RETRY:
+        view.on_event(event)
+    lines = _ansi_free(stream.getvalue()).splitlines()
+    assert lines == [
+        "↻ retrying Call (Map Each item 3) attempt 2 after Boom, waited 1.5s",
+        "↻ retrying Call (Map Each item 3) attempt 3 after Boom, waited 3.0s",
+    ]
+
+
+FAILED_MAP = [
+    _event(1, 0, "ExecutionStarted"),
+    _event(2, 1, "MapStateEntered", name="Each"),
+    _event(3, 2, "MapStateStarted", length=3),
+    _event(4, 3, "MapIterationStarted", name="Each", index=0),
+    _event(5, 4, "TaskStateEntered", name="Call"),
+    _event(6, 5, "TaskScheduled", resource="f"),
+    _event(7, 3, "MapIterationStarted", name="Each", index=2),
+    _event(8, 7, "TaskStateEntered", name="Call"),
+    _event(9, 8, "TaskScheduled", resource="f"),
+    _event(10, 9, "TaskFailed", error="KeyError",
+           cause=json.dumps({"errorMessage": "'sku'", "errorType": "KeyError"})),
+    _event(11, 10, "MapIterationFailed", name="Each", index=2),
+    _event(12, 6, "TaskStateAborted"),
+    _event(13, 12, "MapIterationAborted", name="Each", index=0),
+    _event(14, 3, "MapStateFailed"),
+    _event(15, 14, "ExecutionFailed", error="KeyError", cause="..."),
+]
+
+
+def test_a_failed_map_shows_which_items_failed_and_why() -> None:
+    view, stream = _terminal_view()
+    for event in FAILED_MAP:
+        view.on_event(event)
+    lines = _ansi_free(stream.getvalue()).splitlines()
+    assert lines == [
+        "✗ item 2 of Map Each failed: KeyError: 'sku'",
+        "✗ Map Each failed: items 2 (KeyError)",
+    ]
+
+
+def test_summary_durations_are_wall_time_not_the_sum_of_iterations() -> None:
+    concurrent = [
+        _event(1, 0, "MapStateEntered", name="Each", at=_at(0)),
+        _event(2, 1, "MapStateStarted", length=2, at=_at(0)),
+        _event(3, 2, "MapIterationStarted", name="Each", index=0, at=_at(0)),
+        _event(4, 3, "PassStateEntered", name="Work", at=_at(0)),
+        _event(5, 2, "MapIterationStarted", name="Each", index=1, at=_at(1)),
+        _event(6, 5, "PassStateEntered", name="Work", at=_at(1)),
+        _event(7, 4, "PassStateExited", name="Work", at=_at(2)),
+        _event(8, 6, "PassStateExited", name="Work", at=_at(3)),
+        _event(9, 2, "MapStateSucceeded", at=_at(3)),
+        _event(10, 9, "MapStateExited", name="Each", at=_at(3)),
+        # a loop visits Again twice, one after the other: those add up
+        _event(11, 10, "PassStateEntered", name="Again", at=_at(3)),
+        _event(12, 11, "PassStateExited", name="Again", at=_at(4)),
+        _event(13, 12, "PassStateEntered", name="Again", at=_at(10)),
+        _event(14, 13, "PassStateExited", name="Again", at=_at(11.5)),
+    ]
+    rows = _table_rows(concurrent)
+    assert rows["Work"][1:4] == ["2", "", "3.000s"]  # [0, 2] and [1, 3] overlap: 3 s, not 4 s
+    assert rows["Again"][1:4] == ["2", "", "2.500s"]
+    assert rows["Each"][3] == "3.000s"
+
+
+def _table_rows(history: list[dict[str, Any]]) -> dict[str, list[str]]:
+    stream = io.StringIO()
+    Console(file=stream, width=160).print(summary_table(history))
+    return {
+        line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+        for line in stream.getvalue().splitlines()
+        if line.startswith("│")
+    }
+
+
+CAUGHT = [
+    _event(1, 0, "ExecutionStarted"),
+    _event(2, 1, "TaskStateEntered", name="Charge"),
+    _event(3, 2, "TaskScheduled", resource="f"),
+    _event(4, 3, "TaskFailed", error="PaymentDeclined", cause="card 4000"),
+    _event(5, 4, "TaskStateExited", name="Charge"),
+    _event(6, 5, "PassStateEntered", name="Refund"),
+]
+
+
+def test_a_caught_error_shows_as_caught() -> None:
+    view, stream = _terminal_view()
+    for event in CAUGHT:
+        view.on_event(event)
+    assert _ansi_free(stream.getvalue()).splitlines() == [
+        "⤷ caught PaymentDeclined in Charge: card 4000"]
+    assert _table_rows(CAUGHT)["Charge"][-1] == "caught PaymentDeclined"
+
+
+def test_a_callback_task_shows_its_token_and_how_to_answer() -> None:
+    view, stream = _terminal_view()
+    view.on_event(_event(1, 0, "ExecutionStarted"))
+    view.on_event(_event(2, 1, "TaskStateEntered", name="Ask"))
+    view.on_event(_event(3, 2, "TaskScheduled", resource="m:f.waitForTaskToken"))
+    assert view.callbacks(["tok-1"]) == ["tok-1"]
+    assert view.callbacks(["tok-1"]) == []  # announced once
+    printed = _ansi_free(stream.getvalue())
+    assert "⏸ Ask waits for a callback, task token tok-1" in printed
+    assert "type its output as JSON + Enter to succeed, or !fail ERROR [CAUSE]" in printed
+    assert "Ask waits for a callback (token tok-1)" in _live_area(view)
+    view.on_event(_event(4, 3, "TaskSucceeded", output="{}"))
+    view.on_event(_event(5, 4, "TaskStateExited", name="Ask"))
+    assert _live_area(view).strip() == ""
+
+
+HANDLERS = '''
+calls = {}
+
+def work(item):
+    calls[item["i"]] = calls.get(item["i"], 0) + 1
+    if item["i"] == 1 and calls[1] < 3:
+        raise ValueError("flaky")
+    if item["i"] == 2:
+        raise KeyError("no such sku")
+    return item
+'''
+
+FLOW = {
+    "StartAt": "Each",
+    "States": {
+        "Each": {
+            "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 1,
+            "ItemProcessor": {"StartAt": "Work", "States": {"Work": {
+                "Type": "Task", "Resource": "python:flow_handlers:work", "End": True,
+                "Retry": [{"ErrorEquals": ["ValueError"], "IntervalSeconds": 2}]}}},
+            "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Recover"}],
+            "End": True,
+        },
+        "Recover": {"Type": "Pass", "End": True},
+    },
+}
+
+
+def test_sm_run_on_a_terminal_shows_map_retries_failed_items_and_caught_errors(
+        sm_tty, tmp_path: Path) -> None:
+    (tmp_path / "flow_handlers.py").write_text(HANDLERS)
+    (tmp_path / "flow.json").write_text(json.dumps(FLOW))
+    code, screen, _ = sm_tty("run", tmp_path / "flow.json", "--virtual-time", "--input",
+                                  '{"items": [{"i": 0}, {"i": 1}, {"i": 2}]}', cwd=tmp_path)
+    text = _ansi_free(screen)
+    assert code == 0, text
+    assert "↻ retrying Work (Map Each item 1) attempt 2 after ValueError, waited 2.0s" in text
+    assert "↻ retrying Work (Map Each item 1) attempt 3 after ValueError, waited 4.0s" in text
+    assert "✗ item 2 of Map Each failed: KeyError: 'no such sku'" in text
+    assert "✗ Map Each failed: items 2 (KeyError)" in text
+    assert "⤷ caught KeyError in Each" in text
+    assert re.search(r"│ Each\s+│ Map\s+│\s+1 │\s+│\s+[0-9.]+s │ caught KeyError", text), text
+
+
+def test_sm_run_answers_a_callback_typed_on_the_terminal(tmp_path: Path) -> None:
+    """The callback example, answered the way the live view says (a pty as the terminal)."""
+    master, slave = os.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "statemachine.cli", "run", "definitions/human_approval.yaml",
+         "--input", "@definitions/inputs/human_approval.input.json"],
+        cwd=REPO, stdin=slave, stdout=subprocess.PIPE, stderr=slave,
+        env={**os.environ, "TERM": "xterm", "COLUMNS": "200"})
+    os.close(slave)
+    screen, answered = b"", False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            screen += chunk
+        if not answered and b"!fail ERROR" in screen:
+            os.write(master, b'{"approvedBy": "kim"}\n')
+            answered = True
+        if process.poll() is not None and not ready:
+            break
+    os.close(master)
+    stdout = process.communicate(timeout=30)[0].decode()
+    text = _ansi_free(screen.decode(errors="replace"))
+    assert process.returncode == 0, text
+    assert re.search(r"RequestApproval waits for a callback, task token [0-9a-f-]{36}", text), text
+    assert "sent task success" in text
+    assert json.loads(stdout) == {"expenseId": "E-1", "status": "APPROVED", "approvedBy": "kim"}
