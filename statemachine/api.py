@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from statemachine.resources.base import ResourceHandler
     from statemachine.resources.registry import ResourceRegistry
     from statemachine.store import ExecutionStore
+    from statemachine.testing.mocks import MockPlan
+    from statemachine.testing.teststate import TestStateResult
 
 __all__ = ["Execution", "StateMachine", "load"]
 
@@ -172,6 +174,7 @@ class RunOptions(TypedDict, total=False):
     timeout: float | None  # wall-clock seconds before the run is aborted
     data_limit: int | None  # payload limit in bytes (None: unlimited); AWS: 256 KiB
     store: ExecutionStore | None  # receives the summary and every event
+    mocks: MockPlan | None  # answers of mocked states, by state name (statemachine.testing)
 
 
 class StateMachine:
@@ -233,7 +236,8 @@ class StateMachine:
                    clock: Clock | None = None, rng: random.Random | None = None,
                    on_event: Callable[[dict[str, Any]], None] | None = None,
                    timeout: float | None = None, data_limit: int | None = 256 * 1024,
-                   store: ExecutionStore | None = None, seed: int | None = None) -> Execution:
+                   store: ExecutionStore | None = None, seed: int | None = None,
+                   mocks: MockPlan | None = None) -> Execution:
         input = {} if input is None else input
         check_json(input, "execution input")  # AWS: InvalidExecutionInput, before anything runs
         seed = _run_seed(seed, rng)
@@ -242,7 +246,16 @@ class StateMachine:
         name = name or str(uuid.UUID(int=rng.getrandbits(128), version=4))
         execution = Execution(self, input, name, clock, rng, on_event, timeout, data_limit, store)
         execution.seed = seed
+        if mocks is not None:  # mocked states answer before their handlers are called
+            execution._runtime.resolve = mocks.bind(execution._runtime)
         return execution
+
+    def test_state(self, state: str, input: JSON = None, **options: Any) -> TestStateResult:
+        """AWS's TestState on one state of this machine, offline; see
+        ``statemachine.testing.teststate.test_state`` for the options and the result."""
+        from statemachine.testing.teststate import test_state
+
+        return test_state(self, state, input, **options)
 
 
 def _run_seed(seed: int | None, rng: random.Random | None) -> int:
