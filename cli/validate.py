@@ -42,8 +42,8 @@ def expand(paths: Sequence[str]) -> Iterator[str]:
     """Files as given; folders replaced by their definition files (sorted, recursive).
 
     Inside a folder, resource maps (``*.resources.yaml``, the ``--resources`` files that sit
-    beside the definitions they serve) and substitutions files (``*.substitutions.json``) are
-    not definitions and are left out; a file named explicitly is checked like any file.
+    beside the definitions they serve), substitutions files (``*.substitutions.json``) and test
+    files (``*.test.yaml``) are not definitions and are left out; a file named explicitly is checked like any file.
     """
     for path in paths:
         if os.path.isdir(path):
@@ -56,7 +56,8 @@ def expand(paths: Sequence[str]) -> Iterator[str]:
 
 def _is_resource_map(path: Path) -> bool:
     # also the values files of templates (``flow.substitutions.json``, for --substitutions)
-    return path.stem.endswith((".resources", ".substitutions"))
+    # and the test files of ``sm test`` (``flow.test.yaml``)
+    return path.stem.endswith((".resources", ".substitutions", ".test"))
 
 
 def substitutions(args: argparse.Namespace) -> dict[str, str] | None:
