@@ -336,9 +336,14 @@ def is_subset(expected: JSON, actual: JSON) -> bool:
     if isinstance(expected, dict):
         return isinstance(actual, dict) and all(
             key in actual and is_subset(value, actual[key]) for key, value in expected.items())
-    return expected == actual and type(expected) is type(actual) or (
-        isinstance(expected, (int, float)) and not isinstance(expected, bool)
-        and isinstance(actual, (int, float)) and not isinstance(actual, bool) and expected == actual)
+    return _json_equal(expected, actual)
+
+
+def _json_equal(expected: JSON, actual: JSON) -> bool:
+    """JSON equality: 1 == 1.0, but true is not 1 (Python's == says it is)."""
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return type(expected) is type(actual) and expected == actual
+    return bool(expected == actual)
 
 
 def project(expected: JSON, actual: JSON) -> JSON:
