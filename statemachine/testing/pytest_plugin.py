@@ -139,13 +139,12 @@ def sm_seed() -> int:
 
 @pytest.fixture
 def sm_load(sm_seed: int) -> Callable[..., TestMachine]:
-    """``sm_load(path_or_definition, **load_options)``: a TestMachine (virtual time, seeded).
+    """``sm_load(path_or_definition, **load_options)``: a TestMachine (virtual time, seeded);
+    a str is a file name when it names a .yaml/.json file, else definition text.
     Resources without a handler are accepted when only mocked states will use them."""
     def load(source: Any, **options: Any) -> TestMachine:
         from statemachine.testing.mocks import load_for_test
 
-        if isinstance(source, str) and not source.lstrip().startswith(("{", "StartAt", "Comment")):
-            source = Path(source)
         return TestMachine(load_for_test(source, **options), sm_seed)
 
     return load

@@ -109,7 +109,15 @@ def test_state(machine: Any, state: str, input: JSON = None, *, inspection_level
     """
     request = _request(machine, state, input, inspection_level, mock, variables, context,
                        state_configuration)
-    return asyncio.run(_test(machine, request, seed))
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(_test(machine, request, seed))
+    # called from async code: a private loop in a helper thread, as StateMachine.run does
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, _test(machine, request, seed)).result()
 
 
 def _request(machine: Any, name: str, input: JSON, level: str, mock: Mapping[str, Any] | None,
@@ -126,6 +134,11 @@ def _request(machine: Any, name: str, input: JSON, level: str, mock: Mapping[str
     unknown = set(configuration) - _CONFIG_FIELDS
     if unknown:
         raise TestStateError(f"unknown stateConfiguration field {sorted(unknown)[0]!r}")
+    caused_by = configuration.get("errorCausedByState")
+    if caused_by is not None and (not isinstance(state, (MapState, ParallelState))
+                                  or _find(_inner(state), str(caused_by)) is None):
+        raise TestStateError(f"errorCausedByState {caused_by!r} must name a state inside the "
+                             "tested Map or Parallel state")
     retries = configuration.get("retrierRetryCount", 0)
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise TestStateError("retrierRetryCount must be an integer >= 0")
@@ -149,6 +162,15 @@ def _find(machine: CompiledMachine, name: str) -> tuple[State, CompiledMachine] 
             if found is not None:
                 return found
     return None
+
+
+def _inner(state: State) -> CompiledMachine:
+    """A Map's processor, or a Parallel's branches as one machine to search."""
+    if isinstance(state, MapState) and state.processor is not None:
+        return state.processor
+    branches = state.branches if isinstance(state, ParallelState) else ()
+    merged = {name: inner for branch in branches for name, inner in branch.states.items()}
+    return CompiledMachine(start_at="", states=merged, table={})
 
 
 def _raw_state(definition: Mapping[str, JSON], name: str) -> Mapping[str, JSON]:

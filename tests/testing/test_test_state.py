@@ -215,3 +215,20 @@ def test_sm_test_state_prints_the_response(sm: Any, tmp_path: Any) -> None:
     assert result.returncode == 0 and json.loads(result.stdout)["nextState"] == "Done"
     result = sm("test-state", path, "--state", "Each", "--input", "{}")
     assert result.returncode == 2 and "mock" in result.stderr
+
+
+def test_error_caused_by_state_must_be_inside_the_map(machine: Any) -> None:
+    mock = {"errorOutput": {"error": "States.TaskFailed", "cause": "item failed"}}
+    body = wire(machine.test_state("Each", INPUT, mock=mock, state_configuration={"errorCausedByState": "One"}))
+    assert (body["status"], body["error"]) == ("FAILED", "States.TaskFailed")
+    with pytest.raises(TestStateError, match="errorCausedByState"):
+        machine.test_state("Each", INPUT, mock=mock, state_configuration={"errorCausedByState": "Charge"})
+
+
+def test_test_state_works_from_async_code(machine: Any) -> None:
+    import asyncio
+
+    async def inside_a_loop() -> Any:
+        return machine.test_state("Label", INPUT)
+
+    assert asyncio.run(inside_a_loop()).next_state == "Done"
