@@ -298,21 +298,40 @@ class _Outcome:
 
 
 async def _run(rt: Any, request: _Request, frame: Any, run: Any, recorder: _Recorder) -> _Outcome:
-    from statemachine.interpreter.execution import HANDLERS, Failure
-
     state = request.state
     try:
         if isinstance(state, (MapState, ParallelState)):
             output, trigger, assigned = _mocked_container(rt, request, frame, run, recorder)
         else:
-            output, trigger, assigned = await HANDLERS[state.__class__](rt, state, request.input, frame, run)
-    except Failure as failure:
-        return _Outcome(error=failure.error, cause=failure.cause, failed=True)
+            output, trigger, assigned = await _handler(rt, state)(rt, state, request.input, frame, run)
     except (StatesError, PathNotFound) as exc:
         if isinstance(exc, PathNotFound):
             exc = StatesError(errors.RUNTIME, exc.invalid_path_message())
         return _Outcome(error=exc.name, cause=exc.cause, failed=True)
+    except Exception as exc:
+        failure = _failure(exc)
+        if failure is None:
+            raise
+        return _Outcome(error=failure[0], cause=failure[1], failed=True)
     return _Outcome(output, trigger, assigned)
+
+
+def _handler(rt: Any, state: State) -> Any:
+    """The interpreter's handler of this state type: the Runtime's table where it has one,
+    else the module-level table (both spellings of the interpreter are supported)."""
+    table = getattr(rt, "handlers", None)
+    if table is None:
+        from statemachine.interpreter import execution
+
+        table = vars(execution)["HANDLERS"]  # the interpreter before its table moved to handlers.py
+    return table[state.__class__]
+
+
+def _failure(exc: Exception) -> tuple[str | None, str | None] | None:
+    """(error, cause) of the interpreter's internal failure exception, None for anything else."""
+    if type(exc).__name__ == "Failure" and hasattr(exc, "error"):
+        return exc.error, getattr(exc, "cause", None)
+    return None
 
 
 def _mocked_container(rt: Any, request: _Request, frame: Any, run: Any, recorder: _Recorder) -> Any:
