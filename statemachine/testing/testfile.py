@@ -23,14 +23,13 @@ A test file lists cases for one definition (paths are relative to the test file)
           path: [ReserveInventory, ChargePayment, ReleaseInventory, OrderFailed]
 
 ``path`` is the states entered, in order (nested Parallel/Map states included). A case
-without ``expect.status`` expects SUCCEEDED. Cases of all files run in one event loop at
-once; virtual time is on unless a case sets ``virtual_time: false``. Problems in a file raise
+without ``expect.status`` expects SUCCEEDED. Cases of all files run at once in this process
+(worker threads, each execution on its own event loop); virtual time is on unless a case sets ``virtual_time: false``. Problems in a file raise
 ``MockConfigError`` with file and line (``sm test`` exits 2).
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import difflib
 import json
@@ -283,21 +282,24 @@ def _timeout(case: str, body: Mapping[str, JSON], src: _Source, here: str) -> fl
 
 
 # -- running ----------------------------------------------------------------------------------
-def run_cases(files: Sequence[TestFile]) -> list[CaseResult]:
-    """Run every case of ``files`` concurrently in one event loop; results in file order."""
-    return asyncio.run(_run_all(files))
+def run_cases(files: Sequence[TestFile], workers: int = 8) -> list[CaseResult]:
+    """Run every case of ``files`` at once, each execution on its own event loop in a worker
+    thread (a virtual clock jumps only when its own loop is idle, so executions sharing one
+    loop would hold each other's time still); results in file order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = [(test_file, case) for test_file in files for case in test_file.cases]
+    if not jobs:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs))), thread_name_prefix="sm-test") as pool:
+        return list(pool.map(lambda job: _run_case(*job), jobs))
 
 
-async def _run_all(files: Sequence[TestFile]) -> list[CaseResult]:
-    jobs = [_run_case(test_file, case) for test_file in files for case in test_file.cases]
-    return list(await asyncio.gather(*jobs))
-
-
-async def _run_case(test_file: TestFile, case: Case) -> CaseResult:
+def _run_case(test_file: TestFile, case: Case) -> CaseResult:
     result = CaseResult(test_file.path, case.name, case.line)
     started = time.perf_counter()
     try:
-        execution = await test_file.machine.run_async(
+        execution = test_file.machine.run(
             case.input, virtual_time=case.virtual_time, seed=case.seed, mocks=case.mocks,
             timeout=case.timeout)
     except Exception as exc:  # bad input and the like: the case fails, the others go on
