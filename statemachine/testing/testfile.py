@@ -41,9 +41,7 @@ from typing import Any
 
 from statemachine.errors import DefinitionError, ResourceNotFoundError
 from statemachine.testing.mockconfig import (
-    MockConfigError,
     MockedResponses,
-    MockResponse,
     _ptr,
     _Source,
     check_states,
@@ -215,10 +213,8 @@ def _case(name: str, body: JSON, ctx: _Context) -> Case:
     if "test_case" in body:
         if ctx.config is None:
             raise src.error(f"case {name!r}: test_case needs mock_config in the file", f"{here}/test_case")
-        try:
-            mocks.update(ctx.config.test_case(ctx.machine_key, str(body["test_case"]), ctx.states).states)
-        except MockConfigError as exc:
-            raise exc from None
+        # a problem in the mock file is reported at its place in the mock file
+        mocks.update(ctx.config.test_case(ctx.machine_key, str(body["test_case"]), ctx.states).states)
     mocks.update(_inline_mocks(name, body.get("mocks", {}), ctx, f"{here}/mocks"))
     expect = body.get("expect", {})
     _check_expect(name, expect, src, f"{here}/expect")
@@ -239,9 +235,9 @@ def _inline_mocks(case: str, raw: JSON, ctx: _Context, pointer: str) -> dict[str
             if spec not in ctx.named and (ctx.config is None or spec not in ctx.config.responses):
                 raise src.error(f"case {case!r}, state {state!r}: no mocked response named {spec!r}", here)
             mocks[state] = ctx.named.get(spec) or ctx.config.responses[spec]
-        elif isinstance(spec, dict) and set(spec) & {"Return", "Throw"}:
-            mocks[state] = parse_responses(f"{case}/{state}", {"0": spec}, src, here)
-            mocks[state] = always(mocks[state].ranges[0][2], f"{case}/{state}")
+        elif isinstance(spec, dict) and set(spec) & {"Return", "Throw"}:  # every invocation
+            checked = parse_responses(f"{case}/{state}", {"0": spec}, src, here)
+            mocks[state] = always(checked.ranges[0][2], checked.name)
         else:
             mocks[state] = parse_responses(f"{case}/{state}", spec, src, here)
     from statemachine.testing.mockconfig import TestCase
@@ -363,8 +359,3 @@ def diff(expected: JSON, actual: JSON) -> str:
         return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str).splitlines()
 
     return "\n".join(difflib.unified_diff(lines(expected), lines(actual), "expected", "actual", lineterm=""))
-
-
-def with_response(value: JSON) -> MockedResponses:
-    """Mocked responses returning ``value`` every time (for code building plans by hand)."""
-    return always(MockResponse(value=value))
