@@ -99,13 +99,15 @@ def test_state(machine: Any, state: str, input: JSON = None, *, inspection_level
                mock: Mapping[str, Any] | None = None, variables: Mapping[str, JSON] | None = None,
                context: Mapping[str, JSON] | None = None,
                state_configuration: Mapping[str, JSON] | None = None,
-               seed: int | None = None) -> TestStateResult:
+               seed: int | None = None, reveal_secrets: bool = False) -> TestStateResult:
     """Test ``state`` (a name, nested states included) of ``machine`` (a StateMachine).
 
     ``mock``: ``{"result": "<JSON text>"}`` or ``{"errorOutput": {"error": E, "cause": C}}``
     (``fieldValidationMode`` accepted); ``variables``: the workflow variables the state sees;
-    ``context``: fields of the context object (``Execution``, ``StateMachine``) to use;
-    ``state_configuration``: ``{"retrierRetryCount": n, ...}``. Raises TestStateError.
+    ``context``: fields of the context object ``$$`` to use (``Execution``, ``StateMachine``,
+    ``State``, ``Task``, ``Map``: merged over what the state would see);
+    ``state_configuration``: ``{"retrierRetryCount": n, ...}``; ``reveal_secrets`` is
+    accepted for AWS's signature (nothing here hides secrets). Raises TestStateError.
     """
     request = _request(machine, state, input, inspection_level, mock, variables, context,
                        state_configuration)
@@ -237,8 +239,19 @@ async def _test(machine: Any, request: _Request, seed: int | None) -> TestStateR
     machine_ctx: dict[str, JSON] = {"Id": machine.arn, "Name": machine.name}
     machine_ctx.update(_object(request.context.get("StateMachine")))
     recorder = _Recorder(request, machine)
-    runtime = Runtime(clock=clock, rng=execution_rng(seed), resolve=recorder.resolve,
-                      execution_ctx=execution_ctx, machine_ctx=machine_ctx)
+    overrides = {key: value for key, value in request.context.items()
+                 if key not in ("Execution", "StateMachine")}
+
+    class TestRuntime(Runtime):
+        """The interpreter's Runtime, with the caller's context fields (``State``, ``Task``,
+        ``Map``, ...) laid over the context object each state builds."""
+
+        def context(self, run: Any, token: str | None = None, retry: bool = False) -> JSON:
+            built = super().context(run, token, retry)
+            return _overlay(built, overrides) if overrides else built
+
+    runtime = TestRuntime(clock=clock, rng=execution_rng(seed), resolve=recorder.resolve,
+                          execution_ctx=execution_ctx, machine_ctx=machine_ctx)
     recorder.runtime = runtime
     frame = Frame(dict(request.variables), 0)
     run = StateRun(request.state, 1, clock.now())
@@ -249,6 +262,16 @@ async def _test(machine: Any, request: _Request, seed: int | None) -> TestStateR
     finally:
         runtime.close()
     return _result(request, outcome, recorder, trace_ctx, seed)
+
+
+def _overlay(base: JSON, extra: Mapping[str, JSON]) -> JSON:
+    """``base`` with ``extra`` laid over it, objects merged key by key."""
+    if not isinstance(base, dict):
+        return dict(extra)
+    merged = dict(base)
+    for key, value in extra.items():
+        merged[key] = _overlay(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
 
 
 def _object(value: JSON) -> dict[str, JSON]:
@@ -459,6 +482,8 @@ def _data_flow(request: _Request, result: JSON, ctx: JSON, seed: int) -> dict[st
             if flow.input_path is not MISSING:
                 value = {} if flow.input_path is None else dataflow.select_path(flow.input_path, Scope(raw, ctx, variables))
             data["afterInputPath"] = value
+        if isinstance(state, MapState) and jsonpath and state.items_path is not MISSING:
+            data["afterItemsPath"] = dataflow.select_path(state.items_path, Scope(value, ctx, variables))
         if state.type in ("Task", "Pass", "Map", "Parallel") and not isinstance(state, MapState):
             if flow.parameters is not MISSING:
                 value = flow.parameters.evaluate(Scope(value, ctx, variables), rng)

@@ -232,3 +232,19 @@ def test_test_state_works_from_async_code(machine: Any) -> None:
         return machine.test_state("Label", INPUT)
 
     assert asyncio.run(inside_a_loop()).next_state == "Done"
+
+
+def test_context_fields_reach_the_state() -> None:
+    machine = statemachine.load({"StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "ItemProcessor": {"StartAt": "Item", "States": {"Item": {
+            "Type": "Pass", "Parameters": {"index.$": "$$.Map.Item.Index", "value.$": "$$.Map.Item.Value",
+                                           "execution.$": "$$.Execution.Name"}, "End": True}}},
+        "End": True}}})
+    context = {"Map": {"Item": {"Index": 3, "Value": "x"}}, "Execution": {"Name": "run-7"}}
+    body = wire(machine.test_state("Item", {}, context=context))
+    assert body["output"] == {"index": 3, "value": "x", "execution": "run-7"}
+
+
+def test_map_debug_shows_the_items_path(machine: Any) -> None:
+    data = wire(machine.test_state("Each", INPUT, mock={"result": "[]"}, inspection_level="DEBUG"))["inspectionData"]
+    assert data["afterInputPath"] == INPUT and data["afterItemsPath"] == [1, 2]
