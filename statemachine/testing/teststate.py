@@ -141,9 +141,12 @@ def _request(machine: Any, name: str, input: JSON, level: str, mock: Mapping[str
                                   or _find(_inner(state), str(caused_by)) is None):
         raise TestStateError(f"errorCausedByState {caused_by!r} must name a state inside the "
                              "tested Map or Parallel state")
+    for field in ("retrierRetryCount", "mapIterationFailureCount"):
+        count = configuration.get(field, 0)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise TestStateError(f"{field} must be an integer >= 0")
     retries = configuration.get("retrierRetryCount", 0)
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise TestStateError("retrierRetryCount must be an integer >= 0")
+    assert isinstance(retries, int)
     raw_state = _raw_state(owner.definition, name)
     language = str(raw_state.get("QueryLanguage", owner.query_language))
     return _Request(state, owner, language, {} if input is None else input, level, mock,
