@@ -24,11 +24,15 @@ examples:
   sm run definitions/hello.yaml --input '{"name": "world"}'
   sm graph definitions/etl.yaml --format mermaid
   sm schema > asl.schema.json                     JSON Schema for editors
+  sm test definitions/                            run the *.test.yaml cases (mocks, expectations)
+  sm test-state flow.yaml --state Charge --input '{}' --inspection-level DEBUG
 
 exit codes:
   0    success (all definitions valid / execution SUCCEEDED)
   1    a definition is invalid (validate, graph) / the execution FAILED, TIMED_OUT or was ABORTED
-  2    usage error: bad arguments, unreadable input, invalid definition given to run
+       / a test case failed (test) / the tested state FAILED or is RETRIABLE (test-state)
+  2    usage error: bad arguments, unreadable input, invalid definition given to run, a bad
+       test or mock file (file:line in the message)
   130  interrupted with Ctrl-C (run: the execution is aborted cleanly first)
 """
 
@@ -38,6 +42,8 @@ examples:
   sm validate definitions/                         every *.yaml, *.yml, *.json below it
   sm validate --format github definitions/*.yaml  GitHub Actions annotations
   sm validate --format json flow.yaml | jq .      machine-readable
+  sm validate --format sarif definitions/ > asl.sarif   GitHub code scanning (SARIF 2.1.0)
+  sm validate --format junit definitions/ > asl.xml     JUnit XML, one test case per file
   sm validate --resources resources.yaml flow.yaml   also check Task resources resolve locally
   sm validate statemachine/flow.asl.json           SAM/CDK/Terraform template: ${Name} placeholders
                                                    are accepted with a warning (template-placeholder)
@@ -63,6 +69,8 @@ examples:
   sm run flow.yaml --timeout 60                   abort the execution after 60 s (status ABORTED)
   sm run aws-flow.yaml --resources resources.yaml  local stand-ins for Lambda and services
   sm run flow.asl.json --substitute Timeout=30     fill ${Timeout} (a SAM/Terraform template) first
+  sm run LambdaSQSIntegration.asl.json --mock-config MockConfigFile.json --test-case HappyPath
+                                                  Step Functions Local mocks (also: SFN_MOCK_CONFIG)
 
 On success the output JSON is printed on stdout; on failure the error and cause go to stderr.
 On a terminal a live view shows the running states, Map progress and retries, then a table
@@ -74,6 +82,44 @@ exit codes:
   2    invalid definition (validator messages on stderr), unresolvable resource, bad input
        (invalid JSON, missing file, larger than the 256 KiB payload limit), bad arguments
   130  interrupted with Ctrl-C: the execution was aborted (status ABORTED)
+"""
+
+TEST_HELP: Final = """\
+examples:
+  sm test                                          every *.test.yaml below the current folder
+  sm test definitions/order_saga.test.yaml
+  sm test definitions/ --junit-xml report.xml      and a JUnit report for CI
+  sm test definitions/ --json | jq .summary
+
+A test file lists cases for one definition: input, mocks (by state name, in Step Functions
+Local's mock-file format, or a test case of a MockConfigFile) and what to expect: status,
+output (exact) or output_subset, error, cause, path (the states entered, in order). Waits and
+retry delays take no time (virtual time). All cases run at once in this one process.
+
+exit codes:
+  0  every case passed
+  1  at least one case failed (what differed is shown as a diff)
+  2  a test file, mock file or definition cannot be used (file:line:column in the message)
+"""
+
+TEST_STATE_HELP: Final = """\
+examples:
+  sm test-state flow.yaml --state Charge --input '{"amount": 5}'
+  sm test-state flow.yaml --state Charge --input @in.json --inspection-level DEBUG \\
+      --mock '{"result": "{\\"ok\\": true}"}'
+  sm test-state flow.yaml --state Charge --mock '{"errorOutput": {"error": "Boom"}}' \\
+      --state-configuration '{"retrierRetryCount": 1}'
+
+Runs one state the way AWS's TestState API does and prints its response as JSON: output or
+error and cause, nextState, status (SUCCEEDED, FAILED, RETRIABLE, CAUGHT_ERROR) and, at DEBUG
+and TRACE, inspectionData (input, afterInputPath, afterParameters or afterArguments, result,
+afterResultSelector, afterResultPath, variables, errorDetails). Activity, .sync and
+.waitForTaskToken Tasks, Map and Parallel states need --mock, as in AWS.
+
+exit codes:
+  0  status SUCCEEDED or CAUGHT_ERROR
+  1  status FAILED or RETRIABLE
+  2  bad arguments, invalid definition, unknown state, a state that needs a mock
 """
 
 GRAPH_HELP: Final = """\
@@ -151,7 +197,7 @@ def _template_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``sm`` argument parser with its four subcommands."""
+    """The ``sm`` argument parser with its subcommands."""
     parser = argparse.ArgumentParser(
         prog="sm", description=MAIN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -160,7 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = _subparser(commands, "validate", "Check definitions for errors.", VALIDATE_HELP)
     validate.add_argument("files", nargs="+", metavar="FILE", help="definition files or folders")
-    validate.add_argument("--format", choices=("human", "json", "github"), default="human")
+    validate.add_argument(
+        "--format", choices=("human", "json", "github", "sarif", "junit"), default="human"
+    )
     validate.add_argument(
         "--resources", metavar="MAP.yaml", help="resource map to resolve Tasks with"
     )
@@ -210,6 +258,42 @@ def build_parser() -> argparse.ArgumentParser:
         help="seed of every random value the run draws (--json shows the one used)",
     )
 
+    run.add_argument(
+        "--mock-config",
+        metavar="FILE",
+        default=os.environ.get("SFN_MOCK_CONFIG") or None,
+        help="Step Functions Local mock file (default: $SFN_MOCK_CONFIG); needs --test-case",
+    )
+    run.add_argument("--test-case", metavar="NAME", help="the mock file's test case to run")
+    run.add_argument(
+        "--state-machine",
+        metavar="NAME",
+        help="the mock file's StateMachines key (default: the file name up to its first dot)",
+    )
+
+    test = _subparser(commands, "test", "Run test files (*.test.yaml).", TEST_HELP)
+    test.add_argument("paths", nargs="*", metavar="PATH", help="test files or folders (default .)")
+    test.add_argument("--junit-xml", metavar="FILE", help="also write a JUnit XML report")
+    test.add_argument("--json", action="store_true", help="print the results as JSON")
+
+    test_state = _subparser(
+        commands, "test-state", "Test one state as AWS's TestState API does.", TEST_STATE_HELP
+    )
+    test_state.add_argument("file", metavar="FILE", help="definition file (YAML or JSON)")
+    test_state.add_argument("--state", required=True, metavar="NAME", help="the state to test")
+    test_state.add_argument("--input", default="{}", metavar="JSON|@FILE|-", help="state input")
+    test_state.add_argument(
+        "--inspection-level", choices=("INFO", "DEBUG", "TRACE"), default="INFO"
+    )
+    test_state.add_argument("--mock", metavar="JSON|@FILE", help='{"result": "<JSON text>"} or '
+                            '{"errorOutput": {"error": ..., "cause": ...}}')
+    test_state.add_argument("--variables", metavar="JSON|@FILE", help="workflow variables")
+    test_state.add_argument("--context", metavar="JSON|@FILE", help="context object ($$) fields")
+    test_state.add_argument(
+        "--state-configuration", metavar="JSON|@FILE", help='e.g. {"retrierRetryCount": 1}'
+    )
+    test_state.add_argument("--resources", metavar="MAP.yaml", help="resource map")
+
     graph = _subparser(commands, "graph", "Draw the state graph.", GRAPH_HELP)
     graph.add_argument("file", metavar="FILE", help="definition file (YAML or JSON)")
     graph.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
@@ -224,6 +308,10 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
         from .validate import command
     elif name == "run":
         from .run import command
+    elif name == "test":
+        from .test import command
+    elif name == "test-state":
+        from .test_state import command
     else:
         from .draw import command  # graph and schema
     return command

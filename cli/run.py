@@ -30,6 +30,7 @@ from .common import (
 
 if TYPE_CHECKING:
     from statemachine.api import Execution, StateMachine
+    from statemachine.testing.mocks import MockPlan
     from statemachine.values import JSON
 
     from .progress import LiveView
@@ -176,6 +177,8 @@ def load_machine(args: argparse.Namespace) -> StateMachine | int:
     except SubstitutionsError as exc:
         return error(str(exc))
     try:
+        if getattr(args, "mock_config", None):
+            return _load_mocked(args, values)
         return statemachine.load(Path(args.file), resource_map=args.resources, validation_cache=True,
                                  substitutions=values)
     except DefinitionError as exc:
@@ -186,6 +189,44 @@ def load_machine(args: argparse.Namespace) -> StateMachine | int:
         return error(f"{args.file}: {exc}")
     except (OSError, ValueError) as exc:  # e.g. an unreadable resource map
         return error(f"{args.file}: {exc}")
+
+
+def mock_plan(args: argparse.Namespace) -> MockPlan | None:
+    """The test case of ``--mock-config``/``SFN_MOCK_CONFIG`` as a MockPlan (None without one).
+    Raises MockConfigError (file and line) or InputError (missing --test-case)."""
+    from statemachine.testing.mockconfig import load_mock_config
+    from statemachine.testing.mocks import MockPlan
+
+    config_file = getattr(args, "mock_config", None)
+    if not config_file:
+        if getattr(args, "test_case", None):
+            raise InputError("--test-case needs --mock-config FILE (or SFN_MOCK_CONFIG)")
+        return None
+    if not args.test_case:
+        raise InputError(f"--mock-config {config_file} needs --test-case NAME")
+    config = load_mock_config(config_file)
+    machine = args.state_machine or Path(args.file).name.split(".")[0]
+    return MockPlan(config.test_case(machine, args.test_case, _state_names(args.file)))
+
+
+def _state_names(file: str) -> set[str] | None:
+    from statemachine.errors import DefinitionError
+    from statemachine.loader import load_source
+    from statemachine.testing.mocks import state_names
+
+    try:
+        data = load_source(Path(file)).data
+    except DefinitionError:
+        return None  # the load that follows reports it
+    return state_names(data) if isinstance(data, dict) else None
+
+
+def _load_mocked(args: argparse.Namespace, values: dict[str, str] | None) -> StateMachine:
+    from statemachine.testing.mocks import load_for_test
+
+    plan: MockPlan = args.mock_plan
+    return load_for_test(Path(args.file), mocked=set(plan.states), resource_map=args.resources,  # type: ignore[no-any-return]  # load_for_test returns a StateMachine
+                         substitutions=values)
 
 
 def execute(
@@ -201,6 +242,7 @@ def execute(
         seed=getattr(args, "seed", None),
         history_limit=args.history_limit or None,
         hold_callbacks=False,  # nobody answers callbacks here: virtual time skips their timeouts
+        mocks=getattr(args, "mock_plan", None),
     )
     answers = _terminal_answers(view)
     try:
@@ -317,11 +359,16 @@ def _live_view(args: argparse.Namespace, machine: StateMachine) -> LiveView | No
 
 def command(args: argparse.Namespace) -> int:
     """``sm run``: 0 SUCCEEDED, 1 FAILED/TIMED_OUT/ABORTED, 2 bad input or definition, 130 Ctrl-C."""
+    from statemachine.testing.mockconfig import MockConfigError
+
     try:
         payload = read_input(input_spec(args))
         check_resource_map(args.resources)
+        args.mock_plan = mock_plan(args)
     except InputError as exc:
         return error(str(exc))
+    except MockConfigError as exc:
+        return error(exc.format())
     machine = load_machine(args)
     if isinstance(machine, int):
         return machine

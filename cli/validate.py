@@ -1,5 +1,6 @@
 """CLI stage, ``sm validate``: definition files in, every problem of every file out, as human
-text (rich on a terminal, plain in pipes), JSON for tools, or GitHub Actions annotations.
+text (rich on a terminal, plain in pipes), JSON for tools, GitHub Actions annotations, SARIF
+2.1.0 (GitHub code scanning) or JUnit XML.
 
 All files are checked in this one process (``validation.check`` per file), so validating a
 thousand files costs one interpreter start-up.
@@ -42,8 +43,8 @@ def expand(paths: Sequence[str]) -> Iterator[str]:
     """Files as given; folders replaced by their definition files (sorted, recursive).
 
     Inside a folder, resource maps (``*.resources.yaml``, the ``--resources`` files that sit
-    beside the definitions they serve), substitutions files (``*.substitutions.json``) and
-    execution inputs (``*.input.json``/``.yaml``) are
+    beside the definitions they serve), substitutions files (``*.substitutions.json``),
+    execution inputs (``*.input.json``/``.yaml``) and test files (``*.test.yaml``) are
     not definitions and are left out; a file named explicitly is checked like any file.
     """
     for path in paths:
@@ -57,8 +58,9 @@ def expand(paths: Sequence[str]) -> Iterator[str]:
 
 def _is_companion(path: Path) -> bool:
     """A resource map, a template's values file (``flow.substitutions.json``, for
-    --substitutions) or an execution input kept beside definitions."""
-    return path.stem.endswith((".resources", ".substitutions", ".input"))
+    --substitutions), an execution input or a test file of ``sm test`` (``flow.test.yaml``)
+    kept beside definitions."""
+    return path.stem.endswith((".resources", ".substitutions", ".input", ".test"))
 
 
 def substitutions(args: argparse.Namespace) -> dict[str, str] | None:
@@ -188,10 +190,74 @@ def render_github(report: Report, stream: TextIO) -> None:
     print(_summary(_counts(report)), file=stream)
 
 
+def _uri(path: str) -> str:
+    return Path(path).as_posix()
+
+
+def render_sarif(report: Report, stream: TextIO) -> None:
+    """SARIF 2.1.0 for GitHub code scanning: one rule per diagnostic code, one result per
+    diagnostic (region left out when the line is unknown)."""
+    from statemachine import __version__
+
+    results: list[dict[str, object]] = []
+    codes: dict[str, str] = {}
+    for path, found in report:
+        for diagnostic in sorted(found, key=sort_key):
+            codes.setdefault(diagnostic.code, diagnostic.message)
+            location: dict[str, object] = {"artifactLocation": {"uri": _uri(diagnostic.file or path)}}
+            if diagnostic.line:
+                region = {"startLine": diagnostic.line}
+                if diagnostic.column:
+                    region["startColumn"] = diagnostic.column
+                location["region"] = region
+            where = f"state '{diagnostic.state}': " if diagnostic.state else ""
+            results.append({
+                "ruleId": diagnostic.code,
+                "level": "error" if diagnostic.severity == "error" else "warning",
+                "message": {"text": where + diagnostic.message},
+                "locations": [{"physicalLocation": location}],
+            })
+    rules = [{"id": code, "name": code, "shortDescription": {"text": f"ASL {code}"}} for code in sorted(codes)]
+    sarif = {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{"tool": {"driver": {"name": "sm validate", "semanticVersion": __version__,
+                                      "informationUri": "https://states-language.net/spec.html",
+                                      "rules": rules}},
+                  "results": results}],
+    }
+    json.dump(sarif, stream, indent=2, ensure_ascii=False)
+    stream.write("\n")
+
+
+def render_junit(report: Report, stream: TextIO) -> None:
+    """JUnit XML: one test case per file, failed when it has an error (every diagnostic of
+    the file in the failure text; warnings alone go to system-out)."""
+    import xml.etree.ElementTree as ET
+
+    counts = _counts(report)
+    suite = ET.Element("testsuite", name="sm validate", tests=str(counts["files"]),
+                       failures=str(counts["invalid"]), errors="0")
+    for path, found in report:
+        case = ET.SubElement(suite, "testcase", classname="sm validate", name=path, file=path)
+        lines = "\n".join(d.format() for d in sorted(found, key=sort_key))
+        errors = [d for d in found if d.severity == "error"]
+        if errors:
+            failure = ET.SubElement(case, "failure", type=errors[0].code,
+                                    message=f"{len(errors)} error{'s' * (len(errors) != 1)}")
+            failure.text = lines
+        elif lines:
+            ET.SubElement(case, "system-out").text = lines
+    stream.write(ET.tostring(suite, encoding="unicode", xml_declaration=True))
+    stream.write("\n")
+
+
 RENDERERS: Final[Mapping[str, Callable[[Report, TextIO], None]]] = {
     "human": render_human,
     "json": render_json,
     "github": render_github,
+    "sarif": render_sarif,
+    "junit": render_junit,
 }
 
 

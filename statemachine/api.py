@@ -51,6 +51,8 @@ if TYPE_CHECKING:
     from statemachine.resources.registry import ResourceRegistry
     from statemachine.resources.threads import HandlerThreads
     from statemachine.store import ExecutionStore
+    from statemachine.testing.mocks import MockPlan
+    from statemachine.testing.teststate import TestStateResult
 
 __all__ = ["Execution", "StateMachine", "load"]
 
@@ -221,6 +223,7 @@ class RunOptions(TypedDict, total=False):
     #: jumps to the next deadline, e.g. the callback's TimeoutSeconds, once nothing else runs)
     hold_callbacks: bool
     handler_threads: int | HandlerThreads | None  # this execution's own pool of worker threads for blocking handlers
+    mocks: MockPlan | None  # answers of mocked states, by state name (statemachine.testing)
 
 
 class StateMachine:
@@ -296,7 +299,8 @@ class StateMachine:
                    timeout: float | None = None, data_limit: int | None = 256 * 1024,
                    store: ExecutionStore | None = None, seed: int | None = None,
                    history_limit: Any = _DEFAULT, hold_callbacks: bool = True,
-                   handler_threads: int | HandlerThreads | None = None) -> Execution:
+                   handler_threads: int | HandlerThreads | None = None,
+                   mocks: MockPlan | None = None) -> Execution:
         input = {} if input is None else input
         check_json(input, "execution input")  # AWS: InvalidExecutionInput, before anything runs
         seed = _run_seed(seed, rng)
@@ -316,7 +320,16 @@ class StateMachine:
         execution._runtime._threads = threads
         # a size makes a pool for this run only: its threads end with the run
         execution._runtime.own_threads = isinstance(handler_threads, int)
+        if mocks is not None:  # mocked states answer before their handlers are called
+            execution._runtime.resolve = mocks.bind(execution._runtime)
         return execution
+
+    def test_state(self, state: str, input: JSON = None, **options: Any) -> TestStateResult:
+        """AWS's TestState on one state of this machine, offline; see
+        ``statemachine.testing.teststate.test_state`` for the options and the result."""
+        from statemachine.testing.teststate import test_state
+
+        return test_state(self, state, input, **options)
 
 
 def _run_seed(seed: int | None, rng: random.Random | None) -> int:
