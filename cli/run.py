@@ -186,6 +186,10 @@ def load_machine(args: argparse.Namespace) -> StateMachine | int:
         errors = len(exc.errors)
         return error(f"{args.file}: invalid definition ({errors} error{'s' * (errors != 1)})")
     except ResourceNotFoundError as exc:
+        if exc.diagnostics:  # every unresolved resource, at its line and column
+            print_diagnostics(with_file(exc.diagnostics, args.file), sys.stderr)
+            count = len(exc.diagnostics)
+            return error(f"{args.file}: {count} unresolved resource{'s' * (count != 1)}")
         return error(f"{args.file}: {exc}")
     except (OSError, ValueError) as exc:  # e.g. an unreadable resource map
         return error(f"{args.file}: {exc}")

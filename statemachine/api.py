@@ -100,7 +100,7 @@ def load(source: str | os.PathLike[str] | Mapping[str, JSON], *,
     task_resources = sorted(_resources(compiled))
     if task_resources:  # no Task state: no registry to build (keeps `sm run` cold start short)
         registry = _registry(resources, resource_map, base_dir)
-        handlers = {resource: registry.resolve(resource) for resource in task_resources}
+        handlers = _resolve_all(doc, registry, task_resources)
         _check_tasks(doc, handlers)
     machine_name = name or (base_dir and Path(doc.path or "").stem) or "StateMachine"
     machine = StateMachine(compiled, machine_name, handlers, machine_type)
@@ -109,6 +109,29 @@ def load(source: str | os.PathLike[str] | Mapping[str, JSON], *,
 
         machine._threads = threads_for(handler_threads)
     return machine
+
+
+def _resolve_all(doc: Any, registry: ResourceRegistry, resources: list[str]) -> dict[str, ResourceHandler]:
+    """Every resource's handler; ResourceNotFoundError naming every one that has none (its
+    ``diagnostics`` give each Resource field's line, column and state)."""
+    from statemachine.errors import ResourceNotFoundError
+
+    handlers: dict[str, ResourceHandler] = {}
+    missing: list[ResourceNotFoundError] = []
+    for resource in resources:
+        try:
+            handlers[resource] = registry.resolve(resource)
+        except ResourceNotFoundError as exc:
+            missing.append(exc)
+    if not missing:
+        return handlers
+    from statemachine.validation.resolution import unresolved_resources
+
+    if len(missing) == 1:
+        raise ResourceNotFoundError(str(missing[0]), unresolved_resources(doc, registry))
+    message = f"{len(missing)} Task resources resolve to no handler:\n" + "\n".join(
+        f"  - {exc}" for exc in missing)
+    raise ResourceNotFoundError(message, unresolved_resources(doc, registry))
 
 
 def _check_tasks(doc: Any, handlers: Mapping[str, ResourceHandler]) -> None:

@@ -193,7 +193,15 @@ def _rebuild(name: str | None, cause: str | None, recorded: bool, final_event: s
 
 
 class ResourceNotFoundError(StateMachineError):
-    """A Task's Resource string resolves to no registered handler."""
+    """A Task's Resource string resolves to no registered handler.
+
+    ``diagnostics``: when ``load()`` raises it, one ``unresolved-resource`` Diagnostic (with
+    line, column and state) for every resource of the definition that resolves to nothing --
+    all of them, not the first; empty when raised for a single lookup."""
+
+    def __init__(self, message: str, diagnostics: Sequence[Diagnostic] = ()) -> None:
+        super().__init__(message)
+        self.diagnostics = list(diagnostics)
 
 
 class ExecutionError(StateMachineError):

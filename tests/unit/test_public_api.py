@@ -331,3 +331,13 @@ def test_wait_for_task_token_raises_when_the_execution_never_waits() -> None:
     execution = statemachine.load({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}).start({})
     with pytest.raises(statemachine.ExecutionError, match="without waiting for a task token"):
         execution.wait_for_task_token(timeout=5)
+
+
+def test_load_reports_every_unresolved_resource_with_its_position() -> None:
+    text = ("StartAt: A\nStates:\n  A:\n    Type: Task\n    Resource: nope:first\n    Next: B\n"
+            "  B:\n    Type: Task\n    Resource: nope:second\n    End: true\n")
+    with pytest.raises(statemachine.ResourceNotFoundError) as caught:
+        statemachine.load(text)
+    found = [(d.code, d.state, d.line, d.column) for d in caught.value.diagnostics]
+    assert found == [("unresolved-resource", "A", 5, 5), ("unresolved-resource", "B", 9, 5)]
+    assert "nope:first" in str(caught.value) and "nope:second" in str(caught.value)
