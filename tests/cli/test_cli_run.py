@@ -144,7 +144,10 @@ def test_unresolvable_resource_exits_2(sm, tmp_path) -> None:
     )
     result = sm("run", flow)
     assert result.returncode == 2
-    assert "no_such_module" in result.stderr and result.stderr.count("\n") == 1
+    assert result.stderr.count("\n") == 2  # the problem at its place, then the summary
+    first, summary = result.stderr.splitlines()
+    assert first.startswith(f"{flow}:5:5: error [unresolved-resource] state 'T'") and "no_such_module" in first
+    assert summary.endswith("1 unresolved resource")
 
 
 def test_virtual_time_skips_waits(sm, tmp_path) -> None:
