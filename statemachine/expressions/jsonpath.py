@@ -135,6 +135,10 @@ class JsonPath:
                 if not found:
                     raise PathNotFound(self.text, _merge_failure(value, self.segments))
                 return found[0] if self.function is None else _apply_function(self.function, found[0])
+            if self.function == "length" and self.segments[0].kind == "scan":
+                # Jayway reads $..book.length() as length($..book[*]): it counts the children
+                # of every match (its documented "number of books"), not the matches.
+                return sum(len(match) for match in found if isinstance(match, list | dict))
             return found if self.function is None else _apply_function(self.function, found)
         current = value
         for key in keys:
@@ -648,7 +652,7 @@ class _Parser:
                 self.fail("Expected a comparison operator after a value")
             return lambda item, root: _present(left(item, root))
         right, test = self.operand(), OPERATORS[name]
-        if name == "!=":
+        if name in ("!=", "nin"):  # Jayway: "not equal"/"not in" negate ==/in, so an absent left matches
             return lambda item, root: test(left(item, root), right(item, root))
         return lambda item, root: _both(left(item, root), right(item, root), test)
 
