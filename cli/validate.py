@@ -94,6 +94,7 @@ def _resource_problems(path: str, resource_map: str,
     A Resource still holding a template placeholder is reported as a placeholder already."""
     from statemachine.errors import DefinitionError
     from statemachine.loader import load_source
+    from statemachine import templates
     from statemachine.resources.static import check_resources
 
     try:
@@ -101,7 +102,7 @@ def _resource_problems(path: str, resource_map: str,
     except DefinitionError as exc:
         return with_file([d for d in exc.diagnostics if d.code != "template-placeholder"], path)
     problems = [d for d in check_resources(doc, resource_map)
-                if not (d.code == "unresolved-resource" and "${" in d.message)]
+                if not (d.code == "unresolved-resource" and templates.has_placeholder(d.message))]
     return with_file(problems, path)
 
 

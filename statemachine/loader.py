@@ -113,7 +113,7 @@ def _load_template(text: str, name: str, path: str | None, substitutions: Mappin
     """Fill placeholders, quote those left bare in JSON, load; a whole-document Fn::Join/Fn::Sub
     (a CDK DefinitionString) is rendered to its text and loaded again."""
     intrinsics = templates.may_hold_intrinsics(text)
-    if "${" not in text and substitutions is None and not intrinsics:
+    if not templates.may_hold_placeholders(text) and substitutions is None and not intrinsics:
         return dataclasses.replace(_load_text(text, name, path), template=_PLAIN)  # the common case
     literal: frozenset[str] = frozenset()
     if substitutions is not None:
@@ -124,14 +124,14 @@ def _load_template(text: str, name: str, path: str | None, substitutions: Mappin
     plain: list[templates.Placeholder] = []
     if _looks_like_json(text, path):
         text, bare = templates.quote_bare(text)
-    elif "${" in text:
+    elif templates.may_hold_placeholders(text):
         plain = templates.unquoted_yaml(text)
     doc = _load_text(text, name, path)
     rendered = templates.whole_text(doc.data)
     if rendered is not None:  # positions are of the rendered text, not of the file: left out
         inner = _load_template(rendered, name, None, substitutions)
         return dataclasses.replace(inner, source_map={})
-    info = templates.TemplateInfo(tuple(bare), literal, tuple(plain), present="${" in text or intrinsics)
+    info = templates.TemplateInfo(tuple(bare), literal, tuple(plain), present=templates.may_hold_placeholders(text) or intrinsics)
     doc = dataclasses.replace(doc, template=info)
     return _templated(doc, substitutions) if intrinsics else doc
 

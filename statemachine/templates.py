@@ -11,7 +11,7 @@ both stand for the literal ``${x}``; without values they are simply not placehol
 
 What the tools resolve before AWS sees the definition, and so what is a placeholder here:
 - ``${Name}`` anywhere in the text (``${AWS::Region}``, ``${Func.Arn}``, ``${self:custom.x}``,
-  ``${opt:stage, 'dev'}``, ``${var_name}``). JSONPath (``$.x``, ``$$.Task.Token``), intrinsic
+  ``${opt:stage, 'dev'}``, ``${var_name}``), and the Serverless Framework's ``#{AWS::Region}``. JSONPath (``$.x``, ``$$.Task.Token``), intrinsic
   functions (``States.Format('{}', $.x)``) and JSONata (``{% $x %}``) never write ``${``.
 - CloudFormation intrinsic functions where a value stands (``{"Fn::GetAtt": [F, "Arn"]}``,
   ``{"Ref": "X"}``, ``Fn::Join``, ``Fn::Sub``, and YAML's ``!GetAtt``/``!Ref``/``!Sub``/``!Join``):
@@ -43,7 +43,9 @@ __all__ = [
     "find",
     "has_placeholder",
     "intrinsic_name",
+    "is_placeholder",
     "may_hold_intrinsics",
+    "may_hold_placeholders",
     "names",
     "parse_assignment",
     "quote_bare",
@@ -55,8 +57,10 @@ __all__ = [
     "whole_text",
 ]
 
-#: ``${Name}``, not ``$${Name}`` (Terraform's escape) nor ``${!Name}`` (Fn::Sub's escape).
-_PLACEHOLDER = re.compile(r"(?<!\$)\$\{(?!!)([^{}\n\"\\]+)\}")
+#: ``${Name}``, not ``$${Name}`` (Terraform's escape) nor ``${!Name}`` (Fn::Sub's escape); and
+#: ``#{Name}``, the Serverless Framework's pseudo-parameter form (``#{AWS::Region}``), which
+#: serverless-step-functions turns into an ``Fn::Sub`` ``${Name}`` before AWS sees it.
+_PLACEHOLDER = re.compile(r"(?:(?<!\$)\$|#)\{(?!!)([^{}\n\"\\]+)\}")
 _ESCAPE = re.compile(r"\$\$\{|\$\{!")
 
 
@@ -88,9 +92,19 @@ class SubstitutionsError(ValueError):
     """A substitutions file or ``NAME=VALUE`` that cannot be used; the message is one line."""
 
 
+def may_hold_placeholders(text: str) -> bool:
+    """A cheap test on the text: could it hold a placeholder (``${`` or ``#{``)?"""
+    return "${" in text or "#{" in text
+
+
 def has_placeholder(text: str) -> bool:
-    """Does ``text`` hold a ``${Name}`` placeholder (escapes excluded)?"""
-    return "${" in text and _PLACEHOLDER.search(text) is not None
+    """Does ``text`` hold a ``${Name}`` (or ``#{Name}``) placeholder (escapes excluded)?"""
+    return may_hold_placeholders(text) and _PLACEHOLDER.search(text) is not None
+
+
+def is_placeholder(text: str) -> bool:
+    """Is ``text`` one placeholder and nothing else (``${Timeout}``, ``#{AWS::Region}``)?"""
+    return _PLACEHOLDER.fullmatch(text) is not None
 
 
 def names(text: str) -> list[str]:
@@ -139,7 +153,7 @@ def quote_bare(text: str) -> tuple[str, list[Placeholder]]:
 
     Returns the new text and the placeholders that were bare (positions in the old text).
     """
-    if "${" not in text:
+    if not may_hold_placeholders(text):
         return text, []
     bare: list[Placeholder] = []
     out: list[str] = []

@@ -34,7 +34,7 @@ def settle(doc: SourceDocument, found: list[Diagnostic], mode: Mode) -> list[Dia
     """``found`` with the errors that stand on a placeholder replaced as ``mode`` says."""
     if not isinstance(doc.data, dict) or doc.template.present is False:
         return found
-    if doc.template.present is None and "${" not in _text(doc.data):  # a dict: one C-speed look
+    if doc.template.present is None and not templates.may_hold_placeholders(_text(doc.data)):  # a dict: one C-speed look
         return found
     literal = doc.template.literal
     held = {pointer: text for pointer, text in templates.strings(doc.data)
@@ -78,7 +78,7 @@ def _text(data: object) -> str:
 
 def _was_bare(doc: SourceDocument, pointer: str, text: str, bare: set[tuple[str, int]]) -> bool:
     names = templates.names(text)
-    if not bare or len(names) != 1 or text != "${" + names[0] + "}":
+    if not bare or len(names) != 1 or not templates.is_placeholder(text):
         return False
     line = doc.position(pointer)[0]
     if line == 0:  # no positions (a rendered CDK DefinitionString): match by name

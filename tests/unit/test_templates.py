@@ -191,3 +191,20 @@ def test_a_cdk_definition_string_with_an_unquoted_reference() -> None:
     assert warning.pointer == "/States/M/MaxConcurrency"
     assert check(text, substitutions={"Concurrency": "5"}) == []
     assert load_source(text, substitutions={"Concurrency": "5"}).data["States"]["M"]["MaxConcurrency"] == 5
+
+
+def test_serverless_hash_pseudo_parameters_are_placeholders() -> None:
+    # serverless-step-functions: "arn:aws:lambda:#{AWS::Region}:#{AWS::AccountId}:function:f"
+    # becomes an Fn::Sub "${AWS::Region}" before AWS sees it.
+    text = ("StartAt: Pub\nStates:\n  Pub:\n    Type: Task\n"
+            "    Resource: arn:#{AWS::Partition}:states:::sns:publish\n"
+            "    Parameters:\n      TopicArn: arn:aws:sns:#{AWS::Region}:#{AWS::AccountId}:alerts\n"
+            "      Message: hi\n    End: true\n")
+    assert templates.names(text) == ["AWS::Partition", "AWS::Region", "AWS::AccountId"]
+    found = check(text, name="flow.yml")
+    assert _codes(found, "error") == []
+    assert _codes(found, "warning") == ["template-placeholder"] * 3
+    filled = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012"}
+    assert check(text, name="flow.yml", substitutions=filled) == []
+    wrong = check(text.replace(":sns:publish", ":sns:publsh"), name="flow.yml", substitutions=filled)
+    assert _codes(wrong, "error") == ["unknown-integration"]
