@@ -112,6 +112,10 @@ def load_source(
 def _load_template(text: str, name: str, path: str | None, substitutions: Mapping[str, str] | None) -> SourceDocument:
     """Fill placeholders, quote those left bare in JSON, load; a whole-document Fn::Join/Fn::Sub
     (a CDK DefinitionString) is rendered to its text and loaded again."""
+    if text.lstrip()[:1] == '"':  # a CDK DefinitionString without tokens: one JSON string
+        inner = _json_string(text)
+        if inner is not None and inner.lstrip().startswith("{"):  # positions are of the inner text
+            return dataclasses.replace(_load_template(inner, name, None, substitutions), source_map={})
     intrinsics = templates.may_hold_intrinsics(text)
     if not templates.may_hold_placeholders(text) and substitutions is None and not intrinsics:
         return dataclasses.replace(_load_text(text, name, path), template=_PLAIN)  # the common case
@@ -134,6 +138,15 @@ def _load_template(text: str, name: str, path: str | None, substitutions: Mappin
     info = templates.TemplateInfo(tuple(bare), literal, tuple(plain), present=templates.may_hold_placeholders(text) or intrinsics)
     doc = dataclasses.replace(doc, template=info)
     return _templated(doc, substitutions) if intrinsics else doc
+
+
+def _json_string(text: str) -> str | None:
+    """The string a whole JSON document holds, when it is one JSON string; else None."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, str) else None
 
 
 def _templated(doc: SourceDocument, substitutions: Mapping[str, str] | None) -> SourceDocument:

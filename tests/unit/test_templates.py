@@ -208,3 +208,15 @@ def test_serverless_hash_pseudo_parameters_are_placeholders() -> None:
     assert check(text, name="flow.yml", substitutions=filled) == []
     wrong = check(text.replace(":sns:publish", ":sns:publsh"), name="flow.yml", substitutions=filled)
     assert _codes(wrong, "error") == ["unknown-integration"]
+
+
+def test_a_cdk_definition_string_without_tokens_is_one_json_string() -> None:
+    # CDK writes DefinitionString as a plain string when the definition holds no token (no
+    # Ref/GetAtt to join); the definition AWS sees is that string's text.
+    inner = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"ok": True}, "End": True}}}
+    text = json.dumps(json.dumps(inner, separators=(",", ":")))
+    assert check(text, name="definition-string.json") == []
+    assert statemachine.load(text).run({}).output == {"ok": True}
+    broken = json.dumps(json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "Next": "Q"}}}))
+    assert "unknown-next-target" in _codes(check(broken, name="definition-string.json"), "error")
+    assert _codes(check('"just text"', name="x.json"), "error") == ["not-an-object"]
