@@ -92,9 +92,9 @@ def _resource_problems(path: str, resource_map: str,
     """Unresolvable resources, found without importing or running any handler module
     (statemachine.resources.static): validation is what CI runs on untrusted pull requests.
     A Resource still holding a template placeholder is reported as a placeholder already."""
+    from statemachine import templates
     from statemachine.errors import DefinitionError
     from statemachine.loader import load_source
-    from statemachine import templates
     from statemachine.resources.static import check_resources
 
     try:

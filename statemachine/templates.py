@@ -18,7 +18,12 @@ What the tools resolve before AWS sees the definition, and so what is a placehol
   ``render_intrinsics`` turns them into the string they produce, each unknown part a placeholder
   (``${F.Arn}``, ``${X}``). A whole definition that is one ``Fn::Join``/``Fn::Sub`` (the
   DefinitionString of a CDK-synthesized template) is rendered to its text and then read.
-What they leave alone: everything else; a Terraform ``%{ if }`` directive is not understood.
+- Terraform's template directives ``%{ if c }...%{ else }...%{ endif }`` and
+  ``%{ for x in xs }...%{ endfor }`` (``directives``): without a value for ``c`` the first
+  branch is read (one of the definitions Terraform may render) and the other is blanked out;
+  with ``c`` given as ``true``/``false`` (``--substitute c=false``) the branch it selects is
+  read. A ``for`` body is read once. Blanking keeps every line and column where it was.
+What they leave alone: everything else.
 
 An unquoted placeholder in JSON (``"Seconds": ${Timeout}``) is valid once filled, not before:
 ``quote_bare`` wraps it in quotes so the text parses, and reports where it was.
@@ -36,9 +41,11 @@ from statemachine.values import JSON
 
 __all__ = [
     "INTRINSICS",
+    "Directive",
     "Placeholder",
     "SubstitutionsError",
     "TemplateInfo",
+    "directives",
     "escaped_names",
     "find",
     "has_placeholder",
@@ -86,6 +93,23 @@ class TemplateInfo:
     plain: tuple[Placeholder, ...] = ()
     #: may the data hold placeholders? None: not known (a dict was given, not text)
     present: bool | None = None
+    #: Terraform directives whose branch was guessed (no value decided it)
+    directives: tuple[Directive, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Directive:
+    """A Terraform ``%{ if c }`` or ``%{ for x in xs }`` whose outcome was not known: ``text``
+    as written, 1-based ``line`` and ``column`` of its ``%``; ``condition`` the name whose
+    ``true``/``false`` value would decide it (None when it is not a plain name, or a ``for``);
+    ``loop`` for a ``for``; ``first``: the first branch of an ``if`` was read (else the second)."""
+
+    text: str
+    line: int
+    column: int
+    condition: str | None
+    loop: bool = False
+    first: bool = True
 
 
 class SubstitutionsError(ValueError):
@@ -138,14 +162,105 @@ def substitute(text: str, values: Mapping[str, str]) -> str:
     def fill(match: re.Match[str]) -> str:
         return values.get(match.group(1).strip(), match.group(0))
 
+    def fill_nested(match: re.Match[str]) -> str:
+        body = match.group(1)
+        if "{" not in body:
+            return fill(match)
+        # The Serverless Framework resolves nested variables from the inside out:
+        # ${self:custom.tables.${sls:stage}} is ${self:custom.tables.prod} once the stage is known.
+        inner = _PLACEHOLDER.sub(fill, body)
+        return values.get(inner.strip(), match.group(0)[:2] + inner + "}")
+
+    def fill_all(segment: str) -> str:
+        return _WITH_NESTED.sub(fill_nested, segment)  # one pass: a value is not searched again
+
     pieces = []
     last = 0
     for escape in _ESCAPE.finditer(text):  # the escapes are literal text: never filled
-        pieces.append(_PLACEHOLDER.sub(fill, text[last:escape.start()]))
+        pieces.append(fill_all(text[last:escape.start()]))
         pieces.append("${")
         last = escape.end()
-    pieces.append(_PLACEHOLDER.sub(fill, text[last:]))
+    pieces.append(fill_all(text[last:]))
     return "".join(pieces)
+
+
+#: A placeholder, possibly with placeholders inside its braces (``${self:custom.${sls:stage}}``).
+_WITH_NESTED = re.compile(r"(?:(?<!\$)\$|#)\{(?!!)((?:[^{}\n\"\\]|[$#]\{[^{}\n\"\\]+\})+)\}")
+
+
+#: A Terraform template directive (``%%{`` is its escape for a literal ``%{``).
+_DIRECTIVE = re.compile(r"(?<!%)%\{~?\s*(if|else|endif|for|endfor)\b([^{}]*?)~?\}")
+_CONDITION = re.compile(r"\s*(!?)\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*")
+
+
+def directives(text: str, values: Mapping[str, str] | None = None, *,
+               first: bool = True, first_in_loops: bool | None = None) -> tuple[str, list[Directive]]:
+    """Terraform text: read one rendering of its ``%{ if }``/``%{ for }`` directives.
+
+    Each directive and each branch not read becomes spaces (line breaks kept), so positions in
+    the result are those of the file. An ``if`` whose condition is a name given in ``values``
+    as ``true`` or ``false`` (``!name`` too) reads the branch it selects; any other reads its
+    first branch (its second, the ``else`` or nothing, when not ``first``; inside a ``for``
+    body, ``first_in_loops`` when given) and is returned as undecided, as is every ``for``
+    (its body is read once).
+    Unbalanced directives leave the text as it is.
+    """
+    if "%{" not in text:
+        return text, []
+    chars = list(text)
+    stack: list[list[bool]] = []  # per open directive: [is_if, reading the current branch]
+    guessed: list[Directive] = []
+    last = 0
+    for match in _DIRECTIVE.finditer(text):
+        if not all(frame[1] for frame in stack):
+            _blank(chars, last, match.start())
+        _blank(chars, match.start(), match.end())
+        last = match.end()
+        keyword, rest = match.group(1), match.group(2)
+        if keyword == "if":
+            decided = _decide(rest, values)
+            in_loop = first_in_loops is not None and any(not frame[0] for frame in stack)
+            guess = first_in_loops if in_loop and first_in_loops is not None else first
+            stack.append([True, decided if decided is not None else guess])
+            if decided is None:
+                guessed.append(dataclasses.replace(_directive(text, match, rest), first=guess))
+        elif keyword == "for":
+            stack.append([False, True])
+            guessed.append(dataclasses.replace(_directive(text, match, None), loop=True))
+        elif keyword == "else":
+            if not stack or not stack[-1][0]:
+                return text, []
+            stack[-1][1] = not stack[-1][1]
+        elif not stack or stack.pop()[0] != (keyword == "endif"):
+            return text, []
+    if stack:
+        return text, []
+    return "".join(chars), guessed
+
+
+def _blank(chars: list[str], start: int, end: int) -> None:
+    for index in range(start, end):
+        if chars[index] not in "\r\n":
+            chars[index] = " "
+
+
+def _decide(condition: str, values: Mapping[str, str] | None) -> bool | None:
+    match = _CONDITION.fullmatch(condition)
+    if match is None or values is None:
+        return None
+    value = values.get(match.group(2), "").strip().strip('"').lower()
+    if value not in ("true", "false"):
+        return None
+    return (value == "true") != bool(match.group(1))
+
+
+def _directive(text: str, match: re.Match[str], condition: str | None) -> Directive:
+    where = _placeholder(text, match)
+    name = None
+    if condition is not None:
+        plain = _CONDITION.fullmatch(condition)
+        name = plain.group(2) if plain is not None else None
+    return Directive(match.group(0), where.line, where.column, name)
 
 
 def quote_bare(text: str) -> tuple[str, list[Placeholder]]:

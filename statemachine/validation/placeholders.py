@@ -34,6 +34,8 @@ def settle(doc: SourceDocument, found: list[Diagnostic], mode: Mode) -> list[Dia
     """``found`` with the errors that stand on a placeholder replaced as ``mode`` says."""
     if not isinstance(doc.data, dict) or doc.template.present is False:
         return found
+    if doc.template.directives:
+        found = found + [_directive(d, mode) for d in doc.template.directives]
     if doc.template.present is None and not templates.may_hold_placeholders(_text(doc.data)):  # a dict: one C-speed look
         return found
     literal = doc.template.literal
@@ -84,6 +86,27 @@ def _was_bare(doc: SourceDocument, pointer: str, text: str, bare: set[tuple[str,
     if line == 0:  # no positions (a rendered CDK DefinitionString): match by name
         return any(name == names[0] for name, _ in bare)
     return (names[0], line) in bare
+
+
+def _directive(directive: templates.Directive, mode: Mode) -> Diagnostic:
+    """A Terraform directive read one way of several: a warning (validation), or an error
+    (running), since which definition Terraform renders depends on values not given."""
+    shown = " ".join(directive.text.split())
+    if directive.loop:
+        read, other = "its body was read once", "render the template with Terraform to check what it produces"
+    else:
+        read = f"its {'first' if directive.first else 'second'} branch was read"
+        other = "render the template with Terraform to check the other"
+        if directive.condition is not None:
+            value = "false" if directive.first else "true"
+            other = f"to check the other branch: --substitute {shlex.quote(directive.condition + '=' + value)}"
+    if mode == "error":
+        wanted = (f"--substitute {shlex.quote(directive.condition + '=true')} (or =false)"
+                  if directive.condition is not None else "the rendered definition")
+        message = f"Terraform template directive {shown} is not decided, and the definition depends on it: give {wanted}"
+        return Diagnostic(CODE, message, "", directive.line, directive.column)
+    message = f"Terraform template directive {shown} without a value: {read}; {other}"
+    return Diagnostic(CODE, message, "", directive.line, directive.column, severity="warning")
 
 
 def _diagnostic(pointer: str, names: Iterable[str], unquoted: bool, causes: list[Diagnostic], mode: Mode,

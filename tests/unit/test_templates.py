@@ -220,3 +220,65 @@ def test_a_cdk_definition_string_without_tokens_is_one_json_string() -> None:
     broken = json.dumps(json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "Next": "Q"}}}))
     assert "unknown-next-target" in _codes(check(broken, name="definition-string.json"), "error")
     assert _codes(check('"just text"', name="x.json"), "error") == ["not-an-object"]
+
+
+# Terraform's templatefile directives: %{ if c }...%{ else }...%{ endif } and %{ for }...%{ endfor }
+# are rendered by Terraform before AWS sees the definition.
+TERRAFORM_IF = """{
+  "StartAt": "Start",
+  "States": {
+    "Start": {"Type": "Pass", "Next": %{ if audit }"Audit"%{ else }"Done"%{ endif }},
+%{ if audit ~}
+    "Audit": {"Type": "Pass", "Next": "Done"},
+%{ endif ~}
+    "Done": {"Type": "Succeed"}
+  }
+}"""
+
+
+def test_terraform_if_without_a_value_reads_the_first_branch_with_a_warning() -> None:
+    found = check(TERRAFORM_IF, name="flow.asl.json")
+    assert _codes(found, "error") == []
+    assert [(d.code, d.line, d.column) for d in found] == [("template-placeholder", 4, 39), ("template-placeholder", 5, 1)]
+    assert "--substitute audit=false" in found[0].message
+    doc = load_source(TERRAFORM_IF, name="flow.asl.json")
+    assert doc.data["States"]["Start"]["Next"] == "Audit"
+    assert doc.position("/States/Done") == (8, 5)  # blanked out, not removed: positions are the file's
+
+
+@pytest.mark.parametrize(("value", "states"), [("true", ["Start", "Audit", "Done"]), ("false", ["Start", "Done"])])
+def test_terraform_if_reads_the_branch_its_value_selects(value: str, states: list[str]) -> None:
+    assert check(TERRAFORM_IF, name="flow.asl.json", substitutions={"audit": value}) == []
+    assert list(load_source(TERRAFORM_IF, substitutions={"audit": value}).data["States"]) == states
+
+
+def test_terraform_directives_must_be_decided_to_run() -> None:
+    with pytest.raises(DefinitionError) as info:
+        statemachine.load(TERRAFORM_IF)
+    assert {d.code for d in info.value.diagnostics} == {"template-placeholder"}
+    assert "--substitute audit=true" in info.value.diagnostics[0].message
+    execution = statemachine.load(TERRAFORM_IF, substitutions={"audit": "false"}).run({})
+    assert execution.status == "SUCCEEDED"
+
+
+def test_a_terraform_for_loop_with_a_separator_is_read_once() -> None:
+    text = """{"StartAt": "Fan out", "States": {"Fan out": {"Type": "Parallel", "End": true, "Branches": [
+%{ for i, region in regions ~}
+  {"StartAt": "Deploy", "States": {"Deploy": {"Type": "Pass", "Result": "${region}", "End": true}}}%{ if i < length(regions) - 1 },%{ endif }
+%{ endfor ~}
+]}}}"""
+    found = check(text, name="flow.asl.json")
+    assert _codes(found, "error") == []
+    assert sum("Terraform template directive" in d.message for d in found) == 2
+    assert len(load_source(text).data["States"]["Fan out"]["Branches"]) == 1
+
+
+def test_unbalanced_terraform_directives_are_a_syntax_error() -> None:
+    assert _codes(check(TERRAFORM_IF.replace("%{ endif ~}", ""), name="flow.asl.json"), "error") == ["syntax-error"]
+
+
+def test_nested_serverless_variables_are_filled_from_the_inside_out() -> None:
+    text = "${self:custom.tables.${sls:stage}} ${self:custom.${other}} ${x}"
+    values = {"sls:stage": "prod", "self:custom.tables.prod": "orders-prod", "x": "${sls:stage}"}
+    # a filled value is not searched again (x stays "${sls:stage}"), an unknown outer name stays
+    assert templates.substitute(text, values) == "orders-prod ${self:custom.${other}} ${sls:stage}"
