@@ -15,6 +15,7 @@ an unrecognized ARN, a timestamp that does not parse) says nothing about the def
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from collections.abc import Iterable
 from typing import Literal
@@ -50,6 +51,10 @@ def settle(doc: SourceDocument, found: list[Diagnostic], mode: Mode) -> list[Dia
         on_placeholder.add("/StartAt")  # "End": ${IsLast} may be true: the machine may end there
     kept = [d for d in found if not (d.severity == "error" and d.pointer in on_placeholder
                                      and (d.pointer in held or d.code == "no-terminal-state"))]
+    if mode == "warn" and any(_routes(doc, pointer, text, bare) for pointer, text in held.items()):
+        # "Next": "${AfterA}", "Catch": ${catchers}: which states are reached, and whether the
+        # machine ends, depends on the values; AWS judges the filled definition
+        kept = [d for d in kept if d.code not in _REACH]
     grouped: dict[str, list[str]] = {}  # name -> pointers of placeholders that need no note
     for pointer, text in held.items():
         unquoted = _was_bare(doc, pointer, text, bare)
@@ -69,6 +74,21 @@ def settle(doc: SourceDocument, found: list[Diagnostic], mode: Mode) -> list[Dia
         also = f" (also in {others} other place{'s' * (others != 1)})" if others else ""
         kept.append(_diagnostic(pointers[0], [name], False, [], mode, also))
     return kept
+
+
+#: Errors about which states are reached: a placeholder that routes makes them unknowable.
+_REACH = frozenset({"unreachable-state", "no-terminal-state"})
+#: Fields that name a transition target.
+_TARGET = re.compile(r"/(Next|Default|StartAt)$")
+#: Fields whose whole value (an unquoted placeholder) may hold transitions or states.
+_ROUTING = re.compile(r"/(Catch|Choices|States|Branches)(/[^/]+)?$|/(ItemProcessor|Iterator|Parallel)$")
+
+
+def _routes(doc: SourceDocument, pointer: str, text: str, bare: set[tuple[str, int]]) -> bool:
+    """Does the placeholder at ``pointer`` decide where the machine goes?"""
+    if _TARGET.search(pointer):
+        return True
+    return _ROUTING.search(pointer) is not None and _was_bare(doc, pointer, text, bare)
 
 
 def _text(data: object) -> str:

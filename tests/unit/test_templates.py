@@ -282,3 +282,25 @@ def test_nested_serverless_variables_are_filled_from_the_inside_out() -> None:
     values = {"sls:stage": "prod", "self:custom.tables.prod": "orders-prod", "x": "${sls:stage}"}
     # a filled value is not searched again (x stays "${sls:stage}"), an unknown outer name stays
     assert templates.substitute(text, values) == "orders-prod ${self:custom.${other}} ${sls:stage}"
+
+
+@pytest.mark.parametrize(
+    "routing",
+    ['"Next": "${AfterA}"',                                    # the target itself is a placeholder
+     '"Next": "B", "Catch": ${catchers}',                      # Terraform: "Catch": ${jsonencode(...)}
+     '"Next": "B", "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "${on_error}"}]'],
+)
+def test_a_placeholder_that_routes_leaves_reachability_to_the_values(routing: str) -> None:
+    # Which states are reached depends on the value: AWS judges the filled definition, which may
+    # reach C (unreachable states are an error there, so they are one here once filled).
+    text = ('{"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", '
+            '"Parameters": {"FunctionName": "f"}, ' + routing + '}, "B": {"Type": "Succeed"}, "C": {"Type": "Succeed"}}}')
+    assert _codes(check(text, name="flow.asl.json"), "error") == []
+    filled = {"AfterA": "B", "on_error": "B", "catchers": "[]"}
+    assert _codes(check(text, name="flow.asl.json", substitutions=filled), "error") == ["unreachable-state"]
+
+
+def test_a_placeholder_elsewhere_does_not_hide_an_unreachable_state() -> None:
+    text = ('{"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": "${x}", "Next": "B"}, '
+            '"B": {"Type": "Succeed"}, "C": {"Type": "Succeed"}}}')
+    assert _codes(check(text, name="flow.asl.json"), "error") == ["unreachable-state"]
