@@ -365,6 +365,10 @@ def _render(name: str, argument: JSON) -> str:
     if name == "Fn::Sub":
         template = argument[0] if isinstance(argument, list) and argument else argument
         if isinstance(template, str):
+            if isinstance(argument, list) and len(argument) == 2 and isinstance(argument[1], dict):
+                # [template, {Name: !Ref Worker}]: ${Name} is what its variable produces (${Worker})
+                local = {key: _piece(value) for key, value in argument[1].items()}
+                return _PLACEHOLDER.sub(lambda m: local.get(m.group(1).strip(), m.group(0)), template)
             return template
     if name == "Fn::Join" and isinstance(argument, list) and len(argument) == 2:
         delimiter, items = argument

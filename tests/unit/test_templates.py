@@ -304,3 +304,9 @@ def test_a_placeholder_elsewhere_does_not_hide_an_unreachable_state() -> None:
     text = ('{"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": "${x}", "Next": "B"}, '
             '"B": {"Type": "Succeed"}, "C": {"Type": "Succeed"}}}')
     assert _codes(check(text, name="flow.asl.json"), "error") == ["unreachable-state"]
+
+
+def test_fn_sub_variables_render_to_what_they_produce() -> None:
+    # Fn::Sub [template, {Name: !Ref WorkerFunction}]: ${Name} is the function's ${WorkerFunction}
+    value = {"Fn::Sub": ["arn:aws:lambda:${AWS::Region}:1:function:${Name} ${!Literal}", {"Name": {"Ref": "WorkerFunction"}}]}
+    assert templates.render_intrinsics(value) == "arn:aws:lambda:${AWS::Region}:1:function:${WorkerFunction} ${!Literal}"
