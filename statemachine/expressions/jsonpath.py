@@ -8,7 +8,8 @@ AWS evaluates JSONPath with Jayway semantics, so this module follows them:
 - Any other path (``[*]``, ``..``, filters ``[?(@.x > 1)]``, slices, unions) yields a list of
   the matches in document order, possibly empty; it never raises.
 - ``.length()`` (and min/max/avg/sum/stddev/keys/first/last) at the end of a path applies to
-  what the path selected.
+  what the path selected; after a leading deep scan ``length()`` counts the children of every
+  match, as Jayway does (``$..book.length()`` is the number of books).
 - Jayway's grammar is looser than Goessner's, and real definitions use it: a dot may stand
   before a bracket or a wildcard (``$.[0]``, ``$.Snapshots.[0].State``, ``$.[?(@.OU > 0)]``,
   ``$.[*].['bucket', 'key']``; same meaning as without the dot, since Jayway's dot token only
