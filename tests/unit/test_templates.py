@@ -310,3 +310,24 @@ def test_fn_sub_variables_render_to_what_they_produce() -> None:
     # Fn::Sub [template, {Name: !Ref WorkerFunction}]: ${Name} is the function's ${WorkerFunction}
     value = {"Fn::Sub": ["arn:aws:lambda:${AWS::Region}:1:function:${Name} ${!Literal}", {"Name": {"Ref": "WorkerFunction"}}]}
     assert templates.render_intrinsics(value) == "arn:aws:lambda:${AWS::Region}:1:function:${WorkerFunction} ${!Literal}"
+
+
+def test_a_cloudformation_template_is_named_as_such() -> None:
+    # `sm validate .` in a SAM project meets template.yaml: one clear error, not a list of
+    # missing StartAt/unknown Resources fields.
+    sam = """AWSTemplateFormatVersion: '2010-09-09'
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  OrderFlow:
+    Type: AWS::Serverless::StateMachine
+    Properties:
+      DefinitionUri: statemachine/order.asl.json
+      DefinitionSubstitutions:
+        CheckStockFunctionArn: !GetAtt CheckStockFunction.Arn
+"""
+    assert _codes(check(sam, name="template.yaml"), "error") == ["cloudformation-template"]
+    cdk = json.dumps({"Resources": {"SM": {"Type": "AWS::StepFunctions::StateMachine", "Properties": {}}}})
+    assert _codes(check(cdk, name="MyStack.template.json"), "error") == ["cloudformation-template"]
+    # a definition that merely has a field named Resources is still judged as a definition
+    odd = '{"StartAt": "P", "Resources": {}, "States": {"P": {"Type": "Pass", "End": true}}}'
+    assert _codes(check(odd, name="flow.json"), "error") == ["unknown-field"]
