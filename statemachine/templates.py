@@ -102,7 +102,8 @@ class Directive:
     """A Terraform ``%{ if c }`` or ``%{ for x in xs }`` whose outcome was not known: ``text``
     as written, 1-based ``line`` and ``column`` of its ``%``; ``condition`` the name whose
     ``true``/``false`` value would decide it (None when it is not a plain name, or a ``for``);
-    ``loop`` for a ``for``; ``first``: the first branch of an ``if`` was read (else the second)."""
+    ``loop`` for a ``for``; ``first``: the first branch of an ``if`` was read (else the second);
+    ``assumed``: the value the condition's name was read with."""
 
     text: str
     line: int
@@ -110,6 +111,7 @@ class Directive:
     condition: str | None
     loop: bool = False
     first: bool = True
+    assumed: bool = True
 
 
 class SubstitutionsError(ValueError):
@@ -199,10 +201,11 @@ def directives(text: str, values: Mapping[str, str] | None = None, *,
 
     Each directive and each branch not read becomes spaces (line breaks kept), so positions in
     the result are those of the file. An ``if`` whose condition is a name given in ``values``
-    as ``true`` or ``false`` (``!name`` too) reads the branch it selects; any other reads its
-    first branch (its second, the ``else`` or nothing, when not ``first``; inside a ``for``
-    body, ``first_in_loops`` when given) and is returned as undecided, as is every ``for``
-    (its body is read once).
+    as ``true`` or ``false`` (``!name`` too) reads the branch it selects. Without a value a name
+    is taken as ``first`` (inside a ``for`` body, ``first_in_loops`` when given) everywhere it
+    stands, and any other condition reads its first branch when ``first`` (else its second, the
+    ``else`` or nothing); those are returned as undecided, as is every ``for`` (its body is read
+    once).
     Unbalanced directives leave the text as it is.
     """
     if "%{" not in text:
@@ -221,9 +224,12 @@ def directives(text: str, values: Mapping[str, str] | None = None, *,
             decided = _decide(rest, values)
             in_loop = first_in_loops is not None and any(not frame[0] for frame in stack)
             guess = first_in_loops if in_loop and first_in_loops is not None else first
-            stack.append([True, decided if decided is not None else guess])
             if decided is None:
-                guessed.append(dataclasses.replace(_directive(text, match, rest), first=guess))
+                # a plain name is assumed `guess` wherever it stands: %{ if !x } agrees with %{ if x }
+                plain = _CONDITION.fullmatch(rest)
+                decided = guess if plain is None else guess != bool(plain.group(1))
+                guessed.append(dataclasses.replace(_directive(text, match, rest), first=decided, assumed=guess))
+            stack.append([True, decided])
         elif keyword == "for":
             stack.append([False, True])
             guessed.append(dataclasses.replace(_directive(text, match, None), loop=True))

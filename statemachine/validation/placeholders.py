@@ -118,7 +118,7 @@ def _directive(directive: templates.Directive, mode: Mode) -> Diagnostic:
         read = f"its {'first' if directive.first else 'second'} branch was read"
         other = "render the template with Terraform to check the other"
         if directive.condition is not None:
-            value = "false" if directive.first else "true"
+            value = "false" if directive.assumed else "true"
             other = f"to check the other branch: --substitute {shlex.quote(directive.condition + '=' + value)}"
     if mode == "error":
         wanted = (f"--substitute {shlex.quote(directive.condition + '=true')} (or =false)"

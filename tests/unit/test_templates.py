@@ -331,3 +331,26 @@ Resources:
     # a definition that merely has a field named Resources is still judged as a definition
     odd = '{"StartAt": "P", "Resources": {}, "States": {"P": {"Type": "Pass", "End": true}}}'
     assert _codes(check(odd, name="flow.json"), "error") == ["unknown-field"]
+
+
+def test_a_terraform_condition_is_read_the_same_way_wherever_it_stands() -> None:
+    # Terraform renders either audit=true or audit=false: never the "Audit" Next without the
+    # state, so reading each %{ if } on its own (first branches) would report a false error.
+    text = """{
+  "StartAt": "Start",
+  "States": {
+    "Start": {"Type": "Pass", "Next": %{ if audit }"Audit"%{ else }"Skipped"%{ endif }},
+%{ if !audit ~}
+    "Skipped": {"Type": "Pass", "Next": "Done"},
+%{ else ~}
+    "Audit": {"Type": "Pass", "Next": "Done"},
+%{ endif ~}
+    "Done": {"Type": "Succeed"}
+  }
+}"""
+    found = check(text, name="flow.asl.json")
+    assert _codes(found, "error") == []
+    assert all("--substitute audit=false" in d.message for d in found)
+    assert list(load_source(text).data["States"]) == ["Start", "Audit", "Done"]
+    assert check(text, name="flow.asl.json", substitutions={"audit": "false"}) == []
+    assert list(load_source(text, substitutions={"audit": "false"}).data["States"]) == ["Start", "Skipped", "Done"]
