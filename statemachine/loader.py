@@ -161,6 +161,7 @@ def _read_template(text: str, name: str, path: str | None,
     plain: list[templates.Placeholder] = []
     if _looks_like_json(text, path):
         text, bare = templates.quote_bare(text)
+        plain = templates.serverless_variables(text)  # "${self:custom.n}": a number once filled
     elif templates.may_hold_placeholders(text):
         plain = templates.unquoted_yaml(text)
     return _load_text(text, name, path), bare, plain

@@ -51,6 +51,7 @@ __all__ = [
     "has_placeholder",
     "intrinsic_name",
     "is_placeholder",
+    "is_serverless_variable",
     "may_hold_intrinsics",
     "may_hold_placeholders",
     "names",
@@ -58,6 +59,7 @@ __all__ = [
     "quote_bare",
     "read_substitutions",
     "render_intrinsics",
+    "serverless_variables",
     "strings",
     "substitute",
     "unquoted_yaml",
@@ -165,13 +167,23 @@ def substitute(text: str, values: Mapping[str, str]) -> str:
         return values.get(match.group(1).strip(), match.group(0))
 
     def fill_nested(match: re.Match[str]) -> str:
-        body = match.group(1)
-        if "{" not in body:
-            return fill(match)
-        # The Serverless Framework resolves nested variables from the inside out:
-        # ${self:custom.tables.${sls:stage}} is ${self:custom.tables.prod} once the stage is known.
-        inner = _PLACEHOLDER.sub(fill, body)
-        return values.get(inner.strip(), match.group(0)[:2] + inner + "}")
+        quote, body = match.group(1), match.group(2)
+        written = match.group(0)[len(quote):len(match.group(0)) - len(quote)]
+        if "{" in body:
+            # The Serverless Framework resolves nested variables from the inside out:
+            # ${self:custom.tables.${sls:stage}} is ${self:custom.tables.prod} once the stage is known.
+            inner = _PLACEHOLDER.sub(fill, body)
+            name, unfilled = inner.strip(), written[:2] + inner + "}"
+        else:
+            name, unfilled = body.strip(), written
+        value = values.get(name)
+        if value is None:
+            return quote + unfilled + quote
+        if quote and is_serverless_variable(name) and _SCALAR.fullmatch(value.strip()):
+            # Serverless resolves a string that is one variable to the variable's value, of
+            # its own type: '${self:custom.delay}' is the number 30, not the text "30"
+            return value.strip()
+        return quote + value + quote
 
     def fill_all(segment: str) -> str:
         return _WITH_NESTED.sub(fill_nested, segment)  # one pass: a value is not searched again
@@ -186,8 +198,21 @@ def substitute(text: str, values: Mapping[str, str]) -> str:
     return "".join(pieces)
 
 
-#: A placeholder, possibly with placeholders inside its braces (``${self:custom.${sls:stage}}``).
-_WITH_NESTED = re.compile(r"(?:(?<!\$)\$|#)\{(?!!)((?:[^{}\n\"\\]|[$#]\{[^{}\n\"\\]+\})+)\}")
+#: A placeholder, possibly with placeholders inside its braces (``${self:custom.${sls:stage}}``),
+#: with the quotes around it when it is a whole quoted string.
+_WITH_NESTED = re.compile(
+    r"(['\"]?)(?:(?<!\$)\$|#)\{(?!!)((?:[^{}\n\"\\]|[$#]\{[^{}\n\"\\]+\})+)\}\1")
+#: A JSON number, boolean or null.
+_SCALAR = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null")
+#: The Serverless Framework's variable sources (``${self:...}``, ``${opt:...}``, ``${file(...)}``).
+_SERVERLESS = re.compile(r"\s*(?:self|opt|sls|env|ssm|cf|s3|file|aws|param|strToBool)\s*[:(]")
+
+
+def is_serverless_variable(name: str) -> bool:
+    """Is ``name`` a Serverless Framework variable (``self:custom.x``, ``opt:stage``, ...)?
+    Serverless resolves variables in the parsed document, so a string that is one variable
+    takes the type of its value, quoted or not."""
+    return _SERVERLESS.match(name) is not None
 
 
 #: A Terraform template directive (``%%{`` is its escape for a literal ``%{``).
@@ -296,7 +321,13 @@ def unquoted_yaml(text: str) -> list[Placeholder]:
     """YAML text: the placeholders not written inside quotes (``Seconds: ${T}``); YAML reads them
     as strings, though once filled they have the type of their value."""
     return [_placeholder(text, m) for m in _PLACEHOLDER.finditer(text)
-            if m.start() == 0 or text[m.start() - 1] not in "\"'"]
+            if m.start() == 0 or text[m.start() - 1] not in "\"'" or is_serverless_variable(m.group(1))]
+
+
+def serverless_variables(text: str) -> list[Placeholder]:
+    """The Serverless Framework variables of ``text``: quoted or not, once filled a string that
+    is one of them has the type of its value."""
+    return [_placeholder(text, m) for m in _PLACEHOLDER.finditer(text) if is_serverless_variable(m.group(1))]
 
 
 def _string_state(text: str, start: int, end: int, in_string: bool) -> bool:

@@ -51,7 +51,7 @@ def settle(doc: SourceDocument, found: list[Diagnostic], mode: Mode) -> list[Dia
         on_placeholder.add("/StartAt")  # "End": ${IsLast} may be true: the machine may end there
     kept = [d for d in found if not (d.severity == "error" and d.pointer in on_placeholder
                                      and (d.pointer in held or d.code == "no-terminal-state"))]
-    if mode == "warn" and any(_routes(doc, pointer, text, bare) for pointer, text in held.items()):
+    if mode == "warn" and any(_routes(doc, pointer, text, bare | plain) for pointer, text in held.items()):
         # "Next": "${AfterA}", "Catch": ${catchers}: which states are reached, and whether the
         # machine ends, depends on the values; AWS judges the filled definition
         kept = [d for d in kept if d.code not in _REACH]

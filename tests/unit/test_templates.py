@@ -354,3 +354,33 @@ def test_a_terraform_condition_is_read_the_same_way_wherever_it_stands() -> None
     assert list(load_source(text).data["States"]) == ["Start", "Audit", "Done"]
     assert check(text, name="flow.asl.json", substitutions={"audit": "false"}) == []
     assert list(load_source(text, substitutions={"audit": "false"}).data["States"]) == ["Start", "Skipped", "Done"]
+
+
+def test_an_unquoted_yaml_placeholder_that_routes_leaves_reachability_to_the_values() -> None:
+    # Serverless: "Choices: ${file(./choices.yml)}" brings the rules (and their Next) from a file.
+    text = ("StartAt: Route\nStates:\n  Route:\n    Type: Choice\n    Choices: ${file(./choices.yml)}\n"
+            "    Default: Done\n  Special:\n    Type: Pass\n    Next: Done\n  Done:\n    Type: Succeed\n")
+    assert _codes(check(text, name="flow.yml"), "error") == []
+    # Serverless resolves variables in the parsed document: quoted, the file's rules come in too
+    assert _codes(check(text.replace("${file(./choices.yml)}", "'${file(./choices.yml)}'"), name="flow.yml"), "error") == []
+    # a SAM placeholder is filled as text: quoted, it is a string, which holds no rules
+    quoted = text.replace("${file(./choices.yml)}", "'${ChoiceRules}'")
+    assert "unreachable-state" in _codes(check(quoted, name="flow.yml"), "error")
+
+
+@pytest.mark.parametrize("quote", ["'", '"', ""])
+def test_a_quoted_serverless_variable_takes_the_type_of_its_value(quote: str) -> None:
+    # Serverless resolves '${self:custom.delay}' to the value itself: the number 30 here, which
+    # "Seconds" needs; SAM's textual '${Delay}' filled with 30 stays the text "30" (refused).
+    text = f"StartAt: W\nStates:\n  W:\n    Type: Wait\n    Seconds: {quote}${{self:custom.delay}}{quote}\n    End: true\n"
+    found = check(text, name="flow.yml")
+    assert _codes(found, "error") == [] and "stays a string" not in found[0].message
+    assert check(text, name="flow.yml", substitutions={"self:custom.delay": "30"}) == []
+    assert load_source(text, substitutions={"self:custom.delay": "30"}).data["States"]["W"]["Seconds"] == 30
+    sam = text.replace("self:custom.delay", "Delay")
+    expected = ["wrong-type"] if quote else []
+    assert _codes(check(sam, name="flow.yml", substitutions={"Delay": "30"}), "error") == expected
+    # in JSON too, and only when the string is the variable alone
+    json_text = '{"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": "${self:custom.delay}", "End": true}}}'
+    assert load_source(json_text, substitutions={"self:custom.delay": "30"}).data["States"]["W"]["Seconds"] == 30
+    assert templates.substitute("'x ${self:a}' '${self:b}'", {"self:a": "1", "self:b": "bob"}) == "'x 1' 'bob'"
