@@ -92,6 +92,7 @@ def _resource_problems(path: str, resource_map: str,
     """Unresolvable resources, found without importing or running any handler module
     (statemachine.resources.static): validation is what CI runs on untrusted pull requests.
     A Resource still holding a template placeholder is reported as a placeholder already."""
+    from statemachine import templates
     from statemachine.errors import DefinitionError
     from statemachine.loader import load_source
     from statemachine.resources.static import check_resources
@@ -101,7 +102,7 @@ def _resource_problems(path: str, resource_map: str,
     except DefinitionError as exc:
         return with_file([d for d in exc.diagnostics if d.code != "template-placeholder"], path)
     problems = [d for d in check_resources(doc, resource_map)
-                if not (d.code == "unresolved-resource" and "${" in d.message)]
+                if not (d.code == "unresolved-resource" and templates.has_placeholder(d.message))]
     return with_file(problems, path)
 
 

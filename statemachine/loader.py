@@ -112,28 +112,68 @@ def load_source(
 def _load_template(text: str, name: str, path: str | None, substitutions: Mapping[str, str] | None) -> SourceDocument:
     """Fill placeholders, quote those left bare in JSON, load; a whole-document Fn::Join/Fn::Sub
     (a CDK DefinitionString) is rendered to its text and loaded again."""
+    if text.lstrip()[:1] == '"':  # a CDK DefinitionString without tokens: one JSON string
+        held = _json_string(text)
+        if held is not None and held.lstrip().startswith("{"):  # positions are of the inner text
+            return dataclasses.replace(_load_template(held, name, None, substitutions), source_map={})
     intrinsics = templates.may_hold_intrinsics(text)
-    if "${" not in text and substitutions is None and not intrinsics:
+    if not templates.may_hold_placeholders(text) and substitutions is None and not intrinsics and "%{" not in text:
         return dataclasses.replace(_load_text(text, name, path), template=_PLAIN)  # the common case
     literal: frozenset[str] = frozenset()
     if substitutions is not None:
         left = {name for name in templates.names(text) if name not in substitutions}
         literal = frozenset(templates.escaped_names(text) - left)
         text = templates.substitute(text, substitutions)
-    bare: list[templates.Placeholder] = []
-    plain: list[templates.Placeholder] = []
-    if _looks_like_json(text, path):
-        text, bare = templates.quote_bare(text)
-    elif "${" in text:
-        plain = templates.unquoted_yaml(text)
-    doc = _load_text(text, name, path)
+    rendering, guessed = templates.directives(text, substitutions)  # Terraform's %{ if }: one rendering
+    try:
+        doc, bare, plain = _read_template(rendering, name, path)
+    except DefinitionError as first_error:
+        if not any(not d.loop for d in guessed):
+            raise
+        # the first branches do not parse (a separator's comma in a %{ for }): the second
+        # ones inside loops, then everywhere
+        for first_in_loops, first in ((False, True), (False, False)):
+            other, others = templates.directives(text, substitutions, first=first, first_in_loops=first_in_loops)
+            try:
+                doc, bare, plain = _read_template(other, name, path)
+            except DefinitionError:
+                continue
+            rendering, guessed = other, others
+            break
+        else:
+            raise first_error from None
+    text = rendering
     rendered = templates.whole_text(doc.data)
     if rendered is not None:  # positions are of the rendered text, not of the file: left out
         inner = _load_template(rendered, name, None, substitutions)
         return dataclasses.replace(inner, source_map={})
-    info = templates.TemplateInfo(tuple(bare), literal, tuple(plain), present="${" in text or intrinsics)
+    info = templates.TemplateInfo(tuple(bare), literal, tuple(plain),
+                                  present=templates.may_hold_placeholders(text) or intrinsics or bool(guessed),
+                                  directives=tuple(guessed))
     doc = dataclasses.replace(doc, template=info)
     return _templated(doc, substitutions) if intrinsics else doc
+
+
+def _read_template(text: str, name: str, path: str | None,
+                   ) -> tuple[SourceDocument, list[templates.Placeholder], list[templates.Placeholder]]:
+    """Load text holding placeholders: JSON's bare ones quoted first, YAML's unquoted ones noted."""
+    bare: list[templates.Placeholder] = []
+    plain: list[templates.Placeholder] = []
+    if _looks_like_json(text, path):
+        text, bare = templates.quote_bare(text)
+        plain = templates.serverless_variables(text)  # "${self:custom.n}": a number once filled
+    elif templates.may_hold_placeholders(text):
+        plain = templates.unquoted_yaml(text)
+    return _load_text(text, name, path), bare, plain
+
+
+def _json_string(text: str) -> str | None:
+    """The string a whole JSON document holds, when it is one JSON string; else None."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, str) else None
 
 
 def _templated(doc: SourceDocument, substitutions: Mapping[str, str] | None) -> SourceDocument:

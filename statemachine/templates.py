@@ -11,14 +11,19 @@ both stand for the literal ``${x}``; without values they are simply not placehol
 
 What the tools resolve before AWS sees the definition, and so what is a placeholder here:
 - ``${Name}`` anywhere in the text (``${AWS::Region}``, ``${Func.Arn}``, ``${self:custom.x}``,
-  ``${opt:stage, 'dev'}``, ``${var_name}``). JSONPath (``$.x``, ``$$.Task.Token``), intrinsic
+  ``${opt:stage, 'dev'}``, ``${var_name}``), and the Serverless Framework's ``#{AWS::Region}``. JSONPath (``$.x``, ``$$.Task.Token``), intrinsic
   functions (``States.Format('{}', $.x)``) and JSONata (``{% $x %}``) never write ``${``.
 - CloudFormation intrinsic functions where a value stands (``{"Fn::GetAtt": [F, "Arn"]}``,
   ``{"Ref": "X"}``, ``Fn::Join``, ``Fn::Sub``, and YAML's ``!GetAtt``/``!Ref``/``!Sub``/``!Join``):
   ``render_intrinsics`` turns them into the string they produce, each unknown part a placeholder
   (``${F.Arn}``, ``${X}``). A whole definition that is one ``Fn::Join``/``Fn::Sub`` (the
   DefinitionString of a CDK-synthesized template) is rendered to its text and then read.
-What they leave alone: everything else; a Terraform ``%{ if }`` directive is not understood.
+- Terraform's template directives ``%{ if c }...%{ else }...%{ endif }`` and
+  ``%{ for x in xs }...%{ endfor }`` (``directives``): without a value for ``c`` the first
+  branch is read (one of the definitions Terraform may render) and the other is blanked out;
+  with ``c`` given as ``true``/``false`` (``--substitute c=false``) the branch it selects is
+  read. A ``for`` body is read once. Blanking keeps every line and column where it was.
+What they leave alone: everything else.
 
 An unquoted placeholder in JSON (``"Seconds": ${Timeout}``) is valid once filled, not before:
 ``quote_bare`` wraps it in quotes so the text parses, and reports where it was.
@@ -36,27 +41,35 @@ from statemachine.values import JSON
 
 __all__ = [
     "INTRINSICS",
+    "Directive",
     "Placeholder",
     "SubstitutionsError",
     "TemplateInfo",
+    "directives",
     "escaped_names",
     "find",
     "has_placeholder",
     "intrinsic_name",
+    "is_placeholder",
+    "is_serverless_variable",
     "may_hold_intrinsics",
+    "may_hold_placeholders",
     "names",
     "parse_assignment",
     "quote_bare",
     "read_substitutions",
     "render_intrinsics",
+    "serverless_variables",
     "strings",
     "substitute",
     "unquoted_yaml",
     "whole_text",
 ]
 
-#: ``${Name}``, not ``$${Name}`` (Terraform's escape) nor ``${!Name}`` (Fn::Sub's escape).
-_PLACEHOLDER = re.compile(r"(?<!\$)\$\{(?!!)([^{}\n\"\\]+)\}")
+#: ``${Name}``, not ``$${Name}`` (Terraform's escape) nor ``${!Name}`` (Fn::Sub's escape); and
+#: ``#{Name}``, the Serverless Framework's pseudo-parameter form (``#{AWS::Region}``), which
+#: serverless-step-functions turns into an ``Fn::Sub`` ``${Name}`` before AWS sees it.
+_PLACEHOLDER = re.compile(r"(?:(?<!\$)\$|#)\{(?!!)([^{}\n\"\\]+)\}")
 _ESCAPE = re.compile(r"\$\$\{|\$\{!")
 
 
@@ -82,15 +95,44 @@ class TemplateInfo:
     plain: tuple[Placeholder, ...] = ()
     #: may the data hold placeholders? None: not known (a dict was given, not text)
     present: bool | None = None
+    #: Terraform directives whose branch was guessed (no value decided it)
+    directives: tuple[Directive, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Directive:
+    """A Terraform ``%{ if c }`` or ``%{ for x in xs }`` whose outcome was not known: ``text``
+    as written, 1-based ``line`` and ``column`` of its ``%``; ``condition`` the name whose
+    ``true``/``false`` value would decide it (None when it is not a plain name, or a ``for``);
+    ``loop`` for a ``for``; ``first``: the first branch of an ``if`` was read (else the second);
+    ``assumed``: the value the condition's name was read with."""
+
+    text: str
+    line: int
+    column: int
+    condition: str | None
+    loop: bool = False
+    first: bool = True
+    assumed: bool = True
 
 
 class SubstitutionsError(ValueError):
     """A substitutions file or ``NAME=VALUE`` that cannot be used; the message is one line."""
 
 
+def may_hold_placeholders(text: str) -> bool:
+    """A cheap test on the text: could it hold a placeholder (``${`` or ``#{``)?"""
+    return "${" in text or "#{" in text
+
+
 def has_placeholder(text: str) -> bool:
-    """Does ``text`` hold a ``${Name}`` placeholder (escapes excluded)?"""
-    return "${" in text and _PLACEHOLDER.search(text) is not None
+    """Does ``text`` hold a ``${Name}`` (or ``#{Name}``) placeholder (escapes excluded)?"""
+    return may_hold_placeholders(text) and _PLACEHOLDER.search(text) is not None
+
+
+def is_placeholder(text: str) -> bool:
+    """Is ``text`` one placeholder and nothing else (``${Timeout}``, ``#{AWS::Region}``)?"""
+    return _PLACEHOLDER.fullmatch(text) is not None
 
 
 def names(text: str) -> list[str]:
@@ -124,14 +166,132 @@ def substitute(text: str, values: Mapping[str, str]) -> str:
     def fill(match: re.Match[str]) -> str:
         return values.get(match.group(1).strip(), match.group(0))
 
+    def fill_nested(match: re.Match[str]) -> str:
+        quote, body = match.group(1), match.group(2)
+        written = match.group(0)[len(quote):len(match.group(0)) - len(quote)]
+        if "{" in body:
+            # The Serverless Framework resolves nested variables from the inside out:
+            # ${self:custom.tables.${sls:stage}} is ${self:custom.tables.prod} once the stage is known.
+            inner = _PLACEHOLDER.sub(fill, body)
+            name, unfilled = inner.strip(), written[:2] + inner + "}"
+        else:
+            name, unfilled = body.strip(), written
+        value = values.get(name)
+        if value is None:
+            return quote + unfilled + quote
+        if quote and is_serverless_variable(name) and _SCALAR.fullmatch(value.strip()):
+            # Serverless resolves a string that is one variable to the variable's value, of
+            # its own type: '${self:custom.delay}' is the number 30, not the text "30"
+            return value.strip()
+        return quote + value + quote
+
+    def fill_all(segment: str) -> str:
+        return _WITH_NESTED.sub(fill_nested, segment)  # one pass: a value is not searched again
+
     pieces = []
     last = 0
     for escape in _ESCAPE.finditer(text):  # the escapes are literal text: never filled
-        pieces.append(_PLACEHOLDER.sub(fill, text[last:escape.start()]))
+        pieces.append(fill_all(text[last:escape.start()]))
         pieces.append("${")
         last = escape.end()
-    pieces.append(_PLACEHOLDER.sub(fill, text[last:]))
+    pieces.append(fill_all(text[last:]))
     return "".join(pieces)
+
+
+#: A placeholder, possibly with placeholders inside its braces (``${self:custom.${sls:stage}}``),
+#: with the quotes around it when it is a whole quoted string.
+_WITH_NESTED = re.compile(
+    r"(['\"]?)(?:(?<!\$)\$|#)\{(?!!)((?:[^{}\n\"\\]|[$#]\{[^{}\n\"\\]+\})+)\}\1")
+#: A JSON number, boolean or null.
+_SCALAR = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null")
+#: The Serverless Framework's variable sources (``${self:...}``, ``${opt:...}``, ``${file(...)}``).
+_SERVERLESS = re.compile(r"\s*(?:self|opt|sls|env|ssm|cf|s3|file|aws|param|strToBool)\s*[:(]")
+
+
+def is_serverless_variable(name: str) -> bool:
+    """Is ``name`` a Serverless Framework variable (``self:custom.x``, ``opt:stage``, ...)?
+    Serverless resolves variables in the parsed document, so a string that is one variable
+    takes the type of its value, quoted or not."""
+    return _SERVERLESS.match(name) is not None
+
+
+#: A Terraform template directive (``%%{`` is its escape for a literal ``%{``).
+_DIRECTIVE = re.compile(r"(?<!%)%\{~?\s*(if|else|endif|for|endfor)\b([^{}]*?)~?\}")
+_CONDITION = re.compile(r"\s*(!?)\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*")
+
+
+def directives(text: str, values: Mapping[str, str] | None = None, *,
+               first: bool = True, first_in_loops: bool | None = None) -> tuple[str, list[Directive]]:
+    """Terraform text: read one rendering of its ``%{ if }``/``%{ for }`` directives.
+
+    Each directive and each branch not read becomes spaces (line breaks kept), so positions in
+    the result are those of the file. An ``if`` whose condition is a name given in ``values``
+    as ``true`` or ``false`` (``!name`` too) reads the branch it selects. Without a value a name
+    is taken as ``first`` (inside a ``for`` body, ``first_in_loops`` when given) everywhere it
+    stands, and any other condition reads its first branch when ``first`` (else its second, the
+    ``else`` or nothing); those are returned as undecided, as is every ``for`` (its body is read
+    once).
+    Unbalanced directives leave the text as it is.
+    """
+    if "%{" not in text:
+        return text, []
+    chars = list(text)
+    stack: list[list[bool]] = []  # per open directive: [is_if, reading the current branch]
+    guessed: list[Directive] = []
+    last = 0
+    for match in _DIRECTIVE.finditer(text):
+        if not all(frame[1] for frame in stack):
+            _blank(chars, last, match.start())
+        _blank(chars, match.start(), match.end())
+        last = match.end()
+        keyword, rest = match.group(1), match.group(2)
+        if keyword == "if":
+            decided = _decide(rest, values)
+            in_loop = first_in_loops is not None and any(not frame[0] for frame in stack)
+            guess = first_in_loops if in_loop and first_in_loops is not None else first
+            if decided is None:
+                # a plain name is assumed `guess` wherever it stands: %{ if !x } agrees with %{ if x }
+                plain = _CONDITION.fullmatch(rest)
+                decided = guess if plain is None else guess != bool(plain.group(1))
+                guessed.append(dataclasses.replace(_directive(text, match, rest), first=decided, assumed=guess))
+            stack.append([True, decided])
+        elif keyword == "for":
+            stack.append([False, True])
+            guessed.append(dataclasses.replace(_directive(text, match, None), loop=True))
+        elif keyword == "else":
+            if not stack or not stack[-1][0]:
+                return text, []
+            stack[-1][1] = not stack[-1][1]
+        elif not stack or stack.pop()[0] != (keyword == "endif"):
+            return text, []
+    if stack:
+        return text, []
+    return "".join(chars), guessed
+
+
+def _blank(chars: list[str], start: int, end: int) -> None:
+    for index in range(start, end):
+        if chars[index] not in "\r\n":
+            chars[index] = " "
+
+
+def _decide(condition: str, values: Mapping[str, str] | None) -> bool | None:
+    match = _CONDITION.fullmatch(condition)
+    if match is None or values is None:
+        return None
+    value = values.get(match.group(2), "").strip().strip('"').lower()
+    if value not in ("true", "false"):
+        return None
+    return (value == "true") != bool(match.group(1))
+
+
+def _directive(text: str, match: re.Match[str], condition: str | None) -> Directive:
+    where = _placeholder(text, match)
+    name = None
+    if condition is not None:
+        plain = _CONDITION.fullmatch(condition)
+        name = plain.group(2) if plain is not None else None
+    return Directive(match.group(0), where.line, where.column, name)
 
 
 def quote_bare(text: str) -> tuple[str, list[Placeholder]]:
@@ -139,7 +299,7 @@ def quote_bare(text: str) -> tuple[str, list[Placeholder]]:
 
     Returns the new text and the placeholders that were bare (positions in the old text).
     """
-    if "${" not in text:
+    if not may_hold_placeholders(text):
         return text, []
     bare: list[Placeholder] = []
     out: list[str] = []
@@ -161,7 +321,13 @@ def unquoted_yaml(text: str) -> list[Placeholder]:
     """YAML text: the placeholders not written inside quotes (``Seconds: ${T}``); YAML reads them
     as strings, though once filled they have the type of their value."""
     return [_placeholder(text, m) for m in _PLACEHOLDER.finditer(text)
-            if m.start() == 0 or text[m.start() - 1] not in "\"'"]
+            if m.start() == 0 or text[m.start() - 1] not in "\"'" or is_serverless_variable(m.group(1))]
+
+
+def serverless_variables(text: str) -> list[Placeholder]:
+    """The Serverless Framework variables of ``text``: quoted or not, once filled a string that
+    is one of them has the type of its value."""
+    return [_placeholder(text, m) for m in _PLACEHOLDER.finditer(text) if is_serverless_variable(m.group(1))]
 
 
 def _string_state(text: str, start: int, end: int, in_string: bool) -> bool:
@@ -236,6 +402,10 @@ def _render(name: str, argument: JSON) -> str:
     if name == "Fn::Sub":
         template = argument[0] if isinstance(argument, list) and argument else argument
         if isinstance(template, str):
+            if isinstance(argument, list) and len(argument) == 2 and isinstance(argument[1], dict):
+                # [template, {Name: !Ref Worker}]: ${Name} is what its variable produces (${Worker})
+                local = {key: _piece(value) for key, value in argument[1].items()}
+                return _PLACEHOLDER.sub(lambda m: local.get(m.group(1).strip(), m.group(0)), template)
             return template
     if name == "Fn::Join" and isinstance(argument, list) and len(argument) == 2:
         delimiter, items = argument

@@ -8,7 +8,8 @@ AWS evaluates JSONPath with Jayway semantics, so this module follows them:
 - Any other path (``[*]``, ``..``, filters ``[?(@.x > 1)]``, slices, unions) yields a list of
   the matches in document order, possibly empty; it never raises.
 - ``.length()`` (and min/max/avg/sum/stddev/keys/first/last) at the end of a path applies to
-  what the path selected.
+  what the path selected; after a leading deep scan ``length()`` counts the children of every
+  match, as Jayway does (``$..book.length()`` is the number of books).
 - Jayway's grammar is looser than Goessner's, and real definitions use it: a dot may stand
   before a bracket or a wildcard (``$.[0]``, ``$.Snapshots.[0].State``, ``$.[?(@.OU > 0)]``,
   ``$.[*].['bucket', 'key']``; same meaning as without the dot, since Jayway's dot token only
@@ -135,6 +136,10 @@ class JsonPath:
                 if not found:
                     raise PathNotFound(self.text, _merge_failure(value, self.segments))
                 return found[0] if self.function is None else _apply_function(self.function, found[0])
+            if self.function == "length" and self.segments[0].kind == "scan":
+                # Jayway reads $..book.length() as length($..book[*]): it counts the children
+                # of every match (its documented "number of books"), not the matches.
+                return sum(len(match) for match in found if isinstance(match, list | dict))
             return found if self.function is None else _apply_function(self.function, found)
         current = value
         for key in keys:
@@ -648,7 +653,7 @@ class _Parser:
                 self.fail("Expected a comparison operator after a value")
             return lambda item, root: _present(left(item, root))
         right, test = self.operand(), OPERATORS[name]
-        if name == "!=":
+        if name in ("!=", "nin"):  # Jayway: "not equal"/"not in" negate ==/in, so an absent left matches
             return lambda item, root: test(left(item, root), right(item, root))
         return lambda item, root: _both(left(item, root), right(item, root), test)
 

@@ -55,6 +55,13 @@ def validate(
         return _placed(doc, found)
     if any(d.code == "not-json" for d in found):  # a dict holding non-JSON values: no pass can trust it
         return _placed(doc, found)
+    if _is_cloudformation(doc.data):  # `sm validate .` in a SAM/CDK project meets template.yaml
+        found.append(Diagnostic(
+            "cloudformation-template",
+            "this is a CloudFormation/SAM template, not a state machine definition: validate the file its "
+            "DefinitionUri names, or the DefinitionString taken out of it (see the README, 'Validating SAM, "
+            "CDK and Terraform projects')"))
+        return _placed(doc, found)
     found += schema_diagnostics(doc.data)
     machine = walk(doc.data, machine_type)
     with compile_memo():  # each expression parsed once by the rules and the compile pass
@@ -62,6 +69,12 @@ def validate(
             found.extend(rule(machine))
         found.extend(compile_problems(machine, found))
     return _placed(doc, placeholder_rules.settle(doc, found, placeholders))
+
+
+def _is_cloudformation(data: Mapping[str, JSON]) -> bool:
+    """A CloudFormation (or SAM) template rather than a definition: it has Resources (or the
+    template version) and no StartAt."""
+    return "StartAt" not in data and ("AWSTemplateFormatVersion" in data or isinstance(data.get("Resources"), dict))
 
 
 def compile_problems(machine: Machine, found: list[Diagnostic]) -> Iterator[Diagnostic]:

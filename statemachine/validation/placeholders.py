@@ -15,6 +15,7 @@ an unrecognized ARN, a timestamp that does not parse) says nothing about the def
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from collections.abc import Iterable
 from typing import Literal
@@ -34,7 +35,9 @@ def settle(doc: SourceDocument, found: list[Diagnostic], mode: Mode) -> list[Dia
     """``found`` with the errors that stand on a placeholder replaced as ``mode`` says."""
     if not isinstance(doc.data, dict) or doc.template.present is False:
         return found
-    if doc.template.present is None and "${" not in _text(doc.data):  # a dict: one C-speed look
+    if doc.template.directives:
+        found = found + [_directive(d, mode) for d in doc.template.directives]
+    if doc.template.present is None and not templates.may_hold_placeholders(_text(doc.data)):  # a dict: one C-speed look
         return found
     literal = doc.template.literal
     held = {pointer: text for pointer, text in templates.strings(doc.data)
@@ -48,6 +51,10 @@ def settle(doc: SourceDocument, found: list[Diagnostic], mode: Mode) -> list[Dia
         on_placeholder.add("/StartAt")  # "End": ${IsLast} may be true: the machine may end there
     kept = [d for d in found if not (d.severity == "error" and d.pointer in on_placeholder
                                      and (d.pointer in held or d.code == "no-terminal-state"))]
+    if mode == "warn" and any(_routes(doc, pointer, text, bare | plain) for pointer, text in held.items()):
+        # "Next": "${AfterA}", "Catch": ${catchers}: which states are reached, and whether the
+        # machine ends, depends on the values; AWS judges the filled definition
+        kept = [d for d in kept if d.code not in _REACH]
     grouped: dict[str, list[str]] = {}  # name -> pointers of placeholders that need no note
     for pointer, text in held.items():
         unquoted = _was_bare(doc, pointer, text, bare)
@@ -69,6 +76,21 @@ def settle(doc: SourceDocument, found: list[Diagnostic], mode: Mode) -> list[Dia
     return kept
 
 
+#: Errors about which states are reached: a placeholder that routes makes them unknowable.
+_REACH = frozenset({"unreachable-state", "no-terminal-state"})
+#: Fields that name a transition target.
+_TARGET = re.compile(r"/(Next|Default|StartAt)$")
+#: Fields whose whole value (an unquoted placeholder) may hold transitions or states.
+_ROUTING = re.compile(r"/(Catch|Choices|States|Branches)(/[^/]+)?$|/(ItemProcessor|Iterator|Parallel)$")
+
+
+def _routes(doc: SourceDocument, pointer: str, text: str, bare: set[tuple[str, int]]) -> bool:
+    """Does the placeholder at ``pointer`` decide where the machine goes?"""
+    if _TARGET.search(pointer):
+        return True
+    return _ROUTING.search(pointer) is not None and _was_bare(doc, pointer, text, bare)
+
+
 def _text(data: object) -> str:
     try:
         return json.dumps(data, ensure_ascii=False)
@@ -78,12 +100,33 @@ def _text(data: object) -> str:
 
 def _was_bare(doc: SourceDocument, pointer: str, text: str, bare: set[tuple[str, int]]) -> bool:
     names = templates.names(text)
-    if not bare or len(names) != 1 or text != "${" + names[0] + "}":
+    if not bare or len(names) != 1 or not templates.is_placeholder(text):
         return False
     line = doc.position(pointer)[0]
     if line == 0:  # no positions (a rendered CDK DefinitionString): match by name
         return any(name == names[0] for name, _ in bare)
     return (names[0], line) in bare
+
+
+def _directive(directive: templates.Directive, mode: Mode) -> Diagnostic:
+    """A Terraform directive read one way of several: a warning (validation), or an error
+    (running), since which definition Terraform renders depends on values not given."""
+    shown = " ".join(directive.text.split())
+    if directive.loop:
+        read, other = "its body was read once", "render the template with Terraform to check what it produces"
+    else:
+        read = f"its {'first' if directive.first else 'second'} branch was read"
+        other = "render the template with Terraform to check the other"
+        if directive.condition is not None:
+            value = "false" if directive.assumed else "true"
+            other = f"to check the other branch: --substitute {shlex.quote(directive.condition + '=' + value)}"
+    if mode == "error":
+        wanted = (f"--substitute {shlex.quote(directive.condition + '=true')} (or =false)"
+                  if directive.condition is not None else "the rendered definition")
+        message = f"Terraform template directive {shown} is not decided, and the definition depends on it: give {wanted}"
+        return Diagnostic(CODE, message, "", directive.line, directive.column)
+    message = f"Terraform template directive {shown} without a value: {read}; {other}"
+    return Diagnostic(CODE, message, "", directive.line, directive.column, severity="warning")
 
 
 def _diagnostic(pointer: str, names: Iterable[str], unquoted: bool, causes: list[Diagnostic], mode: Mode,

@@ -191,3 +191,196 @@ def test_a_cdk_definition_string_with_an_unquoted_reference() -> None:
     assert warning.pointer == "/States/M/MaxConcurrency"
     assert check(text, substitutions={"Concurrency": "5"}) == []
     assert load_source(text, substitutions={"Concurrency": "5"}).data["States"]["M"]["MaxConcurrency"] == 5
+
+
+def test_serverless_hash_pseudo_parameters_are_placeholders() -> None:
+    # serverless-step-functions: "arn:aws:lambda:#{AWS::Region}:#{AWS::AccountId}:function:f"
+    # becomes an Fn::Sub "${AWS::Region}" before AWS sees it.
+    text = ("StartAt: Pub\nStates:\n  Pub:\n    Type: Task\n"
+            "    Resource: arn:#{AWS::Partition}:states:::sns:publish\n"
+            "    Parameters:\n      TopicArn: arn:aws:sns:#{AWS::Region}:#{AWS::AccountId}:alerts\n"
+            "      Message: hi\n    End: true\n")
+    assert templates.names(text) == ["AWS::Partition", "AWS::Region", "AWS::AccountId"]
+    found = check(text, name="flow.yml")
+    assert _codes(found, "error") == []
+    assert _codes(found, "warning") == ["template-placeholder"] * 3
+    filled = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012"}
+    assert check(text, name="flow.yml", substitutions=filled) == []
+    wrong = check(text.replace(":sns:publish", ":sns:publsh"), name="flow.yml", substitutions=filled)
+    assert _codes(wrong, "error") == ["unknown-integration"]
+
+
+def test_a_cdk_definition_string_without_tokens_is_one_json_string() -> None:
+    # CDK writes DefinitionString as a plain string when the definition holds no token (no
+    # Ref/GetAtt to join); the definition AWS sees is that string's text.
+    inner = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"ok": True}, "End": True}}}
+    text = json.dumps(json.dumps(inner, separators=(",", ":")))
+    assert check(text, name="definition-string.json") == []
+    assert statemachine.load(text).run({}).output == {"ok": True}
+    broken = json.dumps(json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "Next": "Q"}}}))
+    assert "unknown-next-target" in _codes(check(broken, name="definition-string.json"), "error")
+    assert _codes(check('"just text"', name="x.json"), "error") == ["not-an-object"]
+
+
+# Terraform's templatefile directives: %{ if c }...%{ else }...%{ endif } and %{ for }...%{ endfor }
+# are rendered by Terraform before AWS sees the definition.
+TERRAFORM_IF = """{
+  "StartAt": "Start",
+  "States": {
+    "Start": {"Type": "Pass", "Next": %{ if audit }"Audit"%{ else }"Done"%{ endif }},
+%{ if audit ~}
+    "Audit": {"Type": "Pass", "Next": "Done"},
+%{ endif ~}
+    "Done": {"Type": "Succeed"}
+  }
+}"""
+
+
+def test_terraform_if_without_a_value_reads_the_first_branch_with_a_warning() -> None:
+    found = check(TERRAFORM_IF, name="flow.asl.json")
+    assert _codes(found, "error") == []
+    assert [(d.code, d.line, d.column) for d in found] == [("template-placeholder", 4, 39), ("template-placeholder", 5, 1)]
+    assert "--substitute audit=false" in found[0].message
+    doc = load_source(TERRAFORM_IF, name="flow.asl.json")
+    assert doc.data["States"]["Start"]["Next"] == "Audit"
+    assert doc.position("/States/Done") == (8, 5)  # blanked out, not removed: positions are the file's
+
+
+@pytest.mark.parametrize(("value", "states"), [("true", ["Start", "Audit", "Done"]), ("false", ["Start", "Done"])])
+def test_terraform_if_reads_the_branch_its_value_selects(value: str, states: list[str]) -> None:
+    assert check(TERRAFORM_IF, name="flow.asl.json", substitutions={"audit": value}) == []
+    assert list(load_source(TERRAFORM_IF, substitutions={"audit": value}).data["States"]) == states
+
+
+def test_terraform_directives_must_be_decided_to_run() -> None:
+    with pytest.raises(DefinitionError) as info:
+        statemachine.load(TERRAFORM_IF)
+    assert {d.code for d in info.value.diagnostics} == {"template-placeholder"}
+    assert "--substitute audit=true" in info.value.diagnostics[0].message
+    execution = statemachine.load(TERRAFORM_IF, substitutions={"audit": "false"}).run({})
+    assert execution.status == "SUCCEEDED"
+
+
+def test_a_terraform_for_loop_with_a_separator_is_read_once() -> None:
+    text = """{"StartAt": "Fan out", "States": {"Fan out": {"Type": "Parallel", "End": true, "Branches": [
+%{ for i, region in regions ~}
+  {"StartAt": "Deploy", "States": {"Deploy": {"Type": "Pass", "Result": "${region}", "End": true}}}%{ if i < length(regions) - 1 },%{ endif }
+%{ endfor ~}
+]}}}"""
+    found = check(text, name="flow.asl.json")
+    assert _codes(found, "error") == []
+    assert sum("Terraform template directive" in d.message for d in found) == 2
+    assert len(load_source(text).data["States"]["Fan out"]["Branches"]) == 1
+
+
+def test_unbalanced_terraform_directives_are_a_syntax_error() -> None:
+    assert _codes(check(TERRAFORM_IF.replace("%{ endif ~}", ""), name="flow.asl.json"), "error") == ["syntax-error"]
+
+
+def test_nested_serverless_variables_are_filled_from_the_inside_out() -> None:
+    text = "${self:custom.tables.${sls:stage}} ${self:custom.${other}} ${x}"
+    values = {"sls:stage": "prod", "self:custom.tables.prod": "orders-prod", "x": "${sls:stage}"}
+    # a filled value is not searched again (x stays "${sls:stage}"), an unknown outer name stays
+    assert templates.substitute(text, values) == "orders-prod ${self:custom.${other}} ${sls:stage}"
+
+
+@pytest.mark.parametrize(
+    "routing",
+    ['"Next": "${AfterA}"',                                    # the target itself is a placeholder
+     '"Next": "B", "Catch": ${catchers}',                      # Terraform: "Catch": ${jsonencode(...)}
+     '"Next": "B", "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "${on_error}"}]'],
+)
+def test_a_placeholder_that_routes_leaves_reachability_to_the_values(routing: str) -> None:
+    # Which states are reached depends on the value: AWS judges the filled definition, which may
+    # reach C (unreachable states are an error there, so they are one here once filled).
+    text = ('{"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", '
+            '"Parameters": {"FunctionName": "f"}, ' + routing + '}, "B": {"Type": "Succeed"}, "C": {"Type": "Succeed"}}}')
+    assert _codes(check(text, name="flow.asl.json"), "error") == []
+    filled = {"AfterA": "B", "on_error": "B", "catchers": "[]"}
+    assert _codes(check(text, name="flow.asl.json", substitutions=filled), "error") == ["unreachable-state"]
+
+
+def test_a_placeholder_elsewhere_does_not_hide_an_unreachable_state() -> None:
+    text = ('{"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": "${x}", "Next": "B"}, '
+            '"B": {"Type": "Succeed"}, "C": {"Type": "Succeed"}}}')
+    assert _codes(check(text, name="flow.asl.json"), "error") == ["unreachable-state"]
+
+
+def test_fn_sub_variables_render_to_what_they_produce() -> None:
+    # Fn::Sub [template, {Name: !Ref WorkerFunction}]: ${Name} is the function's ${WorkerFunction}
+    value = {"Fn::Sub": ["arn:aws:lambda:${AWS::Region}:1:function:${Name} ${!Literal}", {"Name": {"Ref": "WorkerFunction"}}]}
+    assert templates.render_intrinsics(value) == "arn:aws:lambda:${AWS::Region}:1:function:${WorkerFunction} ${!Literal}"
+
+
+def test_a_cloudformation_template_is_named_as_such() -> None:
+    # `sm validate .` in a SAM project meets template.yaml: one clear error, not a list of
+    # missing StartAt/unknown Resources fields.
+    sam = """AWSTemplateFormatVersion: '2010-09-09'
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  OrderFlow:
+    Type: AWS::Serverless::StateMachine
+    Properties:
+      DefinitionUri: statemachine/order.asl.json
+      DefinitionSubstitutions:
+        CheckStockFunctionArn: !GetAtt CheckStockFunction.Arn
+"""
+    assert _codes(check(sam, name="template.yaml"), "error") == ["cloudformation-template"]
+    cdk = json.dumps({"Resources": {"SM": {"Type": "AWS::StepFunctions::StateMachine", "Properties": {}}}})
+    assert _codes(check(cdk, name="MyStack.template.json"), "error") == ["cloudformation-template"]
+    # a definition that merely has a field named Resources is still judged as a definition
+    odd = '{"StartAt": "P", "Resources": {}, "States": {"P": {"Type": "Pass", "End": true}}}'
+    assert _codes(check(odd, name="flow.json"), "error") == ["unknown-field"]
+
+
+def test_a_terraform_condition_is_read_the_same_way_wherever_it_stands() -> None:
+    # Terraform renders either audit=true or audit=false: never the "Audit" Next without the
+    # state, so reading each %{ if } on its own (first branches) would report a false error.
+    text = """{
+  "StartAt": "Start",
+  "States": {
+    "Start": {"Type": "Pass", "Next": %{ if audit }"Audit"%{ else }"Skipped"%{ endif }},
+%{ if !audit ~}
+    "Skipped": {"Type": "Pass", "Next": "Done"},
+%{ else ~}
+    "Audit": {"Type": "Pass", "Next": "Done"},
+%{ endif ~}
+    "Done": {"Type": "Succeed"}
+  }
+}"""
+    found = check(text, name="flow.asl.json")
+    assert _codes(found, "error") == []
+    assert all("--substitute audit=false" in d.message for d in found)
+    assert list(load_source(text).data["States"]) == ["Start", "Audit", "Done"]
+    assert check(text, name="flow.asl.json", substitutions={"audit": "false"}) == []
+    assert list(load_source(text, substitutions={"audit": "false"}).data["States"]) == ["Start", "Skipped", "Done"]
+
+
+def test_an_unquoted_yaml_placeholder_that_routes_leaves_reachability_to_the_values() -> None:
+    # Serverless: "Choices: ${file(./choices.yml)}" brings the rules (and their Next) from a file.
+    text = ("StartAt: Route\nStates:\n  Route:\n    Type: Choice\n    Choices: ${file(./choices.yml)}\n"
+            "    Default: Done\n  Special:\n    Type: Pass\n    Next: Done\n  Done:\n    Type: Succeed\n")
+    assert _codes(check(text, name="flow.yml"), "error") == []
+    # Serverless resolves variables in the parsed document: quoted, the file's rules come in too
+    assert _codes(check(text.replace("${file(./choices.yml)}", "'${file(./choices.yml)}'"), name="flow.yml"), "error") == []
+    # a SAM placeholder is filled as text: quoted, it is a string, which holds no rules
+    quoted = text.replace("${file(./choices.yml)}", "'${ChoiceRules}'")
+    assert "unreachable-state" in _codes(check(quoted, name="flow.yml"), "error")
+
+
+@pytest.mark.parametrize("quote", ["'", '"', ""])
+def test_a_quoted_serverless_variable_takes_the_type_of_its_value(quote: str) -> None:
+    # Serverless resolves '${self:custom.delay}' to the value itself: the number 30 here, which
+    # "Seconds" needs; SAM's textual '${Delay}' filled with 30 stays the text "30" (refused).
+    text = f"StartAt: W\nStates:\n  W:\n    Type: Wait\n    Seconds: {quote}${{self:custom.delay}}{quote}\n    End: true\n"
+    found = check(text, name="flow.yml")
+    assert _codes(found, "error") == [] and "stays a string" not in found[0].message
+    assert check(text, name="flow.yml", substitutions={"self:custom.delay": "30"}) == []
+    assert load_source(text, substitutions={"self:custom.delay": "30"}).data["States"]["W"]["Seconds"] == 30
+    sam = text.replace("self:custom.delay", "Delay")
+    expected = ["wrong-type"] if quote else []
+    assert _codes(check(sam, name="flow.yml", substitutions={"Delay": "30"}), "error") == expected
+    # in JSON too, and only when the string is the variable alone
+    json_text = '{"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": "${self:custom.delay}", "End": true}}}'
+    assert load_source(json_text, substitutions={"self:custom.delay": "30"}).data["States"]["W"]["Seconds"] == 30
+    assert templates.substitute("'x ${self:a}' '${self:b}'", {"self:a": "1", "self:b": "bob"}) == "'x 1' 'bob'"

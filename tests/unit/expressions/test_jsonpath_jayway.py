@@ -118,3 +118,32 @@ def test_validator_accepts_the_forms_aws_accepts(path: str) -> None:
 def test_validator_still_rejects_a_broken_path() -> None:
     codes = {d.code for d in check(_definition("$.a[?(@.x ==)]")) if d.severity == "error"}
     assert codes
+
+
+# Jayway's README: "$..book.length() | The number of books". Its CompiledPath turns a function at
+# the end of a path that starts with a deep scan into the function of that path, and length()
+# appends a wildcard to its argument: length($..book[*]) counts the children of every match.
+STORE: dict[str, Any] = {"store": {"book": [{"price": 8.95}, {"price": 12.99}, {"price": 8.99}, {"price": 22.99}],
+                                   "bicycle": {"price": 19.95}}}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("$..book.length()", 4),          # the documented example: the number of books, not 1 match
+        ("$..bicycle.length()", 1),       # an object's children: its one property
+        ("$.store.book.length()", 4),     # no deep scan: the length of the value itself
+        ("$..price.sum()", 73.87),        # aggregations take every scanned value
+    ],
+)
+def test_a_function_after_a_deep_scan_applies_to_what_it_found(text: str, expected: Any) -> None:
+    assert compile_path(text).select(STORE) == pytest.approx(expected)
+
+
+def test_not_in_is_the_negation_of_in_so_an_absent_property_matches() -> None:
+    # Jayway's NotInEvaluator is !InEvaluator (like != is !==): an item without the property
+    # is "not in" any list, just as it is "!=" any value.
+    items = [{"id": 1, "tag": "x"}, {"id": 2, "tag": "y"}, {"id": 3}]
+    assert compile_path("$[?(@.tag nin ['x'])].id").select(items) == [2, 3]
+    assert compile_path("$[?(@.tag != 'x')].id").select(items) == [2, 3]
+    assert compile_path("$[?(@.tag in ['x', 'y'])].id").select(items) == [1, 2]
