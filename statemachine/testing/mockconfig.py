@@ -15,8 +15,9 @@ Local", "Configuration file for mocked service integrations")::
         "1-2": {Throw: {Error: <name>, Cause: <text>}}  # its second and third
 
 Invocations are counted per state name within one execution, retries included (AWS's
-RetryPath: invocation 0 throws, 1-2 throw, 3 returns). Past the last key the last response
-repeats (our choice: AWS does not say; it keeps a retried state from running dry). Every
+RetryPath: invocation 0 throws, 1-2 throw, 3 returns). An invocation past the last key has no
+response: it fails the execution with States.Runtime (AWS: "If you do not specify a mocked
+response for a specific retry attempt ... the state machine execution will fail"). Every
 problem - bad JSON/YAML, a range that is not ``N`` or ``N-M`` with N <= M, ranges that overlap
 or leave a gap from 0, a response without exactly one of Return/Throw, a test case naming a
 missing response, an unknown state or machine - raises ``MockConfigError`` naming file, line
@@ -75,13 +76,22 @@ class MockedResponses:
 
     name: str
     ranges: tuple[tuple[int, int, MockResponse], ...]
+    #: the last response answers every later invocation too (a test file's or sm_mock's
+    #: single response); a mock file's ranges end where they end
+    repeat_last: bool = False
 
-    def at(self, invocation: int) -> MockResponse:
-        """The response of the 0-based ``invocation``; past the last range the last repeats."""
+    def at(self, invocation: int) -> MockResponse | None:
+        """The response of the 0-based ``invocation``; None past the last range (unless
+        ``repeat_last``)."""
         for first, last, response in self.ranges:
             if first <= invocation <= last:
                 return response
-        return self.ranges[-1][2]
+        return self.ranges[-1][2] if self.repeat_last else None
+
+    def covered(self) -> str:
+        """The invocations the ranges answer, for messages: ``0``, ``0-3``."""
+        last = self.ranges[-1][1]
+        return "0" if last == 0 else f"0-{last}"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ import inspect
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from statemachine import errors
 from statemachine.errors import ResourceNotFoundError, StatesError
 from statemachine.testing.mockconfig import MockedResponses, MockResponse, TestCase
 from statemachine.values import JSON
@@ -33,7 +34,7 @@ __all__ = ["MockPlan", "always", "placeholder_registry", "task_states"]
 
 def always(response: MockResponse, name: str = "inline") -> MockedResponses:
     """Mocked responses that give ``response`` on every invocation."""
-    return MockedResponses(name, ((0, 0, response),))
+    return MockedResponses(name, ((0, 0, response),), repeat_last=True)
 
 
 class MockPlan:
@@ -75,6 +76,10 @@ class _Dispatch:
         invocation = self._counts.get(request.state_name, 0)
         self._counts[request.state_name] = invocation + 1
         response = mocked.at(invocation)
+        if response is None:  # Step Functions Local fails the execution (States.Runtime)
+            raise StatesError(errors.RUNTIME, f"No mocked response for invocation {invocation} of state "
+                              f"{request.state_name!r}: mocked response {mocked.name!r} covers "
+                              f"invocations {mocked.covered()}")
         if response.throws:
             raise StatesError(response.error or "", response.cause)
         if request.task_token is not None:  # the callback arrives at once

@@ -103,8 +103,8 @@ def _responses(state: str, spec: Any) -> MockedResponses:
         return parse_responses(state, spec, _Source(None, "<sm_mock>"), "")
     if isinstance(spec, list):
         ranges = tuple((i, i, _one(item)) for i, item in enumerate(spec))
-        return MockedResponses(state, ranges or ((0, 0, MockResponse(value=None)),))
-    return MockedResponses(state, ((0, 0, _one(spec)),))
+        return MockedResponses(state, ranges or ((0, 0, MockResponse(value=None)),), repeat_last=True)
+    return MockedResponses(state, ((0, 0, _one(spec)),), repeat_last=True)
 
 
 def assert_path(execution: Any, expected: Sequence[str]) -> None:

@@ -130,9 +130,48 @@ def test_states_inside_a_map_are_mocked_and_counted_per_state() -> None:
             "Work": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True}}},
         "End": True}}}
     machine = load_for_test(definition)
-    execution = machine.run([1, 2, 3], mocks=plan(Work=["a", "b"]))
-    # invocations 0 and 1 answer "a" and "b"; past the last one the last response repeats
-    assert execution.output == ["a", "b", "b"]
+    execution = machine.run([1, 2, 3], mocks=plan(Work=["a", "b", "c"]))
+    # one counter per state across the iterations: invocations 0, 1, 2
+    assert execution.output == ["a", "b", "c"]
+
+
+def test_an_invocation_past_the_last_mocked_range_fails_the_execution(tmp_path: Path) -> None:
+    # AWS: "If you do not specify a mocked response for a specific retry attempt, for example,
+    # retry "3", the state machine execution will fail." Step Functions Local fails it with
+    # States.Runtime, which no Retry or Catch (not even States.ALL) handles.
+    definition = {"StartAt": "Call", "States": {"Call": {
+        "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+        "Retry": [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 3}],
+        "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}], "End": True},
+        "Caught": {"Type": "Succeed"}}}
+    path = write(tmp_path, '{"StateMachines": {"M": {"TestCases": {"C": {"Call": "R"}}}},\n'
+                           ' "MockedResponses": {"R": {"0-1": {"Throw": {"Error": "E", "Cause": "c"}}}}}')
+    machine = load_for_test(definition)
+    execution = machine.run({}, virtual_time=True, mocks=MockPlan(load_mock_config(path).test_case("M", "C")))
+    assert (execution.status, execution.error) == ("FAILED", "States.Runtime")
+    assert "Caught" not in path_of(execution.history)
+    failed = [e["taskFailedEventDetails"]["error"] for e in execution.history if e["type"] == "TaskFailed"]
+    assert failed == ["E", "E", "States.Runtime"]
+
+
+def test_a_map_runs_out_of_mocked_invocations_after_the_listed_ones() -> None:
+    # A mock with only "0" answers the first iteration; the second has no response (AWS: "you
+    # must specify a mocked response for every invocation").
+    definition = {"StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "MaxConcurrency": 1, "ItemProcessor": {"StartAt": "Work", "States": {
+            "Work": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True}}},
+        "End": True}}}
+    execution = load_for_test(definition).run([1, 2], mocks=plan(Work={"0": {"Return": "a"}}))
+    assert (execution.status, execution.error) == ("FAILED", "States.Runtime")
+
+
+def test_a_single_inline_response_answers_every_invocation() -> None:
+    definition = {"StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "MaxConcurrency": 1, "ItemProcessor": {"StartAt": "Work", "States": {
+            "Work": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True}}},
+        "End": True}}}
+    execution = load_for_test(definition).run([1, 2, 3], mocks=plan(Work="a"))
+    assert execution.output == ["a", "a", "a"]
 
 
 def test_an_unmocked_state_with_no_handler_is_refused_when_loading_for_those_mocks() -> None:
