@@ -191,7 +191,6 @@ def load_for_test(source: Any, *, mocked: set[str] | None = None, resources: Any
         registry = coerce_registry(resources, resource_map, base_dir=base_dir)
     definition = doc.data if isinstance(doc.data, dict) else {}
     registry = placeholder_registry(registry, definition, mocked)
-    if name is None and base_dir is not None:
-        name = Path(doc.path or "").stem
+    # name None: load() names the machine after the file, and its messages keep the file's name
     return load(source, resources=registry, name=name, validation_cache=True,
                 substitutions=substitutions)

@@ -77,6 +77,8 @@ def test_hybrid_path_without_a_handler_is_refused_at_load_by_sm_run(sm: Any) -> 
     result = sm("run", MACHINE, "--mock-config", MOCKS, "--test-case", "HybridPath", "--virtual-time")
     assert result.returncode == 2
     assert "arn:aws:states:::sqs:sendMessage" in result.stderr
+    # named at the definition file's own name and line (not the machine name "…asl")
+    assert result.stderr.startswith(f"{MACHINE}:24:"), result.stderr
 
 
 @pytest.mark.parametrize("case", ["HappyPath", "RetryPath"])
