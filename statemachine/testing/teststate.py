@@ -209,6 +209,11 @@ def _check_mock(state: State, mock: Mapping[str, Any] | None) -> None:
         output = mock["errorOutput"]
         if not isinstance(output, Mapping) or not isinstance(output.get("error"), str):
             raise TestStateError("mock.errorOutput needs error (a string) and may have cause")
+    elif isinstance(mock["result"], str):
+        try:
+            json.loads(mock["result"])
+        except ValueError as exc:
+            raise TestStateError(f"mock.result is not JSON text: {exc}") from None
 
 
 def _mock_result(request: _Request) -> JSON:

@@ -201,6 +201,10 @@ def test_bad_requests_are_refused(machine: Any) -> None:
         machine.test_state("Label", {}, mock={"result": "1"})
     with pytest.raises(TestStateError, match="inspection_level"):
         machine.test_state("Label", {}, inspection_level="VERBOSE")
+    # AWS: mock.result is JSON text; text that is not JSON is a bad request (a
+    # ValidationException), not a failure of the tested state
+    with pytest.raises(TestStateError, match=r"mock\.result is not JSON text"):
+        machine.test_state("Charge", INPUT, mock={"result": "{not json"})
 
 
 def test_sm_test_state_prints_the_response(sm: Any, tmp_path: Any) -> None:
