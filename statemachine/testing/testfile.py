@@ -174,6 +174,13 @@ def _relative(data: Mapping[str, JSON], field: str, base: Path, src: _Source, *,
 
 
 def _load_machine(definition: str, resource_map: str | None, src: _Source) -> Any:
+    if resource_map is not None:  # a bad map is named at the test file's resources line
+        from statemachine.resources.registry import coerce_registry
+
+        try:
+            coerce_registry(None, resource_map, base_dir=Path(definition).parent)
+        except (ResourceNotFoundError, OSError, ValueError) as exc:  # ResourceMapError is one
+            raise src.error(f"cannot use resource map {resource_map}: {exc}", "/resources") from None
     try:
         return load_for_test(Path(definition), resource_map=resource_map)
     except DefinitionError as exc:

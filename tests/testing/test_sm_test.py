@@ -131,3 +131,12 @@ def test_seeded_cases_draw_the_same_values(tmp_path: Path) -> None:
     path.write_text("definition: uuid.yaml\ncases:\n  a: {seed: 5}\n  b: {seed: 5}\n  c: {seed: 6}\n", encoding="utf-8")
     a, b, c = run_cases([load_test_file(str(path))])
     assert a.output == b.output != c.output
+
+
+def test_a_bad_resource_map_is_named_at_the_resources_line(sm: Any, tmp_path: Path) -> None:
+    (tmp_path / "map.yaml").write_text("not_a_section: 1\n", encoding="utf-8")
+    path = write(tmp_path, "definition: flow.yaml\n\nresources: map.yaml\ncases: {c: {}}\n")
+    result = sm("test", path)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"sm: error: {path}:3:"), result.stderr
+    assert "resource map" in result.stderr
