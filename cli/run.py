@@ -202,6 +202,10 @@ def mock_plan(args: argparse.Namespace) -> MockPlan | None:
     from statemachine.testing.mocks import MockPlan
 
     config_file = getattr(args, "mock_config", None)
+    if not config_file and getattr(args, "test_case", None):
+        # as in Step Functions Local: SFN_MOCK_CONFIG applies to runs that name a test case;
+        # the others run unmocked
+        config_file = args.mock_config = os.environ.get("SFN_MOCK_CONFIG") or None
     if not config_file:
         if getattr(args, "test_case", None):
             raise InputError("--test-case needs --mock-config FILE (or SFN_MOCK_CONFIG)")

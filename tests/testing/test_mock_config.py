@@ -94,6 +94,21 @@ def test_sfn_mock_config_environment_variable_names_the_file(sm: Any) -> None:
     assert json.loads(result.stdout) == SQS_SUCCESS
 
 
+def test_sfn_mock_config_in_the_environment_leaves_runs_without_a_test_case_alone(sm: Any) -> None:
+    # AWS: with SFN_MOCK_CONFIG set, an execution started without "#TestCase" runs unmocked;
+    # a variable exported as AWS's docs show must not break every other sm run
+    result = sm("run", "definitions/hello.yaml", "--input", '{"name": "world"}',
+                env={"SFN_MOCK_CONFIG": str(MOCKS)})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"greeting": "Hello, world!"}
+
+
+def test_an_explicit_mock_config_without_a_test_case_is_a_usage_error(sm: Any) -> None:
+    result = sm("run", MACHINE, "--mock-config", MOCKS)
+    assert result.returncode == 2
+    assert "--test-case" in result.stderr
+
+
 def test_a_test_case_without_a_mock_file_is_a_usage_error(sm: Any) -> None:
     result = sm("run", MACHINE, "--test-case", "HappyPath")
     assert result.returncode == 2
