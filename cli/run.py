@@ -217,16 +217,17 @@ def mock_plan(args: argparse.Namespace) -> MockPlan | None:
     return MockPlan(config.test_case(machine, args.test_case, _state_names(args.file)))
 
 
-def _state_names(file: str) -> set[str] | None:
+def _state_names(file: str) -> dict[str, str] | None:
+    """State name -> Type of every state of the definition (None when it cannot be read)."""
     from statemachine.errors import DefinitionError
     from statemachine.loader import load_source
-    from statemachine.testing.mocks import state_names
+    from statemachine.testing.mocks import state_types
 
     try:
         data = load_source(Path(file)).data
     except DefinitionError:
         return None  # the load that follows reports it
-    return state_names(data) if isinstance(data, dict) else None
+    return state_types(data) if isinstance(data, dict) else None
 
 
 def _load_mocked(args: argparse.Namespace, values: dict[str, str] | None) -> StateMachine:

@@ -195,7 +195,8 @@ class MockConfig:
 
     def test_case(self, machine: str, case: str, states: Iterable[str] | None = None) -> TestCase:
         """The test case ``case`` of ``machine``; with ``states`` (the definition's state
-        names, nested ones included) every mocked state must be one of them."""
+        names, nested ones included; a mapping name -> Type also checks that each mocked state
+        is a Task) every mocked state must be one of them."""
         src = _Source(self._source, self.file)
         cases = self.machines.get(machine)
         if cases is None:
@@ -207,15 +208,23 @@ class MockConfig:
             raise src.error(f"state machine {machine!r} has no test case {case!r} (it has: {known})",
                             _ptr("StateMachines", machine, "TestCases"))
         if states is not None:
-            check_states(found, set(states), src, _ptr("StateMachines", machine, "TestCases", case))
+            present: set[str] | dict[str, str] = dict(states) if isinstance(states, Mapping) else set(states)
+            check_states(found, present, src, _ptr("StateMachines", machine, "TestCases", case))
         return found
 
 
-def check_states(case: TestCase, states: set[str], src: _Source, pointer: str) -> None:
-    """MockConfigError for the first mocked state name the definition does not have."""
+def check_states(case: TestCase, states: set[str] | Mapping[str, str], src: _Source, pointer: str) -> None:
+    """MockConfigError for the first mocked state name the definition does not have, or (with
+    ``states`` a mapping name -> Type) that is not a Task: a mock answers in place of a Task's
+    resource (AWS: "Task states configured to use mocked responses"), on any other state it
+    would never be used."""
     for state in case.states:
         if state not in states:
             raise src.error(f"test case {case.name!r} mocks unknown state {state!r}", f"{pointer}{_ptr(state)}")
+        kind = states[state] if isinstance(states, Mapping) else "Task"
+        if kind != "Task":
+            raise src.error(f"test case {case.name!r} mocks {kind} state {state!r}: only Task states "
+                            "can be mocked", f"{pointer}{_ptr(state)}")
 
 
 def load_mock_config(source: str | os.PathLike[str]) -> MockConfig:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from statemachine.resources.base import TaskRequest
     from statemachine.resources.registry import ResourceRegistry
 
-__all__ = ["MockPlan", "always", "placeholder_registry", "task_states"]
+__all__ = ["MockPlan", "always", "placeholder_registry", "state_types", "task_states"]
 
 
 def always(response: MockResponse, name: str = "inline") -> MockedResponses:
@@ -128,21 +128,27 @@ def task_states(definition: Mapping[str, JSON]) -> Iterator[tuple[str, str]]:
 
 def state_names(definition: Mapping[str, JSON]) -> set[str]:
     """Every state name of a definition, nested ones included."""
-    found: set[str] = set()
+    return set(state_types(definition))
+
+
+def state_types(definition: Mapping[str, JSON]) -> dict[str, str]:
+    """State name -> its Type, for every state of a definition, nested ones included."""
+    found: dict[str, str] = {}
     states = definition.get("States")
     if not isinstance(states, dict):
         return found
     for name, state in states.items():
-        found.add(name)
         if not isinstance(state, dict):
+            found[name] = ""
             continue
+        found[name] = str(state.get("Type", ""))
         for branch in state.get("Branches", ()) if isinstance(state.get("Branches"), list) else ():
             if isinstance(branch, dict):
-                found |= state_names(branch)
+                found.update(state_types(branch))
         for key in ("ItemProcessor", "Iterator"):
             inner = state.get(key)
             if isinstance(inner, dict):
-                found |= state_names(inner)
+                found.update(state_types(inner))
     return found
 
 

@@ -161,9 +161,9 @@ def sm_mock_config() -> Callable[..., MockPlan]:
     """``sm_mock_config(path, machine, case, states=None)``: a MockConfigFile test case."""
     def plan(path: str | Path, machine: str, case: str, states: Any = None) -> MockPlan:
         from statemachine.testing.mockconfig import load_mock_config
-        from statemachine.testing.mocks import MockPlan, state_names
+        from statemachine.testing.mocks import MockPlan, state_types
 
-        names = state_names(states.definition) if hasattr(states, "definition") else states
+        names = state_types(states.definition) if hasattr(states, "definition") else states
         return MockPlan(load_mock_config(path).test_case(machine, case, names))
 
     return plan

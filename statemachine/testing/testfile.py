@@ -49,7 +49,7 @@ from statemachine.testing.mockconfig import (
     parse_responses,
     read_document,
 )
-from statemachine.testing.mocks import MockPlan, always, load_for_test, state_names
+from statemachine.testing.mocks import MockPlan, always, load_for_test, state_types
 from statemachine.values import JSON, MISSING
 
 __all__ = ["CaseResult", "TestFile", "expand_test_paths", "load_test_file", "path_of", "run_cases"]
@@ -146,7 +146,7 @@ def load_test_file(path: str) -> TestFile:
     definition = _relative(data, "definition", base, src, required=True)
     assert definition is not None
     machine = _load_machine(definition, _relative(data, "resources", base, src), src)
-    names = state_names(machine.definition)
+    names = state_types(machine.definition)
     named = _named_responses(data, src)
     mock_file = _relative(data, "mock_config", base, src)
     config = load_mock_config(mock_file) if mock_file is not None else None
@@ -201,7 +201,7 @@ def _named_responses(data: Mapping[str, JSON], src: _Source) -> dict[str, Mocked
 @dataclasses.dataclass(frozen=True)
 class _Context:
     src: _Source
-    states: set[str]
+    states: Mapping[str, str]  # state name -> Type
     named: Mapping[str, MockedResponses]
     config: Any
     machine_key: str

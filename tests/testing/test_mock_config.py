@@ -274,3 +274,15 @@ def test_sm_run_reports_a_bad_mock_file_as_one_line_and_exit_2(sm: Any, tmp_path
     assert result.returncode == 2
     assert result.stderr.strip().startswith(f"sm: error: {path}:4:")
     assert "bad range '0-'" in result.stderr
+
+
+def test_a_mock_file_mocking_a_state_that_is_not_a_task_is_named(sm: Any, tmp_path: Path) -> None:
+    path = write(tmp_path, '{"StateMachines": {"LambdaSQSIntegration": {"TestCases": {"C": {\n'
+                           '  "Route": "R"}}}},\n "MockedResponses": {"R": {"0": {"Return": 1}}}}')
+    definition = tmp_path / "LambdaSQSIntegration.asl.json"
+    definition.write_text(json.dumps({"StartAt": "Route", "States": {
+        "Route": {"Type": "Pass", "Next": "Call"},
+        "Call": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True}}}), encoding="utf-8")
+    result = sm("run", definition, "--mock-config", path, "--test-case", "C")
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"sm: error: {path}:2:3: test case 'C' mocks Pass state 'Route'"), result.stderr
