@@ -492,6 +492,14 @@ def _data_flow(request: _Request, result: JSON, ctx: JSON, seed: int) -> dict[st
             data["afterInputPath"] = value
         if isinstance(state, MapState) and jsonpath and state.items_path is not MISSING:
             data["afterItemsPath"] = dataflow.select_path(state.items_path, Scope(value, ctx, variables))
+        if isinstance(state, MapState) and jsonpath and state.item_selector is not MISSING:
+            items = data.get("afterItemsPath", value)
+            if isinstance(items, list):  # each iteration's input, as the Map would build it
+                base = ctx if isinstance(ctx, dict) else {}
+                data["afterItemSelector"] = [
+                    state.item_selector.evaluate(
+                        Scope(value, {**base, "Map": {"Item": {"Index": index, "Value": item}}}, variables), rng)
+                    for index, item in enumerate(items)]
         if state.type in ("Task", "Pass", "Map", "Parallel") and not isinstance(state, MapState):
             if flow.parameters is not MISSING:
                 value = flow.parameters.evaluate(Scope(value, ctx, variables), rng)

@@ -252,3 +252,19 @@ def test_context_fields_reach_the_state() -> None:
 def test_map_debug_shows_the_items_path(machine: Any) -> None:
     data = wire(machine.test_state("Each", INPUT, mock={"result": "[]"}, inspection_level="DEBUG"))["inspectionData"]
     assert data["afterInputPath"] == INPUT and data["afterItemsPath"] == [1, 2]
+
+
+def test_map_debug_shows_each_iteration_input_after_the_item_selector() -> None:
+    # AWS InspectionData.afterItemSelector: "An array containing the inputs for each Map
+    # iteration, transformed by the ItemSelector specified in a Map state." The ItemSelector
+    # sees the Map's input (after InputPath) as $ and the item as $$.Map.Item.
+    machine = statemachine.load({"StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "InputPath": "$.order", "ItemsPath": "$.lines",
+        "ItemSelector": {"sku.$": "$$.Map.Item.Value", "position.$": "$$.Map.Item.Index", "order.$": "$.id"},
+        "ItemProcessor": {"StartAt": "One", "States": {"One": {"Type": "Pass", "End": True}}},
+        "End": True}}})
+    data = wire(machine.test_state("Each", {"order": {"id": "o-1", "lines": ["a", "b"]}},
+                                   mock={"result": "[]"}, inspection_level="DEBUG"))["inspectionData"]
+    assert data["afterItemsPath"] == ["a", "b"]
+    assert data["afterItemSelector"] == [{"sku": "a", "position": 0, "order": "o-1"},
+                                         {"sku": "b", "position": 1, "order": "o-1"}]
