@@ -227,7 +227,7 @@ def _case(name: str, body: JSON, ctx: _Context) -> Case:
     _check_expect(name, expect, src, f"{here}/expect")
     assert isinstance(expect, dict)
     return Case(name, body.get("input", {}), MockPlan(mocks), expect, _seed(name, body, src, here),
-                body.get("virtual_time", True) is not False, _timeout(name, body, src, here),
+                _virtual_time(name, body, src, here), _timeout(name, body, src, here),
                 src.doc.position(here)[0] if src.doc is not None else 0)
 
 
@@ -265,6 +265,9 @@ def _check_expect(case: str, expect: JSON, src: _Source, pointer: str) -> None:
         raise src.error(f"case {case!r}: status must be one of {', '.join(sorted(_STATUSES))}", f"{pointer}/status")
     if "output" in expect and "output_subset" in expect:
         raise src.error(f"case {case!r}: give output or output_subset, not both", f"{pointer}/output_subset")
+    for field in ("error", "cause"):
+        if field in expect and not isinstance(expect[field], str):
+            raise src.error(f"case {case!r}: {field} must be a string", f"{pointer}/{field}")
     path = expect.get("path", [])
     if not isinstance(path, list) or not all(isinstance(p, str) for p in path):
         raise src.error(f"case {case!r}: path must be a list of state names", f"{pointer}/path")
@@ -275,6 +278,13 @@ def _seed(case: str, body: Mapping[str, JSON], src: _Source, here: str) -> int |
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise src.error(f"case {case!r}: seed must be an integer", f"{here}/seed")
     return seed
+
+
+def _virtual_time(case: str, body: Mapping[str, JSON], src: _Source, here: str) -> bool:
+    value = body.get("virtual_time", True)
+    if not isinstance(value, bool):
+        raise src.error(f"case {case!r}: virtual_time must be true or false", f"{here}/virtual_time")
+    return value
 
 
 def _timeout(case: str, body: Mapping[str, JSON], src: _Source, here: str) -> float:
