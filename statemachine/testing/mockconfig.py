@@ -86,10 +86,12 @@ class MockedResponses:
         for first, last, response in self.ranges:
             if first <= invocation <= last:
                 return response
-        return self.ranges[-1][2] if self.repeat_last else None
+        return self.ranges[-1][2] if self.repeat_last and self.ranges else None
 
     def covered(self) -> str:
-        """The invocations the ranges answer, for messages: ``0``, ``0-3``."""
+        """The invocations the ranges answer, for messages: ``0``, ``0-3``, ``none``."""
+        if not self.ranges:
+            return "none"
         last = self.ranges[-1][1]
         return "0" if last == 0 else f"0-{last}"
 
@@ -140,7 +142,7 @@ def read_document(source: str | os.PathLike[str], what: str) -> tuple[dict[str, 
 
 def parse_responses(name: str, body: JSON, src: _Source, pointer: str) -> MockedResponses:
     """One entry of ``MockedResponses`` (``{"0": {...}, "1-2": {...}}``) checked."""
-    if not isinstance(body, dict) or not body:
+    if not isinstance(body, dict):  # {} is allowed: a run that reaches it fails (States.Runtime)
         raise src.error(f"mocked response {name!r} must be an object of invocation ranges "
                         '("0", "1-2") to {Return: ...} or {Throw: ...}', pointer)
     found_ranges: list[tuple[int, int, str, MockResponse]] = []

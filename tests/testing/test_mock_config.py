@@ -286,3 +286,21 @@ def test_a_mock_file_mocking_a_state_that_is_not_a_task_is_named(sm: Any, tmp_pa
     result = sm("run", definition, "--mock-config", path, "--test-case", "C")
     assert result.returncode == 2
     assert result.stderr.startswith(f"sm: error: {path}:2:3: test case 'C' mocks Pass state 'Route'"), result.stderr
+
+
+def test_an_empty_mocked_response_fails_only_the_run_that_reaches_it(tmp_path: Path) -> None:
+    # Step Functions Local starts the execution and fails it with States.Runtime when the
+    # state naming an empty MockedResponses entry is entered (a generated file whose list was
+    # empty); a case that never reaches that state runs
+    path = write(tmp_path, '{"StateMachines": {"M": {"TestCases": {"C": {"Call": "None"}}}},\n'
+                           ' "MockedResponses": {"None": {}}}')
+    definition = {"StartAt": "Pick", "States": {
+        "Pick": {"Type": "Choice", "Choices": [{"Variable": "$.call", "BooleanEquals": True, "Next": "Call"}],
+                 "Default": "Skip"},
+        "Call": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True},
+        "Skip": {"Type": "Succeed"}}}
+    machine = load_for_test(definition)
+    plan = MockPlan(load_mock_config(path).test_case("M", "C"))
+    assert machine.run({"call": False}, mocks=plan).status == "SUCCEEDED"
+    reached = machine.run({"call": True}, mocks=plan)
+    assert (reached.status, reached.error) == ("FAILED", "States.Runtime")
