@@ -144,3 +144,11 @@ def test_a_bad_resource_map_is_named_at_the_resources_line(sm: Any, tmp_path: Pa
     assert result.returncode == 2
     assert result.stderr.startswith(f"sm: error: {path}:3:"), result.stderr
     assert "resource map" in result.stderr
+
+
+def test_an_unwritable_junit_report_is_a_message_not_a_traceback(sm: Any, tmp_path: Path) -> None:
+    path = write(tmp_path, FAILING)
+    result = sm("test", path, "--junit-xml", tmp_path / "missing" / "report.xml")
+    assert result.returncode == 2
+    assert result.stderr.startswith("sm: error: cannot write --junit-xml "), result.stderr
+    assert "4 cases: 2 passed, 2 failed" in result.stdout  # the results are still shown
