@@ -131,6 +131,9 @@ def _request(machine: Any, name: str, input: JSON, level: str, mock: Mapping[str
     if found is None:
         raise TestStateError(f"no state named {name!r} in the definition")
     state, owner = found
+    for field, given in (("variables", variables), ("context", context), ("state_configuration", configuration)):
+        if given is not None and not isinstance(given, Mapping):
+            raise TestStateError(f"{field} must be a JSON object, not {type(given).__name__}")
     _check_mock(state, mock)
     configuration = dict(configuration or {})
     unknown = set(configuration) - _CONFIG_FIELDS
@@ -207,8 +210,9 @@ def _check_mock(state: State, mock: Mapping[str, Any] | None) -> None:
         raise TestStateError("mock needs exactly one of result or errorOutput")
     if "errorOutput" in mock:
         output = mock["errorOutput"]
-        if not isinstance(output, Mapping) or not isinstance(output.get("error"), str):
-            raise TestStateError("mock.errorOutput needs error (a string) and may have cause")
+        if not isinstance(output, Mapping) or not isinstance(output.get("error"), str) or \
+                not isinstance(output.get("cause", ""), str) or set(output) - {"error", "cause"}:
+            raise TestStateError("mock.errorOutput needs error (a string) and may have cause (a string)")
     elif isinstance(mock["result"], str):
         try:
             json.loads(mock["result"])

@@ -205,6 +205,13 @@ def test_bad_requests_are_refused(machine: Any) -> None:
     # ValidationException), not a failure of the tested state
     with pytest.raises(TestStateError, match=r"mock\.result is not JSON text"):
         machine.test_state("Charge", INPUT, mock={"result": "{not json"})
+    # AWS: errorOutput's error and cause are strings; variables and context are JSON objects
+    with pytest.raises(TestStateError, match="may have cause"):
+        machine.test_state("Charge", INPUT, mock={"errorOutput": {"error": "E", "cause": 5}})
+    with pytest.raises(TestStateError, match="variables must be a JSON object"):
+        machine.test_state("Label", INPUT, variables=[1])  # type: ignore[arg-type]
+    with pytest.raises(TestStateError, match="context must be a JSON object"):
+        machine.test_state("Label", INPUT, context=5)  # type: ignore[arg-type]
 
 
 def test_sm_test_state_prints_the_response(sm: Any, tmp_path: Any) -> None:
