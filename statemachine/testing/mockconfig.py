@@ -132,7 +132,11 @@ def read_document(source: str | os.PathLike[str], what: str) -> tuple[dict[str, 
         doc = load_source(Path(file), name=file)
     except DefinitionError as exc:
         first = exc.diagnostics[0]
-        raise MockConfigError(first.message, file, first.line, first.column) from None
+        message = first.message
+        if first.code == "not-an-object":  # the loader's words are about definitions
+            message = f"a {what} must be an object (a mapping)" + message[message.index(";"):] \
+                if ";" in message else f"a {what} must be an object (a mapping)"
+        raise MockConfigError(message, file, first.line, first.column) from None
     for problem in doc.problems:
         if problem.severity == "error":
             raise MockConfigError(problem.message, file, problem.line, problem.column)

@@ -99,6 +99,7 @@ def test_json_and_junit_reports(sm: Any, tmp_path: Path) -> None:
     ("definition: flow.yaml\ncases:\n  c: {input: [\n", 4, "invalid YAML"),  # where the parser stops
     ("definition: flow.yaml\ncases:\n  c: {test_case: X}\n", 3, "test_case needs mock_config"),
     ("definition: flow.yaml\ncases:\n  c:\n    virtual_time: maybe\n", 4, "virtual_time must be true or false"),
+    ("- definition: flow.yaml\n", 1, "a test file must be an object (a mapping); this one is an array"),
     ("definition: flow.yaml\ncases:\n  c:\n    expect: {status: FAILED, error: 5}\n", 4, "error must be a string"),
     # a mock answers in place of a Task's resource: on a Pass state it would never be used
     ("definition: flow.yaml\ncases:\n  c:\n    mocks: {A: {Return: 1}}\n", 4, "mocks Pass state 'A'"),
