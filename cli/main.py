@@ -261,8 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--mock-config",
         metavar="FILE",
-        default=os.environ.get("SFN_MOCK_CONFIG") or None,
-        help="Step Functions Local mock file (default: $SFN_MOCK_CONFIG); needs --test-case",
+        help="Step Functions Local mock file (default with --test-case: $SFN_MOCK_CONFIG); "
+             "needs --test-case",
     )
     run.add_argument("--test-case", metavar="NAME", help="the mock file's test case to run")
     run.add_argument(

@@ -202,6 +202,10 @@ def mock_plan(args: argparse.Namespace) -> MockPlan | None:
     from statemachine.testing.mocks import MockPlan
 
     config_file = getattr(args, "mock_config", None)
+    if not config_file and getattr(args, "test_case", None):
+        # as in Step Functions Local: SFN_MOCK_CONFIG applies to runs that name a test case;
+        # the others run unmocked
+        config_file = args.mock_config = os.environ.get("SFN_MOCK_CONFIG") or None
     if not config_file:
         if getattr(args, "test_case", None):
             raise InputError("--test-case needs --mock-config FILE (or SFN_MOCK_CONFIG)")
@@ -213,16 +217,17 @@ def mock_plan(args: argparse.Namespace) -> MockPlan | None:
     return MockPlan(config.test_case(machine, args.test_case, _state_names(args.file)))
 
 
-def _state_names(file: str) -> set[str] | None:
+def _state_names(file: str) -> dict[str, str] | None:
+    """State name -> Type of every state of the definition (None when it cannot be read)."""
     from statemachine.errors import DefinitionError
     from statemachine.loader import load_source
-    from statemachine.testing.mocks import state_names
+    from statemachine.testing.mocks import state_types
 
     try:
         data = load_source(Path(file)).data
     except DefinitionError:
         return None  # the load that follows reports it
-    return state_names(data) if isinstance(data, dict) else None
+    return state_types(data) if isinstance(data, dict) else None
 
 
 def _load_mocked(args: argparse.Namespace, values: dict[str, str] | None) -> StateMachine:

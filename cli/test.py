@@ -33,14 +33,18 @@ def command(args: argparse.Namespace) -> int:
         return error(exc.format())
     results = run_cases(files)
     seconds = time.perf_counter() - started
-    if args.junit_xml:
-        write_junit(results, args.junit_xml, seconds)
     if args.json:
         json.dump({"cases": [r.to_dict() for r in results], "summary": _summary(results, seconds)},
                   sys.stdout, indent=2, ensure_ascii=False, default=str)
         sys.stdout.write("\n")
     else:
         render(results, seconds, sys.stdout)
+    if args.junit_xml:
+        try:
+            write_junit(results, args.junit_xml, seconds)
+        except OSError as exc:
+            sys.stdout.flush()
+            return error(f"cannot write --junit-xml {args.junit_xml}: {exc.strerror or exc}")
     return EXIT_FAILED if any(not r.passed for r in results) else EXIT_OK
 
 

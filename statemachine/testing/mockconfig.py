@@ -15,8 +15,9 @@ Local", "Configuration file for mocked service integrations")::
         "1-2": {Throw: {Error: <name>, Cause: <text>}}  # its second and third
 
 Invocations are counted per state name within one execution, retries included (AWS's
-RetryPath: invocation 0 throws, 1-2 throw, 3 returns). Past the last key the last response
-repeats (our choice: AWS does not say; it keeps a retried state from running dry). Every
+RetryPath: invocation 0 throws, 1-2 throw, 3 returns). An invocation past the last key has no
+response: it fails the execution with States.Runtime (AWS: "If you do not specify a mocked
+response for a specific retry attempt ... the state machine execution will fail"). Every
 problem - bad JSON/YAML, a range that is not ``N`` or ``N-M`` with N <= M, ranges that overlap
 or leave a gap from 0, a response without exactly one of Return/Throw, a test case naming a
 missing response, an unknown state or machine - raises ``MockConfigError`` naming file, line
@@ -75,13 +76,24 @@ class MockedResponses:
 
     name: str
     ranges: tuple[tuple[int, int, MockResponse], ...]
+    #: the last response answers every later invocation too (a test file's or sm_mock's
+    #: single response); a mock file's ranges end where they end
+    repeat_last: bool = False
 
-    def at(self, invocation: int) -> MockResponse:
-        """The response of the 0-based ``invocation``; past the last range the last repeats."""
+    def at(self, invocation: int) -> MockResponse | None:
+        """The response of the 0-based ``invocation``; None past the last range (unless
+        ``repeat_last``)."""
         for first, last, response in self.ranges:
             if first <= invocation <= last:
                 return response
-        return self.ranges[-1][2]
+        return self.ranges[-1][2] if self.repeat_last and self.ranges else None
+
+    def covered(self) -> str:
+        """The invocations the ranges answer, for messages: ``0``, ``0-3``, ``none``."""
+        if not self.ranges:
+            return "none"
+        last = self.ranges[-1][1]
+        return "0" if last == 0 else f"0-{last}"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -120,7 +132,11 @@ def read_document(source: str | os.PathLike[str], what: str) -> tuple[dict[str, 
         doc = load_source(Path(file), name=file)
     except DefinitionError as exc:
         first = exc.diagnostics[0]
-        raise MockConfigError(first.message, file, first.line, first.column) from None
+        message = first.message
+        if first.code == "not-an-object":  # the loader's words are about definitions
+            message = f"a {what} must be an object (a mapping)" + message[message.index(";"):] \
+                if ";" in message else f"a {what} must be an object (a mapping)"
+        raise MockConfigError(message, file, first.line, first.column) from None
     for problem in doc.problems:
         if problem.severity == "error":
             raise MockConfigError(problem.message, file, problem.line, problem.column)
@@ -130,7 +146,7 @@ def read_document(source: str | os.PathLike[str], what: str) -> tuple[dict[str, 
 
 def parse_responses(name: str, body: JSON, src: _Source, pointer: str) -> MockedResponses:
     """One entry of ``MockedResponses`` (``{"0": {...}, "1-2": {...}}``) checked."""
-    if not isinstance(body, dict) or not body:
+    if not isinstance(body, dict):  # {} is allowed: a run that reaches it fails (States.Runtime)
         raise src.error(f"mocked response {name!r} must be an object of invocation ranges "
                         '("0", "1-2") to {Return: ...} or {Throw: ...}', pointer)
     found_ranges: list[tuple[int, int, str, MockResponse]] = []
@@ -185,7 +201,8 @@ class MockConfig:
 
     def test_case(self, machine: str, case: str, states: Iterable[str] | None = None) -> TestCase:
         """The test case ``case`` of ``machine``; with ``states`` (the definition's state
-        names, nested ones included) every mocked state must be one of them."""
+        names, nested ones included; a mapping name -> Type also checks that each mocked state
+        is a Task) every mocked state must be one of them."""
         src = _Source(self._source, self.file)
         cases = self.machines.get(machine)
         if cases is None:
@@ -197,15 +214,23 @@ class MockConfig:
             raise src.error(f"state machine {machine!r} has no test case {case!r} (it has: {known})",
                             _ptr("StateMachines", machine, "TestCases"))
         if states is not None:
-            check_states(found, set(states), src, _ptr("StateMachines", machine, "TestCases", case))
+            present: set[str] | dict[str, str] = dict(states) if isinstance(states, Mapping) else set(states)
+            check_states(found, present, src, _ptr("StateMachines", machine, "TestCases", case))
         return found
 
 
-def check_states(case: TestCase, states: set[str], src: _Source, pointer: str) -> None:
-    """MockConfigError for the first mocked state name the definition does not have."""
+def check_states(case: TestCase, states: set[str] | Mapping[str, str], src: _Source, pointer: str) -> None:
+    """MockConfigError for the first mocked state name the definition does not have, or (with
+    ``states`` a mapping name -> Type) that is not a Task: a mock answers in place of a Task's
+    resource (AWS: "Task states configured to use mocked responses"), on any other state it
+    would never be used."""
     for state in case.states:
         if state not in states:
             raise src.error(f"test case {case.name!r} mocks unknown state {state!r}", f"{pointer}{_ptr(state)}")
+        kind = states[state] if isinstance(states, Mapping) else "Task"
+        if kind != "Task":
+            raise src.error(f"test case {case.name!r} mocks {kind} state {state!r}: only Task states "
+                            "can be mocked", f"{pointer}{_ptr(state)}")
 
 
 def load_mock_config(source: str | os.PathLike[str]) -> MockConfig:

@@ -19,6 +19,7 @@ import inspect
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from statemachine import errors
 from statemachine.errors import ResourceNotFoundError, StatesError
 from statemachine.testing.mockconfig import MockedResponses, MockResponse, TestCase
 from statemachine.values import JSON
@@ -28,12 +29,12 @@ if TYPE_CHECKING:
     from statemachine.resources.base import TaskRequest
     from statemachine.resources.registry import ResourceRegistry
 
-__all__ = ["MockPlan", "always", "placeholder_registry", "task_states"]
+__all__ = ["MockPlan", "always", "placeholder_registry", "state_types", "task_states"]
 
 
 def always(response: MockResponse, name: str = "inline") -> MockedResponses:
     """Mocked responses that give ``response`` on every invocation."""
-    return MockedResponses(name, ((0, 0, response),))
+    return MockedResponses(name, ((0, 0, response),), repeat_last=True)
 
 
 class MockPlan:
@@ -75,6 +76,10 @@ class _Dispatch:
         invocation = self._counts.get(request.state_name, 0)
         self._counts[request.state_name] = invocation + 1
         response = mocked.at(invocation)
+        if response is None:  # Step Functions Local fails the execution (States.Runtime)
+            raise StatesError(errors.RUNTIME, f"No mocked response for invocation {invocation} of state "
+                              f"{request.state_name!r}: mocked response {mocked.name!r} covers "
+                              f"invocations {mocked.covered()}")
         if response.throws:
             raise StatesError(response.error or "", response.cause)
         if request.task_token is not None:  # the callback arrives at once
@@ -123,21 +128,27 @@ def task_states(definition: Mapping[str, JSON]) -> Iterator[tuple[str, str]]:
 
 def state_names(definition: Mapping[str, JSON]) -> set[str]:
     """Every state name of a definition, nested ones included."""
-    found: set[str] = set()
+    return set(state_types(definition))
+
+
+def state_types(definition: Mapping[str, JSON]) -> dict[str, str]:
+    """State name -> its Type, for every state of a definition, nested ones included."""
+    found: dict[str, str] = {}
     states = definition.get("States")
     if not isinstance(states, dict):
         return found
     for name, state in states.items():
-        found.add(name)
         if not isinstance(state, dict):
+            found[name] = ""
             continue
+        found[name] = str(state.get("Type", ""))
         for branch in state.get("Branches", ()) if isinstance(state.get("Branches"), list) else ():
             if isinstance(branch, dict):
-                found |= state_names(branch)
+                found.update(state_types(branch))
         for key in ("ItemProcessor", "Iterator"):
             inner = state.get(key)
             if isinstance(inner, dict):
-                found |= state_names(inner)
+                found.update(state_types(inner))
     return found
 
 
@@ -186,7 +197,6 @@ def load_for_test(source: Any, *, mocked: set[str] | None = None, resources: Any
         registry = coerce_registry(resources, resource_map, base_dir=base_dir)
     definition = doc.data if isinstance(doc.data, dict) else {}
     registry = placeholder_registry(registry, definition, mocked)
-    if name is None and base_dir is not None:
-        name = Path(doc.path or "").stem
+    # name None: load() names the machine after the file, and its messages keep the file's name
     return load(source, resources=registry, name=name, validation_cache=True,
                 substitutions=substitutions)

@@ -103,8 +103,8 @@ def _responses(state: str, spec: Any) -> MockedResponses:
         return parse_responses(state, spec, _Source(None, "<sm_mock>"), "")
     if isinstance(spec, list):
         ranges = tuple((i, i, _one(item)) for i, item in enumerate(spec))
-        return MockedResponses(state, ranges or ((0, 0, MockResponse(value=None)),))
-    return MockedResponses(state, ((0, 0, _one(spec)),))
+        return MockedResponses(state, ranges or ((0, 0, MockResponse(value=None)),), repeat_last=True)
+    return MockedResponses(state, ((0, 0, _one(spec)),), repeat_last=True)
 
 
 def assert_path(execution: Any, expected: Sequence[str]) -> None:
@@ -161,9 +161,9 @@ def sm_mock_config() -> Callable[..., MockPlan]:
     """``sm_mock_config(path, machine, case, states=None)``: a MockConfigFile test case."""
     def plan(path: str | Path, machine: str, case: str, states: Any = None) -> MockPlan:
         from statemachine.testing.mockconfig import load_mock_config
-        from statemachine.testing.mocks import MockPlan, state_names
+        from statemachine.testing.mocks import MockPlan, state_types
 
-        names = state_names(states.definition) if hasattr(states, "definition") else states
+        names = state_types(states.definition) if hasattr(states, "definition") else states
         return MockPlan(load_mock_config(path).test_case(machine, case, names))
 
     return plan

@@ -49,7 +49,7 @@ from statemachine.testing.mockconfig import (
     parse_responses,
     read_document,
 )
-from statemachine.testing.mocks import MockPlan, always, load_for_test, state_names
+from statemachine.testing.mocks import MockPlan, always, load_for_test, state_types
 from statemachine.values import JSON, MISSING
 
 __all__ = ["CaseResult", "TestFile", "expand_test_paths", "load_test_file", "path_of", "run_cases"]
@@ -146,7 +146,7 @@ def load_test_file(path: str) -> TestFile:
     definition = _relative(data, "definition", base, src, required=True)
     assert definition is not None
     machine = _load_machine(definition, _relative(data, "resources", base, src), src)
-    names = state_names(machine.definition)
+    names = state_types(machine.definition)
     named = _named_responses(data, src)
     mock_file = _relative(data, "mock_config", base, src)
     config = load_mock_config(mock_file) if mock_file is not None else None
@@ -174,6 +174,13 @@ def _relative(data: Mapping[str, JSON], field: str, base: Path, src: _Source, *,
 
 
 def _load_machine(definition: str, resource_map: str | None, src: _Source) -> Any:
+    if resource_map is not None:  # a bad map is named at the test file's resources line
+        from statemachine.resources.registry import coerce_registry
+
+        try:
+            coerce_registry(None, resource_map, base_dir=Path(definition).parent)
+        except (ResourceNotFoundError, OSError, ValueError) as exc:  # ResourceMapError is one
+            raise src.error(f"cannot use resource map {resource_map}: {exc}", "/resources") from None
     try:
         return load_for_test(Path(definition), resource_map=resource_map)
     except DefinitionError as exc:
@@ -194,7 +201,7 @@ def _named_responses(data: Mapping[str, JSON], src: _Source) -> dict[str, Mocked
 @dataclasses.dataclass(frozen=True)
 class _Context:
     src: _Source
-    states: set[str]
+    states: Mapping[str, str]  # state name -> Type
     named: Mapping[str, MockedResponses]
     config: Any
     machine_key: str
@@ -220,7 +227,7 @@ def _case(name: str, body: JSON, ctx: _Context) -> Case:
     _check_expect(name, expect, src, f"{here}/expect")
     assert isinstance(expect, dict)
     return Case(name, body.get("input", {}), MockPlan(mocks), expect, _seed(name, body, src, here),
-                body.get("virtual_time", True) is not False, _timeout(name, body, src, here),
+                _virtual_time(name, body, src, here), _timeout(name, body, src, here),
                 src.doc.position(here)[0] if src.doc is not None else 0)
 
 
@@ -258,6 +265,9 @@ def _check_expect(case: str, expect: JSON, src: _Source, pointer: str) -> None:
         raise src.error(f"case {case!r}: status must be one of {', '.join(sorted(_STATUSES))}", f"{pointer}/status")
     if "output" in expect and "output_subset" in expect:
         raise src.error(f"case {case!r}: give output or output_subset, not both", f"{pointer}/output_subset")
+    for field in ("error", "cause"):
+        if field in expect and not isinstance(expect[field], str):
+            raise src.error(f"case {case!r}: {field} must be a string", f"{pointer}/{field}")
     path = expect.get("path", [])
     if not isinstance(path, list) or not all(isinstance(p, str) for p in path):
         raise src.error(f"case {case!r}: path must be a list of state names", f"{pointer}/path")
@@ -268,6 +278,13 @@ def _seed(case: str, body: Mapping[str, JSON], src: _Source, here: str) -> int |
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise src.error(f"case {case!r}: seed must be an integer", f"{here}/seed")
     return seed
+
+
+def _virtual_time(case: str, body: Mapping[str, JSON], src: _Source, here: str) -> bool:
+    value = body.get("virtual_time", True)
+    if not isinstance(value, bool):
+        raise src.error(f"case {case!r}: virtual_time must be true or false", f"{here}/virtual_time")
+    return value
 
 
 def _timeout(case: str, body: Mapping[str, JSON], src: _Source, here: str) -> float:

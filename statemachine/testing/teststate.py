@@ -131,6 +131,9 @@ def _request(machine: Any, name: str, input: JSON, level: str, mock: Mapping[str
     if found is None:
         raise TestStateError(f"no state named {name!r} in the definition")
     state, owner = found
+    for field, given in (("variables", variables), ("context", context), ("state_configuration", configuration)):
+        if given is not None and not isinstance(given, Mapping):
+            raise TestStateError(f"{field} must be a JSON object, not {type(given).__name__}")
     _check_mock(state, mock)
     configuration = dict(configuration or {})
     unknown = set(configuration) - _CONFIG_FIELDS
@@ -207,8 +210,14 @@ def _check_mock(state: State, mock: Mapping[str, Any] | None) -> None:
         raise TestStateError("mock needs exactly one of result or errorOutput")
     if "errorOutput" in mock:
         output = mock["errorOutput"]
-        if not isinstance(output, Mapping) or not isinstance(output.get("error"), str):
-            raise TestStateError("mock.errorOutput needs error (a string) and may have cause")
+        if not isinstance(output, Mapping) or not isinstance(output.get("error"), str) or \
+                not isinstance(output.get("cause", ""), str) or set(output) - {"error", "cause"}:
+            raise TestStateError("mock.errorOutput needs error (a string) and may have cause (a string)")
+    elif isinstance(mock["result"], str):
+        try:
+            json.loads(mock["result"])
+        except ValueError as exc:
+            raise TestStateError(f"mock.result is not JSON text: {exc}") from None
 
 
 def _mock_result(request: _Request) -> JSON:
@@ -487,6 +496,14 @@ def _data_flow(request: _Request, result: JSON, ctx: JSON, seed: int) -> dict[st
             data["afterInputPath"] = value
         if isinstance(state, MapState) and jsonpath and state.items_path is not MISSING:
             data["afterItemsPath"] = dataflow.select_path(state.items_path, Scope(value, ctx, variables))
+        if isinstance(state, MapState) and jsonpath and state.item_selector is not MISSING:
+            items = data.get("afterItemsPath", value)
+            if isinstance(items, list):  # each iteration's input, as the Map would build it
+                base = ctx if isinstance(ctx, dict) else {}
+                data["afterItemSelector"] = [
+                    state.item_selector.evaluate(
+                        Scope(value, {**base, "Map": {"Item": {"Index": index, "Value": item}}}, variables), rng)
+                    for index, item in enumerate(items)]
         if state.type in ("Task", "Pass", "Map", "Parallel") and not isinstance(state, MapState):
             if flow.parameters is not MISSING:
                 value = flow.parameters.evaluate(Scope(value, ctx, variables), rng)

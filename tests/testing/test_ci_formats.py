@@ -54,3 +54,10 @@ def test_pre_commit_hooks_run_sm() -> None:
     assert by_id["sm-test"]["entry"] == "sm test"
     for hook in hooks:
         assert {"id", "name", "entry", "language", "files"} <= set(hook)
+    # the sm-test hook selects every file name sm test takes (statemachine.testing.testfile.SUFFIXES)
+    import re
+
+    from statemachine.testing.testfile import SUFFIXES
+
+    for suffix in SUFFIXES:
+        assert re.search(by_id["sm-test"]["files"], f"flows/order{suffix}"), suffix

@@ -77,6 +77,8 @@ def test_hybrid_path_without_a_handler_is_refused_at_load_by_sm_run(sm: Any) -> 
     result = sm("run", MACHINE, "--mock-config", MOCKS, "--test-case", "HybridPath", "--virtual-time")
     assert result.returncode == 2
     assert "arn:aws:states:::sqs:sendMessage" in result.stderr
+    # named at the definition file's own name and line (not the machine name "…asl")
+    assert result.stderr.startswith(f"{MACHINE}:24:"), result.stderr
 
 
 @pytest.mark.parametrize("case", ["HappyPath", "RetryPath"])
@@ -90,6 +92,21 @@ def test_sfn_mock_config_environment_variable_names_the_file(sm: Any) -> None:
     result = sm("run", MACHINE, "--test-case", "HappyPath", env={"SFN_MOCK_CONFIG": str(MOCKS)})
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == SQS_SUCCESS
+
+
+def test_sfn_mock_config_in_the_environment_leaves_runs_without_a_test_case_alone(sm: Any) -> None:
+    # AWS: with SFN_MOCK_CONFIG set, an execution started without "#TestCase" runs unmocked;
+    # a variable exported as AWS's docs show must not break every other sm run
+    result = sm("run", "definitions/hello.yaml", "--input", '{"name": "world"}',
+                env={"SFN_MOCK_CONFIG": str(MOCKS)})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"greeting": "Hello, world!"}
+
+
+def test_an_explicit_mock_config_without_a_test_case_is_a_usage_error(sm: Any) -> None:
+    result = sm("run", MACHINE, "--mock-config", MOCKS)
+    assert result.returncode == 2
+    assert "--test-case" in result.stderr
 
 
 def test_a_test_case_without_a_mock_file_is_a_usage_error(sm: Any) -> None:
@@ -130,9 +147,48 @@ def test_states_inside_a_map_are_mocked_and_counted_per_state() -> None:
             "Work": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True}}},
         "End": True}}}
     machine = load_for_test(definition)
-    execution = machine.run([1, 2, 3], mocks=plan(Work=["a", "b"]))
-    # invocations 0 and 1 answer "a" and "b"; past the last one the last response repeats
-    assert execution.output == ["a", "b", "b"]
+    execution = machine.run([1, 2, 3], mocks=plan(Work=["a", "b", "c"]))
+    # one counter per state across the iterations: invocations 0, 1, 2
+    assert execution.output == ["a", "b", "c"]
+
+
+def test_an_invocation_past_the_last_mocked_range_fails_the_execution(tmp_path: Path) -> None:
+    # AWS: "If you do not specify a mocked response for a specific retry attempt, for example,
+    # retry "3", the state machine execution will fail." Step Functions Local fails it with
+    # States.Runtime, which no Retry or Catch (not even States.ALL) handles.
+    definition = {"StartAt": "Call", "States": {"Call": {
+        "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+        "Retry": [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 3}],
+        "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}], "End": True},
+        "Caught": {"Type": "Succeed"}}}
+    path = write(tmp_path, '{"StateMachines": {"M": {"TestCases": {"C": {"Call": "R"}}}},\n'
+                           ' "MockedResponses": {"R": {"0-1": {"Throw": {"Error": "E", "Cause": "c"}}}}}')
+    machine = load_for_test(definition)
+    execution = machine.run({}, virtual_time=True, mocks=MockPlan(load_mock_config(path).test_case("M", "C")))
+    assert (execution.status, execution.error) == ("FAILED", "States.Runtime")
+    assert "Caught" not in path_of(execution.history)
+    failed = [e["taskFailedEventDetails"]["error"] for e in execution.history if e["type"] == "TaskFailed"]
+    assert failed == ["E", "E", "States.Runtime"]
+
+
+def test_a_map_runs_out_of_mocked_invocations_after_the_listed_ones() -> None:
+    # A mock with only "0" answers the first iteration; the second has no response (AWS: "you
+    # must specify a mocked response for every invocation").
+    definition = {"StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "MaxConcurrency": 1, "ItemProcessor": {"StartAt": "Work", "States": {
+            "Work": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True}}},
+        "End": True}}}
+    execution = load_for_test(definition).run([1, 2], mocks=plan(Work={"0": {"Return": "a"}}))
+    assert (execution.status, execution.error) == ("FAILED", "States.Runtime")
+
+
+def test_a_single_inline_response_answers_every_invocation() -> None:
+    definition = {"StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "MaxConcurrency": 1, "ItemProcessor": {"StartAt": "Work", "States": {
+            "Work": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True}}},
+        "End": True}}}
+    execution = load_for_test(definition).run([1, 2, 3], mocks=plan(Work="a"))
+    assert execution.output == ["a", "a", "a"]
 
 
 def test_an_unmocked_state_with_no_handler_is_refused_when_loading_for_those_mocks() -> None:
@@ -218,3 +274,33 @@ def test_sm_run_reports_a_bad_mock_file_as_one_line_and_exit_2(sm: Any, tmp_path
     assert result.returncode == 2
     assert result.stderr.strip().startswith(f"sm: error: {path}:4:")
     assert "bad range '0-'" in result.stderr
+
+
+def test_a_mock_file_mocking_a_state_that_is_not_a_task_is_named(sm: Any, tmp_path: Path) -> None:
+    path = write(tmp_path, '{"StateMachines": {"LambdaSQSIntegration": {"TestCases": {"C": {\n'
+                           '  "Route": "R"}}}},\n "MockedResponses": {"R": {"0": {"Return": 1}}}}')
+    definition = tmp_path / "LambdaSQSIntegration.asl.json"
+    definition.write_text(json.dumps({"StartAt": "Route", "States": {
+        "Route": {"Type": "Pass", "Next": "Call"},
+        "Call": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True}}}), encoding="utf-8")
+    result = sm("run", definition, "--mock-config", path, "--test-case", "C")
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"sm: error: {path}:2:3: test case 'C' mocks Pass state 'Route'"), result.stderr
+
+
+def test_an_empty_mocked_response_fails_only_the_run_that_reaches_it(tmp_path: Path) -> None:
+    # Step Functions Local starts the execution and fails it with States.Runtime when the
+    # state naming an empty MockedResponses entry is entered (a generated file whose list was
+    # empty); a case that never reaches that state runs
+    path = write(tmp_path, '{"StateMachines": {"M": {"TestCases": {"C": {"Call": "None"}}}},\n'
+                           ' "MockedResponses": {"None": {}}}')
+    definition = {"StartAt": "Pick", "States": {
+        "Pick": {"Type": "Choice", "Choices": [{"Variable": "$.call", "BooleanEquals": True, "Next": "Call"}],
+                 "Default": "Skip"},
+        "Call": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True},
+        "Skip": {"Type": "Succeed"}}}
+    machine = load_for_test(definition)
+    plan = MockPlan(load_mock_config(path).test_case("M", "C"))
+    assert machine.run({"call": False}, mocks=plan).status == "SUCCEEDED"
+    reached = machine.run({"call": True}, mocks=plan)
+    assert (reached.status, reached.error) == ("FAILED", "States.Runtime")

@@ -98,6 +98,11 @@ def test_json_and_junit_reports(sm: Any, tmp_path: Path) -> None:
     ("definition: missing.yaml\ncases: {c: {}}\n", 1, "definition file not found"),
     ("definition: flow.yaml\ncases:\n  c: {input: [\n", 4, "invalid YAML"),  # where the parser stops
     ("definition: flow.yaml\ncases:\n  c: {test_case: X}\n", 3, "test_case needs mock_config"),
+    ("definition: flow.yaml\ncases:\n  c:\n    virtual_time: maybe\n", 4, "virtual_time must be true or false"),
+    ("- definition: flow.yaml\n", 1, "a test file must be an object (a mapping); this one is an array"),
+    ("definition: flow.yaml\ncases:\n  c:\n    expect: {status: FAILED, error: 5}\n", 4, "error must be a string"),
+    # a mock answers in place of a Task's resource: on a Pass state it would never be used
+    ("definition: flow.yaml\ncases:\n  c:\n    mocks: {A: {Return: 1}}\n", 4, "mocks Pass state 'A'"),
 ])
 def test_a_bad_test_file_is_one_line_with_file_and_line(sm: Any, tmp_path: Path, text: str, line: int,
                                                          message: str) -> None:
@@ -131,3 +136,20 @@ def test_seeded_cases_draw_the_same_values(tmp_path: Path) -> None:
     path.write_text("definition: uuid.yaml\ncases:\n  a: {seed: 5}\n  b: {seed: 5}\n  c: {seed: 6}\n", encoding="utf-8")
     a, b, c = run_cases([load_test_file(str(path))])
     assert a.output == b.output != c.output
+
+
+def test_a_bad_resource_map_is_named_at_the_resources_line(sm: Any, tmp_path: Path) -> None:
+    (tmp_path / "map.yaml").write_text("not_a_section: 1\n", encoding="utf-8")
+    path = write(tmp_path, "definition: flow.yaml\n\nresources: map.yaml\ncases: {c: {}}\n")
+    result = sm("test", path)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"sm: error: {path}:3:"), result.stderr
+    assert "resource map" in result.stderr
+
+
+def test_an_unwritable_junit_report_is_a_message_not_a_traceback(sm: Any, tmp_path: Path) -> None:
+    path = write(tmp_path, FAILING)
+    result = sm("test", path, "--junit-xml", tmp_path / "missing" / "report.xml")
+    assert result.returncode == 2
+    assert result.stderr.startswith("sm: error: cannot write --junit-xml "), result.stderr
+    assert "4 cases: 2 passed, 2 failed" in result.stdout  # the results are still shown

@@ -201,6 +201,17 @@ def test_bad_requests_are_refused(machine: Any) -> None:
         machine.test_state("Label", {}, mock={"result": "1"})
     with pytest.raises(TestStateError, match="inspection_level"):
         machine.test_state("Label", {}, inspection_level="VERBOSE")
+    # AWS: mock.result is JSON text; text that is not JSON is a bad request (a
+    # ValidationException), not a failure of the tested state
+    with pytest.raises(TestStateError, match=r"mock\.result is not JSON text"):
+        machine.test_state("Charge", INPUT, mock={"result": "{not json"})
+    # AWS: errorOutput's error and cause are strings; variables and context are JSON objects
+    with pytest.raises(TestStateError, match="may have cause"):
+        machine.test_state("Charge", INPUT, mock={"errorOutput": {"error": "E", "cause": 5}})
+    with pytest.raises(TestStateError, match="variables must be a JSON object"):
+        machine.test_state("Label", INPUT, variables=[1])  # type: ignore[arg-type]
+    with pytest.raises(TestStateError, match="context must be a JSON object"):
+        machine.test_state("Label", INPUT, context=5)  # type: ignore[arg-type]
 
 
 def test_sm_test_state_prints_the_response(sm: Any, tmp_path: Any) -> None:
@@ -248,3 +259,19 @@ def test_context_fields_reach_the_state() -> None:
 def test_map_debug_shows_the_items_path(machine: Any) -> None:
     data = wire(machine.test_state("Each", INPUT, mock={"result": "[]"}, inspection_level="DEBUG"))["inspectionData"]
     assert data["afterInputPath"] == INPUT and data["afterItemsPath"] == [1, 2]
+
+
+def test_map_debug_shows_each_iteration_input_after_the_item_selector() -> None:
+    # AWS InspectionData.afterItemSelector: "An array containing the inputs for each Map
+    # iteration, transformed by the ItemSelector specified in a Map state." The ItemSelector
+    # sees the Map's input (after InputPath) as $ and the item as $$.Map.Item.
+    machine = statemachine.load({"StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "InputPath": "$.order", "ItemsPath": "$.lines",
+        "ItemSelector": {"sku.$": "$$.Map.Item.Value", "position.$": "$$.Map.Item.Index", "order.$": "$.id"},
+        "ItemProcessor": {"StartAt": "One", "States": {"One": {"Type": "Pass", "End": True}}},
+        "End": True}}})
+    data = wire(machine.test_state("Each", {"order": {"id": "o-1", "lines": ["a", "b"]}},
+                                   mock={"result": "[]"}, inspection_level="DEBUG"))["inspectionData"]
+    assert data["afterItemsPath"] == ["a", "b"]
+    assert data["afterItemSelector"] == [{"sku": "a", "position": 0, "order": "o-1"},
+                                         {"sku": "b", "position": 1, "order": "o-1"}]
