@@ -69,7 +69,13 @@ __all__ = [
 #: ``${Name}``, not ``$${Name}`` (Terraform's escape) nor ``${!Name}`` (Fn::Sub's escape); and
 #: ``#{Name}``, the Serverless Framework's pseudo-parameter form (``#{AWS::Region}``), which
 #: serverless-step-functions turns into an ``Fn::Sub`` ``${Name}`` before AWS sees it.
-_PLACEHOLDER = re.compile(r"(?:(?<!\$)\$|#)\{(?!!)([^{}\n\"\\]+)\}")
+#: Between the braces: a name (``Timeout``, ``self:custom.x``) or a Terraform expression whose
+#: own braces and JSON strings are balanced (``${jsonencode({"a": [1]})}``), three levels deep.
+_PLAIN_CHAR = r'(?:[^{}"\n\\]|"(?:[^"\\\n]|\\.)*")'
+_NESTED = _PLAIN_CHAR
+for _ in range(3):
+    _NESTED = rf"(?:{_PLAIN_CHAR}|\{{{_NESTED}*\}})"
+_PLACEHOLDER = re.compile(rf"(?:(?<!\$)\$|#)\{{(?!!)({_NESTED}+)\}}")
 _ESCAPE = re.compile(r"\$\$\{|\$\{!")
 
 
@@ -201,7 +207,7 @@ def substitute(text: str, values: Mapping[str, str]) -> str:
 #: A placeholder, possibly with placeholders inside its braces (``${self:custom.${sls:stage}}``),
 #: with the quotes around it when it is a whole quoted string.
 _WITH_NESTED = re.compile(
-    r"(['\"]?)(?:(?<!\$)\$|#)\{(?!!)((?:[^{}\n\"\\]|[$#]\{[^{}\n\"\\]+\})+)\}\1")
+    rf"(['\"]?)(?:(?<!\$)\$|#)\{{(?!!)((?:[$#]\{{[^{{}}\n\"\\]+\}}|{_NESTED})+)\}}\1")
 #: A JSON number, boolean or null.
 _SCALAR = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null")
 #: The Serverless Framework's variable sources (``${self:...}``, ``${opt:...}``, ``${file(...)}``).
@@ -310,6 +316,7 @@ def quote_bare(text: str) -> tuple[str, list[Placeholder]]:
         scanned = match.start()
         if in_string:
             continue
+        scanned = match.end()  # a bare expression's own quotes are not the document's
         bare.append(_placeholder(text, match))
         out.append(text[last:match.start()] + json.dumps(match.group(0)))
         last = match.end()

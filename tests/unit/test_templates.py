@@ -384,3 +384,32 @@ def test_a_quoted_serverless_variable_takes_the_type_of_its_value(quote: str) ->
     json_text = '{"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": "${self:custom.delay}", "End": true}}}'
     assert load_source(json_text, substitutions={"self:custom.delay": "30"}).data["States"]["W"]["Seconds"] == 30
     assert templates.substitute("'x ${self:a}' '${self:b}'", {"self:a": "1", "self:b": "bob"}) == "'x 1' 'bob'"
+
+
+# Terraform templatefile: a whole field written as an expression (`${jsonencode(...)}`) with
+# braces and JSON strings of its own, as `templatefile` fills it before AWS sees the text.
+TERRAFORM_EXPRESSION = """{
+  "StartAt": "Notify",
+  "States": {
+    "Notify": {
+      "Type": "Task",
+      "Resource": "arn:aws:states:::sns:publish",
+      "Parameters": {"TopicArn": "${topic_arn}",
+                     "Message": ${jsonencode({"kind": "report", "ids": [1, {"n": 2}]})}},
+      "TimeoutSeconds": ${timeout},
+      "End": true
+    }
+  }
+}"""
+
+
+def test_terraform_expressions_with_braces_and_strings_are_placeholders() -> None:
+    found = check(TERRAFORM_EXPRESSION, name="flow.asl.json")
+    assert _codes(found, "error") == []
+    messages = [d.message for d in found if d.code == "template-placeholder"]
+    assert any('${jsonencode({"kind": "report", "ids": [1, {"n": 2}]})}' in m for m in messages)
+    filled = check(TERRAFORM_EXPRESSION, name="flow.asl.json", substitutions={
+        "topic_arn": "arn:aws:sns:us-east-1:111111111111:reports",
+        'jsonencode({"kind": "report", "ids": [1, {"n": 2}]})': '{"kind":"report","ids":[1,{"n":2}]}',
+        "timeout": "30"})
+    assert [d.code for d in filled] == []
