@@ -102,7 +102,8 @@ def load(source: str | os.PathLike[str] | Mapping[str, JSON], *,
         registry = _registry(resources, resource_map, base_dir)
         handlers = _resolve_all(doc, registry, task_resources)
         _check_tasks(doc, handlers)
-    machine_name = name or (base_dir and Path(doc.path or "").stem) or "StateMachine"
+    # flow.asl.json / flow.asl.yaml (the AWS toolkits' naming) is the machine "flow"
+    machine_name = name or (base_dir and Path(doc.path or "").stem.removesuffix(".asl")) or "StateMachine"
     machine = StateMachine(compiled, machine_name, handlers, machine_type)
     if handler_threads is not None:
         from statemachine.resources.threads import threads_for

@@ -341,3 +341,11 @@ def test_load_reports_every_unresolved_resource_with_its_position() -> None:
     found = [(d.code, d.state, d.line, d.column) for d in caught.value.diagnostics]
     assert found == [("unresolved-resource", "A", 5, 5), ("unresolved-resource", "B", 9, 5)]
     assert "nope:first" in str(caught.value) and "nope:second" in str(caught.value)
+
+
+def test_a_machine_loaded_from_an_asl_file_is_named_without_the_asl_suffix(tmp_path: Path) -> None:
+    path = tmp_path / "LambdaSQSIntegration.asl.json"
+    path.write_text('{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}')
+    machine = statemachine.load(path)
+    assert machine.name == "LambdaSQSIntegration"
+    assert machine.run({}).execution_arn.split(":")[-2] == "LambdaSQSIntegration"
