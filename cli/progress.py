@@ -2,7 +2,8 @@
 ``on_event`` callback, called from the execution's threads), a rich display out.
 
 While it runs: the states running now, a progress bar per Map state, a countdown per Wait,
-each callback task with its token and how to answer it; printed lines for every retry (state,
+each callback task with its token and how to answer it (``hold``: no redrawing while the
+user types the answer); printed lines for every retry (state,
 Map item, attempt, the delay waited), every failed Map item (error and cause), a failed Map's
 failed items, and every error a Catch caught. After the run: a table of states with their
 wall time (the union of their visits, so concurrent Map iterations are not summed) and how
@@ -302,12 +303,27 @@ class LiveView:
         self._item_failures: dict[object, dict[int, tuple[str, str]]] = {}  # Map visit -> index -> why
         self._failed_items: dict[object, dict[int, tuple[str, str]]] = {}  # ... of failed iterations
         self._failed = False
+        self._holding = True  # not drawing (before start, after stop, while the user types)
 
     def start(self) -> None:
+        self._holding = False
         self._live.start()
 
     def stop(self) -> None:
+        self._holding = True  # for good: hold(False) no longer restarts it
         self._live.stop()
+
+    def hold(self, holding: bool) -> None:
+        """While the user types a callback's answer, stop redrawing the live area: its refresh
+        would draw over the line the terminal echoes (the user would type blind). What was
+        printed stays; events still print their lines. ``hold(False)`` redraws again."""
+        if holding == self._holding:
+            return
+        self._holding = holding
+        if holding:
+            self._live.stop()
+        else:
+            self._live.start()
 
     def on_event(self, event: dict[str, Any]) -> None:
         with self._lock:

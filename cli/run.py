@@ -254,8 +254,10 @@ def execute(
             if view is not None:
                 tokens = execution.task_tokens
                 view.callbacks(tokens)
-                if tokens and answers is not None:
-                    answers(execution, tokens)
+                if answers is not None:
+                    view.hold(bool(tokens))  # the user types its answer: keep the echo visible
+                    if tokens:
+                        answers(execution, tokens)
     except KeyboardInterrupt:
         execution.abort(cause="Interrupted from the command line (Ctrl-C)")
         execution.wait(_ABORT_GRACE)
@@ -281,7 +283,7 @@ def _terminal_answers(view: LiveView | None) -> Callable[[Execution, list[str]],
         if line.startswith("!fail"):
             _, error, cause = [*line.split(maxsplit=2), "", ""][:3]
             execution.send_task_failure(tokens[0], error or None, cause or None)
-            view.console.print(f"sent task failure {error} for {tokens[0]}")
+            view.console.print(f"sent task failure {error or '(no error name)'} for {tokens[0]}")
             return
         try:
             output = json.loads(line)

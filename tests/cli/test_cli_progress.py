@@ -510,3 +510,44 @@ def test_a_state_that_fails_for_good_counts_the_time_it_ran() -> None:
     assert rows["Boom"][3:] == ["1.000s", "failed"]  # entered at 0, failed at 1: not 0.000s
     rows = _table_rows(MAP_FAILS_WHILE_AN_ITEM_RETRIES)
     assert rows["Work"][3] == "0.500s"
+
+
+def test_the_answer_being_typed_stays_visible(tmp_path: Path) -> None:
+    """While a callback waits for its answer the live area stops redrawing: its refresh
+    (cursor up, erase line) would draw over the line the terminal echoes as the user types."""
+    master, slave = os.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "statemachine.cli", "run", "definitions/human_approval.yaml",
+         "--input", "@definitions/inputs/human_approval.input.json"],
+        cwd=REPO, stdin=slave, stdout=subprocess.PIPE, stderr=slave,
+        env={**os.environ, "TERM": "xterm", "COLUMNS": "200"})
+    os.close(slave)
+    screen, typed_at, prompted = b"", -1, None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            screen += chunk
+        if typed_at < 0 and b"!fail ERROR" in screen and prompted is None:
+            prompted = time.monotonic()
+        if typed_at < 0 and prompted is not None and time.monotonic() > prompted + 0.5:
+            os.write(master, b"!fa")  # the user reads the prompt, then types; no Enter yet
+            typed_at = len(screen)
+            pause = time.monotonic() + 1.0  # the live area refreshes 10 times a second
+        elif typed_at >= 0 and b"sent task" not in screen and time.monotonic() > pause:
+            after = screen[typed_at:]
+            assert b"!fa" in after and b"\x1b[" not in after[after.index(b"!fa"):], after
+            os.write(master, b"il\n")
+            pause = float("inf")
+        if process.poll() is not None and not ready:
+            break
+    os.close(master)
+    process.communicate(timeout=30)
+    text = _ansi_free(screen.decode(errors="replace"))
+    assert typed_at >= 0 and pause == float("inf"), text
+    assert process.returncode == 1, text  # no Catch for a failure without an error name
+    assert re.search(r"sent task failure \(no error name\) for [0-9a-f-]{36}", text), text
