@@ -378,6 +378,8 @@ def command(args: argparse.Namespace) -> int:
     machine = load_machine(args)
     if isinstance(machine, int):
         return machine
+    if machine.warnings and not args.quiet:  # e.g. a forgotten '.$': the run goes on
+        print_diagnostics(with_file(machine.warnings, args.file), sys.stderr)
     _tune_gc()
     # Ctrl-C must reach us even when the parent shell started us with SIGINT ignored
     # (background jobs of non-interactive shells): it is how a user aborts an execution.
