@@ -218,7 +218,8 @@ def _index(details: Mapping[str, Any]) -> int:
 # -- what the live area shows between events --------------------------------------------------
 def wait_seconds(state: Mapping[str, Any], state_input: object, entered: float) -> float | None:
     """How long a Wait state waits, from its definition and input (None when unknown, e.g. a
-    JSONata expression)."""
+    JSONata expression that reads variables: only ``$states.input`` is bound here)."""
+    from statemachine.expressions.jsonata.adapter import compile_jsonata, expression_text, is_jsonata_expression
     from statemachine.expressions.jsonpath import compile_path
 
     try:
@@ -230,6 +231,8 @@ def wait_seconds(state: Mapping[str, Any], state_input: object, entered: float) 
             found = state[field]
             if is_path:
                 found = compile_path(str(found)).select(value)
+            elif is_jsonata_expression(found):
+                found = compile_jsonata(expression_text(found)).evaluate({"states": {"input": value}})
             if field.startswith("Seconds"):
                 return float(found) if isinstance(found, int | float) else None
             stamp = seconds(found) if isinstance(found, str) else None

@@ -551,3 +551,15 @@ def test_the_answer_being_typed_stays_visible(tmp_path: Path) -> None:
     assert typed_at >= 0 and pause == float("inf"), text
     assert process.returncode == 1, text  # no Catch for a failure without an error name
     assert re.search(r"sent task failure \(no error name\) for [0-9a-f-]{36}", text), text
+
+
+def test_a_jsonata_wait_shows_its_countdown() -> None:
+    definition = {"QueryLanguage": "JSONata", "StartAt": "Pause", "States": {
+        "Pause": {"Type": "Wait", "Seconds": "{% $states.input.delay * 2 %}", "End": True}}}
+    clock = [1000.0]
+    view, _ = _terminal_view(definition, clock)
+    view.on_event(_event(1, 0, "ExecutionStarted"))
+    view.on_event(_event(2, 1, "WaitStateEntered", name="Pause", input='{"delay": 20}', at=_at(0)))
+    assert "⏳ Pause waits 40s more" in _live_area(view)
+    clock[0] += 15
+    assert "⏳ Pause waits 25s more" in _live_area(view)
