@@ -407,7 +407,7 @@ class LiveView:
             if not step.kind.startswith(("Map", "Parallel")):
                 # the Maps and Parallels around it fail with it unless something handles it
                 # first (a Retry or Catch inside, after which they succeed and forget it);
-                # AWS records no ParallelStateFailed, so this is how a Catch on one shows
+                # the history of a caught Parallel has no ParallelStateFailed: this is how it shows
                 for _, visit in self._tracker.containers(step.ident):
                     self._outcome[visit] = (error, cause)
         self._waits.pop(step.visit, None)

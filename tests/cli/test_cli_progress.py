@@ -466,7 +466,7 @@ def test_a_failed_map_names_the_error_that_failed_it_not_an_item_being_retried()
     assert _table_rows(MAP_FAILS_WHILE_AN_ITEM_RETRIES)["Each"][-1] == "caught KeyError"
 
 
-# AWS records no ParallelStateFailed: a branch's failure that a Catch on the Parallel handles
+# The engine records no ParallelStateFailed when a Catch on the Parallel handles it: a branch's failure that a Catch on the Parallel handles
 # shows as the branch state's failure, then the Parallel's exit without ParallelStateSucceeded.
 PARALLEL_CAUGHT = [
     _event(1, 0, "ExecutionStarted", at=_at(0)),
