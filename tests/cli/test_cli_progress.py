@@ -466,8 +466,9 @@ def test_a_failed_map_names_the_error_that_failed_it_not_an_item_being_retried()
     assert _table_rows(MAP_FAILS_WHILE_AN_ITEM_RETRIES)["Each"][-1] == "caught KeyError"
 
 
-# The engine records no ParallelStateFailed when a Catch on the Parallel handles it: a branch's failure that a Catch on the Parallel handles
-# shows as the branch state's failure, then the Parallel's exit without ParallelStateSucceeded.
+# The engine records no ParallelStateFailed when a Catch on the Parallel handles a branch's
+# failure: it shows as the branch state's failure, then the Parallel's exit without
+# ParallelStateSucceeded.
 PARALLEL_CAUGHT = [
     _event(1, 0, "ExecutionStarted", at=_at(0)),
     _event(2, 1, "ParallelStateEntered", name="Par", at=_at(0)),
