@@ -219,7 +219,11 @@ def _index(details: Mapping[str, Any]) -> int:
 def wait_seconds(state: Mapping[str, Any], state_input: object, entered: float) -> float | None:
     """How long a Wait state waits, from its definition and input (None when unknown, e.g. a
     JSONata expression that reads variables: only ``$states.input`` is bound here)."""
-    from statemachine.expressions.jsonata.adapter import compile_jsonata, expression_text, is_jsonata_expression
+    from statemachine.expressions.jsonata.adapter import (
+        compile_jsonata,
+        expression_text,
+        is_jsonata_expression,
+    )
     from statemachine.expressions.jsonpath import compile_path
 
     try:
