@@ -2,7 +2,8 @@
 ``on_event`` callback, called from the execution's threads), a rich display out.
 
 While it runs: the states running now, a progress bar per Map state, a countdown per Wait,
-each callback task with its token and how to answer it; printed lines for every retry (state,
+each callback task with its token and how to answer it (``hold``: no redrawing while the
+user types the answer); printed lines for every retry (state,
 Map item, attempt, the delay waited), every failed Map item (error and cause), a failed Map's
 failed items, and every error a Catch caught. After the run: a table of states with their
 wall time (the union of their visits, so concurrent Map iterations are not summed) and how
@@ -96,6 +97,7 @@ class Step:
     attempt: int
     when: float | None
     details: Mapping[str, Any]
+    ident: object = None
 
 
 #: a Map's or Parallel's own events that may link to an event inside an iteration or branch
@@ -119,6 +121,8 @@ class StateTracker:
         self._kind: dict[object, str] = {}
         #: failure event id -> error, for the retry that follows it
         self.failure_of: dict[object, str] = {}
+        #: failure event id -> (error, cause), for a Map's failure linked to it
+        self.failure_detail: dict[object, tuple[str, str]] = {}
 
     def feed(self, event: Mapping[str, Any]) -> Step:
         kind = str(event.get("type", ""))
@@ -153,7 +157,23 @@ class StateTracker:
         self._when[ident] = when
         if kind.endswith(_FAILED_SUFFIXES) and not kind.startswith(("Execution", "Map", "Parallel")):
             self.failure_of[ident] = str(details.get("error") or kind)
-        return Step(kind, self._state[ident], visit, item, attempt, when, details)
+            self.failure_detail[ident] = (str(details.get("error") or ""), str(details.get("cause") or ""))
+        elif kind in _CONTAINER_ENDS and kind.endswith("Failed") and not details.get("error"):
+            # AWS records MapStateFailed without error or cause, linked to the failure that
+            # ended the Map: that failure is the Map's error (what a Catch catches)
+            error, cause = self.failure_detail.get(prev, ("", ""))
+            if error:
+                details = {**details, "error": error, "cause": cause}
+        return Step(kind, self._state[ident], visit, item, attempt, when, details, ident)
+
+    def containers(self, ident: object) -> list[tuple[str, object]]:
+        """(state, visit) of the Maps and Parallels event ``ident`` runs inside, innermost first."""
+        found: list[tuple[str, object]] = []
+        owner = self._owner.get(ident)
+        while owner is not None:
+            found.append((str(owner[0]), owner[1]))
+            owner = owner[4]
+        return found
 
     def _inside(self, prev: object) -> tuple[Any, ...] | None:
         """The container ``prev`` runs inside, unless ``prev`` is the container's own event."""
@@ -198,7 +218,12 @@ def _index(details: Mapping[str, Any]) -> int:
 # -- what the live area shows between events --------------------------------------------------
 def wait_seconds(state: Mapping[str, Any], state_input: object, entered: float) -> float | None:
     """How long a Wait state waits, from its definition and input (None when unknown, e.g. a
-    JSONata expression)."""
+    JSONata expression that reads variables: only ``$states.input`` is bound here)."""
+    from statemachine.expressions.jsonata.adapter import (
+        compile_jsonata,
+        expression_text,
+        is_jsonata_expression,
+    )
     from statemachine.expressions.jsonpath import compile_path
 
     try:
@@ -210,6 +235,8 @@ def wait_seconds(state: Mapping[str, Any], state_input: object, entered: float) 
             found = state[field]
             if is_path:
                 found = compile_path(str(found)).select(value)
+            elif is_jsonata_expression(found):
+                found = compile_jsonata(expression_text(found)).evaluate({"states": {"input": value}})
             if field.startswith("Seconds"):
                 return float(found) if isinstance(found, int | float) else None
             stamp = seconds(found) if isinstance(found, str) else None
@@ -281,13 +308,29 @@ class LiveView:
         self._announced: set[str] = set()
         self._outcome: dict[object, tuple[str, str] | None] = {}  # visit -> last (error, cause)
         self._item_failures: dict[object, dict[int, tuple[str, str]]] = {}  # Map visit -> index -> why
+        self._failed_items: dict[object, dict[int, tuple[str, str]]] = {}  # ... of failed iterations
         self._failed = False
+        self._holding = True  # not drawing (before start, after stop, while the user types)
 
     def start(self) -> None:
+        self._holding = False
         self._live.start()
 
     def stop(self) -> None:
+        self._holding = True  # for good: hold(False) no longer restarts it
         self._live.stop()
+
+    def hold(self, holding: bool) -> None:
+        """While the user types a callback's answer, stop redrawing the live area: its refresh
+        would draw over the line the terminal echoes (the user would type blind). What was
+        printed stays; events still print their lines. ``hold(False)`` redraws again."""
+        if holding == self._holding:
+            return
+        self._holding = holding
+        if holding:
+            self._live.stop()
+        else:
+            self._live.start()
 
     def on_event(self, event: dict[str, Any]) -> None:
         with self._lock:
@@ -353,7 +396,7 @@ class LiveView:
         error = str(step.details.get("error") or "")
         cause = short_cause(step.details.get("cause"))
         if step.kind == "MapStateFailed":
-            failures = self._item_failures.get(step.visit, {})
+            failures = self._failed_items.get(step.visit, {})  # not items aborted or retried
             first = next(iter(failures.values()), ("", ""))  # the first item that failed
             error, cause = error or first[0], cause or first[1]
             listed = ", ".join(f"{i} ({escape(e)})" for i, (e, _) in sorted(failures.items()))
@@ -365,6 +408,12 @@ class LiveView:
                 failures = self._item_failures.setdefault(self._tracker.map_visit(step.item[0]), {})
                 failures.pop(step.item[1], None)  # keep the order in which items failed
                 failures[step.item[1]] = (error, cause)
+            if not step.kind.startswith(("Map", "Parallel")):
+                # the Maps and Parallels around it fail with it unless something handles it
+                # first (a Retry or Catch inside, after which they succeed and forget it);
+                # the history of a caught Parallel has no ParallelStateFailed: this is how it shows
+                for _, visit in self._tracker.containers(step.ident):
+                    self._outcome[visit] = (error, cause)
         self._waits.pop(step.visit, None)
         self._callbacks.pop(step.visit, None)
 
@@ -375,6 +424,7 @@ class LiveView:
         if step.kind == "MapIterationFailed":
             index = _index(step.details)
             error, cause = self._item_failures.get(step.visit, {}).get(index, ("", ""))
+            self._failed_items.setdefault(step.visit, {})[index] = (error, cause)
             why = f": {escape(error)}" + (f": {escape(cause)}" if cause else "") if error else ""
             self.console.print(f"[red]✗ item {index}[/] of Map [bold]{escape(str(step.state))}[/] "
                                f"failed{why}")
@@ -445,6 +495,7 @@ class _Row:
     caught: list[str] = dataclasses.field(default_factory=list)
     last_error: dict[object, str | None] = dataclasses.field(default_factory=dict)
     item_error: str | None = None  # the last error inside this Map's items
+    last_seen: dict[object, float] = dataclasses.field(default_factory=dict)  # visit -> last event
 
     def wall_seconds(self) -> float:
         """The union of the visits' [entered, exited] spans: concurrent Map iterations of
@@ -466,6 +517,8 @@ def _collect(history: Iterable[Mapping[str, Any]]) -> dict[str, _Row]:
             continue
         kind = step.kind
         row = rows.setdefault(step.state, _Row(type=kind.removesuffix("StateEntered")))
+        if step.when is not None:
+            row.last_seen[step.visit] = step.when
         if kind.endswith("StateEntered"):
             row.entered += 1
             row.open[step.visit] = step.when
@@ -487,10 +540,21 @@ def _collect(history: Iterable[Mapping[str, Any]]) -> dict[str, _Row]:
             if not error and kind.startswith("Map"):
                 error = row.item_error
             row.last_error[step.visit] = str(error or kind)
+            if not kind.startswith(("Map", "Parallel")):  # the containers fail with it, unless handled
+                for state, visit in tracker.containers(step.ident):
+                    if state in rows:
+                        rows[state].last_error[visit] = str(error or kind)
+                        if step.when is not None:
+                            rows[state].last_seen[visit] = step.when
         elif kind.endswith("Succeeded") and kind not in _ITERATION_EVENTS:
             row.last_error[step.visit] = None
         elif kind == "MapIterationFailed":
             row.failed = True
+    for row in rows.values():  # visits that never exited (failed, aborted) ran until their last event
+        for visit, started in row.open.items():
+            stopped = row.last_seen.get(visit)
+            if started is not None and stopped is not None:
+                row.spans.append((started, max(started, stopped)))
     return rows
 
 

@@ -259,8 +259,10 @@ def execute(
             if view is not None:
                 tokens = execution.task_tokens
                 view.callbacks(tokens)
-                if tokens and answers is not None:
-                    answers(execution, tokens)
+                if answers is not None:
+                    view.hold(bool(tokens))  # the user types its answer: keep the echo visible
+                    if tokens:
+                        answers(execution, tokens)
     except KeyboardInterrupt:
         execution.abort(cause="Interrupted from the command line (Ctrl-C)")
         execution.wait(_ABORT_GRACE)
@@ -286,7 +288,7 @@ def _terminal_answers(view: LiveView | None) -> Callable[[Execution, list[str]],
         if line.startswith("!fail"):
             _, error, cause = [*line.split(maxsplit=2), "", ""][:3]
             execution.send_task_failure(tokens[0], error or None, cause or None)
-            view.console.print(f"sent task failure {error} for {tokens[0]}")
+            view.console.print(f"sent task failure {error or '(no error name)'} for {tokens[0]}")
             return
         try:
             output = json.loads(line)
@@ -381,6 +383,8 @@ def command(args: argparse.Namespace) -> int:
     machine = load_machine(args)
     if isinstance(machine, int):
         return machine
+    if machine.warnings and not args.quiet:  # e.g. a forgotten '.$': the run goes on
+        print_diagnostics(with_file(machine.warnings, args.file), sys.stderr)
     _tune_gc()
     # Ctrl-C must reach us even when the parent shell started us with SIGINT ignored
     # (background jobs of non-interactive shells): it is how a user aborts an execution.

@@ -29,7 +29,7 @@ from statemachine.clock import (
     format_timestamp,
     to_datetime,
 )
-from statemachine.errors import DefinitionError, ExecutionError, StatesError
+from statemachine.errors import DefinitionError, Diagnostic, ExecutionError, StatesError
 from statemachine.history import Event
 from statemachine.interpreter import execute
 from statemachine.interpreter.execution import DEFAULT_HISTORY_LIMIT, STANDARD_MAX_DURATION, Runtime
@@ -105,6 +105,7 @@ def load(source: str | os.PathLike[str] | Mapping[str, JSON], *,
     # flow.asl.json / flow.asl.yaml (the AWS toolkits' naming) is the machine "flow"
     machine_name = name or (base_dir and Path(doc.path or "").stem.removesuffix(".asl")) or "StateMachine"
     machine = StateMachine(compiled, machine_name, handlers, machine_type)
+    machine.warnings = tuple(d for d in diagnostics if d.severity == "warning")
     if handler_threads is not None:
         from statemachine.resources.threads import threads_for
 
@@ -261,6 +262,9 @@ class StateMachine:
         self.arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}"
         self._handlers = dict(handlers)
         self._threads: HandlerThreads | None = None  # load(handler_threads=N)
+        #: the validator's warnings about the definition (``Diagnostic``s with severity
+        #: "warning", e.g. ``missing-path-suffix``): they do not stop it from loading
+        self.warnings: tuple[Diagnostic, ...] = ()
 
     @property
     def definition(self) -> Mapping[str, JSON]:

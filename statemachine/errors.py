@@ -1,10 +1,11 @@
 """Errors of every stage: definition problems (Diagnostic, DefinitionError) and runtime
 errors (StatesError), with the ASL error names as constants.
 
-The exception tree::
+The exception tree (tests/unit/test_error_tree.py checks it against the code)::
 
     Exception
     ├── StateMachineError            base of everything this package raises on purpose
+    │   │                            (but the ValueErrors below, raised as json raises them)
     │   ├── DefinitionError          a definition failed loading/validation; .diagnostics
     │   ├── StatesError              THE runtime error, inside the interpreter and out:
     │   │                            .name ("States.Runtime", ...), .cause, and two read-only
@@ -12,7 +13,36 @@ The exception tree::
     │   │                            as the history shows it) and .final_event (the event the
     │   │                            failing state records when nothing retries it)
     │   ├── ResourceNotFoundError    a Task resource cannot be resolved to a handler
-    │   └── ExecutionError           misuse of the execution API (unknown task token, ...)
+    │   │   └── ResourceMapError     a resource map is malformed (resources/local_map.py)
+    │   ├── ExecutionError           misuse of the execution API (unknown task token, ...)
+    │   ├── MockConfigError          a mock or test file cannot be used (testing/mockconfig.py)
+    │   ├── TestStateError           a TestState request cannot be served (testing/teststate.py)
+    │   └── StoreError               the durable store (durable/errors.py)
+    │       ├── StoreUnavailable     the database cannot serve the call now
+    │       │   └── StoreLocked      another process held the lock too long
+    │       ├── StoreUnreadable
+    │       ├── SchemaTooNew
+    │       ├── ExecutionNotFound
+    │       ├── ExecutionExists
+    │       ├── EventConflict
+    │       ├── LeaseLost
+    │       ├── LeaseHeld
+    │       ├── TaskTokenNotFound
+    │       └── TaskTokenClosed
+    ├── ValueError
+    │   ├── InvalidJsonError         input or a value that is not JSON (values.py): run(), start()
+    │   ├── SubstitutionsError       a substitutions file or NAME=VALUE (templates.py)
+    │   │   -- the grammars' errors; they never leave load() (each becomes a DefinitionError
+    │   │      diagnostic) or a state (a StatesError):
+    │   ├── CompileError             compiler.py
+    │   ├── ChoiceRuleError          expressions/choice.py
+    │   ├── PathSyntaxError          expressions/jsonpath.py
+    │   ├── IntrinsicSyntaxError     expressions/intrinsics.py
+    │   ├── PayloadSyntaxError       expressions/payload.py
+    │   ├── JsonataSyntaxError       expressions/jsonata/adapter.py
+    │   ├── JsonataEvaluationError   expressions/jsonata/adapter.py (-> States.QueryEvaluationError)
+    │   └── UnsupportedResultError   expressions/jsonata/adapter.py
+    ├── PathNotFound                 a JSONPath that selects nothing (-> a StatesError)
     └── (anything a task handler raises becomes StatesError(type(exc).__name__, cause) at the
         handler boundary, the way AWS Lambda reports ``errorType``)
 

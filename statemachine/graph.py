@@ -7,7 +7,8 @@ validates first and refuses to draw an invalid one). Parallel branches and Map i
 are drawn as nested clusters (Mermaid ``subgraph``, DOT ``cluster_*``), entered from their
 state by a dashed edge, and their end states lead on to that state's successor (its Next, or
 the enclosing scope's exit when it ends), where the branches join again. Edges into a cluster
-carry no label (the cluster's title names it); in DOT they end at the cluster's border, and
+carry no label (the cluster's title names it); in DOT they end at the cluster's border (a
+rank below their state, so they have a visible length), and
 the edges that leave it start there (``compound``), so no edge crosses a title; one font.
 """
 
@@ -283,7 +284,10 @@ def _dot_edge(edge: Edge) -> str:
     if edge.dashed:
         attributes.append("style=dashed")
     if edge.head_cluster:
-        attributes.append(f"lhead=cluster_{edge.head_cluster}")
+        # minlen=2: one rank between the state and its cluster's first node holds the title;
+        # with the default 1 the border touches the state and the edge has no length at all
+        # (its arrowhead drawn over the state's label)
+        attributes.extend((f"lhead=cluster_{edge.head_cluster}", "minlen=2"))
     if edge.tail_cluster:
         attributes.append(f"ltail=cluster_{edge.tail_cluster}")
     suffix = f" [{', '.join(attributes)}]" if attributes else ""

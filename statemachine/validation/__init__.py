@@ -68,7 +68,15 @@ def validate(
         for rule in RULES.values():
             found.extend(rule(machine))
         found.extend(compile_problems(machine, found))
-    return _placed(doc, placeholder_rules.settle(doc, found, placeholders))
+    return _placed(doc, placeholder_rules.settle(doc, _one_per_typo(found), placeholders))
+
+
+def _one_per_typo(found: list[Diagnostic]) -> list[Diagnostic]:
+    """A misspelt Choice operator is an unknown field to the schema (with its did-you-mean)
+    and an unknown operator to the Choice grammar: report it once, as the unknown field."""
+    unknown = {d.pointer for d in found if d.code == "unknown-field"}
+    return [d for d in found if not (d.code == "invalid-choice-rule" and d.pointer in unknown
+                                     and d.message.startswith("unknown comparison operator"))]
 
 
 def _is_cloudformation(data: Mapping[str, JSON]) -> bool:

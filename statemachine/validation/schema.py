@@ -185,10 +185,11 @@ def _additional(error: Any, field: str) -> tuple[str, str]:
 
 def _spelling(extra: list[str], allowed: Mapping[str, Any], instance: Mapping[str, Any]) -> str:
     """' (did you mean 'IntervalSeconds'?)' for misspelt field names (operators included);
-    several: ' (did you mean 'A' for 'a', 'B' for 'b'?)'. Fields already present are no hint."""
-    candidates = [name for name in allowed if name not in instance]
-    hints = [(name, difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)) for name in extra]
-    found = [(name, match[0]) for name, match in hints if match]
+    several: ' (did you mean 'A' for 'a', 'B' for 'b'?)'. A field already present is no hint,
+    and when the closest field is present there is none ('ItemProcesor' beside 'ItemProcessor'
+    is a stray copy, not a misspelt 'ItemBatcher')."""
+    hints = [(name, difflib.get_close_matches(name, list(allowed), n=1, cutoff=0.6)) for name in extra]
+    found = [(name, match[0]) for name, match in hints if match and match[0] not in instance]
     if not found:
         return ""
     if len(extra) == 1:

@@ -173,7 +173,7 @@ def test_dot_edges_enter_and_leave_clusters_at_their_border_in_one_font() -> Non
     ids = {node.name: node.id for node in _nodes(graph.root)}
     processor = graph.root.clusters[0].id
     assert "compound=true;" in text
-    entries = re.findall(r"-> (\w+) \[style=dashed, lhead=cluster_(\w+)\]", text)
+    entries = re.findall(r"-> (\w+) \[style=dashed, lhead=cluster_(\w+), minlen=2\]", text)
     assert len(entries) == 3  # into Fan's processor and Both's two branches, none labelled
     # Left and Right leave both clusters around them: clipped at the outermost, Fan's processor.
     joins = re.findall(r"(\w+) -> (\w+) \[ltail=cluster_(\w+)\]", text)
@@ -211,3 +211,23 @@ def test_sm_graph_draws_a_definition_with_warnings_and_shows_them(sm, tmp_path) 
 
 def _nodes(cluster: Cluster) -> list[Node]:
     return [*cluster.nodes, *(node for child in cluster.clusters for node in _nodes(child))]
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz (dot) not installed")
+@pytest.mark.parametrize("example", ["parallel_report.yaml", "fan_out.yaml"])
+def test_graphviz_draws_the_edge_into_a_cluster_below_its_state(definitions, example: str) -> None:
+    """The dashed edge from a Parallel/Map to its branch/processor cluster starts under the
+    state's box and is long enough to show (not a zero-length arrowhead over the label)."""
+    from statemachine.loader import load_source
+
+    plain = subprocess.run(["dot", "-Tplain"], input=to_dot(load_source(definitions / example).data),
+                           capture_output=True, text=True, check=True, timeout=60).stdout
+    nodes = {f[1]: (float(f[3]), float(f[5])) for f in map(str.split, plain.splitlines()) if f[0] == "node"}
+    dashed = [f for f in map(str.split, plain.splitlines()) if f[0] == "edge" and "dashed" in f]
+    assert dashed
+    for edge in dashed:
+        count = int(edge[3])
+        points = [(float(edge[4 + 2 * i]), float(edge[5 + 2 * i])) for i in range(count)]
+        y, height = nodes[edge[1]]
+        assert points[0][1] <= y - height / 2 + 0.01  # starts at the state's bottom
+        assert points[0][1] - points[-1][1] >= 0.25, edge  # inches: a visible arrow

@@ -427,3 +427,140 @@ def test_sm_run_answers_a_callback_typed_on_the_terminal(tmp_path: Path) -> None
     assert re.search(r"RequestApproval waits for a callback, task token [0-9a-f-]{36}", text), text
     assert "sent task success" in text
     assert json.loads(stdout) == {"expenseId": "E-1", "status": "APPROVED", "approvedBy": "kim"}
+
+
+# -- review of issue 10: histories as the engine (and AWS) record them --------------------------
+# Item 1 fails with a retriable error and waits for its retry when item 3 fails for good: the
+# Map fails with item 3's KeyError (MapStateFailed has no details; it links to that failure)
+# and item 1's iteration is aborted, not failed.
+MAP_FAILS_WHILE_AN_ITEM_RETRIES = [
+    _event(1, 0, "ExecutionStarted", at=_at(0)),
+    _event(2, 1, "MapStateEntered", name="Each", at=_at(0)),
+    _event(3, 2, "MapStateStarted", length=2, at=_at(0)),
+    _event(4, 3, "MapIterationStarted", name="Each", index=1, at=_at(0)),
+    _event(5, 4, "TaskStateEntered", name="Work", at=_at(0)),
+    _event(6, 5, "TaskScheduled", resource="f", at=_at(0)),
+    _event(7, 3, "MapIterationStarted", name="Each", index=3, at=_at(0)),
+    _event(8, 7, "TaskStateEntered", name="Work", at=_at(0)),
+    _event(9, 8, "TaskScheduled", resource="f", at=_at(0)),
+    _event(10, 6, "TaskFailed", error="ValueError", cause="flaky", at=_at(0.5)),
+    _event(11, 9, "TaskFailed", error="KeyError", cause="never", at=_at(0.5)),
+    _event(12, 11, "MapIterationFailed", name="Each", index=3, at=_at(0.5)),
+    _event(13, 11, "TaskStateAborted", at=_at(0.5)),
+    _event(14, 11, "MapIterationAborted", name="Each", index=1, at=_at(0.5)),
+    _event(15, 11, "MapStateFailed", at=_at(0.5)),
+    _event(16, 15, "MapStateExited", name="Each", at=_at(0.5)),
+    _event(17, 16, "PassStateEntered", name="Recover", at=_at(0.5)),
+]
+
+
+def test_a_failed_map_names_the_error_that_failed_it_not_an_item_being_retried() -> None:
+    view, stream = _terminal_view()
+    for event in MAP_FAILS_WHILE_AN_ITEM_RETRIES:
+        view.on_event(event)
+    assert _ansi_free(stream.getvalue()).splitlines() == [
+        "✗ item 3 of Map Each failed: KeyError: never",
+        "✗ Map Each failed: items 3 (KeyError)",
+        "⤷ caught KeyError in Each: never",
+    ]
+    assert _table_rows(MAP_FAILS_WHILE_AN_ITEM_RETRIES)["Each"][-1] == "caught KeyError"
+
+
+# The engine records no ParallelStateFailed when a Catch on the Parallel handles a branch's
+# failure: it shows as the branch state's failure, then the Parallel's exit without
+# ParallelStateSucceeded.
+PARALLEL_CAUGHT = [
+    _event(1, 0, "ExecutionStarted", at=_at(0)),
+    _event(2, 1, "ParallelStateEntered", name="Par", at=_at(0)),
+    _event(3, 2, "ParallelStateStarted", at=_at(0)),
+    _event(4, 3, "TaskStateEntered", name="Boom", at=_at(0)),
+    _event(5, 4, "TaskScheduled", resource="f", at=_at(0)),
+    _event(6, 5, "TaskStarted", at=_at(0)),
+    _event(7, 6, "TaskFailed", error="RuntimeError", cause="kaput", at=_at(1)),
+    _event(8, 7, "TaskStateAborted", at=_at(1)),
+    _event(9, 3, "ParallelStateExited", name="Par", at=_at(1)),
+    _event(10, 9, "SucceedStateEntered", name="Done", at=_at(1)),
+]
+
+
+def test_an_error_caught_on_a_parallel_shows_as_caught() -> None:
+    view, stream = _terminal_view()
+    for event in PARALLEL_CAUGHT:
+        view.on_event(event)
+    assert _ansi_free(stream.getvalue()).splitlines() == ["⤷ caught RuntimeError in Par: kaput"]
+    rows = _table_rows(PARALLEL_CAUGHT)
+    assert rows["Par"][-1] == "caught RuntimeError"
+
+
+def test_a_parallel_whose_branch_recovers_is_not_caught() -> None:
+    recovered = [*PARALLEL_CAUGHT[:7],
+                 _event(8, 7, "TaskScheduled", resource="f", at=_at(2)),  # retried
+                 _event(9, 8, "TaskSucceeded", output="{}", at=_at(3)),
+                 _event(10, 9, "TaskStateExited", name="Boom", at=_at(3)),
+                 _event(11, 3, "ParallelStateSucceeded", at=_at(3)),
+                 _event(12, 11, "ParallelStateExited", name="Par", at=_at(3))]
+    view, stream = _terminal_view()
+    for event in recovered:
+        view.on_event(event)
+    assert "caught" not in _ansi_free(stream.getvalue())
+    assert _table_rows(recovered)["Par"][-1] == "ok"
+
+
+def test_a_state_that_fails_for_good_counts_the_time_it_ran() -> None:
+    rows = _table_rows(PARALLEL_CAUGHT)
+    assert rows["Boom"][3:] == ["1.000s", "failed"]  # entered at 0, failed at 1: not 0.000s
+    rows = _table_rows(MAP_FAILS_WHILE_AN_ITEM_RETRIES)
+    assert rows["Work"][3] == "0.500s"
+
+
+def test_the_answer_being_typed_stays_visible(tmp_path: Path) -> None:
+    """While a callback waits for its answer the live area stops redrawing: its refresh
+    (cursor up, erase line) would draw over the line the terminal echoes as the user types."""
+    master, slave = os.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "statemachine.cli", "run", "definitions/human_approval.yaml",
+         "--input", "@definitions/inputs/human_approval.input.json"],
+        cwd=REPO, stdin=slave, stdout=subprocess.PIPE, stderr=slave,
+        env={**os.environ, "TERM": "xterm", "COLUMNS": "200"})
+    os.close(slave)
+    screen, typed_at, prompted = b"", -1, None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            screen += chunk
+        if typed_at < 0 and b"!fail ERROR" in screen and prompted is None:
+            prompted = time.monotonic()
+        if typed_at < 0 and prompted is not None and time.monotonic() > prompted + 0.5:
+            os.write(master, b"!fa")  # the user reads the prompt, then types; no Enter yet
+            typed_at = len(screen)
+            pause = time.monotonic() + 1.0  # the live area refreshes 10 times a second
+        elif typed_at >= 0 and b"sent task" not in screen and time.monotonic() > pause:
+            after = screen[typed_at:]
+            assert b"!fa" in after and b"\x1b[" not in after[after.index(b"!fa"):], after
+            os.write(master, b"il\n")
+            pause = float("inf")
+        if process.poll() is not None and not ready:
+            break
+    os.close(master)
+    process.communicate(timeout=30)
+    text = _ansi_free(screen.decode(errors="replace"))
+    assert typed_at >= 0 and pause == float("inf"), text
+    assert process.returncode == 1, text  # no Catch for a failure without an error name
+    assert re.search(r"sent task failure \(no error name\) for [0-9a-f-]{36}", text), text
+
+
+def test_a_jsonata_wait_shows_its_countdown() -> None:
+    definition = {"QueryLanguage": "JSONata", "StartAt": "Pause", "States": {
+        "Pause": {"Type": "Wait", "Seconds": "{% $states.input.delay * 2 %}", "End": True}}}
+    clock = [1000.0]
+    view, _ = _terminal_view(definition, clock)
+    view.on_event(_event(1, 0, "ExecutionStarted"))
+    view.on_event(_event(2, 1, "WaitStateEntered", name="Pause", input='{"delay": 20}', at=_at(0)))
+    assert "⏳ Pause waits 40s more" in _live_area(view)
+    clock[0] += 15
+    assert "⏳ Pause waits 25s more" in _live_area(view)

@@ -235,3 +235,29 @@ def test_python_module_entry_point_matches_sm_script(repo) -> None:
         check=False,
     )
     assert result.returncode == 0 and json.loads(result.stdout) == {"greeting": "Hello, sm!"}
+
+
+FORGOTTEN_SUFFIX = "StartAt: A\nStates:\n  A:\n    Type: Pass\n    Parameters: {orderId: $.orderId}\n    End: true\n"
+
+
+def test_sm_run_shows_the_validators_warnings_and_runs(sm, tmp_path) -> None:
+    """A forgotten '.$' runs as AWS runs it (the literal text), and `sm run` -- the first
+    command a new user tries -- says so instead of staying silent; --quiet hides it."""
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(FORGOTTEN_SUFFIX)
+    result = sm("run", flow, "--input", '{"orderId": "o-1"}')
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"orderId": "$.orderId"}
+    assert f"{flow}:5:18: warning [missing-path-suffix]" in result.stderr
+    quiet = sm("run", flow, "--quiet", "--input", '{"orderId": "o-1"}')
+    assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_load_keeps_the_warnings(tmp_path) -> None:
+    import statemachine
+
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(FORGOTTEN_SUFFIX)
+    machine = statemachine.load(flow)
+    assert [(d.code, d.line, d.column) for d in machine.warnings] == [("missing-path-suffix", 5, 18)]
+    assert statemachine.load(Path(__file__).parents[2] / "definitions" / "hello.yaml").warnings == ()

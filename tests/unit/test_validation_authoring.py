@@ -166,3 +166,21 @@ def test_a_field_already_present_is_no_hint() -> None:
     [message] = _messages({"Type": "Pass", "Result": 1, "Reslt": 2, "End": True}, "unknown-field")
     assert message.startswith("field 'Reslt' is not supported in a Pass state")
     assert "'Result'?" not in message  # the next closest may be offered, never the one already there
+
+
+def test_a_misspelt_operator_is_reported_once() -> None:
+    """One typo, one line: the unknown field with its hint, not also 'unknown comparison
+    operator' at the same place."""
+    state = {"Type": "Choice", "Default": "Done", "Choices": [{"Variable": "$.x", "StringEqual": "a", "Next": "Done"}]}
+    definition = {"StartAt": "S", "States": {"S": state, "Done": {"Type": "Succeed"}}}
+    found = [(d.code, d.pointer) for d in check(definition) if d.severity == "error"]
+    assert found == [("unknown-field", "/States/S/Choices/0/StringEqual")]
+
+
+def test_a_stray_copy_of_a_present_field_gets_no_wrong_hint() -> None:
+    processor = {"StartAt": "D", "States": {"D": {"Type": "Pass", "End": True}}}
+    state = {"Type": "Map", "ItemProcessor": processor, "ItemProcesor": processor, "End": True}
+    assert _messages(state, "unknown-field") == ["field 'ItemProcesor' is not supported in a Map state"]
+    del state["ItemProcessor"]
+    assert _messages(state, "unknown-field") == [
+        "field 'ItemProcesor' is not supported in a Map state (did you mean 'ItemProcessor'?)"]
