@@ -152,6 +152,66 @@ def test_ctrl_c_cancels_the_main_task_while_a_loop_of_states_runs() -> None:
     assert [e.status for e in result] == ["ABORTED"]
 
 
+#: Regular expressions that backtrack catastrophically: Python's re runs them for minutes
+#: holding the GIL (27 "a"s: ~30 s; 40: days), deaf to abort, timeouts and the JSONata limit.
+SLOW_SUBJECT = "a" * 27 + "!"
+CATASTROPHIC_REGEX = [
+    f"$match('{SLOW_SUBJECT}', /(a|a)+$/)",
+    f"$contains('{SLOW_SUBJECT}', /(a|aa)+b/)",
+    f"$replace('{SLOW_SUBJECT}', /(a|a)+$/, 'x')",
+    f"$replace('{SLOW_SUBJECT}', /(a|a)+$/, function($m){{'x'}})",
+    f"$split('{SLOW_SUBJECT}', /(a|a)+$/)",
+    f"/(a|a)+$/('{SLOW_SUBJECT}')",
+]
+
+
+def _jsonata_pass(expression: str) -> dict[str, Any]:
+    return {"QueryLanguage": "JSONata", "StartAt": "P", "States": {"P": {
+        "Type": "Pass", "Output": "{% " + expression + " %}", "End": True}}}
+
+
+@pytest.mark.parametrize("expression", CATASTROPHIC_REGEX)
+def test_run_timeout_stops_a_catastrophic_regex(expression: str) -> None:
+    started = time.monotonic()
+    execution = statemachine.load(_jsonata_pass(expression)).run({}, timeout=0.2)
+    assert execution.status == "ABORTED"
+    assert time.monotonic() - started < 5
+
+
+def test_abort_stops_a_catastrophic_regex() -> None:
+    machine = statemachine.load(_jsonata_pass(CATASTROPHIC_REGEX[0]))
+    started = time.monotonic()  # re holds the GIL: even this thread stalls until it ends
+    execution = machine.start({})
+    time.sleep(0.2)
+    execution.abort(cause="stop")
+    assert execution.wait(60).status == "ABORTED"
+    assert time.monotonic() - started < 3
+
+
+def test_a_catastrophic_regex_fails_at_the_jsonata_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    from statemachine.expressions.jsonata import adapter
+
+    monkeypatch.setattr(adapter, "EVALUATION_TIMEOUT_SECONDS", 0.3)
+    started = time.monotonic()
+    execution = statemachine.load(_jsonata_pass(CATASTROPHIC_REGEX[1])).run({})
+    assert (execution.status, execution.error) == ("FAILED", "States.QueryEvaluationError")
+    assert "D1012" in (execution.cause or "")
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(("expression", "expected"), [
+    ("$replace('abcab', /(b)/, '[$1$1]')", "a[bb]ca[bb]"),
+    ("$replace('abab', /b/, function($m){$uppercase($m.match)})", "aBaB"),
+    ("$replace('abc', /x*/, function($m){'-'})", "-a-b-c-"),
+    ("$match('Hello World', /O/i).index", [4, 7]),
+    ("$split('a1b22c', /[0-9]+/)", ["a", "b", "c"]),
+    ("$contains('line1\nline2', /^line2$/m)", True),
+])
+def test_regexes_still_match_as_jsonata_does(expression: str, expected: Any) -> None:
+    execution = statemachine.load(_jsonata_pass(expression)).run({})
+    assert (execution.status, execution.output) == ("SUCCEEDED", expected)
+
+
 # --- item 3: waits that can never end -------------------------------------------------------------
 
 WAIT_PATH = {"StartAt": "W", "States": {"W": {"Type": "Wait", "SecondsPath": "$.s", "End": True}}}

@@ -1,0 +1,135 @@
+"""JSONata regular expressions that always stop (issue 9: executions that always stop).
+
+jsonata-python compiles regex literals with the standard library's ``re``, whose matching
+runs in C holding the GIL: a pattern that backtracks catastrophically (``/(a|a)+$/`` against
+``"aaaa...!"``) ran for hours, deaf to the evaluation limit, ``--timeout``, ``abort()`` and
+Ctrl-C. Here every match runs on the ``regex`` package, which takes a timeout and releases
+the GIL: a short first try on the evaluating thread (nearly every match ends in
+microseconds), then, when that was not enough, on a worker thread for the rest of the
+evaluation's time limit while the evaluating thread watches the execution's Interrupt. So an
+abort stops the execution at once, and a match that outlives the limit fails the state with
+JSONata's D1012 like any over-long evaluation. ``re`` still parses each pattern first, so
+syntax errors and jsonata-python's reading of ``re``'s messages stay as they were.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import re
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+import regex
+
+#: Seconds a match may run on the evaluating thread before it moves to a worker thread.
+FIRST_SLICE_SECONDS = 0.05
+#: How often the evaluating thread looks at the execution's Interrupt meanwhile.
+POLL_SECONDS = 0.02
+#: Worker threads for long matches (process-wide; each match ends by its time limit).
+WORKERS = 4
+
+
+class Limit(Protocol):
+    """The running evaluation's bounds (adapter._Deadline)."""
+
+    def remaining(self) -> float: ...
+    def check_interrupt(self) -> None: ...
+    def expired(self) -> Exception: ...
+
+
+#: ``.limit``: the Limit of the evaluation running on this thread (None outside one).
+ACTIVE = threading.local()
+_POOL: concurrent.futures.ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> concurrent.futures.ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = concurrent.futures.ThreadPoolExecutor(WORKERS, thread_name_prefix="sm-jsonata-regex")
+        return _POOL
+
+
+def _run(op: Callable[[float], Any], *, movable: bool = True) -> Any:
+    limit: Limit | None = getattr(ACTIVE, "limit", None)
+    remaining = limit.remaining() if limit is not None else 10.0
+    if remaining <= 0 and limit is not None:
+        raise limit.expired()
+    first = min(FIRST_SLICE_SECONDS, remaining) if movable else remaining
+    try:
+        return op(first)
+    except TimeoutError:
+        if not movable or first >= remaining:
+            if limit is None:
+                raise
+            raise limit.expired() from None
+    # A long match: on a worker thread (``regex`` releases the GIL) for the rest of the limit.
+    future = _pool().submit(op, remaining - first)
+    while True:
+        done, _ = concurrent.futures.wait([future], timeout=POLL_SECONDS)
+        if done:
+            try:
+                return future.result()
+            except TimeoutError:
+                if limit is None:
+                    raise
+                raise limit.expired() from None
+        if limit is not None:
+            limit.check_interrupt()  # CancelledError; the worker ends at its own timeout
+            if limit.remaining() <= 0:
+                raise limit.expired()
+
+
+class BoundedPattern:
+    """What jsonata-python needs of a compiled pattern (search, finditer, sub, split)."""
+
+    __slots__ = ("_compiled", "_stdlib", "pattern")
+
+    def __init__(self, pattern: str, flags: int) -> None:
+        self._stdlib = re.compile(pattern, flags)  # re's errors, as jsonata-python expects
+        self._compiled = regex.compile(pattern, flags | regex.V0)
+        self.pattern = pattern
+
+    def search(self, string: str) -> Any:
+        return _run(lambda t: self._compiled.search(string, timeout=t, concurrent=True))
+
+    def finditer(self, string: str) -> Iterator[Any]:
+        return iter(self._matches(string))
+
+    def split(self, string: str, maxsplit: int = 0) -> list[str]:
+        result: list[str] = _run(lambda t: self._compiled.split(string, maxsplit, timeout=t, concurrent=True))
+        return result
+
+    def sub(self, repl: Any, string: str, count: int = 0) -> str:
+        if isinstance(repl, str):
+            self._stdlib.sub(repl, "")  # a bad group reference: re's message (jsonata-python parses it)
+            result: str = _run(lambda t: self._compiled.sub(repl, string, count, timeout=t, concurrent=True))
+            return result
+        # A JSONata function as the replacement evaluates JSONata, so it runs on this thread,
+        # after the (bounded) search for the matches.
+        matches = self._matches(string)
+        if count > 0:
+            matches = matches[:count]
+        parts: list[str] = []
+        position = 0
+        for match in matches:
+            parts.append(string[position : match.start()])
+            parts.append(repl(match))
+            position = match.end()
+        parts.append(string[position:])
+        return "".join(parts)
+
+    def _matches(self, string: str) -> list[Any]:
+        found: list[Any] = _run(lambda t: list(self._compiled.finditer(string, timeout=t, concurrent=True)))
+        return found
+
+
+def regex_engine(pattern: str, flags: Any) -> Any:
+    """jsonata-python's ``regex_engine``: ``flags`` is its RegexFlags."""
+    py_flags = (re.IGNORECASE if flags.case_insensitive else 0) | (re.MULTILINE if flags.multiline else 0)
+    try:
+        return BoundedPattern(pattern, py_flags)
+    except regex.error:  # re accepts what regex does not (rare): re, unbounded
+        return re.compile(pattern, py_flags)
