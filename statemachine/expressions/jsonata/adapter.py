@@ -26,7 +26,8 @@ from types import ModuleType
 from typing import Any
 
 from statemachine.clock import Interrupt, current_clock, current_interrupt
-from statemachine.expressions.jsonata import bounds, compat, regexes
+from statemachine.expressions import regexes
+from statemachine.expressions.jsonata import bounds, compat
 from statemachine.expressions.jsonata import functions as jsonata_functions
 from statemachine.expressions.jsonata.fastpath import (
     FALLBACK,

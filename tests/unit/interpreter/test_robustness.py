@@ -212,6 +212,30 @@ def test_regexes_still_match_as_jsonata_does(expression: str, expected: Any) -> 
     assert (execution.status, execution.output) == ("SUCCEEDED", expected)
 
 
+JSONPATH_REGEX = {"StartAt": "P", "States": {"P": {
+    "Type": "Pass", "InputPath": "$.items[?(@.n =~ /(a|a)+$/)]", "End": True}}}
+
+
+def test_run_timeout_stops_a_catastrophic_jsonpath_filter_regex() -> None:
+    started = time.monotonic()
+    execution = statemachine.load(JSONPATH_REGEX).run({"items": [{"n": SLOW_SUBJECT}]}, timeout=0.2)
+    assert execution.status == "ABORTED"
+    assert time.monotonic() - started < 5
+
+
+def test_a_catastrophic_jsonpath_filter_regex_fails_at_its_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    from statemachine.expressions import jsonpath
+
+    monkeypatch.setattr(jsonpath, "REGEX_SECONDS", 0.3)
+    started = time.monotonic()
+    execution = statemachine.load(JSONPATH_REGEX).run({"items": [{"n": SLOW_SUBJECT}]})
+    assert (execution.status, execution.error) == ("FAILED", "States.Runtime")
+    assert "regular expression" in (execution.cause or "")
+    assert time.monotonic() - started < 5
+    quick = statemachine.load(JSONPATH_REGEX).run({"items": [{"n": "aaa"}, {"n": "ab"}]})
+    assert quick.output == [{"n": "aaa"}]
+
+
 # --- item 3: waits that can never end -------------------------------------------------------------
 
 WAIT_PATH = {"StartAt": "W", "States": {"W": {"Type": "Wait", "SecondsPath": "$.s", "End": True}}}

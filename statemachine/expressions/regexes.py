@@ -1,4 +1,5 @@
-"""JSONata regular expressions that always stop (issue 9: executions that always stop).
+"""Regular expressions that always stop (issue 9: executions that always stop): JSONata's
+regex literals and JSONPath's ``=~`` filters.
 
 jsonata-python compiles regex literals with the standard library's ``re``, whose matching
 runs in C holding the GIL: a pattern that backtracks catastrophically (``/(a|a)+$/`` against
@@ -8,7 +9,7 @@ the GIL: a short first try on the evaluating thread (nearly every match ends in
 microseconds), then, when that was not enough, on a worker thread for the rest of the
 evaluation's time limit while the evaluating thread watches the execution's Interrupt. So an
 abort stops the execution at once, and a match that outlives the limit fails the state with
-JSONata's D1012 like any over-long evaluation. ``re`` still parses each pattern first, so
+JSONata's D1012 like any over-long evaluation (a JSONPath filter: States.Runtime). ``re`` still parses each pattern first, so
 syntax errors and jsonata-python's reading of ``re``'s messages stay as they were.
 """
 
@@ -17,10 +18,9 @@ from __future__ import annotations
 import concurrent.futures
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
-
-import regex
 
 #: Seconds a match may run on the evaluating thread before it moves to a worker thread.
 FIRST_SLICE_SECONDS = 0.05
@@ -88,9 +88,17 @@ class BoundedPattern:
     __slots__ = ("_compiled", "_stdlib", "pattern")
 
     def __init__(self, pattern: str, flags: int) -> None:
+        import regex  # only where a pattern is used (sm validate's start-up)
+
         self._stdlib = re.compile(pattern, flags)  # re's errors, as jsonata-python expects
-        self._compiled = regex.compile(pattern, flags | regex.V0)
+        try:
+            self._compiled = regex.compile(pattern, flags | regex.V0)
+        except regex.error:  # re accepts what regex does not (rare): re, unbounded
+            self._compiled = self._stdlib
         self.pattern = pattern
+
+    def fullmatch(self, string: str) -> Any:
+        return _run(lambda t: self._compiled.fullmatch(string, timeout=t, concurrent=True))
 
     def search(self, string: str) -> Any:
         return _run(lambda t: self._compiled.search(string, timeout=t, concurrent=True))
@@ -129,7 +137,38 @@ class BoundedPattern:
 def regex_engine(pattern: str, flags: Any) -> Any:
     """jsonata-python's ``regex_engine``: ``flags`` is its RegexFlags."""
     py_flags = (re.IGNORECASE if flags.case_insensitive else 0) | (re.MULTILINE if flags.multiline else 0)
+    return BoundedPattern(pattern, py_flags)
+
+
+class Budget:
+    """A Limit outside a JSONata evaluation (a JSONPath filter): ``seconds`` from now, and
+    the running execution's Interrupt."""
+
+    __slots__ = ("deadline", "error", "interrupt")
+
+    def __init__(self, seconds: float, error: Callable[[], Exception]) -> None:
+        from statemachine.clock import current_interrupt
+
+        self.deadline = time.monotonic() + seconds
+        self.interrupt = current_interrupt.get()
+        self.error = error
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def check_interrupt(self) -> None:
+        if self.interrupt is not None:
+            self.interrupt.check()
+
+    def expired(self) -> Exception:
+        return self.error()
+
+
+def fullmatch(pattern: BoundedPattern, string: str, budget: Budget) -> bool:
+    """``pattern`` matches all of ``string`` within ``budget`` (outside JSONata)."""
+    outer = getattr(ACTIVE, "limit", None)
+    ACTIVE.limit = budget
     try:
-        return BoundedPattern(pattern, py_flags)
-    except regex.error:  # re accepts what regex does not (rare): re, unbounded
-        return re.compile(pattern, py_flags)
+        return pattern.fullmatch(string) is not None
+    finally:
+        ACTIVE.limit = outer
