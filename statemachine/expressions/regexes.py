@@ -15,7 +15,6 @@ syntax errors and jsonata-python's reading of ``re``'s messages stay as they wer
 
 from __future__ import annotations
 
-import concurrent.futures
 import re
 import threading
 import time
@@ -40,16 +39,16 @@ class Limit(Protocol):
 
 #: ``.limit``: the Limit of the evaluation running on this thread (None outside one).
 ACTIVE = threading.local()
-_POOL: concurrent.futures.ThreadPoolExecutor | None = None
-_POOL_LOCK = threading.Lock()
+#: Long matches running at once (process-wide); each ends by its own time limit. Daemon
+#: threads: a match left running by an abort never holds up the process's exit.
+_SLOTS = threading.BoundedSemaphore(WORKERS)
 
 
-def _pool() -> concurrent.futures.ThreadPoolExecutor:
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = concurrent.futures.ThreadPoolExecutor(WORKERS, thread_name_prefix="sm-jsonata-regex")
-        return _POOL
+def _watch(limit: Limit | None) -> None:
+    if limit is not None:
+        limit.check_interrupt()  # CancelledError; the worker ends at its own timeout
+        if limit.remaining() <= 0:
+            raise limit.expired()
 
 
 def _run(op: Callable[[float], Any], *, movable: bool = True) -> Any:
@@ -65,21 +64,32 @@ def _run(op: Callable[[float], Any], *, movable: bool = True) -> Any:
             if limit is None:
                 raise
             raise limit.expired() from None
-    # A long match: on a worker thread (``regex`` releases the GIL) for the rest of the limit.
-    future = _pool().submit(op, remaining - first)
-    while True:
-        done, _ = concurrent.futures.wait([future], timeout=POLL_SECONDS)
-        if done:
-            try:
-                return future.result()
-            except TimeoutError:
-                if limit is None:
-                    raise
-                raise limit.expired() from None
-        if limit is not None:
-            limit.check_interrupt()  # CancelledError; the worker ends at its own timeout
-            if limit.remaining() <= 0:
-                raise limit.expired()
+    # A long match: on a worker thread (``regex`` releases the GIL) for the rest of the limit,
+    # while this thread watches the execution's Interrupt.
+    while not _SLOTS.acquire(timeout=POLL_SECONDS):
+        _watch(limit)
+    box: dict[str, Any] = {}
+    done = threading.Event()
+
+    def work(seconds: float) -> None:
+        try:
+            box["value"] = op(seconds)
+        except BaseException as exc:  # handed to the waiting thread
+            box["error"] = exc
+        finally:
+            _SLOTS.release()
+            done.set()
+
+    seconds = limit.remaining() if limit is not None else remaining - first
+    threading.Thread(target=work, args=(max(seconds, 0.001),), name="sm-regex", daemon=True).start()
+    while not done.wait(POLL_SECONDS):
+        _watch(limit)
+    error = box.get("error")
+    if error is None:
+        return box["value"]
+    if isinstance(error, TimeoutError) and limit is not None:
+        raise limit.expired() from None
+    raise error
 
 
 class BoundedPattern:

@@ -235,3 +235,28 @@ def test_python_module_entry_point_matches_sm_script(repo) -> None:
         check=False,
     )
     assert result.returncode == 0 and json.loads(result.stdout) == {"greeting": "Hello, sm!"}
+
+
+def test_ctrl_c_stops_a_catastrophic_regex_at_once(tmp_path: Path, repo) -> None:
+    """Issue 9 item 2 through a real `sm run` and SIGINT: a regex that backtracks for days
+    (re held the GIL; a worker thread left running held up the process's exit)."""
+    flow = tmp_path / "regex.json"
+    expression = "$match('" + "a" * 46 + "!', /(a|a)+$/)"
+    flow.write_text(json.dumps({"QueryLanguage": "JSONata", "StartAt": "P", "States": {
+        "P": {"Type": "Pass", "Output": "{% " + expression + " %}", "End": True}}}))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "statemachine.cli", "run", str(flow), "--json"],
+        cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        time.sleep(2)
+        interrupted = time.monotonic()
+        os.kill(process.pid, signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=30)
+        elapsed = time.monotonic() - interrupted
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert json.loads(stdout)["status"] == "ABORTED"
+    assert elapsed < 3
