@@ -260,3 +260,16 @@ def test_ctrl_c_stops_a_catastrophic_regex_at_once(tmp_path: Path, repo) -> None
     assert process.returncode == 130, stderr
     assert json.loads(stdout)["status"] == "ABORTED"
     assert elapsed < 3
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-5", "1.5"])
+def test_a_bad_handler_thread_setting_is_one_line_and_exit_2(sm, tmp_path, value: str) -> None:
+    # A setting of this process, not a failure of the execution's Task (which a Catch could take).
+    (tmp_path / "hmod.py").write_text("def f(event):\n    return 1\n")
+    flow = tmp_path / "flow.json"
+    flow.write_text(json.dumps({"StartAt": "T", "States": {"T": {
+        "Type": "Task", "Resource": "python:hmod:f", "End": True}}}))
+    result = sm("run", str(flow), env={"SM_HANDLER_THREADS": value})
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == f"sm: error: SM_HANDLER_THREADS must be a positive integer, not {value!r}\n"
+    assert sm("run", str(flow), env={"SM_HANDLER_THREADS": "2"}).stdout.strip() == "1"
