@@ -152,7 +152,7 @@ class JsonataExpression:
         frame.bindings["$"] = None
         limit = _Deadline(lib, EVALUATION_TIMEOUT_SECONDS, current_interrupt.get())
         frame.bindings["__evaluate_entry"] = limit
-        frame.bindings["__evaluate_exit"] = bounds.check_result  # every node's value: the limits
+        frame.bindings["__evaluate_exit"] = limit.exit  # every node's value: the limits
         clock = current_clock.get()  # an execution's (possibly virtual) clock, for $now/$millis
         instance.timestamp = round(clock.now() * 1000) if clock is not None else lib.Timebox.current_milli_time()
         outer = getattr(lib.Jsonata.CURRENT, "jsonata", None)
@@ -193,7 +193,7 @@ class _Deadline:
     """jsonata-python calls ``__evaluate_entry`` before every node; the clock is read rarely.
     The execution's Interrupt (abort, Ctrl-C, timeout) raises CancelledError through it."""
 
-    __slots__ = ("deadline", "interrupt", "lib", "limit", "nodes")
+    __slots__ = ("deadline", "interrupt", "lib", "limit", "memory", "nodes")
 
     def __init__(self, lib: ModuleType, limit: float, interrupt: Interrupt | None = None) -> None:
         self.lib = lib
@@ -201,6 +201,7 @@ class _Deadline:
         self.deadline = time.monotonic() + limit
         self.interrupt = interrupt
         self.nodes = 0
+        self.memory = bounds.resident_bytes()  # at the start (bounds.MAX_MEMORY_GROWTH)
 
     def __call__(self, expr: Any, input: Any, environment: Any) -> None:
         self.nodes += 1
@@ -209,6 +210,20 @@ class _Deadline:
                 self.interrupt.check()
             if time.monotonic() > self.deadline:
                 raise self.expired()
+            self._check_memory()
+
+    def exit(self, expr: Any, input: Any, environment: Any, result: Any) -> None:
+        """``__evaluate_exit``: bounds.check_result, and the memory check after a big value
+        (a few big values add up between the checks every 1,024 nodes)."""
+        bounds.check_result(expr, input, environment, result)
+        kind = type(result)
+        if (kind is str or kind is list) and len(result) > bounds.BIG_VALUE:
+            self._check_memory()
+
+    def _check_memory(self) -> None:
+        resident = bounds.resident_bytes()
+        if resident is not None and self.memory is not None and resident - self.memory > bounds.MAX_MEMORY_GROWTH:
+            raise bounds.out_of_memory()
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()

@@ -465,3 +465,19 @@ def test_parallel_failure_links_the_aborted_sibling_to_the_failing_event() -> No
     failed = next(e for e in execution.history if e["type"] == "TaskFailed")
     aborted = {e["type"]: e["previousEventId"] for e in execution.history if e["type"].endswith("StateAborted")}
     assert aborted == {"TaskStateAborted": failed["id"], "WaitStateAborted": failed["id"]}
+
+
+def test_values_under_each_limit_that_add_up_fail_the_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 9 item 11: each string is under the 10,000,000-character limit, together they are
+    1 GB (100 GB with [1..99999]); the evaluation fails once it has grown the process by more
+    than bounds.MAX_MEMORY_GROWTH (lowered here to 100 MB)."""
+    from statemachine.expressions.jsonata import bounds
+
+    if bounds.resident_bytes() is None:
+        pytest.skip("no /proc/self/statm")
+    monkeypatch.setattr(bounds, "MAX_MEMORY_GROWTH", 100 << 20)
+    execution = statemachine.load(_jsonata_pass('$count($map([1..1000], function($x){$pad("", 999999)}))')).run({})
+    assert (execution.status, execution.error) == ("FAILED", "States.QueryEvaluationError")
+    assert (execution.cause or "").endswith("The expression ran out of memory while evaluating.")
+    small = statemachine.load(_jsonata_pass('$count($map([1..10], function($x){$pad("", 999999)}))')).run({})
+    assert small.output == 10
