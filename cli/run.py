@@ -360,6 +360,17 @@ def _tune_gc() -> None:
         gc.set_threshold(10_000, 10, 10)
 
 
+def _check_handler_threads() -> None:
+    """``SM_HANDLER_THREADS`` is a setting of this process: a bad value is bad input (exit 2),
+    not a failure of the first Task that needs a thread (which a Catch could take)."""
+    from statemachine.resources.threads import default_threads
+
+    try:
+        default_threads()
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
 def _live_view(args: argparse.Namespace, machine: StateMachine) -> LiveView | None:
     if args.quiet or args.json or not is_terminal(sys.stderr):
         return None
@@ -376,6 +387,7 @@ def command(args: argparse.Namespace) -> int:
         payload = read_input(input_spec(args))
         check_resource_map(args.resources)
         args.mock_plan = mock_plan(args)
+        _check_handler_threads()
     except InputError as exc:
         return error(str(exc))
     except MockConfigError as exc:

@@ -38,6 +38,7 @@ from typing import Any, Literal, NoReturn
 
 from statemachine import errors
 from statemachine.errors import StatesError
+from statemachine.expressions import regexes
 from statemachine.expressions.scope import Scope
 from statemachine.values import JSON, MISSING
 
@@ -396,8 +397,18 @@ def _contains(a: JSON, b: JSON) -> bool:
     return isinstance(a, list) and any(_equal(x, b) for x in a)
 
 
+#: Seconds one ``=~`` match may take (our bound: AWS runs Jayway JSONPath, which has none).
+REGEX_SECONDS = 10.0
+
+
+def _regex_too_slow() -> Exception:
+    return StatesError("States.Runtime", f"A JSONPath regular expression match ran over {REGEX_SECONDS:g} seconds")
+
+
 def _matches(a: JSON, b: JSON) -> bool:
-    return isinstance(a, str) and isinstance(b, re.Pattern) and b.fullmatch(a) is not None
+    if not (isinstance(a, str) and isinstance(b, regexes.BoundedPattern)):
+        return False
+    return regexes.fullmatch(b, a, regexes.Budget(REGEX_SECONDS, _regex_too_slow))
 
 
 def _sized(a: JSON) -> int | None:
@@ -712,7 +723,7 @@ class _Parser:
         self.spaces()
         return self.literal()
 
-    def regex(self) -> re.Pattern[str]:
+    def regex(self) -> regexes.BoundedPattern:
         end = self.pos + 1
         while end < len(self.text) and (self.text[end] != "/" or self.text[end - 1] == "\\"):
             end += 1
@@ -724,7 +735,7 @@ class _Parser:
             flags |= {"i": re.I, "m": re.M, "s": re.S}[self.peek()]
             self.pos += 1
         try:
-            return re.compile(body, flags)
+            return regexes.BoundedPattern(body, flags)  # stops at abort, timeouts, REGEX_SECONDS
         except re.error as exc:
             self.fail(f"Invalid regular expression: {exc}")
 

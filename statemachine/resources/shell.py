@@ -19,7 +19,9 @@ stdin.** It is enforced in two places:
   ``sm validate --resources`` reports it), with these codes:
   ``shell-dynamic-command``: the Task has no Parameters/Arguments object (its input would be
   the parameters), or ``Command``, ``Shell``, ``Cwd`` or ``Env`` as a whole come from data
-  (``Command.$``, ``States.Format(...)``, a ``{% %}`` expression anywhere inside them);
+  (``Command.$``, ``States.Format(...)``, a ``{% %}`` expression anywhere inside them), or
+  a literal Command that would run the first of ``Args`` as code or as the program (``sh -c``,
+  ``python3 -c``, ``node -e``, an interpreter or ``env``/``xargs`` with no operand);
   ``shell-dynamic-env``: a data-valued ``Env`` entry whose name chooses what runs or injects
   code into it (``PATH``, ``IFS``, ``ENV``, ``BASH_ENV``, ``LD_*``, ``PYTHON*``, ``NODE_OPTIONS``,
   ... see ``GUARDED_ENV``); a literal value for them is fine;
@@ -75,6 +77,18 @@ SHELL_PROGRAM: Final = "/bin/sh"
 #: Fields whose value the definition must write literally (never from data).
 LITERAL_FIELDS: Final = frozenset({"Command", "Shell", "Cwd"})
 _KNOWN = frozenset({"Command", "Shell", "Cwd", "Args", "Env", "Stdin", "ParseJson", "MaxOutputBytes"})
+#: Programs whose option takes code to run (``sh -c CODE``, ``python -c CODE``, ``node -e``):
+#: a literal Command ending with that option would run its first Arg (data) as the code.
+_INTERPRETER: Final = re.compile(
+    r"(?:[a-z]*sh|busybox|python[\d.]*|pypy[\d.]*|node|nodejs|deno|bun|perl[\d.]*|ruby[\d.]*|php[\d.]*|"
+    r"pwsh|powershell|lua[\d.]*|tclsh[\d.]*|osascript|awk|gawk|mawk|nawk|sed|R|Rscript)"
+)
+_CODE_OPTION: Final = re.compile(r"-[A-Za-z]*[ceEr]|--(?:command|eval|exec|execute|expression)|-Command|-EncodedCommand")
+#: Programs that run their first operand as a command (``env PROG``, ``xargs PROG``): a literal
+#: Command of only such a program and options would run its first Arg (data) as the program.
+_LAUNCHER: Final = frozenset({"env", "exec", "nohup", "nice", "ionice", "sudo", "doas", "su", "xargs",
+                              "timeout", "stdbuf", "setsid", "chroot", "time", "command", "builtin",
+                              "eval", "watch", "flock", "runuser", "unshare", "nsenter", "strace"})
 #: Environment names whose value chooses the program that runs, or injects code or options
 #: into shells, the dynamic loader and common interpreters: data may not set them.
 GUARDED_ENV: Final = re.compile(
@@ -164,6 +178,13 @@ def _check_literals(task: TaskDefinition, params: Mapping[str, JSON], field: str
         yield _diagnostic(task, "shell-invalid-parameters",
                           "with Shell: true, Command is one script string (pass data as Args: the "
                           "script reads them as \"$1\", \"$@\")", field, "Command")
+    if shell is not True and _command_ok(command) and ("Args" in params or "Args.$" in params):
+        why = _runs_first_arg(command)
+        if why:
+            yield _diagnostic(task, "shell-dynamic-command",
+                              f"Command ends with {why}: the first of Args (data) would be run as "
+                              f"code or as the program; write the code in Command (a shell script "
+                              f"with Shell: true reads Args as \"$1\", \"$@\")", field, "Command")
     env = params.get("Env")
     for name, value in (env.items() if isinstance(env, dict) else ()):
         plain = str(name).removesuffix(".$") if field == "Parameters" else str(name)
@@ -171,6 +192,25 @@ def _check_literals(task: TaskDefinition, params: Mapping[str, JSON], field: str
             yield _diagnostic(task, "shell-dynamic-env",
                               f"Env {plain} chooses what runs (or injects code into it): its value "
                               f"must be written literally, not taken from data", field, "Env", str(name))
+
+
+def _runs_first_arg(command: JSON) -> str:
+    """What makes Command run its first Arg ("sh -c", "env"), "" when nothing does."""
+    try:
+        argv = shlex.split(command) if isinstance(command, str) else [str(a) for a in command or ()]
+    except ValueError:
+        return ""
+    if not argv:
+        return ""
+    programs = [i for i, word in enumerate(argv) if not word.startswith("-")]
+    last = argv[-1]
+    program = os.path.basename(argv[programs[-1]]) if programs else ""
+    if last.startswith("-") and last != "--" and _CODE_OPTION.fullmatch(last) and _INTERPRETER.fullmatch(program):
+        return f"{program} {last}"
+    words = [w for w in argv if not w.startswith("-")]
+    if len(words) == 1 and (os.path.basename(words[0]) in _LAUNCHER or _INTERPRETER.fullmatch(program)):
+        return os.path.basename(words[0])  # "env", "xargs", "sh", "python3": Args name the program or script
+    return ""
 
 
 def _command_ok(command: JSON) -> bool:

@@ -261,3 +261,41 @@ def test_load_keeps_the_warnings(tmp_path) -> None:
     machine = statemachine.load(flow)
     assert [(d.code, d.line, d.column) for d in machine.warnings] == [("missing-path-suffix", 5, 18)]
     assert statemachine.load(Path(__file__).parents[2] / "definitions" / "hello.yaml").warnings == ()
+
+
+def test_ctrl_c_stops_a_catastrophic_regex_at_once(tmp_path: Path, repo) -> None:
+    """Issue 9 item 2 through a real `sm run` and SIGINT: a regex that backtracks for days
+    (re held the GIL; a worker thread left running held up the process's exit)."""
+    flow = tmp_path / "regex.json"
+    expression = "$match('" + "a" * 46 + "!', /(a|a)+$/)"
+    flow.write_text(json.dumps({"QueryLanguage": "JSONata", "StartAt": "P", "States": {
+        "P": {"Type": "Pass", "Output": "{% " + expression + " %}", "End": True}}}))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "statemachine.cli", "run", str(flow), "--json"],
+        cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        time.sleep(2)
+        interrupted = time.monotonic()
+        os.kill(process.pid, signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=30)
+        elapsed = time.monotonic() - interrupted
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert json.loads(stdout)["status"] == "ABORTED"
+    assert elapsed < 3
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-5", "1.5"])
+def test_a_bad_handler_thread_setting_is_one_line_and_exit_2(sm, tmp_path, value: str) -> None:
+    # A setting of this process, not a failure of the execution's Task (which a Catch could take).
+    (tmp_path / "hmod.py").write_text("def f(event):\n    return 1\n")
+    flow = tmp_path / "flow.json"
+    flow.write_text(json.dumps({"StartAt": "T", "States": {"T": {
+        "Type": "Task", "Resource": "python:hmod:f", "End": True}}}))
+    result = sm("run", str(flow), env={"SM_HANDLER_THREADS": value})
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == f"sm: error: SM_HANDLER_THREADS must be a positive integer, not {value!r}\n"
+    assert sm("run", str(flow), env={"SM_HANDLER_THREADS": "2"}).stdout.strip() == "1"

@@ -26,6 +26,7 @@ from types import ModuleType
 from typing import Any
 
 from statemachine.clock import Interrupt, current_clock, current_interrupt
+from statemachine.expressions import regexes
 from statemachine.expressions.jsonata import bounds, compat
 from statemachine.expressions.jsonata import functions as jsonata_functions
 from statemachine.expressions.jsonata.fastpath import (
@@ -149,12 +150,15 @@ class JsonataExpression:
         if self._uses_rng:
             frame.bindings.update(jsonata_functions.random_functions(lib, rng))
         frame.bindings["$"] = None
-        frame.bindings["__evaluate_entry"] = _Deadline(lib, EVALUATION_TIMEOUT_SECONDS, current_interrupt.get())
-        frame.bindings["__evaluate_exit"] = bounds.check_result  # every node's value: the limits
+        limit = _Deadline(lib, EVALUATION_TIMEOUT_SECONDS, current_interrupt.get())
+        frame.bindings["__evaluate_entry"] = limit
+        frame.bindings["__evaluate_exit"] = limit.exit  # every node's value: the limits
         clock = current_clock.get()  # an execution's (possibly virtual) clock, for $now/$millis
         instance.timestamp = round(clock.now() * 1000) if clock is not None else lib.Timebox.current_milli_time()
         outer = getattr(lib.Jsonata.CURRENT, "jsonata", None)
         lib.Jsonata.CURRENT.jsonata = instance  # $now(), $millis() and lambdas read it
+        outer_limit = getattr(regexes.ACTIVE, "limit", None)
+        regexes.ACTIVE.limit = limit  # regex matches are bounded by it too
         try:
             return instance.eval(instance.ast, None, frame)
         except lib.JException as exc:
@@ -172,6 +176,7 @@ class JsonataExpression:
             raise JsonataEvaluationError(None, f"{type(exc).__name__}: {exc}") from None
         finally:
             lib.Jsonata.CURRENT.jsonata = outer  # an expression evaluated inside another
+            regexes.ACTIVE.limit = outer_limit
 
     def _instance(self, lib: ModuleType) -> Any:
         # jsonata-python keeps per-evaluation scratch state (input, environment, timestamp)
@@ -188,7 +193,7 @@ class _Deadline:
     """jsonata-python calls ``__evaluate_entry`` before every node; the clock is read rarely.
     The execution's Interrupt (abort, Ctrl-C, timeout) raises CancelledError through it."""
 
-    __slots__ = ("deadline", "interrupt", "lib", "limit", "nodes")
+    __slots__ = ("deadline", "interrupt", "lib", "limit", "memory", "nodes")
 
     def __init__(self, lib: ModuleType, limit: float, interrupt: Interrupt | None = None) -> None:
         self.lib = lib
@@ -196,6 +201,7 @@ class _Deadline:
         self.deadline = time.monotonic() + limit
         self.interrupt = interrupt
         self.nodes = 0
+        self.memory = bounds.resident_bytes()  # at the start (bounds.MAX_MEMORY_GROWTH)
 
     def __call__(self, expr: Any, input: Any, environment: Any) -> None:
         self.nodes += 1
@@ -203,7 +209,32 @@ class _Deadline:
             if self.interrupt is not None:
                 self.interrupt.check()
             if time.monotonic() > self.deadline:
-                raise self.lib.JException("D1012", -1, round(self.limit * 1000))
+                raise self.expired()
+            self._check_memory()
+
+    def exit(self, expr: Any, input: Any, environment: Any, result: Any) -> None:
+        """``__evaluate_exit``: bounds.check_result, and the memory check after a big value
+        (a few big values add up between the checks every 1,024 nodes)."""
+        bounds.check_result(expr, input, environment, result)
+        kind = type(result)
+        if (kind is str or kind is list) and len(result) > bounds.BIG_VALUE:
+            self._check_memory()
+
+    def _check_memory(self) -> None:
+        resident = bounds.resident_bytes()
+        if resident is not None and self.memory is not None and resident - self.memory > bounds.MAX_MEMORY_GROWTH:
+            raise bounds.out_of_memory()
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def check_interrupt(self) -> None:
+        if self.interrupt is not None:
+            self.interrupt.check()
+
+    def expired(self) -> Exception:
+        exc: Exception = self.lib.JException("D1012", -1, round(self.limit * 1000))
+        return exc
 
 
 def _evaluation_error(lib: ModuleType, exc: Any) -> JsonataEvaluationError:
@@ -230,7 +261,7 @@ def compile_jsonata(text: str) -> JsonataExpression:
     lib = _lib()
     current = getattr(lib.Jsonata.CURRENT, "jsonata", None)
     try:
-        compiled = lib.Jsonata(text)
+        compiled = lib.Jsonata(text, regexes.regex_engine)
     except lib.JException as exc:
         raise JsonataSyntaxError(jsonata_functions.message(exc), exc.location, exc.error) from None
     except KeyError as exc:  # jsonata-python: a token with no parser symbol, e.g. "!"

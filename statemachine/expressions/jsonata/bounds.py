@@ -13,6 +13,11 @@ AWS bounds JSONata evaluation but documents no figures; ours (deliberately far a
   "The maximum sequence length of 1000000 was exceeded." (jsonata-js's wording);
 - a string of more than ``MAX_STRING`` characters: "The maximum string length of 10000000
   characters was exceeded." (no JSONata code exists for it);
+- the process's resident memory growing by more than ``MAX_MEMORY_GROWTH`` bytes while one
+  evaluation runs (values that are each under the limits above can still add up: a million
+  arrays of a million items), checked every 1,024 nodes and after each value of more than
+  ``BIG_VALUE`` items or characters: "The expression ran out of memory
+  while evaluating.";
 - JSONata's range operator keeps its own 1e7 limit (D2014); recursion deeper than Python's
   stack is D1011 and an evaluation over ``adapter.EVALUATION_TIMEOUT_SECONDS`` is D1012.
 """
@@ -20,10 +25,14 @@ AWS bounds JSONata evaluation but documents no figures; ours (deliberately far a
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from typing import Any, Final
 
 MAX_SEQUENCE: Final = 1_000_000
+MAX_MEMORY_GROWTH: Final = 1 << 30
+#: A string or list this long also triggers the memory check when it is made.
+BIG_VALUE: Final = 100_000
 MAX_STRING: Final = 10_000_000
 OUT_OF_MEMORY: Final = "The expression ran out of memory while evaluating."
 SEQUENCE_TOO_LONG: Final = f"The maximum sequence length of {MAX_SEQUENCE} was exceeded."
@@ -37,6 +46,28 @@ class LimitExceeded(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+def out_of_memory() -> LimitExceeded:
+    return LimitExceeded(None, OUT_OF_MEMORY)
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+_STATM: list[int] = []  # [pid, fd] of /proc/self/statm, kept open (a read costs ~1 us)
+
+
+def resident_bytes() -> int | None:
+    """The process's resident memory now (Linux /proc), None where it cannot be read."""
+    try:
+        pid = os.getpid()
+        if not _STATM or _STATM[0] != pid:  # first use, or a forked child (its own /proc/self)
+            fd = os.open("/proc/self/statm", os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            _STATM[:] = [pid, fd]
+        return int(os.pread(_STATM[1], 128, 0).split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
 
 
 def _too_long_sequence() -> LimitExceeded:

@@ -152,6 +152,90 @@ def test_ctrl_c_cancels_the_main_task_while_a_loop_of_states_runs() -> None:
     assert [e.status for e in result] == ["ABORTED"]
 
 
+#: Regular expressions that backtrack catastrophically: Python's re runs them for minutes
+#: holding the GIL (27 "a"s: ~30 s; 40: days), deaf to abort, timeouts and the JSONata limit.
+SLOW_SUBJECT = "a" * 27 + "!"
+CATASTROPHIC_REGEX = [
+    f"$match('{SLOW_SUBJECT}', /(a|a)+$/)",
+    f"$contains('{SLOW_SUBJECT}', /(a|aa)+b/)",
+    f"$replace('{SLOW_SUBJECT}', /(a|a)+$/, 'x')",
+    f"$replace('{SLOW_SUBJECT}', /(a|a)+$/, function($m){{'x'}})",
+    f"$split('{SLOW_SUBJECT}', /(a|a)+$/)",
+    f"/(a|a)+$/('{SLOW_SUBJECT}')",
+]
+
+
+def _jsonata_pass(expression: str) -> dict[str, Any]:
+    return {"QueryLanguage": "JSONata", "StartAt": "P", "States": {"P": {
+        "Type": "Pass", "Output": "{% " + expression + " %}", "End": True}}}
+
+
+@pytest.mark.parametrize("expression", CATASTROPHIC_REGEX)
+def test_run_timeout_stops_a_catastrophic_regex(expression: str) -> None:
+    started = time.monotonic()
+    execution = statemachine.load(_jsonata_pass(expression)).run({}, timeout=0.2)
+    assert execution.status == "ABORTED"
+    assert time.monotonic() - started < 5
+
+
+def test_abort_stops_a_catastrophic_regex() -> None:
+    machine = statemachine.load(_jsonata_pass(CATASTROPHIC_REGEX[0]))
+    started = time.monotonic()  # re holds the GIL: even this thread stalls until it ends
+    execution = machine.start({})
+    time.sleep(0.2)
+    execution.abort(cause="stop")
+    assert execution.wait(60).status == "ABORTED"
+    assert time.monotonic() - started < 3
+
+
+def test_a_catastrophic_regex_fails_at_the_jsonata_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    from statemachine.expressions.jsonata import adapter
+
+    monkeypatch.setattr(adapter, "EVALUATION_TIMEOUT_SECONDS", 0.3)
+    started = time.monotonic()
+    execution = statemachine.load(_jsonata_pass(CATASTROPHIC_REGEX[1])).run({})
+    assert (execution.status, execution.error) == ("FAILED", "States.QueryEvaluationError")
+    assert "D1012" in (execution.cause or "")
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(("expression", "expected"), [
+    ("$replace('abcab', /(b)/, '[$1$1]')", "a[bb]ca[bb]"),
+    ("$replace('abab', /b/, function($m){$uppercase($m.match)})", "aBaB"),
+    ("$replace('abc', /x*/, function($m){'-'})", "-a-b-c-"),
+    ("$match('Hello World', /O/i).index", [4, 7]),
+    ("$split('a1b22c', /[0-9]+/)", ["a", "b", "c"]),
+    ("$contains('line1\nline2', /^line2$/m)", True),
+])
+def test_regexes_still_match_as_jsonata_does(expression: str, expected: Any) -> None:
+    execution = statemachine.load(_jsonata_pass(expression)).run({})
+    assert (execution.status, execution.output) == ("SUCCEEDED", expected)
+
+
+JSONPATH_REGEX = {"StartAt": "P", "States": {"P": {
+    "Type": "Pass", "InputPath": "$.items[?(@.n =~ /(a|a)+$/)]", "End": True}}}
+
+
+def test_run_timeout_stops_a_catastrophic_jsonpath_filter_regex() -> None:
+    started = time.monotonic()
+    execution = statemachine.load(JSONPATH_REGEX).run({"items": [{"n": SLOW_SUBJECT}]}, timeout=0.2)
+    assert execution.status == "ABORTED"
+    assert time.monotonic() - started < 5
+
+
+def test_a_catastrophic_jsonpath_filter_regex_fails_at_its_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    from statemachine.expressions import jsonpath
+
+    monkeypatch.setattr(jsonpath, "REGEX_SECONDS", 0.3)
+    started = time.monotonic()
+    execution = statemachine.load(JSONPATH_REGEX).run({"items": [{"n": SLOW_SUBJECT}]})
+    assert (execution.status, execution.error) == ("FAILED", "States.Runtime")
+    assert "regular expression" in (execution.cause or "")
+    assert time.monotonic() - started < 5
+    quick = statemachine.load(JSONPATH_REGEX).run({"items": [{"n": "aaa"}, {"n": "ab"}]})
+    assert quick.output == [{"n": "aaa"}]
+
+
 # --- item 3: waits that can never end -------------------------------------------------------------
 
 WAIT_PATH = {"StartAt": "W", "States": {"W": {"Type": "Wait", "SecondsPath": "$.s", "End": True}}}
@@ -381,3 +465,19 @@ def test_parallel_failure_links_the_aborted_sibling_to_the_failing_event() -> No
     failed = next(e for e in execution.history if e["type"] == "TaskFailed")
     aborted = {e["type"]: e["previousEventId"] for e in execution.history if e["type"].endswith("StateAborted")}
     assert aborted == {"TaskStateAborted": failed["id"], "WaitStateAborted": failed["id"]}
+
+
+def test_values_under_each_limit_that_add_up_fail_the_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 9 item 11: each string is under the 10,000,000-character limit, together they are
+    1 GB (100 GB with [1..99999]); the evaluation fails once it has grown the process by more
+    than bounds.MAX_MEMORY_GROWTH (lowered here to 100 MB)."""
+    from statemachine.expressions.jsonata import bounds
+
+    if bounds.resident_bytes() is None:
+        pytest.skip("no /proc/self/statm")
+    monkeypatch.setattr(bounds, "MAX_MEMORY_GROWTH", 100 << 20)
+    execution = statemachine.load(_jsonata_pass('$count($map([1..1000], function($x){$pad("", 999999)}))')).run({})
+    assert (execution.status, execution.error) == ("FAILED", "States.QueryEvaluationError")
+    assert (execution.cause or "").endswith("The expression ran out of memory while evaluating.")
+    small = statemachine.load(_jsonata_pass('$count($map([1..10], function($x){$pad("", 999999)}))')).run({})
+    assert small.output == 10

@@ -91,6 +91,28 @@ def test_a_list_command_with_shell_true_is_refused_at_load() -> None:
     assert codes(machine({"Command": "echo", "Bogus": 1})) == ["shell-invalid-parameters"]
 
 
+@pytest.mark.parametrize("command", [
+    "sh -c", ["bash", "-c"], "/bin/bash -lc", "dash -ec", "python3 -c", "node -e", "perl -e",
+    "ruby -e", "awk -e", "sed -e", "env", "env -i", "xargs -0", "sudo --", "sh", "python3",
+])
+@pytest.mark.parametrize("args", [{"Args.$": "States.Array($.v)"}, {"Args": ["literal"]}])
+def test_a_command_that_would_run_its_first_arg_as_code_is_refused(command: Any, args: dict[str, Any]) -> None:
+    # "sh -c" + Args: the input's value would be the script ("x; touch canary" would run).
+    assert codes(machine({"Command": command, **args})) == ["shell-dynamic-command"]
+
+
+@pytest.mark.parametrize("command", [
+    "sh -c 'echo \"$1\"' sh", "python3 script.py", "ls -l", "echo -n", "git commit -m", "tar -czf",
+    "grep -e", "jq -r", "sh script.sh",
+])
+def test_commands_whose_code_is_literal_still_take_args(command: str) -> None:
+    statemachine.load(machine({"Command": command, "Args.$": "States.Array($.v)"}))
+
+
+def test_an_interpreter_without_args_is_fine() -> None:
+    statemachine.load(machine({"Command": "sh -c", "Stdin.$": "$.v"}))
+
+
 def test_diagnostics_carry_line_column_and_pointer(tmp_path: Path) -> None:
     flow = tmp_path / "flow.yaml"
     flow.write_text("StartAt: Run\nStates:\n  Run:\n    Type: Task\n    Resource: shell\n"
