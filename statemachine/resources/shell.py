@@ -21,7 +21,8 @@ stdin.** It is enforced in two places:
   the parameters), or ``Command``, ``Shell``, ``Cwd`` or ``Env`` as a whole come from data
   (``Command.$``, ``States.Format(...)``, a ``{% %}`` expression anywhere inside them), or
   a literal Command that would run the first of ``Args`` as code or as the program (``sh -c``,
-  ``python3 -c``, ``node -e``, an interpreter or ``env``/``xargs`` with no operand);
+  ``python3 -c``, ``node -e``, an interpreter with no operand, or a launcher such as ``env``,
+  ``xargs``, ``timeout 5``, ``sudo -u root`` with any operands);
   ``shell-dynamic-env``: a data-valued ``Env`` entry whose name chooses what runs or injects
   code into it (``PATH``, ``IFS``, ``ENV``, ``BASH_ENV``, ``LD_*``, ``PYTHON*``, ``NODE_OPTIONS``,
   ... see ``GUARDED_ENV``); a literal value for them is fine;
@@ -208,8 +209,13 @@ def _runs_first_arg(command: JSON) -> str:
     if last.startswith("-") and last != "--" and _CODE_OPTION.fullmatch(last) and _INTERPRETER.fullmatch(program):
         return f"{program} {last}"
     words = [w for w in argv if not w.startswith("-")]
-    if len(words) == 1 and (os.path.basename(words[0]) in _LAUNCHER or _INTERPRETER.fullmatch(program)):
-        return os.path.basename(words[0])  # "env", "xargs", "sh", "python3": Args name the program or script
+    if words and os.path.basename(words[0]) in _LAUNCHER:
+        # "env", "xargs", "timeout 5", "sudo -u root", "nice -n 5": whether a launcher's operands
+        # already name the program depends on its option syntax, which cannot be known here,
+        # so a launcher never takes data-valued Args (wrap it in a script of your own instead)
+        return os.path.basename(words[0])
+    if len(words) == 1 and _INTERPRETER.fullmatch(program):
+        return os.path.basename(words[0])  # "sh", "python3": Args name the script
     return ""
 
 

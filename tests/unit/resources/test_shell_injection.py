@@ -94,6 +94,8 @@ def test_a_list_command_with_shell_true_is_refused_at_load() -> None:
 @pytest.mark.parametrize("command", [
     "sh -c", ["bash", "-c"], "/bin/bash -lc", "dash -ec", "python3 -c", "node -e", "perl -e",
     "ruby -e", "awk -e", "sed -e", "env", "env -i", "xargs -0", "sudo --", "sh", "python3",
+    # launchers with operands: which word is the program depends on their option syntax
+    "timeout 5", "nice -n 5", "env FOO=bar", "sudo -u root", "chroot /srv", "xargs -n 1",
 ])
 @pytest.mark.parametrize("args", [{"Args.$": "States.Array($.v)"}, {"Args": ["literal"]}])
 def test_a_command_that_would_run_its_first_arg_as_code_is_refused(command: Any, args: dict[str, Any]) -> None:
