@@ -271,6 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="the mock file's StateMachines key (default: the file name up to its first dot)",
     )
 
+    run.add_argument("--db", metavar="PATH|URL",
+                     help="persist the execution in this database (durable; ARN on stderr)")
+
     test = _subparser(commands, "test", "Run test files (*.test.yaml).", TEST_HELP)
     test.add_argument("paths", nargs="*", metavar="PATH", help="test files or folders (default .)")
     test.add_argument("--junit-xml", metavar="FILE", help="also write a JUnit XML report")
@@ -299,6 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
 
     _subparser(commands, "schema", "Print the bundled JSON Schema of the language.", SCHEMA_HELP)
+    from .durable import add_commands  # durable executions (argparse only at import)
+
+    add_commands(commands, _subparser)
     return parser
 
 
@@ -306,6 +312,8 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
     """The subcommand's ``command`` function, imported only now (lazy start-up)."""
     if name == "validate":
         from .validate import command
+    elif name in ("start", "worker", "executions", "stop", "redrive", "task", "run-db"):
+        from .durable import command
     elif name == "run":
         from .run import command
     elif name == "test":
@@ -325,7 +333,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
-        return _command(args.command)(args)
+        durable_run = args.command == "run" and getattr(args, "db", None)
+        return _command("run-db" if durable_run else args.command)(args)
     except KeyboardInterrupt:
         print("sm: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

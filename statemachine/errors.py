@@ -17,6 +17,14 @@ The exception tree (tests/unit/test_error_tree.py checks it against the code)::
     │   ├── ExecutionError           misuse of the execution API (unknown task token, ...)
     │   ├── MockConfigError          a mock or test file cannot be used (testing/mockconfig.py)
     │   ├── TestStateError           a TestState request cannot be served (testing/teststate.py)
+    │   ├── ServiceError             a durable-execution request refused (service.py), AWS's names:
+    │   │   ├── ExecutionAlreadyExists
+    │   │   ├── ExecutionDoesNotExist
+    │   │   ├── ExecutionNotRedrivable
+    │   │   ├── TaskDoesNotExist
+    │   │   ├── TaskTimedOut
+    │   │   ├── InvalidToken
+    │   │   └── InvalidOutput
     │   └── StoreError               the durable store (durable/errors.py)
     │       ├── StoreUnavailable     the database cannot serve the call now
     │       │   └── StoreLocked      another process held the lock too long

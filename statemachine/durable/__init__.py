@@ -118,15 +118,29 @@ def default_target() -> str:
 
 def open_store(target: str | os.PathLike[str] | None = None) -> DurableStore:
     """Open (creating and migrating as needed) the store at ``target``: a PostgreSQL URL
-    (``postgresql://...``), else a SQLite file path; None means ``default_target()``.
+    (``postgresql://...``; ``?schema=NAME`` picks the schema, default ``statemachine``),
+    else a SQLite file path; None means ``default_target()``.
 
     Raises StoreUnreadable, SchemaTooNew, StoreLocked, StoreUnavailable; ImportError with an
     install hint when a PostgreSQL URL is given without the ``postgres`` extra.
     """
     text = os.fspath(target) if target is not None else default_target()
     if text.startswith(_PG_SCHEMES):
-        return open_postgres(text)
+        conninfo, schema = _schema_of(text)
+        return open_postgres(conninfo, schema=schema)
     return SqliteStore(text)
+
+
+def _schema_of(url: str) -> tuple[str, str]:
+    """Split our own ``schema=NAME`` query parameter (default ``statemachine``) off a
+    PostgreSQL URL: ``postgresql://host/db?schema=tenant_a``."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema = next((value for key, value in query if key == "schema"), "statemachine")
+    rest = urlencode([(key, value) for key, value in query if key != "schema"])
+    return urlunsplit(parts._replace(query=rest)), schema
 
 
 def open_postgres(conninfo: str, *, schema: str = "statemachine") -> PostgresStore:

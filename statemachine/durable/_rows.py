@@ -75,7 +75,7 @@ EXEC_COLS = ("arn, name, machine_arn, machine_version, input, start_us, status, 
              "parent_arn, last_event_id")
 TOKEN_COLS = ("token, execution_arn, state_name, event_id, created_us, status, timeout_us, "
               "heartbeat_seconds, heartbeat_us, output, error, cause, closed_us")
-MACHINE_COLS = "arn, name, definition, version, type, created_us, revision"
+MACHINE_COLS = "arn, name, definition, version, type, created_us, revision, source"
 #: ExecutionUpdate field -> (column, is a datetime)
 UPDATE_COLUMNS: dict[str, tuple[str, bool]] = {
     "status": ("status", False), "stop_date": ("stop_us", True), "output": ("output", False),
@@ -87,7 +87,8 @@ UPDATE_COLUMNS: dict[str, tuple[str, bool]] = {
 
 def machine_from_row(row: Row) -> MachineRecord:
     return MachineRecord(arn=row[0], name=row[1], definition=row[2], version=row[3],
-                         type=row[4], created=from_us(row[5]), revision=row[6])
+                         type=row[4], created=from_us(row[5]), revision=row[6],
+                         source=row[7])
 
 
 def execution_from_row(row: Row) -> ExecutionRecord:

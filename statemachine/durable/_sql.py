@@ -146,19 +146,20 @@ class SqlStore:
 
     # -- state machines ---------------------------------------------------------------
     def put_machine(self, arn: str, name: str, definition: str, *, type: MachineType,
-                    now: datetime) -> MachineRecord:
+                    now: datetime, source: str | None = None) -> MachineRecord:
         """See DurableStore.put_machine."""
         version = version_hash(definition)
         for attempt in range(3):  # PostgreSQL: a concurrent put of the same ARN wins a race
             try:
-                return self._put_machine(arn, name, definition, version, type, to_us(now))
+                return self._put_machine(arn, name, definition, version, type, to_us(now),
+                                         source)
             except Exception as error:
                 if attempt == 2 or not self._is_unique_violation(error):
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _put_machine(self, arn: str, name: str, definition: str, version: str,
-                     type: MachineType, created_us: int) -> MachineRecord:
+                     type: MachineType, created_us: int, source: str | None) -> MachineRecord:
         with self._transaction(write=True) as tx:
             found = tx.run(f"SELECT {MACHINE_COLS} FROM machines WHERE arn = ? AND version = ?",
                            (arn, version)).fetchone()
@@ -167,10 +168,11 @@ class SqlStore:
             top = tx.run("SELECT MAX(revision) FROM machines WHERE arn = ?", (arn,)).fetchone()
             revision = (top[0] if top is not None and top[0] is not None else 0) + 1
             tx.run("INSERT INTO machines (arn, version, revision, name, type, definition, "
-                   "created_us) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                   (arn, version, revision, name, type, definition, created_us))
+                   "created_us, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                   (arn, version, revision, name, type, definition, created_us, source))
         return MachineRecord(arn=arn, name=name, definition=definition, version=version,
-                             type=type, created=from_us(created_us), revision=revision)
+                             type=type, created=from_us(created_us), revision=revision,
+                             source=source)
 
     def machine(self, arn: str, version: str | None = None) -> MachineRecord | None:
         """See DurableStore.machine."""

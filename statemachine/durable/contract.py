@@ -89,6 +89,7 @@ class MachineRecord:
     type: MachineType
     created: datetime
     revision: int = 1
+    source: str | None = None  # the file it was loaded from (relative resources resolve there)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -236,9 +237,10 @@ class DurableStore(Protocol):
 
     # -- state machines ---------------------------------------------------------------
     def put_machine(self, arn: str, name: str, definition: str, *, type: MachineType,
-                    now: datetime) -> MachineRecord:
+                    now: datetime, source: str | None = None) -> MachineRecord:
         """Store a version of a machine and return it. A text already stored for this ARN
-        returns the existing record (same version, revision and ``created``)."""
+        returns the existing record (same version, revision and ``created``). ``source``:
+        the path of the file the text came from (kept with the first store of a version)."""
         ...
 
     def machine(self, arn: str, version: str | None = None) -> MachineRecord | None:

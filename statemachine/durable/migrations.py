@@ -111,8 +111,13 @@ _V1 = Migration(1, "machines, executions (with leases), events, task tokens, tim
         PRIMARY KEY (execution_arn, key))""",
 ))
 
+_V2 = Migration(2, "machines.source: the file a definition was loaded from (its folder "
+                 "resolves relative Task resources such as python:handlers.x:f)", (
+    "ALTER TABLE machines ADD COLUMN source TEXT",
+))
+
 #: Every step, in order. ``MIGRATIONS[i].version == i + 1``.
-MIGRATIONS: tuple[Migration, ...] = (_V1,)
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2)
 #: The newest schema version this release reads and writes.
 SCHEMA_VERSION: Final = MIGRATIONS[-1].version
 

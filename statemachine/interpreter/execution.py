@@ -151,6 +151,9 @@ class Runtime:
         self._threads = threads
         #: the pool is this execution's own (``run(handler_threads=N)``): close() ends it
         self.own_threads = False
+        #: set by a durable runner that parks the execution: a cancellation then records
+        #: nothing (no ExecutionAborted); the execution resumes from its stored history
+        self.suspended = False
 
     @property
     def threads(self) -> HandlerThreads:

@@ -70,6 +70,8 @@ async def _execute(rt: Runtime, machine: CompiledMachine, value: JSON, role_arn:
         if not work.done():
             work.cancel()
             await asyncio.gather(work, return_exceptions=True)
+        if rt.suspended:  # a durable execution parks: it records nothing, a worker resumes it
+            raise
         if rt.limit_error is not None:
             return _failed(rt, frame, rt.limit_error)
         abort = rt.abort_reason or StatesError(None, None)

@@ -64,6 +64,9 @@ class TaskRequest:
     task_token: str | None = None
     credentials: JSON | None = None
     heartbeat: Callable[[], None] = _no_heartbeat
+    #: durable executions: True when this attempt may have run before (its worker stopped
+    #: while it was in flight); same task token, same input (at-least-once delivery)
+    redelivered: bool = False
 
 
 @runtime_checkable

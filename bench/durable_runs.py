@@ -1,0 +1,217 @@
+"""Benchmark of durable executions (issue 12): the SQLite/PostgreSQL store beside in-memory.
+
+    .venv/bin/python -m bench.durable_runs              # default sizes (~1 min)
+    .venv/bin/python -m bench.durable_runs --quick      # tiny sizes
+    .venv/bin/python -m bench.durable_runs --json bench/results/durable_runs.json
+
+Not part of ``python -m bench``. In one process, median of ``--runs``:
+
+- workloads 2 (pass_chain, 1,000 Pass states) and 4 (inline Map of 2,000 items):
+  transitions/s in memory (``machine.run``) and durable on SQLite (``Service.start`` then a
+  ``Worker`` in the same process until the execution has SUCCEEDED: the start, the replay
+  runtime and every commit included); target: SQLite >= 50% of in-memory;
+- workload 9 (a Task calling a Python callable, in a Choice loop): Task calls/s in memory,
+  durable on SQLite (target >= 2,000/s) and on PostgreSQL (>= 1,000/s), also with
+  ``synchronous_commit=False`` (a PostgreSQL server crash may then lose the last commits:
+  their tasks run again, at least once). Durable, each task dispatch commits first (one
+  transaction per task, so this sequential loop is bounded by the commit latency);
+- parked: ``--parked`` executions (10,000) started on a ``.waitForTaskToken`` machine and
+  advanced by one worker in a child process until every one waits for its callback; the
+  child's peak RSS and its thread count afterwards (target < 100 MB, no thread each).
+
+The durable runs use ``history_limit=None`` like the in-memory driver (workload 9 passes
+AWS's 25,000 events). PostgreSQL: ``--postgres`` (default 127.0.0.1:5432 database test);
+one that does not answer is reported as skipped, with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import generate
+from bench.ours import ECHO_RESOURCE
+
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
+ROOT = Path(__file__).resolve().parents[1]
+PARK_FLOW = """\
+StartAt: Ask
+States:
+  Ask:
+    Type: Task
+    Resource: python:bench.callables:echo.waitForTaskToken
+    Parameters:
+      token.$: $$.Task.Token
+    End: true
+"""
+
+
+def _definition_file(job: generate.Job, folder: Path) -> Path:
+    definition = json.loads(json.dumps(job.definition))
+    for name in job.echo_states:
+        definition["States"][name]["Resource"] = ECHO_RESOURCE
+    path = folder / f"{job.name}.json"
+    path.write_text(json.dumps(definition))
+    return path
+
+
+def in_memory(job: generate.Job, path: Path, runs: int) -> float:
+    import statemachine
+
+    machine = statemachine.load(path)
+    times = []
+    for _ in range(runs + 1):
+        began = time.perf_counter()
+        execution = machine.run(job.input, history_limit=None)
+        times.append(time.perf_counter() - began)
+        job.check(execution.output)
+    return statistics.median(times[1:])
+
+
+def durable(job: generate.Job, path: Path, runs: int, open_db: Callable[[], Any]) -> float:
+    from statemachine.durable.worker import Worker
+    from statemachine.service import Service
+
+    times = []
+    service = Service(open_db())
+    service.start(path, job.input)  # the machine is loaded and stored once, as in memory
+    for _ in range(runs + 1):
+        began = time.perf_counter()
+        arn = service.start(path, job.input)["executionArn"]
+        worker = Worker(service.store, poll=0.01, history_limit=None, log=lambda _: None)
+        asyncio.run(worker.run(until=lambda w=worker, a=arn: a in w.finished))  # type: ignore[misc]
+        times.append(time.perf_counter() - began)
+        described = service.describe(arn)
+        assert described["status"] == "SUCCEEDED", described
+        job.check(json.loads(described["output"]))
+    service.close()
+    return statistics.median(times[1:])
+
+
+def parked_child(db: str, count: int) -> None:
+    """Child process: start ``count`` callback executions, advance them until all park."""
+    from statemachine.durable.worker import Worker
+    from statemachine.service import Service
+
+    folder = Path(tempfile.mkdtemp())
+    flow = folder / "park.yaml"
+    flow.write_text(PARK_FLOW)
+    service = Service(db)
+    for _ in range(count):
+        service.start(flow, {})
+    store = service.store
+    worker = Worker(store, poll=0.01, concurrency=500, log=lambda _: None)
+
+    def parked() -> bool:  # nothing runs, nothing due within a minute
+        if worker._active:
+            return False
+        wake = store.next_wakeup()
+        return wake is None or (wake - datetime.now(UTC)).total_seconds() > 60
+
+    began = time.perf_counter()
+    asyncio.run(worker.run(until=parked))
+    elapsed = time.perf_counter() - began
+    waiting = sum(1 for e in service.list(status="RUNNING") if service.task_tokens(e["executionArn"]))
+    print(json.dumps({"parked": waiting, "seconds": elapsed, "threads": threading.active_count(),
+                      "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def parked(count: int, folder: Path) -> dict[str, Any]:
+    db = str(folder / "parked.db")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-m", "bench.durable_runs", "--parked-child", db,
+                           str(count)], cwd=ROOT, env=env, capture_output=True, text=True,
+                          check=True)
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _postgres(conninfo: str, *, synchronous_commit: bool = True
+              ) -> tuple[Callable[[], Any] | None, str | None]:
+    try:
+        import psycopg
+
+        with psycopg.connect(conninfo, connect_timeout=3):
+            pass
+    except Exception as error:  # reported, not hidden
+        return None, f"skipped: {type(error).__name__}: {error}".splitlines()[0]
+    from statemachine.durable.postgres import PostgresStore
+
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+
+    def open_pg() -> Any:
+        return PostgresStore(conninfo, schema=schema, synchronous_commit=synchronous_commit)
+
+    return open_pg, None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.durable_runs")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--parked", type=int, default=10_000)
+    parser.add_argument("--postgres", default=os.environ.get("SM_TEST_POSTGRES", DEFAULT_PG))
+    parser.add_argument("--json", metavar="PATH")
+    parser.add_argument("--parked-child", nargs=2, metavar=("DB", "N"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.parked_child:
+        parked_child(args.parked_child[0], int(args.parked_child[1]))
+        return 0
+    from statemachine.durable import SqliteStore
+
+    quick = args.quick
+    jobs = {
+        "2 pass_chain": generate.pass_chain(100 if quick else 1000),
+        "4 map": generate.map_items("map", 200 if quick else 2000),
+        "9 task_loop": generate.task_loop(100 if quick else 2000),
+    }
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        counter = iter(range(1_000_000))
+
+        def open_sqlite() -> Any:
+            return SqliteStore(folder / f"run{next(counter)}.db")
+
+        open_pg, pg_skip = _postgres(args.postgres)
+        for label, job in jobs.items():
+            path = _definition_file(job, folder)
+            unit = job.transitions if not label.startswith("9") else job.input["limit"]
+            memory = unit / in_memory(job, path, args.runs)
+            sqlite = unit / durable(job, path, args.runs, open_sqlite)
+            row: dict[str, Any] = {"unit": "task calls/s" if label.startswith("9") else "transitions/s",
+                                   "in_memory": round(memory), "sqlite": round(sqlite),
+                                   "sqlite_vs_memory": round(sqlite / memory, 3)}
+            if label.startswith("9"):
+                row["postgres"] = (round(unit / durable(job, path, args.runs, open_pg))
+                                   if open_pg is not None else pg_skip)
+                open_async, _ = _postgres(args.postgres, synchronous_commit=False)
+                if open_async is not None:  # a server crash may lose the last commits
+                    row["postgres_async_commit"] = round(unit / durable(job, path, args.runs,
+                                                                        open_async))
+            results[label] = row
+            print(f"{label:<14} {row}", flush=True)
+        count = 200 if quick else args.parked
+        results["parked"] = {"executions": count, **parked(count, folder)}
+        print(f"parked         {results['parked']}", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

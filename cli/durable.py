@@ -1,0 +1,320 @@
+"""CLI stage, durable executions: ``sm start``, ``sm worker``, ``sm executions list|describe|
+history``, ``sm stop``, ``sm redrive``, ``sm task success|failure|heartbeat`` and
+``sm run --db``.
+
+Every command opens the store named by ``--db`` (else ``$SM_DB``, else the default SQLite
+file, see statemachine.durable.default_target) through ``statemachine.service.Service``.
+Output: AWS field names with ``--json``; a rich table/panel on a terminal; plain
+``key: value`` lines in pipes. Errors: one line ``sm: error: ...`` on stderr, exit 1 (AWS
+errors: unknown ARN or token, ...) or 2 (usage, unreadable/locked database, schema too new).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from .common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, is_terminal
+
+COMMANDS: Final = ("start", "worker", "executions", "stop", "redrive", "task")
+
+DB_HELP: Final = "database: a SQLite file or a postgresql:// URL (default: $SM_DB, else the " \
+                 "user data folder's statemachine-asl/executions.db)"
+
+WORKER_HELP: Final = """\
+examples:
+  sm worker                                  run, resume and wake executions until Ctrl-C
+  sm worker --db postgresql://sm@db/sm --concurrency 200
+
+Several workers may share one database (SQLite: one host; PostgreSQL: many). SIGTERM or
+Ctrl-C stops claiming work, lets running tasks finish (up to --grace seconds) and leaves
+every execution resumable by the next worker.
+"""
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser],
+                 make: Callable[..., argparse.ArgumentParser]) -> None:
+    """Register the durable subcommands on the ``sm`` parser."""
+    start = make(commands, "start", "Store a new execution for a worker to run; print its ARN.",
+                 "example:\n  sm start flow.yaml --input '{\"x\": 1}' --name order-17\n")
+    start.add_argument("file", metavar="FILE", help="definition file (YAML or JSON)")
+    start.add_argument("--input", default="{}", metavar="JSON|@FILE|-")
+    start.add_argument("--name", help="execution name (idempotent while it runs with the same input)")
+    start.add_argument("--seed", type=int, metavar="N", help="seed of the run's random values")
+    _common(start)
+
+    worker = make(commands, "worker", "Run, resume and wake durable executions.", WORKER_HELP)
+    worker.add_argument("--concurrency", type=int, default=64, metavar="N",
+                        help="executions advanced at once (default 64)")
+    worker.add_argument("--lease", type=float, default=30.0, metavar="S",
+                        help="seconds a claim lasts without renewal (default 30)")
+    worker.add_argument("--poll", type=float, default=0.5, metavar="S",
+                        help="longest pause between looks for due work (default 0.5)")
+    worker.add_argument("--park-after", type=float, default=2.0, metavar="S",
+                        help="waits longer than S seconds park the execution (default 2)")
+    worker.add_argument("--grace", type=float, default=30.0, metavar="S",
+                        help="on stop, how long running tasks may finish (default 30)")
+    worker.add_argument("--until-idle", action="store_true",
+                        help="exit once nothing runs and nothing falls due within --park-after "
+                             "seconds (parked executions stay parked)")
+    _common(worker)
+
+    executions = make(commands, "executions", "List and inspect durable executions.",
+                      "examples:\n  sm executions list --status FAILED\n"
+                      "  sm executions describe ARN --json\n  sm executions history ARN\n")
+    sub = executions.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = sub.add_parser("list", help="executions, newest first")
+    listing.add_argument("--status", choices=("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT",
+                                              "ABORTED", "PENDING_REDRIVE"))
+    listing.add_argument("--machine", metavar="NAME|ARN")
+    listing.add_argument("--limit", type=int, metavar="N")
+    _common(listing)
+    for action in ("describe", "history"):
+        one = sub.add_parser(action, help=f"{action} one execution")
+        one.add_argument("arn", metavar="ARN")
+        _common(one)
+
+    stop = make(commands, "stop", "Abort a running execution.", "example:\n  sm stop ARN --error Cancelled\n")
+    stop.add_argument("arn", metavar="ARN")
+    stop.add_argument("--error")
+    stop.add_argument("--cause")
+    _common(stop)
+
+    redrive = make(commands, "redrive", "Continue a failed, aborted or timed-out execution "
+                   "from the states that did not succeed.", "example:\n  sm redrive ARN\n")
+    redrive.add_argument("arn", metavar="ARN")
+    _common(redrive)
+
+    task = make(commands, "task", "Answer a .waitForTaskToken callback.",
+                "examples:\n  sm task success TOKEN --output '{\"approved\": true}'\n"
+                "  sm task failure TOKEN --error Rejected --cause 'over budget'\n"
+                "  sm task heartbeat TOKEN\n")
+    answers = task.add_subparsers(dest="action", metavar="ACTION", required=True)
+    success = answers.add_parser("success", help="the task succeeds with OUTPUT")
+    success.add_argument("token", metavar="TOKEN")
+    success.add_argument("--output", default="{}", metavar="JSON|@FILE|-")
+    _common(success)
+    failure = answers.add_parser("failure", help="the task fails with ERROR/CAUSE")
+    failure.add_argument("token", metavar="TOKEN")
+    failure.add_argument("--error")
+    failure.add_argument("--cause")
+    _common(failure)
+    beat = answers.add_parser("heartbeat", help="the task is alive")
+    beat.add_argument("token", metavar="TOKEN")
+    _common(beat)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", metavar="PATH|URL", help=DB_HELP)
+    parser.add_argument("--json", action="store_true", help="print AWS-shaped JSON")
+
+
+# -- running ------------------------------------------------------------------------------------
+
+def command(args: argparse.Namespace) -> int:
+    """Dispatch a durable subcommand; returns the exit code."""
+    from statemachine.durable import SchemaTooNew, StoreError, StoreUnavailable, StoreUnreadable
+    from statemachine.errors import DefinitionError, ResourceNotFoundError
+    from statemachine.service import ServiceError
+
+    try:
+        return _run(args)
+    except ServiceError as failure:
+        return error(f"{failure.code}: {failure}", code=EXIT_FAILED)
+    except (StoreUnreadable, SchemaTooNew, StoreUnavailable) as failure:
+        return error(f"database: {failure}", code=EXIT_USAGE)
+    except StoreError as failure:
+        return error(str(failure), code=EXIT_FAILED)
+    except DefinitionError as failure:
+        from .common import print_diagnostics
+
+        print_diagnostics(failure.diagnostics, sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        raise
+    except (ResourceNotFoundError, OSError, ValueError) as failure:
+        return error(str(failure), code=EXIT_USAGE)
+
+
+def _service(args: argparse.Namespace) -> Any:
+    from statemachine.service import Service
+
+    return Service(args.db)
+
+
+def _run(args: argparse.Namespace) -> int:
+    name = args.command
+    if name == "worker":
+        return _worker(args)
+    if name == "run":
+        return run_persistent(args)
+    with _service(args) as service:
+        if name == "start":
+            from .run import read_input
+
+            started = service.start(args.file, read_input(args.input), name=args.name, seed=args.seed)
+            return _print(args, started, lambda: print(started["executionArn"]))
+        if name == "executions":
+            if args.action == "list":
+                rows = service.list(status=args.status, machine=args.machine, limit=args.limit)
+                return _print(args, {"executions": rows}, lambda: _table(rows))
+            if args.action == "describe":
+                found = service.describe(args.arn)
+                return _print(args, found, lambda: _fields(found))
+            events = service.history(args.arn)
+            return _print(args, {"events": events}, lambda: _history(events))
+        if name == "stop":
+            stopped = service.stop(args.arn, args.error, args.cause)
+            return _print(args, stopped, lambda: print(f"stopped {args.arn}"))
+        if name == "redrive":
+            redriven = service.redrive(args.arn)
+            return _print(args, redriven, lambda: print(f"redriven {args.arn}"))
+        # task
+        if args.action == "success":
+            from .run import read_input
+
+            service.send_task_success(args.token, read_input(args.output))
+        elif args.action == "failure":
+            service.send_task_failure(args.token, args.error, args.cause)
+        else:
+            service.send_task_heartbeat(args.token)
+        return _print(args, {}, lambda: None)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
+    from statemachine.durable import open_store
+    from statemachine.durable.worker import Worker
+
+    store = open_store(args.db)
+    worker = Worker(store, concurrency=args.concurrency, lease_seconds=args.lease,
+                    poll=args.poll, park_after=args.park_after, grace=args.grace)
+
+    def idle() -> bool:
+        if worker._active:
+            return False
+        try:
+            wake = store.next_wakeup()
+        except Exception:
+            return False
+        return wake is None or (wake - datetime.now(UTC)).total_seconds() > args.park_after
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, worker.stop)
+        await worker.run(until=idle if args.until_idle else None)
+
+    print(f"sm worker {worker.owner}: serving {_where(args.db)}", file=sys.stderr, flush=True)
+    try:
+        asyncio.run(main())
+    finally:
+        store.close()
+    print(f"sm worker: stopped ({len(worker.finished)} executions finished here)",
+          file=sys.stderr, flush=True)
+    return EXIT_OK
+
+
+def _where(db: str | None) -> str:
+    from statemachine.durable import default_target
+
+    return db or default_target()
+
+
+def run_persistent(args: argparse.Namespace) -> int:
+    """``sm run FILE --db PATH``: store the execution, run it here to its end (waiting for
+    timers and callbacks), print its output; the ARN goes to stderr."""
+    import asyncio
+    import signal
+
+    from statemachine.durable.worker import run_one
+
+    from .run import read_input
+
+    with _service(args) as service:
+        started = service.start(args.file, read_input(args.input), name=args.name, seed=args.seed)
+        arn = started["executionArn"]
+        print(f"execution: {arn}", file=sys.stderr, flush=True)
+        stop = [False]
+
+        async def main() -> Any:
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(signal.SIGTERM, lambda: stop.__setitem__(0, True))
+            return await run_one(service.store, arn, stopping=lambda: stop[0])
+
+        try:
+            record = asyncio.run(main())
+        except KeyboardInterrupt:
+            print(f"sm: interrupted; the execution stays resumable: sm worker --db ...  ({arn})",
+                  file=sys.stderr)
+            return 130
+        described = service.describe(arn)
+    if args.json:
+        print(json.dumps(described, ensure_ascii=False))
+    elif record.status == "SUCCEEDED":
+        print(json.dumps(json.loads(record.output or "null"), indent=2, ensure_ascii=False))
+    elif record.status != "RUNNING":
+        print(f"{record.status}: {record.error or ''}: {record.cause or ''}", file=sys.stderr)
+    return EXIT_OK if record.status == "SUCCEEDED" else EXIT_FAILED
+
+
+# -- output -------------------------------------------------------------------------------------
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(type(value).__name__)
+
+
+def _print(args: argparse.Namespace, value: Any, human: Callable[[], None]) -> int:
+    if args.json:
+        print(json.dumps(value, default=_default, ensure_ascii=False))
+    else:
+        human()
+    return EXIT_OK
+
+
+def _table(rows: Sequence[dict[str, Any]]) -> None:
+    columns = ("name", "status", "startDate", "stopDate", "redriveCount", "executionArn")
+    if is_terminal(sys.stdout):
+        from rich.table import Table
+
+        from .common import make_console
+
+        table = Table(*columns)
+        for row in rows:
+            table.add_row(*(str(row.get(c, "")) for c in columns))
+        make_console(sys.stdout).print(table)
+        return
+    for row in rows:
+        print("\t".join(str(row.get(c, "")) for c in columns))
+
+
+def _fields(found: dict[str, Any]) -> None:
+    if is_terminal(sys.stdout):
+        from rich.table import Table
+
+        from .common import make_console
+
+        table = Table(show_header=False)
+        for key, value in found.items():
+            table.add_row(key, str(value))
+        make_console(sys.stdout).print(table)
+        return
+    for key, value in found.items():
+        print(f"{key}: {value}")
+
+
+def _history(events: Sequence[dict[str, Any]]) -> None:
+    for event in events:
+        details = {k: v for k, v in event.items()
+                   if k not in ("id", "type", "timestamp", "previousEventId")}
+        stamp = event["timestamp"].isoformat(timespec="milliseconds")
+        extra = json.dumps(details, default=_default, ensure_ascii=False) if details else ""
+        print(f"{event['id']:>5} {stamp} {event['type']:<28} {extra}")

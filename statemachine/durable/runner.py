@@ -1,0 +1,698 @@
+"""Durable executions, runner: advances one stored execution by replaying its history.
+
+In: a ``DurableStore``, the execution's record and machine, and a ``Lease`` on it. Out: the
+execution advanced until it ends (final status committed) or parks (a Wait, a retry delay
+or a callback to wait for: timers and task tokens committed, lease released, no coroutine
+or thread kept), and the events it produced appended to the store with ids N+1, N+2, ...
+
+How (Temporal-style replay; docs/ARCHITECTURE.md "Durable executions"): the interpreter
+runs the execution from its start with the execution's seed, on a ``DurableRuntime``:
+
+- every event it emits is matched against the stored history by identity -- (branch path,
+  previous event id, type, occurrence) -- and a stored one is not appended again: it keeps
+  its id and timestamp (so paths, which hold event ids, come out the same too);
+- the clock reads the stored timestamp of the last matched event of the running branch
+  (``DurableClock``), so a Wait of a day that started yesterday ends now, and a task's
+  TimeoutSeconds counts from its stored TaskStarted;
+- a Task whose outcome is stored returns it without calling the handler; a Task whose
+  TaskStarted is stored but not its outcome was in flight when the last worker stopped:
+  it runs again (at least once) with the same ``$$.Task.Token`` and ``redelivered=True`` in
+  its ``TaskRequest``;
+- every random draw comes from a generator of its own per branch / Map iteration, seeded
+  from the execution's seed and the branch path, so sibling scheduling cannot change it;
+- past the stored frontier new events get the next ids; they are committed (one ``append``
+  under the lease) before each task dispatch, when the execution parks and when it ends.
+
+Parking: when nothing runs (no handler busy, the loop idle) and everything waits on the
+clock (further than ``park_after`` seconds away) or on a task token, the runner commits the
+earliest wake-up as a timer, releases the lease and drops the coroutine. Store failures are
+never workflow failures: ``advance`` raises ``StoreError`` and the worker retries later; the
+execution resumes from what was committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import inspect
+import itertools
+import json
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from statemachine.clock import (
+    Clock,
+    SystemClock,
+    current_clock,
+    current_interrupt,
+    format_timestamp,
+)
+from statemachine.durable.contract import (
+    DurableStore,
+    EventRecord,
+    ExecutionRecord,
+    ExecutionUpdate,
+    Lease,
+    TaskTokenRecord,
+    TimerRecord,
+)
+from statemachine.durable.errors import EventConflict, LeaseLost, StoreError
+from statemachine.errors import StatesError
+from statemachine.history import Event, details_key
+from statemachine.interpreter.execution import Frame, Runtime
+from statemachine.values import JSON
+
+__all__ = ["DETAILS_KEY", "PATH_KEY", "Advance", "DurableClock", "DurableRuntime", "advance", "event_record"]
+
+#: The key of an event body that holds the branch path (ours; not in AWS's shape).
+PATH_KEY: Final = "smPath"
+#: The key of an event body that holds the details, as JSON values.
+DETAILS_KEY: Final = "details"
+_TASK_PREFIXES: Final = ("Task", "LambdaFunction")
+_OUTCOMES: Final = ("Succeeded", "Failed", "TimedOut")
+
+Path = tuple[tuple[int, int], ...]
+
+#: Stored time of the running branch's last replayed event (None: live, read the clock).
+_logical: ContextVar[float | None] = ContextVar("sm_durable_logical", default=None)
+#: Branch path of the running code (chooses its random generator).
+_branch: ContextVar[Path] = ContextVar("sm_durable_branch", default=())
+#: The TaskStarted of the task being dispatched: (path, started id, scheduled id, stored?).
+_started: ContextVar[tuple[Path, int, int, bool] | None] = ContextVar("sm_durable_task",
+                                                                      default=None)
+
+
+_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def event_record(event: Event) -> EventRecord:
+    """An interpreter ``Event`` as the store keeps it. The body holds ``previousEventId``,
+    the details as JSON values under ``DETAILS_KEY`` (payloads not yet turned into JSON
+    text: one encoding per event; ``aws_event`` renders AWS's shape when read) and the branch
+    path under ``PATH_KEY`` when it has one."""
+    body: dict[str, Any] = {"previousEventId": event.previous_id}
+    if event.details is not None:
+        body[DETAILS_KEY] = event.details
+    if event.path:
+        body[PATH_KEY] = event.path
+    return EventRecord(event.id, event.type, datetime.fromtimestamp(event.timestamp, UTC),
+                       _DUMPS(body))
+
+
+def aws_event(record: EventRecord) -> dict[str, Any]:
+    """A stored event as GetExecutionHistory shows it: id, previousEventId, timestamp,
+    type, ``<x>EventDetails`` (payloads as JSON text, as AWS gives them)."""
+    body = json.loads(record.body)
+    out: dict[str, Any] = {"id": record.id, "previousEventId": body.get("previousEventId", 0),
+                           "timestamp": record.timestamp, "type": record.type}
+    details = body.get(DETAILS_KEY)
+    if details is not None:
+        out[details_key(record.type)] = Event(record.id, 0, 0.0, record.type, details).to_dict()[
+            details_key(record.type)]
+    return out
+
+
+class _Stored:
+    """One event of the stored history, as replay needs it."""
+
+    __slots__ = ("details", "id", "path", "previous", "timestamp", "type")
+
+    def __init__(self, record: EventRecord) -> None:
+        body = json.loads(record.body)
+        self.id = record.id
+        self.type = record.type
+        self.timestamp = record.timestamp.timestamp()
+        self.previous: int = body.get("previousEventId", 0)
+        self.path: Path = tuple((a, b) for a, b in body.get(PATH_KEY, ()))
+        self.details: dict[str, Any] = body.get(DETAILS_KEY) or {}
+
+
+_CONTAINERS: Final = ("MapStateEntered", "ParallelStateEntered")
+_TERMINAL: Final = ("ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut")
+
+
+def _redriven_away(events: Sequence[_Stored]) -> set[int]:
+    """Ids of the events a redrive replaces (they are not replayed): at each redrive, in
+    every branch path, the state that had not exited -- from its Entered event on, or, for
+    a Map or Parallel, from after its Started event on (its successful iterations and
+    branches stay) -- and the execution's terminal event. Those states run again."""
+    dead: set[int] = set()
+    open_state: dict[Path, _Stored] = {}
+    later: dict[Path, list[_Stored]] = {}
+    for event in events:
+        if event.type == "ExecutionRedriven":
+            for path, entered in open_state.items():
+                tail = later.get(path, [])
+                if entered.type in _CONTAINERS:
+                    started = next((e.id for e in tail if e.type in (
+                        "MapStateStarted", "ParallelStateStarted")), entered.id)
+                    dead.update(e.id for e in tail if e.id > started)
+                else:
+                    dead.add(entered.id)
+                    dead.update(e.id for e in tail)
+            open_state.clear()
+            later.clear()
+            continue
+        if event.id in dead:
+            continue
+        if event.type in _TERMINAL:
+            dead.add(event.id)
+            continue
+        if event.type.endswith("StateEntered"):
+            open_state[event.path] = event
+            later[event.path] = []
+        elif event.type.endswith("StateExited"):
+            open_state.pop(event.path, None)
+            later.pop(event.path, None)
+        elif event.path in later:
+            later[event.path].append(event)
+    return dead
+
+
+class DurableClock:
+    """A clock that replays: ``now()`` is the stored time of the running branch's last
+    replayed event (live branches read ``base``); ``sleep`` counts from it. It tracks what
+    the runner needs to decide when to park: handlers busy, sleepers and their due times."""
+
+    def __init__(self, base: Clock | None = None) -> None:
+        self.base = base or SystemClock()
+        self.busy_count = 0
+        self.ticks = 0  # progress of the execution: events, sleeps, handler calls
+        self.sleepers: dict[int, float] = {}
+        self.changed = asyncio.Event()
+        self._seq = itertools.count()
+
+    def now(self) -> float:
+        logical = _logical.get()
+        return logical if logical is not None else self.base.now()
+
+    async def sleep(self, seconds: float) -> None:
+        logical = _logical.get()
+        due = self.now() + max(0.0, seconds)
+        key = next(self._seq)
+        self.sleepers[key] = due
+        self.ticks += 1
+        self.changed.set()
+        try:
+            remaining = due - self.base.now()
+            if remaining > 0:
+                await self.base.sleep(remaining)
+            else:
+                await asyncio.sleep(0)
+        finally:
+            del self.sleepers[key]
+            self.ticks += 1
+            self.changed.set()
+        if logical is not None:  # replaying: time moved on by exactly the sleep
+            _logical.set(due)
+
+    @contextlib.contextmanager
+    def busy(self) -> Iterator[None]:
+        self.busy_count += 1
+        self.ticks += 1
+        try:
+            yield
+        finally:
+            self.busy_count -= 1
+            self.ticks += 1
+            self.changed.set()
+
+
+class _Suspend(Exception):
+    """Raised to the runner when the execution must stop advancing in this process."""
+
+
+class _LazyRandom:
+    """A branch's ``random.Random``, seeded on first use (most states draw nothing; seeding
+    a Mersenne Twister per Map iteration would cost more than the iteration)."""
+
+    __slots__ = ("_real", "_seed")
+
+    def __init__(self, seed: str) -> None:
+        self._seed = seed
+        self._real: random.Random | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        real = self._real
+        if real is None:
+            real = self._real = random.Random(self._seed)
+        return getattr(real, name)
+
+
+class DurableRuntime(Runtime):
+    """A Runtime whose history is the stored one: see the module docstring."""
+
+    def __init__(self, *, store: DurableStore, record: ExecutionRecord, lease: Lease | None,
+                 history: Sequence[EventRecord], handlers_by_resource: Mapping[str, Any],
+                 **kwargs: Any) -> None:
+        self._root_rng = random.Random()
+        self._rngs: dict[Path, Any] = {}  # _LazyRandom, a Random once used
+        super().__init__(resolve=self._resolve, **kwargs)
+        self.store = store
+        self.record = record
+        self.lease = lease
+        self.seed = record.seed
+        self.tokens = _Tokens(self)
+        self.heartbeats = _Heartbeats(self)
+        self._real = handlers_by_resource
+        self._dispatchers: dict[str, _Dispatch] = {}
+        self._by_key: dict[tuple[Path, int, str], list[_Stored]] = {}
+        self._by_prev: dict[tuple[Path, int], list[_Stored]] = {}
+        self._seen: dict[tuple[Path, int, str], int] = {}
+        every = [_Stored(record) for record in history]
+        dead = _redriven_away(every)
+        for stored in every:
+            if stored.id in dead:
+                continue
+            self._by_key.setdefault((stored.path, stored.previous, stored.type), []).append(stored)
+            self._by_prev.setdefault((stored.path, stored.previous), []).append(stored)
+        self.committed = history[-1].id if history else 0
+        self.next_id = self.committed + 1
+        self.pending: list[Event] = []
+        self.consumed: list[str] = []  # keys of the timers that woke this run
+        self.frozen = False
+        self.store_error: BaseException | None = None
+        self.lost = False
+        self.main: asyncio.Future[Any] | None = None
+        self.dispatches = 0
+
+    # -- randomness: one generator per branch path ------------------------------------------
+    @property
+    def rng(self) -> random.Random:
+        path = _branch.get()
+        if not path:
+            return self._root_rng
+        found = self._rngs.get(path)
+        if found is None:
+            found = self._rngs[path] = _LazyRandom(f"{self.seed}:{list(path)}")
+        return found  # type: ignore[return-value]  # a _LazyRandom: a Random once used
+
+    @rng.setter
+    def rng(self, value: random.Random) -> None:
+        self._root_rng = value
+
+    # -- events -----------------------------------------------------------------------------
+    def emit(self, frame: Frame, type: str, details: Mapping[str, Any] | None = None,
+             timestamp: float | None = None, previous: int | None = None) -> Event:
+        return self._emit(frame, type, details, timestamp, previous, final=False)
+
+    def emit_final(self, frame: Frame, type: str, details: Mapping[str, Any] | None = None,
+                   timestamp: float | None = None, previous: int | None = None) -> Event:
+        return self._emit(frame, type, details, timestamp, previous, final=True)
+
+    def _emit(self, frame: Frame, type: str, details: Mapping[str, Any] | None,
+              timestamp: float | None, previous: int | None, final: bool) -> Event:
+        prev = frame.last_id if previous is None else previous
+        path = frame.path
+        _branch.set(path)
+        self._clock_ticks()
+        key = (path, prev, type)
+        count = self._seen.get(key, 0)
+        self._seen[key] = count + 1
+        stored = self._by_key.get(key)
+        if stored is not None and count < len(stored):
+            found = stored[count]
+            event = Event(found.id, prev, found.timestamp, type, details, path)
+            _logical.set(found.timestamp)
+        else:
+            if self.frozen:  # parking or stopped: nothing more is recorded
+                raise asyncio.CancelledError("durable execution suspended")
+            if not final and self.next_id > self._room:
+                raise self._history_full()
+            clock = self.clock
+            now = timestamp if timestamp is not None else (
+                clock.base.now() if isinstance(clock, DurableClock) else clock.now())
+            event = Event(self.next_id, prev, now, type, details, path)
+            self.next_id += 1
+            self.pending.append(event)
+            _logical.set(None)
+        self.events.append(event)
+        frame.last_id = event.id
+        if type.endswith("Started") and type[:-7] in _TASK_PREFIXES:
+            _started.set((path, event.id, prev, stored is not None and count < len(stored)))
+        if self.on_event is not None:
+            self.on_event(event)
+        return event
+
+    def _clock_ticks(self) -> None:
+        clock = self.clock
+        if isinstance(clock, DurableClock):
+            clock.ticks += 1
+
+    def outcome_of(self, path: Path, started: int) -> _Stored | None:
+        """The stored Submitted/Succeeded/Failed/TimedOut after a TaskStarted (the last
+        one of that chain), or None."""
+        current, found = started, None
+        while True:
+            nexts = self._by_prev.get((path, current))
+            if not nexts:
+                return found
+            step = nexts[0]
+            suffix = step.type.removeprefix("Task").removeprefix("LambdaFunction")
+            if suffix not in ("Submitted", *_OUTCOMES):
+                return found
+            found = step
+            if suffix != "Submitted":
+                return found
+            current = step.id
+
+    # -- committing ------------------------------------------------------------------------
+    def flush(self, *, tokens: Sequence[TaskTokenRecord] = (), timers: Sequence[TimerRecord] = (),
+              update: ExecutionUpdate | None = None, cancel_all: bool = False,
+              release: bool = False) -> None:
+        """Append the pending events (and tokens, timers, update) in one transaction."""
+        if not (self.pending or tokens or timers or update or release or cancel_all
+                or self.consumed):
+            return
+        records = [event_record(event) for event in self.pending]
+        cancel: Sequence[str] | str = "all" if cancel_all else tuple(self.consumed)
+        self.committed = self.store.append(
+            self.record.arn, records, after=self.committed, lease=self.lease, update=update,
+            tokens=tokens, timers=timers, cancel_timers=cancel,
+            release=release)
+        self.pending.clear()
+        self.consumed = []
+
+    def suspend(self, error: BaseException | None = None, lost: bool = False) -> None:
+        """Stop advancing here (a store failure, a lost lease, a stop): cancel the run
+        without recording anything."""
+        if error is not None and self.store_error is None:
+            self.store_error = error
+        self.lost = self.lost or lost
+        self.frozen = True
+        self.suspended = True
+        if self.main is not None and not self.main.done():
+            self.main.cancel()
+
+    # -- tasks -----------------------------------------------------------------------------
+    def _resolve(self, resource: str) -> Any:
+        found = self._dispatchers.get(resource)
+        if found is None:
+            found = self._dispatchers[resource] = _Dispatch(self, self._real[resource])
+        return found
+
+
+class _Dispatch:
+    """The handler the interpreter calls: replays a stored outcome, or commits and then
+    calls the real handler (sync ones in the execution's threads)."""
+
+    def __init__(self, rt: DurableRuntime, handler: Any) -> None:
+        self.rt = rt
+        self.handler = handler
+
+    async def __call__(self, request: Any) -> JSON:
+        rt = self.rt
+        info = _started.get()
+        redelivered = False
+        if info is not None and info[3]:
+            path, started, _, _ = info
+            found = rt.outcome_of(path, started)
+            if found is not None:
+                suffix = found.type.removeprefix("Task").removeprefix("LambdaFunction")
+                if suffix in ("Succeeded", "Submitted"):
+                    return found.details.get("output")
+                raise StatesError(found.details.get("error"), found.details.get("cause"),
+                                  recorded=True)
+            redelivered = True
+        tokens: list[TaskTokenRecord] = []
+        token = getattr(request, "task_token", None)
+        if token is not None and info is not None:
+            try:
+                exists = redelivered and rt.store.task_token(token) is not None
+            except StoreError as error:
+                rt.suspend(error)
+                raise asyncio.CancelledError("store failure") from None
+            if not exists:
+                tokens.append(_token_record(rt, request, info))
+        try:
+            rt.flush(tokens=tokens)  # commit before the side effect
+        except (EventConflict, LeaseLost):
+            rt.suspend(lost=True)
+            raise asyncio.CancelledError("lease lost") from None
+        except StoreError as error:
+            rt.suspend(error)
+            raise asyncio.CancelledError("store failure") from None
+        rt.dispatches += 1
+        if redelivered:
+            with contextlib.suppress(TypeError):  # a request type without the field
+                request = dataclasses.replace(request, redelivered=True)
+        handler = self.handler
+        if inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
+                type(handler).__call__):
+            return await handler(request)
+        result = await asyncio.get_running_loop().run_in_executor(rt.executor(), handler, request)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+
+def _token_record(rt: DurableRuntime, request: Any, info: tuple[Path, int, int, bool]
+                  ) -> TaskTokenRecord:
+    started_at = _logical.get()
+    start = started_at if started_at is not None else time.time()
+    timeout = request.timeout_seconds
+    heartbeat = request.heartbeat_seconds
+    return TaskTokenRecord(
+        token=request.task_token, execution_arn=rt.record.arn, state_name=request.state_name,
+        event_id=info[2], created=datetime.fromtimestamp(start, UTC),
+        timeout_at=datetime.fromtimestamp(start + timeout, UTC) if timeout else None,
+        heartbeat_seconds=int(heartbeat) if heartbeat else None,
+        heartbeat_at=datetime.fromtimestamp(start + heartbeat, UTC) if heartbeat else None)
+
+
+class _Tokens(dict[str, "asyncio.Future[JSON]"]):
+    """``Runtime.tokens`` that settles a callback answered while the execution was parked."""
+
+    def __init__(self, rt: DurableRuntime) -> None:
+        super().__init__()
+        self.rt = rt
+
+    def __setitem__(self, token: str, future: asyncio.Future[JSON]) -> None:
+        super().__setitem__(token, future)
+        self.rt._clock_ticks()
+        try:
+            found = self.rt.store.task_token(token)
+        except StoreError as error:
+            self.rt.suspend(error)
+            return
+        if found is None or future.done():
+            return
+        if found.status == "SUCCEEDED":
+            future.set_result(json.loads(found.output) if found.output is not None else None)
+        elif found.status == "FAILED":
+            future.set_exception(StatesError(found.error, found.cause, recorded=True))
+
+
+class _Heartbeats(dict[str, Callable[[], None]]):
+    """``Runtime.heartbeats`` that restores the last heartbeat stored for a token."""
+
+    def __init__(self, rt: DurableRuntime) -> None:
+        super().__init__()
+        self.rt = rt
+
+    def __setitem__(self, token: str, beat: Callable[[], None]) -> None:
+        super().__setitem__(token, beat)
+        try:
+            found = self.rt.store.task_token(token)
+        except StoreError:
+            return
+        if found is None or found.heartbeat_at is None or found.heartbeat_seconds is None:
+            return
+        last = found.heartbeat_at.timestamp() - found.heartbeat_seconds
+        if last > found.created.timestamp():
+            reset = _logical.set(last)
+            try:
+                beat()
+            finally:
+                _logical.reset(reset)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Advance:
+    """What ``advance`` did: ``status`` of the execution afterwards ("RUNNING" when parked),
+    ``parked_until`` (its wake-up timer, None: waits for a callback), ``lost`` (another
+    writer took over: a stop, or a worker that claimed the lapsed lease), ``dispatches``
+    (task handler calls made)."""
+
+    status: str
+    parked_until: datetime | None = None
+    lost: bool = False
+    dispatches: int = 0
+
+
+async def _quiet(clock: DurableClock, rounds: int = 20) -> bool:
+    """True when the execution made no progress (no event, no sleep begun or ended, no
+    handler started or finished) while the loop went round ``rounds`` times and no handler
+    is busy: then every branch is blocked on the clock or on a callback. Per execution, so
+    hundreds of executions on one loop do not keep each other from parking."""
+    start = clock.ticks
+    for _ in range(rounds):
+        await asyncio.sleep(0)
+        if clock.ticks != start or clock.busy_count:
+            return False
+    return True
+
+
+async def drive(rt: DurableRuntime, main: asyncio.Future[Any], clock: DurableClock, *,
+                park_after: float, renew: Callable[[], None], renew_every: float,
+                stopping: Callable[[], bool]) -> float | None:
+    """Wait for ``main`` to finish; return None then, else the earliest sleeper's due time
+    (``inf`` when none) once the run is idle and should park."""
+    next_renew = time.monotonic() + renew_every
+    while not main.done():
+        waiter = asyncio.ensure_future(clock.changed.wait())
+        due = min(clock.sleepers.values(), default=None)
+        timeout = renew_every if due is None else max(0.0, min(renew_every, due - clock.base.now()) + 0.001)
+        await asyncio.wait({main, waiter}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        clock.changed.clear()
+        if main.done():
+            break
+        if time.monotonic() >= next_renew:
+            renew()
+            next_renew = time.monotonic() + renew_every
+        if rt.frozen:
+            continue
+        if clock.busy_count or not await _quiet(clock) or main.done() or rt.frozen:
+            continue
+        due = min(clock.sleepers.values(), default=None)
+        if stopping():  # the worker stops: any worker resumes the execution at once
+            return clock.base.now()
+        if due is not None and due - clock.base.now() <= park_after:
+            continue
+        # idle: every branch waits on the clock far away or on a callback
+        return due if due is not None else float("inf")
+    return None
+
+
+def run_options(record: ExecutionRecord, machine: Any) -> dict[str, Any]:
+    """The contexts ``$$.Execution`` and ``$$.StateMachine`` show for a stored execution."""
+    from statemachine.api import ROLE_ARN
+
+    ctx: dict[str, JSON] = {"Id": record.arn, "Input": json.loads(record.input),
+                            "StartTime": format_timestamp(record.start_date.timestamp()),
+                            "Name": record.name, "RoleArn": ROLE_ARN}
+    if machine.type != "EXPRESS":
+        ctx["RedriveCount"] = record.redrive_count
+    return {"execution_ctx": ctx, "machine_ctx": {"Id": machine.arn, "Name": machine.name}}
+
+
+async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, lease: Lease, *,
+                  due_keys: Sequence[str] = (), lease_seconds: float = 30.0,
+                  park_after: float = 2.0, base_clock: Clock | None = None,
+                  stopping: Callable[[], bool] = lambda: False,
+                  history: Sequence[EventRecord] | None = None,
+                  history_limit: int | bool | None = True) -> Advance:
+    """Advance one execution under ``lease`` until it ends or parks; see the module
+    docstring. ``machine`` is the loaded ``StateMachine``; ``due_keys`` the timers that
+    woke it (deleted with the first commit); ``history_limit``: True for AWS's (25,000
+    events, STANDARD), None for none, or a number. Raises StoreError when the store fails (nothing
+    is lost: the execution resumes from its last commit)."""
+    from statemachine.api import EXPRESS_MAX_DURATION, ROLE_ARN
+    from statemachine.interpreter import execute
+    from statemachine.interpreter.execution import DEFAULT_HISTORY_LIMIT, STANDARD_MAX_DURATION
+
+    if history is None:
+        history = store.history(record.arn)
+    clock = DurableClock(base_clock)
+    express = machine.type == "EXPRESS"
+    rt = DurableRuntime(
+        store=store, record=record, lease=lease, history=history,
+        handlers_by_resource=machine._handlers, clock=clock,
+        rng=random.Random(record.seed), on_event=None, data_limit=256 * 1024, arn=record.arn,
+        history_limit=(None if express else DEFAULT_HISTORY_LIMIT) if history_limit is True
+        else history_limit or None,
+        max_duration=EXPRESS_MAX_DURATION if express else STANDARD_MAX_DURATION,
+        hold_callbacks=False, **run_options(record, machine))
+    rt.consumed = list(due_keys)
+    value = json.loads(record.input)
+    started = record.start_date.timestamp()
+    clock_token = current_clock.set(clock)
+    interrupt_token = current_interrupt.set(rt.interrupt)
+    try:
+        main = asyncio.ensure_future(execute(rt, machine.compiled, value, ROLE_ARN, started))
+    finally:
+        current_interrupt.reset(interrupt_token)
+        current_clock.reset(clock_token)
+    rt.main = main
+    holder = [lease]
+
+    def renew() -> None:
+        try:
+            holder[0] = rt.lease = store.renew_lease(holder[0], now=_now(), lease_seconds=lease_seconds)
+            current = store.execution(record.arn)
+        except LeaseLost:
+            rt.suspend(lost=True)
+            return
+        except StoreError as error:
+            rt.suspend(error)
+            return
+        if current is None or current.status != "RUNNING" or current.last_event_id != rt.committed:
+            rt.suspend(lost=True)  # stopped (or redriven) by another process
+
+    try:
+        due = await drive(rt, main, clock, park_after=park_after, renew=renew,
+                          renew_every=max(0.05, lease_seconds / 3), stopping=stopping)
+    except BaseException:
+        rt.suspend()
+        await asyncio.gather(main, return_exceptions=True)
+        raise
+    if due is not None:  # park
+        rt.frozen = rt.suspended = True
+        main.cancel()
+    results = await asyncio.gather(main, return_exceptions=True)
+    if rt.store_error is not None:  # keep the lease: when it lapses, a worker claims the
+        raise rt.store_error          # execution again (the store may not hold a timer for it)
+    if rt.lost:
+        _release_quietly(store, holder[0])
+        return Advance("RUNNING", lost=True, dispatches=rt.dispatches)
+    outcome = results[0]
+    if due is not None:
+        timers = []
+        wake = None
+        if due != float("inf"):
+            wake = datetime.fromtimestamp(due, UTC)
+            timers.append(TimerRecord(record.arn, "wake", "wait", wake))
+        try:
+            rt.flush(timers=timers, release=True)
+        except (EventConflict, LeaseLost):
+            return Advance("RUNNING", lost=True, dispatches=rt.dispatches)
+        return Advance("RUNNING", parked_until=wake, dispatches=rt.dispatches)
+    if isinstance(outcome, BaseException):
+        _release_quietly(store, holder[0])
+        raise outcome
+    status = outcome.status
+    last = rt.events[-1].timestamp if rt.events else time.time()
+    update = ExecutionUpdate(
+        status=status, stop_date=datetime.fromtimestamp(last, UTC),
+        output=json.dumps(outcome.output, separators=(",", ":"), ensure_ascii=False)
+        if status == "SUCCEEDED" else None,
+        error=outcome.error, cause=outcome.cause,
+        redrive_status="NOT_REDRIVABLE" if status == "SUCCEEDED" or express else "REDRIVABLE")
+    try:
+        rt.flush(update=update, cancel_all=True, release=True)
+    except (EventConflict, LeaseLost):
+        return Advance("RUNNING", lost=True, dispatches=rt.dispatches)
+    cancel_waiting_tokens(store, record.arn)
+    return Advance(status, dispatches=rt.dispatches)
+
+
+def cancel_waiting_tokens(store: DurableStore, execution_arn: str) -> None:
+    """Close the tokens an ended execution still had WAITING (answers then fail)."""
+    for token in store.task_tokens(execution_arn, status="WAITING"):
+        with contextlib.suppress(StoreError):
+            store.close_task_token(token.token, "CANCELLED", now=_now(), wake=False)
+
+
+def _release_quietly(store: DurableStore, lease: Lease) -> None:
+    with contextlib.suppress(StoreError):
+        store.release_lease(lease)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,237 @@
+"""Durable executions, worker: claims due work from the store and advances it.
+
+In: a ``DurableStore``. Out: executions advanced (``runner.advance``) until they end or
+park. One worker process runs many executions at once on one event loop (a parked one
+costs nothing: no coroutine, no thread). Several workers share one store: ``claim_due``
+hands each execution to one of them under a lease, renewed while it runs; when a worker
+dies its leases lapse and another worker takes the executions over.
+
+Stopping (``Worker.stop()``, SIGTERM, Ctrl-C): no new claims; running executions park at
+their next idle point (handlers already running finish first, up to ``grace`` seconds),
+then the lease is released. An execution stopped mid-task resumes later and runs that task
+again (at-least-once). Store failures: the worker logs one line, backs off (doubling up to
+``max_backoff``) and retries; executions are never failed because of the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import socket
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from statemachine.durable.contract import Claim, DurableStore, ExecutionRecord, MachineRecord
+from statemachine.durable.errors import LeaseHeld, StoreError
+from statemachine.durable.runner import Advance, advance
+
+__all__ = ["Worker", "load_machine", "worker_id"]
+
+
+def worker_id() -> str:
+    """A name unique to this worker process: host, pid and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{random.getrandbits(32):08x}"
+
+
+_MACHINES: dict[tuple[str, str], Any] = {}
+
+
+def load_machine(record: MachineRecord) -> Any:
+    """The ``StateMachine`` of a stored machine version (cached per process). Relative Task
+    resources resolve against the folder of the file it was started from."""
+    key = (record.arn, record.version)
+    found = _MACHINES.get(key)
+    if found is None:
+        from statemachine.api import _registry, load
+
+        base = Path(record.source).parent if record.source else None
+        registry = _registry(None, None, base)
+        found = load(record.definition, name=record.name, machine_type=record.type,
+                     resources=registry)
+        _MACHINES[key] = found
+    return found
+
+
+class Worker:
+    """Runs due executions of one store until ``stop()``.
+
+    ``concurrency``: executions advanced at once. ``lease_seconds``: how long a claim lasts
+    without renewal (renewed every third of it). ``poll``: longest sleep between claims.
+    ``park_after``: waits due within this many seconds are slept in process, longer ones
+    park. ``log``: one line per notable thing (default: stderr). ``only``: advance just
+    this execution ARN (``sm run --db``).
+    """
+
+    def __init__(self, store: DurableStore, *, concurrency: int = 64, lease_seconds: float = 30.0,
+                 poll: float = 0.5, park_after: float = 2.0, grace: float = 30.0,
+                 max_backoff: float = 30.0, log: Callable[[str], None] | None = None,
+                 owner: str | None = None, history_limit: int | bool | None = True) -> None:
+        self.store = store
+        self.concurrency = concurrency
+        self.lease_seconds = lease_seconds
+        self.poll = poll
+        self.park_after = park_after
+        self.grace = grace
+        self.max_backoff = max_backoff
+        self.owner = owner or worker_id()
+        self.history_limit = history_limit
+        self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.finished: dict[str, str] = {}  # execution ARN -> final status, this worker's runs
+        self.dispatches = 0
+        self._stopping = False
+        self._wake: asyncio.Event | None = None
+        self._active: dict[str, asyncio.Task[None]] = {}
+
+    def stop(self) -> None:
+        """Ask the worker to stop (any thread or a signal handler): see the module docstring."""
+        self._stopping = True
+        if self._wake is not None:
+            with contextlib.suppress(RuntimeError):
+                self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    async def run(self, *, until: Callable[[], bool] | None = None) -> None:
+        """Claim and advance executions until ``stop()`` (or ``until()`` turns true)."""
+        self._wake = asyncio.Event()
+        backoff = 0.0
+        while not self._stopping and not (until is not None and until()):
+            free = self.concurrency - len(self._active)
+            claims: list[Claim] = []
+            if free > 0:
+                try:
+                    claims = self.store.claim_due(self.owner, now=_now(), lease_seconds=self.lease_seconds,
+                                                  limit=free)
+                    if backoff:
+                        self.log("worker: the store answers again; resuming")
+                    backoff = 0.0
+                except StoreError as error:
+                    backoff = min(self.max_backoff, backoff * 2 or 0.5)
+                    self.log(f"worker: store unavailable ({error}); retrying in {backoff:.1f} s")
+                    await self._sleep(backoff)
+                    continue
+            for claim in claims:
+                self._spawn(claim.lease.execution_arn, claim)
+            if claims and len(claims) == free:
+                await asyncio.sleep(0)
+                continue
+            await self._sleep(self._idle_wait())
+        await self._drain()
+
+    def _idle_wait(self) -> float:
+        try:
+            wake = self.store.next_wakeup()
+        except StoreError:
+            return self.poll
+        if wake is None:
+            return self.poll
+        return max(0.0, min(self.poll, (wake - _now()).total_seconds()))
+
+    async def _sleep(self, seconds: float) -> None:
+        assert self._wake is not None
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    async def _drain(self) -> None:
+        if not self._active:
+            return
+        tasks = list(self._active.values())
+        _, pending = await asyncio.wait(tasks, timeout=self.grace)
+        for task in pending:  # handlers still running past the grace period: leases lapse
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _spawn(self, arn: str, claim: Claim) -> None:
+        task = asyncio.ensure_future(self._advance(claim))
+        self._active[arn] = task
+
+        def done(_: asyncio.Task[None]) -> None:
+            self._active.pop(arn, None)
+            if self._wake is not None:
+                self._wake.set()
+
+        task.add_done_callback(done)
+
+    async def _advance(self, claim: Claim) -> None:
+        lease = claim.lease
+        arn = lease.execution_arn
+        store = self.store
+        try:
+            record = store.execution(arn)
+            if record is None:
+                store.release_lease(lease)
+                return
+            if record.status != "RUNNING":  # a stray timer of a finished execution
+                store.append(arn, (), after=record.last_event_id, lease=lease,
+                             cancel_timers="all", release=True)
+                return
+            machine_record = store.machine(record.machine_arn, record.machine_version)
+            if machine_record is None:
+                self.log(f"worker: {arn}: its state machine version is not stored; skipped")
+                store.release_lease(lease)
+                return
+            machine = load_machine(machine_record)
+            result: Advance = await advance(
+                store, record, machine, lease, due_keys=[t.key for t in claim.due],
+                lease_seconds=self.lease_seconds, park_after=self.park_after,
+                stopping=lambda: self._stopping, history_limit=self.history_limit)
+            self.dispatches += result.dispatches
+            if result.status != "RUNNING":
+                self.finished[arn] = result.status
+        except StoreError as error:
+            self.log(f"worker: store failure while advancing {arn} ({error}); "
+                     "it resumes once the store answers")
+            await asyncio.sleep(min(self.max_backoff, 1.0))
+        except Exception as error:  # an engine bug: keep the worker alive, say which execution
+            self.log(f"worker: {arn}: {type(error).__name__}: {error}")
+            with contextlib.suppress(StoreError):
+                store.release_lease(lease)
+
+
+async def run_one(store: DurableStore, arn: str, *, poll: float = 0.2, park_after: float = 2.0,
+                  lease_seconds: float = 30.0, stopping: Callable[[], bool] = lambda: False,
+                  owner: str | None = None) -> ExecutionRecord:
+    """Advance one execution in this process until it ends (``sm run --db``): waits for its
+    timers and callbacks between runs. Returns its final record."""
+    owner = owner or worker_id()
+    while True:
+        record = store.execution(arn)
+        if record is None:
+            raise StoreError(f"execution vanished: {arn}")
+        if record.status != "RUNNING" or stopping():
+            return record
+        timers = store.timers(arn)
+        due = [t for t in timers if t.due <= _now()]
+        if timers and not due:
+            await asyncio.sleep(min(poll, (timers[0].due - _now()).total_seconds()))
+            continue
+        if not timers and store.lease(arn) is None and record.last_event_id > 1:
+            await asyncio.sleep(poll)  # parked on a callback
+            continue
+        try:
+            lease = store.acquire_lease(arn, owner, now=_now(), lease_seconds=lease_seconds)
+        except LeaseHeld:
+            await asyncio.sleep(poll)
+            continue
+        machine_record = store.machine(record.machine_arn, record.machine_version)
+        assert machine_record is not None
+        await advance(store, record, load_machine(machine_record), lease,
+                      due_keys=[t.key for t in due], lease_seconds=lease_seconds,
+                      park_after=park_after, stopping=stopping)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def monotonic() -> float:
+    return time.monotonic()

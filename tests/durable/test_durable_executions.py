@@ -1,0 +1,298 @@
+"""Durable executions through the public Service and Worker, on SQLite and PostgreSQL:
+replayed histories equal in-memory ones, callbacks from the store, AWS's token errors,
+named starts, stop, redrive, parking, and store failures that never fail a workflow."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from durable_backends import Backend
+
+import statemachine
+from statemachine.durable import DurableStore, StoreUnavailable
+from statemachine.durable.worker import Worker
+from statemachine.service import (
+    ExecutionAlreadyExists,
+    ExecutionDoesNotExist,
+    ExecutionNotRedrivable,
+    InvalidToken,
+    Service,
+    TaskDoesNotExist,
+    TaskTimedOut,
+)
+
+FLOWS = Path(__file__).parent / "flows"
+DEFINITIONS = Path(__file__).parents[2] / "definitions"
+
+
+@pytest.fixture
+def service(backend: Backend) -> Iterator[Service]:
+    yield Service(backend.open())
+
+
+@pytest.fixture(autouse=True)
+def crash_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    log = tmp_path / "calls.log"
+    monkeypatch.setenv("SM_CRASH_LOG", str(log))
+    monkeypatch.setenv("SM_CRASH_SLEEP", "0")
+    monkeypatch.setenv("SM_REDRIVE_FLAG", str(tmp_path / "flag"))
+    return log
+
+
+def calls(log: Path) -> list[str]:
+    return log.read_text().split() if log.exists() else []
+
+
+def work(store: DurableStore, *, park_after: float = 2.0, logs: list[str] | None = None) -> Worker:
+    """Run a worker until nothing is due or running (parked executions stay parked)."""
+    worker = Worker(store, poll=0.05, park_after=park_after, lease_seconds=5,
+                    log=(logs.append if logs is not None else lambda _: None))
+
+    asyncio.run(worker.run(until=lambda: worker_idle(worker, store, park_after)))
+    return worker
+
+
+def worker_idle(worker: Worker, store: Any, within: float) -> bool:
+    """Nothing runs and nothing falls due within ``within`` seconds."""
+    if worker._active:
+        return False
+    wake = store.next_wakeup()
+    return wake is None or (wake - datetime.now(UTC)).total_seconds() > within
+
+
+def shape(history: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return [(e["id"], e["previousEventId"], e["type"],
+             {k: v for k, v in e.items() if k not in ("id", "previousEventId", "type", "timestamp")})
+            for e in history]
+
+
+def test_durable_history_equals_the_in_memory_one(service: Service, tmp_path: Path) -> None:
+    # a sequential machine: same events, ids, links and details as run() records
+    flow = tmp_path / "seq.yaml"
+    flow.write_text(json.dumps({"StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Result": {"x": 1}, "ResultPath": "$.a", "Next": "W"},
+        "W": {"Type": "Wait", "Seconds": 0, "Next": "C"},
+        "C": {"Type": "Choice", "Choices": [{"Variable": "$.a.x", "NumericEquals": 1, "Next": "P"}],
+              "Default": "F"},
+        "P": {"Type": "Parallel", "Branches": [
+            {"StartAt": "B1", "States": {"B1": {"Type": "Pass", "End": True}}}], "Next": "E"},
+        "F": {"Type": "Fail", "Error": "X"},
+        "E": {"Type": "Succeed"}}}))
+    arn = service.start(flow, {"k": "v"})["executionArn"]
+    work(service.store)
+    expected = statemachine.load(flow).run({"k": "v"})
+    described = service.describe(arn)
+    assert described["status"] == "SUCCEEDED"
+    assert json.loads(described["output"]) == expected.output
+    assert shape(service.history(arn)) == shape(expected.history)
+
+
+def test_crash_flow_runs_every_task_once_and_ids_have_no_gap(service: Service, crash_log: Path) -> None:
+    arn = service.start(FLOWS / "crash.yaml", {"n": 3, "items": list(range(50))}, seed=7)["executionArn"]
+    work(service.store)
+    assert service.describe(arn)["status"] == "SUCCEEDED"
+    names = calls(crash_log)
+    assert sorted(names) == sorted(["first", "branch-a", "branch-b", "last",
+                                    *(f"item-{i}" for i in range(50))])
+    ids = [e["id"] for e in service.history(arn)]
+    assert ids == list(range(1, len(ids) + 1))
+
+
+def test_same_seed_same_random_values(backend: Backend) -> None:
+    outputs = []
+    for _ in range(2):
+        service = Service(backend.open())
+        service.store.close  # noqa: B018 - (kept open for the fixture to close)
+        arn = service.start(FLOWS / "crash.yaml", {"n": 1, "items": [1, 2]}, seed=99)["executionArn"]
+        work(service.store)
+        outputs.append(json.loads(service.describe(arn)["output"]))
+        service.stop(arn)  # ended: no-op
+    assert outputs[0] == outputs[1]
+    assert outputs[0]["items"][0]["tag"] != outputs[0]["items"][1]["tag"]
+
+
+def test_callback_answered_from_the_store(service: Service, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APPROVAL_OUTBOX", str(tmp_path))
+    arn = service.start(DEFINITIONS / "human_approval.yaml",
+                        {"expenseId": "e-1", "amount": 12, "reviewer": "ana"})["executionArn"]
+    work(service.store)  # runs RequestApproval, parks on the callback
+    assert service.describe(arn)["status"] == "RUNNING"
+    assert service.store.lease(arn) is None or service.store.lease(arn).until < datetime.now(UTC)  # type: ignore[union-attr]
+    [token] = service.task_tokens(arn)
+    sent = json.loads((tmp_path / "approval-requests.jsonl").read_text())
+    assert sent["taskToken"] == token
+    service.send_task_heartbeat(token)
+    service.send_task_success(token, {"approvedBy": "ana"})
+    with pytest.raises(TaskDoesNotExist):  # answered already
+        service.send_task_success(token, {"approvedBy": "bob"})
+    work(service.store)
+    described = service.describe(arn)
+    assert described["status"] == "SUCCEEDED"
+    assert json.loads(described["output"]) == {"expenseId": "e-1", "status": "APPROVED",
+                                               "approvedBy": "ana"}
+    types = [e["type"] for e in service.history(arn)]
+    assert types.count("TaskSubmitted") == 1 and types.count("TaskSucceeded") == 1
+
+
+def test_callback_failure_is_caught(service: Service, tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APPROVAL_OUTBOX", str(tmp_path))
+    arn = service.start(DEFINITIONS / "human_approval.yaml",
+                        {"expenseId": "e-2", "amount": 1, "reviewer": "bo"})["executionArn"]
+    work(service.store)
+    [token] = service.task_tokens(arn)
+    service.send_task_failure(token, "Rejected", "too expensive")
+    work(service.store)
+    assert json.loads(service.describe(arn)["output"]) == {
+        "expenseId": "e-2", "status": "REJECTED", "reason": "too expensive"}
+
+
+def test_token_errors(service: Service) -> None:
+    with pytest.raises(InvalidToken):
+        service.send_task_success("not a token", {})
+    with pytest.raises(TaskDoesNotExist):
+        service.send_task_success("0b7c3a3e-1111-4222-8333-944455556666", {})
+    with pytest.raises(TaskDoesNotExist):
+        service.send_task_heartbeat("0b7c3a3e-1111-4222-8333-944455556666")
+
+
+def test_timed_out_token(service: Service) -> None:
+    arn = service.start(FLOWS / "callback.yaml", {})["executionArn"]
+    work(service.store, park_after=0)  # parks until the 1 s timeout
+    [token] = service.task_tokens(arn)
+    import time
+
+    time.sleep(1.05)
+    with pytest.raises(TaskTimedOut):
+        service.send_task_success(token, {})
+    work(service.store, park_after=0)
+    described = service.describe(arn)
+    assert described["status"] == "SUCCEEDED"
+    assert json.loads(described["output"]) == "timed out"
+    assert "TaskTimedOut" in [e["type"] for e in service.history(arn)]
+
+
+def test_named_start_is_idempotent_while_running(service: Service) -> None:
+    first = service.start(FLOWS / "waits.yaml", {"seconds": 1000}, name="order-17")
+    again = service.start(FLOWS / "waits.yaml", {"seconds": 1000}, name="order-17")
+    assert again["executionArn"] == first["executionArn"]
+    assert first["executionArn"].endswith(":execution:waits:order-17")
+    with pytest.raises(ExecutionAlreadyExists):
+        service.start(FLOWS / "waits.yaml", {"seconds": 5}, name="order-17")
+    service.stop(first["executionArn"])
+    with pytest.raises(ExecutionAlreadyExists):  # ended: the name stays taken
+        service.start(FLOWS / "waits.yaml", {"seconds": 1000}, name="order-17")
+    assert len(service.list()) == 1
+
+
+def test_wait_parks_without_lease_and_stop_aborts(service: Service) -> None:
+    arn = service.start(FLOWS / "waits.yaml", {"seconds": 3600})["executionArn"]
+    worker = Worker(service.store, poll=0.05, park_after=1, log=lambda _: None)
+
+    async def until_parked() -> None:
+        await worker.run(until=lambda: not worker._active and bool(service.store.timers(arn))
+                         and service.store.timers(arn)[0].key == "wake")
+
+    asyncio.run(until_parked())
+    [timer] = service.store.timers(arn)
+    assert 3590 < (timer.due - datetime.now(UTC)).total_seconds() <= 3600
+    assert service.describe(arn)["status"] == "RUNNING"
+    service.stop(arn, "Cancelled", "by the test")
+    described = service.describe(arn)
+    assert (described["status"], described["error"], described["cause"]) == (
+        "ABORTED", "Cancelled", "by the test")
+    history = service.history(arn)
+    assert history[-1]["type"] == "ExecutionAborted"
+    assert history[-1]["executionAbortedEventDetails"] == {"error": "Cancelled", "cause": "by the test"}
+    assert service.store.timers(arn) == []
+    assert [e["type"] for e in history] == ["ExecutionStarted", "WaitStateEntered", "ExecutionAborted"]
+
+
+def test_redrive_reruns_only_the_failed_iteration(service: Service, crash_log: Path,
+                                                  tmp_path: Path) -> None:
+    arn = service.start(FLOWS / "redrive.yaml", {"items": [0, 1, 2, 3, 4]})["executionArn"]
+    work(service.store)
+    failed = service.describe(arn)
+    assert (failed["status"], failed["error"], failed["redriveStatus"]) == (
+        "FAILED", "RuntimeError", "REDRIVABLE")
+    with pytest.raises(ExecutionNotRedrivable):
+        service.redrive(FLOWS.as_posix()) if False else service.redrive(
+            service.start(FLOWS / "waits.yaml", {"seconds": 0})["executionArn"])
+    (tmp_path / "flag").write_text("ok")
+    service.redrive(arn)
+    work(service.store)
+    described = service.describe(arn)
+    assert described["status"] == "SUCCEEDED", described
+    assert described["redriveCount"] == 1 and "redriveDate" in described
+    assert json.loads(described["output"]) == {"items": [0, 10, 20, 30, 40], "redriveCount": 1}
+    counts = {name: calls(crash_log).count(name) for name in set(calls(crash_log))}
+    assert counts == {"item-0": 1, "item-1": 1, "item-2": 1, "item-3": 2, "item-4": 1}
+    history = service.history(arn)
+    redriven = [e for e in history if e["type"] == "ExecutionRedriven"]
+    assert [e["executionRedrivenEventDetails"] for e in redriven] == [{"redriveCount": 1}]
+    ids = [e["id"] for e in history]
+    assert ids == list(range(1, len(ids) + 1))
+    with pytest.raises(ExecutionNotRedrivable):
+        service.redrive(arn)
+
+
+def test_unknown_execution(service: Service) -> None:
+    with pytest.raises(ExecutionDoesNotExist):
+        service.describe("arn:aws:states:us-east-1:123456789012:execution:x:nope")
+    with pytest.raises(ExecutionDoesNotExist):
+        service.stop("arn:aws:states:us-east-1:123456789012:execution:x:nope")
+
+
+class _Flaky:
+    """A store whose appends fail (StoreUnavailable) ``failures`` times from the ``after``-th."""
+
+    def __init__(self, inner: DurableStore, after: int, failures: int) -> None:
+        self.inner = inner
+        self.count = 0
+        self.after = after
+        self.failures = failures
+
+    def append(self, *args: Any, **kwargs: Any) -> int:
+        self.count += 1
+        if self.after <= self.count < self.after + self.failures:
+            raise StoreUnavailable("disk full (simulated)")
+        return self.inner.append(*args, **kwargs)  # type: ignore[no-any-return]
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        return getattr(self.inner, name)  # type: ignore[no-any-return]
+
+
+def test_store_failure_never_fails_the_workflow(service: Service, crash_log: Path) -> None:
+    arn = service.start(FLOWS / "crash.yaml", {"n": 1, "items": list(range(5))})["executionArn"]
+    flaky = _Flaky(service.store, after=2, failures=2)
+    logs: list[str] = []
+    worker = Worker(flaky, poll=0.05, lease_seconds=0.5, max_backoff=0.1, log=logs.append)  # type: ignore[arg-type]
+
+    asyncio.run(worker.run(until=lambda: worker_idle(worker, service.store, 2.0)))
+    assert service.describe(arn)["status"] == "SUCCEEDED"
+    assert any("disk full (simulated)" in line for line in logs)
+    ids = [e["id"] for e in service.history(arn)]
+    assert ids == list(range(1, len(ids) + 1))
+
+
+def test_a_worker_that_stops_mid_run_leaves_the_execution_resumable(service: Service,
+                                                                    crash_log: Path) -> None:
+    # two task loops run at once; the worker stops as soon as one finishes: the other must
+    # park due now (not at its one-year watchdog) and the next worker finish it
+    first = service.start(FLOWS / "three.yaml", {"id": "a"})["executionArn"]
+    second = service.start(FLOWS / "three.yaml", {"id": "b"})["executionArn"]
+    worker = Worker(service.store, poll=0.01, log=lambda _: None)
+    asyncio.run(worker.run(until=lambda: bool(worker.finished)))
+    running = [arn for arn in (first, second) if service.describe(arn)["status"] == "RUNNING"]
+    for arn in running:
+        assert all(t.due <= datetime.now(UTC) for t in service.store.timers(arn))
+    work(service.store)
+    assert {service.describe(arn)["status"] for arn in (first, second)} == {"SUCCEEDED"}
+    assert sorted(calls(crash_log)) == sorted(f"{i}-{n}" for i in "ab" for n in (1, 2, 3))
