@@ -284,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     test_state.add_argument("file", metavar="FILE", help="definition file (YAML or JSON)")
     test_state.add_argument("--state", required=True, metavar="NAME", help="the state to test")
-    test_state.add_argument("--input", default="{}", metavar="JSON|@FILE|-", help="state input")
+    test_state.add_argument("--input", metavar="JSON|@FILE|-", help="state input (default: piped stdin, else {})")
     test_state.add_argument(
         "--inspection-level", choices=("INFO", "DEBUG", "TRACE"), default="INFO"
     )

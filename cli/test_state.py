@@ -18,10 +18,10 @@ def command(args: argparse.Namespace) -> int:
     from statemachine.testing.mocks import load_for_test
     from statemachine.testing.teststate import TestStateError
 
-    from .run import InputError, read_input
+    from .run import InputError, input_spec, read_input
 
     try:
-        payload = read_input(args.input)
+        payload = read_input(input_spec(args))  # --input, else piped stdin, else {}
         mock = read_input(args.mock) if args.mock else None
         variables = read_input(args.variables) if args.variables else None
         context = read_input(args.context) if args.context else None

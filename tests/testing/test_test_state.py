@@ -275,3 +275,14 @@ def test_map_debug_shows_each_iteration_input_after_the_item_selector() -> None:
     assert data["afterItemsPath"] == ["a", "b"]
     assert data["afterItemSelector"] == [{"sku": "a", "position": 0, "order": "o-1"},
                                          {"sku": "b", "position": 1, "order": "o-1"}]
+
+
+def test_sm_test_state_reads_piped_stdin_like_sm_run(sm: Any, tmp_path: Any) -> None:
+    path = tmp_path / "flow.yaml"
+    path.write_text("StartAt: P\nStates:\n  P:\n    Type: Pass\n    Parameters:\n      got.$: $.v\n"
+                    "    End: true\n")
+    piped = sm("test-state", path, "--state", "P", stdin='{"v": 7}')
+    assert piped.returncode == 0, piped.stderr
+    assert json.loads(json.loads(piped.stdout)["output"]) == {"got": 7}
+    nothing = sm("test-state", path, "--state", "P", "--input", '{"v": 1}')
+    assert json.loads(json.loads(nothing.stdout)["output"]) == {"got": 1}
