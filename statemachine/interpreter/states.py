@@ -21,7 +21,7 @@ from statemachine.expressions.jsonpath import PathNotFound
 from statemachine.expressions.scope import Scope
 from statemachine.expressions.timestamps import parse_timestamp
 from statemachine.interpreter import dataflow
-from statemachine.interpreter.execution import Frame, Runtime, StateRun
+from statemachine.interpreter.execution import Frame, Runtime, StateRun, check_size
 from statemachine.model import (
     ChoiceState,
     FailState,
@@ -30,30 +30,9 @@ from statemachine.model import (
     SucceedState,
     WaitState,
 )
-from statemachine.values import JSON, MISSING, json_problem
+from statemachine.values import JSON, MISSING
 
-__all__ = ["check_size", "resolve_field"]
-
-
-def check_size(rt: Runtime, value: JSON, name: str) -> None:
-    """States.DataLimitExceeded when ``value`` serialises to more than the payload limit.
-
-    Serialising costs ~2.3 us for a small payload (and ~0.7 ms for 2,000 items), so it runs
-    where data enters or is aggregated -- task results, Pass ``Result``, Map and Parallel
-    outputs -- not on every transition (a transition costs ~5 us in all)."""
-    limit = rt.data_limit
-    if limit is None:
-        return
-    try:
-        size = len(json.dumps(value, separators=(",", ":"), allow_nan=False).encode())
-    except (ValueError, TypeError, RecursionError) as exc:  # NaN, a non-JSON type, too deep
-        problem = json_problem(value) or str(exc)
-        raise StatesError(errors.RUNTIME, f"The state/task '{name}' returned a result that is not "
-                                         f"valid JSON: {problem}.", recorded=True) from None
-    if size > limit:
-        raise StatesError(errors.DATA_LIMIT_EXCEEDED,
-                          f"The state/task '{name}' returned a result with a size exceeding the "
-                          "maximum number of bytes service limit.", recorded=True)
+__all__ = ["check_size", "resolve_field"]  # check_size lives in execution.py
 
 
 def resolve_field(field: NumberField, value: JSON, ctx: JSON, variables: Any, rng: Any) -> JSON:

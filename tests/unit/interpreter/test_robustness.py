@@ -481,3 +481,31 @@ def test_values_under_each_limit_that_add_up_fail_the_state(monkeypatch: pytest.
     assert (execution.cause or "").endswith("The expression ran out of memory while evaluating.")
     small = statemachine.load(_jsonata_pass('$count($map([1..10], function($x){$pad("", 999999)}))')).run({})
     assert small.output == 10
+
+
+# --- every state's output is limited to 256 KiB, as on AWS (payloads that double per state) -------
+
+def test_a_payload_doubling_in_a_loop_fails_at_the_state_that_passes_256_kib() -> None:
+    definition = {"StartAt": "Init", "States": {
+        "Init": {"Type": "Pass", "Result": {"s": "x" * 100}, "Next": "Dup"},
+        "Dup": {"Type": "Pass", "Parameters": {"a.$": "$", "b.$": "$"}, "Next": "Again?"},
+        "Again?": {"Type": "Choice", "Default": "Dup",
+                   "Choices": [{"Variable": "$.stop", "IsPresent": True, "Next": "Done"}]},
+        "Done": {"Type": "Succeed"}}}
+    seen: list[dict[str, Any]] = []
+    execution = run(definition, {}, on_event=seen.append)  # rendering every event stays cheap
+    assert (execution.status, execution.error) == ("FAILED", "States.DataLimitExceeded")
+    assert execution.cause == ("The state/task 'Dup' returned a result with a size exceeding the "
+                               "maximum number of bytes service limit.")
+    # 100 bytes doubled: the 12th Dup is the first past 256 KiB (2**12 * ~100 > 262,144)
+    assert sum(1 for e in seen if e["type"] == "PassStateEntered"
+               and e["stateEnteredEventDetails"]["name"] == "Dup") == 12
+    assert len(execution.history) == len(seen)
+
+
+def test_a_state_output_over_256_kib_fails_even_when_its_input_fit() -> None:
+    definition = {"StartAt": "Twice", "States": {
+        "Twice": {"Type": "Pass", "Parameters": {"a.$": "$.blob", "b.$": "$.blob"}, "End": True}}}
+    execution = run(definition, {"blob": "y" * 150_000})
+    assert (execution.status, execution.error) == ("FAILED", "States.DataLimitExceeded")
+    assert run(definition, {"blob": "y" * 100_000}).status == "SUCCEEDED"
