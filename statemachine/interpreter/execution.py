@@ -77,7 +77,7 @@ class Frame:
     iteration index). Every event the frame emits carries
     it (``Event.path``; our own field, never in AWS's event dicts)."""
 
-    __slots__ = ("in_parallel", "last_id", "path", "variables")
+    __slots__ = ("in_parallel", "last_id", "path", "sized", "variables")
 
     def __init__(self, variables: dict[str, JSON], last_id: int, in_parallel: bool = False,
                  path: tuple[tuple[int, int], ...] = ()) -> None:
@@ -86,6 +86,9 @@ class Frame:
         #: AWS records a Parallel branch's failing state as ``<Type>StateAborted``
         self.in_parallel = in_parallel
         self.path = path
+        #: (value, its serialised size) of the last state output checked against the payload
+        #: limit, so the next output built from it is measured by what changed (output_size)
+        self.sized: tuple[JSON, int] | None = None
 
 
 class SiblingFailed:
@@ -293,7 +296,7 @@ async def run_machine(rt: Runtime, machine: CompiledMachine, frame: Frame, value
             await asyncio.sleep(0)
 
 
-def check_size(rt: Runtime, value: JSON, name: str) -> None:
+def check_size(rt: Runtime, value: JSON, name: str) -> int:
     """States.DataLimitExceeded when ``value`` serialises to more than the payload limit.
 
     AWS limits every state's output (and a task's result) to 256 KiB. It runs on task results,
@@ -303,7 +306,7 @@ def check_size(rt: Runtime, value: JSON, name: str) -> None:
     loop) at 256 KiB instead of letting them grow until history rendering never ends."""
     limit = rt.data_limit
     if limit is None:
-        return
+        return 0
     try:
         size = len(json.dumps(value, separators=(",", ":"), allow_nan=False).encode())
     except (ValueError, TypeError, RecursionError) as exc:  # NaN, a non-JSON type, too deep
@@ -314,7 +317,46 @@ def check_size(rt: Runtime, value: JSON, name: str) -> None:
         raise StatesError(errors.DATA_LIMIT_EXCEEDED,
                           f"The state/task '{name}' returned a result with a size exceeding the "
                           "maximum number of bytes service limit.", recorded=True)
+    return size
 
+
+
+def output_size(rt: Runtime, name: str, raw: JSON, output: JSON, sized: tuple[JSON, int] | None) -> int:
+    """The serialised size of a state's ``output``, checked against the payload limit.
+
+    When ``raw`` (the state's input) is the last output measured (``sized``) and both are
+    objects, only the top-level members that changed are serialised -- a ResultPath that
+    replaces ``$.last`` in a 200 KiB input costs the size of ``last``, not of the input.
+    Compact JSON: ``{`` + members joined by ``,`` + ``}``, a member is ``"key":value``."""
+    if sized is None or sized[0] is not raw or sized[1] < _MEASURE_CHANGES_FROM \
+            or type(raw) is not dict or type(output) is not dict or not raw or not output:
+        return check_size(rt, output, name)  # small: one json.dumps is the cheapest
+    size = sized[1]
+    try:
+        for key, value in output.items():
+            old = raw.get(key, _ABSENT)
+            if value is old:
+                continue
+            size += _member(key, value)
+            if old is not _ABSENT:
+                size -= _member(key, old)
+        for key in raw.keys() - output.keys():  # members the state removed
+            size -= _member(key, raw[key])
+    except (ValueError, TypeError, RecursionError):  # not JSON: check_size names the problem
+        return check_size(rt, output, name)
+    if size > (rt.data_limit or 0):
+        return check_size(rt, output, name)  # exact, and the error if it is over
+    return size
+
+
+_ABSENT: Any = object()
+#: Below this size (bytes) serialising the whole output beats measuring what changed.
+_MEASURE_CHANGES_FROM = 4096
+
+
+def _member(key: str, value: JSON) -> int:
+    """Bytes of ``"key":value,`` in compact JSON (the comma counted with each member)."""
+    return len(json.dumps(key)) + len(json.dumps(value, separators=(",", ":"), allow_nan=False)) + 2
 
 
 async def run_state(rt: Runtime, state: State, raw: JSON, frame: Frame) -> tuple[JSON, str]:
@@ -326,8 +368,8 @@ async def run_state(rt: Runtime, state: State, raw: JSON, frame: Frame) -> tuple
     while True:
         try:
             output, trigger, assigned = await handler(rt, state, raw, frame, run)
-            if output is not raw and rt.data_limit is not None:
-                check_size(rt, output, state.name)  # AWS: every state's output is limited
+            if output is not raw and rt.data_limit is not None:  # AWS: every state's output is limited
+                frame.sized = (output, output_size(rt, state.name, raw, output, frame.sized))
             break
         except asyncio.CancelledError as exc:
             _aborted(rt, frame, state, exc)

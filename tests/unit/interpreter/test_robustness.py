@@ -509,3 +509,24 @@ def test_a_state_output_over_256_kib_fails_even_when_its_input_fit() -> None:
     execution = run(definition, {"blob": "y" * 150_000})
     assert (execution.status, execution.error) == ("FAILED", "States.DataLimitExceeded")
     assert run(definition, {"blob": "y" * 100_000}).status == "SUCCEEDED"
+
+
+@pytest.mark.parametrize("extra, status", [(0, "SUCCEEDED"), (1, "FAILED")])
+def test_the_output_limit_is_exact_when_a_state_changes_one_member_of_a_big_input(
+        extra: int, status: str) -> None:
+    # S1's output is measured whole; S2 adds one member and S3 replaces it, so their sizes are
+    # measured from what changed -- and must still fail at 262,145 bytes, not before or after.
+    limit = 256 * 1024
+    blob = "y" * 200_000
+    base = len(json.dumps({"blob": blob}, separators=(",", ":")))
+    room = limit - base - len(',"extra":""')
+    definition = {"StartAt": "S1", "States": {
+        "S1": {"Type": "Pass", "Parameters": {"blob.$": "$.blob"}, "Next": "S2"},
+        "S2": {"Type": "Pass", "Result": "z", "ResultPath": "$.extra", "Next": "S3"},
+        "S3": {"Type": "Pass", "Result": "z" * (room + extra), "ResultPath": "$.extra", "End": True}}}
+    execution = run(definition, {"blob": blob})
+    assert execution.status == status
+    if status == "SUCCEEDED":
+        assert len(json.dumps(execution.output, separators=(",", ":"))) == limit
+    else:
+        assert execution.error == "States.DataLimitExceeded"
