@@ -77,7 +77,7 @@ class Frame:
     iteration index). Every event the frame emits carries
     it (``Event.path``; our own field, never in AWS's event dicts)."""
 
-    __slots__ = ("in_parallel", "last_id", "path", "sized", "variables")
+    __slots__ = ("in_parallel", "last_id", "measured", "path", "sized", "variables")
 
     def __init__(self, variables: dict[str, JSON], last_id: int, in_parallel: bool = False,
                  path: tuple[tuple[int, int], ...] = ()) -> None:
@@ -89,6 +89,9 @@ class Frame:
         #: (value, its serialised size) of the last state output checked against the payload
         #: limit, so the next output built from it is measured by what changed (output_size)
         self.sized: tuple[JSON, int] | None = None
+        #: (value, size) a state's handler already checked (a task result, a Map's output):
+        #: when it is the state's output, run_state does not measure it again
+        self.measured: tuple[JSON, int] | None = None
 
 
 class SiblingFailed:
@@ -369,7 +372,11 @@ async def run_state(rt: Runtime, state: State, raw: JSON, frame: Frame) -> tuple
         try:
             output, trigger, assigned = await handler(rt, state, raw, frame, run)
             if output is not raw and rt.data_limit is not None:  # AWS: every state's output is limited
-                frame.sized = (output, output_size(rt, state.name, raw, output, frame.sized))
+                measured, frame.measured = frame.measured, None
+                if measured is not None and measured[0] is output:
+                    frame.sized = measured  # the handler checked this very value
+                else:
+                    frame.sized = (output, output_size(rt, state.name, raw, output, frame.sized))
             break
         except asyncio.CancelledError as exc:
             _aborted(rt, frame, state, exc)

@@ -100,7 +100,7 @@ def _finish(rt: Runtime, state: Any, raw: JSON, result: JSON, ctx: JSON, frame: 
         assigned = dataflow.assignments(flow.assign, flow.assign_on_result, raw, result, ctx,
                                         frame.variables, rt.rng)
     output = dataflow.state_output(flow, raw, result, ctx, frame.variables, rt.rng)
-    check_size(rt, output, state.name)
+    frame.measured = (output, check_size(rt, output, state.name))  # run_state: not measured again
     return output, state.trigger, assigned
 
 

@@ -60,7 +60,7 @@ async def run_pass(rt: Runtime, state: PassState, raw: JSON, frame: Frame, run: 
     result = value
     if state.result is not MISSING:
         result = state.result
-        check_size(rt, result, state.name)
+        frame.measured = (result, check_size(rt, result, state.name))
     assigned = _assign(rt, state, raw, result, ctx, frame)
     output = dataflow.state_output(flow, raw, result, ctx, variables, rt.rng)
     return output, state.trigger, assigned

@@ -139,7 +139,7 @@ async def _attempt(rt: Runtime, state: TaskState, frame: Frame, value: JSON, ctx
             details["cause"] = failure.cause
         rt.emit(frame, prefix + kind, details)
         raise
-    check_size(rt, result, state.name)
+    frame.measured = (result, check_size(rt, result, state.name))  # run_state: not measured again
     rt.emit(frame, prefix + "Succeeded", {**ident, "output": result})
     return result
 
