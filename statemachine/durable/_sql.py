@@ -230,8 +230,8 @@ class SqlStore:
 
     def executions(self, *, status: str | None = None, machine_arn: str | None = None,
                    parent_arn: str | None = None, map_run_arn: str | None = None,
-                   redriven: bool | None = None, limit: int | None = None
-                   ) -> list[ExecutionRecord]:
+                   redriven: bool | None = None, top_level: bool = False,
+                   limit: int | None = None) -> list[ExecutionRecord]:
         """See DurableStore.executions."""
         where: list[str] = []
         params: list[object] = []
@@ -242,6 +242,8 @@ class SqlStore:
                 params.append(value)
         if redriven is not None:
             where.append("redrive_count > 0" if redriven else "redrive_count = 0")
+        if top_level:
+            where.append("map_run_arn IS NULL")
         sql = f"SELECT {EXEC_COLS} FROM executions"
         if where:
             sql += " WHERE " + " AND ".join(where)

@@ -316,10 +316,11 @@ class DurableStore(Protocol):
 
     def executions(self, *, status: str | None = None, machine_arn: str | None = None,
                    parent_arn: str | None = None, map_run_arn: str | None = None,
-                   redriven: bool | None = None, limit: int | None = None
-                   ) -> list[ExecutionRecord]:
+                   redriven: bool | None = None, top_level: bool = False,
+                   limit: int | None = None) -> list[ExecutionRecord]:
         """Executions matching every filter given, newest start first, at most ``limit``.
-        ``redriven``: True for those redriven at least once, False for the others."""
+        ``redriven``: True for those redriven at least once, False for the others;
+        ``top_level``: leave out Distributed Map child executions."""
         ...
 
     # -- Distributed Map runs ---------------------------------------------------------
