@@ -128,7 +128,7 @@ async def _attempt(rt: Runtime, state: TaskState, frame: Frame, value: JSON, ctx
         scheduled["parameters"] = value
     if timeout is not None:
         scheduled["timeoutInSeconds"] = int(timeout)
-    if heartbeat is not None and prefix == "Task":
+    if heartbeat is not None and prefix in ("Task", "Activity"):
         scheduled["heartbeatInSeconds"] = int(heartbeat)
     rt.emit(frame, prefix + "Scheduled", scheduled)
     rt.emit(frame, prefix + "Started", None if prefix in ("LambdaFunction", "Activity")
