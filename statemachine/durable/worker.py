@@ -27,9 +27,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from statemachine.durable.contract import Claim, DurableStore, ExecutionRecord, MachineRecord
+from statemachine.durable.contract import (
+    Claim,
+    DurableStore,
+    ExecutionRecord,
+    Lease,
+    MachineRecord,
+)
 from statemachine.durable.errors import LeaseHeld, StoreError
 from statemachine.durable.runner import Advance, advance
+from statemachine.errors import DefinitionError, ResourceNotFoundError
 
 __all__ = ["Worker", "load_machine", "worker_id"]
 
@@ -191,7 +198,11 @@ class Worker:
                 self.log(f"worker: {arn}: its state machine version is not stored; skipped")
                 store.release_lease(lease)
                 return
-            machine = self.loader(machine_record)
+            try:
+                machine = self.loader(machine_record)
+            except (DefinitionError, ResourceNotFoundError) as error:
+                self._cannot_load(record, lease, error)
+                return
             result: Advance = await advance(
                 store, record, machine, lease, due_keys=[t.key for t in claim.due],
                 lease_seconds=self.lease_seconds, park_after=self.park_after,
@@ -207,6 +218,27 @@ class Worker:
             self.log(f"worker: {arn}: {type(error).__name__}: {error}")
             with contextlib.suppress(StoreError):
                 store.release_lease(lease)
+
+
+    def _cannot_load(self, record: ExecutionRecord, lease: Lease, error: Exception) -> None:
+        """The stored machine no longer loads here (a resource this process cannot or may
+        not resolve, e.g. ``sm serve`` under a stricter policy): the execution fails with
+        States.Runtime naming why, rather than being claimed again and again."""
+        from statemachine.durable.contract import ExecutionUpdate
+        from statemachine.durable.runner import cancel_waiting_tokens, event_record
+        from statemachine.history import Event
+
+        cause = f"the state machine cannot be loaded: {error}"
+        now = _now()
+        event = Event(record.last_event_id + 1, record.last_event_id, now.timestamp(),
+                      "ExecutionFailed", {"error": "States.Runtime", "cause": cause})
+        self.log(f"worker: {record.arn}: {cause}")
+        self.store.append(record.arn, [event_record(event)], after=record.last_event_id,
+                          lease=lease, update=ExecutionUpdate(
+                              status="FAILED", stop_date=now, error="States.Runtime",
+                              cause=cause), cancel_timers="all", release=True)
+        cancel_waiting_tokens(self.store, record.arn)
+        self.finished[record.arn] = "FAILED"
 
 
 async def run_one(store: DurableStore, arn: str, *, poll: float = 0.2, park_after: float = 2.0,
