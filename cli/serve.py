@@ -137,7 +137,8 @@ def _run(app: object, config: ServerConfig) -> int:
             yield  # ours, below: uvicorn's would re-raise the signal after shutting down
 
     server = Server(uvicorn.Config(app, host=config.host, port=config.port,  # type: ignore[arg-type]  # a Starlette app
-                                   log_level="warning", lifespan="on"))
+                                   log_level="warning", lifespan="on",
+                                   timeout_graceful_shutdown=5))  # long polls end then
 
     def stop() -> None:
         if server.should_exit:
