@@ -29,6 +29,9 @@ WORKER_HELP: Final = """\
 examples:
   sm worker                                  run, resume and wake executions until Ctrl-C
   sm worker --db postgresql://sm@db/sm --concurrency 200
+  sm worker --db executions.db --resources resources.yaml --allow-python handlers
+                                             help sm serve: machines created through its API
+                                             run under these policy flags (give sm serve's)
 
 Several workers may share one database (SQLite: one host; PostgreSQL: many). SIGTERM or
 Ctrl-C stops claiming work, lets running tasks finish (up to --grace seconds) and leaves
@@ -61,6 +64,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser],
     worker.add_argument("--until-idle", action="store_true",
                         help="exit once nothing runs and nothing falls due within --park-after "
                              "seconds (parked executions stay parked)")
+    from .serve import add_policy_arguments  # machines created through sm serve's API
+
+    add_policy_arguments(worker)
     _common(worker)
 
     executions = make(commands, "executions", "List and inspect durable executions.",
@@ -216,8 +222,20 @@ def _worker(args: argparse.Namespace) -> int:
     from statemachine.durable.worker import Worker
 
     store = open_store(args.db)
+    loader = None
+    from statemachine.durable.catalog import CatalogSql
+
+    if isinstance(store, CatalogSql):  # machines created through sm serve: its policy
+        from pathlib import Path
+
+        from statemachine.server.builder import MachineBuilder
+
+        from .serve import policy_of
+
+        loader = MachineBuilder(store, policy_of(args),
+                                Path(args.resources) if args.resources else None).loader
     worker = Worker(store, concurrency=args.concurrency, lease_seconds=args.lease,
-                    poll=args.poll, park_after=args.park_after, grace=args.grace)
+                    poll=args.poll, park_after=args.park_after, grace=args.grace, loader=loader)
 
     def idle() -> bool:
         if worker._active:
