@@ -8,10 +8,11 @@ execution, with its own history (ExecutionStarted .. ExecutionSucceeded/Failed/A
 there (MapRunStarted/MapRunSucceeded/MapRunFailed, MapRunRedriven after a redrive).
 
 Names, as AWS spells them: map run ``arn:aws:states:R:A:mapRun:MACHINE/LABEL:UUID`` (drawn by
-the interpreter), child ``arn:aws:states:R:A:execution:MACHINE/LABEL:NAME`` with NAME a UUID
-derived from the map run ARN and the child's index -- the same on every replay, so a replay
-finds the child it created before a crash -- and child state machine ``...:stateMachine:
-MACHINE/LABEL``.
+the interpreter, then mixed with the execution's ARN so that two executions started with one
+seed never share a map run), child ``arn:aws:states:R:A:execution:MACHINE/LABEL:NAME`` with
+NAME a UUID derived from the map run ARN and the child's index -- the same on every replay, so
+a replay finds the child it created before a crash -- and child state machine
+``...:stateMachine:MACHINE/LABEL``.
 
 Children run inside the parent's worker, on the parent's clock and lease: their events are
 committed before each of their task dispatches (with the parent's pending events first),
@@ -61,7 +62,12 @@ def child_arn_prefix(machine_arn: str, label: str) -> str:
 
 def child_name(run_arn: str, index: int) -> str:
     """The name of child execution ``index`` of a map run: a UUID fixed by both."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{run_arn}#{index}"))
+    return _uuid(f"{run_arn}#{index}")
+
+
+def _uuid(text: str) -> str:
+    """A version-4-shaped UUID fixed by ``text`` (the same on every replay)."""
+    return str(uuid.UUID(bytes=hashlib.sha256(text.encode()).digest()[:16], version=4))
 
 
 class DurableChildRuns(ChildRuns):
@@ -69,12 +75,16 @@ class DurableChildRuns(ChildRuns):
 
     def __init__(self, rt: DurableRuntime, state: Any, run_arn: str) -> None:
         self.rt = rt
-        self.run_arn = run_arn
+        # the drawn UUID mixed with the execution's ARN: executions started with the same
+        # seed draw the same UUID, but their map runs (and children) must not be shared
+        head, _, drawn = run_arn.rpartition(":")
+        self.drawn = drawn
+        self.run_arn = f"{head}:{_uuid(rt.record.arn + '#' + drawn)}"
         label = state.label if state.label is not MISSING else state.name
         parent_machine = str(rt.machine_ctx.get("Id", ""))
         self.machine_arn = f"{parent_machine}/{label}"
         self.prefix = child_arn_prefix(parent_machine, label)
-        self.existing = self._store_call(rt.store.map_run, run_arn)
+        self.existing = self._store_call(rt.store.map_run, self.run_arn)
 
     def _store_call(self, call: Any, *args: Any) -> Any:
         try:
@@ -117,7 +127,7 @@ class DurableChildRuns(ChildRuns):
         name = child_name(self.run_arn, index)
         record = self._store_call(rt.store.execution, self.prefix + name)
         if record is None:
-            record = self._create(name, value, items)
+            record = self._create(name, value, items, index)
         if record.status == "SUCCEEDED":
             return json.loads(record.output) if record.output is not None else None
         if record.status in _ENDED:
@@ -126,14 +136,15 @@ class DurableChildRuns(ChildRuns):
             record = self._redrive(record)
         return await self._replay(record, machine, frame, value)
 
-    def _create(self, name: str, value: JSON, items: int) -> ExecutionRecord:
+    def _create(self, name: str, value: JSON, items: int, index: int) -> ExecutionRecord:
         from statemachine.api import ROLE_ARN
         from statemachine.durable.runner import event_record
         from statemachine.history import Event
 
         rt = self.rt
         now = rt.clock.now()
-        digest = hashlib.sha256(f"{rt.record.seed}:{self.prefix}{name}".encode()).digest()
+        # the child's seed: the parent's, the drawn run id and the index (same seed, same values)
+        digest = hashlib.sha256(f"{rt.record.seed}:{self.drawn}:{index}".encode()).digest()
         record = ExecutionRecord(
             arn=self.prefix + name, name=name, machine_arn=self.machine_arn,
             machine_version=rt.record.machine_version,
