@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -191,6 +192,20 @@ def test_sigkill_replays_item_selector_values_and_keeps_finished_children(db: st
     assert over == {}, f"completed tasks ran again: {over}"
     assert kills >= 2
     service.close()
+
+
+def test_sm_worker_virtual_time_skips_a_wait_of_days(db: str, tmp_path: Path) -> None:
+    env = environment(tmp_path, "virtual")
+    arn = sm("start", str(FLOWS / "waits.yaml"), "--db", db, "--input",
+             json.dumps({"seconds": 2 * 24 * 3600}), env=env).stdout.strip()
+    sm("worker", "--db", db, "--virtual-time", "--until-idle", "--poll", "0.05", env=env,
+       timeout=60)
+    described = json.loads(sm("executions", "describe", arn, "--db", db, "--json",
+                              env=env).stdout)
+    assert described["status"] == "SUCCEEDED"
+    history = json.loads(sm("executions", "history", arn, "--db", db, "--json", env=env).stdout)
+    stamps = {e["type"]: datetime.fromisoformat(e["timestamp"]) for e in history["events"]}
+    assert stamps["WaitStateExited"] - stamps["WaitStateEntered"] >= timedelta(days=2)
 
 
 def test_two_processes_answer_a_callback(db: str, tmp_path: Path) -> None:
