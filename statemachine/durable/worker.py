@@ -117,7 +117,8 @@ class Worker:
             if free > 0:
                 try:
                     claims = self.store.claim_due(self.owner, now=self.now(),
-                                                  lease_seconds=self.lease_seconds, limit=free)
+                                                  lease_seconds=self.lease_seconds, limit=free,
+                                                  exclude=tuple(self._active))
                     if backoff:
                         self.log("worker: the store answers again; resuming")
                     backoff = 0.0
