@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from statemachine.durable.contract import (
+    EventRecord,
     ExecutionRecord,
     ExecutionUpdate,
     MapRunRecord,
@@ -85,6 +86,8 @@ class DurableChildRuns(ChildRuns):
         self.machine_arn = f"{parent_machine}/{label}"
         self.prefix = child_arn_prefix(parent_machine, label)
         self.existing = self._store_call(rt.store.map_run, self.run_arn)
+        #: not begun before (no crash, no redrive): no child can exist yet, skip the lookups
+        self.fresh = self.existing is None
 
     def _store_call(self, call: Any, *args: Any) -> Any:
         try:
@@ -125,18 +128,22 @@ class DurableChildRuns(ChildRuns):
                   items: int) -> JSON:
         rt = self.rt
         name = child_name(self.run_arn, index)
-        record = self._store_call(rt.store.execution, self.prefix + name)
+        record = None if self.fresh else self._store_call(rt.store.execution, self.prefix + name)
+        history = None
         if record is None:
-            record = self._create(name, value, items, index)
+            record, history = self._create(name, value, items, index)
         if record.status == "SUCCEEDED":
             return json.loads(record.output) if record.output is not None else None
         if record.status in _ENDED:
             raise StatesError(record.error, record.cause, recorded=True)
         if record.status == "PENDING_REDRIVE":
             record = self._redrive(record)
-        return await self._replay(record, machine, frame, value)
+        return await self._replay(record, machine, frame, value, history)
 
-    def _create(self, name: str, value: JSON, items: int, index: int) -> ExecutionRecord:
+    def _create(self, name: str, value: JSON, items: int, index: int
+                ) -> tuple[ExecutionRecord, list[EventRecord] | None]:
+        """Store the child with its ExecutionStarted; returns it and its history (None:
+        found stored, read it)."""
         from statemachine.api import ROLE_ARN
         from statemachine.durable.runner import event_record
         from statemachine.history import Event
@@ -153,10 +160,11 @@ class DurableChildRuns(ChildRuns):
             seed=int.from_bytes(digest[:8], "big") >> 1, parent_arn=rt.record.arn,
             map_run_arn=self.run_arn, item_count=items)
         started = Event(1, 0, now, "ExecutionStarted", {"input": value, "roleArn": ROLE_ARN})
+        first = event_record(started)
         try:
-            return rt.store.create_execution(record, events=[event_record(started)], ready=False)
+            return rt.store.create_execution(record, events=[first], ready=False), [first]
         except ExecutionExists as error:  # created by a run that crashed before reading it
-            return error.existing
+            return error.existing, None
         except StoreError as error:
             rt.suspend(error)
             raise asyncio.CancelledError("store failure") from None
@@ -181,11 +189,12 @@ class DurableChildRuns(ChildRuns):
                                    redrive_date=when, last_event_id=record.last_event_id + 1)
 
     async def _replay(self, record: ExecutionRecord, machine: CompiledMachine, frame: Frame,
-                      value: JSON) -> JSON:
+                      value: JSON, history: list[EventRecord] | None) -> JSON:
         from statemachine.durable.runner import DurableRuntime
 
         rt = self.rt
-        history = self._store_call(rt.store.history, record.arn)
+        if history is None:
+            history = self._store_call(rt.store.history, record.arn)
         child = DurableRuntime(
             store=rt.store, record=record, lease=None, history=history,
             handlers_by_resource=rt._real, clock=rt.clock, rng=random.Random(record.seed),
