@@ -102,6 +102,15 @@ function pretty(text) {
 }
 
 function jsonBlock(text) { return h("pre", {class: "json"}, pretty(text)); }
+
+// One line of JSON that opens into the whole value (event tables stay compact).
+function jsonFold(text) {
+  const full = pretty(text);
+  let line = String(text);
+  try { line = JSON.stringify(JSON.parse(text)); } catch (e) { /* not JSON: as it is */ }
+  if (!full.includes("\n") && line.length <= 90) return h("code", {class: "json-line"}, line);
+  return h("details", {class: "json-fold"}, h("summary", {}, h("code", {}, line.length > 90 ? line.slice(0, 89) + "\u2026" : line)), h("pre", {class: "json"}, full));
+}
 function badge(status) { return h("span", {class: `badge ${status}`}, status.replace("_", " ")); }
 function nameOf(arn) { return arn.split(":").pop(); }
 function machineOfExecution(arn) { const parts = arn.split(":"); return parts[parts.length - 2]; }
@@ -158,7 +167,7 @@ function statusFilter(current, onChange) {
         onclick: () => onChange(value)}, label)));
 }
 
-async function executionsPage(params) {
+async function executionsPage(params, keep) {
   const serial = renderSerial;
   const status = params.get("status") || "";
   const machine = params.get("machine") || "";
@@ -166,17 +175,25 @@ async function executionsPage(params) {
     allPages("ListStateMachines", {maxResults: 100}, "stateMachines"),
     listExecutions(machine, status), consoleApi("approvals")]);
   if (serial !== renderSerial) return;
-  const go = (s, m) => { location.hash = `#/?${new URLSearchParams({...(s ? {status: s} : {}), ...(m ? {machine: m} : {})})}`; };
-  const select = h("select", {id: "machine-filter", onchange: (e) => go(status, e.target.value)},
-    h("option", {value: ""}, "all state machines"),
-    machines.map((m) => h("option", {value: m.stateMachineArn, selected: m.stateMachineArn === machine}, m.name)));
   updateApprovalCount(approvals.approvals.length);
-  app.replaceChildren(
-    approvals.approvals.length ? h("section", {class: "panel"}, h("h2", {}, `Pending approvals (${approvals.approvals.length})`),
-      approvalCards(approvals.approvals, true)) : "",
-    h("section", {class: "panel"}, h("h1", {}, "Executions"),
-      h("div", {class: "filters"}, statusFilter(status, (s) => go(s, machine)), select),
-      executionsTable(executions)));
+  let page = keep ? document.getElementById("executions-page") : null;
+  if (!page) {  // a refresh keeps the filters and the approvals being edited: only lists change
+    const go = (s, m) => { location.hash = `#/?${new URLSearchParams({...(s ? {status: s} : {}), ...(m ? {machine: m} : {})})}`; };
+    const select = h("select", {id: "machine-filter", onchange: (e) => go(status, e.target.value)},
+      h("option", {value: ""}, "all state machines"),
+      machines.map((m) => h("option", {value: m.stateMachineArn, selected: m.stateMachineArn === machine}, m.name)));
+    page = h("div", {id: "executions-page"},
+      h("section", {class: "panel", id: "approvals-panel"}, h("h2", {id: "approvals-title"}), approvalCards([], true)),
+      h("section", {class: "panel"}, h("h1", {}, "Executions"),
+        h("div", {class: "filters"}, statusFilter(status, (s) => go(s, machine)), select),
+        h("div", {id: "executions-list"})));
+    app.replaceChildren(page);
+  }
+  const count = approvals.approvals.length;
+  page.querySelector("#approvals-panel").hidden = !count;
+  page.querySelector("#approvals-title").textContent = `Pending approvals (${count})`;
+  approvalCards(approvals.approvals, true, page.querySelector("#approvals"));
+  page.querySelector("#executions-list").replaceChildren(executionsTable(executions));
   const running = executions.some((e) => e.status === "RUNNING");
   setLive(running);
   if (running) schedule(() => { if (serial === renderSerial) route(true); });
@@ -283,13 +300,13 @@ function eventRow(event, stateOf, start) {
   const details = Object.entries(event).find(([key]) => key.endsWith("EventDetails"));
   const body = details ? details[1] : {};
   const parts = EVENT_DETAILS.filter(([key]) => body[key] !== undefined).map(([key, label]) =>
-    h("div", {class: `detail-${key}`}, h("b", {}, label), key === "error" ? h("code", {class: "error-text"}, body[key]) : jsonBlock(body[key])));
+    h("div", {class: `detail detail-${key}`}, h("b", {}, label), key === "error" ? h("code", {class: "error-text"}, body[key]) : jsonFold(body[key])));
   const kind = /(Failed|TimedOut|Aborted)$/.test(event.type) ? "failed" : /(Succeeded|Exited)$/.test(event.type) ? "succeeded" : "";
   const state = stateOf.get(event.id) || "";
   return h("tr", {class: kind, "data-id": event.id, "data-type": event.type, "data-state": state},
     h("td", {class: "num"}, event.id), h("td", {class: "type"}, event.type), h("td", {}, state),
     h("td", {class: "time"}, `+${duration(start, event.timestamp)}`),
-    h("td", {}, parts.length ? h("div", {class: "io"}, parts) : ""));
+    h("td", {class: "details"}, parts));
 }
 
 // The state each event belongs to: its own name, or its StateEntered ancestor's.
@@ -352,8 +369,10 @@ async function executionPage(arn, keep) {
       h("section", {class: "panel grow"}, h("h2", {}, "Graph"),
         h("div", {class: "legend"}, ["running", "succeeded", "caught", "failed", "not-reached"].map((o) => h("span", {class: o}, o.replace("-", " ")))),
         h("div", {class: "graph-wrap"}, renderGraph(layout, outcomes, {onSelect: select}))),
-      h("section", {class: "panel grow"}, h("h2", {}, "Input"), jsonBlock(execution.input),
-        h("h2", {style: "margin-top:14px"}, "Output"), execution.output !== undefined ? jsonBlock(execution.output) : h("p", {class: "muted"}, "none yet"))),
+      h("section", {class: "panel grow side"}, h("h2", {}, "Execution input"), jsonBlock(execution.input),
+        h("h2", {}, "Execution output"), execution.output !== undefined ? jsonBlock(execution.output)
+          : h("p", {class: "muted"}, status === "RUNNING" ? "none yet" : "none"),
+        h("div", {id: "state-detail"}))),
     h("section", {class: "panel"}, h("h2", {}, "Events ", h("span", {class: "state-filter muted", id: "state-filter"})),
       h("table", {class: "events", id: "events"},
         h("thead", {}, h("tr", {}, h("th", {}, "#"), h("th", {}, "Type"), h("th", {}, "State"), h("th", {}, "Elapsed"), h("th", {}, "Input / output"))),
@@ -369,6 +388,17 @@ function applySelection(page) {
   const name = page.dataset.selected;
   for (const g of page.querySelectorAll("svg.graph .state")) g.classList.toggle("selected", g.dataset.state === name);
   for (const row of page.querySelectorAll("#events tbody tr")) row.classList.toggle("hidden", !!name && row.dataset.state !== name);
+  const detail = page.querySelector("#state-detail");
+  const entered = [...page.querySelectorAll("#events tbody tr")].filter((row) => row.dataset.state === name);
+  const pick = (suffix, key) => {
+    const rows = entered.filter((row) => row.dataset.type.endsWith(suffix));
+    const cell = rows.length ? rows[rows.length - 1].querySelector(`.detail-${key} details pre, .detail-${key} code`) : null;
+    return cell ? cell.textContent : null;
+  };
+  detail.replaceChildren(...(name ? [h("h2", {}, `State ${name}`),
+    h("h3", {}, "Input"), pick("StateEntered", "input") !== null ? jsonBlock(pick("StateEntered", "input")) : h("p", {class: "muted"}, "not entered"),
+    h("h3", {}, "Output"), pick("StateExited", "output") !== null ? jsonBlock(pick("StateExited", "output")) : h("p", {class: "muted"}, "no output")]
+    : [h("p", {class: "muted"}, "Click a state in the graph to see its input and output and only its events.")]));
   const label = page.querySelector("#state-filter");
   label.replaceChildren(name ? h("span", {}, `only state ${name} \u00b7 `, h("a", {href: "javascript:void 0", onclick: () => { page.dataset.selected = ""; applySelection(page); }}, "show all")) : "click a state to see only its events");
 }
@@ -390,7 +420,7 @@ async function route(keep) {
     else if (parts[0] === "machine" && parts[1]) await machinePage(decodeURIComponent(parts[1]));
     else if (parts[0] === "machines") await machinesPage();
     else if (parts[0] === "approvals") await approvalsPage();
-    else await executionsPage(params);
+    else await executionsPage(params, keep);
   } catch (error) {
     if (error instanceof ApiError && (error.status === 401 || error.status === 403)) showTokenBar();
     showError(error);
