@@ -34,7 +34,7 @@ __all__ = ["layout"]
 
 _CHAR: Final = 7.4          # average width of a 13px sans-serif character
 _GAP_X: Final = 28.0        # between neighbours in a layer
-_GAP_Y: Final = 52.0        # between layers (edge labels sit there)
+_GAP_Y: Final = 46.0        # between layers (edge labels sit there)
 _STATE_H: Final = 46.0
 _HEADER: Final = 32.0       # a compound box's title
 _PAD: Final = 12.0

@@ -79,7 +79,11 @@ function renderGraph(layout, outcomes, options) {
   const labelLayer = svgEl("g", {class: "edge-labels"}, svg);
   for (const edge of layout.edges) {
     if (!edge.points || edge.points.length < 2) continue;
-    const taken = reached(byId[edge.source]) && reached(byId[edge.target]);
+    // taken: both ends reached, and not the Next of a state whose Catch took over (nor a Catch
+    // of a state that succeeded)
+    const sourceOutcome = outcome(byId[edge.source]);
+    const taken = reached(byId[edge.source]) && reached(byId[edge.target])
+      && !(sourceOutcome === "caught" && !edge.dashed) && !(sourceOutcome === "succeeded" && edge.dashed && byId[edge.source].kind === "state");
     const cls = ["edge", edge.dashed ? "dashed" : "", edge.back ? "back" : "", taken ? "taken" : ""].join(" ");
     const toJoin = byId[edge.target].kind === "join";
     svgEl("path", {
