@@ -205,3 +205,20 @@ def test_works_offline_and_behind_the_token(tmp_path: Path, page: Any) -> None:
         assert requested and all(url.startswith(console.url + "/") for url in requested), requested
     finally:
         console.server.stop()
+
+
+def test_machine_page_draws_the_graph_and_starts_an_execution(console: Console, page: Any) -> None:
+    page.goto(f"{console.url}/#/machine/{quote(console.arns['Approval'], safe='')}")
+    page.wait_for_selector("svg.graph g.state")
+    assert {name: outcome for name, (outcome, _) in outcomes(page).items()} == dict.fromkeys(
+        ["Prepare", "CheckAmount", "AutoApprove", "AskManager", "Ship"], "not-reached")
+    labels = page.locator("svg.graph .edge-label text").all_text_contents()
+    assert sorted(labels) == ["$.amount NumericGreaterThan 100", "default"]
+    page.fill("#start-input", '{"order": "A-8", "amount": 3}')
+    page.click("#start-button")
+    page.wait_for_selector("#execution[data-status=SUCCEEDED]", timeout=20000)
+    arn = page.evaluate("decodeURIComponent(location.hash.split('/')[2])")
+    done = console.wait(arn, "SUCCEEDED")
+    assert json.loads(done["input"]) == {"order": "A-8", "amount": 3}
+    assert outcomes(page)["AutoApprove"][0] == "succeeded"
+    assert outcomes(page)["AskManager"][0] == "not-reached"
