@@ -222,3 +222,26 @@ def test_machine_page_draws_the_graph_and_starts_an_execution(console: Console, 
     assert json.loads(done["input"]) == {"order": "A-8", "amount": 3}
     assert outcomes(page)["AutoApprove"][0] == "succeeded"
     assert outcomes(page)["AskManager"][0] == "not-reached"
+
+
+def test_long_history_shows_its_ends_then_all(console: Console, page: Any) -> None:
+    definition = {"StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "ItemsPath": "$.items", "End": True, "ResultPath": None,
+        "ItemProcessor": {"StartAt": "Touch", "States": {"Touch": {"Type": "Pass", "End": True}}}}}}
+    arn = console.sfn.create_state_machine(name="Many", definition=json.dumps(definition),
+                                           roleArn="arn:aws:iam::123456789012:role/x")["stateMachineArn"]
+    started = console.sfn.start_execution(stateMachineArn=arn, input=json.dumps({"items": list(range(300))}))
+    console.wait(started["executionArn"], "SUCCEEDED")
+    pages = console.sfn.get_paginator("get_execution_history").paginate(executionArn=started["executionArn"])
+    total = sum(len(found["events"]) for found in pages)
+    assert total > 1000
+    page.goto(execution_url(console, started["executionArn"]))
+    page.wait_for_selector("#execution[data-status=SUCCEEDED] #events")
+    rows = page.locator("#events tbody tr")
+    assert rows.count() == 1000
+    assert rows.last.get_attribute("data-type") == "ExecutionSucceeded"
+    assert page.locator("#more-events").inner_text().startswith(f"{total - 1000} events")
+    assert {name: outcome for name, (outcome, _) in outcomes(page).items()} == {
+        "Each": "succeeded", "Touch": "succeeded"}  # 300 iterations of Touch, one outcome
+    page.click("#more-events a")
+    page.wait_for_function(f"document.querySelectorAll('#events tbody tr').length === {total}")

@@ -9,6 +9,8 @@ const app = document.getElementById("app");
 let pollTimer = null;
 let renderSerial = 0;
 const layoutCache = new Map();
+const EVENT_ROWS = 1000;
+const showAllEvents = new Set();
 
 // -- talking to the server ------------------------------------------------------------------
 
@@ -130,9 +132,9 @@ function showTokenBar() { document.getElementById("token-bar").hidden = false; }
 
 function setLive(on) { document.getElementById("live").classList.toggle("on", on); }
 
-function schedule(refresh) {
+function schedule(refresh, delay) {
   clearTimeout(pollTimer);
-  pollTimer = setTimeout(refresh, POLL_MS);
+  pollTimer = setTimeout(refresh, delay || POLL_MS);
 }
 
 async function action(button, work, done) {
@@ -350,6 +352,9 @@ async function executionPage(arn, keep) {
   const approvalsBox = keep && document.getElementById("approvals") ? document.getElementById("approvals") : approvalCards([], false);
   approvalCards(approvals.approvals, false, approvalsBox);
   const stateOf = eventStates(events);
+  // long histories: the first and the newest events (all on request), so the page stays quick
+  const shown = showAllEvents.has(arn) || events.length <= EVENT_ROWS ? events
+    : [...events.slice(0, EVENT_ROWS / 2), ...events.slice(-EVENT_ROWS / 2)];
   page.append(
     h("section", {class: "panel"},
       h("div", {class: "row"}, h("div", {class: "grow"},
@@ -377,12 +382,15 @@ async function executionPage(arn, keep) {
     h("section", {class: "panel"}, h("h2", {}, "Events ", h("span", {class: "state-filter muted", id: "state-filter"})),
       h("table", {class: "events", id: "events"},
         h("thead", {}, h("tr", {}, h("th", {}, "#"), h("th", {}, "Type"), h("th", {}, "State"), h("th", {}, "Elapsed"), h("th", {}, "Input / output"))),
-        h("tbody", {}, events.map((e) => eventRow(e, stateOf, execution.startDate))))));
+        h("tbody", {}, shown.map((e) => eventRow(e, stateOf, execution.startDate)))),
+      shown.length < events.length ? h("p", {class: "muted", id: "more-events"}, `${events.length - shown.length} events in the middle not shown \u00b7 `,
+        h("a", {href: "javascript:void 0", onclick: () => { showAllEvents.add(arn); route(true); }}, "show all")) : ""));
   app.replaceChildren(page);
   applySelection(page);
   const live = status === "RUNNING";
   setLive(live);
-  if (live) schedule(() => { if (serial === renderSerial) route(true); });
+  // big histories poll less often
+  if (live) schedule(() => { if (serial === renderSerial) route(true); }, POLL_MS * (1 + Math.min(9, Math.floor(events.length / 2000))));
 }
 
 function applySelection(page) {
