@@ -424,6 +424,20 @@ class DurableRuntime(Runtime):
             rt.frozen = rt.suspended = True
 
     # -- tasks -----------------------------------------------------------------------------
+    def task_token(self) -> str:
+        """As ``Runtime.task_token``, told apart per redrive: a state that runs again after
+        RedriveExecution draws the same random bits as its first run, whose token is
+        closed (answered, timed out or cancelled by the stop), so the redrive count is
+        mixed in."""
+        token = super().task_token()
+        redrives = self.record.redrive_count
+        if not redrives:
+            return token
+        import uuid
+
+        mixed = random.Random(f"{token}:{redrives}").getrandbits(128)
+        return str(uuid.UUID(int=mixed, version=4))
+
     def _resolve(self, resource: str) -> Any:
         found = self._dispatchers.get(resource)
         if found is None:

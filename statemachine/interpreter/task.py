@@ -9,7 +9,6 @@ import asyncio
 import functools
 import inspect
 import math
-import uuid
 from typing import Any
 
 from statemachine import errors
@@ -87,7 +86,7 @@ async def run_task(rt: Runtime, state: TaskState, raw: JSON, frame: Frame, run: 
     flow = state.flow
     token = None
     if state.integration == "wait-for-task-token" or _queues(rt, state.resource):
-        token = str(uuid.UUID(int=rt.rng.getrandbits(128), version=4))
+        token = rt.task_token()
     ctx = rt.context(run, token, retry=True)
     variables = frame.variables
     value = dataflow.effective_input(flow, raw, ctx, variables, rt.rng)
@@ -129,7 +128,7 @@ async def _attempt(rt: Runtime, state: TaskState, frame: Frame, value: JSON, ctx
         scheduled["parameters"] = value
     if timeout is not None:
         scheduled["timeoutInSeconds"] = int(timeout)
-    if heartbeat is not None and prefix == "Task":
+    if heartbeat is not None and prefix in ("Task", "Activity"):
         scheduled["heartbeatInSeconds"] = int(heartbeat)
     rt.emit(frame, prefix + "Scheduled", scheduled)
     rt.emit(frame, prefix + "Started", None if prefix in ("LambdaFunction", "Activity")

@@ -79,12 +79,13 @@ def _execution_arn(p: Params) -> str:
 
 
 def start_execution(backend: Backend, p: Params) -> dict[str, Any]:
-    found = resolve_machine(backend, p.required_text("stateMachineArn", max_len=2048))
+    machine = p.required_text("stateMachineArn", max_len=2048)
     name = p.text("name", max_len=80)
     if name is not None:
         check_name(name, "Name")
     p.text("traceHeader", max_len=256)
     value = _input(p)
+    found = resolve_machine(backend, machine)
     try:
         started = service_call(backend.service.start_stored, found.record, value, name=name)
     except ValueError as error:  # InvalidJsonError: NaN, nesting too deep...

@@ -63,8 +63,9 @@ class RunningServer:
                                    "aws_secret_access_key": self.config.token or "sm"}
         options.update(kwargs)
         return boto3.client("stepfunctions", endpoint_url=self.url,
-                            config=Config(retries={"max_attempts": 1},
-                                          read_timeout=90), **options)
+                            config=Config(retries={"max_attempts": 1}, read_timeout=90,
+                                          inject_host_prefix=False),  # StartSyncExecution
+                            **options)
 
     def stop(self) -> None:
         self.server.should_exit = True
