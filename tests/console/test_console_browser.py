@@ -245,3 +245,46 @@ def test_long_history_shows_its_ends_then_all(console: Console, page: Any) -> No
         "Each": "succeeded", "Touch": "succeeded"}  # 300 iterations of Touch, one outcome
     page.click("#more-events a")
     page.wait_for_function(f"document.querySelectorAll('#events tbody tr').length === {total}")
+
+
+def test_retried_success_and_a_caught_parallel(console: Console, page: Any, tmp_path: Path) -> None:
+    definition = {"StartAt": "Try", "States": {
+        "Try": {"Type": "Task", "Resource": "python:console_flows:fail_once", "ResultPath": None,
+                "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 2,
+                           "BackoffRate": 1}], "Next": "Group"},
+        "Group": {"Type": "Parallel", "Next": "Skipped",
+                  "Branches": [{"StartAt": "Inner", "States": {"Inner": {
+                      "Type": "Task", "Resource": "python:console_flows:boom", "End": True}}}],
+                  "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Handled"}]},
+        "Skipped": {"Type": "Pass", "End": True},
+        "Handled": {"Type": "Pass", "End": True}}}
+    machine = console.sfn.create_state_machine(name="Retried", definition=json.dumps(definition),
+                                               roleArn="arn:aws:iam::123456789012:role/x")
+    arn = console.sfn.start_execution(stateMachineArn=machine["stateMachineArn"],
+                                      input=json.dumps({"marker": str(tmp_path / "m")}))["executionArn"]
+    console.wait(arn, "SUCCEEDED")
+    page.goto(execution_url(console, arn))
+    page.wait_for_selector("#execution[data-status=SUCCEEDED] svg.graph g.state")
+    assert {name: outcome for name, (outcome, _) in outcomes(page).items()} == {
+        "Try": "succeeded", "Group": "caught", "Inner": "failed", "Skipped": "not-reached",
+        "Handled": "succeeded"}
+    assert page.locator("#events tr[data-type=TaskFailed][data-state=Try]").count() == 1
+
+
+def test_a_failed_branch_state_is_failed_while_the_execution_still_runs(console: Console, page: Any) -> None:
+    definition = {"StartAt": "Group", "States": {
+        "Group": {"Type": "Parallel", "Next": "Never",
+                  "Branches": [{"StartAt": "Inner", "States": {"Inner": {
+                      "Type": "Task", "Resource": "python:console_flows:boom", "End": True}}}],
+                  "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Wait"}]},
+        "Never": {"Type": "Pass", "End": True},
+        "Wait": {"Type": "Task", "Resource": "python:console_flows:notify.waitForTaskToken",
+                 "Parameters": {"token.$": "$$.Task.Token"}, "End": True}}}
+    machine = console.sfn.create_state_machine(name="Branchy", definition=json.dumps(definition),
+                                               roleArn="arn:aws:iam::123456789012:role/x")
+    arn = console.sfn.start_execution(stateMachineArn=machine["stateMachineArn"])["executionArn"]
+    console.wait_token(arn)
+    page.goto(execution_url(console, arn))
+    page.wait_for_selector("#execution[data-status=RUNNING] svg.graph g.state")
+    assert {name: outcome for name, (outcome, _) in outcomes(page).items()} == {
+        "Group": "caught", "Inner": "failed", "Never": "not-reached", "Wait": "running"}

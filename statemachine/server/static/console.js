@@ -334,7 +334,7 @@ async function executionPage(arn, keep) {
     consoleApi(`approvals?executionArn=${encodeURIComponent(arn)}`)]);
   const layout = await graphLayout(machine.definition);
   if (serial !== renderSerial) return;
-  const outcomes = stateOutcomes(events, execution.status);
+  const outcomes = stateOutcomes(events, execution.status, layout);
   const selected = keep && document.getElementById("execution") ? document.getElementById("execution").dataset.selected || "" : "";
   const page = h("div", {id: "execution", "data-status": execution.status, "data-selected": selected});
   const select = (name) => {

@@ -140,7 +140,25 @@ function drawNode(svg, node, outcome, options) {
 // exited; "caught" when its last attempt failed and a Catch took it on (it still exited);
 // "running" while it has not exited (or waits to retry); "failed" when the execution
 // ended without it exiting. Several instances (Map iterations, loops): the worst wins.
-function stateOutcomes(events, status) {
+// A Catch shows in the history as a failure event before the exit, or (a Parallel or Map
+// whose branch failed) only by where the execution went next: ``layout`` (optional) gives
+// the Catch targets that are not also normal successors.
+function catchOnlyTargets(layout) {
+  const names = Object.fromEntries(layout.nodes.map((n) => [n.id, n.name]));
+  const solid = {}, dashed = {};
+  for (const edge of layout.edges) {
+    const table = edge.dashed ? dashed : solid;
+    (table[names[edge.source]] = table[names[edge.source]] || new Set()).add(names[edge.target]);
+  }
+  const result = {};
+  for (const [source, targets] of Object.entries(dashed)) {
+    result[source] = new Set([...targets].filter((t) => !(solid[source] && solid[source].has(t))));
+  }
+  return result;
+}
+
+function stateOutcomes(events, status, layout) {
+  const catchOnly = layout ? catchOnlyTargets(layout) : {};
   const byId = new Map();
   const instances = [];
   const instanceOf = new Map(); // event id -> instance
@@ -165,6 +183,12 @@ function stateOutcomes(events, status) {
         exited: false, failed: false, dropped: false};
       instances.push(inst);
       instanceOf.set(event.id, inst);
+      const previous = byId.get(event.previousEventId);
+      const from = previous && previous.type.endsWith("StateExited") ? instanceOf.get(previous.id) : undefined;
+      // the Parallel/Map instance it runs in: the one that started its branch, or its predecessor's
+      const before = previous ? instanceOf.get(previous.id) : undefined;
+      inst.parent = from ? from.parent : before && (before.type === "Parallel" || before.type === "Map") ? before : before && before.parent;
+      if (from && catchOnly[from.name] && catchOnly[from.name].has(inst.name)) from.caught = true;
       continue;
     }
     if (type.endsWith("StateExited")) {
@@ -182,13 +206,15 @@ function stateOutcomes(events, status) {
     if (/(Failed|TimedOut|Aborted)$/.test(type)) inst.failed = true;
     else if (/(Scheduled|Started|Submitted)$/.test(type)) inst.failed = false;
   }
+  // a state still open in a branch that has ended (its Parallel or Map exited) failed there
+  const closed = (inst) => { for (let p = inst.parent; p; p = p.parent) if (p.exited) return true; return false; };
   const outcomes = {};
   for (const inst of instances) {
     if (inst.dropped) continue;
     let outcome;
     if (inst.type === "Fail") outcome = "failed";
-    else if (inst.exited) outcome = inst.failed ? "caught" : "succeeded";
-    else outcome = status === "RUNNING" ? "running" : "failed";
+    else if (inst.exited) outcome = inst.failed || inst.caught ? "caught" : "succeeded";
+    else outcome = status === "RUNNING" && !closed(inst) ? "running" : "failed";
     if (!outcomes[inst.name] || rank[outcome] > rank[outcomes[inst.name]]) outcomes[inst.name] = outcome;
   }
   if (status === "SUCCEEDED") outcomes.__end = "succeeded";

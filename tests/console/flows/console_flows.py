@@ -25,3 +25,12 @@ def flaky(event: dict[str, Any]) -> dict[str, str]:
     if not os.path.exists(event["marker"]):
         raise RuntimeError("the marker file is not there yet")
     return {"flaky": "recovered"}
+
+
+def fail_once(event: dict[str, Any]) -> dict[str, bool]:
+    """Fails the first time (it leaves the file named by ``marker``), then succeeds."""
+    if not os.path.exists(event["marker"]):
+        with open(event["marker"], "w") as marker:
+            marker.write("failed once")
+        raise RuntimeError("first attempt fails")
+    return {"second": True}
