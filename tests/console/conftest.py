@@ -138,9 +138,11 @@ def chromium_path() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """A headless Chromium (Playwright); skips with the reason when none can be had."""
+    """A headless Chromium (Playwright); skips with the reason when none can be had.
+    Module-scoped on purpose: Playwright's sync API keeps an asyncio loop running on the main
+    thread while it is started, which would break ``asyncio.run`` in every later test."""
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="playwright is not installed (pip install playwright)")
     path = chromium_path()

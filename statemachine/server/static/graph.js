@@ -104,6 +104,15 @@ function renderGraph(layout, outcomes, options) {
   return svg;
 }
 
+// Click, Enter or Space on a state selects it.
+function selectable(g, node, options) {
+  if (!options || !options.onSelect) return;
+  g.addEventListener("click", () => options.onSelect(node.name));
+  g.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === " ") { event.preventDefault(); options.onSelect(node.name); }
+  });
+}
+
 function drawCompound(svg, node, outcome, options) {
   const g = svgEl("g", {class: `state compound ${outcome}`, "data-state": node.name, "data-outcome": outcome, tabindex: 0}, svg);
   svgEl("rect", {x: node.x, y: node.y, width: node.width, height: node.height, rx: 12}, g);
@@ -111,7 +120,7 @@ function drawCompound(svg, node, outcome, options) {
   title.textContent = shorten(node.name, node.width - 90, 7.4);
   svgEl("text", {x: node.x + node.width - 12, y: node.y + 21, class: "type", "text-anchor": "end"}, g).textContent = node.type;
   svgEl("title", {}, g).textContent = `${node.name} (${node.type}) \u2014 ${outcome.replace("-", " ")}`;
-  if (options && options.onSelect) g.addEventListener("click", () => options.onSelect(node.name));
+  selectable(g, node, options);
 }
 
 function drawNode(svg, node, outcome, options) {
@@ -132,7 +141,7 @@ function drawNode(svg, node, outcome, options) {
   svgEl("text", {x: cx, y: node.y + 20, "text-anchor": "middle", class: "name"}, g).textContent = shorten(node.name, node.width - 20, 7.4);
   svgEl("text", {x: cx, y: node.y + 36, "text-anchor": "middle", class: "type"}, g).textContent = node.type;
   svgEl("title", {}, g).textContent = `${node.name} (${node.type}) \u2014 ${outcome.replace("-", " ")}`;
-  if (options && options.onSelect) g.addEventListener("click", () => options.onSelect(node.name));
+  selectable(g, node, options);
 }
 
 // Each state's outcome from an execution's history (GetExecutionHistory events, oldest
