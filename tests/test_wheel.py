@@ -124,3 +124,11 @@ def test_installed_wheel_runs_hello_and_prints_the_schema(installed: Path, tmp_p
     schema = _run(installed / "sm", "schema", cwd=tmp_path)
     assert schema.returncode == 0, schema.stderr
     assert isinstance(json.loads(schema.stdout), dict)
+
+
+def test_wheel_ships_the_console_page(wheel: Path) -> None:
+    """sm serve's console works offline: its page, script and styles are in the wheel."""
+    names = zipfile.ZipFile(wheel).namelist()
+    for name in ("index.html", "console.js", "graph.js", "console.css"):
+        assert f"statemachine/server/static/{name}" in names, names
+    assert "statemachine/server/console.py" in names and "statemachine/layout.py" in names
