@@ -88,6 +88,7 @@ class Worker:
         self.dispatches = 0
         self._stopping = False
         self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._active: dict[str, asyncio.Task[None]] = {}
 
     def stop(self) -> None:
@@ -97,6 +98,14 @@ class Worker:
             with contextlib.suppress(RuntimeError):
                 self._wake.set()
 
+    def wake(self) -> None:
+        """Look for due work now rather than at the next poll (any thread; e.g. ``sm serve``
+        right after StartExecution)."""
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed
+                loop.call_soon_threadsafe(wake.set)
+
     @property
     def stopping(self) -> bool:
         return self._stopping
@@ -104,6 +113,7 @@ class Worker:
     async def run(self, *, until: Callable[[], bool] | None = None) -> None:
         """Claim and advance executions until ``stop()`` (or ``until()`` turns true)."""
         self._wake = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
         backoff = 0.0
         while not self._stopping and not (until is not None and until()):
             free = self.concurrency - len(self._active)
