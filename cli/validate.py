@@ -44,7 +44,8 @@ def expand(paths: Sequence[str]) -> Iterator[str]:
     """Files as given; folders replaced by their definition files (sorted, recursive).
 
     Inside a folder, resource maps (``*.resources.yaml``, the ``--resources`` files that sit
-    beside the definitions they serve), substitutions files (``*.substitutions.json``),
+    beside the definitions they serve), HTTP Task connections files (``*.connections.yaml``,
+    for $SM_CONNECTIONS_FILE), substitutions files (``*.substitutions.json``),
     execution inputs (``*.input.json``/``.yaml``) and test files (``*.test.yaml``) are
     not definitions and are left out; a file named explicitly is checked like any file.
     """
@@ -61,7 +62,7 @@ def _is_companion(path: Path) -> bool:
     """A resource map, a template's values file (``flow.substitutions.json``, for
     --substitutions), an execution input or a test file of ``sm test`` (``flow.test.yaml``)
     kept beside definitions."""
-    return path.stem.endswith((".resources", ".substitutions", ".input", ".test"))
+    return path.stem.endswith((".resources", ".connections", ".substitutions", ".input", ".test"))
 
 
 def substitutions(args: argparse.Namespace) -> dict[str, str] | None:

@@ -169,3 +169,18 @@ def test_update_readme_replaces_only_the_results_section(tmp_path: Path) -> None
     readme.write_text("no markers")
     with pytest.raises(ValueError):
         report.update_readme(readme, "x")
+
+
+def test_the_serve_benchmark_loses_nothing_at_a_tiny_size(tmp_path: Path) -> None:
+    """bench/serve.py against sm serve only (moto is a peer, not installed by the tests):
+    every execution ends SUCCEEDED and every callback is answered by the other process."""
+    pytest.importorskip("starlette", reason="the server extra (starlette) is not installed")
+    out = tmp_path / "serve.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.serve", "--engines", "ours", "--executions", "20",
+         "--callbacks", "4", "--threads", "2", "--deadline", "120", "--json", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (run,) = json.loads(out.read_text())["results"]
+    assert (run["statuses"], run["lost"], run["callbacks_answered"]) == ({"SUCCEEDED": 20}, 0, 4)
+    assert run["latency_ms"]["p50_callback"] >= run["latency_ms"]["p50_direct"] > 0

@@ -35,7 +35,10 @@ ORDER = {
 LARGE_ORDER = {"orderId": "A-2", "lines": [{"sku": "lamp", "quantity": 3, "unitPriceCents": 4500}]}
 
 #: Examples written for AWS, run locally through a resource map of stand-ins.
-RESOURCE_MAPS = {"aws_signup.yaml": DEFINITIONS / "local" / "aws_signup.resources.yaml"}
+RESOURCE_MAPS = {
+    "aws_signup.yaml": DEFINITIONS / "local" / "aws_signup.resources.yaml",
+    "merchant_onboarding.yaml": DEFINITIONS / "local" / "merchant_onboarding.resources.yaml",
+}
 #: definitions/local/signup.py documents the account id: "acct-" + sha256(lower-case email)[:8]
 ANN_ACCOUNT = "acct-" + hashlib.sha256(b"ann@example.com").hexdigest()[:8]
 
@@ -158,10 +161,11 @@ def test_the_readme_command_prints_the_documented_output(path: Path) -> None:
     assert json.loads(result.stdout) == expected
 
 
-def test_the_callback_example_gives_the_documented_output_once_answered() -> None:
-    path = DEFINITIONS / "human_approval.yaml"
+@pytest.mark.parametrize("path", [p for p in FILES if documented_run(p)[1] is not None],
+                         ids=lambda p: p.name)
+def test_the_callback_examples_give_the_documented_output_once_answered(path: Path) -> None:
     _, answer, expected = documented_run(path)
-    machine = statemachine.load(path)
+    machine = statemachine.load(path, resource_map=RESOURCE_MAPS.get(path.name))
     execution = machine.start(json.loads(input_file(path).read_text(encoding="utf-8")))
     execution.send_task_success(execution.wait_for_task_token(timeout=30), answer)
     assert execution.wait(30).status == "SUCCEEDED"

@@ -12,6 +12,8 @@ The map::
     local_s3: buckets            # S3 getObject/listObjectsV2/putObject on folders (s3_local.py):
                                  # one folder per bucket in this root; true = $SM_S3_ROOT or
                                  # the "s3" folder beside the definition
+    smtp: {host: 127.0.0.1, port: 1025}   # sesv2:sendEmail through this SMTP server (smtp.py)
+    callbacks: {url: http://127.0.0.1:8083}   # sign Approve/Reject links (callback_links.py)
 
 Modules are found relative to the map file's folder (``base_dir:`` in a mapping given in
 code; the working directory otherwise); ``code`` is a folder playing the role of Lambda's
@@ -48,7 +50,7 @@ from typing import Any, Protocol
 import yaml
 
 from statemachine.errors import ResourceNotFoundError
-from statemachine.resources import python, s3_local
+from statemachine.resources import python, s3_local, smtp
 from statemachine.resources.aws_lambda import (
     BareLambdaHandler,
     Boto3Invoker,
@@ -72,7 +74,8 @@ from statemachine.values import JSON
 TASK_ROOT = "/var/task"
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT = "123456789012"
-_KEYS = frozenset({"lambda_functions", "resources", "lambda_fallback", "base_dir", "local_s3"})
+_KEYS = frozenset({"lambda_functions", "resources", "lambda_fallback", "base_dir", "local_s3",
+                   "smtp", "callbacks"})
 _IMPORT_LOCK = threading.Lock()
 
 
@@ -347,6 +350,12 @@ def apply(registry: Registrar, mapping_or_path: str | os.PathLike[str] | Mapping
     if root is not None:
         for resource, handler in s3_local.LocalS3(root).handlers().items():
             registry.register(resource, handler)
+    if data.get("smtp") is not None:
+        try:
+            handler = smtp.handler_from_config(data["smtp"], data.get("callbacks"), base)
+        except ValueError as exc:  # SmtpConfigError, CallbackConfigError
+            raise ResourceMapError(str(exc)) from None
+        registry.register(smtp.SEND_EMAIL_RESOURCE, handler)
     for resource, spec in (data.get("resources") or {}).items():
         registry.register(str(resource), _local_resource(str(resource), spec, base))
     functions = data.get("lambda_functions") or {}

@@ -27,7 +27,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from statemachine.errors import Diagnostic, ResourceNotFoundError
-from statemachine.resources import aws_lambda, http, local_map, python, s3_local, shell
+from statemachine.resources import (
+    aws_lambda,
+    callback_links,
+    http,
+    local_map,
+    python,
+    s3_local,
+    shell,
+    smtp,
+)
 from statemachine.resources.base import (
     ENTRY_POINT_GROUP,
     HTTP_INVOKE_RESOURCE,
@@ -182,6 +191,14 @@ def _apply_map(registry: ResourceRegistry, mapping_or_path: str | os.PathLike[st
     if root is not None:
         for name, handler in s3_local.LocalS3(root).handlers().items():
             registry.register(name, handler)
+    if data.get("smtp") is not None:
+        try:
+            smtp.SmtpSettings.from_config(data["smtp"], base)
+            if data.get("callbacks") is not None:
+                callback_links.parse_config(data["callbacks"], base)
+        except ValueError as exc:
+            raise local_map.ResourceMapError(str(exc)) from None
+        registry.register(smtp.SEND_EMAIL_RESOURCE, Placeholder("SMTP e-mail (smtp.py)"))
     for resource, spec in (data.get("resources") or {}).items():
         if not isinstance(spec, str):
             raise local_map.ResourceMapError(
