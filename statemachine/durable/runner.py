@@ -333,9 +333,15 @@ class DurableRuntime(Runtime):
             _logical.set(None)
         self.events.append(event)
         frame.last_id = event.id
+        replayed = stored is not None and count < len(stored)
         if type.endswith("Started") and type[:-7] in _TASK_PREFIXES:
-            _started.set((path, event.id, prev, stored is not None and count < len(stored)))
-        if self.on_event is not None:
+            _started.set((path, event.id, prev, replayed))
+        if self.observer is not None:  # observe.py: a replayed event was observed before
+            if replayed:
+                self.observer.replayed(event)
+            else:
+                self.observer.event(event)
+        elif self.on_event is not None:
             self.on_event(event)
         return event
 

@@ -10,6 +10,7 @@ import functools
 import inspect
 import math
 import uuid
+from types import MappingProxyType
 from typing import Any
 
 from statemachine import errors
@@ -44,6 +45,7 @@ def _no_beat() -> None:
 
 
 _REQUEST: Any = None
+_NO_TRACE: Any = MappingProxyType({})
 
 
 def _request_type() -> Any:
@@ -126,7 +128,9 @@ async def _attempt(rt: Runtime, state: TaskState, frame: Frame, value: JSON, ctx
                               input=value, context=ctx, state_name=state.name,
                               timeout_seconds=timeout, heartbeat_seconds=heartbeat,
                               task_token=token, credentials=credentials,
-                              heartbeat=_no_beat if beat is None else beat.beat)
+                              heartbeat=_no_beat if beat is None else beat.beat,
+                              trace_context=_NO_TRACE if rt.observer is None
+                              else rt.observer.trace_context(frame.path))
     try:
         result = await _guarded(rt, state, request, token, beat, timeout, heartbeat, frame,
                                 prefix, ident)
