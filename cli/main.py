@@ -26,6 +26,7 @@ examples:
   sm schema > asl.schema.json                     JSON Schema for editors
   sm test definitions/                            run the *.test.yaml cases (mocks, expectations)
   sm test-state flow.yaml --state Charge --input '{}' --inspection-level DEBUG
+  sm serve --db executions.db                    the AWS Step Functions API on 127.0.0.1:8083
 
 exit codes:
   0    success (all definitions valid / execution SUCCEEDED)
@@ -305,6 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .durable import add_commands  # durable executions (argparse only at import)
 
     add_commands(commands, _subparser)
+    from .serve import add_command as add_serve  # sm serve (argparse only at import)
+
+    add_serve(commands, _subparser)
     return parser
 
 
@@ -316,6 +320,8 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
         from .durable import command
     elif name == "run":
         from .run import command
+    elif name == "serve":
+        from .serve import command
     elif name == "test":
         from .test import command
     elif name == "test-state":

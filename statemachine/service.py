@@ -32,6 +32,7 @@ from statemachine.durable import (
     ExecutionExists,
     ExecutionRecord,
     ExecutionUpdate,
+    MachineRecord,
     TaskTokenClosed,
     TaskTokenNotFound,
     open_store,
@@ -144,9 +145,7 @@ class Service:
         "startDate"}``. A ``name`` that exists: the same input while it runs returns that
         execution (idempotent); otherwise ExecutionAlreadyExists. Raises DefinitionError,
         ResourceNotFoundError (checked now, not in the worker), InvalidJsonError."""
-        from statemachine.api import ACCOUNT, REGION, ROLE_ARN, load
-        from statemachine.history import Event
-        from statemachine.randomness import new_seed
+        from statemachine.api import load
 
         path = Path(definition)
         text = path.read_text(encoding="utf-8")
@@ -158,16 +157,26 @@ class Service:
                                             now=_now(), source=str(path.resolve()))
             found = self._loaded[key] = (machine, stored)
         machine, stored = found
+        return self.start_stored(stored, input, name=name, seed=seed)
+
+    def start_stored(self, stored: MachineRecord, input: JSON = None, *,
+                     name: str | None = None, seed: int | None = None) -> dict[str, Any]:
+        """StartExecution of a machine version already in the store (``sm serve``): as
+        ``start`` without reading a file. Raises ExecutionAlreadyExists, InvalidJsonError."""
+        from statemachine.api import ACCOUNT, REGION, ROLE_ARN
+        from statemachine.history import Event
+        from statemachine.randomness import new_seed
+
         input = {} if input is None else input
         check_json(input, "execution input")
         input_text = json.dumps(input, separators=(",", ":"), ensure_ascii=False)
         now = _now()
         name = name or str(uuid.uuid4())
-        kind = "express" if machine.type == "EXPRESS" else "execution"
-        arn = f"arn:aws:states:{REGION}:{ACCOUNT}:{kind}:{machine.name}:{name}"
+        kind = "express" if stored.type == "EXPRESS" else "execution"
+        arn = f"arn:aws:states:{REGION}:{ACCOUNT}:{kind}:{stored.name}:{name}"
         started = Event(1, 0, now.timestamp(), "ExecutionStarted",
                         {"input": input, "roleArn": ROLE_ARN})
-        record = ExecutionRecord(arn=arn, name=name, machine_arn=machine.arn,
+        record = ExecutionRecord(arn=arn, name=name, machine_arn=stored.arn,
                                  machine_version=stored.version, input=input_text,
                                  start_date=now, seed=new_seed() if seed is None else seed)
         try:
