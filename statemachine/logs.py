@@ -41,6 +41,9 @@ __all__ = ["LEVELS", "LogLevel", "LoggingConfiguration", "log_record"]
 
 LogLevel = Literal["ALL", "ERROR", "FATAL", "OFF"]
 LEVELS: Final[tuple[str, ...]] = get_args(LogLevel)
+ENV_LEVEL: Final = "SM_LOG_LEVEL"
+ENV_INCLUDE_DATA: Final = "SM_LOG_INCLUDE_DATA"
+ENV_FILE: Final = "SM_LOG_FILE"
 #: AWS: escaped input or output over 248 KB is truncated in CloudWatch Logs.
 TRUNCATE_AT: Final = 248 * 1024
 _FATAL = frozenset({"ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"})
@@ -98,6 +101,18 @@ class LoggingConfiguration:
         if destination is not None and not isinstance(destination, str):
             raise ValueError(f"logging: destination must be a file path, not {destination!r}")
         return cls(str(lowered.get("level", "ALL")).upper(), include, destination)  # type: ignore[arg-type]  # checked in __post_init__
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> LoggingConfiguration | None:
+        """``SM_LOG_LEVEL`` (ALL, ERROR, FATAL, OFF), ``SM_LOG_INCLUDE_DATA`` (1/true) and
+        ``SM_LOG_FILE`` (default stderr); None when ``SM_LOG_LEVEL`` is unset or empty.
+        ValueError for an unknown level. ``sm worker`` and ``sm serve`` read these."""
+        env = os.environ if environ is None else environ
+        level = env.get(ENV_LEVEL, "").strip().upper()
+        if not level:
+            return None
+        include = env.get(ENV_INCLUDE_DATA, "").strip().lower() in ("1", "true", "yes", "on")
+        return cls(level, include, env.get(ENV_FILE) or None)  # type: ignore[arg-type]  # checked in __post_init__
 
     def observer(self, execution: ExecutionInfo) -> Observer:
         if self.level == "OFF":

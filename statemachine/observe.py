@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from statemachine.history import Event
     from statemachine.model import State
 
-__all__ = ["BaseObserver", "ExecutionInfo", "Observability", "Observer", "Observers", "Path", "chain", "observer_for"]
+__all__ = ["BaseObserver", "ExecutionInfo", "Observability", "Observer", "Observers", "Path", "chain", "install",
+           "observer_for", "process_observability"]
 
 #: Which Parallel branch / Map iteration (or Distributed Map child) an event belongs to
 #: (``Event.path``): ``((started_event_id, index), ...)``, outermost first; ``()`` at the top.
@@ -45,6 +46,9 @@ class ExecutionInfo:
     state_machine_name: str
     type: str = "STANDARD"  # "STANDARD" | "EXPRESS"
     redrive_count: int = 0
+    #: a durable execution (worker, server): it resumes by replay, possibly in another
+    #: process, so observers see its events across several runs (see ``Observer.replayed``)
+    durable: bool = False
 
 
 @runtime_checkable
@@ -160,6 +164,31 @@ class Observers:
 
     def child(self) -> Observer:
         return Observers([member.child() for member in self.members])
+
+
+_PROCESS: dict[str, Observability] = {}
+
+
+def install(key: str, config: Observability | None) -> None:
+    """Set (None: remove) one process-wide observability, under ``key``, that durable
+    executions of this process apply (``sm worker``, ``sm serve``: e.g. the server's
+    ``/metrics`` installs its Telemetry); installing the same key again replaces it."""
+    if config is None:
+        _PROCESS.pop(key, None)
+    else:
+        _PROCESS[key] = config
+
+
+def process_observability() -> list[Observability]:
+    """What ``install`` set, plus the logging configuration of the environment
+    (``SM_LOG_LEVEL``, ``SM_LOG_INCLUDE_DATA``, ``SM_LOG_FILE``: logs.py) when set."""
+    configs = list(_PROCESS.values())
+    from statemachine.logs import LoggingConfiguration
+
+    from_env = LoggingConfiguration.from_environment()
+    if from_env is not None and "logging" not in _PROCESS:
+        configs.append(from_env)
+    return configs
 
 
 def observer_for(configs: Sequence[Observability | None], execution: ExecutionInfo) -> Observer | None:

@@ -22,6 +22,11 @@ name as description (causes are not copied into spans: they may carry data). Spa
 ``retry`` (error, attempt, delay in seconds), ``catch`` (error, catcher index), ``callback``
 (a ``.waitForTaskToken`` task submitted, waiting for its answer).
 
+Durable executions (``sm worker``, ``sm serve``) resume by replaying their history, possibly
+in another process: they get metrics (counted once, from the new events; an execution counts
+as started when its first run begins) but no spans, since a span begun before a resume could
+not be ended by the process that resumes it.
+
 Each task attempt's span is the W3C trace context (``traceparent``) given to its handler
 (``TaskRequest.trace_context``, ``TaskContext.trace_context``); the HTTP Task sends it.
 
@@ -52,10 +57,14 @@ if TYPE_CHECKING:
     from statemachine.history import Event
     from statemachine.model import State
 
-__all__ = ["INSTRUMENTATION", "Telemetry"]
+__all__ = ["INSTRUMENTATION", "SECONDS_BUCKETS", "Telemetry"]
 
 INSTRUMENTATION = "statemachine-asl"
 _PROPAGATOR = TraceContextTextMapPropagator()
+#: Histogram buckets in seconds, from a quick Pass to a day-long Wait (the SDK's default
+#: buckets are made for milliseconds).
+SECONDS_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                   60.0, 300.0, 900.0, 3600.0, 86400.0)
 _TERMINAL = {"ExecutionSucceeded": "SUCCEEDED", "ExecutionFailed": "FAILED",
              "ExecutionTimedOut": "TIMED_OUT", "ExecutionAborted": "ABORTED"}
 _TASK_PREFIXES = ("Task", "LambdaFunction")
@@ -77,7 +86,7 @@ class Telemetry:
 
     def observer(self, execution: ExecutionInfo) -> Observer:
         tracer = None
-        if self.traces:
+        if self.traces and not execution.durable:  # see "Durable executions" above
             tracer = trace.get_tracer(INSTRUMENTATION, tracer_provider=self.tracer_provider)
         instruments = _instruments(self.meter_provider) if self.metrics else None
         return _OtelObserver(execution, tracer, instruments, otel_context.get_current())
@@ -95,9 +104,11 @@ class _Instruments:
                        "TIMED_OUT": counter("timed_out", "that timed out"),
                        "ABORTED": counter("aborted", "that were aborted")}
         self.state_duration = meter.create_histogram(
-            "statemachine.state.duration", unit="s", description="Time from a state's entry to its exit")
+            "statemachine.state.duration", unit="s", description="Time from a state's entry to its exit",
+            explicit_bucket_boundaries_advisory=SECONDS_BUCKETS)
         self.task_duration = meter.create_histogram(
-            "statemachine.task.duration", unit="s", description="Time of one task attempt")
+            "statemachine.task.duration", unit="s", description="Time of one task attempt",
+            explicit_bucket_boundaries_advisory=SECONDS_BUCKETS)
         self.retries = meter.create_counter(
             "statemachine.retries", unit="{retry}", description="Retries of failed states")
         self.callbacks = meter.create_up_down_counter(
@@ -162,14 +173,38 @@ class _OtelObserver(BaseObserver):
         self.tasks: dict[Path, _OpenTask] = {}
         self.base = {"state_machine": execution.state_machine_name}
         self.last = 0.0  # timestamp of the latest event
+        self.silent = False  # replaying stored events: rebuild the open states, record nothing
+        self.replays = 0  # stored events replayed before the first new one (durable)
+        self.fresh = True  # no new event seen yet
+
+    @property
+    def meters(self) -> _Instruments | None:
+        """The instruments, unless a replayed event is being passed again."""
+        return None if self.silent else self.instruments
 
     def child(self) -> Observer:
         return self
 
     # -- events -------------------------------------------------------------------------------
+    def replayed(self, event: Event) -> None:
+        super().replayed(event)
+        self.replays += 1
+        self.silent = True
+        try:
+            self._dispatch(event)
+        finally:
+            self.silent = False
+
     def event(self, event: Event) -> None:
         if self._replaying:
             self._replaying.pop(event.path, None)
+        if self.fresh:
+            self.fresh = False
+            if self.replays == 1 and self.instruments is not None:  # only ExecutionStarted was stored
+                self.instruments.status["STARTED"].add(1, self.base)
+        self._dispatch(event)
+
+    def _dispatch(self, event: Event) -> None:
         self.last = event.timestamp
         kind = event.type
         if kind.endswith("StateEntered"):
@@ -201,8 +236,8 @@ class _OtelObserver(BaseObserver):
             "statemachine.state_machine.name": info.state_machine_name,
             "statemachine.state_machine.type": info.type,
             "statemachine.execution.redrive_count": info.redrive_count})
-        if self.instruments is not None:
-            self.instruments.status["STARTED"].add(1, self.base)
+        if self.meters is not None:
+            self.meters.status["STARTED"].add(1, self.base)
 
     def _enter(self, event: Event) -> None:
         details = event.details or {}
@@ -234,8 +269,8 @@ class _OtelObserver(BaseObserver):
             if outcome != "succeeded" and state.error is not None:
                 state.span.set_status(Status(StatusCode.ERROR, state.error))
             state.span.end(end_time=_ns(when))
-        if self.instruments is not None:
-            self.instruments.state_duration.record(max(0.0, when - state.entered), {
+        if self.meters is not None:
+            self.meters.state_duration.record(max(0.0, when - state.entered), {
                 **self.base, "state": state.name, "type": state.type, "outcome": outcome})
 
     def _task(self, event: Event) -> None:
@@ -251,8 +286,8 @@ class _OtelObserver(BaseObserver):
                 task.callback = True
                 if task.span is not None:
                     task.span.add_event("callback", timestamp=_ns(event.timestamp))
-                if self.instruments is not None:
-                    self.instruments.callbacks.add(1, self.base)
+                if self.meters is not None:
+                    self.meters.callbacks.add(1, self.base)
         elif step == "Started":
             task = self.tasks.get(path)
             if task is not None:
@@ -294,11 +329,12 @@ class _OtelObserver(BaseObserver):
                 task.span.set_attributes({"statemachine.error": error, "error.type": error})
                 task.span.set_status(Status(StatusCode.ERROR, error))
             task.span.end(end_time=_ns(when))
-        if self.instruments is not None:
-            self.instruments.task_duration.record(max(0.0, when - task.started), {
+        meters = self.meters
+        if meters is not None:
+            meters.task_duration.record(max(0.0, when - task.started), {
                 **self.base, "resource": task.resource, "outcome": outcome})
             if task.callback:
-                self.instruments.callbacks.add(-1, self.base)
+                meters.callbacks.add(-1, self.base)
 
     def _finished(self, event: Event, status: str) -> None:
         details = event.details or {}
@@ -318,8 +354,8 @@ class _OtelObserver(BaseObserver):
                 self.root.set_attributes({"statemachine.error": name, "error.type": name})
                 self.root.set_status(Status(StatusCode.ERROR, name))
             self.root.end(end_time=_ns(event.timestamp))
-        if self.instruments is not None:
-            self.instruments.status[status].add(1, self.base)
+        if self.meters is not None:
+            self.meters.status[status].add(1, self.base)
 
     # -- hooks --------------------------------------------------------------------------------
     def retrying(self, path: Path, state: State, error: StatesError, attempt: int,
@@ -331,8 +367,8 @@ class _OtelObserver(BaseObserver):
         if found is not None and found.span is not None:
             found.span.add_event("retry", {"statemachine.error": name, "statemachine.retry.attempt": attempt,
                                            "statemachine.retry.delay": delay})
-        if self.instruments is not None:
-            self.instruments.retries.add(1, {**self.base, "state": state.name, "error": name})
+        if self.meters is not None:
+            self.meters.retries.add(1, {**self.base, "state": state.name, "error": name})
 
     def caught(self, path: Path, state: State, error: StatesError, catcher: int) -> None:
         found = self.states.get(path)

@@ -22,7 +22,7 @@ import random
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -72,8 +72,12 @@ class Worker:
                  poll: float = 0.5, park_after: float = 2.0, grace: float = 30.0,
                  max_backoff: float = 30.0, log: Callable[[str], None] | None = None,
                  owner: str | None = None, history_limit: int | bool | None = True,
-                 loader: Callable[[MachineRecord], Any] | None = None) -> None:
+                 loader: Callable[[MachineRecord], Any] | None = None,
+                 observability: Sequence[Any] | None = None) -> None:
         self.store = store
+        #: logging/telemetry configurations (observe.py); None: each machine's own plus
+        #: observe.process_observability() (``sm serve``'s /metrics, $SM_LOG_LEVEL)
+        self.observability = observability
         self.loader = loader or load_machine
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
@@ -185,7 +189,8 @@ class Worker:
             result: Advance = await advance(
                 store, record, machine, lease, due_keys=[t.key for t in claim.due],
                 lease_seconds=self.lease_seconds, park_after=self.park_after,
-                stopping=lambda: self._stopping, history_limit=self.history_limit)
+                stopping=lambda: self._stopping, history_limit=self.history_limit,
+                observability=self.observability)
             self.dispatches += result.dispatches
             if result.status != "RUNNING":
                 self.finished[arn] = result.status

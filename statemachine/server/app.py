@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
-from statemachine.server import api
+from statemachine.server import api, metrics
 from statemachine.server.auth import COOKIE, bearer_ok, refused
 from statemachine.server.backend import Backend
 
@@ -80,6 +80,7 @@ def create_app(config: ServerConfig) -> Starlette:
 
     routes = [
         *api.routes(config),
+        *metrics.routes(config),
     ]
     backend = Backend(config)
 
