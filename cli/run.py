@@ -30,6 +30,7 @@ from .common import (
 
 if TYPE_CHECKING:
     from statemachine.api import Execution, StateMachine
+    from statemachine.logs import LoggingConfiguration
     from statemachine.testing.mocks import MockPlan
     from statemachine.values import JSON
 
@@ -238,6 +239,16 @@ def _load_mocked(args: argparse.Namespace, values: dict[str, str] | None) -> Sta
                          substitutions=values)
 
 
+def _logging_config(args: argparse.Namespace) -> LoggingConfiguration | None:
+    """--log-level/--log-include-data/--log-file (or $SM_LOG_LEVEL...); InputError when bad."""
+    from .observability import logging_config
+
+    try:
+        return logging_config(args)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
 def execute(
     machine: StateMachine, payload: JSON, args: argparse.Namespace, view: LiveView | None
 ) -> tuple[Execution, bool]:
@@ -252,6 +263,7 @@ def execute(
         history_limit=args.history_limit or None,
         hold_callbacks=False,  # nobody answers callbacks here: virtual time skips their timeouts
         mocks=getattr(args, "mock_plan", None),
+        logging=getattr(args, "logging_config", None),
     )
     answers = _terminal_answers(view)
     try:
@@ -388,6 +400,7 @@ def command(args: argparse.Namespace) -> int:
         check_resource_map(args.resources)
         args.mock_plan = mock_plan(args)
         _check_handler_threads()
+        args.logging_config = _logging_config(args)
     except InputError as exc:
         return error(str(exc))
     except MockConfigError as exc:

@@ -155,8 +155,25 @@ class _LogObserver(BaseObserver):
         self.include = config.include_execution_data
         self.execution = execution
         self.sink = sink
+        self.replays: list[Event] = []  # durable: stored events passed again before a new one
+        self.fresh = True
+
+    def replayed(self, event: Event) -> None:
+        super().replayed(event)
+        if self.fresh:
+            self.replays.append(event)
 
     def event(self, event: Event) -> None:
+        if self.fresh:
+            self.fresh = False
+            # a durable execution's ExecutionStarted is stored when it is started (Service):
+            # its first run logs it, before the first event the run adds
+            if len(self.replays) == 1 and self.replays[0].type == "ExecutionStarted":
+                self._write(self.replays[0])
+            self.replays = []
+        self._write(event)
+
+    def _write(self, event: Event) -> None:
         if logged(self.level, event.type):
             record = log_record(event, self.execution, include_execution_data=self.include)
             self.sink.write(json.dumps(record, ensure_ascii=False, separators=(",", ":"),
