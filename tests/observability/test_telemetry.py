@@ -238,3 +238,18 @@ def test_parallel_failure_marks_the_failing_state(otel: Otel) -> None:
     assert spans["Bad"].parent.span_id == spans["P"].context.span_id
     assert all(s.end_time is not None for s in spans.values())
     assert json.dumps(sorted(spans))  # every span ended and exported
+
+
+def test_nothing_is_imported_when_nothing_is_configured() -> None:
+    """Zero cost when off: a plain run loads neither OpenTelemetry nor the log writer."""
+    import subprocess
+    import sys
+
+    code = ("import sys, statemachine\n"
+            "m = statemachine.load({'StartAt': 'A', 'States': {'A': {'Type': 'Pass', 'End': True}}})\n"
+            "assert m.run().status == 'SUCCEEDED'\n"
+            "print(sorted(n for n in sys.modules if n.startswith(('opentelemetry', 'prometheus',"
+            " 'statemachine.telemetry', 'statemachine.logs'))))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, check=True)
+    assert result.stdout.strip() == "[]"
