@@ -81,3 +81,19 @@ def test_metrics_sit_behind_the_token(tmp_path: Any) -> None:
     with RunningServer(ServerConfig(db=str(tmp_path / "t.db"), port=0, token=token)) as server:
         assert httpx.get(f"{server.url}/metrics", timeout=30).status_code == 403
         assert samples(server, authorization=f"Bearer {token}")
+
+
+def test_server_logs_from_the_environment(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """sm serve's worker logs as $SM_LOG_LEVEL / $SM_LOG_FILE say (read at each run)."""
+    log = tmp_path / "server.log"
+    monkeypatch.setenv("SM_LOG_LEVEL", "FATAL")
+    monkeypatch.setenv("SM_LOG_FILE", str(log))
+    with RunningServer(ServerConfig(db=str(tmp_path / "s.db"), port=0)) as running:
+        sfn = running.client()
+        arn = sfn.create_state_machine(name="logged", roleArn=ROLE, definition=json.dumps({
+            "StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "Nope"}}}))["stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+        assert wait_status(sfn, execution)["status"] == "FAILED"
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(line["type"], line["execution_arn"]) for line in lines] == [("ExecutionFailed", execution)]
+    assert lines[0]["details"] == {"error": "Nope"}
