@@ -22,6 +22,7 @@ Task redacts connection values from every cause: resources/http.py), so logs hol
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import json
 import os
@@ -201,10 +202,25 @@ class _Sink:
             stream.write(line)
             stream.flush()
 
+    def close(self) -> None:
+        """Close a file this sink opened (it reopens on the next line)."""
+        with self._lock:
+            if self._path is not None and self._stream is not None:
+                self._stream.close()
+                self._stream = None
+
 
 _SINKS: dict[str, _Sink] = {}
 _SINKS_LOCK = threading.Lock()
 _STDERR = _Sink(None)
+
+
+@atexit.register
+def _close_files() -> None:
+    """Log files stay open for the process (one open per file, not per line): close them."""
+    with _SINKS_LOCK:
+        for sink in _SINKS.values():
+            sink.close()
 
 
 def _sink(destination: str | os.PathLike[str] | IO[str] | None) -> _Sink:

@@ -79,8 +79,8 @@ class Telemetry:
     ones, ``trace.set_tracer_provider``); ``traces`` / ``metrics``: turn either off.
     """
 
-    tracer_provider: Any = None
-    meter_provider: Any = None
+    tracer_provider: trace.TracerProvider | None = None
+    meter_provider: metrics.MeterProvider | None = None
     traces: bool = True
     metrics: bool = True
 
