@@ -12,7 +12,10 @@ import argparse
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
+    from opentelemetry.context import Context
+
     from statemachine.logs import LoggingConfiguration
+    from statemachine.telemetry import Telemetry
 
 LEVELS: Final = ("ALL", "ERROR", "FATAL", "OFF")
 
@@ -28,6 +31,48 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="keep input, output and task parameters in the log lines (AWS: includeExecutionData)")
     parser.add_argument("--log-file", metavar="PATH",
                         help="append the log lines to PATH (default: stderr)")
+
+
+def add_telemetry_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--telemetry", action="store_true",
+        help="OpenTelemetry spans and metrics (the otel extra): through the global providers "
+             "when run under opentelemetry-instrument (OTEL_* variables pick the exporters), "
+             "else spans as JSON on stderr; joins the trace in $TRACEPARENT")
+
+
+def telemetry_config(args: argparse.Namespace) -> Telemetry | None:
+    """``--telemetry``: a Telemetry on the global providers, or on a console span exporter
+    (stderr) when none is configured. ImportError without the otel extra."""
+    if not getattr(args, "telemetry", False):
+        return None
+    import sys
+
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from statemachine.telemetry import Telemetry
+
+    if isinstance(trace.get_tracer_provider(), TracerProvider):  # opentelemetry-instrument
+        return Telemetry()
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(out=sys.stderr)))
+    return Telemetry(tracer_provider=provider, metrics=False)
+
+
+def traceparent_context() -> Context | None:
+    """The OpenTelemetry context of ``$TRACEPARENT`` / ``$TRACESTATE`` (W3C; the convention
+    of CI systems and otel-cli for handing a trace to a child process), or None."""
+    import os
+
+    if not os.environ.get("TRACEPARENT"):
+        return None
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    carrier = {"traceparent": os.environ["TRACEPARENT"], "tracestate": os.environ.get("TRACESTATE", "")}
+    return TraceContextTextMapPropagator().extract(carrier)
 
 
 def logging_config(args: argparse.Namespace) -> LoggingConfiguration | None:

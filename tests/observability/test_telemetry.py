@@ -253,3 +253,26 @@ def test_nothing_is_imported_when_nothing_is_configured() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=120, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_sm_run_telemetry_joins_traceparent(tmp_path: Any) -> None:
+    """``sm run --telemetry`` without configured providers prints its spans (JSON) on stderr,
+    inside the trace that $TRACEPARENT hands it."""
+    import os
+    import subprocess
+    import sys
+
+    flow = tmp_path / "flow.json"
+    flow.write_text(json.dumps({"StartAt": "Only", "States": {"Only": {"Type": "Pass", "End": True}}}))
+    trace_id, parent = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+    result = subprocess.run(
+        [sys.executable, "-m", "statemachine.cli", "run", str(flow), "--telemetry", "-q", "--input", "{}"],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "TRACEPARENT": f"00-{trace_id}-{parent}-01"})
+    assert result.returncode == 0, result.stderr
+    spans = json.loads("[" + result.stderr.replace("}\n{", "},\n{") + "]")
+    by_name = {span["name"]: span for span in spans}
+    assert set(by_name) == {"flow", "Only"}
+    assert {span["context"]["trace_id"] for span in spans} == {f"0x{trace_id}"}
+    assert by_name["flow"]["parent_id"] == f"0x{parent}"
+    assert by_name["Only"]["parent_id"] == by_name["flow"]["context"]["span_id"]
