@@ -62,6 +62,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser],
                         help="waits longer than S seconds park the execution (default 2)")
     worker.add_argument("--grace", type=float, default=30.0, metavar="S",
                         help="on stop, how long running tasks may finish (default 30)")
+    from .observability import add_arguments as add_log_arguments  # argparse only at import
+
+    add_log_arguments(worker)
     worker.add_argument("--until-idle", action="store_true",
                         help="exit once nothing runs and nothing falls due within --park-after "
                              "seconds (parked executions stay parked); with --virtual-time, "
@@ -180,9 +183,9 @@ def _run(args: argparse.Namespace) -> int:
         return run_persistent(args)
     with _service(args) as service:
         if name == "start":
-            from .run import read_input
+            from .run import input_spec, read_input
 
-            started = service.start(args.file, read_input(args.input), name=args.name, seed=args.seed)
+            started = service.start(args.file, read_input(input_spec(args)), name=args.name, seed=args.seed)
             return _print(args, started, lambda: print(started["executionArn"]))
         if name == "executions":
             if args.action == "list":
@@ -210,7 +213,7 @@ def _run(args: argparse.Namespace) -> int:
             return _print(args, redriven, lambda: print(f"redriven {args.arn}"))
         # task
         if args.action == "success":
-            from .run import read_input
+            from .run import input_spec, read_input
 
             service.send_task_success(args.token, read_input(args.output))
         elif args.action == "failure":
@@ -226,7 +229,14 @@ def _worker(args: argparse.Namespace) -> int:
 
     from statemachine.durable import open_store
     from statemachine.durable.worker import Worker
+    from statemachine.observe import install
 
+    from .observability import logging_config
+
+    try:
+        install("logging", logging_config(args))  # None: $SM_LOG_LEVEL (observe.process_observability)
+    except ValueError as exc:  # SM_LOG_LEVEL=LOUD
+        return error(str(exc))
     clock = None
     if args.virtual_time:
         from statemachine.clock import VirtualClock
@@ -289,11 +299,17 @@ def run_persistent(args: argparse.Namespace) -> int:
     import signal
 
     from statemachine.durable.worker import run_one
+    from statemachine.observe import install
 
-    from .run import read_input
+    from .observability import logging_config
+    from .run import input_spec, read_input
 
+    try:
+        install("logging", logging_config(args))
+    except ValueError as exc:
+        return error(str(exc))
     with _service(args) as service:
-        started = service.start(args.file, read_input(args.input), name=args.name, seed=args.seed)
+        started = service.start(args.file, read_input(input_spec(args)), name=args.name, seed=args.seed)
         arn = started["executionArn"]
         print(f"execution: {arn}", file=sys.stderr, flush=True)
         stop = [False]

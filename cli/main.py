@@ -72,6 +72,8 @@ examples:
   sm run flow.asl.json --substitute Timeout=30     fill ${Timeout} (a SAM/Terraform template) first
   sm run LambdaSQSIntegration.asl.json --mock-config MockConfigFile.json --test-case HappyPath
                                                   Step Functions Local mocks (also: SFN_MOCK_CONFIG)
+  sm run flow.yaml --log-level ERROR --log-file run.log   JSON log lines like AWS's CloudWatch logs
+  opentelemetry-instrument sm run flow.yaml --telemetry    spans and metrics to your OTel exporters
 
 On success the output JSON is printed on stdout; on failure the error and cause go to stderr.
 On a terminal a live view shows the running states, Map progress and retries, then a table
@@ -274,6 +276,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     run.add_argument("--db", metavar="PATH|URL",
                      help="persist the execution in this database (durable; ARN on stderr)")
+    from .observability import add_arguments as add_log_arguments  # argparse only at import
+    from .observability import add_telemetry_argument
+
+    add_log_arguments(run)
+    add_telemetry_argument(run)
 
     test = _subparser(commands, "test", "Run test files (*.test.yaml).", TEST_HELP)
     test.add_argument("paths", nargs="*", metavar="PATH", help="test files or folders (default .)")

@@ -16,7 +16,7 @@ import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Final
+from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
 from .common import (
     EXIT_FAILED,
@@ -30,6 +30,8 @@ from .common import (
 
 if TYPE_CHECKING:
     from statemachine.api import Execution, StateMachine
+    from statemachine.logs import LoggingConfiguration
+    from statemachine.telemetry import Telemetry
     from statemachine.testing.mocks import MockPlan
     from statemachine.values import JSON
 
@@ -238,11 +240,50 @@ def _load_mocked(args: argparse.Namespace, values: dict[str, str] | None) -> Sta
                          substitutions=values)
 
 
+def _logging_config(args: argparse.Namespace) -> LoggingConfiguration | None:
+    """--log-level/--log-include-data/--log-file (or $SM_LOG_LEVEL...); InputError when bad."""
+    from .observability import logging_config
+
+    try:
+        return logging_config(args)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def _telemetry_config(args: argparse.Namespace) -> Telemetry | None:
+    """--telemetry; InputError when the otel extra is missing."""
+    from .observability import telemetry_config
+
+    try:
+        return telemetry_config(args)
+    except ImportError:
+        raise InputError("--telemetry needs the otel extra: pip install 'statemachine-asl[otel]'") from None
+
+
+def _start(machine: StateMachine, payload: JSON, **options: Any) -> Execution:
+    """``machine.start``, inside the trace of $TRACEPARENT when traced (observers take the
+    current context when the execution is made)."""
+    if options.get("telemetry") is None:
+        return machine.start(payload, **options)
+    from opentelemetry import context
+
+    from .observability import traceparent_context
+
+    parent = traceparent_context()
+    token = context.attach(parent) if parent is not None else None
+    try:
+        return machine.start(payload, **options)
+    finally:
+        if token is not None:
+            context.detach(token)
+
+
 def execute(
     machine: StateMachine, payload: JSON, args: argparse.Namespace, view: LiveView | None
 ) -> tuple[Execution, bool]:
     """Start the execution and wait for it; returns it and whether Ctrl-C aborted it."""
-    execution = machine.start(
+    execution = _start(
+        machine,
         payload,
         name=args.name,
         virtual_time=args.virtual_time,
@@ -252,6 +293,8 @@ def execute(
         history_limit=args.history_limit or None,
         hold_callbacks=False,  # nobody answers callbacks here: virtual time skips their timeouts
         mocks=getattr(args, "mock_plan", None),
+        logging=getattr(args, "logging_config", None),
+        telemetry=getattr(args, "telemetry_config", None),
     )
     answers = _terminal_answers(view)
     try:
@@ -388,6 +431,8 @@ def command(args: argparse.Namespace) -> int:
         check_resource_map(args.resources)
         args.mock_plan = mock_plan(args)
         _check_handler_threads()
+        args.logging_config = _logging_config(args)
+        args.telemetry_config = _telemetry_config(args)
     except InputError as exc:
         return error(str(exc))
     except MockConfigError as exc:

@@ -11,8 +11,10 @@ Extension points and test doubles: ``ResourceRegistry`` / ``ResourceHandler`` /
 ``TaskRequest`` (Task resources), ``MockResource`` (scripted answers), ``Clock`` /
 ``VirtualClock`` / ``SystemClock`` (time), ``ExecutionStore`` / ``MemoryStore`` /
 ``SqliteStore`` (where executions and events go), ``HandlerThreads`` (the worker threads
-blocking handlers run on). Types: ``JSONValue`` (what comes out), ``JSONInput`` (what goes
-in), ``ExecutionStatus``, ``MachineType``.
+blocking handlers run on), ``LoggingConfiguration`` and ``Telemetry`` (execution logs like
+AWS's CloudWatch log events; OpenTelemetry traces and metrics, the ``otel`` extra). Types:
+``JSONValue`` (what comes out), ``JSONInput`` (what goes in), ``ExecutionStatus``,
+``MachineType``.
 """
 
 import typing
@@ -30,12 +32,14 @@ from statemachine.values import ExecutionStatus, InvalidJsonError, JSONInput, JS
 if typing.TYPE_CHECKING:
     from statemachine.api import Execution, RunOptions, StateMachine, load
     from statemachine.clock import Clock, SystemClock, VirtualClock
+    from statemachine.logs import LoggingConfiguration
     from statemachine.resources.base import ResourceHandler, TaskRequest
     from statemachine.resources.mock import MockError, MockResource
     from statemachine.resources.python import TaskContext
     from statemachine.resources.registry import ResourceRegistry
     from statemachine.resources.threads import HandlerThreads
     from statemachine.store import ExecutionStore, MemoryStore, SqliteStore
+    from statemachine.telemetry import Telemetry
 
 __version__ = "0.1.0"
 
@@ -57,6 +61,8 @@ _LAZY: typing.Final = {
     "MockResource": "statemachine.resources.mock",
     "TaskContext": "statemachine.resources.python",
     "HandlerThreads": "statemachine.resources.threads",
+    "LoggingConfiguration": "statemachine.logs",
+    "Telemetry": "statemachine.telemetry",
     "ExecutionStore": "statemachine.store",
     "MemoryStore": "statemachine.store",
     "SqliteStore": "statemachine.store",
@@ -90,6 +96,7 @@ __all__ = [
     "InvalidJsonError",
     "JSONInput",
     "JSONValue",
+    "LoggingConfiguration",
     "MachineType",
     "MemoryStore",
     "MockError",
@@ -105,6 +112,7 @@ __all__ = [
     "SystemClock",
     "TaskContext",
     "TaskRequest",
+    "Telemetry",
     "VirtualClock",
     "__version__",
     "load",

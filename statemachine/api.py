@@ -47,10 +47,13 @@ from statemachine.values import (
 )
 
 if TYPE_CHECKING:
+    from statemachine.logs import LoggingConfiguration
+    from statemachine.observe import Observer
     from statemachine.resources.base import ResourceHandler
     from statemachine.resources.registry import ResourceRegistry
     from statemachine.resources.threads import HandlerThreads
     from statemachine.store import ExecutionStore
+    from statemachine.telemetry import Telemetry
     from statemachine.testing.mocks import MockPlan
     from statemachine.testing.teststate import TestStateResult
 
@@ -69,7 +72,9 @@ def load(source: str | os.PathLike[str] | bytes | Mapping[str, JSON], *,
          resource_map: str | os.PathLike[str] | Mapping[str, JSON] | None = None,
          name: str | None = None, machine_type: MachineType = "STANDARD",
          validation_cache: bool = False, substitutions: Mapping[str, str] | None = None,
-         handler_threads: int | HandlerThreads | None = None) -> StateMachine:
+         handler_threads: int | HandlerThreads | None = None,
+         logging: LoggingConfiguration | None = None,
+         telemetry: Telemetry | None = None) -> StateMachine:
     """Load, validate and compile a definition (path, YAML/JSON text or dict).
 
     ``resources`` is a ResourceRegistry or a mapping ``{resource: handler}`` added to the
@@ -83,6 +88,9 @@ def load(source: str | os.PathLike[str] | bytes | Mapping[str, JSON], *,
     ``handler_threads`` (a size or a ``HandlerThreads``) gives the machine its own pool of
     worker threads for blocking handlers, shared by its executions (default: the process-wide pool, sized by
     ``SM_HANDLER_THREADS``, 64 when unset; see statemachine.resources.threads).
+    ``logging`` (AWS's LoggingConfiguration: JSON log lines) and ``telemetry``
+    (OpenTelemetry spans and metrics) observe every execution of the machine; ``run``
+    may override either (see README "Observability").
     Raises DefinitionError (all diagnostics) or ResourceNotFoundError.
     """
     from statemachine.compiler import compile_machine
@@ -110,6 +118,7 @@ def load(source: str | os.PathLike[str] | bytes | Mapping[str, JSON], *,
         from statemachine.resources.threads import threads_for
 
         machine._threads = threads_for(handler_threads)
+    machine.logging, machine.telemetry = logging, telemetry
     return machine
 
 
@@ -249,6 +258,10 @@ class RunOptions(TypedDict, total=False):
     hold_callbacks: bool
     handler_threads: int | HandlerThreads | None  # this execution's own pool of worker threads for blocking handlers
     mocks: MockPlan | None  # answers of mocked states, by state name (statemachine.testing)
+    #: JSON log lines like AWS's CloudWatch log events (None: the machine's, from load())
+    logging: LoggingConfiguration | None
+    #: OpenTelemetry spans and metrics (None: the machine's, from load()); the ``otel`` extra
+    telemetry: Telemetry | None
 
 
 class StateMachine:
@@ -262,6 +275,9 @@ class StateMachine:
         self.arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}"
         self._handlers = dict(handlers)
         self._threads: HandlerThreads | None = None  # load(handler_threads=N)
+        #: observability of every execution (load(logging=..., telemetry=...)); run() overrides
+        self.logging: LoggingConfiguration | None = None
+        self.telemetry: Telemetry | None = None
         #: the validator's warnings about the definition (``Diagnostic``s with severity
         #: "warning", e.g. ``missing-path-suffix``): they do not stop it from loading
         self.warnings: tuple[Diagnostic, ...] = ()
@@ -328,7 +344,8 @@ class StateMachine:
                    store: ExecutionStore | None = None, seed: int | None = None,
                    history_limit: Any = _DEFAULT, hold_callbacks: bool = True,
                    handler_threads: int | HandlerThreads | None = None,
-                   mocks: MockPlan | None = None) -> Execution:
+                   mocks: MockPlan | None = None, logging: Any = _DEFAULT,
+                   telemetry: Any = _DEFAULT) -> Execution:
         input = {} if input is None else input
         check_json(input, "execution input")  # AWS: InvalidExecutionInput, before anything runs
         seed = _run_seed(seed, rng)
@@ -343,7 +360,10 @@ class StateMachine:
             from statemachine.resources.threads import threads_for
 
             threads = threads_for(handler_threads)
-        execution = Execution(self, input, name, clock, rng, on_event, timeout, limits, store)
+        observability = (self.logging if logging is _DEFAULT else logging,
+                         self.telemetry if telemetry is _DEFAULT else telemetry)
+        execution = Execution(self, input, name, clock, rng, on_event, timeout, limits, store,
+                              observability)
         execution.seed = seed
         execution._runtime._threads = threads
         # a size makes a pool for this run only: its threads end with the run
@@ -390,7 +410,7 @@ class Execution:
     def __init__(self, machine: StateMachine, input: JSON, name: str, clock: Clock,
                  rng: random.Random, on_event: Callable[[dict[str, Any]], None] | None,
                  timeout: float | None, limits: _Limits,
-                 store: ExecutionStore | None = None) -> None:
+                 store: ExecutionStore | None = None, observability: tuple[Any, ...] = ()) -> None:
         self.machine = machine
         self.name = name
         #: The seed every random draw of this execution came from (names, task tokens, retry
@@ -430,7 +450,18 @@ class Execution:
             on_event=listener, data_limit=limits.data_limit, arn=self.execution_arn,
             history_limit=limits.history_limit, hold_callbacks=limits.hold_callbacks,
             max_duration=EXPRESS_MAX_DURATION if machine.type == "EXPRESS" else STANDARD_MAX_DURATION,
+            observer=self._observer(observability),
         )
+
+    def _observer(self, observability: tuple[Any, ...]) -> Observer | None:
+        """Logs/traces/metrics of this execution (None when nothing is configured)."""
+        if not any(config is not None for config in observability):
+            return None
+        from statemachine.observe import ExecutionInfo, observer_for
+
+        machine = self.machine
+        info = ExecutionInfo(self.execution_arn, self.name, machine.arn, machine.name, machine.type)
+        return observer_for(observability, info)
 
     # -- running ------------------------------------------------------------------------------
     async def _main(self) -> None:

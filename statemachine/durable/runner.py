@@ -361,9 +361,15 @@ class DurableRuntime(Runtime):
             _logical.set(None)
         self.events.append(event)
         frame.last_id = event.id
+        replayed = stored is not None and count < len(stored)
         if type.endswith("Started") and type[:-7] in _TASK_PREFIXES:
-            _started.set((path, event.id, prev, stored is not None and count < len(stored)))
-        if self.on_event is not None:
+            _started.set((path, event.id, prev, replayed))
+        if self.observer is not None:  # observe.py: a replayed event was observed before
+            if replayed:
+                self.observer.replayed(event)
+            else:
+                self.observer.event(event)
+        elif self.on_event is not None:
             self.on_event(event)
         return event
 
@@ -623,6 +629,20 @@ async def drive(rt: DurableRuntime, main: asyncio.Future[Any], clock: DurableClo
     return None
 
 
+def _observer(record: ExecutionRecord, machine: Any, observability: Sequence[Any] | None) -> Any:
+    """The observer of one advance of a durable execution (None when nothing observes)."""
+    from statemachine.observe import ExecutionInfo, observer_for, process_observability
+
+    if observability is None:
+        observability = [getattr(machine, "logging", None), getattr(machine, "telemetry", None),
+                         *process_observability()]
+    if not any(config is not None for config in observability):
+        return None
+    info = ExecutionInfo(record.arn, record.name, machine.arn, machine.name, machine.type,
+                         record.redrive_count, durable=True)
+    return observer_for(observability, info)
+
+
 def run_options(record: ExecutionRecord, machine: Any) -> dict[str, Any]:
     """The contexts ``$$.Execution`` and ``$$.StateMachine`` show for a stored execution."""
     from statemachine.api import ROLE_ARN
@@ -640,7 +660,8 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
                   park_after: float = 2.0, base_clock: Clock | None = None,
                   stopping: Callable[[], bool] = lambda: False,
                   history: Sequence[EventRecord] | None = None,
-                  history_limit: int | bool | None = True) -> Advance:
+                  history_limit: int | bool | None = True,
+                  observability: Sequence[Any] | None = None) -> Advance:
     """Advance one execution under ``lease`` until it ends or parks; see the module
     docstring. ``machine`` is the loaded ``StateMachine``; ``due_keys`` the timers that
     woke it (deleted with the first commit); ``history_limit``: True for AWS's (25,000
@@ -661,7 +682,8 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
         history_limit=(None if express else DEFAULT_HISTORY_LIMIT) if history_limit is True
         else history_limit or None,
         max_duration=EXPRESS_MAX_DURATION if express else STANDARD_MAX_DURATION,
-        hold_callbacks=False, **run_options(record, machine))
+        hold_callbacks=False, observer=_observer(record, machine, observability),
+        **run_options(record, machine))
     rt.consumed = list(due_keys)
     value = json.loads(record.input)
     started = record.start_date.timestamp()

@@ -22,7 +22,7 @@ import random
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -86,9 +86,13 @@ class Worker:
                  max_backoff: float = 30.0, log: Callable[[str], None] | None = None,
                  owner: str | None = None, history_limit: int | bool | None = True,
                  clock: Clock | None = None,
-                 loader: Callable[[MachineRecord], Any] | None = None) -> None:
+                 loader: Callable[[MachineRecord], Any] | None = None,
+                 observability: Sequence[Any] | None = None) -> None:
         self.store = store
         self.clock: Clock = clock or SystemClock()
+        #: logging/telemetry configurations (observe.py); None: each machine's own plus
+        #: observe.process_observability() (``sm serve``'s /metrics, $SM_LOG_LEVEL)
+        self.observability = observability
         self.loader = loader or load_machine
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
@@ -224,7 +228,7 @@ class Worker:
                 store, record, machine, lease, due_keys=[t.key for t in claim.due],
                 lease_seconds=self.lease_seconds, park_after=self.park_after,
                 stopping=lambda: self._stopping, history_limit=self.history_limit,
-                base_clock=self.clock)
+                base_clock=self.clock, observability=self.observability)
             self.dispatches += result.dispatches
             if result.status != "RUNNING":
                 self.finished[arn] = result.status

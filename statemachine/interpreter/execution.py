@@ -40,9 +40,11 @@ from statemachine.history import Event
 from statemachine.interpreter import dataflow
 from statemachine.interpreter.retry import retry_delay
 from statemachine.model import CompiledMachine, State
+from statemachine.observe import chain
 from statemachine.values import JSON, MISSING, json_problem
 
 if TYPE_CHECKING:
+    from statemachine.observe import Observer
     from statemachine.resources.threads import HandlerThreads
 
 __all__ = [
@@ -135,6 +137,8 @@ class Runtime:
     ``hold_callbacks``: under a virtual clock, whether a callback waiting for send_task_*
     holds time still (someone in this process may answer it) or lets it jump to the next
     deadline. ``handlers``: the state-handler table (default: handlers.HANDLERS).
+    ``observer``: logs, traces and metrics (observe.py); it sees every event through
+    ``on_event`` and the retry/catch/failure hooks of ``run_state``. None: nothing observes.
     """
 
     def __init__(self, *, clock: Clock, rng: random.Random, resolve: Callable[[str], Any],
@@ -144,13 +148,14 @@ class Runtime:
                  handlers: Mapping[type, Handler] | None = None,
                  history_limit: int | None = None, max_duration: float | None = None,
                  interrupt: Interrupt | None = None, hold_callbacks: bool = True,
-                 threads: HandlerThreads | None = None) -> None:
+                 threads: HandlerThreads | None = None, observer: Observer | None = None) -> None:
         self.clock = clock
         self.rng = rng
         self.resolve = resolve
         self.execution_ctx = execution_ctx
         self.machine_ctx = machine_ctx
-        self.on_event = on_event
+        self.observer = observer
+        self.on_event = on_event if observer is None else chain(on_event, observer.event)
         self.data_limit = data_limit
         self.events: list[Event] = []
         self.tokens: dict[str, asyncio.Future[JSON]] = {}
@@ -253,7 +258,8 @@ class Runtime:
                         execution_ctx=self.execution_ctx, machine_ctx=self.machine_ctx,
                         data_limit=self.data_limit, arn=self.arn, handlers=self.handlers,
                         max_duration=self.max_duration, interrupt=self.interrupt,
-                        hold_callbacks=self.hold_callbacks)
+                        hold_callbacks=self.hold_callbacks,
+                        observer=self.observer.child() if self.observer is not None else None)
         clone.started = self.started
         clone.tokens = self.tokens
         clone.heartbeats = self.heartbeats
@@ -442,6 +448,11 @@ async def run_state(rt: Runtime, state: State, raw: JSON, frame: Frame) -> tuple
             caught = _catch(rt, state, raw, frame, run, failure)
         except Exception as exc:  # Catch's own Output/Assign/ResultPath failed
             raise as_failure(rt, frame, run, exc) from None
+        if rt.observer is not None:
+            if caught is None:
+                rt.observer.failed(frame.path, state, failure)
+            else:
+                rt.observer.caught(frame.path, state, failure, int(caught[1][5:]))  # "catch<i>"
         if caught is None:
             if not failure.source_event:  # where it failed: what aborted siblings link to
                 failure = failure.replace(source_event=frame.last_id)
@@ -462,6 +473,8 @@ async def _retry(rt: Runtime, frame: Frame, run: StateRun, failure: StatesError,
     if delay is None:
         return False
     run.retry_count += 1
+    if rt.observer is not None:
+        rt.observer.retrying(frame.path, state, failure, run.retry_count, delay)
     try:
         await rt.clock.sleep(rt.check_delay(delay, f"The retry of state '{state.name}'"))
     except asyncio.CancelledError as exc:

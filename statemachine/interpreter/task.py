@@ -9,6 +9,7 @@ import asyncio
 import functools
 import inspect
 import math
+from types import MappingProxyType
 from typing import Any
 
 from statemachine import errors
@@ -43,6 +44,7 @@ def _no_beat() -> None:
 
 
 _REQUEST: Any = None
+_NO_TRACE: Any = MappingProxyType({})
 
 
 def _request_type() -> Any:
@@ -138,7 +140,9 @@ async def _attempt(rt: Runtime, state: TaskState, frame: Frame, value: JSON, ctx
                               input=value, context=ctx, state_name=state.name,
                               timeout_seconds=timeout, heartbeat_seconds=heartbeat,
                               task_token=token, credentials=credentials,
-                              heartbeat=_no_beat if beat is None else beat.beat)
+                              heartbeat=_no_beat if beat is None else beat.beat,
+                              trace_context=_NO_TRACE if rt.observer is None
+                              else rt.observer.trace_context(frame.path))
     try:
         result = await _guarded(rt, state, request, token, beat, timeout, heartbeat, frame,
                                 prefix, ident)

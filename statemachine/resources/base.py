@@ -52,6 +52,9 @@ class TaskRequest:
     ``timeout_seconds`` / ``heartbeat_seconds``: the state's TimeoutSeconds / HeartbeatSeconds
     in seconds, counted from the handler's start (None when the state has none).
     ``credentials``: the state's evaluated ``Credentials`` (e.g. ``{"RoleArn": ...}``) or None.
+    ``trace_context``: the W3C trace-context headers of this attempt's span (``traceparent``
+    and, when set, ``tracestate``) when the execution is traced (``run(telemetry=...)``),
+    else empty; the HTTP Task sends them, other handlers may pass them on (observe.py).
     """
 
     resource: str
@@ -67,6 +70,7 @@ class TaskRequest:
     #: durable executions: True when this attempt may have run before (its worker stopped
     #: while it was in flight); same task token, same input (at-least-once delivery)
     redelivered: bool = False
+    trace_context: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 @runtime_checkable

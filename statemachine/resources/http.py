@@ -16,6 +16,10 @@ otherwise>, "StatusCode": int, "StatusText": str}``. Errors:
 - ``States.Runtime`` for malformed parameters; ``Http.ConnectionNotConfigured`` when the
   ConnectionArn has no local configuration.
 
+A traced execution (``run(telemetry=...)``) sends its W3C trace context (``traceparent``,
+``tracestate``) with the request, so the called service joins the trace; a header of the same
+name in ``Headers`` wins.
+
 TLS certificates are verified (``SSL_CERT_FILE`` picks a CA bundle). The request is async:
 a task timeout or an abort cancels it. Redirects are not followed (a 3xx is a StatusCode error),
 so connection credentials never go to a host the definition did not name.
@@ -199,6 +203,10 @@ class HttpInvokeHandler:
     async def _invoke(self, request: TaskRequest, params: Mapping[str, JSON], method: str,
                       connection: Connection | None) -> JSON:
         headers = _headers(params, connection)
+        if request.trace_context:
+            given = {name.lower() for name in headers}
+            headers = {**{k: v for k, v in request.trace_context.items() if k.lower() not in given},
+                       **headers}
         body = _body(params, headers, connection)
         url = _url(params, connection)
         timeout = min(request.timeout_seconds or MAX_SECONDS, MAX_SECONDS)

@@ -47,6 +47,10 @@ class TaskContext:
     resource: str
     timeout_seconds: float | None
     heartbeat: Callable[[], None]
+    #: W3C trace-context headers of the task attempt's span (``{"traceparent": ...}``) when
+    #: the execution is traced, else empty: ``opentelemetry.propagate.extract(...)`` of it
+    #: continues the trace inside the function
+    trace_context: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 # -- Lambda-shaped error causes ---------------------------------------------------------------
@@ -158,7 +162,7 @@ def task_context(request: TaskRequest) -> TaskContext:
     return TaskContext(
         task_token=request.task_token, context=request.context, state_name=request.state_name,
         resource=request.resource, timeout_seconds=request.timeout_seconds,
-        heartbeat=request.heartbeat,
+        heartbeat=request.heartbeat, trace_context=request.trace_context,
     )
 
 

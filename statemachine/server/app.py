@@ -31,7 +31,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from statemachine.server import api, callbacks, console
+from statemachine.server import api, callbacks, console, metrics
 from statemachine.server.auth import COOKIE, bearer_ok, refused
 from statemachine.server.backend import Backend
 
@@ -83,6 +83,7 @@ def create_app(config: ServerConfig) -> Starlette:
     routes = [
         *api.routes(config),
         *callbacks.routes(config),
+        *metrics.routes(config),
         *console.routes(config),
     ]
     backend = Backend(config)

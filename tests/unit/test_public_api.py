@@ -17,10 +17,10 @@ HELLO = {"StartAt": "Hello", "States": {"Hello": {"Type": "Pass", "Result": "wor
 
 PUBLIC = [
     "Clock", "DefinitionError", "Diagnostic", "Execution", "ExecutionError", "ExecutionStatus",
-    "ExecutionStore", "HandlerThreads", "InvalidJsonError", "JSONInput", "JSONValue", "MachineType", "MemoryStore",
+    "ExecutionStore", "HandlerThreads", "InvalidJsonError", "JSONInput", "JSONValue", "LoggingConfiguration", "MachineType", "MemoryStore",
     "MockError", "MockResource", "ResourceHandler", "ResourceNotFoundError", "ResourceRegistry",
     "RunOptions", "SqliteStore", "StateMachine", "StateMachineError", "StatesError", "SystemClock",
-    "TaskContext", "TaskRequest", "VirtualClock", "__version__", "load",
+    "TaskContext", "TaskRequest", "Telemetry", "VirtualClock", "__version__", "load",
 ]
 
 

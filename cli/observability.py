@@ -1,0 +1,87 @@
+"""CLI stage, observability options: ``--log-level``, ``--log-include-data``, ``--log-file``
+for ``sm run`` and ``sm worker`` (AWS's LoggingConfiguration; statemachine/logs.py).
+
+Only argparse at import; ``logging_config`` imports the library when a command runs. Without
+``--log-level`` the environment decides (``SM_LOG_LEVEL``, ``SM_LOG_INCLUDE_DATA``,
+``SM_LOG_FILE``), and without either nothing is logged.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from opentelemetry.context import Context
+
+    from statemachine.logs import LoggingConfiguration
+    from statemachine.telemetry import Telemetry
+
+LEVELS: Final = ("ALL", "ERROR", "FATAL", "OFF")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--log-level", type=str.upper, choices=LEVELS, metavar="LEVEL",
+        help="write the execution's events as JSON lines shaped like Step Functions' CloudWatch "
+             "log events: ALL, ERROR (failures), FATAL (execution failures) or OFF "
+             "(default: $SM_LOG_LEVEL, else OFF; ALL when only --log-file is given)")
+    parser.add_argument(
+        "--log-include-data", action="store_true",
+        help="keep input, output and task parameters in the log lines (AWS: includeExecutionData)")
+    parser.add_argument("--log-file", metavar="PATH",
+                        help="append the log lines to PATH (default: stderr)")
+
+
+def add_telemetry_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--telemetry", action="store_true",
+        help="OpenTelemetry spans and metrics (the otel extra): through the global providers "
+             "when run under opentelemetry-instrument (OTEL_* variables pick the exporters), "
+             "else spans as JSON on stderr; joins the trace in $TRACEPARENT")
+
+
+def telemetry_config(args: argparse.Namespace) -> Telemetry | None:
+    """``--telemetry``: a Telemetry on the global providers, or on a console span exporter
+    (stderr) when none is configured. ImportError without the otel extra."""
+    if not getattr(args, "telemetry", False):
+        return None
+    import sys
+
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from statemachine.telemetry import Telemetry
+
+    if isinstance(trace.get_tracer_provider(), TracerProvider):  # opentelemetry-instrument
+        return Telemetry()
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(out=sys.stderr)))
+    return Telemetry(tracer_provider=provider, metrics=False)
+
+
+def traceparent_context() -> Context | None:
+    """The OpenTelemetry context of ``$TRACEPARENT`` / ``$TRACESTATE`` (W3C; the convention
+    of CI systems and otel-cli for handing a trace to a child process), or None."""
+    import os
+
+    if not os.environ.get("TRACEPARENT"):
+        return None
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    carrier = {"traceparent": os.environ["TRACEPARENT"], "tracestate": os.environ.get("TRACESTATE", "")}
+    return TraceContextTextMapPropagator().extract(carrier)
+
+
+def logging_config(args: argparse.Namespace) -> LoggingConfiguration | None:
+    """The LoggingConfiguration the options ask for (None: nothing to log)."""
+    from statemachine.logs import LoggingConfiguration
+
+    level = getattr(args, "log_level", None)
+    file = getattr(args, "log_file", None)
+    include = bool(getattr(args, "log_include_data", False))
+    if level is None and file is None and not include:
+        return LoggingConfiguration.from_environment()
+    return LoggingConfiguration(level or "ALL", include, file)
