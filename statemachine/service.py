@@ -13,7 +13,9 @@ can call it; ``sm worker`` processes (statemachine.durable.worker) do the runnin
 
 Errors (all ``ServiceError``, a StateMachineError): ExecutionAlreadyExists,
 ExecutionDoesNotExist, ExecutionNotRedrivable, TaskDoesNotExist, TaskTimedOut,
-InvalidToken, InvalidOutput; store failures raise statemachine.durable's StoreError.
+InvalidToken, InvalidOutput; for schedules (EventBridge Scheduler's verbs, see
+statemachine.schedules.service) ValidationException, ConflictException,
+ResourceNotFoundException; store failures raise statemachine.durable's StoreError.
 """
 
 from __future__ import annotations
@@ -38,20 +40,24 @@ from statemachine.durable import (
 )
 from statemachine.durable.runner import aws_event, cancel_waiting_tokens, event_record
 from statemachine.errors import StateMachineError
+from statemachine.schedules.service import ScheduleMethods
 from statemachine.values import JSON, check_json
 
 _List = list  # ``Service.list`` shadows the builtin inside the class
 
 __all__ = [
+    "ConflictException",
     "ExecutionAlreadyExists",
     "ExecutionDoesNotExist",
     "ExecutionNotRedrivable",
     "InvalidOutput",
     "InvalidToken",
+    "ResourceNotFoundException",
     "Service",
     "ServiceError",
     "TaskDoesNotExist",
     "TaskTimedOut",
+    "ValidationException",
 ]
 
 _PAYLOAD_LIMIT = 256 * 1024
@@ -108,6 +114,24 @@ class InvalidOutput(ServiceError):
     code = "InvalidOutput"
 
 
+class ValidationException(ServiceError):
+    """EventBridge Scheduler: a request field is invalid (an expression, a time zone, ...)."""
+
+    code = "ValidationException"
+
+
+class ConflictException(ServiceError):
+    """EventBridge Scheduler: a schedule of that name exists in the group."""
+
+    code = "ConflictException"
+
+
+class ResourceNotFoundException(ServiceError):
+    """EventBridge Scheduler: no such schedule (or no such state machine as its target)."""
+
+    code = "ResourceNotFoundException"
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -116,8 +140,8 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-class Service:
-    """Durable executions of one store (see the module docstring)."""
+class Service(ScheduleMethods):
+    """Durable executions and schedules of one store (see the module docstring)."""
 
     def __init__(self, db: str | os.PathLike[str] | DurableStore | None = None) -> None:
         if db is None or isinstance(db, (str, os.PathLike)):

@@ -25,11 +25,14 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from statemachine.durable.contract import Claim, DurableStore, ExecutionRecord, MachineRecord
 from statemachine.durable.errors import LeaseHeld, StoreError
 from statemachine.durable.runner import Advance, advance
+
+if TYPE_CHECKING:
+    from statemachine.schedules.scheduler import Catchup, Scheduler
 
 __all__ = ["Worker", "load_machine", "worker_id"]
 
@@ -65,13 +68,16 @@ class Worker:
     without renewal (renewed every third of it). ``poll``: longest sleep between claims.
     ``park_after``: waits due within this many seconds are slept in process, longer ones
     park. ``log``: one line per notable thing (default: stderr). ``only``: advance just
-    this execution ARN (``sm run --db``).
+    this execution ARN (``sm run --db``). ``schedules``: also fire the store's schedules
+    (statemachine.schedules.scheduler; ``catchup`` "once" or "skip" for fires missed while
+    no worker ran).
     """
 
     def __init__(self, store: DurableStore, *, concurrency: int = 64, lease_seconds: float = 30.0,
                  poll: float = 0.5, park_after: float = 2.0, grace: float = 30.0,
                  max_backoff: float = 30.0, log: Callable[[str], None] | None = None,
-                 owner: str | None = None, history_limit: int | bool | None = True) -> None:
+                 owner: str | None = None, history_limit: int | bool | None = True,
+                 schedules: bool = False, catchup: Catchup = "once") -> None:
         self.store = store
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
@@ -87,10 +93,17 @@ class Worker:
         self._stopping = False
         self._wake: asyncio.Event | None = None
         self._active: dict[str, asyncio.Task[None]] = {}
+        self.scheduler: Scheduler | None = None
+        if schedules:
+            from statemachine.schedules.scheduler import Scheduler
+
+            self.scheduler = Scheduler(store, catchup=catchup, log=self.log)
 
     def stop(self) -> None:
         """Ask the worker to stop (any thread or a signal handler): see the module docstring."""
         self._stopping = True
+        if self.scheduler is not None:
+            self.scheduler.stop()
         if self._wake is not None:
             with contextlib.suppress(RuntimeError):
                 self._wake.set()
@@ -102,6 +115,15 @@ class Worker:
     async def run(self, *, until: Callable[[], bool] | None = None) -> None:
         """Claim and advance executions until ``stop()`` (or ``until()`` turns true)."""
         self._wake = asyncio.Event()
+        firing = None if self.scheduler is None else asyncio.ensure_future(self.scheduler.run())
+        try:
+            await self._loop(until)
+        finally:
+            if firing is not None and self.scheduler is not None:
+                self.scheduler.stop()
+                await firing
+
+    async def _loop(self, until: Callable[[], bool] | None) -> None:
         backoff = 0.0
         while not self._stopping and not (until is not None and until()):
             free = self.concurrency - len(self._active)
