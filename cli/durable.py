@@ -29,6 +29,7 @@ WORKER_HELP: Final = """\
 examples:
   sm worker                                  run, resume and wake executions until Ctrl-C
   sm worker --db postgresql://sm@db/sm --concurrency 200
+  sm worker --catchup skip                   fire schedules, dropping fires missed while down
 
 Several workers may share one database (SQLite: one host; PostgreSQL: many). SIGTERM or
 Ctrl-C stops claiming work, lets running tasks finish (up to --grace seconds) and leaves
@@ -58,6 +59,11 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser],
                         help="waits longer than S seconds park the execution (default 2)")
     worker.add_argument("--grace", type=float, default=30.0, metavar="S",
                         help="on stop, how long running tasks may finish (default 30)")
+    worker.add_argument("--catchup", choices=("once", "skip"), default="once",
+                        help="schedules: a fire missed while no worker ran runs once on start "
+                             "(once, the default) or not at all (skip)")
+    worker.add_argument("--no-schedules", action="store_true",
+                        help="do not fire schedules (sm schedules) in this worker")
     worker.add_argument("--until-idle", action="store_true",
                         help="exit once nothing runs and nothing falls due within --park-after "
                              "seconds (parked executions stay parked)")
@@ -194,7 +200,8 @@ def _worker(args: argparse.Namespace) -> int:
 
     store = open_store(args.db)
     worker = Worker(store, concurrency=args.concurrency, lease_seconds=args.lease,
-                    poll=args.poll, park_after=args.park_after, grace=args.grace)
+                    poll=args.poll, park_after=args.park_after, grace=args.grace,
+                    schedules=not args.no_schedules, catchup=args.catchup)
 
     def idle() -> bool:
         if worker._active:

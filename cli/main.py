@@ -26,6 +26,7 @@ examples:
   sm schema > asl.schema.json                     JSON Schema for editors
   sm test definitions/                            run the *.test.yaml cases (mocks, expectations)
   sm test-state flow.yaml --state Charge --input '{}' --inspection-level DEBUG
+  sm schedules create nightly --expression 'cron(30 2 * * ? *)' --machine flow.yaml
 
 exit codes:
   0    success (all definitions valid / execution SUCCEEDED)
@@ -305,6 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .durable import add_commands  # durable executions (argparse only at import)
 
     add_commands(commands, _subparser)
+    from .schedules import add_commands as add_schedule_commands  # argparse only at import
+
+    add_schedule_commands(commands, _subparser)
     return parser
 
 
@@ -314,6 +318,8 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
         from .validate import command
     elif name in ("start", "worker", "executions", "stop", "redrive", "task", "run-db"):
         from .durable import command
+    elif name == "schedules":
+        from .schedules import command
     elif name == "run":
         from .run import command
     elif name == "test":

@@ -24,7 +24,12 @@ The exception tree (tests/unit/test_error_tree.py checks it against the code)::
     │   │   ├── TaskDoesNotExist
     │   │   ├── TaskTimedOut
     │   │   ├── InvalidToken
-    │   │   └── InvalidOutput
+    │   │   ├── InvalidOutput
+    │   │   ├── ValidationException  schedules (EventBridge Scheduler's names)
+    │   │   ├── ConflictException
+    │   │   └── ResourceNotFoundException
+    │   ├── InvalidScheduleExpression  a ScheduleExpression AWS refuses (schedules/expressions.py)
+    │   ├── InvalidTimezone          not an IANA time zone name (schedules/expressions.py)
     │   └── StoreError               the durable store (durable/errors.py)
     │       ├── StoreUnavailable     the database cannot serve the call now
     │       │   └── StoreLocked      another process held the lock too long
@@ -36,7 +41,9 @@ The exception tree (tests/unit/test_error_tree.py checks it against the code)::
     │       ├── LeaseLost
     │       ├── LeaseHeld
     │       ├── TaskTokenNotFound
-    │       └── TaskTokenClosed
+    │       ├── TaskTokenClosed
+    │       ├── ScheduleExists
+    │       └── ScheduleNotFound
     ├── ValueError
     │   ├── InvalidJsonError         input or a value that is not JSON (values.py): run(), start()
     │   ├── SubstitutionsError       a substitutions file or NAME=VALUE (templates.py)

@@ -115,6 +115,9 @@ class Worker:
     async def run(self, *, until: Callable[[], bool] | None = None) -> None:
         """Claim and advance executions until ``stop()`` (or ``until()`` turns true)."""
         self._wake = asyncio.Event()
+        if self.scheduler is not None:  # fires due now (missed ones included) before any claim
+            with contextlib.suppress(StoreError):
+                self.scheduler.fire_due()
         firing = None if self.scheduler is None else asyncio.ensure_future(self.scheduler.run())
         try:
             await self._loop(until)

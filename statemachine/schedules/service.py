@@ -11,7 +11,8 @@ expression, zone, window, dates, input, name), ConflictException (the name is ta
 ResourceNotFoundException (no such schedule, or no such state machine as target).
 
 ``ScheduleMethods`` is mixed into ``statemachine.service.Service``; its ``store`` is the
-Service's.
+Service's. ``schedule_clock`` (default None: real time) is the clock the verbs read "now"
+from (creation dates, a rate's first fire, StartDate checks): tests set a ``VirtualClock``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
+from statemachine.clock import Clock
 from statemachine.durable.contract import DurableStore, ScheduleRecord
 from statemachine.durable.errors import ScheduleExists
 from statemachine.schedules.expressions import (
@@ -74,6 +76,12 @@ class ScheduleMethods:
     """The schedule verbs of ``Service`` (see the module docstring)."""
 
     store: DurableStore
+    schedule_clock: Clock | None = None
+
+    def _schedule_now(self) -> datetime:
+        if self.schedule_clock is None:
+            return _now().replace(microsecond=0)  # EventBridge: 60-second precision anyway
+        return datetime.fromtimestamp(round(self.schedule_clock.now(), 3), UTC)
 
     def store_machine(self, definition: str | os.PathLike[str]) -> str:
         """Validate and store the state machine of a definition file (as ``start`` does)
@@ -84,7 +92,8 @@ class ScheduleMethods:
         path = Path(definition)
         text = path.read_text(encoding="utf-8")
         machine = load(path)
-        self.store.put_machine(machine.arn, machine.name, text, type=machine.type, now=_now(),
+        self.store.put_machine(machine.arn, machine.name, text, type=machine.type,
+                               now=self._schedule_now(),
                                source=str(path.resolve()))
         return str(machine.arn)
 
@@ -100,7 +109,7 @@ class ScheduleMethods:
         Other AWS fields (RoleArn, ClientToken, KmsKeyArn, ...) are accepted and ignored."""
         from statemachine.service import ConflictException
 
-        now = _now()
+        now = self._schedule_now()
         record = self._new_record(Name, GroupName, ScheduleExpression, ScheduleExpressionTimezone,
                               FlexibleTimeWindow, Target, State, StartDate, EndDate,
                               Description, created=now, now=now)
@@ -120,7 +129,7 @@ class ScheduleMethods:
         defaults). The next fire is computed afresh from now: instants passed while a
         schedule was DISABLED do not fire. Returns ``{"ScheduleArn"}``."""
         old = self._existing(GroupName, Name)
-        now = _now()
+        now = self._schedule_now()
         record = self._new_record(Name, GroupName, ScheduleExpression, ScheduleExpressionTimezone,
                               FlexibleTimeWindow, Target, State, StartDate, EndDate,
                               Description, created=old.created, now=now)
@@ -198,7 +207,7 @@ class ScheduleMethods:
             parsed = parse(expression)
             zone(timezone)
         except (InvalidScheduleExpression, InvalidTimezone) as error:
-            raise ValidationException(str(error)) from None
+            raise ValidationException(str(error)) from error  # .reason on the cause
         if state not in ("ENABLED", "DISABLED"):
             raise ValidationException(f"State must be ENABLED or DISABLED, not {state!r}")
         start_date, end_date = _date(start, "StartDate"), _date(end, "EndDate")
