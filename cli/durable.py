@@ -71,18 +71,32 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser],
 
     executions = make(commands, "executions", "List and inspect durable executions.",
                       "examples:\n  sm executions list --status FAILED\n"
-                      "  sm executions describe ARN --json\n  sm executions history ARN\n")
+                      "  sm executions describe ARN --json\n  sm executions history ARN\n"
+                      "  sm executions map-runs ARN            Distributed Map runs of ARN\n"
+                      "  sm executions map-run MAP_RUN_ARN     one map run, with its counts\n"
+                      "  sm executions list --map-run MAP_RUN_ARN --status FAILED\n"
+                      "  sm executions history CHILD_ARN       a child execution's events\n")
     sub = executions.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = sub.add_parser("list", help="executions, newest first")
     listing.add_argument("--status", choices=("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT",
                                               "ABORTED", "PENDING_REDRIVE"))
     listing.add_argument("--machine", metavar="NAME|ARN")
+    listing.add_argument("--map-run", metavar="MAP_RUN_ARN",
+                         help="the child executions of a Distributed Map run")
+    listing.add_argument("--redrive-filter", choices=("REDRIVEN", "NOT_REDRIVEN"))
     listing.add_argument("--limit", type=int, metavar="N")
     _common(listing)
     for action in ("describe", "history"):
-        one = sub.add_parser(action, help=f"{action} one execution")
+        one = sub.add_parser(action, help=f"{action} one execution (a map run's child too)")
         one.add_argument("arn", metavar="ARN")
         _common(one)
+    runs = sub.add_parser("map-runs", help="the Distributed Map runs an execution started "
+                          "(ListMapRuns)")
+    runs.add_argument("arn", metavar="ARN")
+    _common(runs)
+    run = sub.add_parser("map-run", help="one Distributed Map run (DescribeMapRun)")
+    run.add_argument("arn", metavar="MAP_RUN_ARN")
+    _common(run)
 
     stop = make(commands, "stop", "Abort a running execution.", "example:\n  sm stop ARN --error Cancelled\n")
     stop.add_argument("arn", metavar="ARN")
@@ -166,8 +180,17 @@ def _run(args: argparse.Namespace) -> int:
             return _print(args, started, lambda: print(started["executionArn"]))
         if name == "executions":
             if args.action == "list":
-                rows = service.list(status=args.status, machine=args.machine, limit=args.limit)
+                rows = service.list(status=args.status, machine=args.machine,
+                                    map_run_arn=args.map_run,
+                                    redrive_filter=args.redrive_filter, limit=args.limit)
                 return _print(args, {"executions": rows}, lambda: _table(rows))
+            if args.action == "map-runs":
+                listed = service.list_map_runs(args.arn)
+                return _print(args, listed, lambda: _table(
+                    listed["mapRuns"], ("mapRunArn", "startDate", "stopDate")))
+            if args.action == "map-run":
+                found = service.describe_map_run(args.arn)
+                return _print(args, found, lambda: _fields(found))
             if args.action == "describe":
                 found = service.describe(args.arn)
                 return _print(args, found, lambda: _fields(found))
@@ -287,8 +310,10 @@ def _print(args: argparse.Namespace, value: Any, human: Callable[[], None]) -> i
     return EXIT_OK
 
 
-def _table(rows: Sequence[dict[str, Any]]) -> None:
-    columns = ("name", "status", "startDate", "stopDate", "redriveCount", "executionArn")
+_COLUMNS: Final = ("name", "status", "startDate", "stopDate", "redriveCount", "executionArn")
+
+
+def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str] = _COLUMNS) -> None:
     if is_terminal(sys.stdout):
         from rich.table import Table
 
@@ -311,11 +336,18 @@ def _fields(found: dict[str, Any]) -> None:
 
         table = Table(show_header=False)
         for key, value in found.items():
-            table.add_row(key, str(value))
+            table.add_row(key, _text(value))
         make_console(sys.stdout).print(table)
         return
     for key, value in found.items():
-        print(f"{key}: {value}")
+        print(f"{key}: {_text(value)}")
+
+
+def _text(value: Any) -> str:
+    """A field as one line: counts objects as compact JSON."""
+    if isinstance(value, dict):
+        return json.dumps(value, separators=(",", ":"), default=_default)
+    return str(value)
 
 
 def _history(events: Sequence[dict[str, Any]]) -> None:

@@ -27,6 +27,7 @@ examples:
   sm test definitions/                            run the *.test.yaml cases (mocks, expectations)
   sm test-state flow.yaml --state Charge --input '{}' --inspection-level DEBUG
   sm schedules create nightly --expression 'cron(30 2 * * ? *)' --machine flow.yaml
+  sm serve --db executions.db                    the AWS Step Functions API on 127.0.0.1:8083
 
 exit codes:
   0    success (all definitions valid / execution SUCCEEDED)
@@ -309,6 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .schedules import add_commands as add_schedule_commands  # argparse only at import
 
     add_schedule_commands(commands, _subparser)
+    from .serve import add_command as add_serve  # sm serve (argparse only at import)
+
+    add_serve(commands, _subparser)
     return parser
 
 
@@ -322,6 +326,8 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
         from .schedules import command
     elif name == "run":
         from .run import command
+    elif name == "serve":
+        from .serve import command
     elif name == "test":
         from .test import command
     elif name == "test-state":

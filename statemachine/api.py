@@ -64,7 +64,7 @@ EXPRESS_MAX_DURATION = 300.0
 _DEFAULT = object()  # "not given" for options whose default depends on the machine type
 
 
-def load(source: str | os.PathLike[str] | Mapping[str, JSON], *,
+def load(source: str | os.PathLike[str] | bytes | Mapping[str, JSON], *,
          resources: Mapping[str, ResourceHandler] | ResourceRegistry | None = None,
          resource_map: str | os.PathLike[str] | Mapping[str, JSON] | None = None,
          name: str | None = None, machine_type: MachineType = "STANDARD",

@@ -25,8 +25,9 @@ The exception tree (tests/unit/test_error_tree.py checks it against the code)::
     │   │   ├── TaskTimedOut
     │   │   ├── InvalidToken
     │   │   ├── InvalidOutput
-    │   │   ├── ValidationException  schedules (EventBridge Scheduler's names)
-    │   │   ├── ConflictException
+    │   │   ├── ResourceNotFound     no such map run
+    │   │   ├── ValidationException  arguments refused (also schedules' fields)
+    │   │   ├── ConflictException    schedules (EventBridge Scheduler's names)
     │   │   └── ResourceNotFoundException
     │   ├── InvalidScheduleExpression  a ScheduleExpression AWS refuses (schedules/expressions.py)
     │   ├── InvalidTimezone          not an IANA time zone name (schedules/expressions.py)
@@ -58,6 +59,7 @@ The exception tree (tests/unit/test_error_tree.py checks it against the code)::
     │   ├── JsonataEvaluationError   expressions/jsonata/adapter.py (-> States.QueryEvaluationError)
     │   └── UnsupportedResultError   expressions/jsonata/adapter.py
     ├── PathNotFound                 a JSONPath that selects nothing (-> a StatesError)
+    ├── AwsError                     sm serve's answer in AWS's error shape (server/protocol.py)
     └── (anything a task handler raises becomes StatesError(type(exc).__name__, cause) at the
         handler boundary, the way AWS Lambda reports ``errorType``)
 

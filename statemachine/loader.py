@@ -83,7 +83,7 @@ class SourceDocument:
 
 
 def load_source(
-    source: str | os.PathLike[str] | Mapping[str, JSON], *, name: str | None = None,
+    source: str | os.PathLike[str] | bytes | Mapping[str, JSON], *, name: str | None = None,
     substitutions: Mapping[str, str] | None = None,
 ) -> SourceDocument:
     """Load a definition from a dict, a file (PathLike or a str naming a file) or text.

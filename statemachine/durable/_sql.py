@@ -19,6 +19,8 @@ from statemachine.durable import migrations
 from statemachine.durable._rows import (
     EXEC_COLS,
     MACHINE_COLS,
+    MAP_RUN_COLS,
+    MAP_RUN_UPDATE_COLUMNS,
     SCHEDULE_COLS,
     TOKEN_COLS,
     UPDATE_COLUMNS,
@@ -29,6 +31,8 @@ from statemachine.durable._rows import (
     execution_params,
     from_us,
     machine_from_row,
+    map_run_from_row,
+    map_run_params,
     opt_us,
     replace_last,
     schedule_from_row,
@@ -47,6 +51,8 @@ from statemachine.durable.contract import (
     Lease,
     MachineRecord,
     MachineType,
+    MapRunRecord,
+    MapRunUpdate,
     ScheduleRecord,
     TaskTokenRecord,
     TimerRecord,
@@ -208,7 +214,7 @@ class SqlStore:
         with self._transaction(write=True) as tx:
             inserted = tx.run(
                 f"INSERT INTO executions ({EXEC_COLS}) VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (arn) DO NOTHING",
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (arn) DO NOTHING",
                 execution_params(stored)).rowcount
             if inserted == 0:
                 existing = tx.run(f"SELECT {EXEC_COLS} FROM executions WHERE arn = ?",
@@ -229,16 +235,21 @@ class SqlStore:
         return None if row is None else execution_from_row(row)
 
     def executions(self, *, status: str | None = None, machine_arn: str | None = None,
-                   parent_arn: str | None = None, limit: int | None = None
-                   ) -> list[ExecutionRecord]:
+                   parent_arn: str | None = None, map_run_arn: str | None = None,
+                   redriven: bool | None = None, top_level: bool = False,
+                   limit: int | None = None) -> list[ExecutionRecord]:
         """See DurableStore.executions."""
         where: list[str] = []
         params: list[object] = []
         for column, value in (("status", status), ("machine_arn", machine_arn),
-                              ("parent_arn", parent_arn)):
+                              ("parent_arn", parent_arn), ("map_run_arn", map_run_arn)):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
+        if redriven is not None:
+            where.append("redrive_count > 0" if redriven else "redrive_count = 0")
+        if top_level:
+            where.append("map_run_arn IS NULL")
         sql = f"SELECT {EXEC_COLS} FROM executions"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -249,6 +260,55 @@ class SqlStore:
         with self._transaction(write=False) as tx:
             rows = tx.run(sql, params).fetchall()
         return [execution_from_row(row) for row in rows]
+
+    # -- Distributed Map runs ---------------------------------------------------------
+    def put_map_run(self, record: MapRunRecord) -> MapRunRecord:
+        """See DurableStore.put_map_run."""
+        with self._transaction(write=True) as tx:
+            tx.run(f"INSERT INTO map_runs ({MAP_RUN_COLS}) VALUES "
+                   "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (arn) DO NOTHING",
+                   map_run_params(record))
+            row = tx.run(f"SELECT {MAP_RUN_COLS} FROM map_runs WHERE arn = ?",
+                         (record.arn,)).fetchone()
+        return record if row is None else map_run_from_row(row)
+
+    def update_map_run(self, map_run_arn: str, update: MapRunUpdate) -> None:
+        """See DurableStore.update_map_run."""
+        sets: list[str] = []
+        params: list[object] = []
+        for name, value in update.fields().items():
+            column, is_time = MAP_RUN_UPDATE_COLUMNS[name]
+            sets.append(f"{column} = ?")
+            params.append(opt_us(value) if is_time else value)
+        if not sets:
+            return
+        with self._transaction(write=True) as tx:
+            changed = tx.run(f"UPDATE map_runs SET {', '.join(sets)} WHERE arn = ?",
+                             [*params, map_run_arn]).rowcount
+        if changed == 0:
+            raise ExecutionNotFound(map_run_arn)
+
+    def map_run(self, map_run_arn: str) -> MapRunRecord | None:
+        """See DurableStore.map_run."""
+        with self._transaction(write=False) as tx:
+            row = tx.run(f"SELECT {MAP_RUN_COLS} FROM map_runs WHERE arn = ?",
+                         (map_run_arn,)).fetchone()
+        return None if row is None else map_run_from_row(row)
+
+    def map_runs(self, execution_arn: str) -> list[MapRunRecord]:
+        """See DurableStore.map_runs."""
+        with self._transaction(write=False) as tx:
+            rows = tx.run(f"SELECT {MAP_RUN_COLS} FROM map_runs WHERE execution_arn = ? "
+                          "ORDER BY start_us, arn", (execution_arn,)).fetchall()
+        return [map_run_from_row(row) for row in rows]
+
+    def map_run_counts(self, map_run_arn: str) -> dict[str, tuple[int, int]]:
+        """See DurableStore.map_run_counts."""
+        with self._transaction(write=False) as tx:
+            rows = tx.run("SELECT status, COUNT(*), SUM(COALESCE(item_count, 1)) "
+                          "FROM executions WHERE map_run_arn = ? GROUP BY status",
+                          (map_run_arn,)).fetchall()
+        return {row[0]: (int(row[1]), int(row[2] or 0)) for row in rows}
 
     # -- the event log ----------------------------------------------------------------
     def append(self, execution_arn: str, events: Sequence[EventRecord], *, after: int,

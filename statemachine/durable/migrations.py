@@ -116,6 +116,30 @@ _V2 = Migration(2, "machines.source: the file a definition was loaded from (its 
     "ALTER TABLE machines ADD COLUMN source TEXT",
 ))
 
+_V3 = Migration(3, "Distributed Map runs: map_runs, and child executions linked to their map run "
+                 "(executions.map_run_arn, item_count)", (
+    "ALTER TABLE executions ADD COLUMN map_run_arn TEXT",
+    "ALTER TABLE executions ADD COLUMN item_count INTEGER",
+    "CREATE INDEX executions_by_map_run ON executions (map_run_arn, start_us)"
+    " WHERE map_run_arn IS NOT NULL",
+    """CREATE TABLE map_runs (
+        arn TEXT PRIMARY KEY,
+        execution_arn TEXT NOT NULL,
+        machine_arn TEXT NOT NULL,
+        status TEXT NOT NULL,
+        start_us BIGINT NOT NULL,
+        stop_us BIGINT,
+        max_concurrency INTEGER NOT NULL DEFAULT 0,
+        tolerated_failure_percentage DOUBLE PRECISION NOT NULL DEFAULT 0,
+        tolerated_failure_count BIGINT NOT NULL DEFAULT 0,
+        item_total BIGINT NOT NULL DEFAULT 0,
+        execution_total BIGINT NOT NULL DEFAULT 0,
+        results_written BIGINT NOT NULL DEFAULT 0,
+        redrive_count INTEGER NOT NULL DEFAULT 0,
+        redrive_us BIGINT)""",
+    "CREATE INDEX map_runs_by_execution ON map_runs (execution_arn, start_us)",
+))
+
 _V5 = Migration(5, "schedules: EventBridge Scheduler-style schedules and their fire times", (
     """CREATE TABLE schedules (
         group_name TEXT NOT NULL,
@@ -136,9 +160,9 @@ _V5 = Migration(5, "schedules: EventBridge Scheduler-style schedules and their f
         PRIMARY KEY (group_name, name))""",
 ))
 
-#: Every step, in order of ``version`` (versions 3 and 4 belong to other branches; a database
-#: records the highest version applied).
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V5)
+#: Every step, in order of ``version`` (version 4 belongs to another branch until it is merged;
+#: a database records the highest version applied).
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V5)
 #: The newest schema version this release reads and writes.
 SCHEMA_VERSION: Final = MIGRATIONS[-1].version
 

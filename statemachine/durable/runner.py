@@ -249,10 +249,14 @@ class DurableRuntime(Runtime):
 
     def __init__(self, *, store: DurableStore, record: ExecutionRecord, lease: Lease | None,
                  history: Sequence[EventRecord], handlers_by_resource: Mapping[str, Any],
-                 **kwargs: Any) -> None:
+                 parent: DurableRuntime | None = None, **kwargs: Any) -> None:
         self._root_rng = random.Random()
         self._rngs: dict[Path, Any] = {}  # _LazyRandom, a Random once used
         super().__init__(resolve=self._resolve, **kwargs)
+        #: the execution this one is a Distributed Map child of (None: a top-level one)
+        self.parent = parent
+        #: child executions running (or parked) under this one (durable/children.py)
+        self.children: set[DurableRuntime] = set()
         self.store = store
         self.record = record
         self.lease = lease
@@ -283,18 +287,41 @@ class DurableRuntime(Runtime):
 
     # -- randomness: one generator per branch path ------------------------------------------
     @property
+    def root(self) -> DurableRuntime:
+        """The top-level execution (the one the worker holds a lease on)."""
+        rt = self
+        while rt.parent is not None:
+            rt = rt.parent
+        return rt
+
+    def descendants(self) -> list[DurableRuntime]:
+        """Every child execution under this one, children before their own children."""
+        found: list[DurableRuntime] = []
+        for child in list(self.children):
+            found.append(child)
+            found.extend(child.descendants())
+        return found
+
+    def map_run(self, state: Any, run_arn: str) -> Any:
+        from statemachine.durable.children import DurableChildRuns
+
+        return DurableChildRuns(self, state, run_arn)
+
+    @property
     def rng(self) -> random.Random:
-        path = _branch.get()
+        return self.rng_for(_branch.get())
+
+    @rng.setter
+    def rng(self, value: random.Random) -> None:
+        self._root_rng = value
+
+    def rng_for(self, path: Path) -> random.Random:
         if not path:
             return self._root_rng
         found = self._rngs.get(path)
         if found is None:
             found = self._rngs[path] = _LazyRandom(f"{self.seed}:{list(path)}")
         return found  # type: ignore[return-value]  # a _LazyRandom: a Random once used
-
-    @rng.setter
-    def rng(self, value: random.Random) -> None:
-        self._root_rng = value
 
     # -- events -----------------------------------------------------------------------------
     def emit(self, frame: Frame, type: str, details: Mapping[str, Any] | None = None,
@@ -380,14 +407,21 @@ class DurableRuntime(Runtime):
 
     def suspend(self, error: BaseException | None = None, lost: bool = False) -> None:
         """Stop advancing here (a store failure, a lost lease, a stop): cancel the run
-        without recording anything."""
+        without recording anything. A child execution suspends its whole tree."""
+        if self.parent is not None:
+            self.root.suspend(error, lost)
+            return
         if error is not None and self.store_error is None:
             self.store_error = error
         self.lost = self.lost or lost
-        self.frozen = True
-        self.suspended = True
+        self.freeze()
         if self.main is not None and not self.main.done():
             self.main.cancel()
+
+    def freeze(self) -> None:
+        """Record nothing more, here and in every child execution (parking, stopping)."""
+        for rt in (self, *self.descendants()):
+            rt.frozen = rt.suspended = True
 
     # -- tasks -----------------------------------------------------------------------------
     def _resolve(self, resource: str) -> Any:
@@ -430,7 +464,10 @@ class _Dispatch:
             if not exists:
                 tokens.append(_token_record(rt, request, info))
         try:
-            rt.flush(tokens=tokens)  # commit before the side effect
+            root = rt.root
+            if root is not rt:  # a Distributed Map child: its events, then the parent's
+                rt.flush()
+            root.flush(tokens=tokens)  # commit before the side effect
         except (EventConflict, LeaseLost):
             rt.suspend(lost=True)
             raise asyncio.CancelledError("lease lost") from None
@@ -457,8 +494,8 @@ def _token_record(rt: DurableRuntime, request: Any, info: tuple[Path, int, int, 
     start = started_at if started_at is not None else time.time()
     timeout = request.timeout_seconds
     heartbeat = request.heartbeat_seconds
-    return TaskTokenRecord(
-        token=request.task_token, execution_arn=rt.record.arn, state_name=request.state_name,
+    return TaskTokenRecord(  # the top-level execution's: an answer wakes its worker
+        token=request.task_token, execution_arn=rt.root.record.arn, state_name=request.state_name,
         event_id=info[2], created=datetime.fromtimestamp(start, UTC),
         timeout_at=datetime.fromtimestamp(start + timeout, UTC) if timeout else None,
         heartbeat_seconds=int(heartbeat) if heartbeat else None,
@@ -643,7 +680,7 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
         await asyncio.gather(main, return_exceptions=True)
         raise
     if due is not None:  # park
-        rt.frozen = rt.suspended = True
+        rt.freeze()
         main.cancel()
     results = await asyncio.gather(main, return_exceptions=True)
     if rt.store_error is not None:  # keep the lease: when it lapses, a worker claims the
@@ -659,6 +696,8 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
             wake = datetime.fromtimestamp(due, UTC)
             timers.append(TimerRecord(record.arn, "wake", "wait", wake))
         try:
+            for child in rt.descendants():  # Distributed Map children: their progress too
+                child.flush()
             rt.flush(timers=timers, release=True)
         except (EventConflict, LeaseLost):
             return Advance("RUNNING", lost=True, dispatches=rt.dispatches)

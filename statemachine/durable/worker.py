@@ -77,8 +77,10 @@ class Worker:
                  poll: float = 0.5, park_after: float = 2.0, grace: float = 30.0,
                  max_backoff: float = 30.0, log: Callable[[str], None] | None = None,
                  owner: str | None = None, history_limit: int | bool | None = True,
+                 loader: Callable[[MachineRecord], Any] | None = None,
                  schedules: bool = False, catchup: Catchup = "once") -> None:
         self.store = store
+        self.loader = loader or load_machine
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
         self.poll = poll
@@ -204,7 +206,7 @@ class Worker:
                 self.log(f"worker: {arn}: its state machine version is not stored; skipped")
                 store.release_lease(lease)
                 return
-            machine = load_machine(machine_record)
+            machine = self.loader(machine_record)
             result: Advance = await advance(
                 store, record, machine, lease, due_keys=[t.key for t in claim.due],
                 lease_seconds=self.lease_seconds, park_after=self.park_after,

@@ -1,0 +1,133 @@
+"""CLI stage, ``sm serve``: the AWS Step Functions API (and what the server package adds)
+on a local port, on the durable store, with a worker running the executions in-process.
+
+Starlette and uvicorn are the optional ``server`` extra; they are imported only here, when
+the command runs (``sm --help`` stays fast).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Final
+
+from .common import EXIT_OK, EXIT_USAGE, error
+
+SERVE_HELP: Final = """\
+examples:
+  sm serve                                         http://127.0.0.1:8083, default database
+  sm serve --db executions.db --resources resources.yaml --allow-python handlers
+  SM_SERVER_TOKEN=$(openssl rand -hex 24) sm serve --host 0.0.0.0 --allow-remote
+
+  then, from Python:
+    import boto3
+    sfn = boto3.client("stepfunctions", endpoint_url="http://127.0.0.1:8083",
+                       region_name="us-east-1", aws_access_key_id="sm",
+                       aws_secret_access_key="sm")   # with --token: the token here
+    sfn.list_state_machines()
+  or the AWS CLI:
+    aws stepfunctions --endpoint-url http://127.0.0.1:8083 list-state-machines
+
+Security: the server listens on 127.0.0.1 unless --host names another address, which also
+needs --allow-remote and an access token (--token or $SM_SERVER_TOKEN, 16 characters or
+more). Clients sign requests with the token as their secret access key (SDKs, AWS CLI), or
+send "Authorization: Bearer TOKEN". Machines created through the API run only the Task
+resources the policy allows: the --resources map, python: modules named by --allow-python,
+HTTP tasks (unless --no-http), shell tasks only with --allow-shell, real Lambda only with
+--allow-lambda.
+
+exit codes:
+  0  stopped with Ctrl-C or SIGTERM (running executions park and resume on the next start)
+  2  bad arguments, unsafe address without --allow-remote/--token, unreadable database,
+     the server package missing (pip install 'statemachine-asl[server]')
+"""
+
+if TYPE_CHECKING:
+    from statemachine.server.config import ServerConfig
+
+
+def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser],
+                make: Callable[..., argparse.ArgumentParser]) -> None:
+    """Register ``sm serve`` on the ``sm`` parser."""
+    serve = make(commands, "serve", "Serve the AWS Step Functions API on a local port.",
+                 SERVE_HELP)
+    serve.add_argument("--db", metavar="PATH|URL",
+                       help="database: a SQLite file or a postgresql:// URL (default: $SM_DB, "
+                            "else the user data folder's statemachine-asl/executions.db)")
+    serve.add_argument("--resources", metavar="MAP.yaml",
+                       help="resource map: local stand-ins API-created machines may use")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8083, help="port (default 8083; 0: any free one)")
+    serve.add_argument("--allow-remote", action="store_true",
+                       help="allow --host to be an address other machines reach (needs a token)")
+    serve.add_argument("--token", metavar="TOKEN",
+                       help="access token clients must present (default: $SM_SERVER_TOKEN)")
+    serve.add_argument("--public-url", metavar="URL",
+                       help="the URL people reach the server at (links in e-mails); "
+                            "default http://HOST:PORT")
+    serve.add_argument("--allow-python", action="append", default=[], metavar="MODULE",
+                       help="python: modules API-created machines may run (repeatable; "
+                            "submodules included)")
+    serve.add_argument("--allow-shell", action="store_true",
+                       help="let API-created machines run shell tasks (off by default)")
+    serve.add_argument("--no-http", action="store_true",
+                       help="refuse HTTP tasks (arn:aws:states:::http:invoke) in API machines")
+    serve.add_argument("--allow-lambda", action="store_true",
+                       help="let API machines call the real AWS Lambda API (unmapped functions)")
+    serve.add_argument("--no-worker", action="store_true",
+                       help="serve the API only; sm worker processes run the executions")
+    serve.add_argument("--concurrency", type=int, default=64, metavar="N",
+                       help="executions the in-process worker advances at once (default 64)")
+
+
+def config_of(args: argparse.Namespace) -> ServerConfig:
+    """The ServerConfig the flags describe (checked: ValueError when unsafe)."""
+    from pathlib import Path
+
+    from statemachine.server.config import ServerConfig
+    from statemachine.server.policy import ResourcePolicy
+
+    policy = ResourcePolicy(python_modules=tuple(args.allow_python), allow_shell=args.allow_shell,
+                            allow_http=not args.no_http, allow_lambda=args.allow_lambda)
+    config = ServerConfig(
+        db=args.db, host=args.host, port=args.port,
+        resources=Path(args.resources) if args.resources else None,
+        token=args.token or ServerConfig.token_from_env(), allow_remote=args.allow_remote,
+        policy=policy, public_url=args.public_url, worker=not args.no_worker,
+        worker_concurrency=args.concurrency)
+    config.check()
+    return config
+
+
+def command(args: argparse.Namespace) -> int:
+    """Run the server until Ctrl-C / SIGTERM; returns the exit code."""
+    try:
+        import uvicorn  # noqa: F401  (the server extra)
+
+        from statemachine.server.app import create_app
+    except ImportError as missing:
+        return error(f"sm serve needs the server extra: pip install 'statemachine-asl[server]' "
+                     f"({missing})")
+    from statemachine.durable import StoreError
+
+    try:
+        config = config_of(args)
+    except ValueError as failure:
+        return error(str(failure), code=EXIT_USAGE)
+    try:
+        app = create_app(config)
+    except StoreError as failure:
+        return error(f"database: {failure}", code=EXIT_USAGE)
+    return _run(app, config)
+
+
+def _run(app: object, config: ServerConfig) -> int:
+    import uvicorn
+
+    print(f"sm serve: AWS Step Functions API on {config.base_url} "
+          f"(database {config.db or 'default'}; policy: {config.policy.describe()})",
+          file=sys.stderr, flush=True)
+    uvicorn.run(app, host=config.host, port=config.port,  # type: ignore[arg-type]  # a Starlette app
+                log_level="warning", lifespan="on")
+    return EXIT_OK

@@ -1,0 +1,144 @@
+"""Server stage, the application: ``create_app(config)`` assembles the Starlette app of
+``sm serve`` -- its routes, the access-token gate and the lifespan that runs the durable
+worker inside the server's event loop.
+
+Adding your part (one line each, in the lists below):
+
+- **routes**: write ``statemachine/server/<yours>.py`` with ``def routes(config:
+  ServerConfig) -> list[BaseRoute]`` and add ``*<yours>.routes(config),`` to ``routes``
+  in ``create_app``. The AWS API owns ``POST /``; a ``GET /`` route may live beside it.
+- **background work** (schedules, ...): an async context manager factory ``hook(app)``
+  added to ``HOOKS``; it is entered at start-up after the store is open and left at
+  shutdown (before the store closes). Start tasks on entry, stop them on exit.
+- **public paths**: requests are checked against the access token (when one is set) except
+  under ``ServerConfig.public_paths`` (``/callbacks/``: those links carry their own proof).
+
+From a request handler: ``request.app.state.config`` (ServerConfig),
+``request.app.state.backend`` (Backend: ``.service``, ``.store``, ``.registry()``),
+``request.app.state.service`` (statemachine.service.Service), ``request.app.state.store``
+(the DurableStore), ``request.app.state.worker`` (the in-process Worker, or None).
+Store and Service calls block: call them with ``await run_in_threadpool(...)``
+(starlette.concurrency) from ``async def`` handlers, or write plain ``def`` handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any
+
+from statemachine.server import api
+from statemachine.server.auth import COOKIE, bearer_ok, refused
+from statemachine.server.backend import Backend
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+    from starlette.types import ASGIApp, Receive, Scope, Send
+
+    from statemachine.server.config import ServerConfig
+
+__all__ = ["HOOKS", "create_app"]
+
+
+@contextlib.asynccontextmanager
+async def run_worker(app: Starlette) -> AsyncIterator[None]:
+    """The durable worker of ``sm worker``, on the server's loop (``config.worker``)."""
+    from statemachine.durable.worker import Worker
+
+    backend: Backend = app.state.backend
+    config = backend.config
+    if not config.worker:
+        app.state.worker = None
+        yield
+        return
+    worker = Worker(backend.store, loader=backend.loader, concurrency=config.worker_concurrency,
+                    park_after=config.park_after, lease_seconds=config.lease_seconds,
+                    grace=5.0, log=lambda line: print(line, file=sys.stderr, flush=True))
+    app.state.worker = worker
+    task = asyncio.ensure_future(worker.run())
+    try:
+        yield
+    finally:
+        worker.stop()
+        await task
+
+
+#: Background work entered at start-up, in order (see the module docstring).
+HOOKS: list[Callable[[Starlette], AbstractAsyncContextManager[None]]] = [
+    run_worker,
+]
+
+
+def create_app(config: ServerConfig) -> Starlette:
+    """The ``sm serve`` application. Opens the store now (raising StoreError and friends
+    before anything listens); the lifespan runs ``HOOKS`` and closes the store at the end."""
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+
+    routes = [
+        *api.routes(config),
+    ]
+    backend = Backend(config)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                for hook in HOOKS:
+                    await stack.enter_async_context(hook(app))
+                yield
+        finally:
+            backend.close()
+
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    middleware=[Middleware(TokenGate, config=config)])
+    app.state.config = config
+    app.state.backend = backend
+    app.state.service = backend.service
+    app.state.store = backend.store
+    app.state.worker = None
+    return app
+
+
+class TokenGate:
+    """ASGI middleware: with ``config.token`` set, refuse (403, AWS's error shape) requests
+    that do not present it (see statemachine.server.auth). The AWS API route checks its
+    requests itself (a SigV4 signature covers the body); ``public_paths`` pass."""
+
+    def __init__(self, app: ASGIApp, config: ServerConfig) -> None:
+        self.app = app
+        self.config = config
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        token = self.config.token
+        if token is None or scope["type"] != "http" or self._exempt(scope):
+            await self.app(scope, receive, send)
+            return
+        from starlette.requests import Request
+        from starlette.responses import RedirectResponse
+
+        request = Request(scope)
+        if bearer_ok(request.headers, token):
+            await self.app(scope, receive, send)
+            return
+        given = request.query_params.get("token")
+        if request.method == "GET" and given is not None and bearer_ok(
+                {"authorization": f"Bearer {given}"}, token):
+            query = "&".join(f"{k}={v}" for k, v in request.query_params.multi_items()
+                             if k != "token")
+            target = request.url.path + (f"?{query}" if query else "")
+            response: Any = RedirectResponse(target, status_code=303)
+            response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
+            await response(scope, receive, send)
+            return
+        error = refused("this server needs its access token (see sm serve --help)")
+        await api.respond(error.status, error.body())(scope, receive, send)
+
+    def _exempt(self, scope: Scope) -> bool:
+        path: str = scope.get("path", "")
+        if path == "/" and scope.get("method") == "POST":
+            return True  # the AWS API: checked in api.endpoint
+        return any(path.startswith(prefix) for prefix in self.config.public_paths)

@@ -1,0 +1,127 @@
+"""Server stage, backend: what every operation works on: the durable ``Service`` and its
+store, the server's configuration, and the machines built under the resource policy.
+
+In: a ``ServerConfig``. Out: ``Backend`` (one per app, ``request.app.state.backend``) with
+ARN parsing, the policy registry, definition loading with InvalidDefinition errors, and the
+``loader`` the in-process worker builds machines with. Store and definition calls block:
+the API calls them on threads (operations run in Starlette's thread pool).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from statemachine.errors import DefinitionError, ResourceNotFoundError
+from statemachine.server.protocol import AwsError
+from statemachine.service import Service
+
+if TYPE_CHECKING:
+    from statemachine.api import StateMachine
+    from statemachine.durable import DurableStore, MachineRecord
+    from statemachine.resources.registry import ResourceRegistry
+    from statemachine.server.config import ServerConfig
+
+__all__ = ["Backend", "epoch", "parse_arn"]
+
+#: AWS's largest definition: 1 MiB of UTF-8.
+MAX_DEFINITION: Final = 1024 * 1024
+#: AWS's largest execution input / task output: 256 KiB of UTF-8.
+MAX_PAYLOAD: Final = 256 * 1024
+
+
+def epoch(moment: datetime | None) -> float | None:
+    """A date as AWS's JSON protocol sends it: seconds since the epoch (a float)."""
+    return None if moment is None else moment.timestamp()
+
+
+def parse_arn(arn: str, *kinds: str) -> list[str]:
+    """The parts after the resource type of a Step Functions ARN of one of ``kinds``
+    (``stateMachine``, ``execution``, ``express``, ``activity``, ``mapRun``): e.g.
+    ``arn:aws:states:us-east-1:123456789012:stateMachine:Flow:3`` -> ``["Flow", "3"]``.
+    Raises InvalidArn with AWS's wording."""
+    parts = arn.split(":")
+    if len(parts) < 7 or parts[0] != "arn" or not parts[1].startswith("aws") or parts[2] != "states":
+        raise AwsError("InvalidArn", f"Invalid Arn: 'Invalid ARN prefix: {arn}'")
+    if parts[5] not in kinds:
+        raise AwsError("InvalidArn",
+                       f"Invalid Arn: 'Resource type not valid in this context: {parts[5]}'")
+    rest = parts[6:]
+    if not all(rest):
+        raise AwsError("InvalidArn", f"Invalid Arn: '{arn}'")
+    return rest
+
+
+class Backend:
+    """The state of one server (see the module docstring)."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.service = Service(config.db)
+        self.store: DurableStore = self.service.store
+        self._registry: ResourceRegistry | None = None
+        self._built: dict[tuple[str, str], StateMachine] = {}
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self.service.close()
+
+    # -- machines under the policy ---------------------------------------------------------
+    def registry(self) -> ResourceRegistry:
+        """The registry API machines resolve their resources with (policy + resource map)."""
+        with self._lock:
+            if self._registry is None:
+                self._registry = self.config.policy.registry(self.config.resources)
+            return self._registry
+
+    def build(self, definition: str, name: str, machine_type: str) -> StateMachine:
+        """Validate, compile and resolve an API definition (JSON text). Raises InvalidDefinition
+        with the validator's messages, or naming each resource the policy refuses."""
+        from statemachine.api import load
+
+        if len(definition.encode("utf-8")) > MAX_DEFINITION:
+            raise AwsError("InvalidDefinition", "Invalid State Machine Definition: "
+                           "'definition is larger than 1048576 bytes'")
+        try:
+            json.loads(definition)
+        except ValueError as error:
+            raise AwsError("InvalidDefinition", "Invalid State Machine Definition: "
+                           f"'INVALID_JSON_DESCRIPTION: {error}'") from None
+        try:
+            # bytes, never str: load() reads a str naming an existing file from disk
+            return load(definition.encode("utf-8"), name=name,
+                        machine_type="EXPRESS" if machine_type == "EXPRESS" else "STANDARD",
+                        resources=self.registry())
+        except DefinitionError as error:
+            raise AwsError("InvalidDefinition", definition_message(error)) from None
+        except ResourceNotFoundError as error:
+            raise AwsError("InvalidDefinition",
+                           f"Invalid State Machine Definition: '{error}'") from None
+
+    def loader(self, record: MachineRecord) -> Any:
+        """The worker's machine builder: API machines (no ``source`` file) under the policy;
+        machines the operator started from files as ``sm worker`` builds them."""
+        from statemachine.durable.worker import load_machine
+
+        if record.source:
+            return load_machine(record)
+        key = (record.arn, record.version)
+        found = self._built.get(key)
+        if found is None:
+            from statemachine.api import load
+
+            found = load(record.definition.encode("utf-8"), name=record.name,
+                         machine_type=record.type, resources=self.registry())
+            self._built[key] = found
+        return found
+
+
+def definition_message(error: DefinitionError) -> str:
+    """AWS's InvalidDefinition message: ``Invalid State Machine Definition: 'CODE: message
+    at /pointer', ...`` with every error the validator found."""
+    errors = [d for d in error.diagnostics if d.severity == "error"] or list(error.diagnostics)
+    items = [f"{d.code.upper().replace('-', '_')}: {d.message}"
+             + (f" at {d.pointer}" if d.pointer else "") for d in errors]
+    return "Invalid State Machine Definition: " + ", ".join(f"'{item}'" for item in items)
