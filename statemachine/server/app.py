@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
-from statemachine.server import api
+from statemachine.server import api, schedules
 from statemachine.server.auth import COOKIE, bearer_ok, refused
 from statemachine.server.backend import Backend
 
@@ -69,6 +69,7 @@ async def run_worker(app: Starlette) -> AsyncIterator[None]:
 #: Background work entered at start-up, in order (see the module docstring).
 HOOKS: list[Callable[[Starlette], AbstractAsyncContextManager[None]]] = [
     run_worker,
+    schedules.run_schedules,
 ]
 
 
