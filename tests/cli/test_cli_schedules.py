@@ -101,3 +101,22 @@ def test_the_worker_fires_a_schedule_and_runs_it(sm, db: str, definitions: Path)
 
     fired_for = datetime.fromisoformat(listed[0]["LastFireTime"])
     assert execution["name"] == f"greeter-{fired_for:%Y%m%dT%H%M%SZ}"
+
+
+def test_readme_schedules_example_works(sm, repo: Path, tmp_path: Path) -> None:
+    import shlex
+
+    text = (repo / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("\n## Schedules\n"):]
+    block = section[section.index("```sh\n") + 6:]
+    block = block[:block.index("```")]
+    result = None
+    for line in block.strip().splitlines():
+        words = shlex.split(line)
+        assert words[0] == "sm"
+        words = [str(tmp_path / "demo.db") if word == "demo.db" else word for word in words[1:]]
+        result = sm(*words)
+        assert result.returncode == 0, (line, result.stderr)
+    assert result is not None
+    (row,) = [line.split("\t") for line in result.stdout.splitlines()]
+    assert row[0].startswith("greeter-") and row[1] == "SUCCEEDED"
