@@ -90,7 +90,7 @@ _MAX_YEAR: Final = 2199
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Rate:
-    """``rate(value unit)``: every ``every`` from an anchor (StartDate, else creation)."""
+    """``rate(value unit)``: every ``every`` from an anchor (StartDate, else creation or the last update)."""
 
     text: str
     every: timedelta

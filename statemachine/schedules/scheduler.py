@@ -55,7 +55,7 @@ def next_fire(record: ScheduleRecord, after: datetime) -> datetime | None:
     if isinstance(expression, At):
         return expression.next_fire(after, tz=zone(record.timezone))
     if isinstance(expression, Rate):
-        anchor = record.start_date or record.created
+        anchor = record.start_date or record.modified  # created, or last updated
         return expression.next_fire(after, anchor=anchor, start=record.start_date,
                                     end=record.end_date)
     assert isinstance(expression, Cron)
@@ -94,7 +94,7 @@ class Scheduler:
     """
 
     def __init__(self, store: DurableStore, *, clock: Clock | None = None,
-                 catchup: Catchup = "once", grace: float = 60.0, poll: float = 30.0,
+                 catchup: Catchup = "once", grace: float = 60.0, poll: float = 10.0,
                  log: Callable[[str], None] | None = None) -> None:
         if catchup not in ("once", "skip"):
             raise ValueError(f"catchup is 'once' or 'skip', not {catchup!r}")
@@ -115,6 +115,11 @@ class Scheduler:
     def stop(self) -> None:
         """Ask ``run`` to return (any thread, a signal handler)."""
         self._stopping = True
+        self.wake()
+
+    def wake(self) -> None:
+        """Look at the store now (a schedule was created or changed in this process); call
+        it on the loop ``run`` runs on."""
         if self._wake is not None:
             with contextlib.suppress(RuntimeError):
                 self._wake.set()
@@ -214,6 +219,7 @@ class Scheduler:
             now = self.now()
             if stop_at is not None and now >= stop_at:
                 break
+            self._wake.clear()  # a wake() from here on is seen by the next sleep
             try:
                 self.fire_due(now)
                 backoff = 0.0
@@ -226,7 +232,6 @@ class Scheduler:
 
     async def _sleep(self, seconds: float) -> None:
         assert self._wake is not None
-        self._wake.clear()
         sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
         waker = asyncio.ensure_future(self._wake.wait())
         try:

@@ -127,7 +127,8 @@ class ScheduleMethods:
                         **ignored: Any) -> dict[str, Any]:
         """UpdateSchedule: replaces every field, as AWS does (fields left out take their
         defaults). The next fire is computed afresh from now: instants passed while a
-        schedule was DISABLED do not fire. Returns ``{"ScheduleArn"}``."""
+        schedule was DISABLED do not fire, and a rate without StartDate starts again now.
+        Returns ``{"ScheduleArn"}``."""
         old = self._existing(GroupName, Name)
         now = self._schedule_now()
         record = self._new_record(Name, GroupName, ScheduleExpression, ScheduleExpressionTimezone,

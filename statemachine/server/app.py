@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
-from statemachine.server import api, schedules
+from statemachine.server import api, scheduler_api, schedules
 from statemachine.server.auth import COOKIE, bearer_ok, refused
 from statemachine.server.backend import Backend
 
@@ -81,6 +81,7 @@ def create_app(config: ServerConfig) -> Starlette:
 
     routes = [
         *api.routes(config),
+        *scheduler_api.routes(config),
     ]
     backend = Backend(config)
 

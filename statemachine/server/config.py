@@ -53,7 +53,7 @@ class ServerConfig:
     public_url: str | None = None
     max_body: int = 2 * 1024 * 1024
     long_poll: float = 60.0
-    public_paths: tuple[str, ...] = ("/callbacks/",)
+    public_paths: tuple[str, ...] = ("/callbacks/", "/schedules")  # these check the token
     worker: bool = True
     worker_concurrency: int = 64
     park_after: float = 2.0

@@ -124,12 +124,14 @@ async def run_schedules(app: Starlette) -> AsyncIterator[None]:
     config = app.state.config
     if config.schedules is not None:
         apply_schedules(app.state.service, read_schedules(config.schedules))
+    app.state.scheduler = None
     if not config.fire_schedules:
         yield
         return
     scheduler = Scheduler(app.state.store, catchup=config.catchup,
                           log=lambda line: print(line, file=sys.stderr, flush=True))
     scheduler.fire_due()  # due and missed fires start before the server answers
+    app.state.scheduler = scheduler  # the scheduler API wakes it when a schedule changes
     task = asyncio.ensure_future(scheduler.run())
     try:
         yield

@@ -4,11 +4,14 @@ keeps them without firing again; a bad file is refused before anything listens."
 
 from __future__ import annotations
 
+import json
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from statemachine.server.config import ServerConfig
 from statemachine.service import Service
@@ -75,3 +78,69 @@ def test_a_bad_schedules_file_is_refused_before_serving(tmp_path: Path, expressi
     with pytest.raises(ValueError, match="schedules file") as raised:
         config.check()
     assert message in str(raised.value)
+
+
+def scheduler_client(server: RunningServer, **kwargs: Any) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    options: dict[str, Any] = {"region_name": "us-east-1", "aws_access_key_id": "sm",
+                               "aws_secret_access_key": server.config.token or "sm"}
+    options.update(kwargs)
+    return boto3.client("scheduler", endpoint_url=server.url,
+                        config=Config(retries={"max_attempts": 1}), **options)
+
+
+HELLO = json.dumps({"StartAt": "Hi", "States": {"Hi": {"Type": "Pass", "End": True}}})
+ROLE = "arn:aws:iam::123456789012:role/Scheduler"
+
+
+def test_boto3_scheduler_client_manages_the_servers_schedules(tmp_path: Path) -> None:
+    token = "t" * 24
+    db = str(tmp_path / "server.db")
+    with RunningServer(ServerConfig(db=db, port=0, token=token)) as server:
+        sfn = server.client()
+        machine = sfn.create_state_machine(name="echo", definition=HELLO,
+                                           roleArn=ROLE)["stateMachineArn"]
+        scheduler = scheduler_client(server)
+        target = {"Arn": machine, "RoleArn": ROLE, "Input": '{"from": "boto3"}'}
+        created = scheduler.create_schedule(
+            Name="nightly", ScheduleExpression="cron(30 2 * * ? *)",
+            ScheduleExpressionTimezone="Europe/Berlin", FlexibleTimeWindow={"Mode": "OFF"},
+            Target=target)
+        assert created["ScheduleArn"] == \
+            "arn:aws:scheduler:us-east-1:123456789012:schedule/default/nightly"
+        got = scheduler.get_schedule(Name="nightly")
+        assert got["ScheduleExpression"] == "cron(30 2 * * ? *)"
+        assert got["ScheduleExpressionTimezone"] == "Europe/Berlin"
+        assert got["Target"]["Arn"] == machine and got["State"] == "ENABLED"
+        assert got["CreationDate"].tzinfo is not None   # botocore parsed a timestamp
+        listed = scheduler.list_schedules()["Schedules"]
+        assert [(s["Name"], s["Target"]["Arn"]) for s in listed] == [("nightly", machine)]
+
+        with pytest.raises(scheduler.exceptions.ValidationException) as bad:
+            scheduler.create_schedule(Name="bad", ScheduleExpression="cron(0 10 * * * *)",
+                                      FlexibleTimeWindow={"Mode": "OFF"}, Target=target)
+        assert bad.value.response["Error"]["Message"] == \
+            "Invalid Schedule Expression cron(0 10 * * * *)."
+        with pytest.raises(scheduler.exceptions.ConflictException):
+            scheduler.create_schedule(Name="nightly", ScheduleExpression="rate(1 hour)",
+                                      FlexibleTimeWindow={"Mode": "OFF"}, Target=target)
+        with pytest.raises(scheduler.exceptions.ResourceNotFoundException):
+            scheduler.get_schedule(Name="missing")
+
+        # UpdateSchedule replaces it: a rate without StartDate fires at once, and runs
+        scheduler.update_schedule(Name="nightly", ScheduleExpression="rate(1 day)",
+                                  FlexibleTimeWindow={"Mode": "OFF"}, Target=target)
+        scheduler.create_schedule(Name="later", ScheduleExpression="rate(1 hour)",
+                                  FlexibleTimeWindow={"Mode": "OFF"}, Target=target,
+                                  StartDate=datetime.now(UTC) + timedelta(hours=1))
+        (execution,) = executions(db)
+        assert execution["name"].startswith("nightly-") and execution["status"] == "SUCCEEDED"
+        scheduler.delete_schedule(Name="nightly")
+        assert [s["Name"] for s in scheduler.list_schedules()["Schedules"]] == ["later"]
+
+        wrong = scheduler_client(server, aws_secret_access_key="not-the-token")
+        with pytest.raises(ClientError) as refused:
+            wrong.list_schedules()
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
