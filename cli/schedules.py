@@ -108,7 +108,7 @@ def command(args: argparse.Namespace) -> int:
 
         print_diagnostics(failure.diagnostics, sys.stderr)
         return EXIT_USAGE
-    except (ResourceNotFoundError, OSError, ValueError) as failure:
+    except (ResourceNotFoundError, OSError, ValueError, ImportError) as failure:
         return error(str(failure), code=EXIT_USAGE)
 
 

@@ -156,7 +156,12 @@ class Cron:
     def _next_local(self, cursor: datetime) -> datetime | None:
         """The next naive wall-clock match after ``cursor`` (croniter plus the year and W
         rules), or None."""
-        from croniter import CroniterBadDateError, croniter
+        try:
+            from croniter import CroniterBadDateError, croniter
+        except ImportError:
+            raise ModuleNotFoundError(
+                "cron schedules need croniter: pip install 'statemachine-asl[schedules]'",
+                name="croniter") from None
 
         for _ in range(10_000):
             try:

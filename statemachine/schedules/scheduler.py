@@ -105,6 +105,7 @@ class Scheduler:
         self.poll = poll
         self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
         self.fired: list[str] = []
+        self._retry: dict[tuple[str, str], datetime] = {}  # a failed fire's next attempt
         self._stopping = False
         self._wake: asyncio.Event | None = None
 
@@ -131,15 +132,31 @@ class Scheduler:
         now = now or self.now()
         started = []
         for record in self.store.schedules():
-            if record.state != "ENABLED" or record.next_fire is None:
+            due = self._due(record)
+            if due is None or due > now:
                 continue
-            if record.next_fire + fire_offset(record, record.next_fire) > now:
+            try:
+                arn = self._fire(record, now)
+            except StoreError:
+                raise
+            except Exception as error:  # croniter missing, a target that will not load, ...
+                self._retry[(record.group_name, record.name)] = now + timedelta(seconds=self.poll)
+                self.log(f"scheduler: {record.group_name}/{record.name}: {error}; "
+                         f"trying again in {self.poll:g} s")
                 continue
-            arn = self._fire(record, now)
             if arn is not None:
                 started.append(arn)
         self.fired += started
         return started
+
+    def _due(self, record: ScheduleRecord) -> datetime | None:
+        """When the schedule is next due here (None: never), a failed one no sooner than
+        its retry."""
+        if record.state != "ENABLED" or record.next_fire is None:
+            return None
+        due = record.next_fire + fire_offset(record, record.next_fire)
+        retry = self._retry.get((record.group_name, record.name))
+        return due if retry is None else max(due, retry)
 
     def _fire(self, record: ScheduleRecord, now: datetime) -> str | None:
         assert record.next_fire is not None
@@ -153,6 +170,7 @@ class Scheduler:
                      f"{instant.isoformat()} missed while no scheduler ran (catchup: skip)")
         self.store.advance_schedule(record.group_name, record.name, expected=record.next_fire,
                                     next_fire=following, last_fire=instant)
+        self._retry.pop((record.group_name, record.name), None)
         return arn
 
     def _latest_due(self, record: ScheduleRecord, now: datetime
@@ -201,8 +219,8 @@ class Scheduler:
         wait = self.poll
         with contextlib.suppress(StoreError):
             for record in self.store.schedules():
-                if record.state == "ENABLED" and record.next_fire is not None:
-                    due = record.next_fire + fire_offset(record, record.next_fire)
+                due = self._due(record)
+                if due is not None:
                     wait = min(wait, (due - now).total_seconds())
         if stop_at is not None:
             wait = min(wait, (stop_at - now).total_seconds())

@@ -262,3 +262,23 @@ def test_a_worker_fires_and_runs_a_schedule(backend: Backend, machine_file: Path
     (execution,) = service.store.executions()
     assert execution.name.startswith("daily-") and execution.status == "SUCCEEDED"
     assert json.loads(execution.output or "null") == {"report": "daily"}
+
+
+def test_a_schedule_that_cannot_fire_is_logged_and_retried_later(
+        backend: Backend, machine_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    start = utc("2026-01-01T00:00:00")
+    service = open_service(backend, start)
+    arn = service.store_machine(machine_file)
+    create(service, arn, "cron(0 * * * ? *)", Name="hourly")
+    logs: list[str] = []
+    scheduler = Scheduler(service.store, poll=30, log=logs.append)
+    monkeypatch.setitem(__import__("sys").modules, "croniter", None)  # the extra is missing
+    due = utc("2026-01-01T01:00:10")
+    assert scheduler.fire_due(due) == []
+    assert logs == ["scheduler: default/hourly: cron schedules need croniter: pip install "
+                    "'statemachine-asl[schedules]'; trying again in 30 s"]
+    assert scheduler._wait(due, None) == 30.0       # no busy loop on a failing schedule
+    assert scheduler.fire_due(due + timedelta(seconds=5)) == []   # not retried before then
+    assert len(logs) == 1
+    monkeypatch.undo()
+    assert len(scheduler.fire_due(due + timedelta(seconds=31))) == 1
