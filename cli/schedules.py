@@ -174,15 +174,33 @@ def _table(rows: list[dict[str, Any]]) -> None:
 
         from .common import make_console
 
-        table = Table("Name", "Group", "State", "Expression", "Time zone", "Next fire (UTC)",
-                      "Last fire (UTC)", "State machine")
+        groups = any(row["GroupName"] != "default" for row in rows)
+        table = Table(*(["Group"] if groups else []), "Name", "State", "Expression",
+                      "Next fire", "Last fire", "State machine")
+        for column in table.columns[-4:-2]:  # expression and next fire on one line each
+            column.no_wrap = True
         for row in rows:
-            table.add_row(*(str(row.get(c, "-")) for c in _COLUMNS),
+            zone = row["ScheduleExpressionTimezone"]
+            table.add_row(*([row["GroupName"]] if groups else []), row["Name"], row["State"],
+                          row["ScheduleExpression"], _local(row.get("NextFireTime"), zone),
+                          _local(row.get("LastFireTime"), zone),
                           row["Target"]["Arn"].rsplit(":", 1)[-1])
         make_console(sys.stdout).print(table)
         return
     for row in rows:
         print("\t".join([*(str(row.get(c, "-")) for c in _COLUMNS), row["Target"]["Arn"]]))
+
+
+def _local(moment: str | None, zone: str) -> str:
+    """An ISO instant as wall-clock time in the schedule's zone: ``2026-12-02 02:30 CET``."""
+    if moment is None:
+        return "-"
+    from datetime import datetime
+
+    from statemachine.schedules.expressions import zone as tz
+
+    local = datetime.fromisoformat(moment).astimezone(tz(zone))
+    return local.strftime("%Y-%m-%d %H:%M %Z")
 
 
 def _fields(found: dict[str, Any]) -> None:
