@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -94,26 +94,49 @@ def read_schedules(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def apply_schedules(service: Service, schedules: list[dict[str, Any]]) -> None:
+def apply_schedules(service: Service, schedules: list[dict[str, Any]],
+                    log: Callable[[str], None] | None = None) -> int:
     """Create each schedule, or update it when a field changed (an unchanged schedule keeps
-    its next fire, so a fire missed while the server was down still runs once). Raises
-    ServiceError, DefinitionError."""
+    its next fire, so a fire missed while the server was down still runs once). A schedule
+    refused (ServiceError, a definition that does not load) is one ``log`` line and the
+    others still apply. Returns how many were refused."""
+    from statemachine.errors import DefinitionError, ResourceNotFoundError
+    from statemachine.service import ServiceError
+
+    say = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    refused = 0
     for item in schedules:
-        request = dict(item)
-        target = dict(request["Target"])
-        if "Definition" in target:
-            target["Arn"] = service.store_machine(target.pop("Definition"))
-        request["Target"] = target
-        group = request.get("GroupName", "default")
-        found = service.store.schedule(group, request["Name"])
-        if found is None:
-            service.create_schedule(**request)
-            continue
-        current = service.get_schedule(Name=request["Name"], GroupName=group)
-        wanted = {**current, **{k: v for k, v in request.items() if k != "Target"},
-                  "Target": {"Arn": target["Arn"], "Input": target.get("Input", "{}")}}
-        if any(wanted.get(key) != current.get(key) for key in _FIELDS):
-            service.update_schedule(**request)
+        try:
+            _apply(service, item)
+        except DefinitionError as error:
+            refused += 1
+            first = error.diagnostics[0].message if error.diagnostics else str(error)
+            say(f"sm serve: schedule '{item['Name']}' not applied: its definition is "
+                f"invalid: {first}")
+        except (ServiceError, ResourceNotFoundError, OSError) as error:
+            refused += 1
+            code = getattr(error, "code", type(error).__name__)
+            say(f"sm serve: schedule '{item['Name']}' not applied: {code}: {error}")
+    return refused
+
+
+def _apply(service: Service, item: dict[str, Any]) -> None:
+    """Create or update one schedule of the file."""
+    request = dict(item)
+    target = dict(request["Target"])
+    if "Definition" in target:
+        target["Arn"] = service.store_machine(target.pop("Definition"))
+    request["Target"] = target
+    group = request.get("GroupName", "default")
+    found = service.store.schedule(group, request["Name"])
+    if found is None:
+        service.create_schedule(**request)
+        return
+    current = service.get_schedule(Name=request["Name"], GroupName=group)
+    wanted = {**current, **{k: v for k, v in request.items() if k != "Target"},
+              "Target": {"Arn": target["Arn"], "Input": target.get("Input", "{}")}}
+    if any(wanted.get(key) != current.get(key) for key in _FIELDS):
+        service.update_schedule(**request)
 
 
 @contextlib.asynccontextmanager

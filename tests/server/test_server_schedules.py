@@ -144,3 +144,25 @@ def test_boto3_scheduler_client_manages_the_servers_schedules(tmp_path: Path) ->
         with pytest.raises(ClientError) as refused:
             wrong.list_schedules()
         assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_a_schedule_the_store_refuses_is_one_line_and_the_others_apply(tmp_path: Path) -> None:
+    from statemachine.server.schedules import apply_schedules, read_schedules
+
+    path = tmp_path / "schedules.yaml"
+    path.write_text(f"""\
+schedules:
+  - Name: orphan
+    ScheduleExpression: rate(1 hour)
+    Target: {{Arn: "arn:aws:states:us-east-1:123456789012:stateMachine:nope"}}
+  - Name: fine
+    ScheduleExpression: cron(0 6 ? * MON-FRI *)
+    Target: {{Definition: {DEFINITIONS / 'hello.yaml'}}}
+""")
+    logs: list[str] = []
+    with Service(str(tmp_path / "x.db")) as service:
+        assert apply_schedules(service, read_schedules(path), logs.append) == 1
+        assert [s["Name"] for s in service.list_schedules()["Schedules"]] == ["fine"]
+    assert logs == ["sm serve: schedule 'orphan' not applied: ResourceNotFoundException: "
+                    "State Machine Does Not Exist: "
+                    "'arn:aws:states:us-east-1:123456789012:stateMachine:nope'"]
