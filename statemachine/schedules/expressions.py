@@ -40,8 +40,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import threading
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from statemachine.errors import StateMachineError
@@ -157,7 +158,7 @@ class Cron:
         """The next naive wall-clock match after ``cursor`` (croniter plus the year and W
         rules), or None."""
         try:
-            from croniter import CroniterBadDateError, croniter
+            from croniter import CroniterBadDateError
         except ImportError:
             raise ModuleNotFoundError(
                 "cron schedules need croniter: pip install 'statemachine-asl[schedules]'",
@@ -165,7 +166,7 @@ class Cron:
 
         for _ in range(10_000):
             try:
-                found: datetime = croniter(self.croniter, cursor).get_next(datetime)
+                found: datetime = _iterator(self.croniter, cursor).get_next(datetime)
             except CroniterBadDateError:  # nothing within croniter's 50-year search
                 return None
             if found.year > _MAX_YEAR:
@@ -184,6 +185,27 @@ class Cron:
 
 
 Expression = Cron | Rate | At
+
+#: croniter objects by expression, per thread: building one parses the expression (~2 ms),
+#: moving one to a new start costs little. A cache, bounded; each thread has its own.
+_ITERATORS = threading.local()
+
+
+def _iterator(expression: str, cursor: datetime) -> Any:
+    """A croniter for ``expression`` standing at ``cursor``."""
+    from croniter import croniter
+
+    cache: dict[str, Any] | None = getattr(_ITERATORS, "cache", None)
+    if cache is None:
+        cache = _ITERATORS.cache = {}
+    found = cache.get(expression)
+    if found is None:
+        if len(cache) >= 256:
+            cache.clear()
+        found = cache[expression] = croniter(expression, cursor)
+    else:
+        found.set_current(cursor, force=True)
+    return found
 
 
 def _existing(local: datetime, tz: ZoneInfo) -> datetime | None:
