@@ -64,6 +64,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser],
         one.add_argument("--start-date", metavar="ISO", help="no fire before (UTC unless given)")
         one.add_argument("--end-date", metavar="ISO", help="no fire from this date on")
         one.add_argument("--disabled", action="store_true", help="State DISABLED")
+        one.add_argument("--delete-after-completion", action="store_true",
+                         help="ActionAfterCompletion DELETE: remove it once it will fire no "
+                              "more (an at(...) after its fire)")
         one.add_argument("--description")
         _common(one)
     listing = actions.add_parser("list", help="schedules and their next fire times")
@@ -128,6 +131,7 @@ def _run(service: Any, args: argparse.Namespace) -> int:
             "State": "DISABLED" if args.disabled else "ENABLED",
             "StartDate": args.start_date, "EndDate": args.end_date,
             "Description": args.description,
+            "ActionAfterCompletion": "DELETE" if args.delete_after_completion else "NONE",
         }
         verb = service.create_schedule if args.action == "create" else service.update_schedule
         result = verb(**request)

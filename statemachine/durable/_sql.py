@@ -557,7 +557,7 @@ class SqlStore:
         """See DurableStore.create_schedule."""
         with self._transaction(write=True) as tx:
             inserted = tx.run(f"INSERT INTO schedules ({SCHEDULE_COLS}) VALUES "
-                              "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                              "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                               "ON CONFLICT (group_name, name) DO NOTHING",
                               schedule_params(record)).rowcount
         if inserted == 0:

@@ -274,6 +274,7 @@ class ScheduleRecord:
     description: str | None = None
     next_fire: datetime | None = None
     last_fire: datetime | None = None
+    action_after_completion: str = "NONE"  # DELETE: removed once it will fire no more
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -157,6 +157,7 @@ _V5 = Migration(5, "schedules: EventBridge Scheduler-style schedules and their f
         modified_us BIGINT NOT NULL,
         next_fire_us BIGINT,
         last_fire_us BIGINT,
+        action_after_completion TEXT NOT NULL DEFAULT 'NONE',
         PRIMARY KEY (group_name, name))""",
 ))
 

@@ -168,9 +168,12 @@ class Scheduler:
         else:
             self.log(f"scheduler: {record.group_name}/{record.name}: skipped the fire of "
                      f"{instant.isoformat()} missed while no scheduler ran (catchup: skip)")
-        self.store.advance_schedule(record.group_name, record.name, expected=record.next_fire,
-                                    next_fire=following, last_fire=instant)
+        moved = self.store.advance_schedule(record.group_name, record.name,
+                                            expected=record.next_fire, next_fire=following,
+                                            last_fire=instant)
         self._retry.pop((record.group_name, record.name), None)
+        if moved and following is None and record.action_after_completion == "DELETE":
+            self.store.delete_schedule(record.group_name, record.name)  # AWS: completed
         return arn
 
     def _latest_due(self, record: ScheduleRecord, now: datetime

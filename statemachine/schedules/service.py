@@ -103,16 +103,18 @@ class ScheduleMethods:
                         ScheduleExpressionTimezone: str = "UTC", GroupName: str = "default",
                         State: str = "ENABLED", StartDate: object = None,
                         EndDate: object = None, Description: str | None = None,
-                        **ignored: Any) -> dict[str, Any]:
+                        ActionAfterCompletion: str = "NONE", **ignored: Any) -> dict[str, Any]:
         """CreateSchedule: returns ``{"ScheduleArn"}``. ``Target.Input`` is the execution's
         input as JSON text (default ``{}``); ``FlexibleTimeWindow`` defaults to Mode OFF.
-        Other AWS fields (RoleArn, ClientToken, KmsKeyArn, ...) are accepted and ignored."""
+        ``ActionAfterCompletion`` DELETE removes the schedule once it will fire no more (after
+        an ``at`` fires, or past its EndDate). Other AWS fields (RoleArn, ClientToken,
+        KmsKeyArn, ...) are accepted and ignored."""
         from statemachine.service import ConflictException
 
         now = self._schedule_now()
         record = self._new_record(Name, GroupName, ScheduleExpression, ScheduleExpressionTimezone,
                               FlexibleTimeWindow, Target, State, StartDate, EndDate,
-                              Description, created=now, now=now)
+                              Description, ActionAfterCompletion, created=now, now=now)
         try:
             self.store.create_schedule(record)
         except ScheduleExists:
@@ -124,7 +126,7 @@ class ScheduleMethods:
                         ScheduleExpressionTimezone: str = "UTC", GroupName: str = "default",
                         State: str = "ENABLED", StartDate: object = None,
                         EndDate: object = None, Description: str | None = None,
-                        **ignored: Any) -> dict[str, Any]:
+                        ActionAfterCompletion: str = "NONE", **ignored: Any) -> dict[str, Any]:
         """UpdateSchedule: replaces every field, as AWS does (fields left out take their
         defaults). The next fire is computed afresh from now: instants passed while a
         schedule was DISABLED do not fire, and a rate without StartDate starts again now.
@@ -133,7 +135,7 @@ class ScheduleMethods:
         now = self._schedule_now()
         record = self._new_record(Name, GroupName, ScheduleExpression, ScheduleExpressionTimezone,
                               FlexibleTimeWindow, Target, State, StartDate, EndDate,
-                              Description, created=old.created, now=now)
+                              Description, ActionAfterCompletion, created=old.created, now=now)
         record = _replace(record, last_fire=old.last_fire)
         self.store.put_schedule(record)
         return {"ScheduleArn": _arn(GroupName, Name)}
@@ -194,8 +196,8 @@ class ScheduleMethods:
 
     def _new_record(self, name: str, group: str, expression: str, timezone: str,
                 window: dict[str, Any] | None, target: dict[str, Any], state: str,
-                start: object, end: object, description: str | None, *, created: datetime,
-                now: datetime) -> ScheduleRecord:
+                start: object, end: object, description: str | None, after: str, *,
+                created: datetime, now: datetime) -> ScheduleRecord:
         """A validated record with its first next fire. Raises ValidationException,
         ResourceNotFoundException (no such state machine)."""
         from statemachine.service import ResourceNotFoundException, ValidationException
@@ -211,6 +213,8 @@ class ScheduleMethods:
             raise ValidationException(str(error)) from error  # .reason on the cause
         if state not in ("ENABLED", "DISABLED"):
             raise ValidationException(f"State must be ENABLED or DISABLED, not {state!r}")
+        if after not in ("NONE", "DELETE"):
+            raise ValidationException(f"ActionAfterCompletion must be NONE or DELETE, not {after!r}")
         start_date, end_date = _date(start, "StartDate"), _date(end, "EndDate")
         if not isinstance(parsed, At):
             if start_date is not None and start_date < now - timedelta(minutes=5):
@@ -225,7 +229,7 @@ class ScheduleMethods:
             name=name, group_name=group, expression=expression, timezone=timezone,
             target_arn=arn, input=input_text, created=created, modified=now, state=state,
             window_minutes=_window(window), start_date=start_date, end_date=end_date,
-            description=description)
+            description=description, action_after_completion=after)
         # a rate with no StartDate starts at once (AWS): its first fire is now
         return _replace(record, next_fire=next_fire(record, now - timedelta(microseconds=1)))
 
@@ -290,7 +294,7 @@ def _describe(record: ScheduleRecord) -> dict[str, Any]:
         "ScheduleExpressionTimezone": record.timezone, "FlexibleTimeWindow": window,
         "Target": {"Arn": record.target_arn, "Input": record.input}, "State": record.state,
         "StartDate": _iso(record.start_date), "EndDate": _iso(record.end_date),
-        "Description": record.description, "ActionAfterCompletion": "NONE",
+        "Description": record.description, "ActionAfterCompletion": record.action_after_completion,
         "CreationDate": _iso(record.created), "LastModificationDate": _iso(record.modified),
         "NextFireTime": _iso(record.next_fire + fire_offset(record, record.next_fire)
                              if record.next_fire is not None and record.state == "ENABLED"

@@ -41,7 +41,8 @@ if TYPE_CHECKING:
 __all__ = ["apply_schedules", "read_schedules", "run_schedules"]
 
 _FIELDS = ("Name", "GroupName", "ScheduleExpression", "ScheduleExpressionTimezone",
-           "FlexibleTimeWindow", "Target", "State", "StartDate", "EndDate", "Description")
+           "FlexibleTimeWindow", "Target", "State", "StartDate", "EndDate", "Description",
+           "ActionAfterCompletion")
 
 
 def read_schedules(path: Path) -> list[dict[str, Any]]:

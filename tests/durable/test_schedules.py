@@ -175,9 +175,17 @@ def test_rate_at_and_disabled_schedules_under_a_virtual_clock(
     create(service, arn, "at(2026-05-01T13:15:00)", Name="once",
            ScheduleExpressionTimezone="Europe/Berlin")         # 11:15 UTC
     create(service, arn, "rate(1 minute)", Name="off", State="DISABLED")
+    create(service, arn, "at(2026-05-01T12:30:00)", Name="gone", ActionAfterCompletion="DELETE")
+    with pytest.raises(ValidationException, match="ActionAfterCompletion must be NONE or DELETE"):
+        create(service, arn, "rate(1 hour)", Name="bad", ActionAfterCompletion="ARCHIVE")
+    assert service.get_schedule(Name="gone")["ActionAfterCompletion"] == "DELETE"
     run_until(service.store, start, utc("2026-05-02T00:00:00"))
     assert [(n.split("-")[0], t.strftime("%H:%M")) for n, t in fired(service.store)] == [
-        ("often", "10:00"), ("often", "10:40"), ("once", "11:15"), ("often", "11:20")]
+        ("often", "10:00"), ("often", "10:40"), ("once", "11:15"), ("often", "11:20"),
+        ("gone", "12:30")]
+    with pytest.raises(ResourceNotFoundException):   # DELETE: removed once completed
+        service.get_schedule(Name="gone")
+    assert service.get_schedule(Name="once")["ActionAfterCompletion"] == "NONE"  # kept
     assert "NextFireTime" not in service.get_schedule(Name="once")      # done
     assert "NextFireTime" not in service.get_schedule(Name="often")     # past its EndDate
     assert "NextFireTime" not in service.get_schedule(Name="off")
