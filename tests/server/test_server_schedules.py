@@ -166,3 +166,43 @@ schedules:
     assert logs == ["sm serve: schedule 'orphan' not applied: ResourceNotFoundException: "
                     "State Machine Does Not Exist: "
                     "'arn:aws:states:us-east-1:123456789012:stateMachine:nope'"]
+
+
+def test_the_aws_cli_manages_schedules(tmp_path: Path) -> None:
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    aws = shutil.which("aws") or str(Path(sys.executable).parent / "aws")
+    if not Path(aws).exists():
+        pytest.skip("the AWS CLI is not installed (pip install -e '.[test]')")
+    db = str(tmp_path / "server.db")
+    with Service(db) as service:
+        machine = service.store_machine(DEFINITIONS / "hello.yaml")
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "sm", "AWS_SECRET_ACCESS_KEY": "sm",
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull,
+           "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+    with RunningServer(ServerConfig(db=db, port=0)) as server:
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([aws, "scheduler", *args, "--endpoint-url", server.url,
+                                   "--output", "json"], capture_output=True, text=True,
+                                  env=env, timeout=120, check=False)
+
+        created = cli("create-schedule", "--name", "nightly",
+                      "--schedule-expression", "cron(30 2 * * ? *)",
+                      "--schedule-expression-timezone", "Europe/Berlin",
+                      "--flexible-time-window", "Mode=OFF",
+                      "--target", f"Arn={machine},RoleArn={ROLE}")
+        assert created.returncode == 0, created.stderr
+        assert json.loads(created.stdout)["ScheduleArn"].endswith(":schedule/default/nightly")
+        got = json.loads(cli("get-schedule", "--name", "nightly").stdout)
+        assert (got["ScheduleExpression"], got["ScheduleExpressionTimezone"]) == (
+            "cron(30 2 * * ? *)", "Europe/Berlin")
+        bad = cli("create-schedule", "--name", "bad", "--schedule-expression", "rate(0 hours)",
+                  "--flexible-time-window", "Mode=OFF", "--target", f"Arn={machine},RoleArn={ROLE}")
+        assert bad.returncode == 255
+        assert "(ValidationException) when calling the CreateSchedule operation: Invalid " \
+               "Schedule Expression rate(0 hours)." in bad.stderr
+        assert cli("delete-schedule", "--name", "nightly").returncode == 0
+        assert json.loads(cli("list-schedules").stdout)["Schedules"] == []
