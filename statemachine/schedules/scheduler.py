@@ -182,6 +182,11 @@ class Scheduler:
         instant after it."""
         assert record.next_fire is not None
         instant = record.next_fire
+        # after a long outage, start from the last hour: no walk through months of minutes
+        window = timedelta(minutes=record.window_minutes or 0)
+        probe = next_fire(record, max(instant, now - timedelta(hours=1) - window))
+        if probe is not None and probe + fire_offset(record, probe) <= now:
+            instant = probe
         for _ in range(100_000):
             following = next_fire(record, instant)
             if following is None or following + fire_offset(record, following) > now:

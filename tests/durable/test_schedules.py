@@ -290,3 +290,27 @@ def test_a_schedule_that_cannot_fire_is_logged_and_retried_later(
     assert len(logs) == 1
     monkeypatch.undo()
     assert len(scheduler.fire_due(due + timedelta(seconds=31))) == 1
+
+
+def test_a_long_outage_of_a_dense_schedule_fires_once_without_walking_every_minute(
+        backend: Backend, machine_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from statemachine.schedules import scheduler as module
+
+    start = utc("2026-01-01T00:00:00")
+    service = open_service(backend, start)
+    arn = service.store_machine(machine_file)
+    create(service, arn, "cron(* * * * ? *)", Name="minutely")
+    steps: list[datetime] = []
+    original = module.next_fire
+
+    def counting(record: Any, after: datetime) -> datetime | None:
+        steps.append(after)
+        return original(record, after)
+
+    monkeypatch.setattr(module, "next_fire", counting)
+    scheduler = Scheduler(service.store, log=lambda _: None)
+    (fired_arn,) = scheduler.fire_due(utc("2026-03-01T12:00:30"))   # two months later
+    assert len(steps) < 100  # from the last hour, not 85,000 minutes since January
+    assert fired_arn.endswith(":minutely-20260301T120000Z")
+    record = service.store.schedule("default", "minutely")
+    assert record is not None and record.next_fire == utc("2026-03-01T12:01:00")
