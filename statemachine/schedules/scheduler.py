@@ -5,7 +5,7 @@ executions (a ``start`` timer each, so any ``sm worker`` runs them) and each sch
 ``next_fire``/``last_fire`` moved on.
 
 **Once per instant.** A fire starts an execution named after the schedule and the scheduled
-instant (``nightly-20260329T013000Z``), so two schedulers sharing a store cannot fire the same
+instant (``nightly-20260329T013000Z``; ``nightly@reports-...`` in group ``reports``), so two schedulers sharing a store cannot fire the same
 instant twice: the second meets ExecutionExists, which means "already fired". The execution
 is stored first and the schedule moved on after (compare-and-set on ``next_fire``), so a crash
 in between fires nothing twice: the instant is due again, its execution exists, the schedule
@@ -73,11 +73,13 @@ def fire_offset(record: ScheduleRecord, instant: datetime) -> timedelta:
     return timedelta(seconds=digest % (record.window_minutes * 60))
 
 
-def execution_name(schedule_name: str, instant: datetime) -> str:
-    """The execution name of one fire: ``<schedule>-<instant, UTC, basic ISO 8601>``
-    (a long schedule name is shortened with a hash so the name stays within 80 characters)."""
+def execution_name(schedule_name: str, instant: datetime, group: str = "default") -> str:
+    """The execution name of one fire: ``<schedule>-<instant, UTC, basic ISO 8601>``, with
+    ``@<group>`` after the schedule's name outside the default group (``@`` is in no schedule
+    or group name, so two schedules never share an execution name); a long name is shortened
+    with a hash so it stays within AWS's 80 characters."""
     stamp = instant.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-    base = schedule_name
+    base = schedule_name if group == "default" else f"{schedule_name}@{group}"
     if len(base) + 1 + len(stamp) > _NAME_LIMIT:
         digest = hashlib.sha256(base.encode()).hexdigest()[:8]
         base = f"{base[:_NAME_LIMIT - len(stamp) - 10]}-{digest}"
@@ -207,7 +209,7 @@ class Scheduler:
             self.log(f"scheduler: {record.group_name}/{record.name}: target state machine "
                      f"{record.target_arn} does not exist; fire of {instant.isoformat()} dropped")
             return None
-        name = execution_name(record.name, instant)
+        name = execution_name(record.name, instant, record.group_name)
         kind = "express" if machine.type == "EXPRESS" else "execution"
         arn = f"arn:aws:states:{REGION}:{ACCOUNT}:{kind}:{machine.name}:{name}"
         started = Event(1, 0, now.timestamp(), "ExecutionStarted",

@@ -314,3 +314,17 @@ def test_a_long_outage_of_a_dense_schedule_fires_once_without_walking_every_minu
     assert fired_arn.endswith(":minutely-20260301T120000Z")
     record = service.store.schedule("default", "minutely")
     assert record is not None and record.next_fire == utc("2026-03-01T12:01:00")
+
+
+def test_schedules_of_one_name_in_two_groups_each_fire(backend: Backend,
+                                                       machine_file: Path) -> None:
+    start = utc("2026-01-01T00:00:00")
+    service = open_service(backend, start)
+    arn = service.store_machine(machine_file)
+    create(service, arn, "cron(0 1 * * ? *)", Name="daily")
+    create(service, arn, "cron(0 1 * * ? *)", Name="daily", GroupName="reports")
+    assert len(Scheduler(service.store, log=lambda _: None).fire_due(
+        utc("2026-01-01T01:00:05"))) == 2
+    assert sorted(name for name, _ in fired(service.store)) == [
+        "daily-20260101T010000Z", "daily@reports-20260101T010000Z"]
+    assert len(execution_name("n" * 64, start, "g" * 64)) == 80
