@@ -328,3 +328,38 @@ def test_schedules_of_one_name_in_two_groups_each_fire(backend: Backend,
     assert sorted(name for name, _ in fired(service.store)) == [
         "daily-20260101T010000Z", "daily@reports-20260101T010000Z"]
     assert len(execution_name("n" * 64, start, "g" * 64)) == 80
+
+
+def test_the_store_keeps_schedule_rows_exactly_and_advances_by_compare_and_set(
+        store: DurableStore) -> None:
+    from statemachine.durable import ScheduleExists, ScheduleNotFound, ScheduleRecord
+
+    record = ScheduleRecord(
+        name="n", group_name="g", expression="rate(1 hour)", timezone="Europe/Berlin",
+        target_arn="arn:aws:states:us-east-1:123456789012:stateMachine:m", input='{"a": 1}',
+        created=utc("2026-01-01T00:00:00.123456"), modified=utc("2026-01-02T00:00:00"),
+        state="DISABLED", window_minutes=5, start_date=utc("2026-01-03T00:00:00"),
+        end_date=utc("2026-02-01T00:00:00"), description="d",
+        next_fire=utc("2026-01-03T00:00:00"), action_after_completion="DELETE")
+    assert store.create_schedule(record) == record
+    assert store.schedule("g", "n") == record                 # every field, to the microsecond
+    with pytest.raises(ScheduleExists):
+        store.create_schedule(record)
+    assert store.schedules(group_name="other") == [] and store.schedules() == [record]
+    # compare-and-set: only from the expected next fire
+    assert not store.advance_schedule("g", "n", expected=utc("2026-01-04T00:00:00"),
+                                      next_fire=None, last_fire=None)
+    assert store.advance_schedule("g", "n", expected=utc("2026-01-03T00:00:00"),
+                                  next_fire=None, last_fire=utc("2026-01-03T00:00:00"))
+    assert store.advance_schedule("g", "n", expected=None, next_fire=utc("2026-01-05T00:00:00"),
+                                  last_fire=None)
+    got = store.schedule("g", "n")
+    assert got is not None and got.next_fire == utc("2026-01-05T00:00:00")
+    import dataclasses
+
+    with pytest.raises(ScheduleNotFound):
+        store.put_schedule(dataclasses.replace(record, name="missing"))
+    assert store.put_schedule(dataclasses.replace(record, state="ENABLED")).state == "ENABLED"
+    assert store.schedule("g", "n").state == "ENABLED"  # type: ignore[union-attr]
+    assert store.delete_schedule("g", "n") and not store.delete_schedule("g", "n")
+    assert store.schedule("g", "n") is None
