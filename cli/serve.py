@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Final
 
 from .common import EXIT_OK, EXIT_USAGE, error
@@ -134,11 +134,43 @@ def command(args: argparse.Namespace) -> int:
 
 
 def _run(app: object, config: ServerConfig) -> int:
+    """Serve until SIGTERM or Ctrl-C (a second one forces the exit), then stop cleanly:
+    the worker parks what runs, the store closes; exit 0."""
+    import asyncio
+    import contextlib
+    import signal
+
     import uvicorn
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield  # ours, below: uvicorn's would re-raise the signal after shutting down
+
+    server = Server(uvicorn.Config(app, host=config.host, port=config.port,  # type: ignore[arg-type]  # a Starlette app
+                                   log_level="warning", lifespan="on",
+                                   timeout_graceful_shutdown=5))  # long polls end then
+
+    def stop() -> None:
+        if server.should_exit:
+            server.force_exit = True
+        server.should_exit = True
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows
+                loop.add_signal_handler(sig, stop)
+        await server.serve()
 
     print(f"sm serve: AWS Step Functions API on {config.base_url} "
           f"(database {config.db or 'default'}; policy: {config.policy.describe()})",
           file=sys.stderr, flush=True)
-    uvicorn.run(app, host=config.host, port=config.port,  # type: ignore[arg-type]  # a Starlette app
-                log_level="warning", lifespan="on")
+    try:
+        asyncio.run(main())
+    except SystemExit:  # uvicorn exits when it cannot bind or start (it logged why)
+        return error(f"could not serve on {config.host}:{config.port} (see above)")
+    if not server.started:
+        return error(f"could not serve on {config.host}:{config.port} (see above)")
+    print("sm serve: stopped", file=sys.stderr, flush=True)
     return EXIT_OK

@@ -42,6 +42,7 @@ from statemachine.durable._rows import (
     token_from_row,
     token_params,
 )
+from statemachine.durable.catalog import CatalogSql
 from statemachine.durable.contract import (
     TOKEN_STATUSES,
     Claim,
@@ -83,7 +84,7 @@ _NOT_EXPIRED = ("(timeout_us IS NULL OR timeout_us > ?) "
                 "AND (heartbeat_us IS NULL OR heartbeat_us > ?)")
 
 
-class SqlStore:
+class SqlStore(CatalogSql):
     """The contract over SQL. Subclasses provide ``_transaction`` and the driver hooks."""
 
     #: Appended to the claim query (PostgreSQL: FOR UPDATE SKIP LOCKED).

@@ -140,6 +140,48 @@ _V3 = Migration(3, "Distributed Map runs: map_runs, and child executions linked 
     "CREATE INDEX map_runs_by_execution ON map_runs (execution_arn, start_us)",
 ))
 
+_V4 = Migration(4, "the AWS API's catalog (sm serve): machine metadata, published versions, "
+                 "tags, activities and their queued tasks (statemachine.durable.catalog)", (
+    """CREATE TABLE api_machines (
+        arn TEXT PRIMARY KEY,
+        role_arn TEXT NOT NULL,
+        current_version TEXT NOT NULL,
+        created_us BIGINT NOT NULL,
+        updated_us BIGINT,
+        description TEXT,
+        logging TEXT,
+        tracing TEXT,
+        deleted_us BIGINT)""",
+    """CREATE TABLE machine_versions (
+        machine_arn TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        version TEXT NOT NULL,
+        created_us BIGINT NOT NULL,
+        role_arn TEXT NOT NULL,
+        description TEXT,
+        deleted INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (machine_arn, number))""",
+    """CREATE TABLE tags (
+        resource_arn TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (resource_arn, key))""",
+    """CREATE TABLE activities (
+        arn TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        created_us BIGINT NOT NULL)""",
+    """CREATE TABLE activity_tasks (
+        token TEXT PRIMARY KEY,
+        activity_arn TEXT NOT NULL,
+        execution_arn TEXT NOT NULL,
+        input TEXT NOT NULL,
+        created_us BIGINT NOT NULL,
+        worker TEXT,
+        taken_us BIGINT)""",
+    "CREATE INDEX activity_tasks_untaken ON activity_tasks (activity_arn, created_us)"
+    " WHERE taken_us IS NULL",
+))
+
 _V5 = Migration(5, "schedules: EventBridge Scheduler-style schedules and their fire times", (
     """CREATE TABLE schedules (
         group_name TEXT NOT NULL,
@@ -161,9 +203,8 @@ _V5 = Migration(5, "schedules: EventBridge Scheduler-style schedules and their f
         PRIMARY KEY (group_name, name))""",
 ))
 
-#: Every step, in order of ``version`` (version 4 belongs to another branch until it is merged;
-#: a database records the highest version applied).
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V5)
+#: Every step, in order. ``MIGRATIONS[i].version == i + 1``.
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5)
 #: The newest schema version this release reads and writes.
 SCHEMA_VERSION: Final = MIGRATIONS[-1].version
 

@@ -73,7 +73,7 @@ __all__ = ["DETAILS_KEY", "PATH_KEY", "Advance", "DurableClock", "DurableRuntime
 PATH_KEY: Final = "smPath"
 #: The key of an event body that holds the details, as JSON values.
 DETAILS_KEY: Final = "details"
-_TASK_PREFIXES: Final = ("Task", "LambdaFunction")
+_TASK_PREFIXES: Final = ("Task", "LambdaFunction", "Activity")
 _OUTCOMES: Final = ("Succeeded", "Failed", "TimedOut")
 
 Path = tuple[tuple[int, int], ...]
@@ -380,7 +380,7 @@ class DurableRuntime(Runtime):
             if not nexts:
                 return found
             step = nexts[0]
-            suffix = step.type.removeprefix("Task").removeprefix("LambdaFunction")
+            suffix = step.type.removeprefix("Task").removeprefix("LambdaFunction").removeprefix("Activity")
             if suffix not in ("Submitted", *_OUTCOMES):
                 return found
             found = step
@@ -424,6 +424,20 @@ class DurableRuntime(Runtime):
             rt.frozen = rt.suspended = True
 
     # -- tasks -----------------------------------------------------------------------------
+    def task_token(self) -> str:
+        """As ``Runtime.task_token``, told apart per redrive: a state that runs again after
+        RedriveExecution draws the same random bits as its first run, whose token is
+        closed (answered, timed out or cancelled by the stop), so the redrive count is
+        mixed in."""
+        token = super().task_token()
+        redrives = self.record.redrive_count
+        if not redrives:
+            return token
+        import uuid
+
+        mixed = random.Random(f"{token}:{redrives}").getrandbits(128)
+        return str(uuid.UUID(int=mixed, version=4))
+
     def _resolve(self, resource: str) -> Any:
         found = self._dispatchers.get(resource)
         if found is None:
@@ -438,6 +452,7 @@ class _Dispatch:
     def __init__(self, rt: DurableRuntime, handler: Any) -> None:
         self.rt = rt
         self.handler = handler
+        self.activity_queue = getattr(handler, "activity_queue", False)  # see interpreter.task
 
     async def __call__(self, request: Any) -> JSON:
         rt = self.rt
@@ -447,7 +462,7 @@ class _Dispatch:
             path, started, _, _ = info
             found = rt.outcome_of(path, started)
             if found is not None:
-                suffix = found.type.removeprefix("Task").removeprefix("LambdaFunction")
+                suffix = found.type.removeprefix("Task").removeprefix("LambdaFunction").removeprefix("Activity")
                 if suffix in ("Succeeded", "Submitted"):
                     return found.details.get("output")
                 raise StatesError(found.details.get("error"), found.details.get("cause"),

@@ -27,9 +27,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from statemachine.durable.contract import Claim, DurableStore, ExecutionRecord, MachineRecord
+from statemachine.durable.contract import (
+    Claim,
+    DurableStore,
+    ExecutionRecord,
+    Lease,
+    MachineRecord,
+)
 from statemachine.durable.errors import LeaseHeld, StoreError
 from statemachine.durable.runner import Advance, advance
+from statemachine.errors import DefinitionError, ResourceNotFoundError
 
 if TYPE_CHECKING:
     from statemachine.schedules.scheduler import Catchup, Scheduler
@@ -94,6 +101,7 @@ class Worker:
         self.dispatches = 0
         self._stopping = False
         self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._active: dict[str, asyncio.Task[None]] = {}
         self.scheduler: Scheduler | None = None
         if schedules:
@@ -110,6 +118,14 @@ class Worker:
             with contextlib.suppress(RuntimeError):
                 self._wake.set()
 
+    def wake(self) -> None:
+        """Look for due work now rather than at the next poll (any thread; e.g. ``sm serve``
+        right after StartExecution)."""
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed
+                loop.call_soon_threadsafe(wake.set)
+
     @property
     def stopping(self) -> bool:
         return self._stopping
@@ -117,18 +133,19 @@ class Worker:
     async def run(self, *, until: Callable[[], bool] | None = None) -> None:
         """Claim and advance executions until ``stop()`` (or ``until()`` turns true)."""
         self._wake = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
         if self.scheduler is not None:  # fires due now (missed ones included) before any claim
             with contextlib.suppress(StoreError):
                 self.scheduler.fire_due()
         firing = None if self.scheduler is None else asyncio.ensure_future(self.scheduler.run())
         try:
-            await self._loop(until)
+            await self._work(until)
         finally:
             if firing is not None and self.scheduler is not None:
                 self.scheduler.stop()
                 await firing
 
-    async def _loop(self, until: Callable[[], bool] | None) -> None:
+    async def _work(self, until: Callable[[], bool] | None) -> None:
         backoff = 0.0
         while not self._stopping and not (until is not None and until()):
             free = self.concurrency - len(self._active)
@@ -206,7 +223,11 @@ class Worker:
                 self.log(f"worker: {arn}: its state machine version is not stored; skipped")
                 store.release_lease(lease)
                 return
-            machine = self.loader(machine_record)
+            try:
+                machine = self.loader(machine_record)
+            except (DefinitionError, ResourceNotFoundError) as error:
+                self._cannot_load(record, lease, error)
+                return
             result: Advance = await advance(
                 store, record, machine, lease, due_keys=[t.key for t in claim.due],
                 lease_seconds=self.lease_seconds, park_after=self.park_after,
@@ -222,6 +243,27 @@ class Worker:
             self.log(f"worker: {arn}: {type(error).__name__}: {error}")
             with contextlib.suppress(StoreError):
                 store.release_lease(lease)
+
+
+    def _cannot_load(self, record: ExecutionRecord, lease: Lease, error: Exception) -> None:
+        """The stored machine no longer loads here (a resource this process cannot or may
+        not resolve, e.g. ``sm serve`` under a stricter policy): the execution fails with
+        States.Runtime naming why, rather than being claimed again and again."""
+        from statemachine.durable.contract import ExecutionUpdate
+        from statemachine.durable.runner import cancel_waiting_tokens, event_record
+        from statemachine.history import Event
+
+        cause = f"the state machine cannot be loaded: {error}"
+        now = _now()
+        event = Event(record.last_event_id + 1, record.last_event_id, now.timestamp(),
+                      "ExecutionFailed", {"error": "States.Runtime", "cause": cause})
+        self.log(f"worker: {record.arn}: {cause}")
+        self.store.append(record.arn, [event_record(event)], after=record.last_event_id,
+                          lease=lease, update=ExecutionUpdate(
+                              status="FAILED", stop_date=now, error="States.Runtime",
+                              cause=cause), cancel_timers="all", release=True)
+        cancel_waiting_tokens(self.store, record.arn)
+        self.finished[record.arn] = "FAILED"
 
 
 async def run_one(store: DurableStore, arn: str, *, poll: float = 0.2, park_after: float = 2.0,

@@ -270,6 +270,13 @@ class Runtime:
         """The child executions of one Distributed Map run (``state`` is its MapState)."""
         return ChildRuns(self)
 
+    def task_token(self) -> str:
+        """A new ``.waitForTaskToken`` task token (a UUID drawn from the run's random
+        source, so a replayed run draws the same one)."""
+        import uuid
+
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
     def context(self, run: StateRun, token: str | None = None, retry: bool = False) -> JSON:
         return dataflow.build_context(self.execution_ctx, self.machine_ctx, run.state.name,
                                       run.entered_time, run.retry_count if retry else None, token)

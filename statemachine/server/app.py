@@ -59,6 +59,7 @@ async def run_worker(app: Starlette) -> AsyncIterator[None]:
                     grace=5.0, log=lambda line: print(line, file=sys.stderr, flush=True))
     app.state.worker = worker
     task = asyncio.ensure_future(worker.run())
+    backend.wake_worker = worker.wake
     try:
         yield
     finally:

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
+from statemachine.durable.catalog import Catalog, CatalogSql
 from statemachine.errors import DefinitionError, ResourceNotFoundError
+from statemachine.server.activities import ActivityQueue
 from statemachine.server.protocol import AwsError
 from statemachine.service import Service
 
@@ -62,8 +65,18 @@ class Backend:
         self.service = Service(config.db)
         self.store: DurableStore = self.service.store
         self._registry: ResourceRegistry | None = None
+        if not isinstance(self.store, CatalogSql):
+            raise TypeError(f"sm serve needs a SQL store (SQLite or PostgreSQL), not {self.store!r}")
+        self.catalog: Catalog = self.store
         self._built: dict[tuple[str, str], StateMachine] = {}
         self._lock = threading.Lock()
+        #: set by the in-process worker hook: look for due work now (any thread)
+        self.wake_worker: Callable[[], None] = _nothing
+        self.activities = ActivityQueue(self)
+
+    def executions_started(self) -> None:
+        """A start or redrive was stored: let the in-process worker pick it up at once."""
+        self.wake_worker()
 
     def close(self) -> None:
         self.service.close()
@@ -73,7 +86,9 @@ class Backend:
         """The registry API machines resolve their resources with (policy + resource map)."""
         with self._lock:
             if self._registry is None:
-                self._registry = self.config.policy.registry(self.config.resources)
+                registry = self.config.policy.registry(self.config.resources)
+                registry.register_resolver("arn:aws:states:", self.activities.resolve)
+                self._registry = registry
             return self._registry
 
     def build(self, definition: str, name: str, machine_type: str) -> StateMachine:
@@ -116,6 +131,10 @@ class Backend:
                          machine_type=record.type, resources=self.registry())
             self._built[key] = found
         return found
+
+
+def _nothing() -> None:
+    return None
 
 
 def definition_message(error: DefinitionError) -> str:
