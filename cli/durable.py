@@ -33,6 +33,7 @@ examples:
   sm worker --db executions.db --resources resources.yaml --allow-python handlers
                                              help sm serve: machines created through its API
                                              run under these policy flags (give sm serve's)
+  sm worker --catchup skip                   fire schedules, dropping fires missed while down
 
 Several workers may share one database (SQLite: one host; PostgreSQL: many). SIGTERM or
 Ctrl-C stops claiming work, lets running tasks finish (up to --grace seconds) and leaves
@@ -65,6 +66,11 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser],
     from .observability import add_arguments as add_log_arguments  # argparse only at import
 
     add_log_arguments(worker)
+    worker.add_argument("--catchup", choices=("once", "skip"), default="once",
+                        help="schedules: a fire missed while no worker ran runs once on start "
+                             "(once, the default) or not at all (skip)")
+    worker.add_argument("--no-schedules", action="store_true",
+                        help="do not fire schedules (sm schedules) in this worker")
     worker.add_argument("--until-idle", action="store_true",
                         help="exit once nothing runs and nothing falls due within --park-after "
                              "seconds (parked executions stay parked); with --virtual-time, "
@@ -257,7 +263,7 @@ def _worker(args: argparse.Namespace) -> int:
                                 Path(args.resources) if args.resources else None).loader
     worker = Worker(store, concurrency=args.concurrency, lease_seconds=args.lease,
                     poll=args.poll, park_after=args.park_after, grace=args.grace, clock=clock,
-                    loader=loader)
+                    loader=loader, schedules=not args.no_schedules, catchup=args.catchup)
 
     def idle() -> bool:
         if worker._active:

@@ -26,6 +26,7 @@ examples:
   sm schema > asl.schema.json                     JSON Schema for editors
   sm test definitions/                            run the *.test.yaml cases (mocks, expectations)
   sm test-state flow.yaml --state Charge --input '{}' --inspection-level DEBUG
+  sm schedules create nightly --expression 'cron(30 2 * * ? *)' --machine flow.yaml
   sm serve --db executions.db                    the AWS Step Functions API on 127.0.0.1:8083
 
 exit codes:
@@ -313,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .durable import add_commands  # durable executions (argparse only at import)
 
     add_commands(commands, _subparser)
+    from .schedules import add_commands as add_schedule_commands  # argparse only at import
+
+    add_schedule_commands(commands, _subparser)
     from .serve import add_command as add_serve  # sm serve (argparse only at import)
 
     add_serve(commands, _subparser)
@@ -325,6 +329,8 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
         from .validate import command
     elif name in ("start", "worker", "executions", "stop", "redrive", "task", "run-db"):
         from .durable import command
+    elif name == "schedules":
+        from .schedules import command
     elif name == "run":
         from .run import command
     elif name == "serve":

@@ -19,6 +19,7 @@ examples:
   sm serve                                         http://127.0.0.1:8083, default database
   sm serve --db executions.db --resources resources.yaml --allow-python handlers
   SM_SERVER_TOKEN=$(openssl rand -hex 24) sm serve --host 0.0.0.0 --allow-remote
+  sm serve --schedules schedules.yaml               and fire the schedules the file declares
 
   then, from Python:
     import boto3
@@ -70,6 +71,14 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser],
                        help="serve the API only; sm worker processes run the executions")
     serve.add_argument("--concurrency", type=int, default=64, metavar="N",
                        help="executions the in-process worker advances at once (default 64)")
+    serve.add_argument("--schedules", metavar="FILE",
+                       help="schedules to create or update at start-up (YAML; see README "
+                            "'Schedules')")
+    serve.add_argument("--no-schedules", action="store_true",
+                       help="do not fire schedules in this server (sm worker processes may)")
+    serve.add_argument("--catchup", choices=("once", "skip"), default="once",
+                       help="a schedule's fire missed while nothing ran: run it once on "
+                            "start (default) or skip it")
 
 
 def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
@@ -108,7 +117,9 @@ def config_of(args: argparse.Namespace) -> ServerConfig:
         resources=Path(args.resources) if args.resources else None,
         token=args.token or ServerConfig.token_from_env(), allow_remote=args.allow_remote,
         policy=policy, public_url=args.public_url, worker=not args.no_worker,
-        worker_concurrency=args.concurrency)
+        worker_concurrency=args.concurrency,
+        schedules=Path(args.schedules) if args.schedules else None,
+        fire_schedules=not args.no_schedules, catchup=args.catchup)
     config.check()
     return config
 

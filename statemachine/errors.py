@@ -25,8 +25,12 @@ The exception tree (tests/unit/test_error_tree.py checks it against the code)::
     │   │   ├── TaskTimedOut
     │   │   ├── InvalidToken
     │   │   ├── InvalidOutput
-    │   │   ├── ResourceNotFound     (no such map run)
-    │   │   └── ValidationException  (arguments AWS refuses together)
+    │   │   ├── ResourceNotFound     no such map run
+    │   │   ├── ValidationException  arguments refused (also schedules' fields)
+    │   │   ├── ConflictException    schedules (EventBridge Scheduler's names)
+    │   │   └── ResourceNotFoundException
+    │   ├── InvalidScheduleExpression  a ScheduleExpression AWS refuses (schedules/expressions.py)
+    │   ├── InvalidTimezone          not an IANA time zone name (schedules/expressions.py)
     │   └── StoreError               the durable store (durable/errors.py)
     │       ├── StoreUnavailable     the database cannot serve the call now
     │       │   └── StoreLocked      another process held the lock too long
@@ -38,7 +42,9 @@ The exception tree (tests/unit/test_error_tree.py checks it against the code)::
     │       ├── LeaseLost
     │       ├── LeaseHeld
     │       ├── TaskTokenNotFound
-    │       └── TaskTokenClosed
+    │       ├── TaskTokenClosed
+    │       ├── ScheduleExists
+    │       └── ScheduleNotFound
     ├── ValueError
     │   ├── InvalidJsonError         input or a value that is not JSON (values.py): run(), start()
     │   ├── SubstitutionsError       a substitutions file or NAME=VALUE (templates.py)
@@ -53,6 +59,7 @@ The exception tree (tests/unit/test_error_tree.py checks it against the code)::
     │   ├── JsonataEvaluationError   expressions/jsonata/adapter.py (-> States.QueryEvaluationError)
     │   └── UnsupportedResultError   expressions/jsonata/adapter.py
     ├── PathNotFound                 a JSONPath that selects nothing (-> a StatesError)
+    ├── AwsError                     sm serve's answer in AWS's error shape (server/protocol.py)
     └── (anything a task handler raises becomes StatesError(type(exc).__name__, cause) at the
         handler boundary, the way AWS Lambda reports ``errorType``)
 

@@ -13,8 +13,9 @@ can call it; ``sm worker`` processes (statemachine.durable.worker) do the runnin
 
 Errors (all ``ServiceError``, a StateMachineError): ExecutionAlreadyExists,
 ExecutionDoesNotExist, ExecutionNotRedrivable, ResourceNotFound, TaskDoesNotExist,
-TaskTimedOut, InvalidToken, InvalidOutput, ValidationException; store failures raise
-statemachine.durable's StoreError.
+TaskTimedOut, InvalidToken, InvalidOutput, ValidationException; for schedules
+(EventBridge Scheduler's verbs, see statemachine.schedules.service) also ConflictException
+and ResourceNotFoundException; store failures raise statemachine.durable's StoreError.
 
 Distributed Map runs (durable/children.py): ``list_map_runs(execution_arn)`` (ListMapRuns),
 ``describe_map_run(map_run_arn)`` (DescribeMapRun), ``list(map_run_arn=...)`` (the child
@@ -46,17 +47,20 @@ from statemachine.durable import (
 )
 from statemachine.durable.runner import aws_event, cancel_waiting_tokens, event_record
 from statemachine.errors import StateMachineError
+from statemachine.schedules.service import ScheduleMethods
 from statemachine.values import JSON, check_json
 
 _List = list  # ``Service.list`` shadows the builtin inside the class
 
 __all__ = [
+    "ConflictException",
     "ExecutionAlreadyExists",
     "ExecutionDoesNotExist",
     "ExecutionNotRedrivable",
     "InvalidOutput",
     "InvalidToken",
     "ResourceNotFound",
+    "ResourceNotFoundException",
     "Service",
     "ServiceError",
     "TaskDoesNotExist",
@@ -102,7 +106,8 @@ class ResourceNotFound(ServiceError):
 
 class ValidationException(ServiceError):
     """Arguments AWS refuses together (a map run and a state machine; PENDING_REDRIVE
-    without a map run; an unknown redriveFilter)."""
+    without a map run; an unknown redriveFilter); for schedules, a request field EventBridge
+    Scheduler refuses (an expression, a time zone, a window, dates)."""
 
     code = "ValidationException"
 
@@ -129,6 +134,18 @@ class InvalidOutput(ServiceError):
     """The output of send_task_success is not JSON, or larger than 256 KiB."""
 
     code = "InvalidOutput"
+
+
+class ConflictException(ServiceError):
+    """EventBridge Scheduler: a schedule of that name exists in the group."""
+
+    code = "ConflictException"
+
+
+class ResourceNotFoundException(ServiceError):
+    """EventBridge Scheduler: no such schedule (or no such state machine as its target)."""
+
+    code = "ResourceNotFoundException"
 
 
 def _now() -> datetime:
@@ -194,8 +211,8 @@ def _counts(by_status: dict[str, tuple[int, int]], which: int, total: int,
     return out
 
 
-class Service:
-    """Durable executions of one store (see the module docstring)."""
+class Service(ScheduleMethods):
+    """Durable executions and schedules of one store (see the module docstring)."""
 
     def __init__(self, db: str | os.PathLike[str] | DurableStore | None = None, *,
                  clock: Clock | None = None) -> None:

@@ -19,6 +19,7 @@ from statemachine.durable.contract import (
     Lease,
     MachineRecord,
     MapRunRecord,
+    ScheduleRecord,
     TaskTokenRecord,
     TimerKind,
     TimerRecord,
@@ -87,6 +88,9 @@ MAP_RUN_UPDATE_COLUMNS: dict[str, tuple[str, bool]] = {
 TOKEN_COLS = ("token, execution_arn, state_name, event_id, created_us, status, timeout_us, "
               "heartbeat_seconds, heartbeat_us, output, error, cause, closed_us")
 MACHINE_COLS = "arn, name, definition, version, type, created_us, revision, source"
+SCHEDULE_COLS = ("group_name, name, expression, timezone, target_arn, input, state, "
+                 "window_minutes, start_us, end_us, description, created_us, modified_us, "
+                 "next_fire_us, last_fire_us, action_after_completion")
 #: ExecutionUpdate field -> (column, is a datetime)
 UPDATE_COLUMNS: dict[str, tuple[str, bool]] = {
     "status": ("status", False), "stop_date": ("stop_us", True), "output": ("output", False),
@@ -176,3 +180,19 @@ def check_owned(execution_arn: str, lease: Lease | None, tokens: Sequence[TaskTo
     for owner in owners:
         if owner != execution_arn:
             raise ValueError(f"a record of '{owner}' in an append to '{execution_arn}'")
+
+
+def schedule_params(r: ScheduleRecord) -> tuple[object, ...]:
+    return (r.group_name, r.name, r.expression, r.timezone, r.target_arn, r.input, r.state,
+            r.window_minutes, opt_us(r.start_date), opt_us(r.end_date), r.description,
+            to_us(r.created), to_us(r.modified), opt_us(r.next_fire), opt_us(r.last_fire),
+            r.action_after_completion)
+
+
+def schedule_from_row(row: Row) -> ScheduleRecord:
+    return ScheduleRecord(
+        group_name=row[0], name=row[1], expression=row[2], timezone=row[3], target_arn=row[4],
+        input=row[5], state=row[6], window_minutes=row[7], start_date=opt_dt(row[8]),
+        end_date=opt_dt(row[9]), description=row[10], created=from_us(row[11]),
+        modified=from_us(row[12]), next_fire=opt_dt(row[13]), last_fire=opt_dt(row[14]),
+        action_after_completion=row[15])

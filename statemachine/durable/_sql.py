@@ -21,6 +21,7 @@ from statemachine.durable._rows import (
     MACHINE_COLS,
     MAP_RUN_COLS,
     MAP_RUN_UPDATE_COLUMNS,
+    SCHEDULE_COLS,
     TOKEN_COLS,
     UPDATE_COLUMNS,
     Tx,
@@ -34,6 +35,8 @@ from statemachine.durable._rows import (
     map_run_params,
     opt_us,
     replace_last,
+    schedule_from_row,
+    schedule_params,
     timer_from_row,
     to_us,
     token_from_row,
@@ -51,6 +54,7 @@ from statemachine.durable.contract import (
     MachineType,
     MapRunRecord,
     MapRunUpdate,
+    ScheduleRecord,
     TaskTokenRecord,
     TimerRecord,
     version_hash,
@@ -61,6 +65,8 @@ from statemachine.durable.errors import (
     ExecutionNotFound,
     LeaseHeld,
     LeaseLost,
+    ScheduleExists,
+    ScheduleNotFound,
     StoreError,
     TaskTokenClosed,
     TaskTokenNotFound,
@@ -549,4 +555,62 @@ class SqlStore(CatalogSql):
             return None
         return Lease(execution_arn, row[0], row[1], from_us(row[2]))
 
+    # -- schedules --------------------------------------------------------------------
+    def create_schedule(self, record: ScheduleRecord) -> ScheduleRecord:
+        """See DurableStore.create_schedule."""
+        with self._transaction(write=True) as tx:
+            inserted = tx.run(f"INSERT INTO schedules ({SCHEDULE_COLS}) VALUES "
+                              "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                              "ON CONFLICT (group_name, name) DO NOTHING",
+                              schedule_params(record)).rowcount
+        if inserted == 0:
+            raise ScheduleExists(record.group_name, record.name)
+        return record
 
+    def put_schedule(self, record: ScheduleRecord) -> ScheduleRecord:
+        """See DurableStore.put_schedule."""
+        params = schedule_params(record)
+        columns = [c.strip() for c in SCHEDULE_COLS.split(",")]
+        sets = ", ".join(f"{c} = ?" for c in columns[2:])
+        with self._transaction(write=True) as tx:
+            changed = tx.run(f"UPDATE schedules SET {sets} WHERE group_name = ? AND name = ?",
+                             (*params[2:], record.group_name, record.name)).rowcount
+        if changed == 0:
+            raise ScheduleNotFound(record.group_name, record.name)
+        return record
+
+    def schedule(self, group_name: str, name: str) -> ScheduleRecord | None:
+        """See DurableStore.schedule."""
+        with self._transaction(write=False) as tx:
+            row = tx.run(f"SELECT {SCHEDULE_COLS} FROM schedules WHERE group_name = ? "
+                         "AND name = ?", (group_name, name)).fetchone()
+        return None if row is None else schedule_from_row(row)
+
+    def schedules(self, *, group_name: str | None = None) -> list[ScheduleRecord]:
+        """See DurableStore.schedules."""
+        sql = f"SELECT {SCHEDULE_COLS} FROM schedules"
+        params: list[object] = []
+        if group_name is not None:
+            sql += " WHERE group_name = ?"
+            params.append(group_name)
+        with self._transaction(write=False) as tx:
+            rows = tx.run(sql + " ORDER BY group_name, name", params).fetchall()
+        return [schedule_from_row(row) for row in rows]
+
+    def delete_schedule(self, group_name: str, name: str) -> bool:
+        """See DurableStore.delete_schedule."""
+        with self._transaction(write=True) as tx:
+            return tx.run("DELETE FROM schedules WHERE group_name = ? AND name = ?",
+                          (group_name, name)).rowcount > 0
+
+    def advance_schedule(self, group_name: str, name: str, *, expected: datetime | None,
+                         next_fire: datetime | None, last_fire: datetime | None) -> bool:
+        """See DurableStore.advance_schedule."""
+        where = "next_fire_us IS NULL" if expected is None else "next_fire_us = ?"
+        params: list[object] = [opt_us(next_fire), opt_us(last_fire), group_name, name]
+        if expected is not None:
+            params.append(to_us(expected))
+        with self._transaction(write=True) as tx:
+            return tx.run("UPDATE schedules SET next_fire_us = ?, last_fire_us = ? "
+                          f"WHERE group_name = ? AND name = ? AND {where}",
+                          params).rowcount > 0

@@ -52,6 +52,7 @@ __all__ = [
     "MachineRecord",
     "MapRunRecord",
     "MapRunUpdate",
+    "ScheduleRecord",
     "TaskTokenRecord",
     "TimerKind",
     "TimerRecord",
@@ -246,6 +247,34 @@ class TimerRecord:
     key: str
     kind: TimerKind
     due: datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ScheduleRecord:
+    """An EventBridge Scheduler-style schedule that starts ``target_arn`` (a stored state
+    machine) with ``input`` (JSON text). ``(group_name, name)`` is unique. ``expression`` and
+    ``timezone`` are AWS's ScheduleExpression and ScheduleExpressionTimezone; ``window_minutes``
+    is FlexibleTimeWindow's MaximumWindowInMinutes (None: Mode OFF). ``next_fire`` is the next
+    instant it is due (None: it will not fire again), ``last_fire`` the last instant fired;
+    both move together through ``advance_schedule``.
+    """
+
+    name: str
+    group_name: str
+    expression: str
+    timezone: str
+    target_arn: str
+    input: str
+    created: datetime
+    modified: datetime
+    state: str = "ENABLED"                 # ENABLED | DISABLED
+    window_minutes: int | None = None
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    description: str | None = None
+    next_fire: datetime | None = None
+    last_fire: datetime | None = None
+    action_after_completion: str = "NONE"  # DELETE: removed once it will fire no more
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -444,4 +473,32 @@ class DurableStore(Protocol):
 
     def lease(self, execution_arn: str) -> Lease | None:
         """The execution's current lease (live or lapsed), or None."""
+        ...
+
+    # -- schedules --------------------------------------------------------------------
+    def create_schedule(self, record: ScheduleRecord) -> ScheduleRecord:
+        """Insert a schedule. Raises ScheduleExists when its group already holds the name."""
+        ...
+
+    def put_schedule(self, record: ScheduleRecord) -> ScheduleRecord:
+        """Replace an existing schedule's row (UpdateSchedule). Raises ScheduleNotFound."""
+        ...
+
+    def schedule(self, group_name: str, name: str) -> ScheduleRecord | None:
+        """One schedule, or None."""
+        ...
+
+    def schedules(self, *, group_name: str | None = None) -> list[ScheduleRecord]:
+        """Every schedule (of one group), by group and name."""
+        ...
+
+    def delete_schedule(self, group_name: str, name: str) -> bool:
+        """Delete a schedule; False when there was none."""
+        ...
+
+    def advance_schedule(self, group_name: str, name: str, *, expected: datetime | None,
+                         next_fire: datetime | None, last_fire: datetime | None) -> bool:
+        """Compare-and-set the schedule's fire times: only when its ``next_fire`` still is
+        ``expected`` (so of two schedulers that fired the same instant one moves it on).
+        False when it had moved (or the schedule is gone)."""
         ...

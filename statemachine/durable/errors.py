@@ -21,8 +21,10 @@ The exception tree::
         ├── LeaseLost                    the writer no longer holds the execution's lease
         ├── LeaseHeld                    acquire_lease found a live lease of another worker
         ├── TaskTokenNotFound            no such task token; .token
-        └── TaskTokenClosed              the token was answered, cancelled or timed out;
-                                         .token, .status ("SUCCEEDED", "TIMED_OUT", ...)
+        ├── TaskTokenClosed              the token was answered, cancelled or timed out;
+        │                                .token, .status ("SUCCEEDED", "TIMED_OUT", ...)
+        ├── ScheduleExists               a schedule of that group and name exists
+        └── ScheduleNotFound             no schedule of that group and name
 
 The service layer maps these onto AWS's API errors (ExecutionDoesNotExist,
 ExecutionAlreadyExists, TaskDoesNotExist, TaskTimedOut, InvalidToken).
@@ -43,6 +45,8 @@ __all__ = [
     "ExecutionNotFound",
     "LeaseHeld",
     "LeaseLost",
+    "ScheduleExists",
+    "ScheduleNotFound",
     "SchemaTooNew",
     "StoreError",
     "StoreLocked",
@@ -162,3 +166,21 @@ class TaskTokenClosed(StoreError):
         )
         self.token = token
         self.status = status
+
+
+class ScheduleExists(StoreError):
+    """``create_schedule`` found a schedule of the same group and name."""
+
+    def __init__(self, group_name: str, name: str) -> None:
+        super().__init__(f"Schedule {name} already exists.")
+        self.group_name = group_name
+        self.name = name
+
+
+class ScheduleNotFound(StoreError):
+    """No schedule of that group and name is stored."""
+
+    def __init__(self, group_name: str, name: str) -> None:
+        super().__init__(f"Schedule {name} does not exist.")
+        self.group_name = group_name
+        self.name = name

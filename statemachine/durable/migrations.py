@@ -187,8 +187,29 @@ _V4 = Migration(4, "the AWS API's catalog (sm serve): machine metadata, publishe
     "CREATE INDEX execution_versions_by_version ON execution_versions (version_arn)",
 ))
 
+_V5 = Migration(5, "schedules: EventBridge Scheduler-style schedules and their fire times", (
+    """CREATE TABLE schedules (
+        group_name TEXT NOT NULL,
+        name TEXT NOT NULL,
+        expression TEXT NOT NULL,
+        timezone TEXT NOT NULL,
+        target_arn TEXT NOT NULL,
+        input TEXT NOT NULL,
+        state TEXT NOT NULL,
+        window_minutes INTEGER,
+        start_us BIGINT,
+        end_us BIGINT,
+        description TEXT,
+        created_us BIGINT NOT NULL,
+        modified_us BIGINT NOT NULL,
+        next_fire_us BIGINT,
+        last_fire_us BIGINT,
+        action_after_completion TEXT NOT NULL DEFAULT 'NONE',
+        PRIMARY KEY (group_name, name))""",
+))
+
 #: Every step, in order. ``MIGRATIONS[i].version == i + 1``.
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4)
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5)
 #: The newest schema version this release reads and writes.
 SCHEMA_VERSION: Final = MIGRATIONS[-1].version
 
@@ -206,4 +227,4 @@ def pending(found: int, where: str) -> tuple[Migration, ...]:
     """
     if found > latest():
         raise SchemaTooNew(where, found, latest())
-    return MIGRATIONS[found:]
+    return tuple(step for step in MIGRATIONS if step.version > found)

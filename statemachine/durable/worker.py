@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from statemachine.clock import Clock, SystemClock
 from statemachine.durable.contract import (
@@ -38,6 +38,9 @@ from statemachine.durable.contract import (
 from statemachine.durable.errors import LeaseHeld, StoreError
 from statemachine.durable.runner import Advance, advance
 from statemachine.errors import DefinitionError, ResourceNotFoundError
+
+if TYPE_CHECKING:
+    from statemachine.schedules.scheduler import Catchup, Scheduler
 
 __all__ = ["Worker", "load_machine", "worker_id"]
 
@@ -79,6 +82,9 @@ class Worker:
     when nothing runs the worker moves the clock to the next timer in the store, so an
     execution parked on a Wait days away ends at once with its history saying days passed.
     Use one virtual-time worker per store (its clock is its own).
+    ``schedules``: also fire the store's schedules
+    (statemachine.schedules.scheduler; ``catchup`` "once" or "skip" for fires missed while
+    no worker ran).
     """
 
     def __init__(self, store: DurableStore, *, concurrency: int = 64, lease_seconds: float = 30.0,
@@ -87,7 +93,8 @@ class Worker:
                  owner: str | None = None, history_limit: int | bool | None = True,
                  clock: Clock | None = None,
                  loader: Callable[[MachineRecord], Any] | None = None,
-                 observability: Sequence[Any] | None = None) -> None:
+                 observability: Sequence[Any] | None = None,
+                 schedules: bool = False, catchup: Catchup = "once") -> None:
         self.store = store
         self.clock: Clock = clock or SystemClock()
         #: logging/telemetry configurations (observe.py); None: each machine's own plus
@@ -109,10 +116,17 @@ class Worker:
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._active: dict[str, asyncio.Task[None]] = {}
+        self.scheduler: Scheduler | None = None
+        if schedules:
+            from statemachine.schedules.scheduler import Scheduler
+
+            self.scheduler = Scheduler(store, catchup=catchup, log=self.log)
 
     def stop(self) -> None:
         """Ask the worker to stop (any thread or a signal handler): see the module docstring."""
         self._stopping = True
+        if self.scheduler is not None:
+            self.scheduler.stop()
         if self._wake is not None:
             with contextlib.suppress(RuntimeError):
                 self._wake.set()
@@ -133,6 +147,18 @@ class Worker:
         """Claim and advance executions until ``stop()`` (or ``until()`` turns true)."""
         self._wake = asyncio.Event()
         self._loop = asyncio.get_running_loop()
+        if self.scheduler is not None:  # fires due now (missed ones included) before any claim
+            with contextlib.suppress(StoreError):
+                self.scheduler.fire_due()
+        firing = None if self.scheduler is None else asyncio.ensure_future(self.scheduler.run())
+        try:
+            await self._work(until)
+        finally:
+            if firing is not None and self.scheduler is not None:
+                self.scheduler.stop()
+                await firing
+
+    async def _work(self, until: Callable[[], bool] | None) -> None:
         backoff = 0.0
         while not self._stopping and not (until is not None and until()):
             free = self.concurrency - len(self._active)

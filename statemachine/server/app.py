@@ -31,7 +31,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from statemachine.server import api, callbacks, console, metrics
+from statemachine.server import api, callbacks, console, metrics, scheduler_api, schedules
 from statemachine.server.auth import COOKIE, bearer_ok, refused
 from statemachine.server.backend import Backend
 
@@ -71,6 +71,7 @@ async def run_worker(app: Starlette) -> AsyncIterator[None]:
 #: Background work entered at start-up, in order (see the module docstring).
 HOOKS: list[Callable[[Starlette], AbstractAsyncContextManager[None]]] = [
     run_worker,
+    schedules.run_schedules,
 ]
 
 
@@ -84,6 +85,7 @@ def create_app(config: ServerConfig) -> Starlette:
         *api.routes(config),
         *callbacks.routes(config),
         *metrics.routes(config),
+        *scheduler_api.routes(config),
         *console.routes(config),
     ]
     backend = Backend(config)

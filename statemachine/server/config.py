@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 from statemachine.server.policy import ResourcePolicy
 
@@ -38,6 +38,9 @@ class ServerConfig:
     ``public_paths``: path prefixes served without the token (links that carry their own
     proof, such as signed callback links). ``worker``: run a durable worker inside the server (False: only ``sm worker`` processes
     run executions). ``worker_concurrency``/``park_after``/``lease_seconds``: its settings.
+    Schedules (statemachine/server/schedules.py): ``schedules``, a file of schedules created
+    or updated at start-up; ``fire_schedules``, fire stored schedules in the server;
+    ``catchup``, "once" or "skip" for fires missed while nothing ran.
     """
 
     db: str | None = None
@@ -50,11 +53,14 @@ class ServerConfig:
     public_url: str | None = None
     max_body: int = 2 * 1024 * 1024
     long_poll: float = 60.0
-    public_paths: tuple[str, ...] = ("/callbacks/",)
+    public_paths: tuple[str, ...] = ("/callbacks/", "/schedules")  # these check the token
     worker: bool = True
     worker_concurrency: int = 64
     park_after: float = 2.0
     lease_seconds: float = 30.0
+    schedules: Path | None = None
+    fire_schedules: bool = True
+    catchup: Literal["once", "skip"] = "once"
 
     @property
     def base_url(self) -> str:
@@ -85,6 +91,10 @@ class ServerConfig:
             raise ValueError("the access token must be at least 16 characters long")
         if self.resources is not None and not self.resources.is_file():
             raise ValueError(f"resource map not found: {self.resources}")
+        if self.schedules is not None:
+            from statemachine.server.schedules import read_schedules
+
+            read_schedules(self.schedules)  # ValueError naming the file and the schedule
 
     @staticmethod
     def token_from_env() -> str | None:

@@ -90,8 +90,8 @@ def test_an_older_database_is_migrated_step_by_step(backend: Backend,
     new_execution(old)
     old.close()
     step = migrations.Migration(SCHEMA_VERSION + 1, "a later release's table", (
-        "CREATE TABLE schedules (name TEXT PRIMARY KEY, cron TEXT NOT NULL)",
-        "INSERT INTO schedules (name, cron) VALUES ('nightly', '0 3 * * *')"))
+        "CREATE TABLE later_things (name TEXT PRIMARY KEY, cron TEXT NOT NULL)",
+        "INSERT INTO later_things (name, cron) VALUES ('nightly', '0 3 * * *')"))
     monkeypatch.setattr(migrations, "MIGRATIONS", (*migrations.MIGRATIONS, step))
     upgraded = backend.open()
     assert upgraded.schema_version == SCHEMA_VERSION + 1
