@@ -178,7 +178,8 @@ class MapRunIO:
 
         return recorded
 
-    def _record(self, index: int, start: float, status: str, outcome: Any) -> JSON:
+    def _record(self, index: int, start: float, status: str, outcome: Any,
+                stop: float | None = None) -> JSON:
         label = self.state.label if self.state.label is not MISSING else self.state.name
         machine_arn = f"{self.rt.machine_ctx.get('Id', '')}/{label}"
         name = str(uuid.UUID(int=self.rt.rng.getrandbits(128), version=4))
@@ -191,7 +192,8 @@ class MapRunIO:
         else:
             record.update({"Output": _text(outcome), "OutputDetails": {"Included": True}})
         record.update({"StartDate": format_timestamp(start), "StateMachineArn": machine_arn,
-                       "Status": status, "StopDate": format_timestamp(self.rt.clock.now())})
+                       "Status": status,
+                       "StopDate": format_timestamp(self.rt.clock.now() if stop is None else stop)})
         return record
 
     async def write(self, results: list[JSON]) -> JSON:

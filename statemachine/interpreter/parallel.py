@@ -54,11 +54,30 @@ async def run_parallel(rt: Runtime, state: ParallelState, raw: JSON, frame: Fram
     value = dataflow.effective_input(flow, raw, ctx, frame.variables, rt.rng)
     rt.emit(frame, "ParallelStateStarted")
     start_id = frame.last_id
+    if rt.remote is not None:
+        result = await _remote_parallel(rt, state, value, frame, start_id)
+        return _finish(rt, state, raw, result, ctx, frame)
     coros = [_branch(rt, b, value, Frame(dict(frame.variables), start_id, True,
                                          (*frame.path, (start_id, i))))
              for i, b in enumerate(state.branches)]
     result = await _all_or_first_failure(coros)
     return _finish(rt, state, raw, result, ctx, frame)
+
+
+async def _remote_parallel(rt: Runtime, state: ParallelState, value: JSON, frame: Frame,
+                           start_id: int) -> list[JSON]:
+    """The branches on the remote executor (interpreter/remote.py), their events spliced."""
+    from statemachine.interpreter import remote
+
+    key, blob, job = remote.job_for(rt, "branch", state.branches, None, frame, start_id)
+    units = [(i, value, rt.rng.getrandbits(64)) for i in range(len(state.branches))]
+    results = await remote.run_units(rt, key, blob, iter(units), len(units), concurrency=0,
+                                     tolerated=None)
+    failure, numbers = await remote.splice(rt, job, results)
+    if failure is not None:
+        raise failure
+    outputs = remote.outputs(results, numbers)
+    return [outputs[i] for i in range(len(units))]
 
 
 async def _branch(rt: Runtime, machine: CompiledMachine, value: JSON, frame: Frame) -> JSON:
@@ -206,6 +225,8 @@ async def _inline(rt: Runtime, state: MapState, frame: Frame, value: JSON, ctx: 
                   items: list[JSON], limits: tuple[int, int | None]) -> list[JSON]:
     start_id = frame.last_id
     variables = frame.variables
+    if rt.remote is not None:
+        return await _remote_inline(rt, state, frame, value, ctx, items, limits)
 
     async def iteration(index: int) -> JSON:
         item = _selector(rt, state, value, ctx, variables, index, items[index])
@@ -215,6 +236,29 @@ async def _inline(rt: Runtime, state: MapState, frame: Frame, value: JSON, ctx: 
         return await _pool(len(items), limits, INLINE_CONCURRENCY_CAP, iteration)
     except StatesError as failure:
         raise failure.replace(final_event="MapStateFailed") from None
+
+
+async def _remote_inline(rt: Runtime, state: MapState, frame: Frame, value: JSON, ctx: Any,
+                         items: list[JSON], limits: tuple[int, int | None]) -> list[JSON]:
+    """The iterations on the remote executor (interpreter/remote.py), their events spliced."""
+    from statemachine.interpreter import remote
+
+    start_id = frame.last_id
+    concurrency, tolerated = limits
+    processor = state.processor
+    assert processor is not None  # the compiler always sets a Map's processor
+    key, blob, job = remote.job_for(rt, "iteration", (processor,), state, frame, start_id)
+    units = ((i, _selector(rt, state, value, ctx, frame.variables, i, item), rt.rng.getrandbits(64))
+             for i, item in enumerate(items))
+    results = await remote.run_units(rt, key, blob, units, len(items),
+                                     concurrency=min(concurrency or INLINE_CONCURRENCY_CAP,
+                                                     INLINE_CONCURRENCY_CAP) if concurrency else 0,
+                                     tolerated=tolerated)
+    failure, numbers = await remote.splice(rt, job, results, stop_at_failure=tolerated is None)
+    if failure is not None:
+        raise failure.replace(final_event="MapStateFailed") from None
+    outputs = remote.outputs(results, numbers)
+    return [outputs.get(i) for i in range(len(items))]
 
 
 async def _iteration(rt: Runtime, state: MapState, outer: Frame, start_id: int,
@@ -296,13 +340,54 @@ async def _distributed(rt: Runtime, state: MapState, frame: Frame, value: JSON, 
             return await run_machine(child, state.processor, child_frame, batches[index])  # type: ignore[arg-type]  # as in _iteration: the processor is set
 
         run = execution if io is None or state.result_writer is MISSING else io.recorded(execution, batches)
-        results: JSON = await _pool(len(batches), limits, DISTRIBUTED_CONCURRENCY_CAP, run)
+        results: JSON
+        if rt.remote is not None:
+            results = await _remote_children(rt, state, frame, started, batches, limits,
+                                             io if state.result_writer is not MISSING else None)
+        else:
+            results = await _pool(len(batches), limits, DISTRIBUTED_CONCURRENCY_CAP, run)
         if io is not None and state.result_writer is not MISSING:
             results = await io.write(results)
     except StatesError as failure:
         rt.emit(frame, "MapRunFailed", {key.lower(): v for key, v in failure.output().items()})
         raise failure.replace(final_event="MapStateFailed", source_event=0) from None
     rt.emit(frame, "MapRunSucceeded")
+    return results
+
+
+async def _remote_children(rt: Runtime, state: MapState, frame: Frame, started: int,
+                           batches: list[JSON], limits: tuple[int, int | None], io: Any) -> list[JSON]:
+    """The child executions on the remote executor: results by index, failures tolerated as
+    in ``_pool``, a record per child for the ResultWriter."""
+    from statemachine.interpreter import remote
+
+    processor = state.processor
+    assert processor is not None  # the compiler always sets a Map's processor
+    key, blob, _ = remote.job_for(rt, "child", (processor,), state, frame, started, events=False)
+    results: list[JSON] = [None] * len(batches)
+    failed: list[Any] = []
+    if io is not None:
+        io.inputs, io.records = batches, [None] * len(batches)
+
+    def collect(result: Any) -> None:
+        if result.error is None:
+            results[result.index] = result.output
+        else:
+            failed.append(result)
+            results[result.index] = result.failure().output()
+        if io is not None:
+            outcome = result.output if result.error is None else result.failure()
+            status = "SUCCEEDED" if result.error is None else "FAILED"
+            io.records[result.index] = io._record(result.index, result.start, status, outcome,
+                                                  result.stop)
+
+    units = ((i, batch, rt.rng.getrandbits(64)) for i, batch in enumerate(batches))
+    await remote.run_units(rt, key, blob, units, len(batches), tolerated=limits[1],
+                           concurrency=min(limits[0] or DISTRIBUTED_CONCURRENCY_CAP,
+                                           DISTRIBUTED_CONCURRENCY_CAP) if limits[0] else 0,
+                           on_result=collect)
+    if failed and limits[1] is None:
+        raise min(failed, key=lambda r: r.index).failure()
     return results
 
 
