@@ -143,10 +143,16 @@ def scheduler_address(spec: str) -> str:
 
 
 def executor_from(spec: str | RemoteExecutor | None, *,
-                  connect_timeout: float = 10.0) -> RemoteExecutor | None:
+                  connect_timeout: float | None = None) -> RemoteExecutor | None:
     """An executor from its name: None or ``"local"`` -> None (in process); ``"dask"`` -> a
     DaskExecutor on a new LocalCluster; ``"dask://HOST:PORT"`` -> one on that scheduler; an
-    executor object as it is. Raises ValueError for an unknown name, ExecutorError (above)."""
+    executor object as it is. ``connect_timeout`` defaults to ``$SM_EXECUTOR_TIMEOUT``, else
+    10 seconds. Raises ValueError for an unknown name, ExecutorError (above)."""
+    if connect_timeout is None:
+        try:
+            connect_timeout = float(os.environ.get("SM_EXECUTOR_TIMEOUT", "10"))
+        except ValueError:
+            raise ValueError("SM_EXECUTOR_TIMEOUT must be a number of seconds") from None
     if spec is None or spec == "local":
         return None
     if not isinstance(spec, str):
