@@ -127,26 +127,35 @@ CHUNKS_PER_SLOT = 4
 MAX_CHUNK = 256
 
 
-def chunk_size(total: int, slots: int, concurrency: int) -> int:
-    """Units per chunk: about CHUNKS_PER_SLOT chunks per slot, at most MAX_CHUNK, and never more
-    than MaxConcurrency (a chunk's units run concurrently on its worker)."""
-    size = max(1, min(MAX_CHUNK, -(-total // max(1, slots * CHUNKS_PER_SLOT))))
+#: Items a chunk carries at most when its units are batches (ItemBatcher): what one chunk in
+#: flight costs the parent's memory.
+MAX_CHUNK_ITEMS = 4096
+
+
+def chunk_size(total: int, slots: int, concurrency: int, weight: int = 1) -> int:
+    """Units per chunk: about CHUNKS_PER_SLOT chunks per slot, at most MAX_CHUNK (and
+    MAX_CHUNK_ITEMS items of ``weight`` items each), and never more than MaxConcurrency (a
+    chunk's units run concurrently on its worker)."""
+    size = max(1, min(MAX_CHUNK, -(-total // max(1, slots * CHUNKS_PER_SLOT)),
+                      MAX_CHUNK_ITEMS // max(1, weight)))
     return min(size, concurrency) if concurrency else size
 
 
 async def run_units(rt: Runtime, key: str, blob: bytes, units: Iterator[Unit], total: int, *,
                     concurrency: int, tolerated: int | None,
-                    on_result: Callable[[UnitResult], None] | None = None) -> list[UnitResult]:
+                    on_result: Callable[[UnitResult], None] | None = None,
+                    weight: int = 1) -> list[UnitResult]:
     """``_run_units`` with the parent's clock held: virtual time must not jump (to a timeout)
-    while the workers work."""
+    while the workers work. ``weight``: items per unit (a batch), for the chunk size."""
     with rt.clock.busy():
         return await _run_units(rt, key, blob, units, total, concurrency=concurrency,
-                                tolerated=tolerated, on_result=on_result)
+                                tolerated=tolerated, on_result=on_result, weight=weight)
 
 
 async def _run_units(rt: Runtime, key: str, blob: bytes, units: Iterator[Unit], total: int, *,
                      concurrency: int, tolerated: int | None,
-                     on_result: Callable[[UnitResult], None] | None) -> list[UnitResult]:
+                     on_result: Callable[[UnitResult], None] | None,
+                     weight: int) -> list[UnitResult]:
     """Run ``total`` units on ``rt.remote``, at most MaxConcurrency (``concurrency``, 0 = no
     limit) at a time; returns the finished ones (all of them unless one failed).
 
@@ -157,7 +166,7 @@ async def _run_units(rt: Runtime, key: str, blob: bytes, units: Iterator[Unit], 
     arrives (Distributed Map children: nothing is kept then)."""
     remote = rt.remote
     assert remote is not None
-    size = chunk_size(total, remote.slots, concurrency)
+    size = chunk_size(total, remote.slots, concurrency, weight)
     window = max(1, min(remote.slots * 2, (concurrency // size) if concurrency else remote.slots * 2))
     chunks = _chunks(units, size)
     pending: set[asyncio.Future[list[UnitResult]]] = set()
