@@ -17,3 +17,8 @@ def burn(event: Any) -> Any:
     for k in range(event["spins"]):
         total = (total + k * k) % 1_000_003
     return {"i": event["i"], "sum": total}
+
+
+def sum_values(event: Any) -> Any:
+    """The sum of the ``value`` column of an ItemBatcher batch (bench/dask_map.py --rows)."""
+    return sum(int(row["value"]) for row in event["Items"])

@@ -18,6 +18,11 @@ ones (median reported):
   is ``(dask time - in-process time) / items`` (shipping the chunk, running it on a fresh
   clock, returning and splicing 4 events per iteration).
 
+- large (``--rows N``, e.g. 1,000,000): a Distributed Map whose ItemReader reads an N-row CSV
+  from a local S3 folder, batched 1,000 rows per child execution (a Python Task sums its rows), run by
+  a separate parent process connected to the cluster; that process's peak RSS (target
+  < 300 MB for a million rows) and the time.
+
 The machine's load average is recorded beside the figures: on a shared box they move with it.
 """
 
@@ -78,6 +83,65 @@ def measure(machine: Any, payload: Any, runs: int, check: Any, **options: Any) -
     return times
 
 
+LARGE_MAP = {
+    "StartAt": "Rows",
+    "States": {"Rows": {
+        "Type": "Map", "End": True,
+        "ItemReader": {"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "CSV"},
+                       "Parameters": {"Bucket": "data", "Key": "rows.csv"}},
+        "ItemBatcher": {"MaxItemsPerBatch": 1000},
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+            "StartAt": "Sum", "States": {"Sum": {
+                "Type": "Task", "Resource": "python:bench.callables:sum_values", "End": True}}}}},
+}
+
+
+def large_parent(folder: str, address: str) -> None:
+    """The parent of the large run (its own process, so its peak RSS is its own)."""
+    import resource
+
+    from statemachine.executors import DaskExecutor
+
+    machine = statemachine.load(Path(folder) / "flow.json", resource_map=Path(folder) / "map.yaml")
+    with DaskExecutor(address, client=None) as executor:
+        start = time.perf_counter()
+        execution = machine.run({}, executor=executor, data_limit=None)
+        elapsed = time.perf_counter() - start
+    out = execution.output if isinstance(execution.output, list) else []
+    print(json.dumps({"status": execution.status, "cause": execution.cause, "batches": len(out),
+                      "total": sum(out), "seconds": elapsed,
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def large(rows: int, executor: Any) -> dict[str, Any]:
+    """``rows``-row CSV through a Distributed Map run by a child process on ``executor``'s cluster."""
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="sm-bench-dask-") as folder:
+        data = Path(folder) / "s3" / "data"
+        data.mkdir(parents=True)
+        with (data / "rows.csv").open("w") as f:
+            f.write("id,value,label\n")
+            for n in range(rows):
+                f.write(f"{n},{n % 1000},row-{n}\n")
+        (Path(folder) / "flow.json").write_text(json.dumps(LARGE_MAP))
+        (Path(folder) / "map.yaml").write_text("local_s3: true\n")
+        address = "dask://" + executor.client.scheduler.address.removeprefix("tcp://")
+        code = f"from bench.dask_map import large_parent; large_parent({folder!r}, {address!r})"
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              check=False, cwd=Path(__file__).resolve().parents[1])
+        if proc.returncode:
+            raise SystemExit(f"large run failed: {proc.stderr[-2000:]}")
+        figures: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    expected = sum(n % 1000 for n in range(rows))
+    if figures["status"] != "SUCCEEDED" or figures["total"] != expected:
+        raise SystemExit(f"wrong large result: {figures}")
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.dask_map", description=__doc__.split("\n")[0])
     parser.add_argument("--items", type=int, default=2000)
@@ -86,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="200 items")
     parser.add_argument("--json", metavar="PATH", help="write the figures here too")
+    parser.add_argument("--rows", type=int, default=0,
+                        help="also run the large Distributed Map over an N-row CSV")
+    parser.add_argument("--only-large", action="store_true", help="only the large run")
     args = parser.parse_args(argv)
     items = 200 if args.quick else args.items
     from statemachine.executors import DaskExecutor
@@ -107,6 +174,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with DaskExecutor(workers=args.workers) as executor:
         cluster_start = time.perf_counter() - started
+        if args.rows:
+            big = large(args.rows, executor)
+            print(f"large: {args.rows:,} CSV rows in batches of 1,000: {big['seconds']:.1f} s, "
+                  f"parent peak RSS {big['peak_rss_mb']:.0f} MB (target < 300 MB)")
+            if args.only_large:
+                return 0
         local_cpu = measure(cpu, {"items": cpu_items}, args.runs, cpu_ok)
         dask_cpu = measure(cpu, {"items": cpu_items}, args.runs, cpu_ok, executor=executor)
         local_trivial = measure(trivial, trivial_items, max(3, args.runs), trivial_ok)
@@ -125,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         "trivial_dask_us_per_item": round(dask_t / items * 1e6, 1),
         "overhead_us_per_item": round((dask_t - local_t) / items * 1e6, 1),
     }
+    if args.rows:
+        result["large"] = {"rows": args.rows, **big}
     print(f"cpu Map, {items} items x {args.ms:g} ms: in process {local_c:.2f} s, "
           f"Dask {args.workers} workers {dask_c:.2f} s -> {local_c / dask_c:.2f}x "
           f"(target >= 1.7x)")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import pickle
 from typing import TYPE_CHECKING, Any
 
 from statemachine.interpreter.remote import RemoteExecutor, RemoteHandlerError
@@ -92,11 +93,12 @@ class DaskExecutor:
                offset: float) -> asyncio.Future[list[UnitResult]]:
         """Run one chunk on a worker; an asyncio future of its results on the running loop
         (cancelling it cancels the Dask task)."""
-        from statemachine.interpreter.workunit import run_chunk
+        from statemachine.interpreter.workunit import run_packed
 
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[list[UnitResult]] = loop.create_future()
-        task = self.client.submit(run_chunk, key, blob, units, offset, pure=False)
+        packed = pickle.dumps(units, protocol=pickle.HIGHEST_PROTOCOL)
+        task = self.client.submit(run_packed, key, blob, packed, offset, pure=False)
 
         def settle(value: Any, error: BaseException | None) -> None:
             if waiter.done():

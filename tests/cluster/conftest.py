@@ -20,7 +20,7 @@ def dask_cluster() -> Iterator[Any]:
     dask_or_skip()
     from statemachine.executors import DaskExecutor
 
-    executor = DaskExecutor(workers=2, connect_timeout=60)
+    executor = DaskExecutor(workers=2, connect_timeout=120)  # a loaded shared box starts slowly
     try:
         yield executor
     finally:
