@@ -29,6 +29,7 @@ WORKER_HELP: Final = """\
 examples:
   sm worker                                  run, resume and wake executions until Ctrl-C
   sm worker --db postgresql://sm@db/sm --concurrency 200
+  sm worker --executor dask://10.0.0.5:8786     Map iterations and Parallel branches on Dask
 
 Several workers may share one database (SQLite: one host; PostgreSQL: many). SIGTERM or
 Ctrl-C stops claiming work, lets running tasks finish (up to --grace seconds) and leaves
@@ -58,6 +59,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser],
                         help="waits longer than S seconds park the execution (default 2)")
     worker.add_argument("--grace", type=float, default=30.0, metavar="S",
                         help="on stop, how long running tasks may finish (default 30)")
+    worker.add_argument("--executor", metavar="WHERE",
+                        help="where Map iterations and Parallel branches run: local (default), "
+                             "dask (a local Dask cluster) or dask://HOST:PORT (a running scheduler)")
     worker.add_argument("--until-idle", action="store_true",
                         help="exit once nothing runs and nothing falls due within --park-after "
                              "seconds (parked executions stay parked)")
@@ -192,9 +196,18 @@ def _worker(args: argparse.Namespace) -> int:
     from statemachine.durable import open_store
     from statemachine.durable.worker import Worker
 
+    executor = None
+    if args.executor not in (None, "local"):
+        from statemachine.executors import ExecutorError, executor_from
+
+        try:
+            executor = executor_from(args.executor)
+        except (ExecutorError, ValueError) as exc:
+            return error(str(exc))
     store = open_store(args.db)
     worker = Worker(store, concurrency=args.concurrency, lease_seconds=args.lease,
-                    poll=args.poll, park_after=args.park_after, grace=args.grace)
+                    poll=args.poll, park_after=args.park_after, grace=args.grace,
+                    executor=executor)
 
     def idle() -> bool:
         if worker._active:
@@ -216,6 +229,8 @@ def _worker(args: argparse.Namespace) -> int:
         asyncio.run(main())
     finally:
         store.close()
+        if executor is not None:
+            executor.close()
     print(f"sm worker: stopped ({len(worker.finished)} executions finished here)",
           file=sys.stderr, flush=True)
     return EXIT_OK

@@ -314,8 +314,9 @@ class StateMachine:
                         f"The Task resource {resource!r} inside a Map or Parallel waits for a task "
                         "token, which is answered in this process: it cannot run on a remote "
                         "executor.")
-            folders = tuple(str(d) for d in search_dirs(self._base_dir))
-            self._remote_payload = (pack_handlers(self._handlers, nested), folders)
+            packed, folders = pack_handlers(self._handlers, nested)
+            searched = [str(d) for d in search_dirs(self._base_dir)]
+            self._remote_payload = (packed, tuple(dict.fromkeys([*folders, *searched])))
         return self._remote_payload
 
     @property

@@ -587,7 +587,7 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
                   park_after: float = 2.0, base_clock: Clock | None = None,
                   stopping: Callable[[], bool] = lambda: False,
                   history: Sequence[EventRecord] | None = None,
-                  history_limit: int | bool | None = True) -> Advance:
+                  history_limit: int | bool | None = True, executor: Any = None) -> Advance:
     """Advance one execution under ``lease`` until it ends or parks; see the module
     docstring. ``machine`` is the loaded ``StateMachine``; ``due_keys`` the timers that
     woke it (deleted with the first commit); ``history_limit``: True for AWS's (25,000
@@ -610,6 +610,9 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
         max_duration=EXPRESS_MAX_DURATION if express else STANDARD_MAX_DURATION,
         hold_callbacks=False, **run_options(record, machine))
     rt.consumed = list(due_keys)
+    if executor is not None:  # Map iterations / Parallel branches on a cluster (executors.py)
+        rt.remote = executor
+        rt.remote_handlers = machine.remote_payload()
     value = json.loads(record.input)
     started = record.start_date.timestamp()
     clock_token = current_clock.set(clock)

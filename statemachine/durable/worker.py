@@ -71,8 +71,12 @@ class Worker:
     def __init__(self, store: DurableStore, *, concurrency: int = 64, lease_seconds: float = 30.0,
                  poll: float = 0.5, park_after: float = 2.0, grace: float = 30.0,
                  max_backoff: float = 30.0, log: Callable[[str], None] | None = None,
-                 owner: str | None = None, history_limit: int | bool | None = True) -> None:
+                 owner: str | None = None, history_limit: int | bool | None = True,
+                 executor: Any = None) -> None:
         self.store = store
+        #: where Map iterations and Parallel branches run (statemachine.executors): None =
+        #: here; a RemoteExecutor shared by every execution this worker advances
+        self.executor = executor
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
         self.poll = poll
@@ -183,7 +187,8 @@ class Worker:
             result: Advance = await advance(
                 store, record, machine, lease, due_keys=[t.key for t in claim.due],
                 lease_seconds=self.lease_seconds, park_after=self.park_after,
-                stopping=lambda: self._stopping, history_limit=self.history_limit)
+                stopping=lambda: self._stopping, history_limit=self.history_limit,
+                executor=self.executor)
             self.dispatches += result.dispatches
             if result.status != "RUNNING":
                 self.finished[arn] = result.status

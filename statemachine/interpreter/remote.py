@@ -74,7 +74,12 @@ class RemoteHandlerError(ValueError):
 # --- what crosses to a worker ------------------------------------------------------------------
 
 class _ByReference(pickle.Pickler):
-    """pickle that refuses what a worker could not import: ``__main__`` and local objects."""
+    """pickle that refuses what a worker could not import: ``__main__`` and local objects;
+    ``modules`` collects the modules the pickle refers to."""
+
+    def __init__(self, file: Any, protocol: int) -> None:
+        super().__init__(file, protocol=protocol)
+        self.modules: set[str] = set()
 
     def reducer_override(self, obj: Any) -> Any:
         if isinstance(obj, (types.FunctionType, type, types.BuiltinFunctionType)):
@@ -82,20 +87,46 @@ class _ByReference(pickle.Pickler):
             name = getattr(obj, "__qualname__", "")
             if module == "__main__" or "<locals>" in name or "<lambda>" in name:
                 raise pickle.PicklingError(f"{module}.{name} exists only in this process")
+            self.modules.add(module)
         return NotImplemented
 
 
-def pack_handlers(handlers: Mapping[str, Any], resources: Iterable[str]) -> bytes:
-    """The handlers of ``resources``, pickled by reference for a worker to import.
+def import_folders(modules: Iterable[str]) -> list[str]:
+    """The folders a worker must have on sys.path to import ``modules`` as this process did
+    (a definition's own ``tasks.py`` beside it, a project package), leaving out the
+    interpreter's and the environment's own (a worker has its own)."""
+    import sys
+    from pathlib import Path
+
+    prefixes = {str(Path(p).resolve()) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    folders: list[str] = []
+    for name in sorted(modules):
+        top = sys.modules.get(name.split(".")[0])
+        where = getattr(top, "__file__", None)
+        if not where:
+            continue
+        path = Path(where).resolve()
+        folder = str(path.parent.parent if path.name == "__init__.py" else path.parent)
+        if folder not in folders and not any(folder.startswith(p) for p in prefixes):
+            folders.append(folder)
+    return folders
+
+
+def pack_handlers(handlers: Mapping[str, Any], resources: Iterable[str]) -> tuple[bytes, list[str]]:
+    """The handlers of ``resources``, pickled by reference for a worker to import, and the
+    folders their modules import from (``import_folders``).
 
     Raises RemoteHandlerError naming the first resource whose handler is a live object of this
     process (checked when a remote executor is chosen: ``load``/``run`` with ``executor=``)."""
     import io
 
     chosen = {r: handlers[r] for r in sorted(resources) if r in handlers}
+    modules: set[str] = set()
     for resource, handler in chosen.items():
         try:
-            _ByReference(io.BytesIO(), protocol=pickle.HIGHEST_PROTOCOL).dump(handler)
+            pickler = _ByReference(io.BytesIO(), protocol=pickle.HIGHEST_PROTOCOL)
+            pickler.dump(handler)
+            modules |= pickler.modules
         except Exception as exc:
             raise RemoteHandlerError(
                 f"The handler of resource {resource!r} ({handler!r}) is a live object of this "
@@ -103,7 +134,7 @@ def pack_handlers(handlers: Mapping[str, Any], resources: Iterable[str]) -> byte
                 "Name it so a worker can load it -- a python:module:function resource, a "
                 "resource map entry, or a module-level function -- or run with the in-process "
                 "executor.") from None
-    return pickle.dumps(chosen, protocol=pickle.HIGHEST_PROTOCOL)
+    return pickle.dumps(chosen, protocol=pickle.HIGHEST_PROTOCOL), import_folders(modules)
 
 
 def job_for(rt: Runtime, kind: str, machines: tuple[CompiledMachine, ...], state: Any,
