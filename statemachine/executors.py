@@ -27,6 +27,7 @@ import os
 import pickle
 from typing import TYPE_CHECKING, Any
 
+from statemachine.errors import StateMachineError
 from statemachine.interpreter.remote import RemoteExecutor, RemoteHandlerError
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ __all__ = ["DaskExecutor", "ExecutorError", "RemoteExecutor", "RemoteHandlerErro
 DASK_SCHEME = "dask://"
 
 
-class ExecutorError(RuntimeError):
+class ExecutorError(StateMachineError):
     """An executor that cannot run work: its engine is not installed, or its cluster cannot be
     reached or has no workers (raised before the execution starts)."""
 

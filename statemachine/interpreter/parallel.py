@@ -251,10 +251,12 @@ async def _remote_inline(rt: Runtime, state: MapState, frame: Frame, value: JSON
     key, blob, job = remote.job_for(rt, "iteration", (processor,), state, frame, start_id)
     units = ((i, _selector(rt, state, value, ctx, frame.variables, i, item), rt.rng.getrandbits(64))
              for i, item in enumerate(items))
-    results = await remote.run_units(rt, key, blob, units, len(items),
-                                     concurrency=min(concurrency or INLINE_CONCURRENCY_CAP,
-                                                     INLINE_CONCURRENCY_CAP) if concurrency else 0,
-                                     tolerated=tolerated)
+    try:
+        results = await remote.run_units(rt, key, blob, units, len(items),
+                                         concurrency=min(concurrency, INLINE_CONCURRENCY_CAP),
+                                         tolerated=tolerated)
+    except StatesError as error:  # an ItemSelector's error, the tolerance exceeded
+        raise error.replace(final_event="MapStateFailed") from None
     failure, numbers = await remote.splice(rt, job, results, stop_at_failure=tolerated is None)
     if failure is not None:
         raise failure.replace(final_event="MapStateFailed") from None
@@ -375,6 +377,8 @@ async def _remote_children(rt: Runtime, state: MapState, frame: Frame, started: 
     total = -(-count // per_batch) if per_batch else count
     processor = state.processor
     assert processor is not None  # the compiler always sets a Map's processor
+    # events=False: a child's own history is not kept here (in process neither); a store that
+    # records child executions as runs of their own asks for them (UnitResult.events)
     key, blob, _ = remote.job_for(rt, "child", (processor,), state, frame, started, events=False)
     results: list[JSON] = []
     failed: list[Any] = []
@@ -410,8 +414,7 @@ async def _remote_children(rt: Runtime, state: MapState, frame: Frame, started: 
             yield i, batch, rt.rng.getrandbits(64)
 
     await remote.run_units(rt, key, blob, units(), total, tolerated=limits[1],
-                           concurrency=min(limits[0] or DISTRIBUTED_CONCURRENCY_CAP,
-                                           DISTRIBUTED_CONCURRENCY_CAP) if limits[0] else 0,
+                           concurrency=min(limits[0], DISTRIBUTED_CONCURRENCY_CAP),
                            on_result=collect, weight=per_batch or 1)
     if failed and limits[1] is None:
         raise min(failed, key=lambda r: r.index).failure()

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from statemachine import errors
 from statemachine.clock import VirtualClock
-from statemachine.errors import StatesError
+from statemachine.errors import StateMachineError, StatesError
 from statemachine.interpreter.execution import Frame, Runtime
 from statemachine.interpreter.workunit import EventRecord, Job, Unit, UnitResult
 
@@ -65,7 +65,7 @@ class RemoteExecutor(Protocol):
     def close(self) -> None: ...
 
 
-class RemoteHandlerError(ValueError):
+class RemoteHandlerError(StateMachineError):
     """A Task handler that a remote worker cannot have: a live object of this process (a
     lambda, a closure, an instance of a class defined in ``__main__``) rather than something a
     worker imports by name (``python:module:function``, a resource map, a built-in)."""

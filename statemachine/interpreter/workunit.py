@@ -163,7 +163,7 @@ async def _unit(job: Job, handlers: Mapping[str, Any], clock: VirtualClock | Sys
 
     rt = Runtime(clock=clock, rng=random.Random(seed), resolve=handlers.__getitem__,
                  execution_ctx=job.execution_ctx, machine_ctx=job.machine_ctx,
-                 on_event=record if job.events and job.kind != "child" else None,
+                 on_event=record if job.events else None,
                  data_limit=job.data_limit, arn=job.arn, max_duration=job.max_duration,
                  hold_callbacks=False)
     rt.started = job.started
