@@ -34,6 +34,7 @@ examples:
                                              help sm serve: machines created through its API
                                              run under these policy flags (give sm serve's)
   sm worker --catchup skip                   fire schedules, dropping fires missed while down
+  sm worker --executor dask://10.0.0.5:8786     Map iterations and Parallel branches on Dask
 
 Several workers may share one database (SQLite: one host; PostgreSQL: many). SIGTERM or
 Ctrl-C stops claiming work, lets running tasks finish (up to --grace seconds) and leaves
@@ -71,6 +72,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser],
                              "(once, the default) or not at all (skip)")
     worker.add_argument("--no-schedules", action="store_true",
                         help="do not fire schedules (sm schedules) in this worker")
+    worker.add_argument("--executor", metavar="WHERE",
+                        help="where Map iterations and Parallel branches run: local (default), "
+                             "dask (a local Dask cluster) or dask://HOST:PORT (a running scheduler)")
     worker.add_argument("--until-idle", action="store_true",
                         help="exit once nothing runs and nothing falls due within --park-after "
                              "seconds (parked executions stay parked); with --virtual-time, "
@@ -248,6 +252,14 @@ def _worker(args: argparse.Namespace) -> int:
         from statemachine.clock import VirtualClock
 
         clock = VirtualClock()
+    executor = None
+    if args.executor not in (None, "local"):
+        from statemachine.executors import ExecutorError, executor_from
+
+        try:
+            executor = executor_from(args.executor)
+        except (ExecutorError, ValueError) as exc:
+            return error(str(exc))
     store = open_store(args.db)
     loader = None
     from statemachine.durable.catalog import CatalogSql
@@ -263,7 +275,8 @@ def _worker(args: argparse.Namespace) -> int:
                                 Path(args.resources) if args.resources else None).loader
     worker = Worker(store, concurrency=args.concurrency, lease_seconds=args.lease,
                     poll=args.poll, park_after=args.park_after, grace=args.grace, clock=clock,
-                    loader=loader, schedules=not args.no_schedules, catchup=args.catchup)
+                    loader=loader, schedules=not args.no_schedules, catchup=args.catchup,
+                    executor=executor)
 
     def idle() -> bool:
         if worker._active:
@@ -287,6 +300,8 @@ def _worker(args: argparse.Namespace) -> int:
         asyncio.run(main())
     finally:
         store.close()
+        if executor is not None:
+            executor.close()
     print(f"sm worker: stopped ({len(worker.finished)} executions finished here)",
           file=sys.stderr, flush=True)
     return EXIT_OK

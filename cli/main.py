@@ -275,6 +275,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="the mock file's StateMachines key (default: the file name up to its first dot)",
     )
 
+    run.add_argument(
+        "--executor",
+        metavar="WHERE",
+        help="where Map iterations and Parallel branches run: local (default), dask (a local "
+             "Dask cluster of worker processes) or dask://HOST:PORT (a running scheduler; "
+             "$SM_EXECUTOR_TIMEOUT seconds to reach it, default 10)",
+    )
     run.add_argument("--db", metavar="PATH|URL",
                      help="persist the execution in this database (durable; ARN on stderr)")
     from .observability import add_arguments as add_log_arguments  # argparse only at import

@@ -295,6 +295,7 @@ def execute(
         mocks=getattr(args, "mock_plan", None),
         logging=getattr(args, "logging_config", None),
         telemetry=getattr(args, "telemetry_config", None),
+        executor=getattr(args, "executor_object", None),
     )
     answers = _terminal_answers(view)
     try:
@@ -442,6 +443,34 @@ def command(args: argparse.Namespace) -> int:
         return machine
     if machine.warnings and not args.quiet:  # e.g. a forgotten '.$': the run goes on
         print_diagnostics(with_file(machine.warnings, args.file), sys.stderr)
+    executor = _executor(args, machine)
+    if isinstance(executor, int):
+        return executor
+    args.executor_object = executor
+    try:
+        return _run_loaded(args, machine, payload)
+    finally:
+        if executor is not None:
+            executor.close()
+
+
+def _executor(args: argparse.Namespace, machine: StateMachine) -> Any:
+    """The run's executor (``--executor``), made before the run starts: a scheduler that
+    cannot be reached or a handler a worker cannot import is a one-line error (exit 2)."""
+    spec = getattr(args, "executor", None)
+    if spec is None or spec == "local":
+        return None
+    from statemachine.executors import ExecutorError, executor_from
+    from statemachine.interpreter.remote import RemoteHandlerError
+
+    try:
+        machine.remote_payload()
+        return executor_from(spec)
+    except (ExecutorError, RemoteHandlerError, ValueError) as exc:
+        return error(str(exc))
+
+
+def _run_loaded(args: argparse.Namespace, machine: StateMachine, payload: JSON) -> int:
     _tune_gc()
     # Ctrl-C must reach us even when the parent shell started us with SIGINT ignored
     # (background jobs of non-interactive shells): it is how a user aborts an execution.

@@ -47,6 +47,7 @@ from statemachine.values import (
 )
 
 if TYPE_CHECKING:
+    from statemachine.interpreter.remote import RemoteExecutor
     from statemachine.logs import LoggingConfiguration
     from statemachine.observe import Observer
     from statemachine.resources.base import ResourceHandler
@@ -74,7 +75,8 @@ def load(source: str | os.PathLike[str] | bytes | Mapping[str, JSON], *,
          validation_cache: bool = False, substitutions: Mapping[str, str] | None = None,
          handler_threads: int | HandlerThreads | None = None,
          logging: LoggingConfiguration | None = None,
-         telemetry: Telemetry | None = None) -> StateMachine:
+         telemetry: Telemetry | None = None,
+         executor: str | RemoteExecutor | None = None) -> StateMachine:
     """Load, validate and compile a definition (path, YAML/JSON text or dict).
 
     ``resources`` is a ResourceRegistry or a mapping ``{resource: handler}`` added to the
@@ -91,6 +93,10 @@ def load(source: str | os.PathLike[str] | bytes | Mapping[str, JSON], *,
     ``logging`` (AWS's LoggingConfiguration: JSON log lines) and ``telemetry``
     (OpenTelemetry spans and metrics) observe every execution of the machine; ``run``
     may override either (see README "Observability").
+    ``executor``: where Map iterations and Parallel branches run by default (``run`` may
+    override it): None/"local" in this process, "dask", "dask://HOST:PORT" or an executor
+    object (statemachine.executors); a remote one is checked now: a Task handler inside a Map
+    or Parallel that a worker cannot import raises RemoteHandlerError.
     Raises DefinitionError (all diagnostics) or ResourceNotFoundError.
     """
     from statemachine.compiler import compile_machine
@@ -114,6 +120,10 @@ def load(source: str | os.PathLike[str] | bytes | Mapping[str, JSON], *,
     machine_name = name or (base_dir and Path(doc.path or "").stem.removesuffix(".asl")) or "StateMachine"
     machine = StateMachine(compiled, machine_name, handlers, machine_type)
     machine.warnings = tuple(d for d in diagnostics if d.severity == "warning")
+    machine._base_dir = base_dir
+    if executor is not None and executor != "local":
+        machine.remote_payload()  # a handler a worker cannot import: the error comes now
+        machine.executor = executor
     if handler_threads is not None:
         from statemachine.resources.threads import threads_for
 
@@ -219,6 +229,20 @@ def _resources(machine: CompiledMachine) -> set[str]:
     return found
 
 
+def _nested_resources(machine: CompiledMachine, nested: bool = False) -> set[str]:
+    """The Task resources inside Parallel branches and Map processors (what remote units call)."""
+    found: set[str] = set()
+    for state in machine.states.values():
+        if isinstance(state, TaskState) and nested:
+            found.add(state.resource)
+        elif isinstance(state, ParallelState):
+            for branch in state.branches:
+                found |= _nested_resources(branch, True)
+        elif isinstance(state, MapState) and state.processor is not None:
+            found |= _nested_resources(state.processor, True)
+    return found
+
+
 def _listener(on_event: Callable[[dict[str, Any]], None] | None, store: ExecutionStore | None,
               arn: str) -> Callable[[Event], None] | None:
     """The per-event callback: AWS dicts to ``on_event`` and to the store (built only when
@@ -262,6 +286,9 @@ class RunOptions(TypedDict, total=False):
     logging: LoggingConfiguration | None
     #: OpenTelemetry spans and metrics (None: the machine's, from load()); the ``otel`` extra
     telemetry: Telemetry | None
+    #: where Map iterations and Parallel branches run: "local" (this process), "dask" (a
+    #: LocalCluster for this run), "dask://HOST:PORT", or an executor object (kept open)
+    executor: str | RemoteExecutor | None
 
 
 class StateMachine:
@@ -281,6 +308,32 @@ class StateMachine:
         #: the validator's warnings about the definition (``Diagnostic``s with severity
         #: "warning", e.g. ``missing-path-suffix``): they do not stop it from loading
         self.warnings: tuple[Diagnostic, ...] = ()
+        #: the default executor of its runs (``load(executor=...)``); None: in this process
+        self.executor: str | RemoteExecutor | None = None
+        self._base_dir: Path | None = None
+        self._remote_payload: tuple[bytes, tuple[str, ...]] | None = None
+
+    def remote_payload(self) -> tuple[bytes, tuple[str, ...]]:
+        """The Task handlers of Map/Parallel bodies pickled by reference for remote workers,
+        and the folders their modules import from. Raises RemoteHandlerError naming a handler
+        that only exists as a live object here, or a .waitForTaskToken task (its token is
+        answered in this process)."""
+        if self._remote_payload is None:
+            from statemachine.interpreter.remote import RemoteHandlerError, pack_handlers
+            from statemachine.resources.base import integration_of
+            from statemachine.resources.python import search_dirs
+
+            nested = _nested_resources(self.compiled)
+            for resource in sorted(nested):
+                if integration_of(resource) == "wait-for-task-token":
+                    raise RemoteHandlerError(
+                        f"The Task resource {resource!r} inside a Map or Parallel waits for a task "
+                        "token, which is answered in this process: it cannot run on a remote "
+                        "executor.")
+            packed, folders = pack_handlers(self._handlers, nested)
+            searched = [str(d) for d in search_dirs(self._base_dir)]
+            self._remote_payload = (packed, tuple(dict.fromkeys([*folders, *searched])))
+        return self._remote_payload
 
     @property
     def definition(self) -> Mapping[str, JSON]:
@@ -345,7 +398,8 @@ class StateMachine:
                    history_limit: Any = _DEFAULT, hold_callbacks: bool = True,
                    handler_threads: int | HandlerThreads | None = None,
                    mocks: MockPlan | None = None, logging: Any = _DEFAULT,
-                   telemetry: Any = _DEFAULT) -> Execution:
+                   telemetry: Any = _DEFAULT,
+                   executor: str | RemoteExecutor | None = None) -> Execution:
         input = {} if input is None else input
         check_json(input, "execution input")  # AWS: InvalidExecutionInput, before anything runs
         seed = _run_seed(seed, rng)
@@ -370,7 +424,26 @@ class StateMachine:
         execution._runtime.own_threads = isinstance(handler_threads, int)
         if mocks is not None:  # mocked states answer before their handlers are called
             execution._runtime.resolve = mocks.bind(execution._runtime)
+        self._bind_executor(execution, self.executor if executor is None else executor,
+                            mocks is not None)
         return execution
+
+    def _bind_executor(self, execution: Execution, spec: str | RemoteExecutor | None,
+                       mocked: bool) -> None:
+        """Give the run its executor (a name makes one for this run, closed at its end)."""
+        if spec is None or spec == "local":
+            return
+        payload = self.remote_payload()
+        if mocked:
+            raise ValueError("mocks answer in this process: run mocked executions with the "
+                             "local executor")
+        from statemachine.executors import executor_from
+
+        remote = executor_from(spec)
+        execution._runtime.remote = remote
+        execution._runtime.remote_handlers = payload
+        if isinstance(spec, str):
+            execution._own_executor = remote
 
     def test_state(self, state: str, input: JSON = None, **options: Any) -> TestStateResult:
         """AWS's TestState on one state of this machine, offline; see
@@ -436,6 +509,8 @@ class Execution:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[Outcome] | None = None
         self._store = store
+        #: an executor made for this run only (``run(executor="dask")``): closed at its end
+        self._own_executor: RemoteExecutor | None = None
         listener = _listener(on_event, store, self.execution_arn)
         execution_ctx: dict[str, JSON] = {"Id": self.execution_arn, "Input": input,
                                           "StartTime": format_timestamp(clock.now()), "Name": name,
@@ -488,6 +563,8 @@ class Execution:
             self.error, self.cause = outcome.error, outcome.cause
         finally:
             self.stop_date = to_datetime(self._clock.now())
+            if self._own_executor is not None:
+                self._own_executor.close()
             if self._store is not None:
                 self._store.save_execution(self.to_dict())
             self._done.set()

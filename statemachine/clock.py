@@ -142,6 +142,9 @@ class VirtualClock:
     def __init__(self, start: float | None = None) -> None:
         self._base = time.time() if start is None else start
         self._offset = 0.0  # jumps plus real time spent busy (closed periods)
+        #: seconds the clock has jumped so far (its logical time, without real time): what
+        #: orders the events of work run on other clocks (interpreter/remote.py)
+        self.jumped = 0.0
         self._busy_since = 0.0  # monotonic start of the open busy period
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
@@ -202,7 +205,9 @@ class VirtualClock:
                 continue
             deadline = self._sleepers[0][0]
             if self._busy == 0 and math.isfinite(deadline):
-                self._offset += max(0.0, deadline - self.now())
+                jump = max(0.0, deadline - self.now())
+                self._offset += jump
+                self.jumped += jump
             else:
                 self._changed.clear()
                 wait = min(max(0.0, deadline - self.now()), _MAX_SLICE)

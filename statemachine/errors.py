@@ -31,6 +31,9 @@ The exception tree (tests/unit/test_error_tree.py checks it against the code)::
     │   │   └── ResourceNotFoundException
     │   ├── InvalidScheduleExpression  a ScheduleExpression AWS refuses (schedules/expressions.py)
     │   ├── InvalidTimezone          not an IANA time zone name (schedules/expressions.py)
+    │   ├── ExecutorError            a cluster that cannot run work: dask missing, scheduler
+    │   │                            unreachable, no worker (executors.py)
+    │   ├── RemoteHandlerError       a Task handler a remote worker cannot import (interpreter/remote.py)
     │   └── StoreError               the durable store (durable/errors.py)
     │       ├── StoreUnavailable     the database cannot serve the call now
     │       │   └── StoreLocked      another process held the lock too long

@@ -661,7 +661,7 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
                   stopping: Callable[[], bool] = lambda: False,
                   history: Sequence[EventRecord] | None = None,
                   history_limit: int | bool | None = True,
-                  observability: Sequence[Any] | None = None) -> Advance:
+                  observability: Sequence[Any] | None = None, executor: Any = None) -> Advance:
     """Advance one execution under ``lease`` until it ends or parks; see the module
     docstring. ``machine`` is the loaded ``StateMachine``; ``due_keys`` the timers that
     woke it (deleted with the first commit); ``history_limit``: True for AWS's (25,000
@@ -685,6 +685,9 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
         hold_callbacks=False, observer=_observer(record, machine, observability),
         **run_options(record, machine))
     rt.consumed = list(due_keys)
+    if executor is not None:  # Map iterations / Parallel branches on a cluster (executors.py)
+        rt.remote = executor
+        rt.remote_handlers = machine.remote_payload()
     value = json.loads(record.input)
     started = record.start_date.timestamp()
     clock_token = current_clock.set(clock)

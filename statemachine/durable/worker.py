@@ -94,12 +94,16 @@ class Worker:
                  clock: Clock | None = None,
                  loader: Callable[[MachineRecord], Any] | None = None,
                  observability: Sequence[Any] | None = None,
-                 schedules: bool = False, catchup: Catchup = "once") -> None:
+                 schedules: bool = False, catchup: Catchup = "once",
+                 executor: Any = None) -> None:
         self.store = store
         self.clock: Clock = clock or SystemClock()
         #: logging/telemetry configurations (observe.py); None: each machine's own plus
         #: observe.process_observability() (``sm serve``'s /metrics, $SM_LOG_LEVEL)
         self.observability = observability
+        #: where Map iterations and Parallel branches run (statemachine.executors): None =
+        #: here; a RemoteExecutor shared by every execution this worker advances
+        self.executor = executor
         self.loader = loader or load_machine
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
@@ -254,7 +258,8 @@ class Worker:
                 store, record, machine, lease, due_keys=[t.key for t in claim.due],
                 lease_seconds=self.lease_seconds, park_after=self.park_after,
                 stopping=lambda: self._stopping, history_limit=self.history_limit,
-                base_clock=self.clock, observability=self.observability)
+                base_clock=self.clock, observability=self.observability,
+                executor=self.executor)
             self.dispatches += result.dispatches
             if result.status != "RUNNING":
                 self.finished[arn] = result.status

@@ -44,6 +44,7 @@ from statemachine.observe import chain
 from statemachine.values import JSON, MISSING, json_problem
 
 if TYPE_CHECKING:
+    from statemachine.interpreter.remote import RemoteExecutor
     from statemachine.observe import Observer
     from statemachine.resources.threads import HandlerThreads
 
@@ -178,6 +179,14 @@ class Runtime:
         #: set by a durable runner that parks the execution: a cancellation then records
         #: nothing (no ExecutionAborted); the execution resumes from its stored history
         self.suspended = False
+        #: where Map iterations and Parallel branches run: None = here, as coroutines; else a
+        #: remote.RemoteExecutor, with the Task handlers it may call packed for its workers
+        #: (``(pickled handlers, import folders)``, remote.pack_handlers)
+        self.remote: RemoteExecutor | None = None
+        #: the id of the first event (work run for another process's history numbers its
+        #: events apart from that history's, workunit.LOCAL_IDS, for the parent to renumber)
+        self.first_id = 1
+        self.remote_handlers: tuple[bytes, tuple[str, ...]] = (b"", ())
 
     @property
     def threads(self) -> HandlerThreads:
@@ -208,7 +217,7 @@ class Runtime:
         count = len(events)
         if count >= self._room:
             raise self._history_full()
-        event = Event(count + 1, frame.last_id if previous is None else previous,
+        event = Event(count + self.first_id, frame.last_id if previous is None else previous,
                       self.clock.now() if timestamp is None else timestamp, type, details, frame.path)
         events.append(event)
         frame.last_id = event.id
@@ -220,7 +229,7 @@ class Runtime:
                    timestamp: float | None = None, previous: int | None = None) -> Event:
         """``emit`` without the history limit (the execution's last event)."""
         when = self.clock.now() if timestamp is None else timestamp
-        event = Event(len(self.events) + 1, frame.last_id if previous is None else previous,
+        event = Event(len(self.events) + self.first_id, frame.last_id if previous is None else previous,
                       when, type, details, frame.path)
         self.events.append(event)
         frame.last_id = event.id
@@ -264,6 +273,8 @@ class Runtime:
         clone.tokens = self.tokens
         clone.heartbeats = self.heartbeats
         clone._threads = self.threads
+        clone.remote = self.remote
+        clone.remote_handlers = self.remote_handlers
         return clone
 
     def rng_for(self, path: tuple[tuple[int, int], ...]) -> random.Random:

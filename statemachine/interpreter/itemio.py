@@ -37,9 +37,10 @@ import csv
 import gzip
 import inspect
 import io
+import itertools
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -129,6 +130,37 @@ class MapRunIO:
             raise StatesError(errors.ITEM_READER_FAILED, cause, recorded=True) from None
         return items[:limit]
 
+    async def read_stream(self) -> tuple[int, Iterator[JSON]]:
+        """``(count, items)`` read lazily: a CSV or JSON Lines object is counted first and its
+        rows parsed as they are consumed, so a million-row file is never a million objects in
+        memory (the remote executor streams them to the cluster in batches). Other readers
+        give ``read()``'s list. Failures as ``read()``'s, also while iterating."""
+        reader = self.state.item_reader
+        assert reader is not MISSING
+        kind = reader.input_type if reader.input_type is not MISSING else "JSON"
+        if kind not in ("CSV", "JSONL") or reader.resource.rsplit(":", 1)[-1].startswith("listObjects"):
+            items = await self.read()
+            return len(items), iter(items)
+        try:
+            payload = (reader.parameters.evaluate(self.scope, self.rt.rng)
+                       if reader.parameters is not MISSING else {})
+        except StatesError as exc:
+            raise StatesError(exc.name, exc.cause, recorded=True) from None
+        try:
+            limit = self._max_items(reader)
+            answer = await _call(self.rt, reader.resource, payload, self.ctx, self.state.name)
+            text = _object_text(answer)
+            if kind == "JSONL":
+                count = min(limit, sum(1 for line in io.StringIO(text) if line.strip()))
+                rows: Iterator[JSON] = (_json(line) for line in io.StringIO(text) if line.strip())
+            else:
+                count = min(limit, sum(1 for _ in _csv_records(text, reader)[1]))
+                rows = csv_stream(text, reader)
+        except StatesError as exc:
+            cause = exc.cause if exc.name == errors.ITEM_READER_FAILED else _message(exc)
+            raise StatesError(errors.ITEM_READER_FAILED, cause, recorded=True) from None
+        return count, _reader_failures(itertools.islice(rows, count))
+
     def _max_items(self, reader: ItemReader) -> int:
         field = reader.max_items
         if field is MISSING:
@@ -178,7 +210,8 @@ class MapRunIO:
 
         return recorded
 
-    def _record(self, index: int, start: float, status: str, outcome: Any) -> JSON:
+    def _record(self, index: int, start: float, status: str, outcome: Any,
+                stop: float | None = None) -> JSON:
         label = self.state.label if self.state.label is not MISSING else self.state.name
         machine_arn = f"{self.rt.machine_ctx.get('Id', '')}/{label}"
         name = str(uuid.UUID(int=self.rt.rng.getrandbits(128), version=4))
@@ -191,7 +224,8 @@ class MapRunIO:
         else:
             record.update({"Output": _text(outcome), "OutputDetails": {"Included": True}})
         record.update({"StartDate": format_timestamp(start), "StateMachineArn": machine_arn,
-                       "Status": status, "StopDate": format_timestamp(self.rt.clock.now())})
+                       "Status": status,
+                       "StopDate": format_timestamp(self.rt.clock.now() if stop is None else stop)})
         return record
 
     async def write(self, results: list[JSON]) -> JSON:
@@ -279,6 +313,17 @@ def parse_items(reader: ItemReader, answer: JSON, limit: int) -> list[JSON]:
 
 
 def csv_rows(text: str, reader: ItemReader, limit: int) -> list[JSON]:
+    return list(itertools.islice(csv_stream(text, reader), limit))
+
+
+def csv_stream(text: str, reader: ItemReader) -> Iterator[JSON]:
+    """The CSV rows as objects keyed by the headers, parsed as they are consumed."""
+    headers, rows = _csv_records(text, reader)
+    for row in rows:
+        yield {h: (row[i] if i < len(row) else "") for i, h in enumerate(headers)}
+
+
+def _csv_records(text: str, reader: ItemReader) -> tuple[list[str], Iterator[list[str]]]:
     # AWS: quoted fields may hold delimiters and newlines, "" keeps a quote, and a backslash
     # escapes the next character (a backslash before any other character is dropped)
     lines = csv.reader(io.StringIO(text), delimiter=reader.delimiter, escapechar="\\")
@@ -288,12 +333,15 @@ def csv_rows(text: str, reader: ItemReader, limit: int) -> list[JSON]:
         headers = next(rows, [])
     if len(set(headers)) < len(headers):
         raise StatesError(errors.ITEM_READER_FAILED, "CSV headers cannot contain duplicates.")
-    out: list[JSON] = []
-    for row in rows:
-        if len(out) >= limit:
-            break
-        out.append({h: (row[i] if i < len(row) else "") for i, h in enumerate(headers)})
-    return out
+    return headers, rows
+
+
+def _reader_failures(rows: Iterator[JSON]) -> Iterator[JSON]:
+    """``rows``, a parse error met while iterating as a recorded States.ItemReaderFailed."""
+    try:
+        yield from rows
+    except StatesError as exc:
+        raise StatesError(errors.ITEM_READER_FAILED, exc.cause, recorded=True) from None
 
 
 def s3_object(obj: JSON) -> JSON:

@@ -22,6 +22,7 @@ import asyncio
 import json
 import math
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from statemachine import errors
@@ -54,11 +55,30 @@ async def run_parallel(rt: Runtime, state: ParallelState, raw: JSON, frame: Fram
     value = dataflow.effective_input(flow, raw, ctx, frame.variables, rt.rng)
     rt.emit(frame, "ParallelStateStarted")
     start_id = frame.last_id
+    if rt.remote is not None:
+        result = await _remote_parallel(rt, state, value, frame, start_id)
+        return _finish(rt, state, raw, result, ctx, frame)
     coros = [_branch(rt, b, value, Frame(dict(frame.variables), start_id, True,
                                          (*frame.path, (start_id, i))))
              for i, b in enumerate(state.branches)]
     result = await _all_or_first_failure(coros)
     return _finish(rt, state, raw, result, ctx, frame)
+
+
+async def _remote_parallel(rt: Runtime, state: ParallelState, value: JSON, frame: Frame,
+                           start_id: int) -> list[JSON]:
+    """The branches on the remote executor (interpreter/remote.py), their events spliced."""
+    from statemachine.interpreter import remote
+
+    key, blob, job = remote.job_for(rt, "branch", state.branches, None, frame, start_id)
+    units = [(i, value, rt.rng.getrandbits(64)) for i in range(len(state.branches))]
+    results = await remote.run_units(rt, key, blob, iter(units), len(units), concurrency=0,
+                                     tolerated=None)
+    failure, numbers = await remote.splice(rt, job, results)
+    if failure is not None:
+        raise failure
+    outputs = remote.outputs(results, numbers)
+    return [outputs[i] for i in range(len(units))]
 
 
 async def _branch(rt: Runtime, machine: CompiledMachine, value: JSON, frame: Frame) -> JSON:
@@ -216,6 +236,8 @@ async def _inline(rt: Runtime, state: MapState, frame: Frame, value: JSON, ctx: 
                   items: list[JSON], limits: tuple[int, int | None]) -> list[JSON]:
     start_id = frame.last_id
     variables = frame.variables
+    if rt.remote is not None:
+        return await _remote_inline(rt, state, frame, value, ctx, items, limits)
 
     async def iteration(index: int) -> JSON:
         path = (*frame.path, (start_id, index))
@@ -227,6 +249,31 @@ async def _inline(rt: Runtime, state: MapState, frame: Frame, value: JSON, ctx: 
         return await _pool(len(items), limits, INLINE_CONCURRENCY_CAP, iteration)
     except StatesError as failure:
         raise failure.replace(final_event="MapStateFailed") from None
+
+
+async def _remote_inline(rt: Runtime, state: MapState, frame: Frame, value: JSON, ctx: Any,
+                         items: list[JSON], limits: tuple[int, int | None]) -> list[JSON]:
+    """The iterations on the remote executor (interpreter/remote.py), their events spliced."""
+    from statemachine.interpreter import remote
+
+    start_id = frame.last_id
+    concurrency, tolerated = limits
+    processor = state.processor
+    assert processor is not None  # the compiler always sets a Map's processor
+    key, blob, job = remote.job_for(rt, "iteration", (processor,), state, frame, start_id)
+    units = ((i, _selector(rt, state, value, ctx, frame.variables, i, item), rt.rng.getrandbits(64))
+             for i, item in enumerate(items))
+    try:
+        results = await remote.run_units(rt, key, blob, units, len(items),
+                                         concurrency=min(concurrency, INLINE_CONCURRENCY_CAP),
+                                         tolerated=tolerated)
+    except StatesError as error:  # an ItemSelector's error, the tolerance exceeded
+        raise error.replace(final_event="MapStateFailed") from None
+    failure, numbers = await remote.splice(rt, job, results, stop_at_failure=tolerated is None)
+    if failure is not None:
+        raise failure.replace(final_event="MapStateFailed") from None
+    outputs = remote.outputs(results, numbers)
+    return [outputs.get(i) for i in range(len(items))]
 
 
 async def _iteration(rt: Runtime, state: MapState, outer: Frame, start_id: int,
@@ -300,6 +347,13 @@ async def _distributed(rt: Runtime, state: MapState, frame: Frame, value: JSON, 
 
         io = MapRunIO(rt, state, value, ctx, frame.variables, run_arn)
     try:
+        if rt.remote is not None:
+            outputs: JSON = await _remote_children(rt, state, frame, started, value, ctx, items,
+                                                   limits, tolerance, io)
+            if io is not None and state.result_writer is not MISSING:
+                outputs = await io.write(outputs)
+            rt.emit(frame, "MapRunSucceeded")
+            return outputs
         if io is not None and state.item_reader is not MISSING:
             items = await io.read()
             limits = limits[0], _threshold(tolerance, len(items))
@@ -326,33 +380,108 @@ async def _distributed(rt: Runtime, state: MapState, frame: Frame, value: JSON, 
     return results
 
 
+async def _remote_children(rt: Runtime, state: MapState, frame: Frame, started: int, value: JSON,
+                           ctx: Any, items: list[JSON], limits: tuple[int, int | None],
+                           tolerance: Tolerance, io: Any) -> list[JSON]:
+    """The child executions on the remote executor: results by index, failures tolerated as
+    in ``_pool``, a record per child for the ResultWriter. A CSV / JSON Lines ItemReader is
+    streamed (itemio.read_stream): items are read, selected and batched as chunks are sent,
+    so the parent holds the chunks in flight, not the whole file as objects."""
+    from statemachine.interpreter import remote
+
+    count, stream = len(items), iter(items)
+    if io is not None and state.item_reader is not MISSING:
+        count, stream = await io.read_stream()
+        limits = limits[0], _threshold(tolerance, count)
+    per_batch = _per_batch(rt, state, value, ctx, frame.variables)
+    total = -(-count // per_batch) if per_batch else count
+    processor = state.processor
+    assert processor is not None  # the compiler always sets a Map's processor
+    # events=False: a child's own history is not kept here (in process neither); a store that
+    # records child executions as runs of their own asks for them (UnitResult.events)
+    key, blob, _ = remote.job_for(rt, "child", (processor,), state, frame, started, events=False)
+    results: list[JSON] = []
+    failed: list[Any] = []
+    writing = io is not None and state.result_writer is not MISSING
+    inputs: dict[int, JSON] = {}  # inputs in flight, for the ResultWriter's records
+    if writing:
+        io.inputs, io.records = [], []
+
+    def collect(result: Any) -> None:
+        index = result.index
+        if len(results) <= index:
+            results.extend([None] * (index + 1 - len(results)))
+        if result.error is None:
+            results[index] = result.output
+        else:
+            failed.append(result)
+            results[index] = result.failure().output()
+        if writing:
+            outcome = result.output if result.error is None else result.failure()
+            status = "SUCCEEDED" if result.error is None else "FAILED"
+            if len(io.records) <= index:
+                io.records.extend([None] * (index + 1 - len(io.records)))
+                io.inputs.extend([None] * (index + 1 - len(io.inputs)))
+            io.inputs[index] = inputs.pop(index, None)
+            io.records[index] = io._record(index, result.start, status, outcome, result.stop)
+            io.inputs[index] = None  # the record holds its text: not kept twice
+
+    def units() -> Iterator[tuple[int, JSON, int]]:
+        batches = _batch_stream(rt, state, value, ctx, frame.variables, stream)
+        for i, batch in enumerate(batches):
+            if writing:
+                inputs[i] = batch
+            yield i, batch, rt.rng.getrandbits(64)
+
+    await remote.run_units(rt, key, blob, units(), total, tolerated=limits[1],
+                           concurrency=min(limits[0], DISTRIBUTED_CONCURRENCY_CAP),
+                           on_result=collect, weight=per_batch or 1)
+    if failed and limits[1] is None:
+        raise min(failed, key=lambda r: r.index).failure()
+    return results
+
+
+def _per_batch(rt: Runtime, state: MapState, value: JSON, ctx: Any, variables: Any) -> int:
+    """Items per batch when only MaxItemsPerBatch bounds batches (0: no batcher or by bytes)."""
+    batcher = state.batcher
+    if batcher is MISSING or batcher.max_items is MISSING or batcher.max_bytes is not MISSING:
+        return 0
+    number = resolve_field(batcher.max_items, value, ctx, variables, rt.rng)
+    return int(number) if isinstance(number, int | float) and not isinstance(number, bool) and number >= 1 else 0
+
+
 def _batches(rt: Runtime, state: MapState, value: JSON, ctx: Any, variables: Any,
              items: list[JSON]) -> list[JSON]:
-    selected = [_selector(rt, state, value, ctx, variables, i, item) for i, item in enumerate(items)]
+    return list(_batch_stream(rt, state, value, ctx, variables, iter(items)))
+
+
+def _batch_stream(rt: Runtime, state: MapState, value: JSON, ctx: Any, variables: Any,
+                  items: Iterator[JSON]) -> Iterator[JSON]:
+    """The child executions' inputs: items through the ItemSelector, grouped per ItemBatcher."""
+    selected = (_selector(rt, state, value, ctx, variables, i, item) for i, item in enumerate(items))
     batcher = state.batcher
     if batcher is MISSING:
-        return selected
+        yield from selected
+        return
     max_items = resolve_field(batcher.max_items, value, ctx, variables, rt.rng) if batcher.max_items is not MISSING else None
     max_bytes = resolve_field(batcher.max_bytes, value, ctx, variables, rt.rng) if batcher.max_bytes is not MISSING else None
     batch_input: Any = MISSING
     if batcher.batch_input is not MISSING:
         spec = batcher.batch_input
         batch_input = spec.evaluate(Scope(value, ctx, variables), rt.rng) if hasattr(spec, "evaluate") else spec
-    out: list[JSON] = []
     current: list[JSON] = []
     size = 0
     for item in selected:
-        item_size = len(json.dumps(item, separators=(",", ":")))
+        item_size = len(json.dumps(item, separators=(",", ":"))) if max_bytes is not None else 0
         full = (max_items is not None and len(current) >= max_items) or (
             max_bytes is not None and current and size + item_size > max_bytes)
         if full:
-            out.append(_batch(current, batch_input))
+            yield _batch(current, batch_input)
             current, size = [], 0
         current.append(item)
         size += item_size
     if current:
-        out.append(_batch(current, batch_input))
-    return out
+        yield _batch(current, batch_input)
 
 
 def _batch(items: list[JSON], batch_input: Any) -> JSON:

@@ -112,6 +112,15 @@ class LocalFunction:
     code_dir: Path
     func: Callable[..., Any]
     timeout: float = 900.0
+    #: the ``module:function`` loaded from ``code_dir`` (how a pickled copy loads it again)
+    target: str = ""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled by reference: a remote worker (statemachine.executors) loads the function
+        from the same code folder under the same private module name."""
+        if not self.target:  # made by hand around a live function: pickled as it is
+            return (LocalFunction, (self.name, self.arn, self.code_dir, self.func, self.timeout))
+        return (_reload, (self.name, self.arn, str(self.code_dir), self.target, self.timeout))
 
     def rewrite(self, filename: str) -> str:
         """Lambda reports the function's own files under /var/task."""
@@ -267,7 +276,14 @@ def load_function(key: str, spec: JSON, base: Path) -> LocalFunction:
     arn = key if key.startswith("arn:") else (
         f"arn:aws:lambda:{DEFAULT_REGION}:{DEFAULT_ACCOUNT}:function:{ref.name}")
     timeout = float(spec.get("timeout", 900)) if isinstance(spec, dict) else 900.0
-    return LocalFunction(ref.name, arn, code_dir, func, timeout)
+    return LocalFunction(ref.name, arn, code_dir, func, timeout, target)
+
+
+def _reload(name: str, arn: str, code_dir: str, target: str, timeout: float) -> LocalFunction:
+    """A LocalFunction unpickled in another process (see ``LocalFunction.__reduce__``)."""
+    module, func_name = python.parse_target(target)
+    func = _load_isolated(Path(code_dir), module, func_name, what=f"lambda function {name!r}")
+    return LocalFunction(name, arn, Path(code_dir), func, timeout, target)
 
 
 def module_files(code_dir: Path, module: str) -> list[Path]:

@@ -1,0 +1,168 @@
+"""Executors: where Map iterations and Parallel branches run (interpreter/remote.py is the
+interface). ``"local"`` (the default) runs them in the process as coroutines; ``DaskExecutor``
+hands them to a Dask cluster (``dask.distributed``): a ``LocalCluster`` of worker processes
+started for the purpose, or a running scheduler at ``dask://HOST:PORT``.
+
+    machine.run(input, executor="dask")                 # a LocalCluster for this run
+    machine.run(input, executor="dask://10.0.0.5:8786")  # a running scheduler
+    with DaskExecutor(workers=4) as ex:                  # one cluster for many runs
+        machine.run(input, executor=ex)
+
+dask is an optional extra (``pip install 'statemachine-asl[dask]'``), imported only when a
+Dask executor is made. Errors: ``ExecutorError`` (dask missing, scheduler unreachable within
+``connect_timeout`` seconds, no worker joined within it); ``remote.RemoteHandlerError`` when a
+Task handler inside a Map or Parallel is a live object a worker cannot import.
+
+A worker killed in the middle of a Map has its chunks rerun by the scheduler on another worker
+(up to Dask's ``distributed.scheduler.allowed-failures``, default 3, then the state fails with
+``KilledWorker``): the result is unchanged, and the side effects of those iterations happen
+at least once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import pickle
+from typing import TYPE_CHECKING, Any
+
+from statemachine.errors import StateMachineError
+from statemachine.interpreter.remote import RemoteExecutor, RemoteHandlerError
+
+if TYPE_CHECKING:
+    from statemachine.interpreter.workunit import Unit, UnitResult
+
+__all__ = ["DaskExecutor", "ExecutorError", "RemoteExecutor", "RemoteHandlerError", "executor_from"]
+
+DASK_SCHEME = "dask://"
+
+
+class ExecutorError(StateMachineError):
+    """An executor that cannot run work: its engine is not installed, or its cluster cannot be
+    reached or has no workers (raised before the execution starts)."""
+
+
+class DaskExecutor:
+    """Runs chunks of Map iterations / Parallel branches on a Dask cluster.
+
+    ``address``: a scheduler (``tcp://HOST:PORT``, ``dask://HOST:PORT`` or ``HOST:PORT``);
+    None starts a ``LocalCluster`` of ``workers`` processes (default: the CPU count), one
+    thread each, closed by ``close()``. ``connect_timeout``: seconds to reach the scheduler
+    and to see at least one worker, else ExecutorError. ``client``: an existing
+    ``distributed.Client`` to use instead (not closed by ``close()``).
+    """
+
+    def __init__(self, address: str | None = None, *, workers: int | None = None,
+                 connect_timeout: float = 10.0, client: Any = None) -> None:
+        try:
+            from distributed import Client, LocalCluster  # untyped: called through Any below
+        except ImportError:
+            raise ExecutorError("the Dask executor needs dask.distributed: "
+                                "pip install 'statemachine-asl[dask]'") from None
+        self._cluster: Any = None
+        make_cluster: Any = LocalCluster
+        make_client: Any = Client
+        self._own_client = client is None
+        self.address = address
+        if client is None and address is None:
+            self._cluster = make_cluster(n_workers=workers or os.cpu_count() or 1,
+                                         threads_per_worker=1, processes=True,
+                                         dashboard_address=None, silence_logs=logging.ERROR)
+            client = make_client(self._cluster, timeout=connect_timeout)
+        elif client is None:
+            target = scheduler_address(address or "")
+            try:
+                client = make_client(target, timeout=connect_timeout)
+            except (OSError, TimeoutError) as exc:
+                raise ExecutorError(f"cannot reach the Dask scheduler at {target} within "
+                                    f"{connect_timeout:g} s: {exc}") from None
+        self.client = client
+        try:
+            client.wait_for_workers(1, timeout=connect_timeout)
+        except (OSError, TimeoutError) as exc:
+            self.close()
+            raise ExecutorError(f"the Dask scheduler at {client.scheduler.address} has no "
+                                f"worker (none joined within {connect_timeout:g} s): {exc}") from None
+        self.slots = max(1, sum(client.nthreads().values()))
+
+    def describe(self) -> str:
+        kind = "LocalCluster" if self._cluster is not None else "scheduler"
+        return f"Dask {kind} {self.client.scheduler.address} ({self.slots} worker threads)"
+
+    def submit(self, key: str, blob: bytes, units: list[Unit],
+               offset: float) -> asyncio.Future[list[UnitResult]]:
+        """Run one chunk on a worker; an asyncio future of its results on the running loop
+        (cancelling it cancels the Dask task)."""
+        from statemachine.interpreter.workunit import run_packed
+
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[list[UnitResult]] = loop.create_future()
+        packed = pickle.dumps(units, protocol=pickle.HIGHEST_PROTOCOL)
+        task = self.client.submit(run_packed, key, blob, packed, offset, pure=False)
+
+        def settle(value: Any, error: BaseException | None) -> None:
+            if waiter.done():
+                return
+            if error is not None:
+                waiter.set_exception(error)
+            else:
+                waiter.set_result(value)
+
+        def done(finished: Any) -> None:  # on Dask's callback thread
+            try:
+                value, error = finished.result(), None
+            except BaseException as exc:  # handed to the loop
+                value, error = None, exc
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(settle, value, error)
+
+        task.add_done_callback(done)
+        waiter.add_done_callback(lambda w: task.cancel() if w.cancelled() else None)
+        return waiter
+
+    def close(self) -> None:
+        """Close the client and the LocalCluster this executor started."""
+        if self._own_client:
+            self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+
+    def __enter__(self) -> DaskExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"DaskExecutor({self.describe()})"
+
+
+def scheduler_address(spec: str) -> str:
+    """``dask://h:p`` / ``h:p`` / ``tcp://h:p`` as the ``tcp://h:p`` a Client connects to."""
+    spec = spec.removeprefix(DASK_SCHEME)
+    return spec if "://" in spec else f"tcp://{spec}"
+
+
+def executor_from(spec: str | RemoteExecutor | None, *,
+                  connect_timeout: float | None = None) -> RemoteExecutor | None:
+    """An executor from its name: None or ``"local"`` -> None (in process); ``"dask"`` -> a
+    DaskExecutor on a new LocalCluster; ``"dask://HOST:PORT"`` -> one on that scheduler; an
+    executor object as it is. ``connect_timeout`` defaults to ``$SM_EXECUTOR_TIMEOUT``, else
+    10 seconds. Raises ValueError for an unknown name, ExecutorError (above)."""
+    if connect_timeout is None:
+        try:
+            connect_timeout = float(os.environ.get("SM_EXECUTOR_TIMEOUT", "10"))
+        except ValueError:
+            raise ValueError("SM_EXECUTOR_TIMEOUT must be a number of seconds") from None
+    if spec is None or spec == "local":
+        return None
+    if not isinstance(spec, str):
+        return spec
+    if spec == "dask":
+        return DaskExecutor(connect_timeout=connect_timeout)
+    if spec.startswith(DASK_SCHEME) and len(spec) > len(DASK_SCHEME):
+        return DaskExecutor(spec, connect_timeout=connect_timeout)
+    raise ValueError(f"unknown executor {spec!r}: use local, dask or dask://HOST:PORT")
+

@@ -1,0 +1,195 @@
+"""Interpreter stage, the remote side: run Map iterations, Parallel branches and Distributed Map
+child executions that a parent execution handed to another process (interpreter/remote.py).
+
+In: a ``Job`` (plain data: the nested compiled machine, variables, context object, limits, the
+Task handlers pickled by reference) and ``Unit`` tuples ``(index, value, seed)``. Out: one
+``UnitResult`` per unit -- the output or the error, and the events the unit recorded, numbered
+locally (see below), for the parent to splice into its history.
+
+Local numbering: the unit's first event links to ``-1`` (the parent's ParallelStateStarted /
+MapStateStarted, whose id the parent knows); every other previousEventId and every path entry
+past the parent's own prefix is a local id the parent renumbers. Each event also carries its
+*order key*: the seconds the unit's virtual clock had jumped when it was recorded (under a
+virtual clock), or its timestamp (under real time); the parent merges units by
+``(key, index, sequence)``, which is the order the in-process pool records them in.
+
+This module is what a Dask worker imports: it needs only the interpreter, not dask.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import pickle
+import random
+import sys
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+from statemachine.clock import SystemClock, VirtualClock, current_clock
+from statemachine.errors import StatesError
+from statemachine.history import Event
+from statemachine.interpreter.execution import Frame, Runtime, run_machine
+from statemachine.model import CompiledMachine, MapState
+from statemachine.values import JSON
+
+__all__ = ["Job", "UnitResult", "run_chunk", "run_packed"]
+
+#: Local event ids start here (no history holds 10**12 events): the parent renumbers every id
+#: at or above it, including in the error texts that quote one ("entered at the event id #N").
+LOCAL_IDS = 10**12
+#: Event types whose details may quote a local id (an error's cause)
+QUOTING = ("Failed", "TimedOut", "Aborted")
+
+#: ``(index, value, seed)``: which branch / item, its input, the seed of its random draws
+Unit = tuple[int, JSON, int]
+#: ``(id, previous_id, timestamp, type, details, path, key)`` -- see the module docstring
+EventRecord = tuple[int, int, float, str, Any, tuple[tuple[int, int], ...], float]
+#: ``(name, cause, recorded, source_event, final_event)`` of a StatesError
+ErrorRecord = tuple[str | None, str | None, bool, int, str | None]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Job:
+    """What every unit of one Map / Parallel attempt shares (pickled once, cached per worker).
+
+    ``kind``: "branch" (Parallel), "iteration" (inline Map) or "child" (Distributed Map child
+    execution: its own history, returned only when ``events``). ``machines``: the branches, or
+    the Map's processor; ``state`` the Map state (iterations record its name). ``prefix``: the
+    parent frame's path; ``start_id`` the id of the parent's Started event. ``handlers``: the
+    Task handlers the units may call, pickled by reference (``remote.pack_handlers``), with
+    ``sys_path`` the folders their modules import from. ``now``: the parent's clock time at
+    dispatch (a virtual clock on the worker starts there when ``virtual``)."""
+
+    kind: str
+    machines: tuple[CompiledMachine, ...]
+    state: MapState | None
+    variables: Mapping[str, JSON]
+    prefix: tuple[tuple[int, int], ...]
+    start_id: int
+    execution_ctx: Mapping[str, JSON]
+    machine_ctx: Mapping[str, JSON]
+    data_limit: int | None
+    arn: str
+    max_duration: float | None
+    started: float
+    virtual: bool
+    now: float
+    handlers: bytes
+    sys_path: tuple[str, ...] = ()
+    events: bool = True
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class UnitResult:
+    """One unit's outcome: ``output`` when ``error`` is None; events as ``EventRecord``s;
+    ``start``/``stop`` its clock times; ``jumped`` how far its virtual clock jumped."""
+
+    index: int
+    output: JSON
+    error: ErrorRecord | None
+    events: list[EventRecord]
+    start: float
+    stop: float
+    jumped: float
+    #: whether an error text may quote a local event id (the parent then rewrites them)
+    quotes: bool = False
+
+    def failure(self) -> StatesError:
+        """The error as the StatesError the in-process run would raise (local ids)."""
+        assert self.error is not None
+        name, cause, recorded, source, final = self.error
+        return StatesError(name, cause, recorded=recorded, source_event=source, final_event=final)
+
+
+# A worker process keeps the last jobs it unpickled: each chunk of a Map names its job by a
+# digest, so a Map of 10,000 items unpickles its machine once per worker, not per chunk.
+_JOBS: OrderedDict[str, tuple[Job, Mapping[str, Any]]] = OrderedDict()
+_JOBS_KEPT = 16
+
+
+def run_chunk(key: str, blob: bytes, units: list[Unit], offset: float = 0.0) -> list[UnitResult]:
+    """Run ``units`` of the job ``blob`` (pickled ``Job``, named ``key``) concurrently, as the
+    in-process pool would, on one clock; the function a Dask worker calls. ``offset``: under
+    a virtual clock, the logical time (seconds after the parent's dispatch) the chunk starts at."""
+    job, handlers = _job(key, blob)
+    return asyncio.run(_run(job, handlers, units, offset))
+
+
+def run_packed(key: str, blob: bytes, units: bytes, offset: float = 0.0) -> list[UnitResult]:
+    """``run_chunk`` with the units pickled: an engine that walks task arguments (Dask looks
+    for its own futures inside them) then sees one bytes object, not thousands of items."""
+    return run_chunk(key, blob, pickle.loads(units), offset)
+
+
+def _job(key: str, blob: bytes) -> tuple[Job, Mapping[str, Any]]:
+    found = _JOBS.get(key)
+    if found is None:
+        job: Job = pickle.loads(blob)
+        for folder in reversed(job.sys_path):  # where python: handlers' modules import from
+            if folder not in sys.path:
+                sys.path.insert(0, folder)
+        handlers = pickle.loads(job.handlers)
+        found = _JOBS[key] = (job, handlers)
+        while len(_JOBS) > _JOBS_KEPT:
+            _JOBS.popitem(last=False)
+    _JOBS.move_to_end(key)
+    return found
+
+
+async def _run(job: Job, handlers: Mapping[str, Any], units: list[Unit],
+               offset: float) -> list[UnitResult]:
+    clock: VirtualClock | SystemClock = SystemClock()
+    if job.virtual:
+        clock = VirtualClock(job.now + offset)
+        clock.jumped = offset
+    token = current_clock.set(clock)
+    try:
+        return list(await asyncio.gather(*(_unit(job, handlers, clock, u) for u in units)))
+    finally:
+        current_clock.reset(token)
+
+
+async def _unit(job: Job, handlers: Mapping[str, Any], clock: VirtualClock | SystemClock,
+                unit: Unit) -> UnitResult:
+    index, value, seed = unit
+    events: list[EventRecord] = []
+
+    def record(event: Event) -> None:
+        key = clock.jumped if isinstance(clock, VirtualClock) else event.timestamp
+        events.append((event.id, event.previous_id, event.timestamp, event.type, event.details,
+                       event.path, key))
+
+    rt = Runtime(clock=clock, rng=random.Random(seed), resolve=handlers.__getitem__,
+                 execution_ctx=job.execution_ctx, machine_ctx=job.machine_ctx,
+                 on_event=record if job.events else None,
+                 data_limit=job.data_limit, arn=job.arn, max_duration=job.max_duration,
+                 hold_callbacks=False)
+    rt.started = job.started
+    if job.kind != "child":  # a child execution has its own history, numbered from 1
+        rt.first_id = LOCAL_IDS
+    start = clock.now()
+    try:
+        output = await _body(job, rt, index, value)
+        error: ErrorRecord | None = None
+    except StatesError as exc:
+        output, error = None, (exc.name, exc.cause, exc.recorded, exc.source_event, exc.final_event)
+    finally:
+        rt.close()
+    jumped = clock.jumped if isinstance(clock, VirtualClock) else 0.0  # with the chunk's offset
+    quotes = error is not None or any(e[3].endswith(QUOTING) for e in events)
+    return UnitResult(index, output, error, events, start, clock.now(), jumped, quotes)
+
+
+async def _body(job: Job, rt: Runtime, index: int, value: JSON) -> JSON:
+    path = (*job.prefix, (job.start_id, index))
+    variables = dict(job.variables)
+    if job.kind == "branch":
+        return await run_machine(rt, job.machines[index], Frame(variables, -1, True, path), value)
+    if job.kind == "iteration":
+        from statemachine.interpreter.parallel import _iteration
+
+        assert job.state is not None
+        return await _iteration(rt, job.state, Frame(variables, -1), -1, path, value)
+    return await run_machine(rt, job.machines[0], Frame(variables, 0, False, path), value)
