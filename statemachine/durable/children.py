@@ -14,9 +14,10 @@ NAME a UUID derived from the map run ARN and the child's index -- the same on ev
 a replay finds the child it created before a crash -- and child state machine
 ``...:stateMachine:MACHINE/LABEL``.
 
-Children run inside the parent's worker, on the parent's clock and lease: their events are
-committed before each of their task dispatches (with the parent's pending events first),
-when the parent parks, and when the child ends. On replay a child that ended is not run
+Children run inside the parent's worker, on the parent's clock and lease: a child's row is
+created by its first commit (so a child of pure states costs one), and its events are
+committed before each of its task dispatches (then the parent's pending events), when the
+parent parks, and when the child ends. On replay a child that ended is not run
 again: SUCCEEDED returns its stored output, FAILED/TIMED_OUT/ABORTED raise its stored error;
 a RUNNING one replays its own history (finished states and tasks are not repeated), and a
 PENDING_REDRIVE one (its parent was redriven) is redriven first (ExecutionRedriven, as
@@ -42,7 +43,7 @@ from statemachine.durable.contract import (
     MapRunRecord,
     MapRunUpdate,
 )
-from statemachine.durable.errors import ExecutionExists, StoreError
+from statemachine.durable.errors import StoreError
 from statemachine.errors import StatesError
 from statemachine.interpreter.execution import ChildRuns, Frame, run_machine
 from statemachine.model import CompiledMachine
@@ -131,7 +132,7 @@ class DurableChildRuns(ChildRuns):
         record = None if self.fresh else self._store_call(rt.store.execution, self.prefix + name)
         history = None
         if record is None:
-            record, history = self._create(name, value, items, index)
+            record, history = self._create(name, value, items, index)  # not stored yet
         if record.status == "SUCCEEDED":
             return json.loads(record.output) if record.output is not None else None
         if record.status in _ENDED:
@@ -141,9 +142,9 @@ class DurableChildRuns(ChildRuns):
         return await self._replay(record, machine, frame, value, history)
 
     def _create(self, name: str, value: JSON, items: int, index: int
-                ) -> tuple[ExecutionRecord, list[EventRecord] | None]:
-        """Store the child with its ExecutionStarted; returns it and its history (None:
-        found stored, read it)."""
+                ) -> tuple[ExecutionRecord, list[EventRecord]]:
+        """The child's record and its ExecutionStarted, stored by the child's first commit
+        (its first task dispatch, the parent parking, or its end)."""
         from statemachine.api import ROLE_ARN
         from statemachine.durable.runner import event_record
         from statemachine.history import Event
@@ -160,14 +161,7 @@ class DurableChildRuns(ChildRuns):
             seed=int.from_bytes(digest[:8], "big") >> 1, parent_arn=rt.record.arn,
             map_run_arn=self.run_arn, item_count=items)
         started = Event(1, 0, now, "ExecutionStarted", {"input": value, "roleArn": ROLE_ARN})
-        first = event_record(started)
-        try:
-            return rt.store.create_execution(record, events=[first], ready=False), [first]
-        except ExecutionExists as error:  # created by a run that crashed before reading it
-            return error.existing, None
-        except StoreError as error:
-            rt.suspend(error)
-            raise asyncio.CancelledError("store failure") from None
+        return dataclasses.replace(record, last_event_id=1), [event_record(started)]
 
     def _redrive(self, record: ExecutionRecord) -> ExecutionRecord:
         from statemachine.durable.runner import event_record
@@ -193,6 +187,7 @@ class DurableChildRuns(ChildRuns):
         from statemachine.durable.runner import DurableRuntime
 
         rt = self.rt
+        unsaved = history[0] if history is not None else None
         if history is None:
             history = self._store_call(rt.store.history, record.arn)
         child = DurableRuntime(
@@ -204,6 +199,7 @@ class DurableChildRuns(ChildRuns):
             parent=rt)
         child.started = rt.started
         child._threads = rt._threads
+        child.unsaved = unsaved
         top = Frame(dict(frame.variables), 1, False, ())  # ExecutionStarted is event 1
         rt.children.add(child)  # parked or suspended, it stays: the parent commits it
         try:

@@ -284,6 +284,9 @@ class DurableRuntime(Runtime):
         self.store_error: BaseException | None = None
         self.lost = False
         self.main: asyncio.Future[Any] | None = None
+        #: a Distributed Map child not stored yet: its ExecutionStarted, stored with the
+        #: child's first commit (a child of pure states costs one commit, not two)
+        self.unsaved: EventRecord | None = None
         self.dispatches = 0
 
     # -- randomness: one generator per branch path ------------------------------------------
@@ -404,6 +407,14 @@ class DurableRuntime(Runtime):
                 or self.consumed):
             return
         records = [event_record(event) for event in self.pending]
+        if self.unsaved is not None:  # a new child: create its row with everything so far
+            record = dataclasses.replace(self.record, **(update.fields() if update else {}))
+            events = [self.unsaved, *records]
+            self.store.create_execution(record, events=events, ready=False)
+            self.committed = events[-1].id
+            self.unsaved = None
+            self.pending.clear()
+            return
         cancel: Sequence[str] | str = "all" if cancel_all else tuple(self.consumed)
         self.committed = self.store.append(
             self.record.arn, records, after=self.committed, lease=self.lease, update=update,
