@@ -237,7 +237,7 @@ async def _invoke(rt: Runtime, handler: Any, request: Any, started: asyncio.Even
                 return await handler(request)
             finally:
                 current_threads.reset(reset)
-        loop = asyncio.get_running_loop()
+        loop: Any = asyncio.get_running_loop()
         if type(loop) is _inline_loop():  # run/start: no thread switch per call (inline.py)
             result = await loop.call_inline(rt.threads, blocking, request, _thread_name(handler),
                                             started.set if started is not None else None)

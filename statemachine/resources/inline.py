@@ -135,7 +135,7 @@ class InlineLoop(asyncio.SelectorEventLoop):
             call = self._calls.popleft()
             if call.future.done():
                 continue
-            job = _Job(call.func, call.arg, call.name, self, call.future, call.started)
+            job: _Job[Any] = _Job(call.func, call.arg, call.name, self, call.future, call.started)
             if not call.pool.post(job) and call.started is not None:
                 call.started()
 
@@ -228,7 +228,7 @@ def _wait_uninterrupted(event: threading.Event) -> None:
         try:
             event.wait()
             return
-        except BaseException:  # noqa: S112 - a second Ctrl-C: the loop must come home first
+        except BaseException:  # a second Ctrl-C: the loop must come home first
             continue
 
 
