@@ -255,10 +255,10 @@ async def _invoke(rt: Runtime, handler: Any, request: Any, started: asyncio.Even
         raise StatesError(type(exc).__name__, str(exc), recorded=True) from None
 
 
-_INLINE: list[type] = []
+_INLINE: list[Any] = []
 
 
-def _inline_loop() -> type:
+def _inline_loop() -> Any:
     """``InlineLoop``, imported on the first blocking call (not at import: cold start)."""
     if not _INLINE:
         from statemachine.resources.inline import InlineLoop
