@@ -355,17 +355,19 @@ class StateMachine:
         """
         options.setdefault("hold_callbacks", False)
         execution = self._execution(input, **options)
+        from statemachine.resources.inline import run_owned
+
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            asyncio.run(execution._main())
+            run_owned(execution._main())
             return execution
         # called from async code: run on a private loop in a helper thread, re-raise its errors
         errors: list[BaseException] = []
 
         def target() -> None:
             try:
-                asyncio.run(execution._main())
+                run_owned(execution._main())
             except BaseException as exc:  # handed to the caller below
                 errors.append(exc)
 
@@ -385,8 +387,10 @@ class StateMachine:
 
     def start(self, input: JSONInput = None, **options: Unpack[RunOptions]) -> Execution:
         """Start in a background thread; returns the RUNNING Execution at once."""
+        from statemachine.resources.inline import run_owned
+
         execution = self._execution(input, **options)
-        threading.Thread(target=lambda: asyncio.run(execution._main()), daemon=True).start()
+        threading.Thread(target=lambda: run_owned(execution._main()), daemon=True).start()
         execution._started.wait()
         return execution
 

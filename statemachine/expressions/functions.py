@@ -83,8 +83,14 @@ def failure(name: str, reason: str) -> StatesError:
     return StatesError(errors.INTRINSIC_FAILURE, f"Invalid arguments in {name}: {reason}")
 
 
+_NUMBERS = (int, float)  # a tuple: ``int | float`` would build a union object per call
+
+
 def _is_number(v: JSON) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
+    kind = type(v)
+    if kind is int or kind is float:
+        return True
+    return isinstance(v, _NUMBERS) and not isinstance(v, bool)
 
 
 def _is_integer(v: JSON) -> bool:
@@ -296,6 +302,10 @@ def _java_round(value: float) -> int:
 
 
 def _add(args: list[JSON], rng: random.Random | None) -> JSON:
+    left, right = args
+    if type(left) is int and type(right) is int and _INT_MIN <= left <= _INT_MAX \
+            and _INT_MIN <= right <= _INT_MAX:  # the common case: nothing to round or refuse
+        return left + right
     left, right = (_java_round(a) for a in args)
     for operand in (left, right):
         if not _INT_MIN <= operand <= _INT_MAX:

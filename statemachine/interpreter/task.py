@@ -48,18 +48,31 @@ _NO_TRACE: Any = MappingProxyType({})
 
 
 def _request_type() -> Any:
-    """``TaskRequest``, imported on the first Task (not at import: `sm run` cold start)."""
+    """``base.task_request`` (a TaskRequest), imported on the first Task (not at import: `sm
+    run` cold start)."""
     global _REQUEST
     if _REQUEST is None:
-        from statemachine.resources.base import TaskRequest
+        from statemachine.resources.base import task_request
 
-        _REQUEST = TaskRequest
+        _REQUEST = task_request
     return _REQUEST
+
+
+_EVENTS: dict[str, tuple[str, dict[str, Any]]] = {}
 
 
 def _events(resource: str) -> tuple[str, dict[str, Any]]:
     """Event-name prefix and the resource fields Task* events carry (cached: never mutate the
     dict, copy it)."""
+    found = _EVENTS.get(resource)
+    if found is None:
+        if len(_EVENTS) > 4096:
+            _EVENTS.clear()
+        found = _EVENTS[resource] = _event_fields(resource)
+    return found
+
+
+def _event_fields(resource: str) -> tuple[str, dict[str, Any]]:
     if resource.startswith(_LAMBDA_ARN) or ":function:" in resource.split(":::")[-1]:
         return "LambdaFunction", {"resource": resource}
     if resource.startswith("arn:") and ":::" not in resource and ":activity:" in resource:
@@ -136,16 +149,17 @@ async def _attempt(rt: Runtime, state: TaskState, frame: Frame, value: JSON, ctx
     rt.emit(frame, prefix + "Started", None if prefix in ("LambdaFunction", "Activity")
             else dict(ident))
     beat = _Beat(rt.clock) if heartbeat is not None or token is not None else None
-    request = _request_type()(resource=state.resource, integration=state.integration,
-                              input=value, context=ctx, state_name=state.name,
-                              timeout_seconds=timeout, heartbeat_seconds=heartbeat,
-                              task_token=token, credentials=credentials,
-                              heartbeat=_no_beat if beat is None else beat.beat,
-                              trace_context=_NO_TRACE if rt.observer is None
+    request = _request_type()(state.resource, state.integration, value, ctx, state.name, timeout,
+                              heartbeat, token, credentials, _no_beat if beat is None else beat.beat,
+                              False, _NO_TRACE if rt.observer is None
                               else rt.observer.trace_context(frame.path))
     try:
-        result = await _guarded(rt, state, request, token, beat, timeout, heartbeat, frame,
-                                prefix, ident)
+        if beat is None and timeout is None:  # no watchdog, no callback: just the call
+            with rt.clock.busy():
+                result = await _invoke(rt, rt.resolve(state.resource), request, None)
+        else:
+            result = await _guarded(rt, state, request, token, beat, timeout, heartbeat, frame,
+                                    prefix, ident)
     except StatesError as failure:
         kind = "TimedOut" if failure.name in (errors.TIMEOUT, errors.HEARTBEAT_TIMEOUT) else "Failed"
         details = dict(ident)
@@ -240,8 +254,13 @@ async def _invoke(rt: Runtime, handler: Any, request: Any, started: asyncio.Even
                 return await handler(request)
             finally:
                 current_threads.reset(reset)
-        result = await rt.threads.call(blocking, request, name=_thread_name(handler),
-                                       started=started.set if started is not None else None)
+        loop: Any = asyncio.get_running_loop()
+        if type(loop) is _inline_loop():  # run/start: no thread switch per call (inline.py)
+            result = await loop.call_inline(rt.threads, blocking, request, _thread_name(handler),
+                                            started.set if started is not None else None)
+        else:
+            result = await rt.threads.call(blocking, request, name=_thread_name(handler),
+                                           started=started.set if started is not None else None)
         if inspect.isawaitable(result):
             result = await result
         return result
@@ -251,6 +270,18 @@ async def _invoke(rt: Runtime, handler: Any, request: Any, started: asyncio.Even
         raise
     except Exception as exc:
         raise StatesError(type(exc).__name__, str(exc), recorded=True) from None
+
+
+_INLINE: list[Any] = []
+
+
+def _inline_loop() -> Any:
+    """``InlineLoop``, imported on the first blocking call (not at import: cold start)."""
+    if not _INLINE:
+        from statemachine.resources.inline import InlineLoop
+
+        _INLINE.append(InlineLoop)
+    return _INLINE[0]
 
 
 def _blocking(handler: Any) -> Any:

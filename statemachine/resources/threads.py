@@ -71,6 +71,8 @@ class _Job(Generic[T]):
         self.started = started
 
     def deliver(self, ok: bool, value: Any) -> None:
+        if self.future is None:  # a loop driver lent by ``lend``: nobody waits for it
+            return
         if self.loop is None:
             future: concurrent.futures.Future[Any] = self.future
             if future.set_running_or_notify_cancel():
@@ -151,9 +153,21 @@ class HandlerThreads(concurrent.futures.Executor):
         self._post(_Job(lambda _: fn(*args, **kwargs), None, self.name, None, result, None))
         return result
 
-    def _post(self, job: _Job[Any]) -> bool:
+    def lend(self, func: Callable[[], object]) -> bool:
+        """Run ``func()`` on a worker now, if one is idle or the bound allows a new one; False
+        (nothing queued) when every worker is busy. Used to hand an ``InlineLoop`` to a
+        worker (resources/inline.py): the worker drives the loop and runs blocking handlers
+        between its iterations, counted as one busy worker of this pool."""
+        return self._post(_Job(lambda _: func(), None, self.name, None, None, None), wait=False) is None
+
+    def post(self, job: _Job[Any]) -> bool:
+        """Queue a prepared call (see ``call``); True when it waits for a busy worker."""
+        return bool(self._post(job))
+
+    def _post(self, job: _Job[Any], wait: bool = True) -> bool | None:
         """Queue ``job``; start a worker when none is idle and the bound allows. True when the
-        job has to wait for a busy worker to finish (the pool is full)."""
+        job has to wait for a busy worker to finish (the pool is full); with ``wait`` False
+        such a job is not queued at all (None: it was taken)."""
         with self._lock:
             start = queued = False
             if self._idle > 0:
@@ -162,6 +176,8 @@ class HandlerThreads(concurrent.futures.Executor):
                 self._threads += 1
                 self.peak = max(self.peak, self._threads)
                 start = True
+            elif not wait:
+                return False
             else:
                 self._backlog += 1
                 queued = True
@@ -173,7 +189,7 @@ class HandlerThreads(concurrent.futures.Executor):
             with self._lock:
                 self._workers.add(worker)
             worker.start()
-        return queued
+        return queued if wait else None
 
     def _work(self) -> None:
         thread = threading.current_thread()
@@ -190,7 +206,9 @@ class HandlerThreads(concurrent.futures.Executor):
                         self._workers.discard(thread)
                         return
                 continue  # a submitter promised us a job just now: it is on the way
-            if job.started is not None:
+            if job.loop is not None and job.future.cancelled():
+                job.func = _skip  # abandoned while it waited in the queue
+            elif job.started is not None:
                 job.announce()
             thread.name = job.name
             try:
