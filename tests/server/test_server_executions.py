@@ -197,8 +197,15 @@ def test_version_arn_starts_that_version(sm_server: RunningServer) -> None:
     sfn.update_state_machine(stateMachineArn=machine, definition=json.dumps(two))
     old = sfn.start_execution(stateMachineArn=machine + ":1")["executionArn"]
     new = sfn.start_execution(stateMachineArn=machine)["executionArn"]
-    assert json.loads(wait_status(sfn, old)["output"]) == 1
+    described = wait_status(sfn, old)
+    assert json.loads(described["output"]) == 1
+    assert described["stateMachineVersionArn"] == machine + ":1"
+    assert "stateMachineVersionArn" not in wait_status(sfn, new)
     assert json.loads(wait_status(sfn, new)["output"]) == 2
+    of_version = sfn.list_executions(stateMachineArn=machine + ":1")["executions"]
+    assert [e["executionArn"] for e in of_version] == [old]
+    assert of_version[0]["stateMachineVersionArn"] == machine + ":1"
+    assert len(sfn.list_executions(stateMachineArn=machine)["executions"]) == 2
 
 
 def test_an_answer_after_the_heartbeat_deadline_is_task_timed_out(sm_server: RunningServer,
