@@ -385,3 +385,29 @@ def test_an_unanswered_approval_times_out_and_its_link_says_so(flow: Flow) -> No
     page = opener.open(links["Approve"])
     assert page.status == 410 and page.title in ("This request has expired", "No longer waiting")
     assert flow.payments.calls == []
+
+
+def test_two_clicks_at_once_answer_once_and_a_stopped_execution_link_says_so(flow: Flow) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    opener = HttpxOpener()
+    arn = flow.start("double-click")
+    links = links_of(flow.mail_for(1))
+    with ThreadPoolExecutor(4) as pool:  # a reviewer clicking both links, twice, at once
+        pages = list(pool.map(opener.open, [links["Approve"], links["Reject"]] * 2))
+    assert sorted(page.status for page in pages) == [200, 409, 409, 409], [p.title for p in pages]
+    winner = next(page for page in pages if page.status == 200).title
+    done = flow.wait(arn)
+    assert done["status"] == ("SUCCEEDED" if winner == "Approved" else "FAILED")
+    assert len(flow.payments.calls) == (1 if winner == "Approved" else 0)
+
+    stopped = flow.start("stopped-one")
+    links = links_of(flow.mail_for(2))
+    flow.serve.client().stop_execution(executionArn=stopped, error="Withdrawn", cause="the merchant withdrew")
+    head = httpx.head(links["Approve"])  # a link checker: the status only
+    page = opener.open(links["Approve"])
+    assert (page.status, page.title) == (410, "No longer waiting"), page.message
+    assert head.status_code in (200, 410) and head.text == ""
+    assert flow.serve.client().describe_execution(executionArn=stopped)["status"] == "ABORTED"
