@@ -206,3 +206,28 @@ def test_the_aws_cli_manages_schedules(tmp_path: Path) -> None:
                "Schedule Expression rate(0 hours)." in bad.stderr
         assert cli("delete-schedule", "--name", "nightly").returncode == 0
         assert json.loads(cli("list-schedules").stdout)["Schedules"] == []
+
+
+def test_the_schedules_file_reads_yaml_as_definitions_do(tmp_path: Path) -> None:
+    """``Mode: OFF``, ``State: ENABLED`` and an input of ``on``/``no`` are the words written,
+    as in definitions (YAML 1.2), not YAML 1.1's booleans; dates are ISO text."""
+    from statemachine.server.schedules import apply_schedules, read_schedules
+
+    path = tmp_path / "schedules.yaml"
+    path.write_text(f"""\
+schedules:
+  - Name: plain
+    ScheduleExpression: cron(0 6 ? * MON-FRI *)
+    FlexibleTimeWindow: {{Mode: OFF}}
+    EndDate: 2099-01-01T00:00:00Z
+    Target:
+      Definition: {DEFINITIONS / 'hello.yaml'}
+      Input: {{name: no, switch: on}}
+""")
+    logs: list[str] = []
+    with Service(str(tmp_path / "x.db")) as service:
+        assert apply_schedules(service, read_schedules(path), logs.append) == 0, logs
+        found = service.get_schedule(Name="plain")
+    assert found["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    assert json.loads(found["Target"]["Input"]) == {"name": "no", "switch": "on"}
+    assert found["EndDate"] == "2099-01-01T00:00:00+00:00"
