@@ -34,7 +34,7 @@ from statemachine.schedules.expressions import (
     parse,
     zone,
 )
-from statemachine.schedules.scheduler import fire_offset, next_fire
+from statemachine.schedules.scheduler import fire_offset, next_fire, target_machine
 
 __all__ = ["ScheduleMethods"]
 
@@ -112,6 +112,12 @@ class ScheduleMethods:
                     f"machine by its ARN ({machine.arn})")
         self.store.put_machine(machine.arn, machine.name, text, type=machine.type,
                                now=self._schedule_now(), source=source)
+        meta = getattr(self.store, "api_machine", lambda arn: None)(machine.arn)
+        if meta is not None and meta.deleted is not None:  # deleted through sm serve: back
+            import dataclasses
+
+            self.store.put_api_machine(  # type: ignore[attr-defined]
+                dataclasses.replace(meta, deleted=None, current=version_hash(text)))
         return str(machine.arn)
 
     # -- verbs ------------------------------------------------------------------------------
@@ -240,7 +246,7 @@ class ScheduleMethods:
             if start_date is not None and end_date is not None and end_date <= start_date:
                 raise ValidationException("The EndDate you specify must be after the StartDate.")
         arn, input_text = _target(target)
-        if self.store.machine(arn) is None:
+        if target_machine(self.store, arn) is None:
             raise ResourceNotFoundException(f"State Machine Does Not Exist: '{arn}'")
         record = ScheduleRecord(
             name=name, group_name=group, expression=expression, timezone=timezone,

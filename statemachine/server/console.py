@@ -11,10 +11,11 @@ server's own AWS API from the browser, plus the three things that API lacks:
   that issued each (JSON text) and dates as epoch seconds; newest executions first, at most
   ``APPROVALS_LIMIT`` executions looked at.
 - ``GET /console/api/schedules`` -> ``{"schedules": [{"Name", "GroupName", "State",
-  "ScheduleExpression", "ScheduleExpressionTimezone", "Target": {"Arn"}, "Description",
+  "ScheduleExpression", "ScheduleExpressionTimezone", "Target": {"Arn", "Exists"}, "Description",
   "LastFireTime", "NextFireTimes": [...]}]}``: the store's schedules (GetSchedule's fields)
   with their next ``SCHEDULE_FIRES`` fire times (``Service.schedule_fire_times``: UTC,
-  flexible-window offsets included; empty when DISABLED or done), dates as epoch seconds.
+  flexible-window offsets included; empty when DISABLED or done), dates as epoch seconds;
+  ``Target.Exists`` is false when the target state machine was deleted (its fires are dropped).
 
 Errors come in AWS's shape (``{"__type", "message"}``, 4xx). With an access token set the
 console's requests pass the server's token gate like any other: open the console once as
@@ -141,6 +142,7 @@ def schedules_with_fire_times(service: Any, count: int = SCHEDULE_FIRES) -> list
     dates as epoch seconds. A schedule deleted while it is read is left out."""
     from datetime import datetime
 
+    from statemachine.schedules.scheduler import target_machine
     from statemachine.service import ResourceNotFoundException
 
     out = []
@@ -154,7 +156,9 @@ def schedules_with_fire_times(service: Any, count: int = SCHEDULE_FIRES) -> list
         item = {key: found.get(key) for key in (
             "Name", "GroupName", "State", "ScheduleExpression", "ScheduleExpressionTimezone",
             "Description")}
-        item["Target"] = {"Arn": found["Target"]["Arn"]}
+        item["Target"] = {"Arn": found["Target"]["Arn"],
+                          "Exists": target_machine(service.store, found["Target"]["Arn"])
+                          is not None}
         last = found.get("LastFireTime")
         item["LastFireTime"] = datetime.fromisoformat(last).timestamp() if last else None
         item["NextFireTimes"] = [moment.timestamp() for moment in fires]

@@ -364,3 +364,9 @@ def test_schedules_with_their_next_fire_times_on_their_own_clock(console: Consol
     paused = page.locator("#schedules tr[data-name=paused]")
     assert paused.get_attribute("data-state") == "DISABLED"
     assert paused.locator(".next-fires").inner_text() == "disabled"
+
+    console.sfn.delete_state_machine(stateMachineArn=console.arns["Flaky"])  # a target gone
+    page.reload()
+    page.wait_for_selector("#schedules tr[data-name=paused] .target-missing")
+    assert paused.locator("td").nth(3).inner_text() == "Flaky (deleted)"
+    assert nightly.locator("td a").count() == 1  # its target is still there

@@ -316,7 +316,8 @@ async function schedulesPage() {
         s.Description ? h("div", {class: "muted"}, s.Description) : ""),
       h("td", {}, h("span", {class: `badge ${s.State === "ENABLED" ? "SUCCEEDED" : "ABORTED"}`}, s.State.toLowerCase())),
       h("td", {}, h("code", {class: "expression"}, s.ScheduleExpression), h("div", {class: "muted zone"}, zone)),
-      h("td", {}, machineLink(s.Target.Arn)),
+      h("td", {}, s.Target.Exists === false ? h("span", {class: "error-text target-missing", title: "its fires are dropped"},
+        `${nameOf(s.Target.Arn)} (deleted)`) : machineLink(s.Target.Arn)),
       h("td", {class: "next-fires"}, fires.length ? fires.map((t, i) => h("div", {}, fireTime(t, zone, i ? "muted" : "next")))
         : h("span", {class: "muted"}, s.State === "ENABLED" ? "no more fires" : "disabled")),
       h("td", {class: "last-fire"}, s.LastFireTime ? fireTime(s.LastFireTime, zone) : h("span", {class: "muted"}, "never")));
