@@ -179,6 +179,11 @@ def _run(app: object, config: ServerConfig) -> int:
     print(f"sm serve: AWS Step Functions API on {config.base_url} "
           f"(database {config.db or 'default'}; policy: {config.policy.describe()})",
           file=sys.stderr, flush=True)
+    from statemachine.server.callbacks import url_warning
+
+    warning = url_warning(config)
+    if warning is not None:
+        print(warning, file=sys.stderr, flush=True)
     try:
         asyncio.run(main())
     except SystemExit:  # uvicorn exits when it cannot bind or start (it logged why)

@@ -411,3 +411,25 @@ def test_two_clicks_at_once_answer_once_and_a_stopped_execution_link_says_so(flo
     assert (page.status, page.title) == (410, "No longer waiting"), page.message
     assert head.status_code in (200, 410) and head.text == ""
     assert flow.serve.client().describe_execution(executionArn=stopped)["status"] == "ABORTED"
+
+
+def test_a_callbacks_url_that_is_not_this_server_is_said_at_start(tmp_path: Path) -> None:
+    """Links are signed only for the map's callbacks.url: a server on another port (or
+    --public-url) would send links that point elsewhere, so it says so when it starts."""
+    port, other = free_port(), free_port()
+    resource_map = tmp_path / "map.yaml"
+    resource_map.write_text(yaml.safe_dump({"callbacks": {
+        "url": f"http://127.0.0.1:{other}", "secret_file": "callback-secret"}}))
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state"), "PYTHONPATH": str(REPO)}
+    serve = ServeProcess(tmp_path, resource_map, port, env)
+    serve.start()  # listening: the start-up lines are written
+    serve.stop()
+    assert (f"sm serve: warning: the callbacks.url of {resource_map} is http://127.0.0.1:{other}, "
+            f"not this server's http://127.0.0.1:{port}") in serve.log()
+
+    (tmp_path / "serve-1.log").unlink()
+    resource_map.write_text(yaml.safe_dump({"callbacks": {"url": f"http://127.0.0.1:{port}/"}}))
+    serve = ServeProcess(tmp_path, resource_map, port, env)
+    serve.start()
+    serve.stop()
+    assert "warning" not in serve.log() and "AWS Step Functions API on" in serve.log()
