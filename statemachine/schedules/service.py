@@ -112,12 +112,17 @@ class ScheduleMethods:
                     f"machine by its ARN ({machine.arn})")
         self.store.put_machine(machine.arn, machine.name, text, type=machine.type,
                                now=self._schedule_now(), source=source)
-        meta = getattr(self.store, "api_machine", lambda arn: None)(machine.arn)
-        if meta is not None and meta.deleted is not None:  # deleted through sm serve: back
+        if hasattr(self.store, "api_machine"):  # the SQL stores' catalog (sm serve's)
             import dataclasses
+            from typing import cast
 
-            self.store.put_api_machine(  # type: ignore[attr-defined]
-                dataclasses.replace(meta, deleted=None, current=version_hash(text)))
+            from statemachine.durable.catalog import Catalog
+
+            catalog = cast(Catalog, self.store)
+            meta = catalog.api_machine(machine.arn)
+            if meta is not None and meta.deleted is not None:  # deleted through sm serve: back
+                catalog.put_api_machine(
+                    dataclasses.replace(meta, deleted=None, current=version_hash(text)))
         return str(machine.arn)
 
     # -- verbs ------------------------------------------------------------------------------
