@@ -17,6 +17,8 @@ The exception tree (tests/unit/test_error_tree.py checks it against the code)::
     │   ├── ExecutionError           misuse of the execution API (unknown task token, ...)
     │   ├── MockConfigError          a mock or test file cannot be used (testing/mockconfig.py)
     │   ├── TestStateError           a TestState request cannot be served (testing/teststate.py)
+    │   ├── AwsError                 an AWS API request sm serve refuses (server/protocol.py):
+    │   │                            .code (AWS's ``__type``), .message, .status (4xx, 5xx)
     │   ├── ServiceError             a durable-execution request refused (service.py), AWS's names:
     │   │   ├── ExecutionAlreadyExists
     │   │   ├── ExecutionDoesNotExist

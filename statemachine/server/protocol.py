@@ -14,6 +14,8 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
+from statemachine.errors import StateMachineError
+
 __all__ = ["CONTENT_TYPE", "TARGET_PREFIX", "AwsError", "error_body", "parse_body",
            "parse_target"]
 
@@ -21,7 +23,7 @@ CONTENT_TYPE: Final = "application/x-amz-json-1.0"
 TARGET_PREFIX: Final = "AWSStepFunctions."
 
 
-class AwsError(Exception):
+class AwsError(StateMachineError):
     """An error answered in AWS's shape: ``code`` (``__type``), ``message``, HTTP ``status``
     (400 for client errors, as AWS; 403 for a refused token; 413 for a body too large)."""
 
