@@ -29,6 +29,10 @@ WORKER_HELP: Final = """\
 examples:
   sm worker                                  run, resume and wake executions until Ctrl-C
   sm worker --db postgresql://sm@db/sm --concurrency 200
+  sm worker --virtual-time --until-idle      tests: finish everything, skipping the waits
+  sm worker --db executions.db --resources resources.yaml --allow-python handlers
+                                             help sm serve: machines created through its API
+                                             run under these policy flags (give sm serve's)
 
 Several workers may share one database (SQLite: one host; PostgreSQL: many). SIGTERM or
 Ctrl-C stops claiming work, lets running tasks finish (up to --grace seconds) and leaves
@@ -63,23 +67,45 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser],
     add_log_arguments(worker)
     worker.add_argument("--until-idle", action="store_true",
                         help="exit once nothing runs and nothing falls due within --park-after "
-                             "seconds (parked executions stay parked)")
+                             "seconds (parked executions stay parked); with --virtual-time, "
+                             "once nothing will ever fall due (all ended or wait for callbacks)")
+    worker.add_argument("--virtual-time", action="store_true",
+                        help="tests: time jumps over waits instead of passing (a Wait of days "
+                             "ends at once; its history says days passed); one such worker "
+                             "per database")
+    from .serve import add_policy_arguments  # machines created through sm serve's API
+
+    add_policy_arguments(worker)
     _common(worker)
 
     executions = make(commands, "executions", "List and inspect durable executions.",
                       "examples:\n  sm executions list --status FAILED\n"
-                      "  sm executions describe ARN --json\n  sm executions history ARN\n")
+                      "  sm executions describe ARN --json\n  sm executions history ARN\n"
+                      "  sm executions map-runs ARN            Distributed Map runs of ARN\n"
+                      "  sm executions map-run MAP_RUN_ARN     one map run, with its counts\n"
+                      "  sm executions list --map-run MAP_RUN_ARN --status FAILED\n"
+                      "  sm executions history CHILD_ARN       a child execution's events\n")
     sub = executions.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = sub.add_parser("list", help="executions, newest first")
     listing.add_argument("--status", choices=("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT",
                                               "ABORTED", "PENDING_REDRIVE"))
     listing.add_argument("--machine", metavar="NAME|ARN")
+    listing.add_argument("--map-run", metavar="MAP_RUN_ARN",
+                         help="the child executions of a Distributed Map run")
+    listing.add_argument("--redrive-filter", choices=("REDRIVEN", "NOT_REDRIVEN"))
     listing.add_argument("--limit", type=int, metavar="N")
     _common(listing)
     for action in ("describe", "history"):
-        one = sub.add_parser(action, help=f"{action} one execution")
+        one = sub.add_parser(action, help=f"{action} one execution (a map run's child too)")
         one.add_argument("arn", metavar="ARN")
         _common(one)
+    runs = sub.add_parser("map-runs", help="the Distributed Map runs an execution started "
+                          "(ListMapRuns)")
+    runs.add_argument("arn", metavar="ARN")
+    _common(runs)
+    run = sub.add_parser("map-run", help="one Distributed Map run (DescribeMapRun)")
+    run.add_argument("arn", metavar="MAP_RUN_ARN")
+    _common(run)
 
     stop = make(commands, "stop", "Abort a running execution.", "example:\n  sm stop ARN --error Cancelled\n")
     stop.add_argument("arn", metavar="ARN")
@@ -163,8 +189,17 @@ def _run(args: argparse.Namespace) -> int:
             return _print(args, started, lambda: print(started["executionArn"]))
         if name == "executions":
             if args.action == "list":
-                rows = service.list(status=args.status, machine=args.machine, limit=args.limit)
+                rows = service.list(status=args.status, machine=args.machine,
+                                    map_run_arn=args.map_run,
+                                    redrive_filter=args.redrive_filter, limit=args.limit)
                 return _print(args, {"executions": rows}, lambda: _table(rows))
+            if args.action == "map-runs":
+                listed = service.list_map_runs(args.arn)
+                return _print(args, listed, lambda: _table(
+                    listed["mapRuns"], ("mapRunArn", "startDate", "stopDate")))
+            if args.action == "map-run":
+                found = service.describe_map_run(args.arn)
+                return _print(args, found, lambda: _fields(found))
             if args.action == "describe":
                 found = service.describe(args.arn)
                 return _print(args, found, lambda: _fields(found))
@@ -202,9 +237,27 @@ def _worker(args: argparse.Namespace) -> int:
         install("logging", logging_config(args))  # None: $SM_LOG_LEVEL (observe.process_observability)
     except ValueError as exc:  # SM_LOG_LEVEL=LOUD
         return error(str(exc))
+    clock = None
+    if args.virtual_time:
+        from statemachine.clock import VirtualClock
+
+        clock = VirtualClock()
     store = open_store(args.db)
+    loader = None
+    from statemachine.durable.catalog import CatalogSql
+
+    if isinstance(store, CatalogSql):  # machines created through sm serve: its policy
+        from pathlib import Path
+
+        from statemachine.server.builder import MachineBuilder
+
+        from .serve import policy_of
+
+        loader = MachineBuilder(store, policy_of(args),
+                                Path(args.resources) if args.resources else None).loader
     worker = Worker(store, concurrency=args.concurrency, lease_seconds=args.lease,
-                    poll=args.poll, park_after=args.park_after, grace=args.grace)
+                    poll=args.poll, park_after=args.park_after, grace=args.grace, clock=clock,
+                    loader=loader)
 
     def idle() -> bool:
         if worker._active:
@@ -213,6 +266,8 @@ def _worker(args: argparse.Namespace) -> int:
             wake = store.next_wakeup()
         except Exception:
             return False
+        if clock is not None:  # virtual time reaches every timer: idle when none is left
+            return wake is None
         return wake is None or (wake - datetime.now(UTC)).total_seconds() > args.park_after
 
     async def main() -> None:
@@ -296,8 +351,10 @@ def _print(args: argparse.Namespace, value: Any, human: Callable[[], None]) -> i
     return EXIT_OK
 
 
-def _table(rows: Sequence[dict[str, Any]]) -> None:
-    columns = ("name", "status", "startDate", "stopDate", "redriveCount", "executionArn")
+_COLUMNS: Final = ("name", "status", "startDate", "stopDate", "redriveCount", "executionArn")
+
+
+def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str] = _COLUMNS) -> None:
     if is_terminal(sys.stdout):
         from rich.table import Table
 
@@ -320,11 +377,18 @@ def _fields(found: dict[str, Any]) -> None:
 
         table = Table(show_header=False)
         for key, value in found.items():
-            table.add_row(key, str(value))
+            table.add_row(key, _text(value))
         make_console(sys.stdout).print(table)
         return
     for key, value in found.items():
-        print(f"{key}: {value}")
+        print(f"{key}: {_text(value)}")
+
+
+def _text(value: Any) -> str:
+    """A field as one line: counts objects as compact JSON."""
+    if isinstance(value, dict):
+        return json.dumps(value, separators=(",", ":"), default=_default)
+    return str(value)
 
 
 def _history(events: Sequence[dict[str, Any]]) -> None:

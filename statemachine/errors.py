@@ -24,7 +24,9 @@ The exception tree (tests/unit/test_error_tree.py checks it against the code)::
     │   │   ├── TaskDoesNotExist
     │   │   ├── TaskTimedOut
     │   │   ├── InvalidToken
-    │   │   └── InvalidOutput
+    │   │   ├── InvalidOutput
+    │   │   ├── ResourceNotFound     (no such map run)
+    │   │   └── ValidationException  (arguments AWS refuses together)
     │   └── StoreError               the durable store (durable/errors.py)
     │       ├── StoreUnavailable     the database cannot serve the call now
     │       │   └── StoreLocked      another process held the lock too long

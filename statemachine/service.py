@@ -12,20 +12,27 @@ can call it; ``sm worker`` processes (statemachine.durable.worker) do the runnin
     service.describe(arn)["status"]
 
 Errors (all ``ServiceError``, a StateMachineError): ExecutionAlreadyExists,
-ExecutionDoesNotExist, ExecutionNotRedrivable, TaskDoesNotExist, TaskTimedOut,
-InvalidToken, InvalidOutput; store failures raise statemachine.durable's StoreError.
+ExecutionDoesNotExist, ExecutionNotRedrivable, ResourceNotFound, TaskDoesNotExist,
+TaskTimedOut, InvalidToken, InvalidOutput, ValidationException; store failures raise
+statemachine.durable's StoreError.
+
+Distributed Map runs (durable/children.py): ``list_map_runs(execution_arn)`` (ListMapRuns),
+``describe_map_run(map_run_arn)`` (DescribeMapRun), ``list(map_run_arn=...)`` (the child
+executions); a child's ``history`` is read like any execution's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from statemachine.clock import Clock
 from statemachine.durable import (
     DurableStore,
     EventConflict,
@@ -49,10 +56,12 @@ __all__ = [
     "ExecutionNotRedrivable",
     "InvalidOutput",
     "InvalidToken",
+    "ResourceNotFound",
     "Service",
     "ServiceError",
     "TaskDoesNotExist",
     "TaskTimedOut",
+    "ValidationException",
 ]
 
 _PAYLOAD_LIMIT = 256 * 1024
@@ -83,6 +92,19 @@ class ExecutionNotRedrivable(ServiceError):
     """Redrive of an execution that did not fail, abort or time out (or is EXPRESS)."""
 
     code = "ExecutionNotRedrivable"
+
+
+class ResourceNotFound(ServiceError):
+    """No map run with that ARN (DescribeMapRun)."""
+
+    code = "ResourceNotFound"
+
+
+class ValidationException(ServiceError):
+    """Arguments AWS refuses together (a map run and a state machine; PENDING_REDRIVE
+    without a map run; an unknown redriveFilter)."""
+
+    code = "ValidationException"
 
 
 class TaskDoesNotExist(ServiceError):
@@ -117,10 +139,70 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+#: AWS: an execution can be redriven for 14 days after it stopped.
+REDRIVABLE_PERIOD = timedelta(days=14)
+_YEAR = timedelta(days=365)
+
+
+def redrive_status(record: ExecutionRecord, now: datetime) -> tuple[str, str | None]:
+    """DescribeExecution's ``redriveStatus`` and ``redriveStatusReason`` (None: no reason).
+
+    AWS: REDRIVABLE for a FAILED, ABORTED or TIMED_OUT STANDARD execution; a Distributed
+    Map's child is REDRIVABLE_BY_MAP_RUN instead (redriving its parent redrives it);
+    otherwise NOT_REDRIVABLE, with the reason: "Execution is RUNNING and cannot be
+    redriven", "Execution is SUCCEEDED and cannot be redriven", "Execution history event
+    limit exceeded", "Execution has exceeded the max execution time", "Execution redrivable
+    period exceeded" (14 days after it stopped)."""
+    if record.status not in ("FAILED", "ABORTED", "TIMED_OUT"):
+        return "NOT_REDRIVABLE", f"Execution is {record.status} and cannot be redriven"
+    if ":express:" in record.arn:
+        return "NOT_REDRIVABLE", "Execution is EXPRESS and cannot be redriven"
+    if record.error == "States.Runtime" and "maximum number of history events" in (
+            record.cause or ""):
+        return "NOT_REDRIVABLE", "Execution history event limit exceeded"
+    if record.status == "TIMED_OUT" and record.stop_date is not None and \
+            record.stop_date - record.start_date >= _YEAR:
+        return "NOT_REDRIVABLE", "Execution has exceeded the max execution time"
+    if record.map_run_arn is not None:
+        return "REDRIVABLE_BY_MAP_RUN", None
+    if record.stop_date is not None and now - record.stop_date > REDRIVABLE_PERIOD:
+        return "NOT_REDRIVABLE", "Execution redrivable period exceeded"
+    return "REDRIVABLE", None
+
+
+_COUNT_KEYS = (("pending", None), ("running", "RUNNING"), ("succeeded", "SUCCEEDED"),
+               ("failed", "FAILED"), ("timedOut", "TIMED_OUT"), ("aborted", "ABORTED"))
+
+
+def _counts(by_status: dict[str, tuple[int, int]], which: int, total: int,
+            written: int, executions: int) -> dict[str, int]:
+    """MapRunItemCounts / MapRunExecutionCounts from the children by status
+    (``which``: 0 counts executions, 1 items)."""
+    out: dict[str, int] = {}
+    started = 0
+    for key, status in _COUNT_KEYS:
+        if status is not None:
+            out[key] = by_status.get(status, (0, 0))[which]
+            started += out[key]
+    pending_redrive = by_status.get("PENDING_REDRIVE", (0, 0))[which]
+    out["pending"] = max(0, total - started - pending_redrive)
+    out["total"] = total
+    out["resultsWritten"] = written if which == 0 or not executions else (
+        total if written >= executions else written)
+    out["failuresNotRedrivable"] = 0
+    out["pendingRedrive"] = pending_redrive
+    return out
+
+
 class Service:
     """Durable executions of one store (see the module docstring)."""
 
-    def __init__(self, db: str | os.PathLike[str] | DurableStore | None = None) -> None:
+    def __init__(self, db: str | os.PathLike[str] | DurableStore | None = None, *,
+                 clock: Clock | None = None) -> None:
+        """``db``: see the module docstring. ``clock``: the time recorded by starts, stops,
+        redrives and callback answers (default: the system's; a test driving a
+        virtual-time worker passes the worker's clock)."""
+        self.clock = clock
         if db is None or isinstance(db, (str, os.PathLike)):
             self.store: DurableStore = open_store(db)
         else:
@@ -154,7 +236,7 @@ class Service:
         if found is None:
             machine = load(path, name=machine_name)
             stored = self.store.put_machine(machine.arn, machine.name, text, type=machine.type,
-                                            now=_now(), source=str(path.resolve()))
+                                            now=self._now(), source=str(path.resolve()))
             found = self._loaded[key] = (machine, stored)
         machine, stored = found
         return self.start_stored(stored, input, name=name, seed=seed)
@@ -170,7 +252,7 @@ class Service:
         input = {} if input is None else input
         check_json(input, "execution input")
         input_text = json.dumps(input, separators=(",", ":"), ensure_ascii=False)
-        now = _now()
+        now = self._now()
         name = name or str(uuid.uuid4())
         kind = "express" if stored.type == "EXPRESS" else "execution"
         arn = f"arn:aws:states:{REGION}:{ACCOUNT}:{kind}:{stored.name}:{name}"
@@ -214,30 +296,93 @@ class Service:
         out["redriveCount"] = record.redrive_count
         if record.redrive_date is not None:
             out["redriveDate"] = _iso(record.redrive_date)
-        if record.redrive_status is not None:
-            out["redriveStatus"] = record.redrive_status
-            if record.redrive_status == "NOT_REDRIVABLE":
-                out["redriveStatusReason"] = f"Execution is {record.status} and cannot be redriven"
-        if record.parent_arn is not None:
-            out["mapRunArn"] = record.parent_arn
+        status, reason = redrive_status(record, self._now())
+        out["redriveStatus"] = status
+        if reason is not None:
+            out["redriveStatusReason"] = reason
+        if record.map_run_arn is not None:
+            out["mapRunArn"] = record.map_run_arn
         return {key: value for key, value in out.items() if value is not None}
 
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock.now(), UTC) if self.clock is not None else _now()
+
     def list(self, *, status: str | None = None, machine: str | None = None,
+             map_run_arn: str | None = None, redrive_filter: str | None = None,
              limit: int | None = None) -> _List[dict[str, Any]]:
-        """ListExecutions: newest first. ``machine`` is a state machine ARN or name."""
+        """ListExecutions: newest first (AWS's ExecutionListItem shape). ``machine`` is a
+        state machine ARN or name; ``map_run_arn`` lists the child executions of a
+        Distributed Map run instead (with ``mapRunArn`` and ``itemCount``); without it, child
+        executions are not listed. ``redrive_filter``: REDRIVEN or NOT_REDRIVEN. Raises
+        ValidationException (both ``machine`` and ``map_run_arn``; PENDING_REDRIVE without a
+        map run; another filter value), ResourceNotFound (an unknown map run)."""
+        if machine is not None and map_run_arn is not None:
+            raise ValidationException("Specify either a mapRunArn or a stateMachineArn, not both")
+        if status == "PENDING_REDRIVE" and map_run_arn is None:
+            raise ValidationException("The PENDING_REDRIVE statusFilter needs a mapRunArn")
+        if redrive_filter not in (None, "REDRIVEN", "NOT_REDRIVEN"):
+            raise ValidationException(f"redriveFilter must be REDRIVEN or NOT_REDRIVEN, "
+                                      f"not {redrive_filter!r}")
+        if map_run_arn is not None and self.store.map_run(map_run_arn) is None:
+            raise ResourceNotFound(f"Map Run Does Not Exist: '{map_run_arn}'")
         machine_arn = None
         if machine is not None:
             machine_arn = machine if machine.startswith("arn:") else next(
                 (m.arn for m in self.store.machines() if m.name == machine), "arn:none")
+        redriven = None if redrive_filter is None else redrive_filter == "REDRIVEN"
+        records = self.store.executions(status=status, machine_arn=machine_arn,
+                                        map_run_arn=map_run_arn, redriven=redriven,
+                                        top_level=map_run_arn is None, limit=limit)
         out = []
-        for record in self.store.executions(status=status, machine_arn=machine_arn, limit=limit):
+        for record in records:
             item: dict[str, Any] = {
                 "executionArn": record.arn, "stateMachineArn": record.machine_arn,
                 "name": record.name, "status": record.status,
-                "startDate": _iso(record.start_date), "stopDate": _iso(record.stop_date),
-                "redriveCount": record.redrive_count, "redriveDate": _iso(record.redrive_date)}
+                "startDate": _iso(record.start_date), "stopDate": _iso(record.stop_date)}
+            if map_run_arn is not None:
+                item["mapRunArn"] = record.map_run_arn
+                item["itemCount"] = record.item_count if record.item_count is not None else 1
+            item["redriveCount"] = record.redrive_count
+            item["redriveDate"] = _iso(record.redrive_date)
             out.append({key: value for key, value in item.items() if value is not None})
         return out
+
+    # -- Distributed Map runs ---------------------------------------------------------------
+    def list_map_runs(self, execution_arn: str) -> dict[str, Any]:
+        """ListMapRuns: ``{"mapRuns": [{executionArn, mapRunArn, stateMachineArn, startDate,
+        stopDate}]}``, oldest first. Raises ExecutionDoesNotExist."""
+        self._record(execution_arn)
+        runs = []
+        for run in self.store.map_runs(execution_arn):
+            item = {"executionArn": run.execution_arn, "mapRunArn": run.arn,
+                    "stateMachineArn": run.machine_arn, "startDate": _iso(run.start_date),
+                    "stopDate": _iso(run.stop_date)}
+            runs.append({key: value for key, value in item.items() if value is not None})
+        return {"mapRuns": runs}
+
+    def describe_map_run(self, map_run_arn: str) -> dict[str, Any]:
+        """DescribeMapRun: mapRunArn, executionArn, status (RUNNING, SUCCEEDED, FAILED,
+        ABORTED), startDate, stopDate, maxConcurrency, toleratedFailurePercentage,
+        toleratedFailureCount, itemCounts and executionCounts (pending, running, succeeded,
+        failed, timedOut, aborted, total, resultsWritten, failuresNotRedrivable,
+        pendingRedrive: counted from the child executions now), redriveCount, redriveDate.
+        Raises ResourceNotFound."""
+        run = self.store.map_run(map_run_arn)
+        if run is None:
+            raise ResourceNotFound(f"Map Run Does Not Exist: '{map_run_arn}'")
+        by_status = self.store.map_run_counts(map_run_arn)
+        out: dict[str, Any] = {
+            "mapRunArn": run.arn, "executionArn": run.execution_arn, "status": run.status,
+            "startDate": _iso(run.start_date), "stopDate": _iso(run.stop_date),
+            "maxConcurrency": run.max_concurrency,
+            "toleratedFailurePercentage": run.tolerated_failure_percentage,
+            "toleratedFailureCount": run.tolerated_failure_count,
+            "itemCounts": _counts(by_status, 1, run.item_total, run.results_written,
+                                  run.execution_total),
+            "executionCounts": _counts(by_status, 0, run.execution_total, run.results_written,
+                                       run.execution_total),
+            "redriveCount": run.redrive_count, "redriveDate": _iso(run.redrive_date)}
+        return {key: value for key, value in out.items() if value is not None}
 
     def history(self, arn: str) -> _List[dict[str, Any]]:
         """GetExecutionHistory: every event, oldest first (timestamps as datetimes)."""
@@ -255,7 +400,7 @@ class Service:
             record = self._record(arn)
             if record.status != "RUNNING":
                 return {"stopDate": _iso(record.stop_date)}
-            now = _now()
+            now = self._now()
             details: dict[str, Any] = {}
             if error:
                 details["error"] = error
@@ -270,9 +415,31 @@ class Service:
                                   update=update, cancel_timers="all")
             except EventConflict:
                 continue  # a worker appended meanwhile: read again
-            cancel_waiting_tokens(self.store, arn)
+            cancel_waiting_tokens(self.store, arn, now)
+            self._abort_map_runs(arn, now)
             return {"stopDate": _iso(now)}
         raise ServiceError(f"could not stop {arn}: its history keeps changing")
+
+    def _abort_map_runs(self, arn: str, now: datetime) -> None:
+        """A stopped execution's running map runs end ABORTED, and so do their running
+        child executions (AWS: "stopped ... because the Map Run failed" or was stopped)."""
+        from statemachine.durable import MapRunUpdate
+        from statemachine.history import Event
+
+        for run in self.store.map_runs(arn):
+            if run.status != "RUNNING":
+                continue
+            for child in self.store.executions(map_run_arn=run.arn):
+                if child.status not in ("RUNNING", "PENDING_REDRIVE"):
+                    continue
+                event = Event(child.last_event_id + 1, 0, now.timestamp(), "ExecutionAborted", None)
+                update = ExecutionUpdate(status="ABORTED", stop_date=now,
+                                         redrive_status="REDRIVABLE_BY_MAP_RUN")
+                with contextlib.suppress(EventConflict):
+                    self.store.append(child.arn, [event_record(event)],
+                                      after=child.last_event_id, update=update)
+                self._abort_map_runs(child.arn, now)
+            self.store.update_map_run(run.arn, MapRunUpdate(status="ABORTED", stop_date=now))
 
     def redrive(self, arn: str) -> dict[str, Any]:
         """RedriveExecution: a FAILED, ABORTED or TIMED_OUT STANDARD execution continues from
@@ -281,10 +448,12 @@ class Service:
         from statemachine.history import Event
 
         record = self._record(arn)
-        if record.status not in ("FAILED", "ABORTED", "TIMED_OUT") or ":express:" in arn:
-            raise ExecutionNotRedrivable(
-                f"Execution is {record.status} and cannot be redriven: '{arn}'")
-        now = _now()
+        status, reason = redrive_status(record, self._now())
+        if status != "REDRIVABLE":
+            why = reason or "its Map Run redrives it: redrive the parent execution"
+            raise ExecutionNotRedrivable(f"{why}: '{arn}'")
+        now = self._now()
+        self._prepare_map_runs(arn, now)
         count = record.redrive_count + 1
         event = Event(record.last_event_id + 1, record.last_event_id, now.timestamp(),
                       "ExecutionRedriven", {"redriveCount": count})
@@ -301,6 +470,24 @@ class Service:
             raise ExecutionNotRedrivable(f"Execution changed while redriving: '{arn}'") from None
         return {"redriveDate": _iso(now)}
 
+    def _prepare_map_runs(self, arn: str, now: datetime) -> None:
+        """Before a redrive: each map run that did not succeed is redriven (redriveCount + 1)
+        and its unsuccessful child executions wait to be redriven (PENDING_REDRIVE); the
+        replay redrives them (durable/children.py) and keeps the ones that succeeded."""
+        from statemachine.durable import MapRunUpdate
+
+        for run in self.store.map_runs(arn):
+            if run.status == "SUCCEEDED":
+                continue
+            for child in self.store.executions(map_run_arn=run.arn):
+                if child.status in ("FAILED", "ABORTED", "TIMED_OUT"):
+                    self.store.append(child.arn, [], after=child.last_event_id,
+                                      update=ExecutionUpdate(status="PENDING_REDRIVE"))
+                    self._prepare_map_runs(child.arn, now)
+            self.store.update_map_run(run.arn, MapRunUpdate(
+                status="RUNNING", stop_date=None, redrive_count=run.redrive_count + 1,
+                redrive_date=now))
+
     # -- callbacks --------------------------------------------------------------------------
     def _check_token(self, token: str) -> None:
         if not isinstance(token, str) or not _TOKEN.match(token):
@@ -310,7 +497,7 @@ class Service:
     def _close(self, token: str, status: str, **answer: Any) -> None:
         self._check_token(token)
         try:
-            self.store.close_task_token(token, status, now=_now(), **answer)
+            self.store.close_task_token(token, status, now=self._now(), **answer)
         except TaskTokenNotFound:
             raise TaskDoesNotExist("Task does not exist anymore") from None
         except TaskTokenClosed as error:
@@ -347,7 +534,7 @@ class Service:
         TaskDoesNotExist, TaskTimedOut."""
         self._check_token(token)
         try:
-            self.store.heartbeat_task_token(token, now=_now())
+            self.store.heartbeat_task_token(token, now=self._now())
         except TaskTokenNotFound:
             raise TaskDoesNotExist("Task does not exist anymore") from None
         except TaskTokenClosed as error:

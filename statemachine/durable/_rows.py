@@ -18,6 +18,7 @@ from statemachine.durable.contract import (
     ExecutionRecord,
     Lease,
     MachineRecord,
+    MapRunRecord,
     TaskTokenRecord,
     TimerKind,
     TimerRecord,
@@ -72,7 +73,17 @@ class Tx(Protocol):
 #: Column lists, in the order of the *_params tuples and the *_from_row readers.
 EXEC_COLS = ("arn, name, machine_arn, machine_version, input, start_us, status, stop_us, "
              "output, error, cause, redrive_count, redrive_status, redrive_us, seed, "
-             "parent_arn, last_event_id")
+             "parent_arn, last_event_id, map_run_arn, item_count")
+MAP_RUN_COLS = ("arn, execution_arn, machine_arn, start_us, status, stop_us, max_concurrency, "
+                "tolerated_failure_percentage, tolerated_failure_count, item_total, "
+                "execution_total, results_written, redrive_count, redrive_us")
+#: MapRunUpdate field -> (column, is a datetime)
+MAP_RUN_UPDATE_COLUMNS: dict[str, tuple[str, bool]] = {
+    "status": ("status", False), "stop_date": ("stop_us", True),
+    "item_total": ("item_total", False), "execution_total": ("execution_total", False),
+    "results_written": ("results_written", False), "redrive_count": ("redrive_count", False),
+    "redrive_date": ("redrive_us", True),
+}
 TOKEN_COLS = ("token, execution_arn, state_name, event_id, created_us, status, timeout_us, "
               "heartbeat_seconds, heartbeat_us, output, error, cause, closed_us")
 MACHINE_COLS = "arn, name, definition, version, type, created_us, revision, source"
@@ -97,7 +108,23 @@ def execution_from_row(row: Row) -> ExecutionRecord:
         start_date=from_us(row[5]), status=row[6], stop_date=opt_dt(row[7]), output=row[8],
         error=row[9], cause=row[10], redrive_count=row[11], redrive_status=row[12],
         redrive_date=opt_dt(row[13]), seed=row[14], parent_arn=row[15],
-        last_event_id=row[16])
+        last_event_id=row[16], map_run_arn=row[17], item_count=row[18])
+
+
+def map_run_from_row(row: Row) -> MapRunRecord:
+    return MapRunRecord(
+        arn=row[0], execution_arn=row[1], machine_arn=row[2], start_date=from_us(row[3]),
+        status=row[4], stop_date=opt_dt(row[5]), max_concurrency=row[6],
+        tolerated_failure_percentage=float(row[7]), tolerated_failure_count=row[8],
+        item_total=row[9], execution_total=row[10], results_written=row[11],
+        redrive_count=row[12], redrive_date=opt_dt(row[13]))
+
+
+def map_run_params(r: MapRunRecord) -> tuple[object, ...]:
+    return (r.arn, r.execution_arn, r.machine_arn, to_us(r.start_date), r.status,
+            opt_us(r.stop_date), r.max_concurrency, r.tolerated_failure_percentage,
+            r.tolerated_failure_count, r.item_total, r.execution_total, r.results_written,
+            r.redrive_count, opt_us(r.redrive_date))
 
 
 def token_from_row(row: Row) -> TaskTokenRecord:
@@ -129,7 +156,8 @@ def replace_last(record: ExecutionRecord, last_event_id: int) -> ExecutionRecord
 def execution_params(r: ExecutionRecord) -> tuple[object, ...]:
     return (r.arn, r.name, r.machine_arn, r.machine_version, r.input, to_us(r.start_date),
             r.status, opt_us(r.stop_date), r.output, r.error, r.cause, r.redrive_count,
-            r.redrive_status, opt_us(r.redrive_date), r.seed, r.parent_arn, r.last_event_id)
+            r.redrive_status, opt_us(r.redrive_date), r.seed, r.parent_arn, r.last_event_id,
+            r.map_run_arn, r.item_count)
 
 
 def token_params(t: TaskTokenRecord) -> tuple[object, ...]:

@@ -19,6 +19,8 @@ from statemachine.durable import migrations
 from statemachine.durable._rows import (
     EXEC_COLS,
     MACHINE_COLS,
+    MAP_RUN_COLS,
+    MAP_RUN_UPDATE_COLUMNS,
     TOKEN_COLS,
     UPDATE_COLUMNS,
     Tx,
@@ -28,6 +30,8 @@ from statemachine.durable._rows import (
     execution_params,
     from_us,
     machine_from_row,
+    map_run_from_row,
+    map_run_params,
     opt_us,
     replace_last,
     timer_from_row,
@@ -35,6 +39,7 @@ from statemachine.durable._rows import (
     token_from_row,
     token_params,
 )
+from statemachine.durable.catalog import CatalogSql
 from statemachine.durable.contract import (
     TOKEN_STATUSES,
     Claim,
@@ -44,6 +49,8 @@ from statemachine.durable.contract import (
     Lease,
     MachineRecord,
     MachineType,
+    MapRunRecord,
+    MapRunUpdate,
     TaskTokenRecord,
     TimerRecord,
     version_hash,
@@ -64,14 +71,14 @@ from statemachine.durable.migrations import Dialect
 # each execution), or a lapsed lease. Each half has its partial index (executions_by_wake,
 # executions_by_lease), so a claim costs the same with a million parked executions.
 _CLAIM = ("SELECT arn, lease_until_us, lease_epoch FROM executions "
-          "WHERE (lease_until_us IS NULL AND wake_us <= ?) OR lease_until_us <= ? LIMIT ?")
+          "WHERE ((lease_until_us IS NULL AND wake_us <= ?) OR lease_until_us <= ?){} LIMIT ?")
 _REFRESH_WAKE = ("UPDATE executions SET wake_us = (SELECT MIN(due_us) FROM timers "
                  "WHERE execution_arn = ?) WHERE arn = ?")
 _NOT_EXPIRED = ("(timeout_us IS NULL OR timeout_us > ?) "
                 "AND (heartbeat_us IS NULL OR heartbeat_us > ?)")
 
 
-class SqlStore:
+class SqlStore(CatalogSql):
     """The contract over SQL. Subclasses provide ``_transaction`` and the driver hooks."""
 
     #: Appended to the claim query (PostgreSQL: FOR UPDATE SKIP LOCKED).
@@ -202,7 +209,7 @@ class SqlStore:
         with self._transaction(write=True) as tx:
             inserted = tx.run(
                 f"INSERT INTO executions ({EXEC_COLS}) VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (arn) DO NOTHING",
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (arn) DO NOTHING",
                 execution_params(stored)).rowcount
             if inserted == 0:
                 existing = tx.run(f"SELECT {EXEC_COLS} FROM executions WHERE arn = ?",
@@ -223,16 +230,21 @@ class SqlStore:
         return None if row is None else execution_from_row(row)
 
     def executions(self, *, status: str | None = None, machine_arn: str | None = None,
-                   parent_arn: str | None = None, limit: int | None = None
-                   ) -> list[ExecutionRecord]:
+                   parent_arn: str | None = None, map_run_arn: str | None = None,
+                   redriven: bool | None = None, top_level: bool = False,
+                   limit: int | None = None) -> list[ExecutionRecord]:
         """See DurableStore.executions."""
         where: list[str] = []
         params: list[object] = []
         for column, value in (("status", status), ("machine_arn", machine_arn),
-                              ("parent_arn", parent_arn)):
+                              ("parent_arn", parent_arn), ("map_run_arn", map_run_arn)):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
+        if redriven is not None:
+            where.append("redrive_count > 0" if redriven else "redrive_count = 0")
+        if top_level:
+            where.append("map_run_arn IS NULL")
         sql = f"SELECT {EXEC_COLS} FROM executions"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -243,6 +255,55 @@ class SqlStore:
         with self._transaction(write=False) as tx:
             rows = tx.run(sql, params).fetchall()
         return [execution_from_row(row) for row in rows]
+
+    # -- Distributed Map runs ---------------------------------------------------------
+    def put_map_run(self, record: MapRunRecord) -> MapRunRecord:
+        """See DurableStore.put_map_run."""
+        with self._transaction(write=True) as tx:
+            tx.run(f"INSERT INTO map_runs ({MAP_RUN_COLS}) VALUES "
+                   "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (arn) DO NOTHING",
+                   map_run_params(record))
+            row = tx.run(f"SELECT {MAP_RUN_COLS} FROM map_runs WHERE arn = ?",
+                         (record.arn,)).fetchone()
+        return record if row is None else map_run_from_row(row)
+
+    def update_map_run(self, map_run_arn: str, update: MapRunUpdate) -> None:
+        """See DurableStore.update_map_run."""
+        sets: list[str] = []
+        params: list[object] = []
+        for name, value in update.fields().items():
+            column, is_time = MAP_RUN_UPDATE_COLUMNS[name]
+            sets.append(f"{column} = ?")
+            params.append(opt_us(value) if is_time else value)
+        if not sets:
+            return
+        with self._transaction(write=True) as tx:
+            changed = tx.run(f"UPDATE map_runs SET {', '.join(sets)} WHERE arn = ?",
+                             [*params, map_run_arn]).rowcount
+        if changed == 0:
+            raise ExecutionNotFound(map_run_arn)
+
+    def map_run(self, map_run_arn: str) -> MapRunRecord | None:
+        """See DurableStore.map_run."""
+        with self._transaction(write=False) as tx:
+            row = tx.run(f"SELECT {MAP_RUN_COLS} FROM map_runs WHERE arn = ?",
+                         (map_run_arn,)).fetchone()
+        return None if row is None else map_run_from_row(row)
+
+    def map_runs(self, execution_arn: str) -> list[MapRunRecord]:
+        """See DurableStore.map_runs."""
+        with self._transaction(write=False) as tx:
+            rows = tx.run(f"SELECT {MAP_RUN_COLS} FROM map_runs WHERE execution_arn = ? "
+                          "ORDER BY start_us, arn", (execution_arn,)).fetchall()
+        return [map_run_from_row(row) for row in rows]
+
+    def map_run_counts(self, map_run_arn: str) -> dict[str, tuple[int, int]]:
+        """See DurableStore.map_run_counts."""
+        with self._transaction(write=False) as tx:
+            rows = tx.run("SELECT status, COUNT(*), SUM(COALESCE(item_count, 1)) "
+                          "FROM executions WHERE map_run_arn = ? GROUP BY status",
+                          (map_run_arn,)).fetchall()
+        return {row[0]: (int(row[1]), int(row[2] or 0)) for row in rows}
 
     # -- the event log ----------------------------------------------------------------
     def append(self, execution_arn: str, events: Sequence[EventRecord], *, after: int,
@@ -423,12 +484,14 @@ class SqlStore:
 
     # -- leases -----------------------------------------------------------------------
     def claim_due(self, owner: str, *, now: datetime, lease_seconds: float,
-                  limit: int = 1) -> list[Claim]:
+                  limit: int = 1, exclude: Sequence[str] = ()) -> list[Claim]:
         """See DurableStore.claim_due."""
         at, until = to_us(now), to_us(now + timedelta(seconds=lease_seconds))
         claims = []
+        skip = f" AND arn NOT IN ({', '.join('?' * len(exclude))})" if exclude else ""
         with self._transaction(write=True) as tx:
-            rows = tx.run(_CLAIM + self._CLAIM_LOCK, (at, at, limit)).fetchall()
+            rows = tx.run(_CLAIM.format(skip) + self._CLAIM_LOCK,
+                          (at, at, *exclude, limit)).fetchall()
             if rows:
                 tx.many("UPDATE executions SET lease_owner = ?, lease_until_us = ?, "
                         "lease_epoch = ? WHERE arn = ?",

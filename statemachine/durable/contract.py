@@ -50,6 +50,8 @@ __all__ = [
     "ExecutionUpdate",
     "Lease",
     "MachineRecord",
+    "MapRunRecord",
+    "MapRunUpdate",
     "TaskTokenRecord",
     "TimerKind",
     "TimerRecord",
@@ -98,8 +100,9 @@ class ExecutionRecord:
 
     ``input``/``output`` are JSON text. ``seed`` seeds the execution's random source, so
     values drawn at random come back the same when it resumes. ``last_event_id`` is the id of
-    its newest event (0 before the first); the store maintains it. ``parent_arn`` names the
-    Distributed Map run a child execution belongs to.
+    its newest event (0 before the first); the store maintains it. A Distributed Map's child
+    execution names the execution that ran the Map (``parent_arn``), its Map Run
+    (``map_run_arn``) and how many items it processed (``item_count``, a batch's size).
     """
 
     arn: str
@@ -119,6 +122,8 @@ class ExecutionRecord:
     seed: int = 0                          # 0 <= seed < 2**63 (a BIGINT column)
     parent_arn: str | None = None
     last_event_id: int = 0
+    map_run_arn: str | None = None
+    item_count: int | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -133,6 +138,51 @@ class ExecutionUpdate:
     cause: str | Missing | None = MISSING
     redrive_count: int | Missing = MISSING
     redrive_status: str | Missing | None = MISSING
+    redrive_date: datetime | Missing | None = MISSING
+
+    def fields(self) -> dict[str, Any]:
+        """The fields that are set, by name."""
+        return {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(self)
+            if getattr(self, field.name) is not MISSING
+        }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MapRunRecord:
+    """A Distributed Map run (AWS's Map Run): started by ``execution_arn`` (whose state
+    machine is ``machine_arn``), its configuration as DescribeMapRun reports it (0 where the
+    state sets none) and the number of items and child executions it has to run. Its
+    children are executions whose ``map_run_arn`` is ``arn``; ``redrive_count`` counts the
+    redrives of the parent execution that ran it again."""
+
+    arn: str
+    execution_arn: str
+    machine_arn: str
+    start_date: datetime
+    status: str = "RUNNING"                # RUNNING, SUCCEEDED, FAILED, ABORTED
+    stop_date: datetime | None = None
+    max_concurrency: int = 0
+    tolerated_failure_percentage: float = 0.0
+    tolerated_failure_count: int = 0
+    item_total: int = 0
+    execution_total: int = 0
+    results_written: int = 0
+    redrive_count: int = 0
+    redrive_date: datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MapRunUpdate:
+    """Fields of a map run to change (``update_map_run``): MISSING leaves a field as it is."""
+
+    status: str | Missing = MISSING
+    stop_date: datetime | Missing | None = MISSING
+    item_total: int | Missing = MISSING
+    execution_total: int | Missing = MISSING
+    results_written: int | Missing = MISSING
+    redrive_count: int | Missing = MISSING
     redrive_date: datetime | Missing | None = MISSING
 
     def fields(self) -> dict[str, Any]:
@@ -265,9 +315,35 @@ class DurableStore(Protocol):
         ...
 
     def executions(self, *, status: str | None = None, machine_arn: str | None = None,
-                   parent_arn: str | None = None, limit: int | None = None
-                   ) -> list[ExecutionRecord]:
-        """Executions matching every filter given, newest start first, at most ``limit``."""
+                   parent_arn: str | None = None, map_run_arn: str | None = None,
+                   redriven: bool | None = None, top_level: bool = False,
+                   limit: int | None = None) -> list[ExecutionRecord]:
+        """Executions matching every filter given, newest start first, at most ``limit``.
+        ``redriven``: True for those redriven at least once, False for the others;
+        ``top_level``: leave out Distributed Map child executions."""
+        ...
+
+    # -- Distributed Map runs ---------------------------------------------------------
+    def put_map_run(self, record: MapRunRecord) -> MapRunRecord:
+        """Store a map run unless its ARN is stored already; returns the stored record
+        (the existing one, unchanged, when there was one)."""
+        ...
+
+    def update_map_run(self, map_run_arn: str, update: MapRunUpdate) -> None:
+        """Change a map run's fields. Raises ExecutionNotFound when it is not stored."""
+        ...
+
+    def map_run(self, map_run_arn: str) -> MapRunRecord | None:
+        """The map run's record, or None."""
+        ...
+
+    def map_runs(self, execution_arn: str) -> list[MapRunRecord]:
+        """The map runs an execution started, oldest first."""
+        ...
+
+    def map_run_counts(self, map_run_arn: str) -> dict[str, tuple[int, int]]:
+        """The map run's child executions by status: ``{status: (executions, items)}``
+        (a child without ``item_count`` counts one item)."""
         ...
 
     # -- the event log ----------------------------------------------------------------
@@ -338,14 +414,16 @@ class DurableStore(Protocol):
 
     # -- leases -----------------------------------------------------------------------
     def claim_due(self, owner: str, *, now: datetime, lease_seconds: float,
-                  limit: int = 1) -> list[Claim]:
+                  limit: int = 1, exclude: Sequence[str] = ()) -> list[Claim]:
         """Atomically lease up to ``limit`` executions that need a worker: those with a
         timer due at ``now`` and no lease, and those whose lease lapsed. Concurrent
         claimers never get the same execution. No order is promised among them. ``owner``
         names one worker process and must be unique to it (host, pid, a random part), since
         a lease is matched by owner and epoch. The status
         is not looked at: a stray timer may hand over a finished execution, which the
-        worker cleans up (``cancel_timers="all"``, ``release``)."""
+        worker cleans up (``cancel_timers="all"``, ``release``). ``exclude``: executions
+        the caller is advancing right now (a worker whose loop stalled past its lease must
+        not claim its own execution a second time: it renews the lapsed lease instead)."""
         ...
 
     def acquire_lease(self, execution_arn: str, owner: str, *, now: datetime,

@@ -116,8 +116,79 @@ _V2 = Migration(2, "machines.source: the file a definition was loaded from (its 
     "ALTER TABLE machines ADD COLUMN source TEXT",
 ))
 
+_V3 = Migration(3, "Distributed Map runs: map_runs, and child executions linked to their map run "
+                 "(executions.map_run_arn, item_count)", (
+    "ALTER TABLE executions ADD COLUMN map_run_arn TEXT",
+    "ALTER TABLE executions ADD COLUMN item_count INTEGER",
+    "CREATE INDEX executions_by_map_run ON executions (map_run_arn, start_us)"
+    " WHERE map_run_arn IS NOT NULL",
+    """CREATE TABLE map_runs (
+        arn TEXT PRIMARY KEY,
+        execution_arn TEXT NOT NULL,
+        machine_arn TEXT NOT NULL,
+        status TEXT NOT NULL,
+        start_us BIGINT NOT NULL,
+        stop_us BIGINT,
+        max_concurrency INTEGER NOT NULL DEFAULT 0,
+        tolerated_failure_percentage DOUBLE PRECISION NOT NULL DEFAULT 0,
+        tolerated_failure_count BIGINT NOT NULL DEFAULT 0,
+        item_total BIGINT NOT NULL DEFAULT 0,
+        execution_total BIGINT NOT NULL DEFAULT 0,
+        results_written BIGINT NOT NULL DEFAULT 0,
+        redrive_count INTEGER NOT NULL DEFAULT 0,
+        redrive_us BIGINT)""",
+    "CREATE INDEX map_runs_by_execution ON map_runs (execution_arn, start_us)",
+))
+
+_V4 = Migration(4, "the AWS API's catalog (sm serve): machine metadata, published versions "
+                 "(and the executions started from one), tags, activities and their queued "
+                 "tasks (statemachine.durable.catalog)", (
+    """CREATE TABLE api_machines (
+        arn TEXT PRIMARY KEY,
+        role_arn TEXT NOT NULL,
+        current_version TEXT NOT NULL,
+        created_us BIGINT NOT NULL,
+        updated_us BIGINT,
+        description TEXT,
+        logging TEXT,
+        tracing TEXT,
+        deleted_us BIGINT)""",
+    """CREATE TABLE machine_versions (
+        machine_arn TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        version TEXT NOT NULL,
+        created_us BIGINT NOT NULL,
+        role_arn TEXT NOT NULL,
+        description TEXT,
+        deleted INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (machine_arn, number))""",
+    """CREATE TABLE tags (
+        resource_arn TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (resource_arn, key))""",
+    """CREATE TABLE activities (
+        arn TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        created_us BIGINT NOT NULL)""",
+    """CREATE TABLE activity_tasks (
+        token TEXT PRIMARY KEY,
+        activity_arn TEXT NOT NULL,
+        execution_arn TEXT NOT NULL,
+        input TEXT NOT NULL,
+        created_us BIGINT NOT NULL,
+        worker TEXT,
+        taken_us BIGINT)""",
+    "CREATE INDEX activity_tasks_untaken ON activity_tasks (activity_arn, created_us)"
+    " WHERE taken_us IS NULL",
+    """CREATE TABLE execution_versions (
+        execution_arn TEXT PRIMARY KEY,
+        version_arn TEXT NOT NULL)""",
+    "CREATE INDEX execution_versions_by_version ON execution_versions (version_arn)",
+))
+
 #: Every step, in order. ``MIGRATIONS[i].version == i + 1``.
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2)
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4)
 #: The newest schema version this release reads and writes.
 SCHEMA_VERSION: Final = MIGRATIONS[-1].version
 

@@ -78,6 +78,7 @@ class PostgresStore(SqlStore):
 
     _CLAIM_LOCK: ClassVar[str] = " FOR UPDATE SKIP LOCKED"
     _ROW_LOCK: ClassVar[str] = " FOR UPDATE"
+    _TAKE_LOCK: ClassVar[str] = " FOR UPDATE OF a SKIP LOCKED"
 
     def __init__(self, conninfo: str = "", *, schema: str = "statemachine",
                  connect_timeout: float = 5.0, busy_timeout: float = 5.0,

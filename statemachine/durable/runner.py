@@ -73,7 +73,7 @@ __all__ = ["DETAILS_KEY", "PATH_KEY", "Advance", "DurableClock", "DurableRuntime
 PATH_KEY: Final = "smPath"
 #: The key of an event body that holds the details, as JSON values.
 DETAILS_KEY: Final = "details"
-_TASK_PREFIXES: Final = ("Task", "LambdaFunction")
+_TASK_PREFIXES: Final = ("Task", "LambdaFunction", "Activity")
 _OUTCOMES: Final = ("Succeeded", "Failed", "TimedOut")
 
 Path = tuple[tuple[int, int], ...]
@@ -216,7 +216,8 @@ class DurableClock:
         self.busy_count += 1
         self.ticks += 1
         try:
-            yield
+            with self.base.busy():  # a virtual base clock does not jump while a handler runs
+                yield
         finally:
             self.busy_count -= 1
             self.ticks += 1
@@ -249,10 +250,14 @@ class DurableRuntime(Runtime):
 
     def __init__(self, *, store: DurableStore, record: ExecutionRecord, lease: Lease | None,
                  history: Sequence[EventRecord], handlers_by_resource: Mapping[str, Any],
-                 **kwargs: Any) -> None:
+                 parent: DurableRuntime | None = None, **kwargs: Any) -> None:
         self._root_rng = random.Random()
         self._rngs: dict[Path, Any] = {}  # _LazyRandom, a Random once used
         super().__init__(resolve=self._resolve, **kwargs)
+        #: the execution this one is a Distributed Map child of (None: a top-level one)
+        self.parent = parent
+        #: child executions running (or parked) under this one (durable/children.py)
+        self.children: set[DurableRuntime] = set()
         self.store = store
         self.record = record
         self.lease = lease
@@ -283,18 +288,41 @@ class DurableRuntime(Runtime):
 
     # -- randomness: one generator per branch path ------------------------------------------
     @property
+    def root(self) -> DurableRuntime:
+        """The top-level execution (the one the worker holds a lease on)."""
+        rt = self
+        while rt.parent is not None:
+            rt = rt.parent
+        return rt
+
+    def descendants(self) -> list[DurableRuntime]:
+        """Every child execution under this one, children before their own children."""
+        found: list[DurableRuntime] = []
+        for child in list(self.children):
+            found.append(child)
+            found.extend(child.descendants())
+        return found
+
+    def map_run(self, state: Any, run_arn: str) -> Any:
+        from statemachine.durable.children import DurableChildRuns
+
+        return DurableChildRuns(self, state, run_arn)
+
+    @property
     def rng(self) -> random.Random:
-        path = _branch.get()
+        return self.rng_for(_branch.get())
+
+    @rng.setter
+    def rng(self, value: random.Random) -> None:
+        self._root_rng = value
+
+    def rng_for(self, path: Path) -> random.Random:
         if not path:
             return self._root_rng
         found = self._rngs.get(path)
         if found is None:
             found = self._rngs[path] = _LazyRandom(f"{self.seed}:{list(path)}")
         return found  # type: ignore[return-value]  # a _LazyRandom: a Random once used
-
-    @rng.setter
-    def rng(self, value: random.Random) -> None:
-        self._root_rng = value
 
     # -- events -----------------------------------------------------------------------------
     def emit(self, frame: Frame, type: str, details: Mapping[str, Any] | None = None,
@@ -359,7 +387,7 @@ class DurableRuntime(Runtime):
             if not nexts:
                 return found
             step = nexts[0]
-            suffix = step.type.removeprefix("Task").removeprefix("LambdaFunction")
+            suffix = step.type.removeprefix("Task").removeprefix("LambdaFunction").removeprefix("Activity")
             if suffix not in ("Submitted", *_OUTCOMES):
                 return found
             found = step
@@ -386,16 +414,37 @@ class DurableRuntime(Runtime):
 
     def suspend(self, error: BaseException | None = None, lost: bool = False) -> None:
         """Stop advancing here (a store failure, a lost lease, a stop): cancel the run
-        without recording anything."""
+        without recording anything. A child execution suspends its whole tree."""
+        if self.parent is not None:
+            self.root.suspend(error, lost)
+            return
         if error is not None and self.store_error is None:
             self.store_error = error
         self.lost = self.lost or lost
-        self.frozen = True
-        self.suspended = True
+        self.freeze()
         if self.main is not None and not self.main.done():
             self.main.cancel()
 
+    def freeze(self) -> None:
+        """Record nothing more, here and in every child execution (parking, stopping)."""
+        for rt in (self, *self.descendants()):
+            rt.frozen = rt.suspended = True
+
     # -- tasks -----------------------------------------------------------------------------
+    def task_token(self) -> str:
+        """As ``Runtime.task_token``, told apart per redrive: a state that runs again after
+        RedriveExecution draws the same random bits as its first run, whose token is
+        closed (answered, timed out or cancelled by the stop), so the redrive count is
+        mixed in."""
+        token = super().task_token()
+        redrives = self.record.redrive_count
+        if not redrives:
+            return token
+        import uuid
+
+        mixed = random.Random(f"{token}:{redrives}").getrandbits(128)
+        return str(uuid.UUID(int=mixed, version=4))
+
     def _resolve(self, resource: str) -> Any:
         found = self._dispatchers.get(resource)
         if found is None:
@@ -410,6 +459,7 @@ class _Dispatch:
     def __init__(self, rt: DurableRuntime, handler: Any) -> None:
         self.rt = rt
         self.handler = handler
+        self.activity_queue = getattr(handler, "activity_queue", False)  # see interpreter.task
 
     async def __call__(self, request: Any) -> JSON:
         rt = self.rt
@@ -419,7 +469,7 @@ class _Dispatch:
             path, started, _, _ = info
             found = rt.outcome_of(path, started)
             if found is not None:
-                suffix = found.type.removeprefix("Task").removeprefix("LambdaFunction")
+                suffix = found.type.removeprefix("Task").removeprefix("LambdaFunction").removeprefix("Activity")
                 if suffix in ("Succeeded", "Submitted"):
                     return found.details.get("output")
                 raise StatesError(found.details.get("error"), found.details.get("cause"),
@@ -436,7 +486,10 @@ class _Dispatch:
             if not exists:
                 tokens.append(_token_record(rt, request, info))
         try:
-            rt.flush(tokens=tokens)  # commit before the side effect
+            root = rt.root
+            if root is not rt:  # a Distributed Map child: its events, then the parent's
+                rt.flush()
+            root.flush(tokens=tokens)  # commit before the side effect
         except (EventConflict, LeaseLost):
             rt.suspend(lost=True)
             raise asyncio.CancelledError("lease lost") from None
@@ -460,11 +513,11 @@ class _Dispatch:
 def _token_record(rt: DurableRuntime, request: Any, info: tuple[Path, int, int, bool]
                   ) -> TaskTokenRecord:
     started_at = _logical.get()
-    start = started_at if started_at is not None else time.time()
+    start = started_at if started_at is not None else rt.clock.now()
     timeout = request.timeout_seconds
     heartbeat = request.heartbeat_seconds
-    return TaskTokenRecord(
-        token=request.task_token, execution_arn=rt.record.arn, state_name=request.state_name,
+    return TaskTokenRecord(  # the top-level execution's: an answer wakes its worker
+        token=request.task_token, execution_arn=rt.root.record.arn, state_name=request.state_name,
         event_id=info[2], created=datetime.fromtimestamp(start, UTC),
         timeout_at=datetime.fromtimestamp(start + timeout, UTC) if timeout else None,
         heartbeat_seconds=int(heartbeat) if heartbeat else None,
@@ -646,7 +699,8 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
 
     def renew() -> None:
         try:
-            holder[0] = rt.lease = store.renew_lease(holder[0], now=_now(), lease_seconds=lease_seconds)
+            holder[0] = rt.lease = store.renew_lease(holder[0], now=_now(clock.base),
+                                                     lease_seconds=lease_seconds)
             current = store.execution(record.arn)
         except LeaseLost:
             rt.suspend(lost=True)
@@ -665,7 +719,7 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
         await asyncio.gather(main, return_exceptions=True)
         raise
     if due is not None:  # park
-        rt.frozen = rt.suspended = True
+        rt.freeze()
         main.cancel()
     results = await asyncio.gather(main, return_exceptions=True)
     if rt.store_error is not None:  # keep the lease: when it lapses, a worker claims the
@@ -681,6 +735,8 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
             wake = datetime.fromtimestamp(due, UTC)
             timers.append(TimerRecord(record.arn, "wake", "wait", wake))
         try:
+            for child in rt.descendants():  # Distributed Map children: their progress too
+                child.flush()
             rt.flush(timers=timers, release=True)
         except (EventConflict, LeaseLost):
             return Advance("RUNNING", lost=True, dispatches=rt.dispatches)
@@ -689,7 +745,7 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
         _release_quietly(store, holder[0])
         raise outcome
     status = outcome.status
-    last = rt.events[-1].timestamp if rt.events else time.time()
+    last = rt.events[-1].timestamp if rt.events else clock.base.now()
     update = ExecutionUpdate(
         status=status, stop_date=datetime.fromtimestamp(last, UTC),
         output=json.dumps(outcome.output, separators=(",", ":"), ensure_ascii=False)
@@ -700,15 +756,16 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
         rt.flush(update=update, cancel_all=True, release=True)
     except (EventConflict, LeaseLost):
         return Advance("RUNNING", lost=True, dispatches=rt.dispatches)
-    cancel_waiting_tokens(store, record.arn)
+    cancel_waiting_tokens(store, record.arn, _now(clock.base))
     return Advance(status, dispatches=rt.dispatches)
 
 
-def cancel_waiting_tokens(store: DurableStore, execution_arn: str) -> None:
+def cancel_waiting_tokens(store: DurableStore, execution_arn: str,
+                          now: datetime | None = None) -> None:
     """Close the tokens an ended execution still had WAITING (answers then fail)."""
     for token in store.task_tokens(execution_arn, status="WAITING"):
         with contextlib.suppress(StoreError):
-            store.close_task_token(token.token, "CANCELLED", now=_now(), wake=False)
+            store.close_task_token(token.token, "CANCELLED", now=now or _now(), wake=False)
 
 
 def _release_quietly(store: DurableStore, lease: Lease) -> None:
@@ -716,5 +773,5 @@ def _release_quietly(store: DurableStore, lease: Lease) -> None:
         store.release_lease(lease)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+def _now(clock: Clock | None = None) -> datetime:
+    return datetime.fromtimestamp(clock.now(), UTC) if clock is not None else datetime.now(UTC)

@@ -51,6 +51,7 @@ __all__ = [
     "DEFAULT_HISTORY_LIMIT",
     "STANDARD_MAX_DURATION",
     "YIELD_EVERY",
+    "ChildRuns",
     "Frame",
     "Runtime",
     "SiblingFailed",
@@ -265,9 +266,56 @@ class Runtime:
         clone._threads = self.threads
         return clone
 
+    def rng_for(self, path: tuple[tuple[int, int], ...]) -> random.Random:
+        """The random source of code that runs for the branch / iteration ``path`` before it
+        emits its first event (a Map's ItemSelector). In memory: the execution's one
+        generator; a durable runtime gives each path its own, so replay draws the same."""
+        return self.rng
+
+    def map_run(self, state: Any, run_arn: str) -> ChildRuns:
+        """The child executions of one Distributed Map run (``state`` is its MapState)."""
+        return ChildRuns(self, run_arn)
+
+    def task_token(self) -> str:
+        """A new ``.waitForTaskToken`` task token (a UUID drawn from the run's random
+        source, so a replayed run draws the same one)."""
+        import uuid
+
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
     def context(self, run: StateRun, token: str | None = None, retry: bool = False) -> JSON:
         return dataflow.build_context(self.execution_ctx, self.machine_ctx, run.state.name,
                                       run.entered_time, run.retry_count if retry else None, token)
+
+
+class ChildRuns:
+    """The child executions of one Distributed Map run. In memory they run on one child
+    runtime whose history is kept apart from the parent's (``Runtime.child``); a durable
+    runtime (durable/children.py) stores each as an execution record of its own.
+
+    The interpreter calls ``started_event()`` (the event type and details that open the
+    run), ``begin`` once the items are known, ``run`` per child execution, and ``end`` with
+    the run's final status (not called when the execution is cancelled)."""
+
+    def __init__(self, rt: Runtime, run_arn: str) -> None:
+        self.runtime = rt.child()
+        #: the Map Run's ARN (a durable runtime makes it unique to its execution)
+        self.run_arn = run_arn
+
+    def started_event(self, run_arn: str) -> tuple[str, dict[str, Any]]:
+        return "MapRunStarted", {"mapRunArn": run_arn}
+
+    def begin(self, *, items: int, executions: int, max_concurrency: int,
+              tolerated_count: int | None, tolerated_percentage: float | None) -> None:
+        """The run's size and configuration (as DescribeMapRun reports them)."""
+
+    async def run(self, machine: CompiledMachine, frame: Frame, value: JSON, index: int,
+                  items: int) -> JSON:
+        """Run child execution ``index`` (``items``: how many items its input holds)."""
+        return await run_machine(self.runtime, machine, frame, value)
+
+    def end(self, status: str, *, results_written: int = 0) -> None:
+        """The run ended SUCCEEDED or FAILED."""
 
 
 _HANDLERS: list[Mapping[type, Any]] = []

@@ -120,9 +120,10 @@ async def run_map(rt: Runtime, state: MapState, raw: JSON, frame: Frame, run: St
             rt.emit(frame, "MapStateFailed")
         raise failure from None
     rt.emit(frame, "MapStateStarted", {"length": len(items)})
-    limits = concurrency, _tolerated(rt, state, value, ctx, variables, len(items))
+    tolerance = _tolerance(rt, state, value, ctx, variables)  # AWS: checked after MapStateStarted
+    limits = concurrency, _threshold(tolerance, len(items))
     if state.distributed or state.item_reader is not MISSING or state.result_writer is not MISSING:
-        result = await _distributed(rt, state, frame, value, ctx, items, limits)
+        result = await _distributed(rt, state, frame, value, ctx, items, limits, tolerance)
     else:
         result = await _inline(rt, state, frame, value, ctx, items, limits)
     rt.emit(frame, "MapStateSucceeded")
@@ -148,23 +149,32 @@ def _concurrency(rt: Runtime, state: MapState, value: JSON, ctx: JSON, variables
     return _integer(rt, state.max_concurrency, value, ctx, variables)
 
 
-def _tolerated(rt: Runtime, state: MapState, value: JSON, ctx: JSON, variables: Any,
-               total: int) -> int | None:
-    """How many failed items the Map tolerates; None when any failure fails it."""
-    tolerated: int | None = None
+Tolerance = tuple[int | None, float | None]  # ToleratedFailureCount, ...Percentage (None: unset)
+
+
+def _tolerance(rt: Runtime, state: MapState, value: JSON, ctx: JSON, variables: Any) -> Tolerance:
+    """The Map's ToleratedFailureCount and ToleratedFailurePercentage (None where unset)."""
+    count: int | None = None
+    pct: float | None = None
     if state.tolerated_count is not MISSING:
         count = _integer(rt, state.tolerated_count, value, ctx, variables)
         if count < 0:
             raise StatesError(errors.RUNTIME, "ToleratedFailureCount cannot be negative.")
-        tolerated = count
     if state.tolerated_percentage is not MISSING:
         pct = _float(rt, state.tolerated_percentage, value, ctx, variables)
         if not 0 <= pct <= 100:
             raise StatesError(errors.RUNTIME, "ToleratedFailurePercentage must be between 0 and 100.")
-        by_pct = math.floor(total * pct / 100)
-        # the Map fails as soon as either threshold is exceeded
-        tolerated = by_pct if tolerated is None else min(tolerated, by_pct)
-    return tolerated
+    return count, pct
+
+
+def _threshold(tolerance: Tolerance, total: int) -> int | None:
+    """How many of ``total`` failed items the Map tolerates; None when any failure fails it."""
+    count, pct = tolerance
+    if pct is None:
+        return count
+    by_pct = math.floor(total * pct / 100)
+    # the Map fails as soon as either threshold is exceeded
+    return by_pct if count is None else min(count, by_pct)
 
 
 def _integer(rt: Runtime, field: Any, value: JSON, ctx: JSON, variables: Any) -> int:
@@ -195,11 +205,11 @@ def _not_number(field: Any, value: JSON, kind: str) -> str:
 
 
 def _selector(rt: Runtime, state: MapState, value: JSON, ctx: Any, variables: Any,
-              index: int, item: JSON) -> JSON:
+              index: int, item: JSON, rng: Any = None) -> JSON:
     if state.item_selector is MISSING:
         return item
     item_ctx = {**ctx, "Map": {"Item": {"Index": index, "Value": item}}}
-    return state.item_selector.evaluate(Scope(value, item_ctx, variables), rt.rng)
+    return state.item_selector.evaluate(Scope(value, item_ctx, variables), rng or rt.rng)
 
 
 async def _inline(rt: Runtime, state: MapState, frame: Frame, value: JSON, ctx: Any,
@@ -208,8 +218,10 @@ async def _inline(rt: Runtime, state: MapState, frame: Frame, value: JSON, ctx: 
     variables = frame.variables
 
     async def iteration(index: int) -> JSON:
-        item = _selector(rt, state, value, ctx, variables, index, items[index])
-        return await _iteration(rt, state, frame, start_id, (*frame.path, (start_id, index)), item)
+        path = (*frame.path, (start_id, index))
+        # the iteration's own random source: which pool worker runs it must not matter
+        item = _selector(rt, state, value, ctx, variables, index, items[index], rt.rng_for(path))
+        return await _iteration(rt, state, frame, start_id, path, item)
 
     try:
         return await _pool(len(items), limits, INLINE_CONCURRENCY_CAP, iteration)
@@ -272,14 +284,16 @@ async def _pool(total: int, limits: tuple[int, int | None], cap: int, run: Any) 
 
 
 async def _distributed(rt: Runtime, state: MapState, frame: Frame, value: JSON, ctx: Any,
-                       items: list[JSON], limits: tuple[int, int | None]) -> JSON:
+                       items: list[JSON], limits: tuple[int, int | None],
+                       tolerance: Tolerance) -> JSON:
     label = state.label if state.label is not MISSING else state.name
     machine_arn = str(rt.machine_ctx.get("Id", ""))
     run_id = uuid.UUID(int=rt.rng.getrandbits(128), version=4)
     run_arn = f"{machine_arn.replace(':stateMachine:', ':mapRun:')}/{label}:{run_id}"
-    rt.emit(frame, "MapRunStarted", {"mapRunArn": run_arn})
+    runs = rt.map_run(state, run_arn)  # child executions keep their own histories
+    run_arn = runs.run_arn
+    rt.emit(frame, *runs.started_event(run_arn))
     started = frame.last_id
-    child = rt.child()  # child executions keep their own histories
     io = None  # ItemReader / ResultWriter (interpreter/itemio.py), imported only when present
     if state.item_reader is not MISSING or state.result_writer is not MISSING:
         from statemachine.interpreter.itemio import MapRunIO
@@ -288,20 +302,26 @@ async def _distributed(rt: Runtime, state: MapState, frame: Frame, value: JSON, 
     try:
         if io is not None and state.item_reader is not MISSING:
             items = await io.read()
-            limits = limits[0], _tolerated(rt, state, value, ctx, frame.variables, len(items))
+            limits = limits[0], _threshold(tolerance, len(items))
         batches = _batches(rt, state, value, ctx, frame.variables, items)
+        sizes = [len(b["Items"]) if state.batcher is not MISSING and isinstance(b, dict) else 1
+                 for b in batches]
+        runs.begin(items=len(items), executions=len(batches), max_concurrency=limits[0],
+                   tolerated_count=tolerance[0], tolerated_percentage=tolerance[1])
 
         async def execution(index: int) -> JSON:
             child_frame = Frame(dict(frame.variables), 0, False, (*frame.path, (started, index)))
-            return await run_machine(child, state.processor, child_frame, batches[index])  # type: ignore[arg-type]  # as in _iteration: the processor is set
+            return await runs.run(state.processor, child_frame, batches[index], index, sizes[index])  # type: ignore[arg-type]  # as in _iteration: the processor is set
 
         run = execution if io is None or state.result_writer is MISSING else io.recorded(execution, batches)
         results: JSON = await _pool(len(batches), limits, DISTRIBUTED_CONCURRENCY_CAP, run)
         if io is not None and state.result_writer is not MISSING:
             results = await io.write(results)
     except StatesError as failure:
+        runs.end("FAILED")
         rt.emit(frame, "MapRunFailed", {key.lower(): v for key, v in failure.output().items()})
         raise failure.replace(final_event="MapStateFailed", source_event=0) from None
+    runs.end("SUCCEEDED", results_written=len(batches) if state.result_writer is not MISSING else 0)
     rt.emit(frame, "MapRunSucceeded")
     return results
 

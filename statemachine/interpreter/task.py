@@ -9,7 +9,6 @@ import asyncio
 import functools
 import inspect
 import math
-import uuid
 from types import MappingProxyType
 from typing import Any
 
@@ -63,6 +62,8 @@ def _events(resource: str) -> tuple[str, dict[str, Any]]:
     dict, copy it)."""
     if resource.startswith(_LAMBDA_ARN) or ":function:" in resource.split(":::")[-1]:
         return "LambdaFunction", {"resource": resource}
+    if resource.startswith("arn:") and ":::" not in resource and ":activity:" in resource:
+        return "Activity", {"resource": resource}  # AWS: Activity* events
     if resource.startswith("arn:") and ":::" in resource:
         service, _, action = resource.split(":::", 1)[1].partition(":")
         if service == "aws-sdk":  # arn:aws:states:::aws-sdk:s3:listBuckets
@@ -73,11 +74,21 @@ def _events(resource: str) -> tuple[str, dict[str, Any]]:
     return "Task", {"resourceType": kind, "resource": rest or resource}
 
 
+def _queues(rt: Runtime, resource: str) -> bool:
+    """True for an activity whose handler queues the work for an activity worker (``sm
+    serve``): the Task gets a task token and waits for SendTaskSuccess/Failure, as on AWS.
+    A handler declares it with ``activity_queue = True``; other handlers of activity ARNs
+    (a resource map's stand-in, a mock) answer directly."""
+    if ":activity:" not in resource:
+        return False
+    return bool(getattr(rt.resolve(resource), "activity_queue", False))
+
+
 async def run_task(rt: Runtime, state: TaskState, raw: JSON, frame: Frame, run: StateRun) -> Any:
     flow = state.flow
     token = None
-    if state.integration == "wait-for-task-token":
-        token = str(uuid.UUID(int=rt.rng.getrandbits(128), version=4))
+    if state.integration == "wait-for-task-token" or _queues(rt, state.resource):
+        token = rt.task_token()
     ctx = rt.context(run, token, retry=True)
     variables = frame.variables
     value = dataflow.effective_input(flow, raw, ctx, variables, rt.rng)
@@ -112,17 +123,18 @@ async def _attempt(rt: Runtime, state: TaskState, frame: Frame, value: JSON, ctx
                    credentials: JSON) -> JSON:
     prefix, ident = _events(state.resource)
     scheduled: dict[str, Any] = dict(ident)
-    if prefix == "LambdaFunction":
+    if prefix in ("LambdaFunction", "Activity"):
         scheduled["input"] = value
     else:
         scheduled["region"] = "us-east-1"
         scheduled["parameters"] = value
     if timeout is not None:
         scheduled["timeoutInSeconds"] = int(timeout)
-    if heartbeat is not None and prefix == "Task":
+    if heartbeat is not None and prefix in ("Task", "Activity"):
         scheduled["heartbeatInSeconds"] = int(heartbeat)
     rt.emit(frame, prefix + "Scheduled", scheduled)
-    rt.emit(frame, prefix + "Started", None if prefix == "LambdaFunction" else dict(ident))
+    rt.emit(frame, prefix + "Started", None if prefix in ("LambdaFunction", "Activity")
+            else dict(ident))
     beat = _Beat(rt.clock) if heartbeat is not None or token is not None else None
     request = _request_type()(resource=state.resource, integration=state.integration,
                               input=value, context=ctx, state_name=state.name,
@@ -203,7 +215,8 @@ async def _call(rt: Runtime, state: TaskState, request: Any, token: str | None,
     try:
         with rt.clock.busy():
             submitted = await _invoke(rt, handler, request, started)
-        rt.emit(frame, prefix + "Submitted", {**ident, "output": submitted})
+        if prefix != "Activity":  # AWS: an activity has no Submitted event
+            rt.emit(frame, prefix + "Submitted", {**ident, "output": submitted})
         with rt.callback_hold():  # virtual time: see Runtime.hold_callbacks
             return await future
     finally:

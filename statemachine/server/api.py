@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from statemachine.server import executions, machines
+from statemachine.server import executions, machines, tags, tasks
 from statemachine.server.auth import bearer_ok, check_sigv4
 from statemachine.server.params import Params
 from statemachine.server.protocol import CONTENT_TYPE, AwsError, parse_body, parse_target
@@ -40,6 +40,8 @@ _log = logging.getLogger("statemachine.server")
 OPERATIONS: dict[str, Callable[..., Any]] = {
     **machines.OPERATIONS,
     **executions.OPERATIONS,
+    **tasks.OPERATIONS,
+    **tags.OPERATIONS,
 }
 
 

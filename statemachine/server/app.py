@@ -29,6 +29,7 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from statemachine.server import api, metrics
 from statemachine.server.auth import COOKIE, bearer_ok, refused
@@ -59,6 +60,7 @@ async def run_worker(app: Starlette) -> AsyncIterator[None]:
                     grace=5.0, log=lambda line: print(line, file=sys.stderr, flush=True))
     app.state.worker = worker
     task = asyncio.ensure_future(worker.run())
+    backend.wake_worker = worker.wake
     try:
         yield
     finally:
@@ -128,8 +130,8 @@ class TokenGate:
         given = request.query_params.get("token")
         if request.method == "GET" and given is not None and bearer_ok(
                 {"authorization": f"Bearer {given}"}, token):
-            query = "&".join(f"{k}={v}" for k, v in request.query_params.multi_items()
-                             if k != "token")
+            query = urlencode([(k, v) for k, v in request.query_params.multi_items()
+                               if k != "token"])
             target = request.url.path + (f"?{query}" if query else "")
             response: Any = RedirectResponse(target, status_code=303)
             response.set_cookie(COOKIE, token, httponly=True, samesite="strict")

@@ -43,7 +43,7 @@ class RunningServer:
         self.config = config
         self.app = create_app(config)
         self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning",
-                                                    lifespan="on"))
+                                                    lifespan="on", timeout_graceful_shutdown=5))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
                                        daemon=True)
         self.thread.start()
@@ -63,8 +63,9 @@ class RunningServer:
                                    "aws_secret_access_key": self.config.token or "sm"}
         options.update(kwargs)
         return boto3.client("stepfunctions", endpoint_url=self.url,
-                            config=Config(retries={"max_attempts": 1},
-                                          read_timeout=90), **options)
+                            config=Config(retries={"max_attempts": 1}, read_timeout=90,
+                                          inject_host_prefix=False),  # StartSyncExecution
+                            **options)
 
     def stop(self) -> None:
         self.server.should_exit = True
@@ -78,14 +79,42 @@ class RunningServer:
         self.stop()
 
 
+def config(tmp_path: Path, **changes: Any) -> ServerConfig:
+    """The tests' configuration: a new SQLite database in ``tmp_path``, the resource map of
+    tests/server/flows, GetActivityTask polls of 2 s."""
+    options: dict[str, Any] = {"db": str(tmp_path / "server.db"), "port": 0,
+                               "resources": FLOWS / "resources.yaml", "long_poll": 2.0}
+    options.update(changes)
+    return ServerConfig(**options)
+
+
 @pytest.fixture
-def sm_server(tmp_path: Path) -> Iterator[RunningServer]:
-    """A server on a new SQLite database, flows in tests/server/flows allowed as python:."""
-    server = RunningServer(ServerConfig(db=str(tmp_path / "server.db"), port=0))
+def sm_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningServer]:
+    """A server on a new database with the tests' resource map; task tokens the map's
+    ``send`` handler receives are written to ``tmp_path/tokens``."""
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    monkeypatch.setenv("SM_TEST_TOKENS", str(tokens))
+    server = RunningServer(config(tmp_path))
     try:
         yield server
     finally:
         server.stop()
+
+
+def read_token(folder: Path, state: str, *, timeout: float = 20.0) -> dict[str, Any]:
+    """The token file the ``send`` handler wrote for ``state`` (waits for it, bounded)."""
+    import json
+
+    path = folder / f"{state}.json"
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no task token was sent for {state}")
+        time.sleep(0.02)
+    time.sleep(0.01)
+    found: dict[str, Any] = json.loads(path.read_text())
+    return found
 
 
 def wait_status(sfn: Any, arn: str, *, timeout: float = 30.0, not_status: str = "RUNNING") -> dict[str, Any]:
