@@ -50,7 +50,8 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser],
                             ("update", "replace a schedule's settings (as UpdateSchedule)")):
         one = actions.add_parser(action, help=summary, epilog=SCHEDULES_HELP,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-        one.add_argument("name", metavar="NAME")
+        one.add_argument("name", metavar="NAME", help="schedule name (1-64 letters, digits, "
+                                                      "'.', '-', '_'), unique in its group")
         one.add_argument("--expression", required=True, metavar="EXPR",
                          help="cron(...), rate(...) or at(...)")
         one.add_argument("--machine", required=True, metavar="FILE|ARN",
@@ -76,7 +77,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser],
     for action, summary in (("get", "one schedule, with its next fire times"),
                             ("delete", "delete a schedule")):
         one = actions.add_parser(action, help=summary)
-        one.add_argument("name", metavar="NAME")
+        one.add_argument("name", metavar="NAME", help="schedule name")
         _common(one)
 
 

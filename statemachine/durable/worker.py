@@ -124,7 +124,7 @@ class Worker:
         if schedules:
             from statemachine.schedules.scheduler import Scheduler
 
-            self.scheduler = Scheduler(store, catchup=catchup, log=self.log)
+            self.scheduler = Scheduler(store, catchup=catchup, log=self.log, on_fire=self.wake)
 
     def stop(self) -> None:
         """Ask the worker to stop (any thread or a signal handler): see the module docstring."""

@@ -92,12 +92,14 @@ class Scheduler:
     ``catchup``: "once" or "skip" (see the module docstring). ``grace``: seconds late before
     a fire counts as missed. ``poll``: longest sleep between looks at the store (schedules
     created by other processes are seen within it). ``log``: one line per notable thing.
+    ``on_fire``: called after a pass that started executions (a worker's ``wake``).
     ``fired`` lists the execution ARNs this scheduler started, in order.
     """
 
     def __init__(self, store: DurableStore, *, clock: Clock | None = None,
                  catchup: Catchup = "once", grace: float = 60.0, poll: float = 10.0,
-                 log: Callable[[str], None] | None = None) -> None:
+                 log: Callable[[str], None] | None = None,
+                 on_fire: Callable[[], None] | None = None) -> None:
         if catchup not in ("once", "skip"):
             raise ValueError(f"catchup is 'once' or 'skip', not {catchup!r}")
         self.store = store
@@ -107,6 +109,7 @@ class Scheduler:
         self.poll = poll
         self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
         self.fired: list[str] = []
+        self.on_fire = on_fire
         self._retry: dict[tuple[str, str], datetime] = {}  # a failed fire's next attempt
         self._stopping = False
         self._wake: asyncio.Event | None = None
@@ -149,6 +152,8 @@ class Scheduler:
             if arn is not None:
                 started.append(arn)
         self.fired += started
+        if started and self.on_fire is not None:
+            self.on_fire()  # e.g. wake the worker that will run them
         return started
 
     def _due(self, record: ScheduleRecord) -> datetime | None:

@@ -152,8 +152,10 @@ async def run_schedules(app: Starlette) -> AsyncIterator[None]:
     if not config.fire_schedules:
         yield
         return
+    worker = getattr(app.state, "worker", None)
     scheduler = Scheduler(app.state.store, catchup=config.catchup,
-                          log=lambda line: print(line, file=sys.stderr, flush=True))
+                          log=lambda line: print(line, file=sys.stderr, flush=True),
+                          on_fire=None if worker is None else worker.wake)
     scheduler.fire_due()  # due and missed fires start before the server answers
     app.state.scheduler = scheduler  # the scheduler API wakes it when a schedule changes
     task = asyncio.ensure_future(scheduler.run())
