@@ -30,8 +30,9 @@ from .common import (
 if TYPE_CHECKING:
     from statemachine.errors import Diagnostic
 
-#: File names picked up when a folder is given.
-SUFFIXES: Final = (".yaml", ".yml", ".json")
+#: File names picked up when a folder is given (Terraform's ``templatefile`` sources,
+#: ``*.tftpl``, hold definitions with ``${...}`` placeholders: see statemachine/templates.py).
+SUFFIXES: Final = (".yaml", ".yml", ".json", ".tftpl")
 
 #: On a terminal, files without problems are listed (with a tick) up to this many files.
 _LIST_VALID_UP_TO: Final = 20

@@ -102,6 +102,8 @@ class HandlerThreads(concurrent.futures.Executor):
 
     def __init__(self, max_workers: int = DEFAULT_MAX_WORKERS, *, idle_seconds: float = 30.0,
                  name: str = "sm-task") -> None:
+        if isinstance(max_workers, bool) or not isinstance(max_workers, int):
+            raise ValueError(f"handler threads must be a whole number, not {max_workers!r}")
         if max_workers < 1:
             raise ValueError(f"handler threads must be at least 1, not {max_workers}")
         self.max_workers = max_workers

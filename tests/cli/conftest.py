@@ -13,36 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.sm import Runner
+from tests.fixtures.sm import run_sm as _run_sm
+
 REPO = Path(__file__).resolve().parents[2]
-
-Runner = Callable[..., subprocess.CompletedProcess[str]]
-
-
-def _run_sm(
-    *args: str | os.PathLike[str],
-    stdin: str | None = None,
-    cwd: Path | None = None,
-    timeout: float = 120,
-    env: dict[str, str] | None = None,
-) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, **(env or {})}
-    environment.pop("FORCE_COLOR", None)
-    # no stdin given: /dev/null, never this process's own (sm run reads a piped stdin)
-    feed: dict[str, object] = {"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}
-    result = subprocess.run(  # type: ignore[call-overload]  # stdin/input chosen above
-        [sys.executable, "-m", "statemachine.cli", *map(str, args)],
-        **feed,
-        capture_output=True,
-        text=True,
-        errors="replace",
-        cwd=cwd or REPO,
-        timeout=timeout,
-        env=environment,
-        check=False,
-    )
-    # Whatever the input, a user never sees a Python traceback.
-    assert "Traceback (most recent call last)" not in result.stdout + result.stderr, result.stderr
-    return result
 
 
 @pytest.fixture

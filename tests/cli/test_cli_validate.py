@@ -214,3 +214,13 @@ def test_human_output_on_a_terminal_is_coloured_and_lists_files(sm_tty, files) -
     assert code == 1
     assert "✓" in screen and "✗" in screen and "\x1b[" in screen
     assert "unknown-next-target" in screen and "2 files checked: 1 valid, 1 invalid" in screen
+
+
+def test_a_folder_picks_up_terraform_templatefile_sources(sm, tmp_path) -> None:
+    (tmp_path / "flow.asl.json.tftpl").write_text(
+        '{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"${lambda_arn}","End":true}}}')
+    (tmp_path / "broken.asl.json.tftpl").write_text('{"StartAt":"Nope","States":{}}')
+    result = sm("validate", "--format", "json", tmp_path)
+    files = {Path(f["file"]).name: f for f in json.loads(result.stdout)["files"]}
+    assert sorted(files) == ["broken.asl.json.tftpl", "flow.asl.json.tftpl"]
+    assert result.returncode == 1  # the broken template is judged, not skipped

@@ -267,3 +267,12 @@ def test_shutdown_ends_idle_workers_and_later_calls_still_run() -> None:
     assert asyncio.run(calls(2)) == [0, 1]  # a closed pool still serves, then lets go
     pool.shutdown(wait=True)
     assert pool.threads == 0
+
+
+@pytest.mark.parametrize("size", [True, 1.5, "2"])
+def test_a_pool_size_that_is_not_a_whole_number_is_refused(size: Any) -> None:
+    machine = statemachine.load(BLOCKING, resources={"python:block": lambda v: v})
+    with pytest.raises(ValueError, match="handler threads must be a whole number"):
+        machine.run({}, handler_threads=size)
+    with pytest.raises(ValueError, match="handler threads must be a whole number"):
+        statemachine.load(BLOCKING, resources={"python:block": lambda v: v}, handler_threads=size)
