@@ -97,3 +97,18 @@ def test_cli_run_on_a_running_scheduler(tmp_path: Path, dask_cluster: Any) -> No
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert (result["status"], result["output"]) == ("SUCCEEDED", [{"v": 1}, {"v": 2}])
+
+
+def test_abort_while_workers_run_does_not_wait_for_them(tmp_path: Path, dask_cluster: Any) -> None:
+    import time
+
+    (tmp_path / "sm_slow_tasks.py").write_text("import time\n\ndef slow(value):\n"
+                                                "    time.sleep(20)\n    return value\n")
+    flow = tmp_path / "flow.asl.json"
+    flow.write_text(json.dumps({"StartAt": "M", "States": {"M": {
+        "Type": "Map", "End": True, "ItemProcessor": {"StartAt": "S", "States": {"S": {
+            "Type": "Task", "Resource": "python:sm_slow_tasks:slow", "End": True}}}}}}))
+    started = time.monotonic()
+    execution = statemachine.load(flow).run([1, 2], executor=dask_cluster, timeout=2)
+    assert execution.status == "ABORTED"
+    assert time.monotonic() - started < 15  # not the 20 s the workers still sleep
