@@ -199,34 +199,41 @@ async def _run_units(rt: Runtime, key: str, blob: bytes, units: Iterator[Unit], 
     assert remote is not None
     size = chunk_size(total, remote.slots, concurrency, weight)
     window = max(1, min(remote.slots * 2, (concurrency // size) if concurrency else remote.slots * 2))
-    # virtual time with more units than MaxConcurrency: a unit starts when a pool slot frees,
-    # at the logical time the slot's previous unit ended -- known only once it ended, so the
-    # units go one at a time (exact; virtual time is for tests). Otherwise all start at 0.
-    sequential = isinstance(rt.clock, VirtualClock) and bool(concurrency) and total > concurrency
-    if sequential:
-        size, window = 1, 1
+    # Virtual time with more units than MaxConcurrency: a unit starts when a pool slot frees,
+    # at the logical time the slot's previous unit ended (``free``: a heap of those times).
+    # Such a time is known once that unit ended, and may be used while no unit still running
+    # started later (it cannot end earlier than it started): units that never wait all start
+    # at 0 and go out in parallel; waits hold back only what they must. Otherwise all start at 0.
+    slotted = isinstance(rt.clock, VirtualClock) and bool(concurrency) and total > concurrency
+    if slotted:
+        size = 1
     chunks = _chunks(units, size)
     pending: set[asyncio.Future[list[UnitResult]]] = set()
+    starts: dict[asyncio.Future[list[UnitResult]], float] = {}
     finished: list[UnitResult] = []
     failures = 0
     stop = False
-    # virtual time: a chunk starts when a slot frees, at the logical time the chunk before it
-    # in that slot ended (as a pool worker takes its next item), so keys compare across chunks
-    free = [0.0] * (concurrency if sequential else 0)
+    free = [0.0] * (concurrency if slotted else 0)
     try:
         while True:
             while not stop and len(pending) < window:
+                if slotted and (not free or (pending and free[0] > min(starts[f] for f in pending))):
+                    break
                 chunk = next(chunks, None)
                 if chunk is None:
                     break
-                offset = heapq.heappop(free) if sequential else 0.0
-                pending.add(asyncio.ensure_future(remote.submit(key, blob, chunk, offset)))
+                offset = heapq.heappop(free) if slotted else 0.0
+                sent: asyncio.Future[list[UnitResult]] = asyncio.ensure_future(
+                    remote.submit(key, blob, chunk, offset))
+                pending.add(sent)
+                starts[sent] = offset
             if not pending:
                 break
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             for future in done:
                 chunk_results = future.result()
-                if sequential:
+                starts.pop(future, None)
+                if slotted:
                     heapq.heappush(free, max((r.jumped for r in chunk_results), default=0.0))
                 for result in chunk_results:
                     if result.error is not None:

@@ -59,13 +59,20 @@ FAILING_MAP = {"StartAt": "M", "States": {"M": {
         "Caught": {"Type": "Pass", "End": True}}}}}}
 
 
+PURE_MAP = {"StartAt": "M", "States": {"M": {
+    "Type": "Map", "ItemsPath": "$", "End": True,
+    "ItemProcessor": {"StartAt": "P", "States": {"P": {
+        "Type": "Pass", "Parameters": {"i.$": "$.i", "n.$": "States.MathAdd($.i, 1)"}, "End": True}}}}}}
+
+
 @pytest.mark.parametrize(("definition", "payload"), [
     # two slots: 0-5 | 0-1, 1-4, 4-6 | 5-9 (no two iterations meet at one instant: there the
     # pool's own order -- who woke first -- is not reproduced, README "Running on a cluster")
     (WAITING_MAP, [{"s": 5}, {"s": 1}, {"s": 3}, {"s": 2}, {"s": 4}]),
     (FAILING_PARALLEL, {"xs": [1, 2]}),
     (FAILING_MAP, [{"a": 1}, {"a": 2}]),
-], ids=["max-concurrency-waits", "failure-aborts-siblings", "failures-in-one-instant"])
+    (PURE_MAP, [{"i": i} for i in range(100)]),   # more than 40: the inline pool's slots
+], ids=["max-concurrency-waits", "failure-aborts-siblings", "failures-in-one-instant", "pure-100"])
 def test_same_history_as_in_process(definition: dict[str, Any], payload: Any, dask_cluster: Any) -> None:
     machine = statemachine.load(definition)
     here = machine.run(payload, virtual_time=True, seed=5)
