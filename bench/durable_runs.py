@@ -15,6 +15,9 @@ Not part of ``python -m bench``. In one process, median of ``--runs``:
   ``synchronous_commit=False`` (a PostgreSQL server crash may then lose the last commits:
   their tasks run again, at least once). Durable, each task dispatch commits first (one
   transaction per task, so this sequential loop is bounded by the commit latency);
+- workload 4 as a Distributed Map (1,000 items): item transitions/s in memory and durable
+  on SQLite, where each item is a child execution stored with its own history (no target;
+  it prices item 8's records);
 - parked: ``--parked`` executions (10,000) started on a ``.waitForTaskToken`` machine and
   advanced by one worker in a child process until every one waits for its callback; the
   child's peak RSS and its thread count afterwards (target < 100 MB, no thread each).
@@ -67,6 +70,20 @@ def _definition_file(job: generate.Job, folder: Path) -> Path:
     path = folder / f"{job.name}.json"
     path.write_text(json.dumps(definition))
     return path
+
+
+def _distributed(job: generate.Job) -> generate.Job:
+    """Workload 4 as a Distributed Map: durable, each item is a child execution with a
+    record and a history of its own (one create and one end commit per child)."""
+    import dataclasses
+
+    definition = json.loads(json.dumps(job.definition))
+    for state in definition["States"].values():
+        if state.get("Type") == "Map":
+            processor = state.pop("Iterator", None) or state.pop("ItemProcessor")
+            processor["ProcessorConfig"] = {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+            state["ItemProcessor"] = processor
+    return dataclasses.replace(job, name="map_distributed", definition=definition)
 
 
 def in_memory(job: generate.Job, path: Path, runs: int) -> float:
@@ -178,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         "2 pass_chain": generate.pass_chain(100 if quick else 1000),
         "4 map": generate.map_items("map", 200 if quick else 2000),
         "9 task_loop": generate.task_loop(100 if quick else 2000),
+        "4d distributed map": _distributed(generate.map_items("map", 100 if quick else 1000)),
     }
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -29,6 +29,10 @@ WORKER_HELP: Final = """\
 examples:
   sm worker                                  run, resume and wake executions until Ctrl-C
   sm worker --db postgresql://sm@db/sm --concurrency 200
+  sm worker --virtual-time --until-idle      tests: finish everything, skipping the waits
+  sm worker --db executions.db --resources resources.yaml --allow-python handlers
+                                             help sm serve: machines created through its API
+                                             run under these policy flags (give sm serve's)
 
 Several workers may share one database (SQLite: one host; PostgreSQL: many). SIGTERM or
 Ctrl-C stops claiming work, lets running tasks finish (up to --grace seconds) and leaves
@@ -60,7 +64,15 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser],
                         help="on stop, how long running tasks may finish (default 30)")
     worker.add_argument("--until-idle", action="store_true",
                         help="exit once nothing runs and nothing falls due within --park-after "
-                             "seconds (parked executions stay parked)")
+                             "seconds (parked executions stay parked); with --virtual-time, "
+                             "once nothing will ever fall due (all ended or wait for callbacks)")
+    worker.add_argument("--virtual-time", action="store_true",
+                        help="tests: time jumps over waits instead of passing (a Wait of days "
+                             "ends at once; its history says days passed); one such worker "
+                             "per database")
+    from .serve import add_policy_arguments  # machines created through sm serve's API
+
+    add_policy_arguments(worker)
     _common(worker)
 
     executions = make(commands, "executions", "List and inspect durable executions.",
@@ -215,9 +227,27 @@ def _worker(args: argparse.Namespace) -> int:
     from statemachine.durable import open_store
     from statemachine.durable.worker import Worker
 
+    clock = None
+    if args.virtual_time:
+        from statemachine.clock import VirtualClock
+
+        clock = VirtualClock()
     store = open_store(args.db)
+    loader = None
+    from statemachine.durable.catalog import CatalogSql
+
+    if isinstance(store, CatalogSql):  # machines created through sm serve: its policy
+        from pathlib import Path
+
+        from statemachine.server.builder import MachineBuilder
+
+        from .serve import policy_of
+
+        loader = MachineBuilder(store, policy_of(args),
+                                Path(args.resources) if args.resources else None).loader
     worker = Worker(store, concurrency=args.concurrency, lease_seconds=args.lease,
-                    poll=args.poll, park_after=args.park_after, grace=args.grace)
+                    poll=args.poll, park_after=args.park_after, grace=args.grace, clock=clock,
+                    loader=loader)
 
     def idle() -> bool:
         if worker._active:
@@ -226,6 +256,8 @@ def _worker(args: argparse.Namespace) -> int:
             wake = store.next_wakeup()
         except Exception:
             return False
+        if clock is not None:  # virtual time reaches every timer: idle when none is left
+            return wake is None
         return wake is None or (wake - datetime.now(UTC)).total_seconds() > args.park_after
 
     async def main() -> None:

@@ -45,6 +45,7 @@ exit codes:
 
 if TYPE_CHECKING:
     from statemachine.server.config import ServerConfig
+    from statemachine.server.policy import ResourcePolicy
 
 
 def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -55,8 +56,6 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser],
     serve.add_argument("--db", metavar="PATH|URL",
                        help="database: a SQLite file or a postgresql:// URL (default: $SM_DB, "
                             "else the user data folder's statemachine-asl/executions.db)")
-    serve.add_argument("--resources", metavar="MAP.yaml",
-                       help="resource map: local stand-ins API-created machines may use")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8083, help="port (default 8083; 0: any free one)")
     serve.add_argument("--allow-remote", action="store_true",
@@ -66,19 +65,35 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser],
     serve.add_argument("--public-url", metavar="URL",
                        help="the URL people reach the server at (links in e-mails); "
                             "default http://HOST:PORT")
-    serve.add_argument("--allow-python", action="append", default=[], metavar="MODULE",
-                       help="python: modules API-created machines may run (repeatable; "
-                            "submodules included)")
-    serve.add_argument("--allow-shell", action="store_true",
-                       help="let API-created machines run shell tasks (off by default)")
-    serve.add_argument("--no-http", action="store_true",
-                       help="refuse HTTP tasks (arn:aws:states:::http:invoke) in API machines")
-    serve.add_argument("--allow-lambda", action="store_true",
-                       help="let API machines call the real AWS Lambda API (unmapped functions)")
+    add_policy_arguments(serve)
     serve.add_argument("--no-worker", action="store_true",
                        help="serve the API only; sm worker processes run the executions")
     serve.add_argument("--concurrency", type=int, default=64, metavar="N",
                        help="executions the in-process worker advances at once (default 64)")
+
+
+def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
+    """The resource policy of machines created through the API (``sm serve`` and the
+    ``sm worker`` processes that help it run them must be given the same)."""
+    parser.add_argument("--resources", metavar="MAP.yaml",
+                        help="resource map: local stand-ins API-created machines may use")
+    parser.add_argument("--allow-python", action="append", default=[], metavar="MODULE",
+                        help="python: modules API-created machines may run (repeatable; "
+                             "submodules included)")
+    parser.add_argument("--allow-shell", action="store_true",
+                        help="let API-created machines run shell tasks (off by default)")
+    parser.add_argument("--no-http", action="store_true",
+                        help="refuse HTTP tasks (arn:aws:states:::http:invoke) in API machines")
+    parser.add_argument("--allow-lambda", action="store_true",
+                        help="let API machines call the real AWS Lambda API (unmapped functions)")
+
+
+def policy_of(args: argparse.Namespace) -> ResourcePolicy:
+    """The ResourcePolicy the policy flags describe."""
+    from statemachine.server.policy import ResourcePolicy
+
+    return ResourcePolicy(python_modules=tuple(args.allow_python), allow_shell=args.allow_shell,
+                          allow_http=not args.no_http, allow_lambda=args.allow_lambda)
 
 
 def config_of(args: argparse.Namespace) -> ServerConfig:
@@ -86,10 +101,8 @@ def config_of(args: argparse.Namespace) -> ServerConfig:
     from pathlib import Path
 
     from statemachine.server.config import ServerConfig
-    from statemachine.server.policy import ResourcePolicy
 
-    policy = ResourcePolicy(python_modules=tuple(args.allow_python), allow_shell=args.allow_shell,
-                            allow_http=not args.no_http, allow_lambda=args.allow_lambda)
+    policy = policy_of(args)
     config = ServerConfig(
         db=args.db, host=args.host, port=args.port,
         resources=Path(args.resources) if args.resources else None,
@@ -137,7 +150,8 @@ def _run(app: object, config: ServerConfig) -> int:
             yield  # ours, below: uvicorn's would re-raise the signal after shutting down
 
     server = Server(uvicorn.Config(app, host=config.host, port=config.port,  # type: ignore[arg-type]  # a Starlette app
-                                   log_level="warning", lifespan="on"))
+                                   log_level="warning", lifespan="on",
+                                   timeout_graceful_shutdown=5))  # long polls end then
 
     def stop() -> None:
         if server.should_exit:

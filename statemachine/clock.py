@@ -178,6 +178,16 @@ class VirtualClock:
             self._busy -= 1
             self._poke()
 
+    def advance_to(self, when: float) -> None:
+        """Move virtual time forward to ``when`` (seconds since the epoch; an earlier time
+        changes nothing) and wake the sleepers then due. A durable worker with this clock
+        calls it when it has nothing to do until its next timer (``Worker(clock=...)``)."""
+        now = self.now()
+        if when > now:
+            self._offset += when - now
+        self._wake_due()
+        self._poke()
+
     def _poke(self) -> None:
         if self._changed is not None:
             self._changed.set()

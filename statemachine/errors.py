@@ -24,7 +24,9 @@ The exception tree (tests/unit/test_error_tree.py checks it against the code)::
     │   │   ├── TaskDoesNotExist
     │   │   ├── TaskTimedOut
     │   │   ├── InvalidToken
-    │   │   └── InvalidOutput
+    │   │   ├── InvalidOutput
+    │   │   ├── ResourceNotFound     (no such map run)
+    │   │   └── ValidationException  (arguments AWS refuses together)
     │   └── StoreError               the durable store (durable/errors.py)
     │       ├── StoreUnavailable     the database cannot serve the call now
     │       │   └── StoreLocked      another process held the lock too long
@@ -40,6 +42,9 @@ The exception tree (tests/unit/test_error_tree.py checks it against the code)::
     ├── ValueError
     │   ├── InvalidJsonError         input or a value that is not JSON (values.py): run(), start()
     │   ├── SubstitutionsError       a substitutions file or NAME=VALUE (templates.py)
+    │   ├── SmtpConfigError          a resource map's smtp: section (resources/smtp.py; load()
+    │   │                            reports it as a ResourceMapError)
+    │   ├── CallbackConfigError      a callbacks: section or its secret (resources/callback_links.py)
     │   │   -- the grammars' errors; they never leave load() (each becomes a DefinitionError
     │   │      diagnostic) or a state (a StatesError):
     │   ├── CompileError             compiler.py
@@ -51,6 +56,7 @@ The exception tree (tests/unit/test_error_tree.py checks it against the code)::
     │   ├── JsonataEvaluationError   expressions/jsonata/adapter.py (-> States.QueryEvaluationError)
     │   └── UnsupportedResultError   expressions/jsonata/adapter.py
     ├── PathNotFound                 a JSONPath that selects nothing (-> a StatesError)
+    ├── AwsError                     an AWS API error sm serve answers with (server/protocol.py)
     └── (anything a task handler raises becomes StatesError(type(exc).__name__, cause) at the
         handler boundary, the way AWS Lambda reports ``errorType``)
 

@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from statemachine.clock import Clock
 from statemachine.durable import (
     DurableStore,
     EventConflict,
@@ -196,7 +197,12 @@ def _counts(by_status: dict[str, tuple[int, int]], which: int, total: int,
 class Service:
     """Durable executions of one store (see the module docstring)."""
 
-    def __init__(self, db: str | os.PathLike[str] | DurableStore | None = None) -> None:
+    def __init__(self, db: str | os.PathLike[str] | DurableStore | None = None, *,
+                 clock: Clock | None = None) -> None:
+        """``db``: see the module docstring. ``clock``: the time recorded by starts, stops,
+        redrives and callback answers (default: the system's; a test driving a
+        virtual-time worker passes the worker's clock)."""
+        self.clock = clock
         if db is None or isinstance(db, (str, os.PathLike)):
             self.store: DurableStore = open_store(db)
         else:
@@ -230,7 +236,7 @@ class Service:
         if found is None:
             machine = load(path, name=machine_name)
             stored = self.store.put_machine(machine.arn, machine.name, text, type=machine.type,
-                                            now=_now(), source=str(path.resolve()))
+                                            now=self._now(), source=str(path.resolve()))
             found = self._loaded[key] = (machine, stored)
         machine, stored = found
         return self.start_stored(stored, input, name=name, seed=seed)
@@ -246,7 +252,7 @@ class Service:
         input = {} if input is None else input
         check_json(input, "execution input")
         input_text = json.dumps(input, separators=(",", ":"), ensure_ascii=False)
-        now = _now()
+        now = self._now()
         name = name or str(uuid.uuid4())
         kind = "express" if stored.type == "EXPRESS" else "execution"
         arn = f"arn:aws:states:{REGION}:{ACCOUNT}:{kind}:{stored.name}:{name}"
@@ -299,7 +305,7 @@ class Service:
         return {key: value for key, value in out.items() if value is not None}
 
     def _now(self) -> datetime:
-        return _now()
+        return datetime.fromtimestamp(self.clock.now(), UTC) if self.clock is not None else _now()
 
     def list(self, *, status: str | None = None, machine: str | None = None,
              map_run_arn: str | None = None, redrive_filter: str | None = None,
@@ -394,7 +400,7 @@ class Service:
             record = self._record(arn)
             if record.status != "RUNNING":
                 return {"stopDate": _iso(record.stop_date)}
-            now = _now()
+            now = self._now()
             details: dict[str, Any] = {}
             if error:
                 details["error"] = error
@@ -409,7 +415,7 @@ class Service:
                                   update=update, cancel_timers="all")
             except EventConflict:
                 continue  # a worker appended meanwhile: read again
-            cancel_waiting_tokens(self.store, arn)
+            cancel_waiting_tokens(self.store, arn, now)
             self._abort_map_runs(arn, now)
             return {"stopDate": _iso(now)}
         raise ServiceError(f"could not stop {arn}: its history keeps changing")
@@ -446,7 +452,7 @@ class Service:
         if status != "REDRIVABLE":
             why = reason or "its Map Run redrives it: redrive the parent execution"
             raise ExecutionNotRedrivable(f"{why}: '{arn}'")
-        now = _now()
+        now = self._now()
         self._prepare_map_runs(arn, now)
         count = record.redrive_count + 1
         event = Event(record.last_event_id + 1, record.last_event_id, now.timestamp(),
@@ -491,7 +497,7 @@ class Service:
     def _close(self, token: str, status: str, **answer: Any) -> None:
         self._check_token(token)
         try:
-            self.store.close_task_token(token, status, now=_now(), **answer)
+            self.store.close_task_token(token, status, now=self._now(), **answer)
         except TaskTokenNotFound:
             raise TaskDoesNotExist("Task does not exist anymore") from None
         except TaskTokenClosed as error:
@@ -528,7 +534,7 @@ class Service:
         TaskDoesNotExist, TaskTimedOut."""
         self._check_token(token)
         try:
-            self.store.heartbeat_task_token(token, now=_now())
+            self.store.heartbeat_task_token(token, now=self._now())
         except TaskTokenNotFound:
             raise TaskDoesNotExist("Task does not exist anymore") from None
         except TaskTokenClosed as error:

@@ -71,7 +71,7 @@ from statemachine.durable.migrations import Dialect
 # each execution), or a lapsed lease. Each half has its partial index (executions_by_wake,
 # executions_by_lease), so a claim costs the same with a million parked executions.
 _CLAIM = ("SELECT arn, lease_until_us, lease_epoch FROM executions "
-          "WHERE (lease_until_us IS NULL AND wake_us <= ?) OR lease_until_us <= ? LIMIT ?")
+          "WHERE ((lease_until_us IS NULL AND wake_us <= ?) OR lease_until_us <= ?){} LIMIT ?")
 _REFRESH_WAKE = ("UPDATE executions SET wake_us = (SELECT MIN(due_us) FROM timers "
                  "WHERE execution_arn = ?) WHERE arn = ?")
 _NOT_EXPIRED = ("(timeout_us IS NULL OR timeout_us > ?) "
@@ -484,12 +484,14 @@ class SqlStore(CatalogSql):
 
     # -- leases -----------------------------------------------------------------------
     def claim_due(self, owner: str, *, now: datetime, lease_seconds: float,
-                  limit: int = 1) -> list[Claim]:
+                  limit: int = 1, exclude: Sequence[str] = ()) -> list[Claim]:
         """See DurableStore.claim_due."""
         at, until = to_us(now), to_us(now + timedelta(seconds=lease_seconds))
         claims = []
+        skip = f" AND arn NOT IN ({', '.join('?' * len(exclude))})" if exclude else ""
         with self._transaction(write=True) as tx:
-            rows = tx.run(_CLAIM + self._CLAIM_LOCK, (at, at, limit)).fetchall()
+            rows = tx.run(_CLAIM.format(skip) + self._CLAIM_LOCK,
+                          (at, at, *exclude, limit)).fetchall()
             if rows:
                 tx.many("UPDATE executions SET lease_owner = ?, lease_until_us = ?, "
                         "lease_epoch = ? WHERE arn = ?",

@@ -89,6 +89,9 @@ class Catalog(Protocol):
                         role_arn: str, description: str | None) -> VersionRecord: ...
     def machine_versions(self, machine_arn: str) -> list[VersionRecord]: ...
     def delete_versions(self, machine_arn: str) -> None: ...
+    def note_version(self, execution_arn: str, version_arn: str) -> None: ...
+    def version_of(self, execution_arn: str) -> str | None: ...
+    def executions_of_version(self, version_arn: str) -> set[str]: ...
     def tags(self, resource_arn: str) -> dict[str, str]: ...
     def tag(self, resource_arn: str, tags: Mapping[str, str]) -> None: ...
     def untag(self, resource_arn: str, keys: Sequence[str]) -> None: ...
@@ -177,6 +180,26 @@ class CatalogSql:
         with self._transaction(write=True) as tx:
             tx.run("UPDATE machine_versions SET deleted = 1 WHERE machine_arn = ?",
                    (machine_arn,))
+
+    def note_version(self, execution_arn: str, version_arn: str) -> None:
+        """Remember that the execution was started from a published version's ARN."""
+        with self._transaction(write=True) as tx:
+            tx.run("INSERT INTO execution_versions (execution_arn, version_arn) VALUES (?, ?) "
+                   "ON CONFLICT (execution_arn) DO NOTHING", (execution_arn, version_arn))
+
+    def version_of(self, execution_arn: str) -> str | None:
+        """The version ARN the execution was started from, or None."""
+        with self._transaction(write=False) as tx:
+            row = tx.run("SELECT version_arn FROM execution_versions WHERE execution_arn = ?",
+                         (execution_arn,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def executions_of_version(self, version_arn: str) -> set[str]:
+        """The ARNs of the executions started from ``version_arn``."""
+        with self._transaction(write=False) as tx:
+            rows = tx.run("SELECT execution_arn FROM execution_versions WHERE version_arn = ?",
+                          (version_arn,)).fetchall()
+        return {str(row[0]) for row in rows}
 
     # -- tags ---------------------------------------------------------------------------
     def tags(self, resource_arn: str) -> dict[str, str]:

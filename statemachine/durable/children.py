@@ -8,10 +8,11 @@ execution, with its own history (ExecutionStarted .. ExecutionSucceeded/Failed/A
 there (MapRunStarted/MapRunSucceeded/MapRunFailed, MapRunRedriven after a redrive).
 
 Names, as AWS spells them: map run ``arn:aws:states:R:A:mapRun:MACHINE/LABEL:UUID`` (drawn by
-the interpreter), child ``arn:aws:states:R:A:execution:MACHINE/LABEL:NAME`` with NAME a UUID
-derived from the map run ARN and the child's index -- the same on every replay, so a replay
-finds the child it created before a crash -- and child state machine ``...:stateMachine:
-MACHINE/LABEL``.
+the interpreter, then mixed with the execution's ARN so that two executions started with one
+seed never share a map run), child ``arn:aws:states:R:A:execution:MACHINE/LABEL:NAME`` with
+NAME a UUID derived from the map run ARN and the child's index -- the same on every replay, so
+a replay finds the child it created before a crash -- and child state machine
+``...:stateMachine:MACHINE/LABEL``.
 
 Children run inside the parent's worker, on the parent's clock and lease: their events are
 committed before each of their task dispatches (with the parent's pending events first),
@@ -35,6 +36,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from statemachine.durable.contract import (
+    EventRecord,
     ExecutionRecord,
     ExecutionUpdate,
     MapRunRecord,
@@ -61,7 +63,12 @@ def child_arn_prefix(machine_arn: str, label: str) -> str:
 
 def child_name(run_arn: str, index: int) -> str:
     """The name of child execution ``index`` of a map run: a UUID fixed by both."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{run_arn}#{index}"))
+    return _uuid(f"{run_arn}#{index}")
+
+
+def _uuid(text: str) -> str:
+    """A version-4-shaped UUID fixed by ``text`` (the same on every replay)."""
+    return str(uuid.UUID(bytes=hashlib.sha256(text.encode()).digest()[:16], version=4))
 
 
 class DurableChildRuns(ChildRuns):
@@ -69,12 +76,18 @@ class DurableChildRuns(ChildRuns):
 
     def __init__(self, rt: DurableRuntime, state: Any, run_arn: str) -> None:
         self.rt = rt
-        self.run_arn = run_arn
+        # the drawn UUID mixed with the execution's ARN: executions started with the same
+        # seed draw the same UUID, but their map runs (and children) must not be shared
+        head, _, drawn = run_arn.rpartition(":")
+        self.drawn = drawn
+        self.run_arn = f"{head}:{_uuid(rt.record.arn + '#' + drawn)}"
         label = state.label if state.label is not MISSING else state.name
         parent_machine = str(rt.machine_ctx.get("Id", ""))
         self.machine_arn = f"{parent_machine}/{label}"
         self.prefix = child_arn_prefix(parent_machine, label)
-        self.existing = self._store_call(rt.store.map_run, run_arn)
+        self.existing = self._store_call(rt.store.map_run, self.run_arn)
+        #: not begun before (no crash, no redrive): no child can exist yet, skip the lookups
+        self.fresh = self.existing is None
 
     def _store_call(self, call: Any, *args: Any) -> Any:
         try:
@@ -115,25 +128,30 @@ class DurableChildRuns(ChildRuns):
                   items: int) -> JSON:
         rt = self.rt
         name = child_name(self.run_arn, index)
-        record = self._store_call(rt.store.execution, self.prefix + name)
+        record = None if self.fresh else self._store_call(rt.store.execution, self.prefix + name)
+        history = None
         if record is None:
-            record = self._create(name, value, items)
+            record, history = self._create(name, value, items, index)
         if record.status == "SUCCEEDED":
             return json.loads(record.output) if record.output is not None else None
         if record.status in _ENDED:
             raise StatesError(record.error, record.cause, recorded=True)
         if record.status == "PENDING_REDRIVE":
             record = self._redrive(record)
-        return await self._replay(record, machine, frame, value)
+        return await self._replay(record, machine, frame, value, history)
 
-    def _create(self, name: str, value: JSON, items: int) -> ExecutionRecord:
+    def _create(self, name: str, value: JSON, items: int, index: int
+                ) -> tuple[ExecutionRecord, list[EventRecord] | None]:
+        """Store the child with its ExecutionStarted; returns it and its history (None:
+        found stored, read it)."""
         from statemachine.api import ROLE_ARN
         from statemachine.durable.runner import event_record
         from statemachine.history import Event
 
         rt = self.rt
         now = rt.clock.now()
-        digest = hashlib.sha256(f"{rt.record.seed}:{self.prefix}{name}".encode()).digest()
+        # the child's seed: the parent's, the drawn run id and the index (same seed, same values)
+        digest = hashlib.sha256(f"{rt.record.seed}:{self.drawn}:{index}".encode()).digest()
         record = ExecutionRecord(
             arn=self.prefix + name, name=name, machine_arn=self.machine_arn,
             machine_version=rt.record.machine_version,
@@ -142,10 +160,11 @@ class DurableChildRuns(ChildRuns):
             seed=int.from_bytes(digest[:8], "big") >> 1, parent_arn=rt.record.arn,
             map_run_arn=self.run_arn, item_count=items)
         started = Event(1, 0, now, "ExecutionStarted", {"input": value, "roleArn": ROLE_ARN})
+        first = event_record(started)
         try:
-            return rt.store.create_execution(record, events=[event_record(started)], ready=False)
+            return rt.store.create_execution(record, events=[first], ready=False), [first]
         except ExecutionExists as error:  # created by a run that crashed before reading it
-            return error.existing
+            return error.existing, None
         except StoreError as error:
             rt.suspend(error)
             raise asyncio.CancelledError("store failure") from None
@@ -170,11 +189,12 @@ class DurableChildRuns(ChildRuns):
                                    redrive_date=when, last_event_id=record.last_event_id + 1)
 
     async def _replay(self, record: ExecutionRecord, machine: CompiledMachine, frame: Frame,
-                      value: JSON) -> JSON:
+                      value: JSON, history: list[EventRecord] | None) -> JSON:
         from statemachine.durable.runner import DurableRuntime
 
         rt = self.rt
-        history = self._store_call(rt.store.history, record.arn)
+        if history is None:
+            history = self._store_call(rt.store.history, record.arn)
         child = DurableRuntime(
             store=rt.store, record=record, lease=None, history=history,
             handlers_by_resource=rt._real, clock=rt.clock, rng=random.Random(record.seed),

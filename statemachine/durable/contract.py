@@ -414,14 +414,16 @@ class DurableStore(Protocol):
 
     # -- leases -----------------------------------------------------------------------
     def claim_due(self, owner: str, *, now: datetime, lease_seconds: float,
-                  limit: int = 1) -> list[Claim]:
+                  limit: int = 1, exclude: Sequence[str] = ()) -> list[Claim]:
         """Atomically lease up to ``limit`` executions that need a worker: those with a
         timer due at ``now`` and no lease, and those whose lease lapsed. Concurrent
         claimers never get the same execution. No order is promised among them. ``owner``
         names one worker process and must be unique to it (host, pid, a random part), since
         a lease is matched by owner and epoch. The status
         is not looked at: a stray timer may hand over a finished execution, which the
-        worker cleans up (``cancel_timers="all"``, ``release``)."""
+        worker cleans up (``cancel_timers="all"``, ``release``). ``exclude``: executions
+        the caller is advancing right now (a worker whose loop stalled past its lease must
+        not claim its own execution a second time: it renews the lapsed lease instead)."""
         ...
 
     def acquire_lease(self, execution_arn: str, owner: str, *, now: datetime,

@@ -140,8 +140,9 @@ _V3 = Migration(3, "Distributed Map runs: map_runs, and child executions linked 
     "CREATE INDEX map_runs_by_execution ON map_runs (execution_arn, start_us)",
 ))
 
-_V4 = Migration(4, "the AWS API's catalog (sm serve): machine metadata, published versions, "
-                 "tags, activities and their queued tasks (statemachine.durable.catalog)", (
+_V4 = Migration(4, "the AWS API's catalog (sm serve): machine metadata, published versions "
+                 "(and the executions started from one), tags, activities and their queued "
+                 "tasks (statemachine.durable.catalog)", (
     """CREATE TABLE api_machines (
         arn TEXT PRIMARY KEY,
         role_arn TEXT NOT NULL,
@@ -180,6 +181,10 @@ _V4 = Migration(4, "the AWS API's catalog (sm serve): machine metadata, publishe
         taken_us BIGINT)""",
     "CREATE INDEX activity_tasks_untaken ON activity_tasks (activity_arn, created_us)"
     " WHERE taken_us IS NULL",
+    """CREATE TABLE execution_versions (
+        execution_arn TEXT PRIMARY KEY,
+        version_arn TEXT NOT NULL)""",
+    "CREATE INDEX execution_versions_by_version ON execution_versions (version_arn)",
 ))
 
 #: Every step, in order. ``MIGRATIONS[i].version == i + 1``.

@@ -216,7 +216,8 @@ class DurableClock:
         self.busy_count += 1
         self.ticks += 1
         try:
-            yield
+            with self.base.busy():  # a virtual base clock does not jump while a handler runs
+                yield
         finally:
             self.busy_count -= 1
             self.ticks += 1
@@ -506,7 +507,7 @@ class _Dispatch:
 def _token_record(rt: DurableRuntime, request: Any, info: tuple[Path, int, int, bool]
                   ) -> TaskTokenRecord:
     started_at = _logical.get()
-    start = started_at if started_at is not None else time.time()
+    start = started_at if started_at is not None else rt.clock.now()
     timeout = request.timeout_seconds
     heartbeat = request.heartbeat_seconds
     return TaskTokenRecord(  # the top-level execution's: an answer wakes its worker
@@ -676,7 +677,8 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
 
     def renew() -> None:
         try:
-            holder[0] = rt.lease = store.renew_lease(holder[0], now=_now(), lease_seconds=lease_seconds)
+            holder[0] = rt.lease = store.renew_lease(holder[0], now=_now(clock.base),
+                                                     lease_seconds=lease_seconds)
             current = store.execution(record.arn)
         except LeaseLost:
             rt.suspend(lost=True)
@@ -721,7 +723,7 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
         _release_quietly(store, holder[0])
         raise outcome
     status = outcome.status
-    last = rt.events[-1].timestamp if rt.events else time.time()
+    last = rt.events[-1].timestamp if rt.events else clock.base.now()
     update = ExecutionUpdate(
         status=status, stop_date=datetime.fromtimestamp(last, UTC),
         output=json.dumps(outcome.output, separators=(",", ":"), ensure_ascii=False)
@@ -732,15 +734,16 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
         rt.flush(update=update, cancel_all=True, release=True)
     except (EventConflict, LeaseLost):
         return Advance("RUNNING", lost=True, dispatches=rt.dispatches)
-    cancel_waiting_tokens(store, record.arn)
+    cancel_waiting_tokens(store, record.arn, _now(clock.base))
     return Advance(status, dispatches=rt.dispatches)
 
 
-def cancel_waiting_tokens(store: DurableStore, execution_arn: str) -> None:
+def cancel_waiting_tokens(store: DurableStore, execution_arn: str,
+                          now: datetime | None = None) -> None:
     """Close the tokens an ended execution still had WAITING (answers then fail)."""
     for token in store.task_tokens(execution_arn, status="WAITING"):
         with contextlib.suppress(StoreError):
-            store.close_task_token(token.token, "CANCELLED", now=_now(), wake=False)
+            store.close_task_token(token.token, "CANCELLED", now=now or _now(), wake=False)
 
 
 def _release_quietly(store: DurableStore, lease: Lease) -> None:
@@ -748,5 +751,5 @@ def _release_quietly(store: DurableStore, lease: Lease) -> None:
         store.release_lease(lease)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+def _now(clock: Clock | None = None) -> datetime:
+    return datetime.fromtimestamp(clock.now(), UTC) if clock is not None else datetime.now(UTC)

@@ -27,9 +27,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from statemachine.durable.contract import Claim, DurableStore, ExecutionRecord, MachineRecord
+from statemachine.clock import Clock, SystemClock
+from statemachine.durable.contract import (
+    Claim,
+    DurableStore,
+    ExecutionRecord,
+    Lease,
+    MachineRecord,
+)
 from statemachine.durable.errors import LeaseHeld, StoreError
 from statemachine.durable.runner import Advance, advance
+from statemachine.errors import DefinitionError, ResourceNotFoundError
 
 __all__ = ["Worker", "load_machine", "worker_id"]
 
@@ -65,15 +73,22 @@ class Worker:
     without renewal (renewed every third of it). ``poll``: longest sleep between claims.
     ``park_after``: waits due within this many seconds are slept in process, longer ones
     park. ``log``: one line per notable thing (default: stderr). ``only``: advance just
-    this execution ARN (``sm run --db``).
+    this execution ARN (``sm run --db``). ``clock``: the time the worker and its
+    executions read (default: the system's). With a ``VirtualClock`` (tests, ``sm worker
+    --virtual-time``) nothing waits for real: in-process waits jump as in ``run()``, and
+    when nothing runs the worker moves the clock to the next timer in the store, so an
+    execution parked on a Wait days away ends at once with its history saying days passed.
+    Use one virtual-time worker per store (its clock is its own).
     """
 
     def __init__(self, store: DurableStore, *, concurrency: int = 64, lease_seconds: float = 30.0,
                  poll: float = 0.5, park_after: float = 2.0, grace: float = 30.0,
                  max_backoff: float = 30.0, log: Callable[[str], None] | None = None,
                  owner: str | None = None, history_limit: int | bool | None = True,
+                 clock: Clock | None = None,
                  loader: Callable[[MachineRecord], Any] | None = None) -> None:
         self.store = store
+        self.clock: Clock = clock or SystemClock()
         self.loader = loader or load_machine
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
@@ -120,8 +135,9 @@ class Worker:
             claims: list[Claim] = []
             if free > 0:
                 try:
-                    claims = self.store.claim_due(self.owner, now=_now(), lease_seconds=self.lease_seconds,
-                                                  limit=free)
+                    claims = self.store.claim_due(self.owner, now=self.now(),
+                                                  lease_seconds=self.lease_seconds, limit=free,
+                                                  exclude=tuple(self._active))
                     if backoff:
                         self.log("worker: the store answers again; resuming")
                     backoff = 0.0
@@ -138,6 +154,10 @@ class Worker:
             await self._sleep(self._idle_wait())
         await self._drain()
 
+    def now(self) -> datetime:
+        """The worker's clock as an aware datetime."""
+        return datetime.fromtimestamp(self.clock.now(), UTC)
+
     def _idle_wait(self) -> float:
         try:
             wake = self.store.next_wakeup()
@@ -145,7 +165,11 @@ class Worker:
             return self.poll
         if wake is None:
             return self.poll
-        return max(0.0, min(self.poll, (wake - _now()).total_seconds()))
+        jump = getattr(self.clock, "advance_to", None)
+        if jump is not None and not self._active and wake > self.now():
+            jump(wake.timestamp())  # virtual time: nothing runs until then, skip the wait
+            return 0.0
+        return max(0.0, min(self.poll, (wake - self.now()).total_seconds()))
 
     async def _sleep(self, seconds: float) -> None:
         assert self._wake is not None
@@ -191,11 +215,16 @@ class Worker:
                 self.log(f"worker: {arn}: its state machine version is not stored; skipped")
                 store.release_lease(lease)
                 return
-            machine = self.loader(machine_record)
+            try:
+                machine = self.loader(machine_record)
+            except (DefinitionError, ResourceNotFoundError) as error:
+                self._cannot_load(record, lease, error)
+                return
             result: Advance = await advance(
                 store, record, machine, lease, due_keys=[t.key for t in claim.due],
                 lease_seconds=self.lease_seconds, park_after=self.park_after,
-                stopping=lambda: self._stopping, history_limit=self.history_limit)
+                stopping=lambda: self._stopping, history_limit=self.history_limit,
+                base_clock=self.clock)
             self.dispatches += result.dispatches
             if result.status != "RUNNING":
                 self.finished[arn] = result.status
@@ -207,6 +236,27 @@ class Worker:
             self.log(f"worker: {arn}: {type(error).__name__}: {error}")
             with contextlib.suppress(StoreError):
                 store.release_lease(lease)
+
+
+    def _cannot_load(self, record: ExecutionRecord, lease: Lease, error: Exception) -> None:
+        """The stored machine no longer loads here (a resource this process cannot or may
+        not resolve, e.g. ``sm serve`` under a stricter policy): the execution fails with
+        States.Runtime naming why, rather than being claimed again and again."""
+        from statemachine.durable.contract import ExecutionUpdate
+        from statemachine.durable.runner import cancel_waiting_tokens, event_record
+        from statemachine.history import Event
+
+        cause = f"the state machine cannot be loaded: {error}"
+        now = self.now()
+        event = Event(record.last_event_id + 1, record.last_event_id, now.timestamp(),
+                      "ExecutionFailed", {"error": "States.Runtime", "cause": cause})
+        self.log(f"worker: {record.arn}: {cause}")
+        self.store.append(record.arn, [event_record(event)], after=record.last_event_id,
+                          lease=lease, update=ExecutionUpdate(
+                              status="FAILED", stop_date=now, error="States.Runtime",
+                              cause=cause), cancel_timers="all", release=True)
+        cancel_waiting_tokens(self.store, record.arn)
+        self.finished[record.arn] = "FAILED"
 
 
 async def run_one(store: DurableStore, arn: str, *, poll: float = 0.2, park_after: float = 2.0,

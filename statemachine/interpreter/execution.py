@@ -268,7 +268,7 @@ class Runtime:
 
     def map_run(self, state: Any, run_arn: str) -> ChildRuns:
         """The child executions of one Distributed Map run (``state`` is its MapState)."""
-        return ChildRuns(self)
+        return ChildRuns(self, run_arn)
 
     def task_token(self) -> str:
         """A new ``.waitForTaskToken`` task token (a UUID drawn from the run's random
@@ -291,8 +291,10 @@ class ChildRuns:
     run), ``begin`` once the items are known, ``run`` per child execution, and ``end`` with
     the run's final status (not called when the execution is cancelled)."""
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, run_arn: str) -> None:
         self.runtime = rt.child()
+        #: the Map Run's ARN (a durable runtime makes it unique to its execution)
+        self.run_arn = run_arn
 
     def started_event(self, run_arn: str) -> tuple[str, dict[str, Any]]:
         return "MapRunStarted", {"mapRunArn": run_arn}

@@ -291,6 +291,7 @@ async def _distributed(rt: Runtime, state: MapState, frame: Frame, value: JSON, 
     run_id = uuid.UUID(int=rt.rng.getrandbits(128), version=4)
     run_arn = f"{machine_arn.replace(':stateMachine:', ':mapRun:')}/{label}:{run_id}"
     runs = rt.map_run(state, run_arn)  # child executions keep their own histories
+    run_arn = runs.run_arn
     rt.emit(frame, *runs.started_event(run_arn))
     started = frame.last_id
     io = None  # ItemReader / ResultWriter (interpreter/itemio.py), imported only when present

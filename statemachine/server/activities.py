@@ -22,8 +22,8 @@ from statemachine.durable.catalog import ActivityTask
 from statemachine.errors import ResourceNotFoundError, StatesError
 
 if TYPE_CHECKING:
+    from statemachine.durable.catalog import Catalog
     from statemachine.resources.base import ResourceHandler, TaskRequest
-    from statemachine.server.backend import Backend
 
 __all__ = ["ActivityQueue"]
 
@@ -34,8 +34,8 @@ class ActivityQueue:
 
     activity_queue = True
 
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
         self._lock = threading.Lock()
         self._waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
 
@@ -51,7 +51,7 @@ class ActivityQueue:
         token = request.task_token
         if token is None:  # not run by an interpreter that knows activity_queue
             raise StatesError("States.Runtime", f"activity {arn} needs a task token")
-        catalog = self.backend.catalog
+        catalog = self.catalog
         if catalog.activity(arn) is None:
             raise StatesError("States.Runtime", f"Activity Does Not Exist: '{arn}'")
         execution = request.context.get("Execution")

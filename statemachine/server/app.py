@@ -29,6 +29,7 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from statemachine.server import api, callbacks
 from statemachine.server.auth import COOKIE, bearer_ok, refused
@@ -129,8 +130,8 @@ class TokenGate:
         given = request.query_params.get("token")
         if request.method == "GET" and given is not None and bearer_ok(
                 {"authorization": f"Bearer {given}"}, token):
-            query = "&".join(f"{k}={v}" for k, v in request.query_params.multi_items()
-                             if k != "token")
+            query = urlencode([(k, v) for k, v in request.query_params.multi_items()
+                               if k != "token"])
             target = request.url.path + (f"?{query}" if query else "")
             response: Any = RedirectResponse(target, status_code=303)
             response.set_cookie(COOKIE, token, httponly=True, samesite="strict")

@@ -10,14 +10,13 @@ the API calls them on threads (operations run in Starlette's thread pool).
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from statemachine.durable.catalog import Catalog, CatalogSql
 from statemachine.errors import DefinitionError, ResourceNotFoundError
-from statemachine.server.activities import ActivityQueue
+from statemachine.server.builder import MachineBuilder
 from statemachine.server.protocol import AwsError
 from statemachine.service import Service
 
@@ -64,15 +63,13 @@ class Backend:
         self.config = config
         self.service = Service(config.db)
         self.store: DurableStore = self.service.store
-        self._registry: ResourceRegistry | None = None
         if not isinstance(self.store, CatalogSql):
             raise TypeError(f"sm serve needs a SQL store (SQLite or PostgreSQL), not {self.store!r}")
         self.catalog: Catalog = self.store
-        self._built: dict[tuple[str, str], StateMachine] = {}
-        self._lock = threading.Lock()
+        self.machines = MachineBuilder(self.catalog, config.policy, config.resources)
+        self.activities = self.machines.activities
         #: set by the in-process worker hook: look for due work now (any thread)
         self.wake_worker: Callable[[], None] = _nothing
-        self.activities = ActivityQueue(self)
 
     def executions_started(self) -> None:
         """A start or redrive was stored: let the in-process worker pick it up at once."""
@@ -84,12 +81,7 @@ class Backend:
     # -- machines under the policy ---------------------------------------------------------
     def registry(self) -> ResourceRegistry:
         """The registry API machines resolve their resources with (policy + resource map)."""
-        with self._lock:
-            if self._registry is None:
-                registry = self.config.policy.registry(self.config.resources)
-                registry.register_resolver("arn:aws:states:", self.activities.resolve)
-                self._registry = registry
-            return self._registry
+        return self.machines.registry()
 
     def build(self, definition: str, name: str, machine_type: str) -> StateMachine:
         """Validate, compile and resolve an API definition (JSON text). Raises InvalidDefinition
@@ -116,21 +108,8 @@ class Backend:
                            f"Invalid State Machine Definition: '{error}'") from None
 
     def loader(self, record: MachineRecord) -> Any:
-        """The worker's machine builder: API machines (no ``source`` file) under the policy;
-        machines the operator started from files as ``sm worker`` builds them."""
-        from statemachine.durable.worker import load_machine
-
-        if record.source:
-            return load_machine(record)
-        key = (record.arn, record.version)
-        found = self._built.get(key)
-        if found is None:
-            from statemachine.api import load
-
-            found = load(record.definition.encode("utf-8"), name=record.name,
-                         machine_type=record.type, resources=self.registry())
-            self._built[key] = found
-        return found
+        """The in-process worker's machine builder (see statemachine.server.builder)."""
+        return self.machines.loader(record)
 
 
 def _nothing() -> None:

@@ -90,6 +90,8 @@ def start_execution(backend: Backend, p: Params) -> dict[str, Any]:
         started = service_call(backend.service.start_stored, found.record, value, name=name)
     except ValueError as error:  # InvalidJsonError: NaN, nesting too deep...
         raise AwsError("InvalidExecutionInput", f"Invalid Execution Input: {error}") from None
+    if found.version is not None:
+        backend.catalog.note_version(started["executionArn"], found.version.arn)
     backend.executions_started()
     return {"executionArn": started["executionArn"],
             "startDate": _epoch_of(started["startDate"])}
@@ -137,6 +139,9 @@ def describe_execution(backend: Backend, p: Params) -> dict[str, Any]:
     arn = _execution_arn(p)
     included = p.choice("includedData", ("ALL_DATA", "METADATA_ONLY"), default="ALL_DATA")
     out: dict[str, Any] = aws_dates(service_call(backend.service.describe, arn))
+    version = backend.catalog.version_of(arn)
+    if version is not None:
+        out["stateMachineVersionArn"] = version
     if included == "METADATA_ONLY":
         for key in ("input", "output"):
             if key in out:
@@ -152,15 +157,25 @@ def list_executions(backend: Backend, p: Params) -> dict[str, Any]:
     redrive = p.choice("redriveFilter", ("REDRIVEN", "NOT_REDRIVEN"))
     if machine is None and map_run is None:
         raise AwsError("ValidationException", "Must specify either a stateMachineArn or a mapRunArn")
+    version: str | None = None
     if machine is not None:
         found = resolve_machine(backend, machine)
+        version = found.version.arn if found.version is not None else None
         machine = found.arn
     if map_run is not None:
         parse_arn(map_run, "mapRun")
-    listing = f"ListExecutions:{machine}:{map_run}:{status}:{redrive}"
+    listing = f"ListExecutions:{machine}:{version}:{map_run}:{status}:{redrive}"
     start, size = offset_of(p, listing), page_size(p)
-    rows = service_call(backend.service.list, status=status, machine=machine,
-                        map_run_arn=map_run, redrive_filter=redrive, limit=start + size + 1)
+    if version is None:
+        rows = service_call(backend.service.list, status=status, machine=machine,
+                            map_run_arn=map_run, redrive_filter=redrive, limit=start + size + 1)
+    else:  # a version ARN: the executions started from it
+        of_version = backend.catalog.executions_of_version(version)
+        rows = [row for row in service_call(backend.service.list, status=status,
+                                            machine=machine, redrive_filter=redrive)
+                if row["executionArn"] in of_version]
+        for row in rows:
+            row["stateMachineVersionArn"] = version
     out: dict[str, Any] = {"executions": aws_dates(rows[start:start + size])}
     if len(rows) > start + size:
         out["nextToken"] = token_for(listing, start + size)

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +132,80 @@ def test_sigkill_at_twenty_points_resumes_to_the_same_output(db: str, tmp_path: 
         assert over == {}, f"completed tasks ran again: {over}"
     assert kill_points >= 20
     service.close()
+
+
+def in_flight_tree(service: Service, arn: str) -> set[str]:
+    """``in_flight`` over an execution and its Distributed Map children."""
+    names = in_flight(service, arn)
+    for run in service.list_map_runs(arn)["mapRuns"]:
+        for child in service.list(map_run_arn=run["mapRunArn"]):
+            names |= in_flight_tree(service, child["executionArn"])
+    return names
+
+
+def test_sigkill_replays_item_selector_values_and_keeps_finished_children(db: str,
+                                                                        tmp_path: Path) -> None:
+    # ItemSelectors draw States.UUID() (inline and distributed Maps); each item's Task gets
+    # the value and returns it, so a replay that drew another value shows as id != value.
+    # Children that finished before a kill are not run again (their Tasks are not repeated).
+    value = {"items": list(range(16))}
+    env = environment(tmp_path, "selector-reference")
+    reference = sm("start", str(FLOWS / "selector_crash.yaml"), "--db", db, "--input",
+                   json.dumps(value), "--seed", "77", "--name", "selector-reference", env=env
+                   ).stdout.strip()
+    finish(db, env)
+    service = Service(db)
+    expected = json.loads(service.describe(reference)["output"])
+    rng = random.Random(1201)
+    env = environment(tmp_path, "selector-crash")
+    env["SM_CRASH_SLEEP"] = "0"
+    env["SM_CRASH_JITTER"] = "0.06"  # tasks end in another order than their replay's
+    arn = sm("start", str(FLOWS / "selector_crash.yaml"), "--db", db, "--input",
+             json.dumps(value), "--seed", "77", "--name", "selector-crash", env=env).stdout.strip()
+    allowed: dict[str, int] = {}
+    kills = 0
+    for _ in range(6):
+        if service.describe(arn)["status"] != "RUNNING":
+            break
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "cli", "worker", "--db", db, "--lease", "1", "--poll", "0.05"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.4, 1.0))
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        kills += 1
+        for name in in_flight_tree(service, arn):
+            allowed[name] = allowed.get(name, 0) + 1
+    finish(db, env)
+    described = service.describe(arn)
+    assert described["status"] == "SUCCEEDED", described
+    output = json.loads(described["output"])
+    for item in output["inline"] + output["distributed"]:
+        assert item["id"] == item["task"]["value"], item
+    assert output == expected  # same seed, same values, however often it was killed
+    assert len({item["id"] for item in output["inline"] + output["distributed"]}) == 32
+    counts: dict[str, int] = {}
+    for name in Path(env["SM_CRASH_LOG"]).read_text().split():
+        counts[name] = counts.get(name, 0) + 1
+    assert set(counts) == {*(f"inline-{i}" for i in range(16)), *(f"child-{i}" for i in range(16))}
+    over = {name: n for name, n in counts.items() if n > 1 + allowed.get(name, 0)}
+    assert over == {}, f"completed tasks ran again: {over}"
+    assert kills >= 2
+    service.close()
+
+
+def test_sm_worker_virtual_time_skips_a_wait_of_days(db: str, tmp_path: Path) -> None:
+    env = environment(tmp_path, "virtual")
+    arn = sm("start", str(FLOWS / "waits.yaml"), "--db", db, "--input",
+             json.dumps({"seconds": 2 * 24 * 3600}), env=env).stdout.strip()
+    sm("worker", "--db", db, "--virtual-time", "--until-idle", "--poll", "0.05", env=env,
+       timeout=60)
+    described = json.loads(sm("executions", "describe", arn, "--db", db, "--json",
+                              env=env).stdout)
+    assert described["status"] == "SUCCEEDED"
+    history = json.loads(sm("executions", "history", arn, "--db", db, "--json", env=env).stdout)
+    stamps = {e["type"]: datetime.fromisoformat(e["timestamp"]) for e in history["events"]}
+    assert stamps["WaitStateExited"] - stamps["WaitStateEntered"] >= timedelta(days=2)
 
 
 def test_two_processes_answer_a_callback(db: str, tmp_path: Path) -> None:

@@ -296,3 +296,33 @@ def test_a_worker_that_stops_mid_run_leaves_the_execution_resumable(service: Ser
     work(service.store)
     assert {service.describe(arn)["status"] for arn in (first, second)} == {"SUCCEEDED"}
     assert sorted(calls(crash_log)) == sorted(f"{i}-{n}" for i in "ab" for n in (1, 2, 3))
+
+
+def test_virtual_time_worker_ends_a_wait_of_days_at_once(service: Service, crash_log: Path) -> None:
+    # issue 12 item 4: a Wait three days away parks, and a worker on a VirtualClock moves
+    # its clock to the timer instead of waiting: the history says three days passed
+    from statemachine.clock import VirtualClock
+
+    clock = VirtualClock()
+    service = Service(service.store, clock=clock)
+    days = 3 * 24 * 3600
+    arn = service.start(FLOWS / "waits.yaml", {"seconds": days})["executionArn"]
+    worker = Worker(service.store, poll=0.05, park_after=2, clock=clock, log=lambda _: None)
+
+    def parked() -> bool:
+        return not worker._active and any(t.kind == "wait" for t in service.store.timers(arn))
+
+    async def until(done: Callable[[], bool]) -> None:
+        await asyncio.wait_for(worker.run(until=done), 60)  # a bound, not a measurement
+
+    asyncio.run(until(parked))  # parked: a timer three days ahead, no lease, no coroutine
+    [timer] = service.store.timers(arn)
+    assert (timer.due - datetime.now(UTC)).total_seconds() > days - 60
+    assert service.store.lease(arn) is None
+    asyncio.run(until(lambda: arn in worker.finished))
+    described = service.describe(arn)
+    assert described["status"] == "SUCCEEDED"
+    events = {e["type"]: e for e in service.history(arn)}
+    waited = events["WaitStateExited"]["timestamp"] - events["WaitStateEntered"]["timestamp"]
+    assert waited.total_seconds() >= days
+    assert clock.now() - datetime.now(UTC).timestamp() >= days - 60  # virtual, not real, days

@@ -444,6 +444,22 @@ def test_claims_take_at_most_limit_and_never_the_same_execution(backend: Backend
     assert one.claim_due("w1", now=T0, lease_seconds=30) == []
 
 
+def test_claims_skip_the_executions_the_caller_excludes(store: DurableStore) -> None:
+    # a worker passes the executions it is advancing: it never claims its own lapsed lease
+    for name in ("a", "b"):
+        new_execution(store, name)
+    [claim_a] = store.claim_due("w1", now=T0, lease_seconds=1,
+                                exclude=[arn("b")])
+    assert claim_a.lease.execution_arn == arn("a")
+    lapsed = at(5)  # a's lease lapsed; b is still due
+    assert store.claim_due("w1", now=lapsed, lease_seconds=1, limit=5,
+                           exclude=[arn("a"), arn("b")]) == []
+    [claim_b] = store.claim_due("w1", now=lapsed, lease_seconds=1, limit=5, exclude=[arn("a")])
+    assert claim_b.lease.execution_arn == arn("b")
+    [again] = store.claim_due("w2", now=lapsed, lease_seconds=1, limit=5)
+    assert (again.lease.execution_arn, again.recovered) == (arn("a"), True)
+
+
 def test_two_processes_claiming_at_once_share_the_work(backend: Backend,
                                                        tmp_path: Path) -> None:
     store = backend.open()

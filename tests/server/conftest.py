@@ -43,7 +43,7 @@ class RunningServer:
         self.config = config
         self.app = create_app(config)
         self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning",
-                                                    lifespan="on"))
+                                                    lifespan="on", timeout_graceful_shutdown=5))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
                                        daemon=True)
         self.thread.start()

@@ -7,6 +7,7 @@ Failure / Heartbeat, and their AWS errors."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -196,5 +197,35 @@ def test_version_arn_starts_that_version(sm_server: RunningServer) -> None:
     sfn.update_state_machine(stateMachineArn=machine, definition=json.dumps(two))
     old = sfn.start_execution(stateMachineArn=machine + ":1")["executionArn"]
     new = sfn.start_execution(stateMachineArn=machine)["executionArn"]
-    assert json.loads(wait_status(sfn, old)["output"]) == 1
+    described = wait_status(sfn, old)
+    assert json.loads(described["output"]) == 1
+    assert described["stateMachineVersionArn"] == machine + ":1"
+    assert "stateMachineVersionArn" not in wait_status(sfn, new)
     assert json.loads(wait_status(sfn, new)["output"]) == 2
+    of_version = sfn.list_executions(stateMachineArn=machine + ":1")["executions"]
+    assert [e["executionArn"] for e in of_version] == [old]
+    assert of_version[0]["stateMachineVersionArn"] == machine + ":1"
+    assert len(sfn.list_executions(stateMachineArn=machine)["executions"]) == 2
+
+
+def test_an_answer_after_the_heartbeat_deadline_is_task_timed_out(sm_server: RunningServer,
+                                                                   tmp_path: Path) -> None:
+    sfn = sm_server.client()
+    beat = json.loads(json.dumps(APPROVAL))
+    beat["States"]["Ask"].update(HeartbeatSeconds=1, Catch=[
+        {"ErrorEquals": ["States.HeartbeatTimeout"], "Next": "Later"}])
+    beat["States"]["Later"] = {"Type": "Wait", "Seconds": 60, "Next": "Done"}
+    machine = create(sfn, "beat", beat)
+    arn = sfn.start_execution(stateMachineArn=machine, input='{"order": 5}')["executionArn"]
+    token = read_token(tmp_path / "tokens", "Ask")["token"]
+    deadline = time.monotonic() + 30
+    while not any(e["type"] == "WaitStateEntered" for e in
+                  sfn.get_execution_history(executionArn=arn)["events"]):
+        assert time.monotonic() < deadline, "the heartbeat timeout was not caught"
+        time.sleep(0.1)
+    with pytest.raises(sfn.exceptions.TaskTimedOut) as caught:
+        sfn.send_task_success(taskToken=token, output="{}")
+    assert caught.value.response["Error"]["Message"] == "Task Timed Out"
+    with pytest.raises(sfn.exceptions.TaskTimedOut):
+        sfn.send_task_heartbeat(taskToken=token)
+    sfn.stop_execution(executionArn=arn)

@@ -1,9 +1,13 @@
 """A restart of the server loses nothing: executions waiting on a callback or an activity
-when the server stops are answered after it starts again on the same database."""
+when the server stops are answered after it starts again on the same database (SQLite, and
+PostgreSQL when a server answers on 127.0.0.1:5432)."""
 
 from __future__ import annotations
 
 import json
+import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,11 +22,32 @@ CALLBACK = {"StartAt": "Ask", "States": {
     "Done": {"Type": "Pass", "End": True}}}
 
 
-def test_restart_while_waiting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A SQLite file, or a PostgreSQL schema of its own (dropped afterwards)."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "server.db")
+        return
+    try:
+        import psycopg
+
+        user = os.environ.get("PGUSER", "postgres")
+        conninfo = f"host=127.0.0.1 port=5432 dbname=test user={user} connect_timeout=3"
+        psycopg.connect(conninfo).close()
+    except Exception as error:
+        pytest.skip(f"PostgreSQL not tested: no server at 127.0.0.1:5432 ({error})")
+    schema = f"sm_h3_serve_{uuid.uuid4().hex[:10]}"
+    yield f"postgresql://{user}@127.0.0.1:5432/test?schema={schema}"
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")  # type: ignore[arg-type]  # test-built SQL
+
+
+def test_restart_while_waiting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                               database: str) -> None:
     tokens = tmp_path / "tokens"
     tokens.mkdir()
     monkeypatch.setenv("SM_TEST_TOKENS", str(tokens))
-    with RunningServer(config(tmp_path)) as first:
+    with RunningServer(config(tmp_path, db=database)) as first:
         sfn = first.client()
         machine = sfn.create_state_machine(name="wait", definition=json.dumps(CALLBACK),
                                            roleArn=ROLE)["stateMachineArn"]
@@ -36,7 +61,7 @@ def test_restart_while_waiting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         queued = sfn.start_execution(stateMachineArn=reviewed, name="r",
                                      input='{"doc": 9}')["executionArn"]
         assert wait_status(sfn, queued, timeout=0.5)["status"] == "RUNNING"
-    with RunningServer(config(tmp_path)) as second:
+    with RunningServer(config(tmp_path, db=database)) as second:
         sfn = second.client()
         assert sfn.describe_execution(executionArn=waiting)["status"] == "RUNNING"
         assert [m["name"] for m in sfn.list_state_machines()["stateMachines"]] == ["review", "wait"]
