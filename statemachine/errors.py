@@ -53,6 +53,9 @@ The exception tree (tests/unit/test_error_tree.py checks it against the code)::
     ├── ValueError
     │   ├── InvalidJsonError         input or a value that is not JSON (values.py): run(), start()
     │   ├── SubstitutionsError       a substitutions file or NAME=VALUE (templates.py)
+    │   ├── SmtpConfigError          a resource map's smtp: section (resources/smtp.py; load()
+    │   │                            reports it as a ResourceMapError)
+    │   ├── CallbackConfigError      a callbacks: section or its secret (resources/callback_links.py)
     │   │   -- the grammars' errors; they never leave load() (each becomes a DefinitionError
     │   │      diagnostic) or a state (a StatesError):
     │   ├── CompileError             compiler.py
