@@ -67,7 +67,6 @@ The exception tree (tests/unit/test_error_tree.py checks it against the code)::
     │   ├── JsonataEvaluationError   expressions/jsonata/adapter.py (-> States.QueryEvaluationError)
     │   └── UnsupportedResultError   expressions/jsonata/adapter.py
     ├── PathNotFound                 a JSONPath that selects nothing (-> a StatesError)
-    ├── AwsError                     sm serve's answer in AWS's error shape (server/protocol.py)
     └── (anything a task handler raises becomes StatesError(type(exc).__name__, cause) at the
         handler boundary, the way AWS Lambda reports ``errorType``)
 
