@@ -792,10 +792,16 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
 
 def cancel_waiting_tokens(store: DurableStore, execution_arn: str,
                           now: datetime | None = None) -> None:
-    """Close the tokens an ended execution still had WAITING (answers then fail)."""
+    """Close the tokens an ended execution still had WAITING (answers then fail): TIMED_OUT
+    when a deadline of the token has passed (AWS answers those with TaskTimedOut), else
+    CANCELLED (TaskDoesNotExist)."""
+    now = now or _now()
     for token in store.task_tokens(execution_arn, status="WAITING"):
+        late = any(deadline is not None and deadline <= now
+                   for deadline in (token.timeout_at, token.heartbeat_at))
         with contextlib.suppress(StoreError):
-            store.close_task_token(token.token, "CANCELLED", now=now or _now(), wake=False)
+            store.close_task_token(token.token, "TIMED_OUT" if late else "CANCELLED", now=now,
+                                   wake=False)
 
 
 def _release_quietly(store: DurableStore, lease: Lease) -> None:

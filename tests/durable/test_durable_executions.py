@@ -326,3 +326,48 @@ def test_virtual_time_worker_ends_a_wait_of_days_at_once(service: Service, crash
     waited = events["WaitStateExited"]["timestamp"] - events["WaitStateEntered"]["timestamp"]
     assert waited.total_seconds() >= days
     assert clock.now() - datetime.now(UTC).timestamp() >= days - 60  # virtual, not real, days
+
+
+def _parked_on_heartbeat_callback(service: Service) -> tuple[str, str, Worker, Any]:
+    """Start flows/heartbeat.yaml on a virtual clock; return (arn, token, worker, clock) once
+    the execution is parked on its callback."""
+    from statemachine.clock import VirtualClock
+
+    clock = VirtualClock()
+    service.clock = clock
+    arn = service.start(FLOWS / "heartbeat.yaml", {})["executionArn"]
+    worker = Worker(service.store, poll=0.05, park_after=2, clock=clock, log=lambda _: None)
+
+    def parked() -> bool:
+        return not worker._active and bool(service.task_tokens(arn)) and bool(service.store.timers(arn))
+
+    asyncio.run(asyncio.wait_for(worker.run(until=parked), 60))  # a bound, not a measurement
+    [token] = service.task_tokens(arn)
+    return arn, token, worker, clock
+
+
+def test_a_heartbeat_sent_while_parked_moves_the_heartbeat_deadline(service: Service) -> None:
+    # AWS SendTaskHeartbeat: HeartbeatSeconds count again from the heartbeat. Sent 30 s
+    # after the task started, the task may not time out before 30 + 60 s.
+    arn, token, worker, clock = _parked_on_heartbeat_callback(service)
+    clock.advance_to(clock.now() + 30)
+    service.send_task_heartbeat(token)
+    asyncio.run(asyncio.wait_for(worker.run(until=lambda: arn in worker.finished), 60))
+    events = {e["type"]: e for e in service.history(arn)}
+    assert events["TaskTimedOut"]["taskTimedOutEventDetails"]["error"] == "States.HeartbeatTimeout"
+    waited = events["TaskTimedOut"]["timestamp"] - events["TaskSubmitted"]["timestamp"]
+    assert waited.total_seconds() >= 30 + 60 - 1
+
+
+def test_answering_a_token_whose_task_timed_out_is_task_timed_out(service: Service) -> None:
+    # AWS: SendTaskSuccess/Failure/Heartbeat on a task that timed out fail with TaskTimedOut,
+    # also once its execution has ended because of the timeout
+    arn, token, worker, _ = _parked_on_heartbeat_callback(service)
+    asyncio.run(asyncio.wait_for(worker.run(until=lambda: arn in worker.finished), 60))
+    assert service.describe(arn)["status"] == "FAILED"
+    with pytest.raises(TaskTimedOut):
+        service.send_task_success(token, {})
+    with pytest.raises(TaskTimedOut):
+        service.send_task_failure(token, "Late")
+    with pytest.raises(TaskTimedOut):
+        service.send_task_heartbeat(token)
