@@ -278,8 +278,10 @@ class DurableRuntime(Runtime):
         self.record = record
         self.lease = lease
         self.seed = record.seed
-        self.tokens = _Tokens(self)
-        self.heartbeats = _Heartbeats(self)
+        #: the callbacks waited on (answers from the store) and their heartbeats: typed
+        #: views of ``tokens`` and ``heartbeats``
+        self.callbacks = self.tokens = _Tokens(self)
+        self.beats = self.heartbeats = _Heartbeats(self)
         self._real = handlers_by_resource
         self._dispatchers: dict[str, _Dispatch] = {}
         self._by_key: dict[tuple[Path, int, str], list[_Stored]] = {}
@@ -568,10 +570,33 @@ class _Tokens(dict[str, "asyncio.Future[JSON]"]):
             return
         if found is None or future.done():
             return
-        if found.status == "SUCCEEDED":
-            future.set_result(json.loads(found.output) if found.output is not None else None)
-        elif found.status == "FAILED":
-            future.set_exception(StatesError(found.error, found.cause, recorded=True))
+        _settle(future, found)
+
+    def look(self) -> None:
+        """While the execution runs here (not parked): settle the callbacks answered, and
+        restore the heartbeats sent, by any process since the last look."""
+        for token, future in list(self.items()):
+            if future.done():
+                continue
+            try:
+                found = self.rt.store.task_token(token)
+            except StoreError as error:
+                self.rt.suspend(error)
+                return
+            if found is None:
+                continue
+            if found.status == "WAITING":
+                self.rt.beats.restore(token, found)
+            else:
+                _settle(future, found)
+
+
+def _settle(future: asyncio.Future[JSON], found: TaskTokenRecord) -> None:
+    """Give a callback's future the answer stored for its token (if answered)."""
+    if found.status == "SUCCEEDED":
+        future.set_result(json.loads(found.output) if found.output is not None else None)
+    elif found.status == "FAILED":
+        future.set_exception(StatesError(found.error, found.cause, recorded=True))
 
 
 class _Heartbeats(dict[str, Callable[[], None]]):
@@ -580,15 +605,31 @@ class _Heartbeats(dict[str, Callable[[], None]]):
     def __init__(self, rt: DurableRuntime) -> None:
         super().__init__()
         self.rt = rt
+        self._restored: dict[str, datetime] = {}  # the stored heartbeat last restored
 
     def __setitem__(self, token: str, beat: Callable[[], None]) -> None:
         super().__setitem__(token, beat)
+        self._restored.pop(token, None)
         try:
             found = self.rt.store.task_token(token)
         except StoreError:
             return
-        if found is None or found.heartbeat_at is None or found.heartbeat_seconds is None:
+        if found is not None:
+            self.restore(token, found)
+
+    def pop(self, token: str, default: Any = None) -> Any:
+        self._restored.pop(token, None)
+        return super().pop(token, default)
+
+    def restore(self, token: str, found: TaskTokenRecord) -> None:
+        """Beat ``token``'s task at the time of its last stored heartbeat, once per stored
+        heartbeat (a SendTaskHeartbeat from any process)."""
+        beat = self.get(token)
+        if beat is None or found.heartbeat_at is None or found.heartbeat_seconds is None:
             return
+        if self._restored.get(token) == found.heartbeat_at:
+            return
+        self._restored[token] = found.heartbeat_at
         last = found.heartbeat_at.timestamp() - found.heartbeat_seconds
         if last > found.created.timestamp():
             reset = _logical.set(last)
@@ -624,21 +665,35 @@ async def _quiet(clock: DurableClock, rounds: int = 20) -> bool:
     return True
 
 
+#: seconds between looks in the store for answers to (and heartbeats of) the callbacks an
+#: execution waits on while a worker holds it in memory (parked ones are woken by a timer)
+LOOK_EVERY: Final = 0.25
+
+
 async def drive(rt: DurableRuntime, main: asyncio.Future[Any], clock: DurableClock, *,
                 park_after: float, renew: Callable[[], None], renew_every: float,
                 stopping: Callable[[], bool]) -> float | None:
     """Wait for ``main`` to finish; return None then, else the earliest sleeper's due time
     (``inf`` when none) once the run is idle and should park."""
     next_renew = time.monotonic() + renew_every
+    next_look = time.monotonic() + LOOK_EVERY
     while not main.done():
         waiter = asyncio.ensure_future(clock.changed.wait())
         due = min(clock.sleepers.values(), default=None)
         timeout = renew_every if due is None else max(0.0, min(renew_every, due - clock.base.now()) + 0.001)
+        waiting = [each.callbacks for each in (rt, *rt.descendants()) if each.callbacks]
+        if waiting:  # callbacks held here: look for answers from other processes
+            timeout = min(timeout, max(0.0, next_look - time.monotonic()))
         await asyncio.wait({main, waiter}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
         clock.changed.clear()
         if main.done():
             break
+        if waiting and time.monotonic() >= next_look:
+            for tokens in waiting:
+                tokens.look()
+            next_look = time.monotonic() + LOOK_EVERY
+            await asyncio.sleep(0)  # let a settled callback run before deciding to park
         if time.monotonic() >= next_renew:
             renew()
             next_renew = time.monotonic() + renew_every

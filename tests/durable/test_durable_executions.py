@@ -371,3 +371,58 @@ def test_answering_a_token_whose_task_timed_out_is_task_timed_out(service: Servi
         service.send_task_failure(token, "Late")
     with pytest.raises(TaskTimedOut):
         service.send_task_heartbeat(token)
+
+
+def _answer_while_held(service: Service, act: Callable[[Service, str], None]) -> str:
+    """Run flows/short_callback.yaml in a worker that keeps it in memory (park_after 5 s,
+    above its HeartbeatSeconds 2); ``act(other, token)`` runs on another thread with a
+    Service of its own once the token exists. Returns the ARN once the execution ended."""
+    import threading
+    import time
+
+    arn = service.start(FLOWS / "short_callback.yaml", {})["executionArn"]
+    worker = Worker(service.store, poll=0.05, park_after=5, lease_seconds=30, log=lambda _: None)
+    failures: list[BaseException] = []
+
+    def other_process() -> None:
+        other = Service(service.store)
+        try:
+            deadline = time.monotonic() + 30  # a bound, not a measurement
+            while not other.task_tokens(arn) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            [token] = other.task_tokens(arn)
+            act(other, token)
+        except BaseException as error:  # reported by the test thread
+            failures.append(error)
+
+    thread = threading.Thread(target=other_process)
+    thread.start()
+    asyncio.run(asyncio.wait_for(worker.run(until=lambda: arn in worker.finished), 60))
+    thread.join(30)
+    assert not failures, failures
+    return arn
+
+
+def test_an_answer_reaches_a_callback_the_worker_holds_in_memory(service: Service) -> None:
+    # issue 12 item 5: answered from anywhere, within its deadlines, the task succeeds
+    arn = _answer_while_held(service, lambda other, token: other.send_task_success(token, {"ok": 1}))
+    described = service.describe(arn)
+    assert described["status"] == "SUCCEEDED", described
+    assert json.loads(described["output"]) == {"ok": 1}
+
+
+def test_heartbeats_reach_a_callback_the_worker_holds_in_memory(service: Service) -> None:
+    # AWS SendTaskHeartbeat: each heartbeat restarts HeartbeatSeconds (2 s here); beating
+    # every 0.5 s for 4 s keeps the task alive past its first heartbeat deadline
+    import time
+
+    def beat_then_answer(other: Service, token: str) -> None:
+        for _ in range(8):
+            time.sleep(0.5)
+            other.send_task_heartbeat(token)
+        other.send_task_success(token, {"alive": True})
+
+    arn = _answer_while_held(service, beat_then_answer)
+    described = service.describe(arn)
+    assert described["status"] == "SUCCEEDED", described
+    assert json.loads(described["output"]) == {"alive": True}
