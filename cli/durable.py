@@ -182,6 +182,15 @@ def command(args: argparse.Namespace) -> int:
 def _service(args: argparse.Namespace) -> Any:
     from statemachine.service import Service
 
+    if args.command not in ("start", "run"):  # reading or answering: a database must exist
+        from pathlib import Path
+
+        from statemachine.durable import StoreUnavailable
+
+        target = _where(args.db)
+        if not target.startswith(("postgresql:", "postgres:")) and not Path(target).exists():
+            raise StoreUnavailable(f"no database at {target} (sm start FILE --db PATH or "
+                                   "sm run FILE --db PATH creates one)")
     return Service(args.db)
 
 

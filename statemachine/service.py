@@ -13,7 +13,7 @@ can call it; ``sm worker`` processes (statemachine.durable.worker) do the runnin
 
 Errors (all ``ServiceError``, a StateMachineError): ExecutionAlreadyExists,
 ExecutionDoesNotExist, ExecutionNotRedrivable, ResourceNotFound, TaskDoesNotExist,
-TaskTimedOut, InvalidToken, InvalidOutput, ValidationException; for schedules
+TaskTimedOut, InvalidToken, InvalidOutput, InvalidArn, ValidationException; for schedules
 (EventBridge Scheduler's verbs, see statemachine.schedules.service) also ConflictException
 and ResourceNotFoundException; store failures raise statemachine.durable's StoreError.
 
@@ -57,6 +57,7 @@ __all__ = [
     "ExecutionAlreadyExists",
     "ExecutionDoesNotExist",
     "ExecutionNotRedrivable",
+    "InvalidArn",
     "InvalidOutput",
     "InvalidToken",
     "ResourceNotFound",
@@ -128,6 +129,24 @@ class InvalidToken(ServiceError):
     """The text is not a task token (malformed)."""
 
     code = "InvalidToken"
+
+
+class InvalidArn(ServiceError):
+    """The ARN given is not one of the kind the call takes (AWS InvalidArn)."""
+
+    code = "InvalidArn"
+
+
+def check_arn(arn: str, *kinds: str) -> None:
+    """Raise InvalidArn (AWS's wording) unless ``arn`` is a Step Functions ARN of one of
+    ``kinds`` (``execution``, ``express``, ``mapRun``) with a non-empty name."""
+    parts = arn.split(":") if isinstance(arn, str) else []
+    if len(parts) < 7 or parts[0] != "arn" or not parts[1].startswith("aws") or parts[2] != "states":
+        raise InvalidArn(f"Invalid Arn: 'Invalid ARN prefix: {arn}'")
+    if parts[5] not in kinds:
+        raise InvalidArn(f"Invalid Arn: 'Resource type not valid in this context: {parts[5]}'")
+    if len(parts) < 8 or not all(parts[6:]):
+        raise InvalidArn(f"Invalid Arn: '{arn}'")
 
 
 class InvalidOutput(ServiceError):
@@ -289,6 +308,7 @@ class Service(ScheduleMethods):
 
     # -- reading ----------------------------------------------------------------------------
     def _record(self, arn: str) -> ExecutionRecord:
+        check_arn(arn, "execution", "express")
         found = self.store.execution(arn)
         if found is None:
             raise ExecutionDoesNotExist(f"Execution Does Not Exist: '{arn}'")
@@ -340,6 +360,8 @@ class Service(ScheduleMethods):
         if redrive_filter not in (None, "REDRIVEN", "NOT_REDRIVEN"):
             raise ValidationException(f"redriveFilter must be REDRIVEN or NOT_REDRIVEN, "
                                       f"not {redrive_filter!r}")
+        if map_run_arn is not None:
+            check_arn(map_run_arn, "mapRun")
         if map_run_arn is not None and self.store.map_run(map_run_arn) is None:
             raise ResourceNotFound(f"Map Run Does Not Exist: '{map_run_arn}'")
         machine_arn = None
@@ -384,6 +406,7 @@ class Service(ScheduleMethods):
         failed, timedOut, aborted, total, resultsWritten, failuresNotRedrivable,
         pendingRedrive: counted from the child executions now), redriveCount, redriveDate.
         Raises ResourceNotFound."""
+        check_arn(map_run_arn, "mapRun")
         run = self.store.map_run(map_run_arn)
         if run is None:
             raise ResourceNotFound(f"Map Run Does Not Exist: '{map_run_arn}'")

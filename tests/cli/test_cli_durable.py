@@ -1,0 +1,54 @@
+"""``sm executions|stop|redrive|task`` as a new user meets them: a mistyped --db path and
+a malformed ARN are named, one-line errors (issue 12 item 9), and nothing is written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+ARN = "arn:aws:states:us-east-1:123456789012:execution:hello:e-1"
+TOKEN = "0b7c3a3e-1111-4222-8333-944455556666"
+
+
+@pytest.mark.parametrize("args", [
+    ("executions", "list"),
+    ("executions", "describe", ARN),
+    ("executions", "history", ARN),
+    ("executions", "map-runs", ARN),
+    ("stop", ARN),
+    ("redrive", ARN),
+    ("task", "success", TOKEN, "--output", "{}"),
+    ("task", "heartbeat", TOKEN),
+])
+def test_a_missing_database_is_an_error_and_nothing_is_created(sm, tmp_path: Path,
+                                                                 args: tuple[str, ...]) -> None:
+    # a mistyped --db must not answer "ExecutionDoesNotExist" (or an empty list) from a new,
+    # empty database it has just created
+    missing = tmp_path / "typo" / "executions.db"
+    result = sm(*args, "--db", missing)
+    assert result.returncode == 2, result
+    [line] = result.stderr.splitlines()
+    assert line.startswith("sm: error: database: ") and str(missing) in line
+    assert not missing.parent.exists()
+
+
+@pytest.mark.parametrize("args", [
+    ("executions", "describe", "order-17"),
+    ("executions", "history", "arn:aws:states:us-east-1:123456789012:stateMachine:hello"),
+    ("stop", "not-an-arn"),
+    ("redrive", "arn:aws:lambda:us-east-1:123456789012:function:f"),
+])
+def test_a_malformed_arn_is_invalid_arn(sm, tmp_path: Path, definitions: Path,
+                                        args: tuple[str, ...]) -> None:
+    # AWS DescribeExecution, GetExecutionHistory, StopExecution, RedriveExecution: a string
+    # that is not an execution ARN fails with InvalidArn, not ExecutionDoesNotExist
+    db = tmp_path / "executions.db"
+    started = sm("start", definitions / "hello.yaml", "--db", db, "--json")
+    assert started.returncode == 0, started.stderr
+    assert json.loads(started.stdout)["executionArn"].startswith("arn:aws:states:")
+    result = sm(*args, "--db", db)
+    assert result.returncode == 1, result
+    [line] = result.stderr.splitlines()
+    assert line.startswith("sm: error: InvalidArn: Invalid Arn: "), line
