@@ -390,7 +390,9 @@ def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str] = _COLUMNS) ->
 
         from .common import make_console
 
-        table = Table(*columns)
+        table = Table()
+        for column in columns:  # folded, never cut: ARNs and names are copied from here
+            table.add_column(column, overflow="fold")
         for row in rows:
             table.add_row(*(str(row.get(c, "")) for c in columns))
         make_console(sys.stdout).print(table)

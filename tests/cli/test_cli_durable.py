@@ -52,3 +52,16 @@ def test_a_malformed_arn_is_invalid_arn(sm, tmp_path: Path, definitions: Path,
     assert result.returncode == 1, result
     [line] = result.stderr.splitlines()
     assert line.startswith("sm: error: InvalidArn: Invalid Arn: "), line
+
+
+def test_the_terminal_table_shows_whole_arns(sm, sm_tty, tmp_path: Path, definitions: Path) -> None:
+    # a user copies the ARN from `sm executions list` on a terminal: it must not be cut
+    db = tmp_path / "executions.db"
+    started = sm("start", definitions / "hello.yaml", "--db", db, "--name", "order-17", "--json")
+    arn = json.loads(started.stdout)["executionArn"]
+    code, screen, _ = sm_tty("executions", "list", "--db", db)
+    assert code == 0
+    assert "…" not in screen
+    last_column = "".join(line.split("│")[-2].strip() for line in screen.splitlines()
+                          if line.count("│") > 2)  # executionArn, folded over its rows
+    assert last_column == arn
