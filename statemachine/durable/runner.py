@@ -228,6 +228,19 @@ class DurableClock:
             _logical.set(due)
 
     @contextlib.contextmanager
+    def not_busy(self) -> Iterator[None]:
+        """Inside ``busy``: a handler call that does not run after all (it waits for the
+        execution to park), so the runner may find the execution idle."""
+        self.busy_count -= 1
+        self.ticks += 1
+        self.changed.set()
+        try:
+            yield
+        finally:
+            self.busy_count += 1
+            self.ticks += 1
+
+    @contextlib.contextmanager
     def busy(self) -> Iterator[None]:
         self.busy_count += 1
         self.ticks += 1
@@ -300,6 +313,8 @@ class DurableRuntime(Runtime):
         self.consumed: list[str] = []  # keys of the timers that woke this run
         self.frozen = False
         self.store_error: BaseException | None = None
+        #: true once the worker running this execution stops (advance's ``stopping``)
+        self.stopping: Callable[[], bool] = lambda: False
         self.lost = False
         self.main: asyncio.Future[Any] | None = None
         #: a Distributed Map child not stored yet: its ExecutionStarted, stored with the
@@ -504,6 +519,11 @@ class _Dispatch:
                 raise StatesError(found.details.get("error"), found.details.get("cause"),
                                   recorded=True)
             redelivered = True
+        if rt.root.stopping() and isinstance(rt.clock, DurableClock):
+            # the worker stops: start nothing new here; the execution parks once the tasks
+            # running now have ended (drive), and the next worker dispatches this one
+            with rt.clock.not_busy():
+                await asyncio.get_running_loop().create_future()  # cancelled when it parks
         tokens: list[TaskTokenRecord] = []
         token = getattr(request, "task_token", None)
         if token is not None and info is not None:
@@ -767,6 +787,7 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
         hold_callbacks=False, observer=_observer(record, machine, observability),
         **run_options(record, machine))
     rt.consumed = list(due_keys)
+    rt.stopping = stopping
     if executor is not None:  # Map iterations / Parallel branches on a cluster (executors.py)
         rt.remote = executor
         rt.remote_handlers = machine.remote_payload()

@@ -426,3 +426,29 @@ def test_heartbeats_reach_a_callback_the_worker_holds_in_memory(service: Service
     described = service.describe(arn)
     assert described["status"] == "SUCCEEDED", described
     assert json.loads(described["output"]) == {"alive": True}
+
+
+def test_a_stopping_worker_dispatches_no_new_task(service: Service, crash_log: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # sm worker on SIGTERM: "stops claiming work, lets running tasks finish ... and leaves
+    # every execution resumable" -- the task running then ends, no further task starts here
+    monkeypatch.setenv("SM_CRASH_SLEEP", "0.5")
+    arn = service.start(FLOWS / "three.yaml", {"id": "s"})["executionArn"]
+    worker = Worker(service.store, poll=0.05, park_after=2, lease_seconds=30, log=lambda _: None)
+
+    async def stop_during_the_first_task() -> None:
+        running = asyncio.ensure_future(worker.run())
+        for _ in range(3000):  # a bound, not a measurement
+            if calls(crash_log):
+                break
+            await asyncio.sleep(0.01)
+        worker.stop()
+        await asyncio.wait_for(running, 60)
+
+    asyncio.run(stop_during_the_first_task())
+    assert calls(crash_log) == ["s-1"]
+    assert service.describe(arn)["status"] == "RUNNING"
+    assert service.store.lease(arn) is None or service.store.lease(arn).until <= datetime.now(UTC)  # type: ignore[union-attr]
+    work(service.store)  # the next worker finishes it; s-1 completed and does not run again
+    assert service.describe(arn)["status"] == "SUCCEEDED"
+    assert calls(crash_log) == ["s-1", "s-2", "s-3"]
