@@ -160,8 +160,15 @@ def command(args: argparse.Namespace) -> int:
     from statemachine.errors import DefinitionError, ResourceNotFoundError
     from statemachine.service import ServiceError
 
+    from .run import InputError
+
     try:
         return _run(args)
+    except InputError as failure:  # --input / --output: not JSON, too large, unreadable
+        text = str(failure)
+        if args.command == "task":
+            text = text.replace("--input", "--output", 1)
+        return error(text, code=EXIT_USAGE)
     except ServiceError as failure:
         return error(f"{failure.code}: {failure}", code=EXIT_FAILED)
     except (StoreUnreadable, SchemaTooNew, StoreUnavailable) as failure:

@@ -13,7 +13,7 @@ can call it; ``sm worker`` processes (statemachine.durable.worker) do the runnin
 
 Errors (all ``ServiceError``, a StateMachineError): ExecutionAlreadyExists,
 ExecutionDoesNotExist, ExecutionNotRedrivable, ResourceNotFound, TaskDoesNotExist,
-TaskTimedOut, InvalidToken, InvalidOutput, InvalidArn, ValidationException; for schedules
+TaskTimedOut, InvalidToken, InvalidOutput, InvalidArn, InvalidName, ValidationException; for schedules
 (EventBridge Scheduler's verbs, see statemachine.schedules.service) also ConflictException
 and ResourceNotFoundException; store failures raise statemachine.durable's StoreError.
 
@@ -31,7 +31,7 @@ import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from statemachine.clock import Clock
 from statemachine.durable import (
@@ -58,6 +58,7 @@ __all__ = [
     "ExecutionDoesNotExist",
     "ExecutionNotRedrivable",
     "InvalidArn",
+    "InvalidName",
     "InvalidOutput",
     "InvalidToken",
     "ResourceNotFound",
@@ -147,6 +148,17 @@ def check_arn(arn: str, *kinds: str) -> None:
         raise InvalidArn(f"Invalid Arn: 'Resource type not valid in this context: {parts[5]}'")
     if len(parts) < 8 or not all(parts[6:]):
         raise InvalidArn(f"Invalid Arn: '{arn}'")
+
+
+class InvalidName(ServiceError):
+    """An execution name AWS would refuse (AWS InvalidName): see NAME_RULE."""
+
+    code = "InvalidName"
+
+
+#: AWS execution names: 1-80 characters without whitespace, brackets, wildcards, the
+#: characters " # % \ ^ | ~ ` $ & , ; : / or control characters.
+NAME_RULE: Final = re.compile(r'^[^\s<>{}\[\]?*"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]{1,80}$')
 
 
 class InvalidOutput(ServiceError):
@@ -288,6 +300,8 @@ class Service(ScheduleMethods):
         input = {} if input is None else input
         check_json(input, "execution input")
         input_text = json.dumps(input, separators=(",", ":"), ensure_ascii=False)
+        if name is not None and not NAME_RULE.match(name):
+            raise InvalidName(f"Invalid Name: '{name}'")
         now = self._now()
         name = name or str(uuid.uuid4())
         kind = "express" if stored.type == "EXPRESS" else "execution"

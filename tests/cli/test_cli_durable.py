@@ -65,3 +65,31 @@ def test_the_terminal_table_shows_whole_arns(sm, sm_tty, tmp_path: Path, definit
     last_column = "".join(line.split("│")[-2].strip() for line in screen.splitlines()
                           if line.count("│") > 2)  # executionArn, folded over its rows
     assert last_column == arn
+
+
+@pytest.mark.parametrize("args", [
+    ("start", "{definitions}/hello.yaml", "--input", "nope"),
+    ("run", "{definitions}/hello.yaml", "--input", "{nope"),
+    ("task", "success", TOKEN, "--output", "nope"),
+])
+def test_bad_json_is_one_line_and_exit_2(sm, tmp_path: Path, definitions: Path,
+                                         args: tuple[str, ...]) -> None:
+    db = tmp_path / "executions.db"
+    sm("start", definitions / "hello.yaml", "--db", db)  # the database exists
+    result = sm(*(a.replace("{definitions}", str(definitions)) for a in args), "--db", db)
+    assert result.returncode == 2, result
+    [line] = result.stderr.splitlines()
+    assert line.startswith("sm: error: ") and "not valid JSON" in line, line
+
+
+@pytest.mark.parametrize("name", ["a/b", "has space", "x" * 81, "a:b", ""])
+def test_an_invalid_execution_name_is_invalid_name(sm, tmp_path: Path, definitions: Path,
+                                                   name: str) -> None:
+    # AWS StartExecution: 1-80 characters, no whitespace, no / : and other listed characters;
+    # a "/" would even make the ARN look like a Map Run child's
+    db = tmp_path / "executions.db"
+    result = sm("start", definitions / "hello.yaml", "--db", db, "--name", name)
+    assert result.returncode == 1, result
+    assert result.stderr.splitlines() == [f"sm: error: InvalidName: Invalid Name: '{name}'"]
+    listed = sm("executions", "list", "--db", db, "--json")
+    assert json.loads(listed.stdout) == {"executions": []}
