@@ -13,7 +13,8 @@ can call it; ``sm worker`` processes (statemachine.durable.worker) do the runnin
 
 Errors (all ``ServiceError``, a StateMachineError): ExecutionAlreadyExists,
 ExecutionDoesNotExist, ExecutionNotRedrivable, ResourceNotFound, TaskDoesNotExist,
-TaskTimedOut, InvalidToken, InvalidOutput, InvalidArn, InvalidName, ValidationException; for schedules
+TaskTimedOut, InvalidToken, InvalidOutput, InvalidArn, InvalidName, ValidationException,
+StateMachineDoesNotExist; for schedules
 (EventBridge Scheduler's verbs, see statemachine.schedules.service) also ConflictException
 and ResourceNotFoundException; store failures raise statemachine.durable's StoreError.
 
@@ -65,6 +66,7 @@ __all__ = [
     "ResourceNotFoundException",
     "Service",
     "ServiceError",
+    "StateMachineDoesNotExist",
     "TaskDoesNotExist",
     "TaskTimedOut",
     "ValidationException",
@@ -148,6 +150,12 @@ def check_arn(arn: str, *kinds: str) -> None:
         raise InvalidArn(f"Invalid Arn: 'Resource type not valid in this context: {parts[5]}'")
     if len(parts) < 8 or not all(parts[6:]):
         raise InvalidArn(f"Invalid Arn: '{arn}'")
+
+
+class StateMachineDoesNotExist(ServiceError):
+    """No state machine of that name or ARN is in the store (AWS StateMachineDoesNotExist)."""
+
+    code = "StateMachineDoesNotExist"
 
 
 class InvalidName(ServiceError):
@@ -366,7 +374,8 @@ class Service(ScheduleMethods):
         Distributed Map run instead (with ``mapRunArn`` and ``itemCount``); without it, child
         executions are not listed. ``redrive_filter``: REDRIVEN or NOT_REDRIVEN. Raises
         ValidationException (both ``machine`` and ``map_run_arn``; PENDING_REDRIVE without a
-        map run; another filter value), ResourceNotFound (an unknown map run)."""
+        map run; another filter value), ResourceNotFound (an unknown map run),
+        StateMachineDoesNotExist (an unknown ``machine``)."""
         if machine is not None and map_run_arn is not None:
             raise ValidationException("Specify either a mapRunArn or a stateMachineArn, not both")
         if status == "PENDING_REDRIVE" and map_run_arn is None:
@@ -380,8 +389,10 @@ class Service(ScheduleMethods):
             raise ResourceNotFound(f"Map Run Does Not Exist: '{map_run_arn}'")
         machine_arn = None
         if machine is not None:
-            machine_arn = machine if machine.startswith("arn:") else next(
-                (m.arn for m in self.store.machines() if m.name == machine), "arn:none")
+            machine_arn = next((m.arn for m in self.store.machines()
+                                if machine in (m.arn, m.name)), None)
+            if machine_arn is None:
+                raise StateMachineDoesNotExist(f"State Machine Does Not Exist: '{machine}'")
         redriven = None if redrive_filter is None else redrive_filter == "REDRIVEN"
         records = self.store.executions(status=status, machine_arn=machine_arn,
                                         map_run_arn=map_run_arn, redriven=redriven,

@@ -93,3 +93,18 @@ def test_an_invalid_execution_name_is_invalid_name(sm, tmp_path: Path, definitio
     assert result.stderr.splitlines() == [f"sm: error: InvalidName: Invalid Name: '{name}'"]
     listed = sm("executions", "list", "--db", db, "--json")
     assert json.loads(listed.stdout) == {"executions": []}
+
+
+@pytest.mark.parametrize("machine", ["helo", "arn:aws:states:us-east-1:123456789012:stateMachine:helo"])
+def test_listing_an_unknown_machine_is_state_machine_does_not_exist(sm, tmp_path: Path,
+                                                                    definitions: Path,
+                                                                    machine: str) -> None:
+    # AWS ListExecutions: an unknown stateMachineArn is StateMachineDoesNotExist; a typo must
+    # not look like "no executions"
+    db = tmp_path / "executions.db"
+    sm("start", definitions / "hello.yaml", "--db", db)
+    assert sm("executions", "list", "--db", db, "--machine", "hello").stdout.count("\n") == 1
+    result = sm("executions", "list", "--db", db, "--machine", machine)
+    assert result.returncode == 1, result
+    assert result.stderr.splitlines() == [
+        f"sm: error: StateMachineDoesNotExist: State Machine Does Not Exist: '{machine}'"]
