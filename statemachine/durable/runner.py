@@ -788,6 +788,8 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
         **run_options(record, machine))
     rt.consumed = list(due_keys)
     rt.stopping = stopping
+    if record.redrive_date is not None:  # AWS: a redrive resets the execution timeout
+        rt.timeout_origin = record.redrive_date.timestamp()
     if executor is not None:  # Map iterations / Parallel branches on a cluster (executors.py)
         rt.remote = executor
         rt.remote_handlers = machine.remote_payload()

@@ -452,3 +452,29 @@ def test_a_stopping_worker_dispatches_no_new_task(service: Service, crash_log: P
     work(service.store)  # the next worker finishes it; s-1 completed and does not run again
     assert service.describe(arn)["status"] == "SUCCEEDED"
     assert calls(crash_log) == ["s-1", "s-2", "s-3"]
+
+
+def test_redrive_restarts_the_execution_timeout(service: Service) -> None:
+    # AWS (Redriving executions): "When you redrive an execution, the state machine level
+    # timeout, if defined, is reset to 0." The run times out in Second (40 + 20 s of 60);
+    # redriven, Second runs again (40 s) within a fresh 60 s and the execution succeeds.
+    from statemachine.clock import VirtualClock
+
+    clock = VirtualClock()
+    service.clock = clock
+    arn = service.start(FLOWS / "timeout_redrive.yaml", {})["executionArn"]
+
+    def run_until_ended() -> None:
+        worker = Worker(service.store, poll=0.05, park_after=2, clock=clock, log=lambda _: None)
+        asyncio.run(asyncio.wait_for(worker.run(until=lambda: arn in worker.finished), 60))
+
+    run_until_ended()
+    assert service.describe(arn)["status"] == "TIMED_OUT"
+    clock.advance_to(clock.now() + 3600)
+    service.redrive(arn)
+    run_until_ended()
+    described = service.describe(arn)
+    assert described["status"] == "SUCCEEDED", described
+    assert json.loads(described["output"]) == {"redriveCount": 1}
+    types = [e["type"] for e in service.history(arn)]
+    assert types.count("WaitStateExited") == 2 and types.count("ExecutionTimedOut") == 1
