@@ -232,8 +232,11 @@ def _run(args: argparse.Namespace) -> int:
             events = service.history(args.arn)
             return _print(args, {"events": events}, lambda: _history(events))
         if name == "stop":
+            before = service.describe(args.arn)["status"]
             stopped = service.stop(args.arn, args.error, args.cause)
-            return _print(args, stopped, lambda: print(f"stopped {args.arn}"))
+            said = f"stopped {args.arn}" if before == "RUNNING" else \
+                f"{args.arn} had already ended ({before}): nothing to stop"
+            return _print(args, stopped, lambda: print(said))
         if name == "redrive":
             redriven = service.redrive(args.arn)
             return _print(args, redriven, lambda: print(f"redriven {args.arn}"))

@@ -108,3 +108,17 @@ def test_listing_an_unknown_machine_is_state_machine_does_not_exist(sm, tmp_path
     assert result.returncode == 1, result
     assert result.stderr.splitlines() == [
         f"sm: error: StateMachineDoesNotExist: State Machine Does Not Exist: '{machine}'"]
+
+
+def test_stopping_an_ended_execution_says_so(sm, tmp_path: Path, definitions: Path) -> None:
+    # StopExecution of an ended execution changes nothing: the terminal must not say "stopped"
+    db = tmp_path / "executions.db"
+    ran = sm("run", definitions / "hello.yaml", "--db", db, "--input", '{"name": "kim"}')
+    assert ran.returncode == 0, ran.stderr
+    [arn] = [line.split()[-1] for line in ran.stderr.splitlines() if line.startswith("execution: ")]
+    result = sm("stop", arn, "--db", db)
+    assert result.returncode == 0, result
+    assert not result.stdout.startswith("stopped")
+    assert "SUCCEEDED" in result.stdout
+    described = json.loads(sm("executions", "describe", arn, "--db", db, "--json").stdout)
+    assert described["status"] == "SUCCEEDED"
