@@ -25,6 +25,7 @@ from statemachine.server.paging import offset_of, page, page_size, token_for
 from statemachine.server.params import Params, check_name
 from statemachine.server.protocol import AwsError
 from statemachine.service import ServiceError
+from statemachine.values import parse_json
 
 __all__ = ["OPERATIONS", "aws_dates", "service_call"]
 
@@ -67,8 +68,8 @@ def _input(p: Params) -> Any:
     if len(text.encode("utf-8")) > MAX_PAYLOAD:
         raise AwsError("InvalidExecutionInput", "Invalid Execution Input: larger than 262144 bytes")
     try:
-        return json.loads(text)
-    except ValueError as error:
+        return parse_json(text, "execution input")
+    except ValueError as error:  # InvalidJsonError too: lone surrogates, nesting too deep
         raise AwsError("InvalidExecutionInput", f"Invalid Execution Input: {error}") from None
 
 

@@ -1,0 +1,61 @@
+"""Review findings: requests a broken or hostile client sends that once answered 500 (lone
+UTF-16 surrogates, JSON nested past the parser's recursion limit), and a browser opening the
+console without the access token."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.server.conftest import RunningServer
+from tests.server.test_server_protocol import aws_error, post
+
+MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:m"
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+def _create(server: RunningServer) -> None:
+    server.client().create_state_machine(
+        name="m", roleArn="arn:aws:iam::123456789012:role/r",
+        definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}))
+
+
+@pytest.mark.parametrize(("operation", "body", "code"), [
+    # a lone surrogate escape in the request itself (not UTF-8: AWS refuses the body)
+    ("CreateActivity", '{"name": "a\\ud800b"}', "SerializationException"),
+    ("DescribeExecution", '{"executionArn": "arn:aws:states:us-east-1:123456789012:execution:m:\\udc00"}',
+     "SerializationException"),
+    ("TagResource", '{"resourceArn": "' + MACHINE + '", "tags": [{"key": "\\ud800", "value": "v"}]}',
+     "SerializationException"),
+    # the same byte-encoded (UTF-8 of a surrogate is not UTF-8)
+    ("CreateActivity", b'{"name": "a\xed\xa0\x80b"}', "SerializationException"),
+    # one inside the JSON texts the request carries
+    ("StartExecution", json.dumps({"stateMachineArn": MACHINE, "input": '"\\ud800"'}),
+     "InvalidExecutionInput"),
+    ("CreateStateMachine", json.dumps({
+        "name": "s", "roleArn": "arn:aws:iam::123456789012:role/r", "definition": json.dumps(
+            {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}).replace(
+            '"Pass"', '"Pass", "Result": "\\ud800"')}), "InvalidDefinition"),
+    # nesting deeper than Python's parser recurses
+    ("ListStateMachines", DEEP, "SerializationException"),
+    ("StartExecution", json.dumps({"stateMachineArn": MACHINE, "input": "[" * 5000 + "]" * 5000}),
+     "InvalidExecutionInput"),
+    ("CreateStateMachine", json.dumps({"name": "d", "roleArn": "arn:aws:iam::123456789012:role/r",
+                                       "definition": '{"StartAt": "P", "States": {"P": {"Type": '
+                                       '"Pass", "End": true, "Result": ' + "[" * 5000 + "]" * 5000
+                                       + "}}}"}), "InvalidDefinition"),
+])
+def test_hostile_json_gets_a_4xx(sm_server: RunningServer, operation: str, body: str | bytes,
+                                 code: str) -> None:
+    _create(sm_server)
+    status, got, message = aws_error(post(sm_server, operation, body))
+    assert (status, got) == (400, code), message
+    assert sm_server.client().list_state_machines()["stateMachines"][0]["name"] == "m"
+
+
+def test_send_task_success_with_a_hostile_output(sm_server: RunningServer) -> None:
+    for output in ('"\\ud800"', "[" * 5000 + "]" * 5000):
+        status, code, message = aws_error(post(sm_server, "SendTaskSuccess", json.dumps(
+            {"taskToken": "x" * 20, "output": output})))
+        assert (status, code) == (400, "InvalidOutput"), message
