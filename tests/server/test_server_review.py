@@ -5,10 +5,12 @@ console without the access token."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.server.conftest import RunningServer
+from tests.server.conftest import RunningServer, config
 from tests.server.test_server_protocol import aws_error, post
 
 MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:m"
@@ -59,3 +61,19 @@ def test_send_task_success_with_a_hostile_output(sm_server: RunningServer) -> No
         status, code, message = aws_error(post(sm_server, "SendTaskSuccess", json.dumps(
             {"taskToken": "x" * 20, "output": output})))
         assert (status, code) == (400, "InvalidOutput"), message
+
+
+def test_browser_without_the_token_gets_a_page(tmp_path: Path) -> None:
+    token = "correct-horse-battery-staple"
+    with RunningServer(config(tmp_path, token=token)) as server:
+        page = httpx.get(server.url + "/", headers={
+            "accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"})
+        assert page.status_code == 403
+        assert page.headers["content-type"].startswith("text/html")
+        assert "content-disposition" not in page.headers
+        assert "?token=" in page.text and token not in page.text
+        # a script (no text/html in Accept) still gets AWS's error shape
+        assert aws_error(httpx.get(server.url + "/"))[:2] == (403, "UnrecognizedClientException")
+        # with the token the console opens
+        opened = httpx.get(server.url + f"/?token={token}", follow_redirects=True)
+        assert opened.status_code == 200 and "console" in opened.text
