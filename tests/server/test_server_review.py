@@ -77,3 +77,15 @@ def test_browser_without_the_token_gets_a_page(tmp_path: Path) -> None:
         # with the token the console opens
         opened = httpx.get(server.url + f"/?token={token}", follow_redirects=True)
         assert opened.status_code == 200 and "console" in opened.text
+
+
+def test_banner_with_a_token_says_how_to_open_the_console() -> None:
+    from cli.serve import banner
+    from statemachine.server.config import ServerConfig
+
+    token = "correct-horse-battery-staple"
+    text = banner(ServerConfig(db="x.db", host="0.0.0.0", port=9001, token=token,
+                               allow_remote=True))
+    assert "http://0.0.0.0:9001/?token=" in text
+    assert token not in text  # the banner may land in logs
+    assert "--endpoint-url http://0.0.0.0:9001" in text
