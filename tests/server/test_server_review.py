@@ -89,3 +89,10 @@ def test_banner_with_a_token_says_how_to_open_the_console() -> None:
     assert "http://0.0.0.0:9001/?token=" in text
     assert token not in text  # the banner may land in logs
     assert "--endpoint-url http://0.0.0.0:9001" in text
+
+
+@pytest.mark.parametrize("body", [DEEP.encode(), json.dumps({"definition": DEEP[99_000:101_000]}).encode()])
+def test_console_layout_of_over_deep_json_is_a_400(sm_server: RunningServer, body: bytes) -> None:
+    response = httpx.post(sm_server.url + "/console/api/layout", content=body, timeout=30)
+    assert response.status_code == 400, response.text
+    assert response.json()["__type"] == "ValidationException"
