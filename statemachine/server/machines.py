@@ -24,6 +24,7 @@ from statemachine.server.backend import MAX_DEFINITION, Backend, epoch, parse_ar
 from statemachine.server.paging import page
 from statemachine.server.params import Params, check_name
 from statemachine.server.protocol import AwsError
+from statemachine.values import parse_json
 
 __all__ = ["OPERATIONS", "Resolved", "machine_arn", "resolve_machine"]
 
@@ -328,6 +329,11 @@ def validate_state_machine_definition(backend: Backend, p: Params) -> dict[str, 
     machine_type = p.choice("type", _TYPES, default="STANDARD") or "STANDARD"
     severity = p.choice("severity", ("ERROR", "WARNING"), default="ERROR")
     limit = p.integer("maxResults", low=0, high=100) or 100
+    try:  # what CreateStateMachine refuses first: not JSON (YAML, a lone surrogate...)
+        parse_json(definition, "definition")
+    except ValueError as error:
+        return {"result": "FAIL", "truncated": False, "diagnostics": [{
+            "severity": "ERROR", "code": "INVALID_JSON_DESCRIPTION", "message": str(error)}]}
     try:
         doc = load_source(definition.encode("utf-8"), name="definition")
         found = validate(doc, machine_type="EXPRESS" if machine_type == "EXPRESS" else "STANDARD")
@@ -341,8 +347,27 @@ def validate_state_machine_definition(backend: Backend, p: Params) -> dict[str, 
               "message": d.message, **({"location": d.pointer} if d.pointer else {})}
              for d in wanted]
     failed = any(d.severity == "error" for d in found)
+    if not failed:  # AWS: OK means CreateStateMachine accepts it, so the server's policy too
+        refused = _refused_resource(backend, definition, machine_type)
+        if refused is not None:
+            failed = True
+            items.insert(0, {"severity": "ERROR", "code": "INVALID_RESOURCE", "message": refused})
     return {"result": "FAIL" if failed else "OK", "diagnostics": items[:limit],
             "truncated": len(items) > limit}
+
+
+def _refused_resource(backend: Backend, definition: str, machine_type: str) -> str | None:
+    """Why CreateStateMachine would refuse a valid definition's Task resources (not in the
+    resource map, not allowed by the server's policy), or None."""
+    from statemachine.api import load
+    from statemachine.errors import DefinitionError, ResourceNotFoundError
+
+    try:
+        load(definition.encode("utf-8"), name="definition", resources=backend.registry(),
+             machine_type="EXPRESS" if machine_type == "EXPRESS" else "STANDARD")
+    except (ResourceNotFoundError, DefinitionError) as error:
+        return str(error)
+    return None
 
 
 OPERATIONS = {

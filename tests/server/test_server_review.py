@@ -96,3 +96,36 @@ def test_console_layout_of_over_deep_json_is_a_400(sm_server: RunningServer, bod
     response = httpx.post(sm_server.url + "/console/api/layout", content=body, timeout=30)
     assert response.status_code == 400, response.text
     assert response.json()["__type"] == "ValidationException"
+
+
+def _pass(**extra: object) -> dict[str, object]:
+    return {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True, **extra}}}
+
+
+@pytest.mark.parametrize(("definition", "code"), [
+    ("StartAt: P\nStates: {P: {Type: Pass, End: true}}", "INVALID_JSON_DESCRIPTION"),  # YAML
+    (json.dumps(_pass(Result="x")).replace('"x"', '"\\ud800"'), "INVALID_JSON_DESCRIPTION"),
+    (json.dumps({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "python:os:system",
+                                                   "End": True}}}), "INVALID_RESOURCE"),
+])
+def test_validate_fails_what_create_refuses(sm_server: RunningServer, definition: str,
+                                            code: str) -> None:
+    """AWS: the result is OK when the definition "can be successfully created", FAIL when it
+    has errors "that would prevent you from creating" the machine."""
+    sfn = sm_server.client()
+    with pytest.raises(sfn.exceptions.InvalidDefinition):
+        sfn.create_state_machine(name="v", roleArn="arn:aws:iam::123456789012:role/r",
+                                 definition=definition)
+    found = sfn.validate_state_machine_definition(definition=definition)
+    assert found["result"] == "FAIL"
+    assert [d["code"] for d in found["diagnostics"]] == [code]
+    assert all(d["severity"] == "ERROR" for d in found["diagnostics"])
+
+
+def test_validate_ok_for_what_create_accepts(sm_server: RunningServer) -> None:
+    sfn = sm_server.client()
+    definition = json.dumps({"StartAt": "T", "States": {"T": {
+        "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True}}})  # in the map
+    assert sfn.validate_state_machine_definition(definition=definition)["result"] == "OK"
+    sfn.create_state_machine(name="ok", roleArn="arn:aws:iam::123456789012:role/r",
+                             definition=definition)
