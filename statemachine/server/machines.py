@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -137,10 +138,21 @@ def _definition(p: Params) -> str:
     return p.required_text("definition", max_len=MAX_DEFINITION)
 
 
+#: An IAM role's ARN: ``arn:<partition>:iam::<account>:role/<path/name>``.
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/\S+$")
+
+
+def _role(arn: str) -> str:
+    """``arn`` when it is an IAM role's ARN; AWS's InvalidArn otherwise."""
+    if not _ROLE_ARN.match(arn):
+        raise AwsError("InvalidArn", f"Invalid Role Arn: '{arn}'")
+    return arn
+
+
 def create_state_machine(backend: Backend, p: Params) -> dict[str, Any]:
     name = check_name(p.required_text("name", max_len=80))
     definition = _definition(p)
-    role = p.required_text("roleArn", max_len=256)
+    role = _role(p.required_text("roleArn", max_len=256))
     machine_type = p.choice("type", _TYPES, default="STANDARD") or "STANDARD"
     logging, tracing = _logging(p), _tracing(p)
     publish = bool(p.flag("publish"))
@@ -224,6 +236,8 @@ def update_state_machine(backend: Backend, p: Params) -> dict[str, Any]:
                        f"updated: '{arn}'")
     definition = p.text("definition", max_len=MAX_DEFINITION)
     role = p.text("roleArn", max_len=256)
+    if role is not None:
+        _role(role)
     logging, tracing = _logging(p), _tracing(p)
     publish = bool(p.flag("publish"))
     description = p.text("versionDescription", max_len=256)

@@ -129,3 +129,17 @@ def test_validate_ok_for_what_create_accepts(sm_server: RunningServer) -> None:
     assert sfn.validate_state_machine_definition(definition=definition)["result"] == "OK"
     sfn.create_state_machine(name="ok", roleArn="arn:aws:iam::123456789012:role/r",
                              definition=definition)
+
+
+@pytest.mark.parametrize("role", ["nope", "arn:aws:iam::aws:policy/AWSBatchFullAccess",
+                                  "arn:aws:states:us-east-1:123456789012:stateMachine:m"])
+def test_a_role_arn_that_is_not_a_role_is_invalid_arn(sm_server: RunningServer, role: str) -> None:
+    """AWS: ``InvalidArn``, ``Invalid Role Arn: '<roleArn>'``, at Create and Update."""
+    sfn = sm_server.client()
+    definition = json.dumps(_pass())
+    with pytest.raises(sfn.exceptions.InvalidArn, match="Invalid Role Arn"):
+        sfn.create_state_machine(name="r", roleArn=role, definition=definition)
+    _create(sm_server)
+    with pytest.raises(sfn.exceptions.InvalidArn, match="Invalid Role Arn"):
+        sfn.update_state_machine(stateMachineArn=MACHINE, roleArn=role)
+    assert sfn.list_state_machines()["stateMachines"][0]["name"] == "m"
