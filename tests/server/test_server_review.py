@@ -72,6 +72,9 @@ def test_browser_without_the_token_gets_a_page(tmp_path: Path) -> None:
         assert page.headers["content-type"].startswith("text/html")
         assert "content-disposition" not in page.headers
         assert "?token=" in page.text and token not in page.text
+        assert "not this server's" not in page.text
+        wrong = httpx.get(server.url + "/?token=not-the-token", headers={"accept": "text/html"})
+        assert wrong.status_code == 403 and "not this server's" in wrong.text
         # a script (no text/html in Accept) still gets AWS's error shape
         assert aws_error(httpx.get(server.url + "/"))[:2] == (403, "UnrecognizedClientException")
         # with the token the console opens
