@@ -215,6 +215,10 @@ def stop_execution(backend: Backend, p: Params) -> dict[str, Any]:
 def redrive_execution(backend: Backend, p: Params) -> dict[str, Any]:
     arn = _execution_arn(p)
     p.text("clientToken", max_len=64)
+    machine = service_call(backend.service.describe, arn)["stateMachineArn"]
+    meta = backend.catalog.api_machine(machine)
+    if meta is not None and meta.deleted is not None:  # AWS: "State machine is in DELETING status"
+        raise AwsError("ExecutionNotRedrivable", f"State machine is deleted: '{machine}'")
     out: dict[str, Any] = aws_dates(service_call(backend.service.redrive, arn))
     backend.executions_started()
     return out

@@ -146,3 +146,24 @@ def test_a_role_arn_that_is_not_a_role_is_invalid_arn(sm_server: RunningServer, 
     with pytest.raises(sfn.exceptions.InvalidArn, match="Invalid Role Arn"):
         sfn.update_state_machine(stateMachineArn=MACHINE, roleArn=role)
     assert sfn.list_state_machines()["stateMachines"][0]["name"] == "m"
+
+
+def test_an_execution_of_a_deleted_machine_is_not_redrivable(sm_server: RunningServer) -> None:
+    """AWS lists "State machine is in DELETING status" among the reasons an execution cannot be
+    redriven; a deleted machine's execution runs to its end but is not redriven."""
+    from tests.server.conftest import wait_status
+
+    sfn = sm_server.client()
+    activity = sfn.create_activity(name="review")["activityArn"]
+    machine = sfn.create_state_machine(
+        name="doomed", roleArn="arn:aws:iam::123456789012:role/r", definition=json.dumps(
+            {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": activity, "End": True}}})
+    )["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+    task = sfn.get_activity_task(activityArn=activity, workerName="w")
+    sfn.delete_state_machine(stateMachineArn=machine)
+    sfn.send_task_failure(taskToken=task["taskToken"], error="Rejected", cause="no")
+    assert wait_status(sfn, execution)["status"] == "FAILED"
+    with pytest.raises(sfn.exceptions.ExecutionNotRedrivable):
+        sfn.redrive_execution(executionArn=execution)
+    assert sfn.describe_execution(executionArn=execution)["status"] == "FAILED"
