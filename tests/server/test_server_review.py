@@ -167,3 +167,15 @@ def test_an_execution_of_a_deleted_machine_is_not_redrivable(sm_server: RunningS
     with pytest.raises(sfn.exceptions.ExecutionNotRedrivable):
         sfn.redrive_execution(executionArn=execution)
     assert sfn.describe_execution(executionArn=execution)["status"] == "FAILED"
+
+
+def test_execution_started_event_names_the_machines_role(sm_server: RunningServer) -> None:
+    """AWS: ExecutionStarted's ``roleArn`` is the role the state machine was created with."""
+    sfn = sm_server.client()
+    role = "arn:aws:iam::123456789012:role/service-role/OrdersRole"
+    machine = sfn.create_state_machine(name="roles", roleArn=role,
+                                       definition=json.dumps(_pass()))["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+    first = sfn.get_execution_history(executionArn=execution)["events"][0]
+    assert first["type"] == "ExecutionStarted"
+    assert first["executionStartedEventDetails"]["roleArn"] == role
