@@ -179,3 +179,43 @@ def test_execution_started_event_names_the_machines_role(sm_server: RunningServe
     first = sfn.get_execution_history(executionArn=execution)["events"][0]
     assert first["type"] == "ExecutionStarted"
     assert first["executionStartedEventDetails"]["roleArn"] == role
+
+
+@pytest.fixture
+def leaky(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An allowed module that, as most do, imports others (``os``, ``subprocess``)."""
+    folder = tmp_path / "modules"
+    folder.mkdir()
+    (folder / "r2allowed.py").write_text(
+        "import os\nimport subprocess\nfrom json import dumps\n\n"
+        "class Tools:\n    @staticmethod\n    def echo(event):\n        return event\n\n\n"
+        "def f(event):\n    return {'got': event}\n")
+    monkeypatch.syspath_prepend(str(folder))
+    return folder
+
+
+@pytest.mark.parametrize("resource", [
+    "python:r2allowed:os.system",            # a module the allowed one imported
+    "python:r2allowed:subprocess.getoutput",
+    "python:r2allowed:dumps",                # a function imported from elsewhere
+    "python:r2allowed:f.__globals__.get",    # dunder traversal
+    "python:r2allowed:Tools.__init_subclass__",
+])
+def test_an_allowed_module_does_not_open_the_modules_it_imports(
+        tmp_path: Path, leaky: Path, resource: str) -> None:
+    """--allow-python MODULE allows MODULE's own functions, not whatever MODULE imported:
+    ``python:handlers:os.system`` would run any command a client sends."""
+    from statemachine.server.policy import ResourcePolicy
+
+    with RunningServer(config(tmp_path, policy=ResourcePolicy(python_modules=("r2allowed",)))) as s:
+        sfn = s.client()
+        definition = json.dumps({"StartAt": "T", "States": {"T": {
+            "Type": "Task", "Resource": resource, "End": True}}})
+        with pytest.raises(sfn.exceptions.InvalidDefinition) as caught:
+            sfn.create_state_machine(name="x", roleArn="arn:aws:iam::123456789012:role/r",
+                                     definition=definition)
+        assert resource in caught.value.response["Error"]["Message"]
+        for fine in ("python:r2allowed:f", "python:r2allowed:Tools.echo"):
+            sfn.create_state_machine(name=fine.rsplit(":", 1)[1].replace(".", "-"),
+                                     roleArn="arn:aws:iam::123456789012:role/r",
+                                     definition=definition.replace(resource, fine))
