@@ -298,9 +298,12 @@ class Service(ScheduleMethods):
         return self.start_stored(stored, input, name=name, seed=seed)
 
     def start_stored(self, stored: MachineRecord, input: JSON = None, *,
-                     name: str | None = None, seed: int | None = None) -> dict[str, Any]:
+                     name: str | None = None, seed: int | None = None,
+                     role_arn: str | None = None) -> dict[str, Any]:
         """StartExecution of a machine version already in the store (``sm serve``): as
-        ``start`` without reading a file. Raises ExecutionAlreadyExists, InvalidJsonError."""
+        ``start`` without reading a file; ``role_arn`` (the machine's role, for the
+        ExecutionStarted event; default ``statemachine.api.ROLE_ARN``). Raises
+        ExecutionAlreadyExists, InvalidJsonError."""
         from statemachine.api import ACCOUNT, REGION, ROLE_ARN
         from statemachine.history import Event
         from statemachine.randomness import new_seed
@@ -315,7 +318,7 @@ class Service(ScheduleMethods):
         kind = "express" if stored.type == "EXPRESS" else "execution"
         arn = f"arn:aws:states:{REGION}:{ACCOUNT}:{kind}:{stored.name}:{name}"
         started = Event(1, 0, now.timestamp(), "ExecutionStarted",
-                        {"input": input, "roleArn": ROLE_ARN})
+                        {"input": input, "roleArn": role_arn or ROLE_ARN})
         record = ExecutionRecord(arn=arn, name=name, machine_arn=stored.arn,
                                  machine_version=stored.version, input=input_text,
                                  start_date=now, seed=new_seed() if seed is None else seed)
