@@ -189,6 +189,11 @@ def _run(app: object, config: ServerConfig) -> int:
         await server.serve()
 
     print(banner(config), file=sys.stderr, flush=True)
+    from statemachine.server.callbacks import url_warning
+
+    warning = url_warning(config)
+    if warning is not None:
+        print(warning, file=sys.stderr, flush=True)
     try:
         asyncio.run(main())
     except SystemExit:  # uvicorn exits when it cannot bind or start (it logged why)

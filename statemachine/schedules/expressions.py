@@ -72,10 +72,14 @@ class InvalidTimezone(StateMachineError):
     code = "ValidationException"
 
 
+#: Files of a zone database that are no IANA zone name: the host's own zone (and its rules).
+_HOST_FILES: Final = frozenset({"localtime", "posixrules"})
+
+
 def zone(name: str) -> ZoneInfo:
     """The ZoneInfo of an IANA name ("Europe/Berlin", "UTC"). Raises InvalidTimezone."""
     try:
-        if not name or name.startswith(("/", ".")) or ".." in name:
+        if not name or name.startswith(("/", ".")) or ".." in name or name in _HOST_FILES:
             raise ValueError(name)
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

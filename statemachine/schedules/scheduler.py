@@ -38,11 +38,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Final, Literal
 
 from statemachine.clock import Clock, SystemClock
-from statemachine.durable.contract import DurableStore, ExecutionRecord, ScheduleRecord
+from statemachine.durable.contract import (
+    DurableStore,
+    ExecutionRecord,
+    MachineRecord,
+    ScheduleRecord,
+)
 from statemachine.durable.errors import ExecutionExists, StoreError
 from statemachine.schedules.expressions import At, Cron, Rate, parse, zone
 
-__all__ = ["Catchup", "Scheduler", "execution_name", "fire_offset", "next_fire"]
+__all__ = ["Catchup", "Scheduler", "execution_name", "fire_offset", "next_fire", "target_machine"]
 
 Catchup = Literal["once", "skip"]
 _NAME_LIMIT: Final = 80  # AWS: execution names are 1-80 characters
@@ -61,6 +66,19 @@ def next_fire(record: ScheduleRecord, after: datetime) -> datetime | None:
     assert isinstance(expression, Cron)
     return expression.next_fire(after, tz=zone(record.timezone), start=record.start_date,
                                 end=record.end_date)
+
+
+def target_machine(store: DurableStore, arn: str) -> MachineRecord | None:
+    """The newest stored version of a schedule's target state machine, or None when there is
+    none or it was deleted (``sm serve``'s DeleteStateMachine marks it in the store's catalog
+    and keeps the rows its executions need)."""
+    machine = store.machine(arn)
+    api_machine = getattr(store, "api_machine", None)  # the catalog of SqliteStore/PostgresStore
+    if machine is not None and api_machine is not None:
+        meta = api_machine(arn)
+        if meta is not None and meta.deleted is not None:
+            return None
+    return machine
 
 
 def fire_offset(record: ScheduleRecord, instant: datetime) -> timedelta:
@@ -209,7 +227,7 @@ class Scheduler:
         from statemachine.history import Event
         from statemachine.randomness import new_seed
 
-        machine = self.store.machine(record.target_arn)
+        machine = target_machine(self.store, record.target_arn)
         if machine is None:
             self.log(f"scheduler: {record.group_name}/{record.name}: target state machine "
                      f"{record.target_arn} does not exist; fire of {instant.isoformat()} dropped")

@@ -34,7 +34,7 @@ from statemachine.schedules.expressions import (
     parse,
     zone,
 )
-from statemachine.schedules.scheduler import fire_offset, next_fire
+from statemachine.schedules.scheduler import fire_offset, next_fire, target_machine
 
 __all__ = ["ScheduleMethods"]
 
@@ -85,16 +85,39 @@ class ScheduleMethods:
 
     def store_machine(self, definition: str | os.PathLike[str]) -> str:
         """Validate and store the state machine of a definition file (as ``start`` does)
-        and return its ARN, for a schedule's ``Target.Arn``. Raises DefinitionError,
-        ResourceNotFoundError, OSError."""
+        and return its ARN, for a schedule's ``Target.Arn``. A machine's name is its file's
+        name, so another file of that name with another definition would change what the
+        schedules of the stored one run: that is a ConflictException naming them (a new
+        definition in the same file is a new version, as UpdateStateMachine). Raises
+        DefinitionError, ResourceNotFoundError, OSError, ConflictException."""
         from statemachine.api import load
+        from statemachine.durable.contract import version_hash
+        from statemachine.service import ConflictException
 
         path = Path(definition)
         text = path.read_text(encoding="utf-8")
         machine = load(path)
+        source = str(path.resolve())
+        stored = self.store.machine(machine.arn)
+        if stored is not None and stored.source not in (None, source) \
+                and stored.version != version_hash(text):
+            targeting = sorted(f"{r.name}" if r.group_name == "default" else
+                               f"{r.group_name}/{r.name}" for r in self.store.schedules()
+                               if r.target_arn == machine.arn)
+            if targeting:
+                raise ConflictException(
+                    f"State machine {machine.name} is stored from {stored.source}, the target "
+                    f"of schedule(s) {', '.join(targeting)}; {source} has the same name and "
+                    "another definition: rename one of the files, or target the stored "
+                    f"machine by its ARN ({machine.arn})")
         self.store.put_machine(machine.arn, machine.name, text, type=machine.type,
-                               now=self._schedule_now(),
-                               source=str(path.resolve()))
+                               now=self._schedule_now(), source=source)
+        meta = getattr(self.store, "api_machine", lambda arn: None)(machine.arn)
+        if meta is not None and meta.deleted is not None:  # deleted through sm serve: back
+            import dataclasses
+
+            self.store.put_api_machine(  # type: ignore[attr-defined]
+                dataclasses.replace(meta, deleted=None, current=version_hash(text)))
         return str(machine.arn)
 
     # -- verbs ------------------------------------------------------------------------------
@@ -223,7 +246,7 @@ class ScheduleMethods:
             if start_date is not None and end_date is not None and end_date <= start_date:
                 raise ValidationException("The EndDate you specify must be after the StartDate.")
         arn, input_text = _target(target)
-        if self.store.machine(arn) is None:
+        if target_machine(self.store, arn) is None:
             raise ResourceNotFoundException(f"State Machine Does Not Exist: '{arn}'")
         record = ScheduleRecord(
             name=name, group_name=group, expression=expression, timezone=timezone,

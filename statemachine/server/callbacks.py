@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from statemachine.server.config import ServerConfig
 
-__all__ = ["REJECTED_ERROR", "routes"]
+__all__ = ["REJECTED_ERROR", "routes", "url_warning"]
 
 #: The error a Reject link sends (a definition's Catch matches it).
 REJECTED_ERROR: Final = "Rejected"
@@ -56,6 +56,31 @@ def routes(config: ServerConfig) -> list[BaseRoute]:
         return await run_in_threadpool(_follow, request, links)
 
     return [Route("/callbacks/{decision}", endpoint, methods=["GET"], name="callbacks")]
+
+
+def url_warning(config: ServerConfig) -> str | None:
+    """A line for the operator when the resource map's ``callbacks.url`` is not the server's
+    own base URL (``--public-url``, else ``http://HOST:PORT``): the e-mail resource signs only
+    links under that url, so approval links would point elsewhere (or stay unsigned and be
+    refused). None when they agree, or when there is no (readable) callbacks section."""
+    if config.resources is None or (config.port == 0 and not config.public_url):
+        return None  # (port 0: the address is not known before it is bound)
+    from statemachine.resources.callback_links import parse_config
+    from statemachine.resources.local_map import read_map
+
+    try:
+        data, base = read_map(config.resources)
+        section = data.get("callbacks")
+        if section is None:
+            return None
+        url, _ = parse_config(section, base)
+    except (CallbackConfigError, ValueError, OSError):
+        return None  # said when a link is followed (503), or when the map is loaded
+    if url == config.base_url:
+        return None
+    return (f"sm serve: warning: the callbacks.url of {config.resources} is {url}, not this "
+            f"server's {config.base_url}: approval links in e-mails will point there (set "
+            "callbacks.url, or --public-url when the server is reached through another address)")
 
 
 class _Links:

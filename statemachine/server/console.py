@@ -1,6 +1,6 @@
 """Server stage, the web console: ``GET /`` serves a single page (static files under
 ``statemachine/server/static``, shipped in the wheel: no CDN, no build step) that works on the
-server's own AWS API from the browser, plus the two things that API lacks:
+server's own AWS API from the browser, plus the three things that API lacks:
 
 - ``POST /console/api/layout`` ``{"definition": "<JSON or YAML text>"}`` -> the state graph
   laid out for drawing (``statemachine.layout.layout``: nodes, branch lanes, edges with
@@ -10,6 +10,12 @@ server's own AWS API from the browser, plus the two things that API lacks:
   tokens RUNNING executions wait on (``.waitForTaskToken``), with the input of the state
   that issued each (JSON text) and dates as epoch seconds; newest executions first, at most
   ``APPROVALS_LIMIT`` executions looked at.
+- ``GET /console/api/schedules`` -> ``{"schedules": [{"Name", "GroupName", "State",
+  "ScheduleExpression", "ScheduleExpressionTimezone", "Target": {"Arn", "Exists"}, "Description",
+  "LastFireTime", "NextFireTimes": [...]}]}``: the store's schedules (GetSchedule's fields)
+  with their next ``SCHEDULE_FIRES`` fire times (``Service.schedule_fire_times``: UTC,
+  flexible-window offsets included; empty when DISABLED or done), dates as epoch seconds;
+  ``Target.Exists`` is false when the target state machine was deleted (its fires are dropped).
 
 Errors come in AWS's shape (``{"__type", "message"}``, 4xx). With an access token set the
 console's requests pass the server's token gate like any other: open the console once as
@@ -34,17 +40,20 @@ if TYPE_CHECKING:
     from statemachine.durable import DurableStore
     from statemachine.server.config import ServerConfig
 
-__all__ = ["APPROVALS_LIMIT", "STATIC", "pending_approvals", "routes"]
+__all__ = ["APPROVALS_LIMIT", "SCHEDULE_FIRES", "STATIC", "pending_approvals", "routes",
+           "schedules_with_fire_times"]
 
 #: The page's files (index.html, console.js, graph.js, console.css).
 STATIC: Final = Path(__file__).with_name("static")
 #: How many RUNNING executions the approvals list looks at (newest first).
 APPROVALS_LIMIT: Final = 500
+#: How many next fire times the schedules list gives per schedule.
+SCHEDULE_FIRES: Final = 3
 _MAX_DEFINITION: Final = 1024 * 1024
 
 
 def routes(config: ServerConfig) -> list[BaseRoute]:
-    """The console's routes: the page at ``GET /``, its files, its two JSON endpoints."""
+    """The console's routes: the page at ``GET /``, its files, its JSON endpoints."""
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
@@ -53,6 +62,7 @@ def routes(config: ServerConfig) -> list[BaseRoute]:
         Mount("/console/static", StaticFiles(directory=STATIC), name="console-static"),
         Route("/console/api/layout", layout_endpoint, methods=["POST"]),
         Route("/console/api/approvals", approvals_endpoint, methods=["GET"]),
+        Route("/console/api/schedules", schedules_endpoint, methods=["GET"]),
     ]
 
 
@@ -118,6 +128,44 @@ async def approvals_endpoint(request: Request) -> Response:
         return _error(400, "ExecutionDoesNotExist", f"Execution Does Not Exist: '{arn}'")
     found = await run_in_threadpool(pending_approvals, store, arn)
     return JSONResponse({"approvals": found})
+
+
+async def schedules_endpoint(request: Request) -> Response:
+    """The schedules with their next fire times (see the module docstring)."""
+    from starlette.concurrency import run_in_threadpool
+    from starlette.responses import JSONResponse
+
+    found = await run_in_threadpool(schedules_with_fire_times, request.app.state.service)
+    return JSONResponse({"schedules": found})
+
+
+def schedules_with_fire_times(service: Any, count: int = SCHEDULE_FIRES) -> list[dict[str, Any]]:
+    """Every schedule (by group and name) with GetSchedule's fields and ``NextFireTimes``,
+    dates as epoch seconds. A schedule deleted while it is read is left out."""
+    from datetime import datetime
+
+    from statemachine.schedules.scheduler import target_machine
+    from statemachine.service import ResourceNotFoundException
+
+    out = []
+    for summary in service.list_schedules()["Schedules"]:
+        where = {"Name": summary["Name"], "GroupName": summary["GroupName"]}
+        try:
+            found = service.get_schedule(**where)
+            fires = service.schedule_fire_times(**where, count=count)
+        except ResourceNotFoundException:
+            continue
+        item = {key: found.get(key) for key in (
+            "Name", "GroupName", "State", "ScheduleExpression", "ScheduleExpressionTimezone",
+            "Description")}
+        item["Target"] = {"Arn": found["Target"]["Arn"],
+                          "Exists": target_machine(service.store, found["Target"]["Arn"])
+                          is not None}
+        last = found.get("LastFireTime")
+        item["LastFireTime"] = datetime.fromisoformat(last).timestamp() if last else None
+        item["NextFireTimes"] = [moment.timestamp() for moment in fires]
+        out.append(item)
+    return out
 
 
 def pending_approvals(store: DurableStore, execution_arn: str | None = None,

@@ -47,9 +47,10 @@ _FIELDS = ("Name", "GroupName", "ScheduleExpression", "ScheduleExpressionTimezon
 
 def read_schedules(path: Path) -> list[dict[str, Any]]:
     """The schedules of a schedules file, checked (expression, time zone, fields,
-    definition files). Raises ValueError naming the file and the schedule."""
-    import yaml
-
+    definition files). The file is read as definitions are (YAML 1.2 scalars: ``Mode: OFF``
+    is the word OFF, a date is text). Raises ValueError naming the file and the schedule."""
+    from statemachine.errors import DefinitionError
+    from statemachine.loader import yaml_value
     from statemachine.schedules.expressions import (
         InvalidScheduleExpression,
         InvalidTimezone,
@@ -58,9 +59,13 @@ def read_schedules(path: Path) -> list[dict[str, Any]]:
     )
 
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
+        document = yaml_value(path.read_text(encoding="utf-8"), str(path))
+    except OSError as error:
         raise ValueError(f"schedules file {path}: {' '.join(str(error).split())}") from None
+    except DefinitionError as error:
+        first = error.diagnostics[0] if error.diagnostics else None
+        detail = f"line {first.line}: {first.message}" if first is not None else str(error)
+        raise ValueError(f"schedules file {path}: {detail}") from None
     items = document.get("schedules") if isinstance(document, dict) else None
     if not isinstance(items, list):
         raise ValueError(f"schedules file {path}: expected 'schedules:' with a list of schedules")

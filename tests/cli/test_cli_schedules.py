@@ -120,3 +120,31 @@ def test_readme_schedules_example_works(sm, repo: Path, tmp_path: Path) -> None:
     assert result is not None
     (row,) = [line.split("\t") for line in result.stdout.splitlines()]
     assert row[0].startswith("greeter-") and row[1] == "SUCCEEDED"
+
+
+def test_a_same_named_definition_from_another_file_does_not_replace_a_schedules_target(
+        sm, db: str, tmp_path: Path) -> None:
+    """Two files named job.yaml are one state machine name (``job``): the second must not
+    silently change what the first one's schedule runs."""
+    for folder, result in (("x", "from-x"), ("y", "from-y")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "job.yaml").write_text(
+            f"StartAt: A\nStates:\n  A: {{Type: Pass, Result: {result}, End: true}}\n")
+    assert sm("schedules", "create", "sx", "--expression", "rate(1 day)", "--machine",
+              tmp_path / "x" / "job.yaml", "--db", db).returncode == 0
+    clash = sm("schedules", "create", "sy", "--expression", "rate(1 day)", "--machine",
+               tmp_path / "y" / "job.yaml", "--db", db)
+    assert clash.returncode == 1 and clash.stdout == ""
+    assert clash.stderr.startswith("sm: error: ConflictException: ") and clash.stderr.count("\n") == 1
+    assert "sx" in clash.stderr and str(tmp_path / "x" / "job.yaml") in clash.stderr
+    # the file of the schedule's own machine may change (a new version of the same file)
+    (tmp_path / "x" / "job.yaml").write_text(
+        "StartAt: A\nStates:\n  A: {Type: Pass, Result: from-x-2, End: true}\n")
+    assert sm("schedules", "create", "sx2", "--expression", "rate(1 day)", "--machine",
+              tmp_path / "x" / "job.yaml", "--db", db).returncode == 0
+    assert sm("worker", "--db", db, "--until-idle", "--poll", "0.05").returncode == 0
+    listed = json.loads(sm("executions", "list", "--json", "--db", db).stdout)["executions"]
+    outputs = {e["name"].split("-")[0]: json.loads(json.loads(sm(
+        "executions", "describe", e["executionArn"], "--json", "--db", db).stdout)["output"])
+        for e in listed}
+    assert outputs == {"sx": "from-x-2", "sx2": "from-x-2"}

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from tests.console.conftest import Console, make_console
+from tests.console.conftest import ROLE, Console, make_console
 
 # The console's colours (statemachine/server/static/console.css) as the browser computes them.
 FILLS = {
@@ -288,3 +288,85 @@ def test_a_failed_branch_state_is_failed_while_the_execution_still_runs(console:
     page.wait_for_selector("#execution[data-status=RUNNING] svg.graph g.state")
     assert {name: outcome for name, (outcome, _) in outcomes(page).items()} == {
         "Group": "caught", "Inner": "failed", "Never": "not-reached", "Wait": "running"}
+
+
+XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
+
+
+def test_html_in_names_inputs_errors_and_labels_is_shown_as_text(console: Console, page: Any) -> None:
+    """Everything the console shows comes from users (state names, inputs, outputs, errors,
+    causes, Choice labels, approval inputs): it is text, never markup."""
+    bad = '<img src=x onerror="window.__xss=3">'
+    definition = {"Comment": XSS, "StartAt": bad, "States": {
+        bad: {"Type": "Choice", "Choices": [
+            {"Variable": "$.loop", "StringEquals": XSS, "Next": f"Each{bad}"}], "Default": "Ask"},
+        f"Each{bad}": {"Type": "Map", "ItemsPath": "$.items", "ResultPath": "$.loop", "Next": bad,
+                       "Parameters": {"loop": "no", "v.$": "$$.Map.Item.Value"},
+                       "ItemProcessor": {"StartAt": f"In{bad}", "States": {
+                           f"In{bad}": {"Type": "Pass", "End": True}}}},
+        "Ask": {"Type": "Task", "Resource": "python:console_flows:notify.waitForTaskToken",
+                "Parameters": {"token.$": "$$.Task.Token", "html": XSS}, "Next": "Fail"},
+        "Fail": {"Type": "Fail", "Error": XSS, "Cause": XSS}}}
+    arn = console.sfn.create_state_machine(name="Xss", definition=json.dumps(definition),
+                                           roleArn=ROLE)["stateMachineArn"]
+    execution = console.sfn.start_execution(
+        stateMachineArn=arn, input=json.dumps({"loop": XSS, "items": [XSS], XSS: XSS}))["executionArn"]
+    console.wait_token(execution)
+    for url in (f"{console.url}/#/approvals", f"{console.url}/", execution_url(console, execution),
+                f"{console.url}/#/machine/{quote(arn, safe='')}"):
+        page.goto(url)
+        page.wait_for_selector("svg.graph g.state, .approval")
+        page.wait_for_timeout(200)
+        assert page.evaluate("window.__xss") is None, url
+        assert page.locator("#app img, #app script").count() == 0, url
+    page.goto(execution_url(console, execution))
+    page.wait_for_selector("svg.graph g.state")
+    assert bad in outcomes(page)
+    page.locator(".approval .approve-output").fill(json.dumps({"loop": "no", "items": []}))
+    page.click(".approval button.approve")
+    page.wait_for_selector("#execution[data-status=FAILED]")
+    assert page.locator("#execution-error").inner_text() == XSS
+    assert page.locator("#execution-cause").inner_text() == XSS
+    assert page.evaluate("window.__xss") is None
+
+
+def test_schedules_with_their_next_fire_times_on_their_own_clock(console: Console, page: Any) -> None:
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    service = console.server.app.state.service
+    service.create_schedule(Name="nightly", ScheduleExpression="cron(30 2 * * ? *)",
+                            ScheduleExpressionTimezone="Europe/Berlin", Description=XSS,
+                            FlexibleTimeWindow={"Mode": "OFF"},
+                            Target={"Arn": console.arns["Approval"], "Input": "{}"})
+    service.create_schedule(Name="paused", GroupName="reports", ScheduleExpression="rate(1 hour)",
+                            State="DISABLED", FlexibleTimeWindow={"Mode": "OFF"},
+                            Target={"Arn": console.arns["Flaky"]})
+    page.goto(console.url + "/")
+    page.click("header nav a[href='#/schedules']")
+    rows = page.locator("#schedules tbody tr")
+    rows.first.wait_for()
+    assert rows.evaluate_all("rs => rs.map(r => r.dataset.group + '/' + r.dataset.name)") == [
+        "default/nightly", "reports/paused"]
+    nightly = page.locator("#schedules tr[data-name=nightly]")
+    assert nightly.locator("code.expression").inner_text() == "cron(30 2 * * ? *)"
+    assert nightly.locator(".zone").inner_text() == "Europe/Berlin"
+    assert XSS in nightly.inner_text() and page.evaluate("window.__xss") is None
+    fires = [datetime.fromisoformat(value.replace("Z", "+00:00")) for value in
+             nightly.locator(".next-fires time").evaluate_all("ts => ts.map(t => t.getAttribute('datetime'))")]
+    berlin = [moment.astimezone(ZoneInfo("Europe/Berlin")) for moment in fires]
+    assert len(berlin) == 3 and all((b.hour, b.minute) == (2, 30) for b in berlin), berlin
+    assert [b.date() - berlin[0].date() for b in berlin] == [timedelta(days=n) for n in range(3)]
+    assert all("02:30" in text for text in nightly.locator(".next-fires time").all_inner_texts())
+    assert datetime.now(ZoneInfo("UTC")) < fires[0] <= datetime.now(ZoneInfo("UTC")) + timedelta(days=1)
+    assert nightly.locator(".last-fire").inner_text() == "never"
+    assert nightly.locator("a").get_attribute("href") == f"#/machine/{quote(console.arns['Approval'], safe='')}"
+    paused = page.locator("#schedules tr[data-name=paused]")
+    assert paused.get_attribute("data-state") == "DISABLED"
+    assert paused.locator(".next-fires").inner_text() == "disabled"
+
+    console.sfn.delete_state_machine(stateMachineArn=console.arns["Flaky"])  # a target gone
+    page.reload()
+    page.wait_for_selector("#schedules tr[data-name=paused] .target-missing")
+    assert paused.locator("td").nth(3).inner_text() == "Flaky (deleted)"
+    assert nightly.locator("td a").count() == 1  # its target is still there

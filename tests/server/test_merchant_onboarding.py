@@ -385,3 +385,51 @@ def test_an_unanswered_approval_times_out_and_its_link_says_so(flow: Flow) -> No
     page = opener.open(links["Approve"])
     assert page.status == 410 and page.title in ("This request has expired", "No longer waiting")
     assert flow.payments.calls == []
+
+
+def test_two_clicks_at_once_answer_once_and_a_stopped_execution_link_says_so(flow: Flow) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    opener = HttpxOpener()
+    arn = flow.start("double-click")
+    links = links_of(flow.mail_for(1))
+    with ThreadPoolExecutor(4) as pool:  # a reviewer clicking both links, twice, at once
+        pages = list(pool.map(opener.open, [links["Approve"], links["Reject"]] * 2))
+    assert sorted(page.status for page in pages) == [200, 409, 409, 409], [p.title for p in pages]
+    winner = next(page for page in pages if page.status == 200).title
+    done = flow.wait(arn)
+    assert done["status"] == ("SUCCEEDED" if winner == "Approved" else "FAILED")
+    assert len(flow.payments.calls) == (1 if winner == "Approved" else 0)
+
+    stopped = flow.start("stopped-one")
+    links = links_of(flow.mail_for(2))
+    flow.serve.client().stop_execution(executionArn=stopped, error="Withdrawn", cause="the merchant withdrew")
+    head = httpx.head(links["Approve"])  # a link checker: the status only
+    page = opener.open(links["Approve"])
+    assert (page.status, page.title) == (410, "No longer waiting"), page.message
+    assert head.status_code in (200, 410) and head.text == ""
+    assert flow.serve.client().describe_execution(executionArn=stopped)["status"] == "ABORTED"
+
+
+def test_a_callbacks_url_that_is_not_this_server_is_said_at_start(tmp_path: Path) -> None:
+    """Links are signed only for the map's callbacks.url: a server on another port (or
+    --public-url) would send links that point elsewhere, so it says so when it starts."""
+    port, other = free_port(), free_port()
+    resource_map = tmp_path / "map.yaml"
+    resource_map.write_text(yaml.safe_dump({"callbacks": {
+        "url": f"http://127.0.0.1:{other}", "secret_file": "callback-secret"}}))
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state"), "PYTHONPATH": str(REPO)}
+    serve = ServeProcess(tmp_path, resource_map, port, env)
+    serve.start()  # listening: the start-up lines are written
+    serve.stop()
+    assert (f"sm serve: warning: the callbacks.url of {resource_map} is http://127.0.0.1:{other}, "
+            f"not this server's http://127.0.0.1:{port}") in serve.log()
+
+    (tmp_path / "serve-1.log").unlink()
+    resource_map.write_text(yaml.safe_dump({"callbacks": {"url": f"http://127.0.0.1:{port}/"}}))
+    serve = ServeProcess(tmp_path, resource_map, port, env)
+    serve.start()
+    serve.stop()
+    assert "warning" not in serve.log() and "AWS Step Functions API on" in serve.log()

@@ -206,3 +206,62 @@ def test_the_aws_cli_manages_schedules(tmp_path: Path) -> None:
                "Schedule Expression rate(0 hours)." in bad.stderr
         assert cli("delete-schedule", "--name", "nightly").returncode == 0
         assert json.loads(cli("list-schedules").stdout)["Schedules"] == []
+
+
+def test_the_schedules_file_reads_yaml_as_definitions_do(tmp_path: Path) -> None:
+    """``Mode: OFF``, ``State: ENABLED`` and an input of ``on``/``no`` are the words written,
+    as in definitions (YAML 1.2), not YAML 1.1's booleans; dates are ISO text."""
+    from statemachine.server.schedules import apply_schedules, read_schedules
+
+    path = tmp_path / "schedules.yaml"
+    path.write_text(f"""\
+schedules:
+  - Name: plain
+    ScheduleExpression: cron(0 6 ? * MON-FRI *)
+    FlexibleTimeWindow: {{Mode: OFF}}
+    EndDate: 2099-01-01T00:00:00Z
+    Target:
+      Definition: {DEFINITIONS / 'hello.yaml'}
+      Input: {{name: no, switch: on}}
+""")
+    logs: list[str] = []
+    with Service(str(tmp_path / "x.db")) as service:
+        assert apply_schedules(service, read_schedules(path), logs.append) == 0, logs
+        found = service.get_schedule(Name="plain")
+    assert found["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    assert json.loads(found["Target"]["Input"]) == {"name": "no", "switch": "on"}
+    assert found["EndDate"] == "2099-01-01T00:00:00+00:00"
+
+
+def test_a_schedule_whose_state_machine_was_deleted_starts_nothing(tmp_path: Path) -> None:
+    """DeleteStateMachine: the machine's schedules fire no more executions (they are logged
+    and dropped), and a new schedule cannot target it (ResourceNotFoundException)."""
+    from statemachine.schedules.scheduler import Scheduler
+
+    db = str(tmp_path / "server.db")
+    with RunningServer(ServerConfig(db=db, port=0)) as server:
+        sfn = server.client()
+        machine = sfn.create_state_machine(name="gone", definition=HELLO,
+                                           roleArn=ROLE)["stateMachineArn"]
+        scheduler = scheduler_client(server)
+        target = {"Arn": machine, "RoleArn": ROLE}
+        scheduler.create_schedule(Name="often", ScheduleExpression="rate(1 minute)",
+                                  FlexibleTimeWindow={"Mode": "OFF"}, Target=target)
+        (first,) = executions(db)  # a rate fires at once
+        sfn.delete_state_machine(stateMachineArn=machine)
+        with pytest.raises(scheduler.exceptions.ResourceNotFoundException):
+            scheduler.create_schedule(Name="late", ScheduleExpression="rate(1 hour)",
+                                      FlexibleTimeWindow={"Mode": "OFF"}, Target=target)
+        logs: list[str] = []
+        with Service(db) as service:
+            later = datetime.now(UTC) + timedelta(minutes=2)
+            assert Scheduler(service.store, log=logs.append).fire_due(later) == []
+            assert [e["name"] for e in service.list()] == [first["name"]]
+        assert len(logs) == 1 and "does not exist" in logs[0], logs
+        # a definition file of that name stores the machine again: schedules may target it
+        (tmp_path / "gone.yaml").write_text("StartAt: A\nStates:\n  A: {Type: Pass, End: true}\n")
+        with Service(db) as service:
+            assert service.store_machine(tmp_path / "gone.yaml") == machine
+            service.create_schedule(Name="back", ScheduleExpression="rate(1 hour)",
+                                    Target={"Arn": machine})
+        assert sfn.describe_state_machine(stateMachineArn=machine)["name"] == "gone"

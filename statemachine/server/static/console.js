@@ -1,5 +1,6 @@
 // statemachine console: a single page on the server's own AWS Step Functions API
-// (POST / with X-Amz-Target) plus two console endpoints (/console/api/layout, /approvals).
+// (POST / with X-Amz-Target) plus three console endpoints (/console/api/layout, /approvals,
+// /schedules).
 "use strict";
 
 const TOKEN_KEY = "statemachine-console-token";
@@ -289,6 +290,48 @@ async function approvalsPage() {
   schedule(() => { if (serial === renderSerial) approvalsPage().catch(showError); });
 }
 
+// -- schedules -------------------------------------------------------------------------------
+
+// A fire time on the schedule's own clock (its ScheduleExpressionTimezone), 24-hour.
+function zoned(seconds, zone) {
+  const options = {year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+    hourCycle: "h23", timeZoneName: "short"};
+  try { return new Date(seconds * 1000).toLocaleString(undefined, {...options, timeZone: zone}); }
+  catch (e) { return new Date(seconds * 1000).toLocaleString(undefined, options); }  // a zone the browser lacks
+}
+
+function fireTime(seconds, zone, cls) {
+  return h("time", {class: cls, datetime: new Date(seconds * 1000).toISOString(), title: when(seconds)}, zoned(seconds, zone));
+}
+
+async function schedulesPage() {
+  const serial = renderSerial;
+  const {schedules} = await consoleApi("schedules");
+  if (serial !== renderSerial) return;
+  const rows = schedules.map((s) => {
+    const zone = s.ScheduleExpressionTimezone || "UTC";
+    const fires = s.NextFireTimes || [];
+    return h("tr", {"data-name": s.Name, "data-group": s.GroupName, "data-state": s.State},
+      h("td", {}, s.Name, s.GroupName !== "default" ? h("span", {class: "muted"}, ` @${s.GroupName}`) : "",
+        s.Description ? h("div", {class: "muted"}, s.Description) : ""),
+      h("td", {}, h("span", {class: `badge ${s.State === "ENABLED" ? "SUCCEEDED" : "ABORTED"}`}, s.State.toLowerCase())),
+      h("td", {}, h("code", {class: "expression"}, s.ScheduleExpression), h("div", {class: "muted zone"}, zone)),
+      h("td", {}, s.Target.Exists === false ? h("span", {class: "error-text target-missing", title: "its fires are dropped"},
+        `${nameOf(s.Target.Arn)} (deleted)`) : machineLink(s.Target.Arn)),
+      h("td", {class: "next-fires"}, fires.length ? fires.map((t, i) => h("div", {}, fireTime(t, zone, i ? "muted" : "next")))
+        : h("span", {class: "muted"}, s.State === "ENABLED" ? "no more fires" : "disabled")),
+      h("td", {class: "last-fire"}, s.LastFireTime ? fireTime(s.LastFireTime, zone) : h("span", {class: "muted"}, "never")));
+  });
+  app.replaceChildren(h("section", {class: "panel"}, h("h1", {}, "Schedules"),
+    h("p", {class: "muted"}, "EventBridge Scheduler schedules fired by this server (sm schedules, the Scheduler API). Times are on each schedule's clock."),
+    schedules.length ? h("table", {id: "schedules"},
+      h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "State"), h("th", {}, "Expression"),
+        h("th", {}, "State machine"), h("th", {}, "Next fires"), h("th", {}, "Last fire"))),
+      h("tbody", {}, rows)) : h("p", {class: "muted", id: "no-schedules"}, "No schedules.")));
+  setLive(false);
+  schedule(() => { if (serial === renderSerial) schedulesPage().catch(showError); }, POLL_MS * 5);
+}
+
 // -- one execution ---------------------------------------------------------------------------
 
 async function graphLayout(definition) {
@@ -429,6 +472,7 @@ async function route(keep) {
     else if (parts[0] === "machine" && parts[1]) await machinePage(decodeURIComponent(parts[1]));
     else if (parts[0] === "machines") await machinesPage();
     else if (parts[0] === "approvals") await approvalsPage();
+    else if (parts[0] === "schedules") await schedulesPage();
     else await executionsPage(params, keep);
   } catch (error) {
     if (error instanceof ApiError && (error.status === 401 || error.status === 403)) showTokenBar();
