@@ -26,6 +26,9 @@ The exception tree (tests/unit/test_error_tree.py checks it against the code)::
     │   │   ├── TaskDoesNotExist
     │   │   ├── TaskTimedOut
     │   │   ├── InvalidToken
+    │   │   ├── InvalidArn
+    │   │   ├── InvalidName
+    │   │   ├── StateMachineDoesNotExist
     │   │   ├── InvalidOutput
     │   │   ├── ResourceNotFound     no such map run
     │   │   ├── ValidationException  arguments refused (also schedules' fields)

@@ -116,7 +116,7 @@ class ScheduleMethods:
         if meta is not None and meta.deleted is not None:  # deleted through sm serve: back
             import dataclasses
 
-            self.store.put_api_machine(  # type: ignore[attr-defined]
+            self.store.put_api_machine(  # type: ignore[attr-defined]  # a catalog store (api_machine found above)
                 dataclasses.replace(meta, deleted=None, current=version_hash(text)))
         return str(machine.arn)
 
