@@ -160,8 +160,15 @@ def command(args: argparse.Namespace) -> int:
     from statemachine.errors import DefinitionError, ResourceNotFoundError
     from statemachine.service import ServiceError
 
+    from .run import InputError
+
     try:
         return _run(args)
+    except InputError as failure:  # --input / --output: not JSON, too large, unreadable
+        text = str(failure)
+        if args.command == "task":
+            text = text.replace("--input", "--output", 1)
+        return error(text, code=EXIT_USAGE)
     except ServiceError as failure:
         return error(f"{failure.code}: {failure}", code=EXIT_FAILED)
     except (StoreUnreadable, SchemaTooNew, StoreUnavailable) as failure:
@@ -182,6 +189,15 @@ def command(args: argparse.Namespace) -> int:
 def _service(args: argparse.Namespace) -> Any:
     from statemachine.service import Service
 
+    if args.command not in ("start", "run"):  # reading or answering: a database must exist
+        from pathlib import Path
+
+        from statemachine.durable import StoreUnavailable
+
+        target = _where(args.db)
+        if not target.startswith(("postgresql:", "postgres:")) and not Path(target).exists():
+            raise StoreUnavailable(f"no database at {target} (sm start FILE --db PATH or "
+                                   "sm run FILE --db PATH creates one)")
     return Service(args.db)
 
 
@@ -216,8 +232,11 @@ def _run(args: argparse.Namespace) -> int:
             events = service.history(args.arn)
             return _print(args, {"events": events}, lambda: _history(events))
         if name == "stop":
+            before = service.describe(args.arn)["status"]
             stopped = service.stop(args.arn, args.error, args.cause)
-            return _print(args, stopped, lambda: print(f"stopped {args.arn}"))
+            said = f"stopped {args.arn}" if before == "RUNNING" else \
+                f"{args.arn} had already ended ({before}): nothing to stop"
+            return _print(args, stopped, lambda: print(said))
         if name == "redrive":
             redriven = service.redrive(args.arn)
             return _print(args, redriven, lambda: print(f"redriven {args.arn}"))
@@ -381,7 +400,9 @@ def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str] = _COLUMNS) ->
 
         from .common import make_console
 
-        table = Table(*columns)
+        table = Table()
+        for column in columns:  # folded, never cut: ARNs and names are copied from here
+            table.add_column(column, overflow="fold")
         for row in rows:
             table.add_row(*(str(row.get(c, "")) for c in columns))
         make_console(sys.stdout).print(table)

@@ -146,6 +146,18 @@ def command(args: argparse.Namespace) -> int:
     return _run(app, config)
 
 
+def banner(config: ServerConfig) -> str:
+    """What ``sm serve`` prints at start-up: the API endpoint (for SDKs and the AWS CLI), the
+    console's URL (with a token: how to pass it, never the token itself), database, policy."""
+    url = config.base_url
+    console = f"{url}/?token=TOKEN (once; a cookie keeps it)" if config.token else f"{url}/"
+    return (f"sm serve: AWS Step Functions API on {url} "
+            f"(database {config.db or 'default'}; policy: {config.policy.describe()})\n"
+            f"  API:     aws stepfunctions --endpoint-url {url} ...  |  "
+            f"boto3.client(\"stepfunctions\", endpoint_url=\"{url}\")\n"
+            f"  console: {console}")
+
+
 def _run(app: object, config: ServerConfig) -> int:
     """Serve until SIGTERM or Ctrl-C (a second one forces the exit), then stop cleanly:
     the worker parks what runs, the store closes; exit 0."""
@@ -176,9 +188,7 @@ def _run(app: object, config: ServerConfig) -> int:
                 loop.add_signal_handler(sig, stop)
         await server.serve()
 
-    print(f"sm serve: AWS Step Functions API on {config.base_url} "
-          f"(database {config.db or 'default'}; policy: {config.policy.describe()})",
-          file=sys.stderr, flush=True)
+    print(banner(config), file=sys.stderr, flush=True)
     from statemachine.server.callbacks import url_warning
 
     warning = url_warning(config)

@@ -17,6 +17,8 @@ The exception tree (tests/unit/test_error_tree.py checks it against the code)::
     │   ├── ExecutionError           misuse of the execution API (unknown task token, ...)
     │   ├── MockConfigError          a mock or test file cannot be used (testing/mockconfig.py)
     │   ├── TestStateError           a TestState request cannot be served (testing/teststate.py)
+    │   ├── AwsError                 an AWS API request sm serve refuses (server/protocol.py):
+    │   │                            .code (AWS's ``__type``), .message, .status (4xx, 5xx)
     │   ├── ServiceError             a durable-execution request refused (service.py), AWS's names:
     │   │   ├── ExecutionAlreadyExists
     │   │   ├── ExecutionDoesNotExist
@@ -24,6 +26,9 @@ The exception tree (tests/unit/test_error_tree.py checks it against the code)::
     │   │   ├── TaskDoesNotExist
     │   │   ├── TaskTimedOut
     │   │   ├── InvalidToken
+    │   │   ├── InvalidArn
+    │   │   ├── InvalidName
+    │   │   ├── StateMachineDoesNotExist
     │   │   ├── InvalidOutput
     │   │   ├── ResourceNotFound     no such map run
     │   │   ├── ValidationException  arguments refused (also schedules' fields)
@@ -51,6 +56,9 @@ The exception tree (tests/unit/test_error_tree.py checks it against the code)::
     ├── ValueError
     │   ├── InvalidJsonError         input or a value that is not JSON (values.py): run(), start()
     │   ├── SubstitutionsError       a substitutions file or NAME=VALUE (templates.py)
+    │   ├── SmtpConfigError          a resource map's smtp: section (resources/smtp.py; load()
+    │   │                            reports it as a ResourceMapError)
+    │   ├── CallbackConfigError      a callbacks: section or its secret (resources/callback_links.py)
     │   │   -- the grammars' errors; they never leave load() (each becomes a DefinitionError
     │   │      diagnostic) or a state (a StatesError):
     │   ├── CompileError             compiler.py
@@ -62,7 +70,6 @@ The exception tree (tests/unit/test_error_tree.py checks it against the code)::
     │   ├── JsonataEvaluationError   expressions/jsonata/adapter.py (-> States.QueryEvaluationError)
     │   └── UnsupportedResultError   expressions/jsonata/adapter.py
     ├── PathNotFound                 a JSONPath that selects nothing (-> a StatesError)
-    ├── AwsError                     sm serve's answer in AWS's error shape (server/protocol.py)
     └── (anything a task handler raises becomes StatesError(type(exc).__name__, cause) at the
         handler boundary, the way AWS Lambda reports ``errorType``)
 

@@ -68,7 +68,10 @@ class DaskExecutor:
         if client is None and address is None:
             self._cluster = make_cluster(n_workers=workers or os.cpu_count() or 1,
                                          threads_per_worker=1, processes=True,
-                                         dashboard_address=None, silence_logs=logging.ERROR)
+                                         dashboard_address=None, silence_logs=logging.ERROR,
+                                         # the scheduler's HTTP routes (health, metrics) on a
+                                         # free port: 8787 may be another cluster's
+                                         scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
             client = make_client(self._cluster, timeout=connect_timeout)
         elif client is None:
             target = scheduler_address(address or "")

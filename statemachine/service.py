@@ -13,7 +13,8 @@ can call it; ``sm worker`` processes (statemachine.durable.worker) do the runnin
 
 Errors (all ``ServiceError``, a StateMachineError): ExecutionAlreadyExists,
 ExecutionDoesNotExist, ExecutionNotRedrivable, ResourceNotFound, TaskDoesNotExist,
-TaskTimedOut, InvalidToken, InvalidOutput, ValidationException; for schedules
+TaskTimedOut, InvalidToken, InvalidOutput, InvalidArn, InvalidName, ValidationException,
+StateMachineDoesNotExist; for schedules
 (EventBridge Scheduler's verbs, see statemachine.schedules.service) also ConflictException
 and ResourceNotFoundException; store failures raise statemachine.durable's StoreError.
 
@@ -31,7 +32,7 @@ import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from statemachine.clock import Clock
 from statemachine.durable import (
@@ -57,12 +58,15 @@ __all__ = [
     "ExecutionAlreadyExists",
     "ExecutionDoesNotExist",
     "ExecutionNotRedrivable",
+    "InvalidArn",
+    "InvalidName",
     "InvalidOutput",
     "InvalidToken",
     "ResourceNotFound",
     "ResourceNotFoundException",
     "Service",
     "ServiceError",
+    "StateMachineDoesNotExist",
     "TaskDoesNotExist",
     "TaskTimedOut",
     "ValidationException",
@@ -128,6 +132,41 @@ class InvalidToken(ServiceError):
     """The text is not a task token (malformed)."""
 
     code = "InvalidToken"
+
+
+class InvalidArn(ServiceError):
+    """The ARN given is not one of the kind the call takes (AWS InvalidArn)."""
+
+    code = "InvalidArn"
+
+
+def check_arn(arn: str, *kinds: str) -> None:
+    """Raise InvalidArn (AWS's wording) unless ``arn`` is a Step Functions ARN of one of
+    ``kinds`` (``execution``, ``express``, ``mapRun``) with a non-empty name."""
+    parts = arn.split(":") if isinstance(arn, str) else []
+    if len(parts) < 7 or parts[0] != "arn" or not parts[1].startswith("aws") or parts[2] != "states":
+        raise InvalidArn(f"Invalid Arn: 'Invalid ARN prefix: {arn}'")
+    if parts[5] not in kinds:
+        raise InvalidArn(f"Invalid Arn: 'Resource type not valid in this context: {parts[5]}'")
+    if len(parts) < 8 or not all(parts[6:]):
+        raise InvalidArn(f"Invalid Arn: '{arn}'")
+
+
+class StateMachineDoesNotExist(ServiceError):
+    """No state machine of that name or ARN is in the store (AWS StateMachineDoesNotExist)."""
+
+    code = "StateMachineDoesNotExist"
+
+
+class InvalidName(ServiceError):
+    """An execution name AWS would refuse (AWS InvalidName): see NAME_RULE."""
+
+    code = "InvalidName"
+
+
+#: AWS execution names: 1-80 characters without whitespace, brackets, wildcards, the
+#: characters " # % \ ^ | ~ ` $ & , ; : / or control characters.
+NAME_RULE: Final = re.compile(r'^[^\s<>{}\[\]?*"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]{1,80}$')
 
 
 class InvalidOutput(ServiceError):
@@ -259,9 +298,12 @@ class Service(ScheduleMethods):
         return self.start_stored(stored, input, name=name, seed=seed)
 
     def start_stored(self, stored: MachineRecord, input: JSON = None, *,
-                     name: str | None = None, seed: int | None = None) -> dict[str, Any]:
+                     name: str | None = None, seed: int | None = None,
+                     role_arn: str | None = None) -> dict[str, Any]:
         """StartExecution of a machine version already in the store (``sm serve``): as
-        ``start`` without reading a file. Raises ExecutionAlreadyExists, InvalidJsonError."""
+        ``start`` without reading a file; ``role_arn`` (the machine's role, for the
+        ExecutionStarted event; default ``statemachine.api.ROLE_ARN``). Raises
+        ExecutionAlreadyExists, InvalidJsonError."""
         from statemachine.api import ACCOUNT, REGION, ROLE_ARN
         from statemachine.history import Event
         from statemachine.randomness import new_seed
@@ -269,12 +311,14 @@ class Service(ScheduleMethods):
         input = {} if input is None else input
         check_json(input, "execution input")
         input_text = json.dumps(input, separators=(",", ":"), ensure_ascii=False)
+        if name is not None and not NAME_RULE.match(name):
+            raise InvalidName(f"Invalid Name: '{name}'")
         now = self._now()
         name = name or str(uuid.uuid4())
         kind = "express" if stored.type == "EXPRESS" else "execution"
         arn = f"arn:aws:states:{REGION}:{ACCOUNT}:{kind}:{stored.name}:{name}"
         started = Event(1, 0, now.timestamp(), "ExecutionStarted",
-                        {"input": input, "roleArn": ROLE_ARN})
+                        {"input": input, "roleArn": role_arn or ROLE_ARN})
         record = ExecutionRecord(arn=arn, name=name, machine_arn=stored.arn,
                                  machine_version=stored.version, input=input_text,
                                  start_date=now, seed=new_seed() if seed is None else seed)
@@ -289,6 +333,7 @@ class Service(ScheduleMethods):
 
     # -- reading ----------------------------------------------------------------------------
     def _record(self, arn: str) -> ExecutionRecord:
+        check_arn(arn, "execution", "express")
         found = self.store.execution(arn)
         if found is None:
             raise ExecutionDoesNotExist(f"Execution Does Not Exist: '{arn}'")
@@ -332,7 +377,8 @@ class Service(ScheduleMethods):
         Distributed Map run instead (with ``mapRunArn`` and ``itemCount``); without it, child
         executions are not listed. ``redrive_filter``: REDRIVEN or NOT_REDRIVEN. Raises
         ValidationException (both ``machine`` and ``map_run_arn``; PENDING_REDRIVE without a
-        map run; another filter value), ResourceNotFound (an unknown map run)."""
+        map run; another filter value), ResourceNotFound (an unknown map run),
+        StateMachineDoesNotExist (an unknown ``machine``)."""
         if machine is not None and map_run_arn is not None:
             raise ValidationException("Specify either a mapRunArn or a stateMachineArn, not both")
         if status == "PENDING_REDRIVE" and map_run_arn is None:
@@ -340,12 +386,16 @@ class Service(ScheduleMethods):
         if redrive_filter not in (None, "REDRIVEN", "NOT_REDRIVEN"):
             raise ValidationException(f"redriveFilter must be REDRIVEN or NOT_REDRIVEN, "
                                       f"not {redrive_filter!r}")
+        if map_run_arn is not None:
+            check_arn(map_run_arn, "mapRun")
         if map_run_arn is not None and self.store.map_run(map_run_arn) is None:
             raise ResourceNotFound(f"Map Run Does Not Exist: '{map_run_arn}'")
         machine_arn = None
         if machine is not None:
-            machine_arn = machine if machine.startswith("arn:") else next(
-                (m.arn for m in self.store.machines() if m.name == machine), "arn:none")
+            machine_arn = next((m.arn for m in self.store.machines()
+                                if machine in (m.arn, m.name)), None)
+            if machine_arn is None:
+                raise StateMachineDoesNotExist(f"State Machine Does Not Exist: '{machine}'")
         redriven = None if redrive_filter is None else redrive_filter == "REDRIVEN"
         records = self.store.executions(status=status, machine_arn=machine_arn,
                                         map_run_arn=map_run_arn, redriven=redriven,
@@ -384,6 +434,7 @@ class Service(ScheduleMethods):
         failed, timedOut, aborted, total, resultsWritten, failuresNotRedrivable,
         pendingRedrive: counted from the child executions now), redriveCount, redriveDate.
         Raises ResourceNotFound."""
+        check_arn(map_run_arn, "mapRun")
         run = self.store.map_run(map_run_arn)
         if run is None:
             raise ResourceNotFound(f"Map Run Does Not Exist: '{map_run_arn}'")

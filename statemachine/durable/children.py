@@ -43,7 +43,7 @@ from statemachine.durable.contract import (
     MapRunRecord,
     MapRunUpdate,
 )
-from statemachine.durable.errors import StoreError
+from statemachine.durable.errors import EventConflict, LeaseLost, StoreError
 from statemachine.errors import StatesError
 from statemachine.interpreter.execution import ChildRuns, Frame, run_machine
 from statemachine.model import CompiledMachine
@@ -232,6 +232,9 @@ class DurableChildRuns(ChildRuns):
         try:
             child.flush(update=update)
             self.rt.children.discard(child)
+        except (EventConflict, LeaseLost):  # stopped (its parent's StopExecution) meanwhile
+            self.rt.suspend(lost=True)
+            raise asyncio.CancelledError("lost to another writer") from None
         except StoreError as error:
             self.rt.suspend(error)
             raise asyncio.CancelledError("store failure") from None

@@ -228,6 +228,19 @@ class DurableClock:
             _logical.set(due)
 
     @contextlib.contextmanager
+    def not_busy(self) -> Iterator[None]:
+        """Inside ``busy``: a handler call that does not run after all (it waits for the
+        execution to park), so the runner may find the execution idle."""
+        self.busy_count -= 1
+        self.ticks += 1
+        self.changed.set()
+        try:
+            yield
+        finally:
+            self.busy_count += 1
+            self.ticks += 1
+
+    @contextlib.contextmanager
     def busy(self) -> Iterator[None]:
         self.busy_count += 1
         self.ticks += 1
@@ -278,8 +291,10 @@ class DurableRuntime(Runtime):
         self.record = record
         self.lease = lease
         self.seed = record.seed
-        self.tokens = _Tokens(self)
-        self.heartbeats = _Heartbeats(self)
+        #: the callbacks waited on (answers from the store) and their heartbeats: typed
+        #: views of ``tokens`` and ``heartbeats``
+        self.callbacks = self.tokens = _Tokens(self)
+        self.beats = self.heartbeats = _Heartbeats(self)
         self._real = handlers_by_resource
         self._dispatchers: dict[str, _Dispatch] = {}
         self._by_key: dict[tuple[Path, int, str], list[_Stored]] = {}
@@ -298,6 +313,8 @@ class DurableRuntime(Runtime):
         self.consumed: list[str] = []  # keys of the timers that woke this run
         self.frozen = False
         self.store_error: BaseException | None = None
+        #: true once the worker running this execution stops (advance's ``stopping``)
+        self.stopping: Callable[[], bool] = lambda: False
         self.lost = False
         self.main: asyncio.Future[Any] | None = None
         #: a Distributed Map child not stored yet: its ExecutionStarted, stored with the
@@ -502,6 +519,11 @@ class _Dispatch:
                 raise StatesError(found.details.get("error"), found.details.get("cause"),
                                   recorded=True)
             redelivered = True
+        if rt.root.stopping() and isinstance(rt.clock, DurableClock):
+            # the worker stops: start nothing new here; the execution parks once the tasks
+            # running now have ended (drive), and the next worker dispatches this one
+            with rt.clock.not_busy():
+                await asyncio.get_running_loop().create_future()  # cancelled when it parks
         tokens: list[TaskTokenRecord] = []
         token = getattr(request, "task_token", None)
         if token is not None and info is not None:
@@ -568,10 +590,33 @@ class _Tokens(dict[str, "asyncio.Future[JSON]"]):
             return
         if found is None or future.done():
             return
-        if found.status == "SUCCEEDED":
-            future.set_result(json.loads(found.output) if found.output is not None else None)
-        elif found.status == "FAILED":
-            future.set_exception(StatesError(found.error, found.cause, recorded=True))
+        _settle(future, found)
+
+    def look(self) -> None:
+        """While the execution runs here (not parked): settle the callbacks answered, and
+        restore the heartbeats sent, by any process since the last look."""
+        for token, future in list(self.items()):
+            if future.done():
+                continue
+            try:
+                found = self.rt.store.task_token(token)
+            except StoreError as error:
+                self.rt.suspend(error)
+                return
+            if found is None:
+                continue
+            if found.status == "WAITING":
+                self.rt.beats.restore(token, found)
+            else:
+                _settle(future, found)
+
+
+def _settle(future: asyncio.Future[JSON], found: TaskTokenRecord) -> None:
+    """Give a callback's future the answer stored for its token (if answered)."""
+    if found.status == "SUCCEEDED":
+        future.set_result(json.loads(found.output) if found.output is not None else None)
+    elif found.status == "FAILED":
+        future.set_exception(StatesError(found.error, found.cause, recorded=True))
 
 
 class _Heartbeats(dict[str, Callable[[], None]]):
@@ -580,15 +625,31 @@ class _Heartbeats(dict[str, Callable[[], None]]):
     def __init__(self, rt: DurableRuntime) -> None:
         super().__init__()
         self.rt = rt
+        self._restored: dict[str, datetime] = {}  # the stored heartbeat last restored
 
     def __setitem__(self, token: str, beat: Callable[[], None]) -> None:
         super().__setitem__(token, beat)
+        self._restored.pop(token, None)
         try:
             found = self.rt.store.task_token(token)
         except StoreError:
             return
-        if found is None or found.heartbeat_at is None or found.heartbeat_seconds is None:
+        if found is not None:
+            self.restore(token, found)
+
+    def pop(self, token: str, default: Any = None) -> Any:
+        self._restored.pop(token, None)
+        return super().pop(token, default)
+
+    def restore(self, token: str, found: TaskTokenRecord) -> None:
+        """Beat ``token``'s task at the time of its last stored heartbeat, once per stored
+        heartbeat (a SendTaskHeartbeat from any process)."""
+        beat = self.get(token)
+        if beat is None or found.heartbeat_at is None or found.heartbeat_seconds is None:
             return
+        if self._restored.get(token) == found.heartbeat_at:
+            return
+        self._restored[token] = found.heartbeat_at
         last = found.heartbeat_at.timestamp() - found.heartbeat_seconds
         if last > found.created.timestamp():
             reset = _logical.set(last)
@@ -624,21 +685,35 @@ async def _quiet(clock: DurableClock, rounds: int = 20) -> bool:
     return True
 
 
+#: seconds between looks in the store for answers to (and heartbeats of) the callbacks an
+#: execution waits on while a worker holds it in memory (parked ones are woken by a timer)
+LOOK_EVERY: Final = 0.25
+
+
 async def drive(rt: DurableRuntime, main: asyncio.Future[Any], clock: DurableClock, *,
                 park_after: float, renew: Callable[[], None], renew_every: float,
                 stopping: Callable[[], bool]) -> float | None:
     """Wait for ``main`` to finish; return None then, else the earliest sleeper's due time
     (``inf`` when none) once the run is idle and should park."""
     next_renew = time.monotonic() + renew_every
+    next_look = time.monotonic() + LOOK_EVERY
     while not main.done():
         waiter = asyncio.ensure_future(clock.changed.wait())
         due = min(clock.sleepers.values(), default=None)
         timeout = renew_every if due is None else max(0.0, min(renew_every, due - clock.base.now()) + 0.001)
+        waiting = [each.callbacks for each in (rt, *rt.descendants()) if each.callbacks]
+        if waiting:  # callbacks held here: look for answers from other processes
+            timeout = min(timeout, max(0.0, next_look - time.monotonic()))
         await asyncio.wait({main, waiter}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
         clock.changed.clear()
         if main.done():
             break
+        if waiting and time.monotonic() >= next_look:
+            for tokens in waiting:
+                tokens.look()
+            next_look = time.monotonic() + LOOK_EVERY
+            await asyncio.sleep(0)  # let a settled callback run before deciding to park
         if time.monotonic() >= next_renew:
             renew()
             next_renew = time.monotonic() + renew_every
@@ -712,6 +787,9 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
         hold_callbacks=False, observer=_observer(record, machine, observability),
         **run_options(record, machine))
     rt.consumed = list(due_keys)
+    rt.stopping = stopping
+    if record.redrive_date is not None:  # AWS: a redrive resets the execution timeout
+        rt.timeout_origin = record.redrive_date.timestamp()
     if executor is not None:  # Map iterations / Parallel branches on a cluster (executors.py)
         rt.remote = executor
         rt.remote_handlers = machine.remote_payload()
@@ -792,10 +870,16 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
 
 def cancel_waiting_tokens(store: DurableStore, execution_arn: str,
                           now: datetime | None = None) -> None:
-    """Close the tokens an ended execution still had WAITING (answers then fail)."""
+    """Close the tokens an ended execution still had WAITING (answers then fail): TIMED_OUT
+    when a deadline of the token has passed (AWS answers those with TaskTimedOut), else
+    CANCELLED (TaskDoesNotExist)."""
+    now = now or _now()
     for token in store.task_tokens(execution_arn, status="WAITING"):
+        late = any(deadline is not None and deadline <= now
+                   for deadline in (token.timeout_at, token.heartbeat_at))
         with contextlib.suppress(StoreError):
-            store.close_task_token(token.token, "CANCELLED", now=now or _now(), wake=False)
+            store.close_task_token(token.token, "TIMED_OUT" if late else "CANCELLED", now=now,
+                                   wake=False)
 
 
 def _release_quietly(store: DurableStore, lease: Lease) -> None:

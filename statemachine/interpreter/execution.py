@@ -171,6 +171,9 @@ class Runtime:
         self.interrupt = interrupt or Interrupt()
         self.hold_callbacks = hold_callbacks
         self.started = 0.0  # clock time of ExecutionStarted
+        #: clock time TimeoutSeconds counts from when not ExecutionStarted's: a durable
+        #: execution's last RedriveExecution (AWS resets the execution timeout on redrive)
+        self.timeout_origin: float | None = None
         #: set when the history reached its limit (the error the execution fails with)
         self.limit_error: StatesError | None = None
         self.handlers: Mapping[type, Handler] = handlers if handlers is not None else _default_handlers()

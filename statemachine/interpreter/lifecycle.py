@@ -95,8 +95,10 @@ async def _execute(rt: Runtime, machine: CompiledMachine, value: JSON, role_arn:
 
 
 def _timeout(rt: Runtime, machine: CompiledMachine) -> float | None:
-    """Seconds until the execution times out: TimeoutSeconds, capped by its maximum life."""
-    limits = [float(machine.timeout_seconds)] if machine.timeout_seconds is not MISSING else []
+    """Seconds from ExecutionStarted until the execution times out: TimeoutSeconds (counted
+    from ``rt.timeout_origin`` when later, a redrive), capped by its maximum life."""
+    shift = max(0.0, rt.timeout_origin - rt.started) if rt.timeout_origin is not None else 0.0
+    limits = [float(machine.timeout_seconds) + shift] if machine.timeout_seconds is not MISSING else []
     if rt.max_duration is not None:
         limits.append(rt.max_duration)
     return min(limits) if limits else None

@@ -74,7 +74,7 @@ async def _remote_parallel(rt: Runtime, state: ParallelState, value: JSON, frame
     units = [(i, value, rt.rng.getrandbits(64)) for i in range(len(state.branches))]
     results = await remote.run_units(rt, key, blob, iter(units), len(units), concurrency=0,
                                      tolerated=None)
-    failure, numbers = await remote.splice(rt, job, results)
+    failure, numbers = await remote.splice(rt, job, results, workers=len(units))
     if failure is not None:
         raise failure
     outputs = remote.outputs(results, numbers)
@@ -265,11 +265,14 @@ async def _remote_inline(rt: Runtime, state: MapState, frame: Frame, value: JSON
              for i, item in enumerate(items))
     try:
         results = await remote.run_units(rt, key, blob, units, len(items),
-                                         concurrency=min(concurrency, INLINE_CONCURRENCY_CAP),
+                                         concurrency=min(concurrency or INLINE_CONCURRENCY_CAP,
+                                                         INLINE_CONCURRENCY_CAP),
                                          tolerated=tolerated)
     except StatesError as error:  # an ItemSelector's error, the tolerance exceeded
         raise error.replace(final_event="MapStateFailed") from None
-    failure, numbers = await remote.splice(rt, job, results, stop_at_failure=tolerated is None)
+    workers = min(len(items), concurrency or INLINE_CONCURRENCY_CAP) or 1
+    failure, numbers = await remote.splice(rt, job, results, stop_at_failure=tolerated is None,
+                                           workers=workers)
     if failure is not None:
         raise failure.replace(final_event="MapStateFailed") from None
     outputs = remote.outputs(results, numbers)

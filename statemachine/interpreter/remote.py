@@ -199,28 +199,42 @@ async def _run_units(rt: Runtime, key: str, blob: bytes, units: Iterator[Unit], 
     assert remote is not None
     size = chunk_size(total, remote.slots, concurrency, weight)
     window = max(1, min(remote.slots * 2, (concurrency // size) if concurrency else remote.slots * 2))
+    # Virtual time with more units than MaxConcurrency: a unit starts when a pool slot frees,
+    # at the logical time the slot's previous unit ended (``free``: a heap of those times).
+    # Such a time is known once that unit ended, and may be used while no unit still running
+    # started later (it cannot end earlier than it started): units that never wait all start
+    # at 0 and go out in parallel; waits hold back only what they must. Otherwise all start at 0.
+    slotted = isinstance(rt.clock, VirtualClock) and bool(concurrency) and total > concurrency
+    if slotted:
+        size = 1
     chunks = _chunks(units, size)
     pending: set[asyncio.Future[list[UnitResult]]] = set()
+    starts: dict[asyncio.Future[list[UnitResult]], float] = {}
     finished: list[UnitResult] = []
     failures = 0
     stop = False
-    # virtual time: a chunk starts when a slot frees, at the logical time the chunk before it
-    # in that slot ended (as a pool worker takes its next item), so keys compare across chunks
-    free = [0.0] * window
+    free = [0.0] * (concurrency if slotted else 0)
     try:
         while True:
             while not stop and len(pending) < window:
+                if slotted and (not free or (pending and free[0] > min(starts[f] for f in pending))):
+                    break
                 chunk = next(chunks, None)
                 if chunk is None:
                     break
-                offset = heapq.heappop(free)
-                pending.add(asyncio.ensure_future(remote.submit(key, blob, chunk, offset)))
+                offset = heapq.heappop(free) if slotted else 0.0
+                sent: asyncio.Future[list[UnitResult]] = asyncio.ensure_future(
+                    remote.submit(key, blob, chunk, offset))
+                pending.add(sent)
+                starts[sent] = offset
             if not pending:
                 break
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             for future in done:
                 chunk_results = future.result()
-                heapq.heappush(free, max((r.jumped for r in chunk_results), default=0.0))
+                starts.pop(future, None)
+                if slotted:
+                    heapq.heappush(free, max((r.jumped for r in chunk_results), default=0.0))
                 for result in chunk_results:
                     if result.error is not None:
                         if tolerated is None:
@@ -253,20 +267,30 @@ def _chunks(units: Iterator[Unit], size: int) -> Iterator[list[Unit]]:
 
 # --- splicing the units' events into the parent's history ---------------------------------------
 
-async def splice(rt: Runtime, job: Job, results: list[UnitResult], stop_at_failure: bool = True
-                 ) -> tuple[StatesError | None, dict[int, dict[int, int]]]:
+async def splice(rt: Runtime, job: Job, results: list[UnitResult], stop_at_failure: bool = True,
+                 workers: int = 0) -> tuple[StatesError | None, dict[int, dict[int, int]]]:
     """Append the units' events to ``rt``'s history in the in-process order; returns the
     failure that stops the state (renumbered), if a unit failed and ``stop_at_failure``, and
-    each unit's renumbering (local id -> id in ``rt``'s history)."""
+    each unit's renumbering (local id -> id in ``rt``'s history).
+
+    Where a failure cuts, as in process: a failure at time t stops the others at the end of
+    that instant (what runs in the same turn of the loop is recorded), and each of the
+    ``workers`` tasks of the pool (Parallel: one per branch; Map: MaxConcurrency, 40 at most)
+    stops at its first failure, so the ``workers``-th failure cuts at once. The error raised
+    is the first failed branch / iteration (by index) of that instant."""
     order = sorted(results, key=lambda r: r.index)
     merged = list(heapq.merge(*([(e[6], r.index, n, r.index, e) for n, e in enumerate(r.events)]
                                 for r in order)))
     failed = [r for r in order if r.error is not None] if stop_at_failure else []
-    cutoff = None
-    if failed:
-        last = {r.index: (r.events[-1][6], r.index, len(r.events) - 1) for r in failed if r.events}
-        if last:
-            cutoff = min(last.values())
+    cutoff: tuple[float, float, float] | None = None
+    ends = sorted((r.events[-1][6], r.index, len(r.events) - 1) for r in failed if r.events)
+    if ends:
+        inf = float("inf")
+        cutoff = (ends[0][0], inf, inf)
+        if workers and len(ends) >= workers:
+            cutoff = min(cutoff, (float(ends[workers - 1][0]), float(ends[workers - 1][1]),
+                                  float(ends[workers - 1][2])))
+        chosen = min(e[1] for e in ends if e <= cutoff and e[0] == ends[0][0])
     renumber: dict[int, dict[int, int]] = {r.index: {} for r in order}
     quoting = {r.index: r.quotes for r in order}
     depth = len(job.prefix) + 1
@@ -278,14 +302,14 @@ async def splice(rt: Runtime, job: Job, results: list[UnitResult], stop_at_failu
         kept.setdefault(index, []).append(record)
     failure = None
     if cutoff is not None:
-        first = next(r for r in failed if r.index == cutoff[1])
+        first = next(r for r in failed if r.index == chosen)
         failure = first.failure()
         source = _local(failure.source_event, renumber[first.index], job.start_id)
         failure = StatesError(failure.name, requote(failure.cause, renumber[first.index]),
                               recorded=failure.recorded, source_event=source,
                               final_event=failure.final_event)
         for r in order:
-            if r.index != first.index and r.index in kept and len(kept[r.index]) < len(r.events):
+            if r.index in kept and len(kept[r.index]) < len(r.events):
                 _abort_open(rt, kept[r.index], renumber[r.index], depth, source)
     elif failed:  # a failure with no events (cannot happen for recorded units): no cutoff
         failure = failed[0].failure()
@@ -353,7 +377,10 @@ def _abort_open(rt: Runtime, kept: list[EventRecord], numbers: dict[int, int], d
             open_iterations[path] = details
         elif type_ in ("MapIterationSucceeded", "MapIterationFailed", "MapIterationAborted"):
             open_iterations.pop(path, None)
-    paths = sorted(set(open_states) | set(open_iterations), key=len, reverse=True)
+    # in-process cancellation order: depth first, siblings in index order, a branch's inner
+    # states before the branch's own (a path sorts after every path it is a prefix of)
+    last = (float("inf"), float("inf"))
+    paths = sorted(set(open_states) | set(open_iterations), key=lambda p: (*p, last))
     for path in paths:
         renumbered = path[:depth] + tuple((numbers.get(s, s), i) for s, i in path[depth:])
         frame = Frame({}, source, False, renumbered)

@@ -205,7 +205,9 @@ async def _watchdog(rt: Runtime, beat: _Beat | None, timeout: float | None,
     start = rt.clock.now()
     if beat is None:
         beat = _Beat(rt.clock)  # no HeartbeatSeconds: never read below
-    beat.last = start
+    # counted from the handler's start, or from a later heartbeat already restored (a durable
+    # execution resumed after a SendTaskHeartbeat: durable/runner.py _Heartbeats)
+    beat.last = max(beat.last, start)
     while True:
         now = rt.clock.now()
         if timeout is not None and now >= start + timeout - 1e-9:

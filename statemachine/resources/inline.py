@@ -54,7 +54,7 @@ POLL_SECONDS = 0.005
 #: (``select()`` for I/O, due timers): a Task in a loop needs no system call per call.
 QUICK_TURNS = 16
 
-_base_run_once = asyncio.BaseEventLoop._run_once  # type: ignore[attr-defined]
+_base_run_once = asyncio.BaseEventLoop._run_once  # type: ignore[attr-defined]  # asyncio internal
 
 
 class _Call:
@@ -119,7 +119,7 @@ class InlineLoop(asyncio.SelectorEventLoop):
                 self._home_turn.wait()
             except BaseException:  # Ctrl-C while lent: take the loop back first, then raise
                 self._want_home = True
-                self._write_to_self()  # type: ignore[attr-defined]
+                self._write_to_self()  # type: ignore[attr-defined]  # asyncio internal
                 _wait_uninterrupted(self._home_turn)
                 raise
         finally:
@@ -143,8 +143,8 @@ class InlineLoop(asyncio.SelectorEventLoop):
     def _drive(self) -> None:
         self._thread_id = threading.get_ident()
         hooks = sys.get_asyncgen_hooks()
-        sys.set_asyncgen_hooks(firstiter=self._asyncgen_firstiter_hook,  # type: ignore[attr-defined]
-                               finalizer=self._asyncgen_finalizer_hook)  # type: ignore[attr-defined]
+        sys.set_asyncgen_hooks(firstiter=self._asyncgen_firstiter_hook,  # type: ignore[attr-defined]  # asyncio internal
+                               finalizer=self._asyncgen_finalizer_hook)  # type: ignore[attr-defined]  # asyncio internal
         events_set_running_loop(self)
         thread = threading.current_thread()
         name = thread.name
@@ -152,7 +152,7 @@ class InlineLoop(asyncio.SelectorEventLoop):
         quick = 0
         try:
             calls = self._calls
-            ready = self._ready  # type: ignore[attr-defined]
+            ready = self._ready  # type: ignore[attr-defined]  # asyncio internal
             while True:
                 while calls:
                     call = calls.popleft()
@@ -161,7 +161,7 @@ class InlineLoop(asyncio.SelectorEventLoop):
                     if not self._run_call(call, thread):
                         held = False  # the loop went home while the call ran
                         return
-                if self._stopping or self._want_home:  # type: ignore[attr-defined]
+                if self._stopping or self._want_home:  # type: ignore[attr-defined]  # asyncio internal
                     return
                 if ready and quick < QUICK_TURNS:
                     quick += 1  # only ready callbacks (a Task woken by its call's result):

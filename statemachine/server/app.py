@@ -141,6 +141,9 @@ class TokenGate:
             response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
             await response(scope, receive, send)
             return
+        if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+            await _token_page(request.url.path, wrong=given is not None)(scope, receive, send)
+            return
         error = refused("this server needs its access token (see sm serve --help)")
         await api.respond(error.status, error.body())(scope, receive, send)
 
@@ -149,3 +152,24 @@ class TokenGate:
         if path == "/" and scope.get("method") == "POST":
             return True  # the AWS API: checked in api.endpoint
         return any(path.startswith(prefix) for prefix in self.config.public_paths)
+
+
+def _token_page(path: str, *, wrong: bool = False) -> Any:
+    """403 as a small HTML page, for a browser opening a page without the token: how to pass
+    it (``?token=``), instead of an AWS JSON error the browser would download."""
+    from html import escape
+
+    from starlette.responses import HTMLResponse
+
+    shown = escape(path or "/")
+    return HTMLResponse(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<title>Access token needed</title></head><body style=\"font-family: sans-serif; "
+        "max-width: 40em; margin: 3em auto\"><h1>This server needs its access token</h1>"
+        + ("<p><strong>The token in the address is not this server's.</strong></p>" if wrong else "")
+        + f"<p>Open this page once with the token of <code>sm serve</code> (its <code>--token</code> "
+        f"or <code>$SM_SERVER_TOKEN</code>) in the address:</p><p><code>{shown}?token=TOKEN"
+        "</code></p><p>The server then keeps it in a cookie for this browser and removes it "
+        "from the address.</p></body></html>", status_code=403,
+        headers={"cache-control": "no-store"})
+

@@ -9,7 +9,6 @@ the API calls them on threads (operations run in Starlette's thread pool).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
@@ -19,6 +18,7 @@ from statemachine.errors import DefinitionError, ResourceNotFoundError
 from statemachine.server.builder import MachineBuilder
 from statemachine.server.protocol import AwsError
 from statemachine.service import Service
+from statemachine.values import parse_json
 
 if TYPE_CHECKING:
     from statemachine.api import StateMachine
@@ -92,7 +92,7 @@ class Backend:
             raise AwsError("InvalidDefinition", "Invalid State Machine Definition: "
                            "'definition is larger than 1048576 bytes'")
         try:
-            json.loads(definition)
+            parse_json(definition, "definition")
         except ValueError as error:
             raise AwsError("InvalidDefinition", "Invalid State Machine Definition: "
                            f"'INVALID_JSON_DESCRIPTION: {error}'") from None

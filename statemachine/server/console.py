@@ -93,6 +93,8 @@ async def layout_endpoint(request: Request) -> Response:
         if not isinstance(text, str):
             raise TypeError("definition must be a string")
         definition = _parse_definition(text)
+    except RecursionError:
+        return _error(400, "ValidationException", "the definition is nested too deep")
     except (ValueError, KeyError, TypeError) as error:
         return _error(400, "ValidationException", f"expected {{\"definition\": \"<JSON or YAML text>\"}}: {error}")
     return JSONResponse(await run_in_threadpool(layout, definition))

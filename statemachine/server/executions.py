@@ -25,6 +25,7 @@ from statemachine.server.paging import offset_of, page, page_size, token_for
 from statemachine.server.params import Params, check_name
 from statemachine.server.protocol import AwsError
 from statemachine.service import ServiceError
+from statemachine.values import parse_json
 
 __all__ = ["OPERATIONS", "aws_dates", "service_call"]
 
@@ -67,8 +68,8 @@ def _input(p: Params) -> Any:
     if len(text.encode("utf-8")) > MAX_PAYLOAD:
         raise AwsError("InvalidExecutionInput", "Invalid Execution Input: larger than 262144 bytes")
     try:
-        return json.loads(text)
-    except ValueError as error:
+        return parse_json(text, "execution input")
+    except ValueError as error:  # InvalidJsonError too: lone surrogates, nesting too deep
         raise AwsError("InvalidExecutionInput", f"Invalid Execution Input: {error}") from None
 
 
@@ -87,7 +88,8 @@ def start_execution(backend: Backend, p: Params) -> dict[str, Any]:
     value = _input(p)
     found = resolve_machine(backend, machine)
     try:
-        started = service_call(backend.service.start_stored, found.record, value, name=name)
+        started = service_call(backend.service.start_stored, found.record, value, name=name,
+                               role_arn=found.role_arn)
     except ValueError as error:  # InvalidJsonError: NaN, nesting too deep...
         raise AwsError("InvalidExecutionInput", f"Invalid Execution Input: {error}") from None
     if found.version is not None:
@@ -214,6 +216,10 @@ def stop_execution(backend: Backend, p: Params) -> dict[str, Any]:
 def redrive_execution(backend: Backend, p: Params) -> dict[str, Any]:
     arn = _execution_arn(p)
     p.text("clientToken", max_len=64)
+    machine = service_call(backend.service.describe, arn)["stateMachineArn"]
+    meta = backend.catalog.api_machine(machine)
+    if meta is not None and meta.deleted is not None:  # AWS: "State machine is in DELETING status"
+        raise AwsError("ExecutionNotRedrivable", f"State machine is deleted: '{machine}'")
     out: dict[str, Any] = aws_dates(service_call(backend.service.redrive, arn))
     backend.executions_started()
     return out

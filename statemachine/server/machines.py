@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -24,6 +25,7 @@ from statemachine.server.backend import MAX_DEFINITION, Backend, epoch, parse_ar
 from statemachine.server.paging import page
 from statemachine.server.params import Params, check_name
 from statemachine.server.protocol import AwsError
+from statemachine.values import parse_json
 
 __all__ = ["OPERATIONS", "Resolved", "machine_arn", "resolve_machine"]
 
@@ -136,10 +138,21 @@ def _definition(p: Params) -> str:
     return p.required_text("definition", max_len=MAX_DEFINITION)
 
 
+#: An IAM role's ARN: ``arn:<partition>:iam::<account>:role/<path/name>``.
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/\S+$")
+
+
+def _role(arn: str) -> str:
+    """``arn`` when it is an IAM role's ARN; AWS's InvalidArn otherwise."""
+    if not _ROLE_ARN.match(arn):
+        raise AwsError("InvalidArn", f"Invalid Role Arn: '{arn}'")
+    return arn
+
+
 def create_state_machine(backend: Backend, p: Params) -> dict[str, Any]:
     name = check_name(p.required_text("name", max_len=80))
     definition = _definition(p)
-    role = p.required_text("roleArn", max_len=256)
+    role = _role(p.required_text("roleArn", max_len=256))
     machine_type = p.choice("type", _TYPES, default="STANDARD") or "STANDARD"
     logging, tracing = _logging(p), _tracing(p)
     publish = bool(p.flag("publish"))
@@ -223,6 +236,8 @@ def update_state_machine(backend: Backend, p: Params) -> dict[str, Any]:
                        f"updated: '{arn}'")
     definition = p.text("definition", max_len=MAX_DEFINITION)
     role = p.text("roleArn", max_len=256)
+    if role is not None:
+        _role(role)
     logging, tracing = _logging(p), _tracing(p)
     publish = bool(p.flag("publish"))
     description = p.text("versionDescription", max_len=256)
@@ -328,6 +343,11 @@ def validate_state_machine_definition(backend: Backend, p: Params) -> dict[str, 
     machine_type = p.choice("type", _TYPES, default="STANDARD") or "STANDARD"
     severity = p.choice("severity", ("ERROR", "WARNING"), default="ERROR")
     limit = p.integer("maxResults", low=0, high=100) or 100
+    try:  # what CreateStateMachine refuses first: not JSON (YAML, a lone surrogate...)
+        parse_json(definition, "definition")
+    except ValueError as error:
+        return {"result": "FAIL", "truncated": False, "diagnostics": [{
+            "severity": "ERROR", "code": "INVALID_JSON_DESCRIPTION", "message": str(error)}]}
     try:
         doc = load_source(definition.encode("utf-8"), name="definition")
         found = validate(doc, machine_type="EXPRESS" if machine_type == "EXPRESS" else "STANDARD")
@@ -341,8 +361,27 @@ def validate_state_machine_definition(backend: Backend, p: Params) -> dict[str, 
               "message": d.message, **({"location": d.pointer} if d.pointer else {})}
              for d in wanted]
     failed = any(d.severity == "error" for d in found)
+    if not failed:  # AWS: OK means CreateStateMachine accepts it, so the server's policy too
+        refused = _refused_resource(backend, definition, machine_type)
+        if refused is not None:
+            failed = True
+            items.insert(0, {"severity": "ERROR", "code": "INVALID_RESOURCE", "message": refused})
     return {"result": "FAIL" if failed else "OK", "diagnostics": items[:limit],
             "truncated": len(items) > limit}
+
+
+def _refused_resource(backend: Backend, definition: str, machine_type: str) -> str | None:
+    """Why CreateStateMachine would refuse a valid definition's Task resources (not in the
+    resource map, not allowed by the server's policy), or None."""
+    from statemachine.api import load
+    from statemachine.errors import DefinitionError, ResourceNotFoundError
+
+    try:
+        load(definition.encode("utf-8"), name="definition", resources=backend.registry(),
+             machine_type="EXPRESS" if machine_type == "EXPRESS" else "STANDARD")
+    except (ResourceNotFoundError, DefinitionError) as error:
+        return str(error)
+    return None
 
 
 OPERATIONS = {

@@ -5,7 +5,9 @@ what its operator allowed:
 
 - the operator's resource map (``sm serve --resources MAP.yaml``): every entry;
 - ``python:`` resources whose module is listed (``--allow-python handlers`` allows
-  ``handlers`` and its submodules ``handlers.*``); none by default;
+  ``handlers`` and its submodules ``handlers.*``); none by default. The function must be
+  defined in an allowed module (``python:handlers:os.system``, reaching a module handlers
+  imported, is refused) and no part of its name may start with ``_``;
 - ``shell`` tasks only with ``--allow-shell`` (off by default);
 - HTTP Task (``arn:aws:states:::http:invoke``): on unless ``--no-http``;
 - the real AWS Lambda API (Lambda ARNs and ``lambda:invoke`` not in the map): only with
@@ -102,7 +104,21 @@ class ResourcePolicy:
                     f"Resource {resource!r} is not allowed by the server's policy: python "
                     f"module {module!r} is not in the allowed modules ({allowed}; "
                     "sm serve --allow-python MODULE)")
-            return resolve(resource)
+            refused = f"Resource {resource!r} is not allowed by the server's policy"
+            path = target.split(":", 1)[1] if ":" in target else ""
+            if any(part.startswith("_") for part in path.split(".")):
+                raise ResourceNotFoundError(f"{refused}: private and dunder names (_...) "
+                                            "are not reachable through the API")
+            handler = resolve(resource)
+            # the function must be the allowed module's own: python:handlers:os.system, or a
+            # function handlers imported, would open every module handlers imports
+            func = getattr(handler, "func", None)
+            owner = getattr(func, "__module__", None)
+            if func is not None and not (isinstance(owner, str) and self.allows_module(owner)):
+                raise ResourceNotFoundError(
+                    f"{refused}: it names a function of module {owner or '?'!r}, not one "
+                    f"defined in the allowed modules ({', '.join(self.python_modules)})")
+            return handler
 
         return checked
 

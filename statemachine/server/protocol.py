@@ -11,17 +11,22 @@ the code from ``__type``), so every SDK raises its usual exception class
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, Final
+
+from statemachine.errors import StateMachineError
 
 __all__ = ["CONTENT_TYPE", "TARGET_PREFIX", "AwsError", "error_body", "parse_body",
            "parse_target"]
 
 CONTENT_TYPE: Final = "application/x-amz-json-1.0"
 TARGET_PREFIX: Final = "AWSStepFunctions."
+#: A ``\\uD800``-``\\uDFFF`` escape: where a JSON text may hide a lone UTF-16 surrogate.
+_SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")
 
 
-class AwsError(Exception):
+class AwsError(StateMachineError):
     """An error answered in AWS's shape: ``code`` (``__type``), ``message``, HTTP ``status``
     (400 for client errors, as AWS; 403 for a refused token; 413 for a body too large)."""
 
@@ -58,13 +63,21 @@ def parse_target(headers: Mapping[str, str]) -> str:
 
 def parse_body(raw: bytes) -> dict[str, Any]:
     """The request's parameters: a JSON object (an empty body is ``{}``). Raises
-    SerializationException (AWS's code for a body it cannot read) otherwise."""
+    SerializationException (AWS's code for a body it cannot read) otherwise: not UTF-8, not
+    JSON, a lone UTF-16 surrogate (``"\\ud800"``: no UTF-8 text holds one) or nesting
+    deeper than the parser goes."""
     if not raw.strip():
         return {}
     try:
-        value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
+        text = raw.decode("utf-8")
+        value = json.loads(text)
+        if _SURROGATE_ESCAPE.search(text):
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (ValueError, UnicodeError) as error:
         raise AwsError("SerializationException", f"the request body is not JSON: {error}") from None
+    except RecursionError:
+        raise AwsError("SerializationException",
+                       "the request body is not JSON: nested too deep") from None
     if not isinstance(value, dict):
         raise AwsError("SerializationException",
                        f"the request body must be a JSON object, not {type(value).__name__}")

@@ -20,7 +20,8 @@ __all__ = ["OPERATIONS"]
 def _resource(backend: Backend, p: Params) -> str:
     """The tagged resource's ARN, checked to exist (ResourceNotFound otherwise)."""
     arn = p.required_text("resourceArn", max_len=2048)
-    kind = parse_arn(arn, "stateMachine", "activity") and arn.split(":")[5]
+    parse_arn(arn, "stateMachine", "activity")
+    kind = arn.split(":")[5]
     missing = AwsError("ResourceNotFound", f"Resource not found: '{arn}'")
     if kind == "activity":
         if backend.catalog.activity(arn) is None:

@@ -12,7 +12,6 @@ store every half second for work queued by ``sm worker`` processes), else after
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -23,6 +22,7 @@ from statemachine.server.machines import tag_list
 from statemachine.server.paging import page
 from statemachine.server.params import Params, check_name
 from statemachine.server.protocol import AwsError
+from statemachine.values import parse_json
 
 __all__ = ["OPERATIONS", "activity_arn"]
 
@@ -47,7 +47,7 @@ def send_task_success(backend: Backend, p: Params) -> dict[str, Any]:
     if len(output.encode("utf-8")) > MAX_PAYLOAD:
         raise AwsError("InvalidOutput", "Invalid Output: larger than 262144 bytes")
     try:
-        json.loads(output)
+        parse_json(output, "output")
     except ValueError as error:
         raise AwsError("InvalidOutput", f"Invalid Output: {error}") from None
     service_call(backend.service.send_task_success, token, output)

@@ -326,3 +326,155 @@ def test_virtual_time_worker_ends_a_wait_of_days_at_once(service: Service, crash
     waited = events["WaitStateExited"]["timestamp"] - events["WaitStateEntered"]["timestamp"]
     assert waited.total_seconds() >= days
     assert clock.now() - datetime.now(UTC).timestamp() >= days - 60  # virtual, not real, days
+
+
+def _parked_on_heartbeat_callback(service: Service) -> tuple[str, str, Worker, Any]:
+    """Start flows/heartbeat.yaml on a virtual clock; return (arn, token, worker, clock) once
+    the execution is parked on its callback."""
+    from statemachine.clock import VirtualClock
+
+    clock = VirtualClock()
+    service.clock = clock
+    arn = service.start(FLOWS / "heartbeat.yaml", {})["executionArn"]
+    worker = Worker(service.store, poll=0.05, park_after=2, clock=clock, log=lambda _: None)
+
+    def parked() -> bool:
+        return not worker._active and bool(service.task_tokens(arn)) and bool(service.store.timers(arn))
+
+    asyncio.run(asyncio.wait_for(worker.run(until=parked), 60))  # a bound, not a measurement
+    [token] = service.task_tokens(arn)
+    return arn, token, worker, clock
+
+
+def test_a_heartbeat_sent_while_parked_moves_the_heartbeat_deadline(service: Service) -> None:
+    # AWS SendTaskHeartbeat: HeartbeatSeconds count again from the heartbeat. Sent 30 s
+    # after the task started, the task may not time out before 30 + 60 s.
+    arn, token, worker, clock = _parked_on_heartbeat_callback(service)
+    clock.advance_to(clock.now() + 30)
+    service.send_task_heartbeat(token)
+    asyncio.run(asyncio.wait_for(worker.run(until=lambda: arn in worker.finished), 60))
+    events = {e["type"]: e for e in service.history(arn)}
+    assert events["TaskTimedOut"]["taskTimedOutEventDetails"]["error"] == "States.HeartbeatTimeout"
+    waited = events["TaskTimedOut"]["timestamp"] - events["TaskSubmitted"]["timestamp"]
+    assert waited.total_seconds() >= 30 + 60 - 1
+
+
+def test_answering_a_token_whose_task_timed_out_is_task_timed_out(service: Service) -> None:
+    # AWS: SendTaskSuccess/Failure/Heartbeat on a task that timed out fail with TaskTimedOut,
+    # also once its execution has ended because of the timeout
+    arn, token, worker, _ = _parked_on_heartbeat_callback(service)
+    asyncio.run(asyncio.wait_for(worker.run(until=lambda: arn in worker.finished), 60))
+    assert service.describe(arn)["status"] == "FAILED"
+    with pytest.raises(TaskTimedOut):
+        service.send_task_success(token, {})
+    with pytest.raises(TaskTimedOut):
+        service.send_task_failure(token, "Late")
+    with pytest.raises(TaskTimedOut):
+        service.send_task_heartbeat(token)
+
+
+def _answer_while_held(service: Service, act: Callable[[Service, str], None]) -> str:
+    """Run flows/short_callback.yaml in a worker that keeps it in memory (park_after 5 s,
+    above its HeartbeatSeconds 2); ``act(other, token)`` runs on another thread with a
+    Service of its own once the token exists. Returns the ARN once the execution ended."""
+    import threading
+    import time
+
+    arn = service.start(FLOWS / "short_callback.yaml", {})["executionArn"]
+    worker = Worker(service.store, poll=0.05, park_after=5, lease_seconds=30, log=lambda _: None)
+    failures: list[BaseException] = []
+
+    def other_process() -> None:
+        other = Service(service.store)
+        try:
+            deadline = time.monotonic() + 30  # a bound, not a measurement
+            while not other.task_tokens(arn) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            [token] = other.task_tokens(arn)
+            act(other, token)
+        except BaseException as error:  # reported by the test thread
+            failures.append(error)
+
+    thread = threading.Thread(target=other_process)
+    thread.start()
+    asyncio.run(asyncio.wait_for(worker.run(until=lambda: arn in worker.finished), 60))
+    thread.join(30)
+    assert not failures, failures
+    return arn
+
+
+def test_an_answer_reaches_a_callback_the_worker_holds_in_memory(service: Service) -> None:
+    # issue 12 item 5: answered from anywhere, within its deadlines, the task succeeds
+    arn = _answer_while_held(service, lambda other, token: other.send_task_success(token, {"ok": 1}))
+    described = service.describe(arn)
+    assert described["status"] == "SUCCEEDED", described
+    assert json.loads(described["output"]) == {"ok": 1}
+
+
+def test_heartbeats_reach_a_callback_the_worker_holds_in_memory(service: Service) -> None:
+    # AWS SendTaskHeartbeat: each heartbeat restarts HeartbeatSeconds (2 s here); beating
+    # every 0.5 s for 4 s keeps the task alive past its first heartbeat deadline
+    import time
+
+    def beat_then_answer(other: Service, token: str) -> None:
+        for _ in range(8):
+            time.sleep(0.5)
+            other.send_task_heartbeat(token)
+        other.send_task_success(token, {"alive": True})
+
+    arn = _answer_while_held(service, beat_then_answer)
+    described = service.describe(arn)
+    assert described["status"] == "SUCCEEDED", described
+    assert json.loads(described["output"]) == {"alive": True}
+
+
+def test_a_stopping_worker_dispatches_no_new_task(service: Service, crash_log: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # sm worker on SIGTERM: "stops claiming work, lets running tasks finish ... and leaves
+    # every execution resumable" -- the task running then ends, no further task starts here
+    monkeypatch.setenv("SM_CRASH_SLEEP", "0.5")
+    arn = service.start(FLOWS / "three.yaml", {"id": "s"})["executionArn"]
+    worker = Worker(service.store, poll=0.05, park_after=2, lease_seconds=30, log=lambda _: None)
+
+    async def stop_during_the_first_task() -> None:
+        running = asyncio.ensure_future(worker.run())
+        for _ in range(3000):  # a bound, not a measurement
+            if calls(crash_log):
+                break
+            await asyncio.sleep(0.01)
+        worker.stop()
+        await asyncio.wait_for(running, 60)
+
+    asyncio.run(stop_during_the_first_task())
+    assert calls(crash_log) == ["s-1"]
+    assert service.describe(arn)["status"] == "RUNNING"
+    assert service.store.lease(arn) is None or service.store.lease(arn).until <= datetime.now(UTC)  # type: ignore[union-attr]
+    work(service.store)  # the next worker finishes it; s-1 completed and does not run again
+    assert service.describe(arn)["status"] == "SUCCEEDED"
+    assert calls(crash_log) == ["s-1", "s-2", "s-3"]
+
+
+def test_redrive_restarts_the_execution_timeout(service: Service) -> None:
+    # AWS (Redriving executions): "When you redrive an execution, the state machine level
+    # timeout, if defined, is reset to 0." The run times out in Second (40 + 20 s of 60);
+    # redriven, Second runs again (40 s) within a fresh 60 s and the execution succeeds.
+    from statemachine.clock import VirtualClock
+
+    clock = VirtualClock()
+    service.clock = clock
+    arn = service.start(FLOWS / "timeout_redrive.yaml", {})["executionArn"]
+
+    def run_until_ended() -> None:
+        worker = Worker(service.store, poll=0.05, park_after=2, clock=clock, log=lambda _: None)
+        asyncio.run(asyncio.wait_for(worker.run(until=lambda: arn in worker.finished), 60))
+
+    run_until_ended()
+    assert service.describe(arn)["status"] == "TIMED_OUT"
+    clock.advance_to(clock.now() + 3600)
+    service.redrive(arn)
+    run_until_ended()
+    described = service.describe(arn)
+    assert described["status"] == "SUCCEEDED", described
+    assert json.loads(described["output"]) == {"redriveCount": 1}
+    types = [e["type"] for e in service.history(arn)]
+    assert types.count("WaitStateExited") == 2 and types.count("ExecutionTimedOut") == 1

@@ -277,3 +277,31 @@ def test_redrive_status_of_executions(service: Service) -> None:
     assert redrive_status(record, record.stop_date + timedelta(days=15)) == (
         "NOT_REDRIVABLE", "Execution redrivable period exceeded")
     assert redrive_status(record, record.stop_date + timedelta(days=13))[0] == "REDRIVABLE"
+
+
+def test_stopping_the_parent_mid_run_is_no_store_failure(service: Service, crash_log: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # StopExecution of a Distributed Map's parent aborts its running children; the worker
+    # that ran them loses them to the stop: that is no "store failure" to report
+    monkeypatch.setenv("SM_CRASH_SLEEP", "1")
+    arn = service.start(FLOWS / "dmap.yaml", dmap_input(2))["executionArn"]
+    logs: list[str] = []
+    worker = Worker(service.store, poll=0.05, park_after=2, lease_seconds=30, log=logs.append)
+
+    async def stop_while_children_run() -> None:
+        running = asyncio.ensure_future(worker.run())
+        for _ in range(3000):  # a bound, not a measurement
+            if calls(crash_log):
+                break
+            await asyncio.sleep(0.01)
+        service.stop(arn)
+        for _ in range(3000):
+            if not worker._active:
+                break
+            await asyncio.sleep(0.01)
+        worker.stop()
+        await asyncio.wait_for(running, 60)
+
+    asyncio.run(stop_while_children_run())
+    assert service.describe(arn)["status"] == "ABORTED"
+    assert not [line for line in logs if "store failure" in line], logs

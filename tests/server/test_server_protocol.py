@@ -169,3 +169,6 @@ def test_sm_serve_process(tmp_path: Path) -> None:
         _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr
     assert f"http://127.0.0.1:{port}" in stderr
+    # the banner names both doors: the API endpoint for SDKs and the console for browsers
+    assert f"--endpoint-url http://127.0.0.1:{port}" in stderr
+    assert f"console: http://127.0.0.1:{port}/" in stderr

@@ -1,0 +1,124 @@
+"""``sm executions|stop|redrive|task`` as a new user meets them: a mistyped --db path and
+a malformed ARN are named, one-line errors (issue 12 item 9), and nothing is written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+ARN = "arn:aws:states:us-east-1:123456789012:execution:hello:e-1"
+TOKEN = "0b7c3a3e-1111-4222-8333-944455556666"
+
+
+@pytest.mark.parametrize("args", [
+    ("executions", "list"),
+    ("executions", "describe", ARN),
+    ("executions", "history", ARN),
+    ("executions", "map-runs", ARN),
+    ("stop", ARN),
+    ("redrive", ARN),
+    ("task", "success", TOKEN, "--output", "{}"),
+    ("task", "heartbeat", TOKEN),
+])
+def test_a_missing_database_is_an_error_and_nothing_is_created(sm, tmp_path: Path,
+                                                                 args: tuple[str, ...]) -> None:
+    # a mistyped --db must not answer "ExecutionDoesNotExist" (or an empty list) from a new,
+    # empty database it has just created
+    missing = tmp_path / "typo" / "executions.db"
+    result = sm(*args, "--db", missing)
+    assert result.returncode == 2, result
+    [line] = result.stderr.splitlines()
+    assert line.startswith("sm: error: database: ") and str(missing) in line
+    assert not missing.parent.exists()
+
+
+@pytest.mark.parametrize("args", [
+    ("executions", "describe", "order-17"),
+    ("executions", "history", "arn:aws:states:us-east-1:123456789012:stateMachine:hello"),
+    ("stop", "not-an-arn"),
+    ("redrive", "arn:aws:lambda:us-east-1:123456789012:function:f"),
+])
+def test_a_malformed_arn_is_invalid_arn(sm, tmp_path: Path, definitions: Path,
+                                        args: tuple[str, ...]) -> None:
+    # AWS DescribeExecution, GetExecutionHistory, StopExecution, RedriveExecution: a string
+    # that is not an execution ARN fails with InvalidArn, not ExecutionDoesNotExist
+    db = tmp_path / "executions.db"
+    started = sm("start", definitions / "hello.yaml", "--db", db, "--json")
+    assert started.returncode == 0, started.stderr
+    assert json.loads(started.stdout)["executionArn"].startswith("arn:aws:states:")
+    result = sm(*args, "--db", db)
+    assert result.returncode == 1, result
+    [line] = result.stderr.splitlines()
+    assert line.startswith("sm: error: InvalidArn: Invalid Arn: "), line
+
+
+def test_the_terminal_table_shows_whole_arns(sm, sm_tty, tmp_path: Path, definitions: Path) -> None:
+    # a user copies the ARN from `sm executions list` on a terminal: it must not be cut
+    db = tmp_path / "executions.db"
+    started = sm("start", definitions / "hello.yaml", "--db", db, "--name", "order-17", "--json")
+    arn = json.loads(started.stdout)["executionArn"]
+    code, screen, _ = sm_tty("executions", "list", "--db", db)
+    assert code == 0
+    assert "…" not in screen
+    last_column = "".join(line.split("│")[-2].strip() for line in screen.splitlines()
+                          if line.count("│") > 2)  # executionArn, folded over its rows
+    assert last_column == arn
+
+
+@pytest.mark.parametrize("args", [
+    ("start", "{definitions}/hello.yaml", "--input", "nope"),
+    ("run", "{definitions}/hello.yaml", "--input", "{nope"),
+    ("task", "success", TOKEN, "--output", "nope"),
+])
+def test_bad_json_is_one_line_and_exit_2(sm, tmp_path: Path, definitions: Path,
+                                         args: tuple[str, ...]) -> None:
+    db = tmp_path / "executions.db"
+    sm("start", definitions / "hello.yaml", "--db", db)  # the database exists
+    result = sm(*(a.replace("{definitions}", str(definitions)) for a in args), "--db", db)
+    assert result.returncode == 2, result
+    [line] = result.stderr.splitlines()
+    assert line.startswith("sm: error: ") and "not valid JSON" in line, line
+
+
+@pytest.mark.parametrize("name", ["a/b", "has space", "x" * 81, "a:b", ""])
+def test_an_invalid_execution_name_is_invalid_name(sm, tmp_path: Path, definitions: Path,
+                                                   name: str) -> None:
+    # AWS StartExecution: 1-80 characters, no whitespace, no / : and other listed characters;
+    # a "/" would even make the ARN look like a Map Run child's
+    db = tmp_path / "executions.db"
+    result = sm("start", definitions / "hello.yaml", "--db", db, "--name", name)
+    assert result.returncode == 1, result
+    assert result.stderr.splitlines() == [f"sm: error: InvalidName: Invalid Name: '{name}'"]
+    listed = sm("executions", "list", "--db", db, "--json")
+    assert json.loads(listed.stdout) == {"executions": []}
+
+
+@pytest.mark.parametrize("machine", ["helo", "arn:aws:states:us-east-1:123456789012:stateMachine:helo"])
+def test_listing_an_unknown_machine_is_state_machine_does_not_exist(sm, tmp_path: Path,
+                                                                    definitions: Path,
+                                                                    machine: str) -> None:
+    # AWS ListExecutions: an unknown stateMachineArn is StateMachineDoesNotExist; a typo must
+    # not look like "no executions"
+    db = tmp_path / "executions.db"
+    sm("start", definitions / "hello.yaml", "--db", db)
+    assert sm("executions", "list", "--db", db, "--machine", "hello").stdout.count("\n") == 1
+    result = sm("executions", "list", "--db", db, "--machine", machine)
+    assert result.returncode == 1, result
+    assert result.stderr.splitlines() == [
+        f"sm: error: StateMachineDoesNotExist: State Machine Does Not Exist: '{machine}'"]
+
+
+def test_stopping_an_ended_execution_says_so(sm, tmp_path: Path, definitions: Path) -> None:
+    # StopExecution of an ended execution changes nothing: the terminal must not say "stopped"
+    db = tmp_path / "executions.db"
+    ran = sm("run", definitions / "hello.yaml", "--db", db, "--input", '{"name": "kim"}')
+    assert ran.returncode == 0, ran.stderr
+    [arn] = [line.split()[-1] for line in ran.stderr.splitlines() if line.startswith("execution: ")]
+    result = sm("stop", arn, "--db", db)
+    assert result.returncode == 0, result
+    assert not result.stdout.startswith("stopped")
+    assert "SUCCEEDED" in result.stdout
+    described = json.loads(sm("executions", "describe", arn, "--db", db, "--json").stdout)
+    assert described["status"] == "SUCCEEDED"
