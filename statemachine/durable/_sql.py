@@ -538,6 +538,19 @@ class SqlStore(CatalogSql):
             raise LeaseLost(lease.execution_arn, lease.owner)
         return Lease(lease.execution_arn, lease.owner, lease.epoch, from_us(until))
 
+    def renew_leases(self, owner: str, execution_arns: Sequence[str], *, now: datetime,
+                     lease_seconds: float) -> set[str]:
+        """See DurableStore.renew_leases."""
+        if not execution_arns:
+            return set()
+        until = to_us(now + timedelta(seconds=lease_seconds))
+        marks = ", ".join("?" * len(execution_arns))
+        with self._transaction(write=True) as tx:
+            rows = tx.run(f"UPDATE executions SET lease_until_us = ? WHERE lease_owner = ? "
+                          f"AND arn IN ({marks}) RETURNING arn",
+                          (until, owner, *execution_arns)).fetchall()
+        return {row[0] for row in rows}
+
     def release_lease(self, lease: Lease) -> bool:
         """See DurableStore.release_lease."""
         with self._transaction(write=True) as tx:

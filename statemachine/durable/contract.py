@@ -466,6 +466,14 @@ class DurableStore(Protocol):
         took it over; raises LeaseLost otherwise."""
         ...
 
+    def renew_leases(self, owner: str, execution_arns: Sequence[str], *, now: datetime,
+                     lease_seconds: float) -> set[str]:
+        """``renew_lease`` for many executions in one statement (a worker's lease keeper):
+        extend to ``now + lease_seconds`` the leases ``owner`` still holds on
+        ``execution_arns`` (lapsed ones too, if no one took them over). Returns the ARNs
+        renewed; the others were released or taken over."""
+        ...
+
     def release_lease(self, lease: Lease) -> bool:
         """Let the execution go (it stays claimable through its timers). False if the lease
         was no longer held (nothing changed)."""

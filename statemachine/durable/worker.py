@@ -21,6 +21,7 @@ import os
 import random
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -120,6 +121,9 @@ class Worker:
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._active: dict[str, asyncio.Task[None]] = {}
+        #: leases of the executions advancing here, renewed by ``_keep_leases`` (a thread)
+        self._leases: set[str] = set()
+        self._leases_lock = threading.Lock()
         self.scheduler: Scheduler | None = None
         if schedules:
             from statemachine.schedules.scheduler import Scheduler
@@ -155,9 +159,15 @@ class Worker:
             with contextlib.suppress(StoreError):
                 self.scheduler.fire_due()
         firing = None if self.scheduler is None else asyncio.ensure_future(self.scheduler.run())
+        keeping = threading.Event()
+        keeper = threading.Thread(target=self._keep_leases, args=(keeping,),
+                                  name="sm-lease-keeper", daemon=True)
+        keeper.start()
         try:
             await self._work(until)
         finally:
+            keeping.set()
+            keeper.join()
             if firing is not None and self.scheduler is not None:
                 self.scheduler.stop()
                 await firing
@@ -220,12 +230,37 @@ class Worker:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    def _keep_leases(self, done: threading.Event) -> None:
+        """Renew the lease of every execution advancing here, every third of
+        ``lease_seconds``, from a thread of its own: a busy event loop (many executions,
+        store round trips, a loaded machine) must not let a live worker's lease lapse --
+        another worker would take the execution over and run its in-flight tasks again.
+        A lease found lost is dropped (the runner sees it at its next commit and stops)."""
+        every = max(0.05, self.lease_seconds / 3)
+        while not done.wait(every):
+            with self._leases_lock:
+                held = list(self._leases)
+            try:
+                kept = self.store.renew_leases(self.owner, held, now=self.now(),
+                                               lease_seconds=self.lease_seconds)
+            except StoreError:
+                continue
+            with self._leases_lock:
+                for arn in held:
+                    if arn not in kept:
+                        self._leases.discard(arn)
+
     def _spawn(self, arn: str, claim: Claim) -> None:
         task = asyncio.ensure_future(self._advance(claim))
         self._active[arn] = task
+        with self._leases_lock:
+            self._leases.add(arn)
 
-        def done(_: asyncio.Task[None]) -> None:
-            self._active.pop(arn, None)
+        def done(finished: asyncio.Task[None]) -> None:
+            if self._active.get(arn) is finished:
+                self._active.pop(arn, None)
+                with self._leases_lock:
+                    self._leases.discard(arn)
             if self._wake is not None:
                 self._wake.set()
 
@@ -261,6 +296,9 @@ class Worker:
                 base_clock=self.clock, observability=self.observability,
                 executor=self.executor)
             self.dispatches += result.dispatches
+            if result.lost:
+                self.log(f"worker: {arn}: lease lost (another worker took it over, or it was "
+                         "stopped); stopped advancing it here")
             if result.status != "RUNNING":
                 self.finished[arn] = result.status
         except StoreError as error:

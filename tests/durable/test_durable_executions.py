@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -478,3 +479,27 @@ def test_redrive_restarts_the_execution_timeout(service: Service) -> None:
     assert json.loads(described["output"]) == {"redriveCount": 1}
     types = [e["type"] for e in service.history(arn)]
     assert types.count("WaitStateExited") == 2 and types.count("ExecutionTimedOut") == 1
+def test_a_live_worker_keeps_its_lease_while_its_event_loop_is_blocked(
+        backend: Backend, crash_log: Path) -> None:
+    # Under load (or with one busy executor) a worker's event loop can stall longer than a
+    # lease; the lease must not lapse then, or another worker takes the execution over and
+    # runs its in-flight tasks again (seen as "completed tasks ran again" in the crash tests).
+    service = Service(backend.open())
+    intruder = backend.open()
+    arn = service.start(FLOWS / "three.yaml", {"id": "x"})["executionArn"]
+    worker = Worker(service.store, poll=0.05, lease_seconds=1.0, log=lambda _: None)
+    taken: list[Any] = []
+
+    async def main() -> None:
+        running = asyncio.ensure_future(worker.run(until=lambda: arn in worker.finished))
+        while "x-1" not in calls(crash_log):  # the worker holds the lease, a task in flight
+            await asyncio.sleep(0.01)
+        time.sleep(2.5)  # block the event loop: no coroutine of the worker runs meanwhile
+        taken.extend(intruder.claim_due("intruder", now=datetime.now(UTC), lease_seconds=30))
+        await running
+
+    asyncio.run(main())
+    assert taken == []  # the lease stayed live: nobody could take the execution over
+    assert service.describe(arn)["status"] == "SUCCEEDED"
+    assert calls(crash_log) == ["x-1", "x-2", "x-3"]  # each task ran once
+    intruder.close()

@@ -514,6 +514,23 @@ def test_a_renewed_lease_stays_live(store: DurableStore) -> None:
     assert store.lease(claim.lease.execution_arn) == renewed
 
 
+def test_renew_leases_renews_only_what_the_owner_still_holds(backend: Backend) -> None:
+    a, b = backend.open(), backend.open()
+    kept, taken, released = (new_execution(a, name) for name in ("kept", "taken", "released"))
+    claims = {c.lease.execution_arn: c for c in a.claim_due("w1", now=T0, lease_seconds=30,
+                                                             limit=3)}
+    assert set(claims) == {kept.arn, taken.arn, released.arn}
+    b.claim_due("w2", now=at(30), lease_seconds=30, limit=1, exclude=(kept.arn, released.arn))
+    a.release_lease(claims[released.arn].lease)
+    renewed = a.renew_leases("w1", [kept.arn, taken.arn, released.arn], now=at(31),
+                             lease_seconds=30)
+    assert renewed == {kept.arn}  # lapsed but not taken over: still w1's
+    assert a.lease(kept.arn) == dataclasses.replace(claims[kept.arn].lease, until=at(61))
+    assert b.lease(taken.arn) is not None and b.lease(taken.arn).owner == "w2"  # type: ignore[union-attr]
+    assert b.lease(released.arn) is None
+    assert a.renew_leases("w1", [], now=at(31), lease_seconds=30) == set()
+
+
 def test_acquire_lease_refuses_a_live_lease_of_another_worker(store: DurableStore) -> None:
     run = new_execution(store)
     lease = store.acquire_lease(run.arn, "starter", now=T0, lease_seconds=30)
