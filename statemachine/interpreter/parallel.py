@@ -392,9 +392,10 @@ async def _remote_children(rt: Runtime, state: MapState, frame: Frame, started: 
                            tolerance: Tolerance, io: Any, runs: ChildRuns) -> list[JSON]:
     """The child executions on the remote executor: results by index, failures tolerated as
     in ``_pool``, a record per child for the ResultWriter; the map run begun on ``runs`` and
-    each child handed to ``runs.ran`` (a store records it as an execution of its own). A CSV / JSON Lines ItemReader is
-    streamed (itemio.read_stream): items are read, selected and batched as chunks are sent,
-    so the parent holds the chunks in flight, not the whole file as objects."""
+    each child handed to ``runs.ran`` (a store records it as an execution of its own). A
+    CSV / JSON Lines ItemReader is streamed (itemio.read_stream): items are read, selected
+    and batched as chunks are sent, so the parent holds the chunks in flight, not the whole
+    file as objects."""
     from statemachine.interpreter import remote
 
     count, stream = len(items), iter(items)
