@@ -13,8 +13,8 @@ ones (median reported):
   are reported) so that a shared machine's load weighs on both alike. An inline Map (MaxConcurrency 0) of ``--items`` items, each a Task calling
   ``python:bench.callables:burn``, pure-Python integer arithmetic calibrated on this machine
   to ``--ms`` milliseconds per call. In process the handler threads share one GIL, so the
-  Map takes about items x ms; on N worker processes about 1/N of it (each worker process
-  runs its blocking handlers one per Dask thread: workunit.handler_pool). Target (issue 15):
+  Map takes about items x ms; on N worker processes about 1/N of it (``--handler-threads 1``:
+  each worker process runs its blocking handlers one at a time). Target (issue 15):
   >= 1.7x faster with 2 workers on a 2-core machine.
 - trivial: an inline Map of ``--items`` Pass items; the per-iteration overhead of the cluster
   is ``(dask time - in-process time) / items`` (shipping the chunk, running it on a fresh
@@ -172,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="200 items")
+    parser.add_argument("--handler-threads", type=int, default=None, metavar="N",
+                        help="blocking handlers each worker process runs at once "
+                             "(default: the worker's default pool)")
     parser.add_argument("--json", metavar="PATH", help="write the figures here too")
     parser.add_argument("--rows", type=int, default=0,
                         help="also run the large Distributed Map over an N-row CSV")
@@ -195,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
 
     load_before = os.getloadavg()
     started = time.perf_counter()
-    with DaskExecutor(workers=args.workers) as executor:
+    with DaskExecutor(workers=args.workers, handler_threads=args.handler_threads) as executor:
         cluster_start = time.perf_counter() - started
         if args.rows:
             big = large(args.rows, executor)

@@ -51,9 +51,9 @@ class DaskExecutor:
     thread each, closed by ``close()``. ``connect_timeout``: seconds to reach the scheduler
     and to see at least one worker, else ExecutorError. ``client``: an existing
     ``distributed.Client`` to use instead (not closed by ``close()``). ``handler_threads``:
-    blocking Task handlers each worker process runs at once; None (default) as many as the
-    worker has threads -- one on the LocalCluster, so CPU-bound handlers do not contend for a
-    worker's GIL; raise it for blocking I/O-bound handlers (workunit.handler_pool).
+    blocking Task handlers each worker process runs at once (its own pool of that size,
+    workunit.handler_pool); None (default) the worker's default pool (``SM_HANDLER_THREADS``
+    on the worker, else 64).
     """
 
     def __init__(self, address: str | None = None, *, workers: int | None = None,

@@ -83,8 +83,7 @@ class Job:
     handlers: bytes
     sys_path: tuple[str, ...] = ()
     events: bool = True
-    #: blocking Task handlers a worker process runs at once (None: its own thread count,
-    #: ``worker_threads()``)
+    #: blocking Task handlers a worker process runs at once (None: its default pool)
     handler_threads: int | None = None
 
 
@@ -115,32 +114,17 @@ _POOLS: dict[int, HandlerThreads] = {}
 _POOLS_LOCK = threading.Lock()
 
 
-def worker_threads() -> int | None:
-    """The thread count of the Dask worker this process is (``dask worker --nthreads``;
-    one per process on ``DaskExecutor``'s LocalCluster), None outside a Dask worker."""
-    try:
-        from distributed import get_worker
-
-        worker: Any = get_worker()
-        return int(worker.state.nthreads)
-    except (ImportError, ValueError, AttributeError):
-        return None
-
-
 def handler_pool(job: Job) -> HandlerThreads | None:
     """The threads a chunk's blocking Task handlers (``python:`` functions, sync handlers)
-    run on in this process: ``job.handler_threads`` of them, else as many as the Dask worker
-    has threads, shared by every chunk the process runs; None (the process-wide default pool)
-    outside a Dask worker with no size given.
-
-    Why: a chunk's units still run concurrently (as in process, so histories and virtual time
-    are unchanged), but CPU-bound handlers of hundreds of units on 64 threads of one process
-    would fight over its GIL and starve the worker's own event loop (heartbeats, transfers);
-    queued one per worker thread they run back to back. A handler's TimeoutSeconds counts
-    from its start, not its time in the queue (resources/threads.py). Blocking I/O-bound
-    handlers: give workers more threads (``dask worker --nthreads 32``) or
-    ``DaskExecutor(handler_threads=N)``; async handlers (HTTP, Lambda) never queue here."""
-    size = job.handler_threads or worker_threads()
+    run on in this process: ``job.handler_threads`` of them, shared by every chunk of that
+    size the process runs; None (the process-wide default pool, ``SM_HANDLER_THREADS``) when
+    no size is given. ``DaskExecutor(handler_threads=1)`` runs CPU-bound handlers back to
+    back in each worker process (as many as its Dask threads: give ``dask worker --nthreads``
+    to match); the units still interleave as in process, so histories are unchanged. A
+    handler's TimeoutSeconds counts from its start, not its time queued (resources/threads.py).
+    Measured on a loaded 2-core box it did not beat the default pool (bench.dask_map
+    ``--handler-threads``), so it is an option, not the default."""
+    size = job.handler_threads
     if size is None:
         return None
     with _POOLS_LOCK:
