@@ -9,10 +9,12 @@ processes with one thread each) is started once, outside the timings (its start 
 reported as ``cluster_start_s``), and each mode does one warm-up run before ``--runs`` timed
 ones (median reported):
 
-- cpu: an inline Map (MaxConcurrency 0) of ``--items`` items, each a Task calling
+- cpu: in-process and Dask runs alternate (``--runs`` pairs; each pair's figures and load
+  are reported) so that a shared machine's load weighs on both alike. An inline Map (MaxConcurrency 0) of ``--items`` items, each a Task calling
   ``python:bench.callables:burn``, pure-Python integer arithmetic calibrated on this machine
   to ``--ms`` milliseconds per call. In process the handler threads share one GIL, so the
-  Map takes about items x ms; on N worker processes about 1/N of it. Target (issue 15):
+  Map takes about items x ms; on N worker processes about 1/N of it (``--handler-threads 1``:
+  each worker process runs its blocking handlers one at a time). Target (issue 15):
   >= 1.7x faster with 2 workers on a 2-core machine.
 - trivial: an inline Map of ``--items`` Pass items; the per-iteration overhead of the cluster
   is ``(dask time - in-process time) / items`` (shipping the chunk, running it on a fresh
@@ -73,14 +75,35 @@ def measure(machine: Any, payload: Any, runs: int, check: Any, **options: Any) -
     """Warm-up, then ``runs`` timed executions (seconds); each output is checked."""
     times = []
     for n in range(runs + 1):
-        start = time.perf_counter()
-        execution = machine.run(payload, history_limit=None, **options)
-        elapsed = time.perf_counter() - start
-        if execution.status != "SUCCEEDED" or not check(execution.output):
-            raise SystemExit(f"wrong result: {execution.status} {execution.error} {execution.cause}")
+        elapsed = _one(machine, payload, check, **options)
         if n:
             times.append(elapsed)
     return times
+
+
+def _one(machine: Any, payload: Any, check: Any, **options: Any) -> float:
+    start = time.perf_counter()
+    execution = machine.run(payload, history_limit=None, **options)
+    elapsed = time.perf_counter() - start
+    if execution.status != "SUCCEEDED" or not check(execution.output):
+        raise SystemExit(f"wrong result: {execution.status} {execution.error} {execution.cause}")
+    return elapsed
+
+
+def interleaved(machine: Any, payload: Any, warm: Any, runs: int, check: Any,
+                executor: Any) -> tuple[list[float], list[float], list[float]]:
+    """In-process and Dask runs alternated (in process, Dask, in process, ...), so that the
+    load of a shared machine weighs on both halves alike, after one warm-up of each on the
+    small payload ``warm``; the times (seconds) of each, and the load average (1 min) at
+    each pair's end."""
+    _one(machine, warm, lambda _: True)
+    _one(machine, warm, lambda _: True, executor=executor)
+    local, remote, loads = [], [], []
+    for _ in range(runs):
+        local.append(_one(machine, payload, check))
+        remote.append(_one(machine, payload, check, executor=executor))
+        loads.append(os.getloadavg()[0])
+    return local, remote, loads
 
 
 LARGE_MAP = {
@@ -149,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="200 items")
+    parser.add_argument("--handler-threads", type=int, default=None, metavar="N",
+                        help="blocking handlers each worker process runs at once "
+                             "(default: the worker's default pool)")
     parser.add_argument("--json", metavar="PATH", help="write the figures here too")
     parser.add_argument("--rows", type=int, default=0,
                         help="also run the large Distributed Map over an N-row CSV")
@@ -172,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
 
     load_before = os.getloadavg()
     started = time.perf_counter()
-    with DaskExecutor(workers=args.workers) as executor:
+    with DaskExecutor(workers=args.workers, handler_threads=args.handler_threads) as executor:
         cluster_start = time.perf_counter() - started
         if args.rows:
             big = large(args.rows, executor)
@@ -180,8 +206,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"parent peak RSS {big['peak_rss_mb']:.0f} MB (target < 300 MB)")
             if args.only_large:
                 return 0
-        local_cpu = measure(cpu, {"items": cpu_items}, args.runs, cpu_ok)
-        dask_cpu = measure(cpu, {"items": cpu_items}, args.runs, cpu_ok, executor=executor)
+        local_cpu, dask_cpu, cpu_loads = interleaved(
+            cpu, {"items": cpu_items}, {"items": cpu_items[:20]}, args.runs, cpu_ok, executor)
         local_trivial = measure(trivial, trivial_items, max(3, args.runs), trivial_ok)
         dask_trivial = measure(trivial, trivial_items, max(3, args.runs), trivial_ok, executor=executor)
     local_c, dask_c = statistics.median(local_cpu), statistics.median(dask_cpu)
@@ -193,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         "cluster_start_s": round(cluster_start, 2),
         "cpu_in_process_s": round(local_c, 3), "cpu_dask_s": round(dask_c, 3),
         "cpu_speedup": round(local_c / dask_c, 2),
+        "cpu_runs": [{"in_process_s": round(a, 2), "dask_s": round(b, 2), "speedup": round(a / b, 2),
+                      "loadavg_1m": round(c, 2)} for a, b, c in zip(local_cpu, dask_cpu, cpu_loads, strict=True)],
         "trivial_in_process_s": round(local_t, 3), "trivial_dask_s": round(dask_t, 3),
         "trivial_in_process_us_per_item": round(local_t / items * 1e6, 1),
         "trivial_dask_us_per_item": round(dask_t / items * 1e6, 1),
@@ -203,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"cpu Map, {items} items x {args.ms:g} ms: in process {local_c:.2f} s, "
           f"Dask {args.workers} workers {dask_c:.2f} s -> {local_c / dask_c:.2f}x "
           f"(target >= 1.7x)")
+    for n, pair in enumerate(result["cpu_runs"], 1):
+        print(f"  pair {n}: in process {pair['in_process_s']:.2f} s, Dask {pair['dask_s']:.2f} s "
+              f"-> {pair['speedup']:.2f}x (load {pair['loadavg_1m']:.2f})")
     print(f"trivial Map, {items} items: in process {local_t * 1e6 / items:.0f} us/item, "
           f"Dask {dask_t * 1e6 / items:.0f} us/item (overhead {result['overhead_us_per_item']:.0f} us/item)")
     print(f"cluster start {cluster_start:.1f} s; load average {load_before[0]:.2f} -> "

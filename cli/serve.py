@@ -20,6 +20,7 @@ examples:
   sm serve --db executions.db --resources resources.yaml --allow-python handlers
   SM_SERVER_TOKEN=$(openssl rand -hex 24) sm serve --host 0.0.0.0 --allow-remote
   sm serve --schedules schedules.yaml               and fire the schedules the file declares
+  sm serve --executor dask://10.0.0.5:8786          Map iterations and Parallel branches on Dask
 
   then, from Python:
     import boto3
@@ -41,7 +42,8 @@ HTTP tasks (unless --no-http), shell tasks only with --allow-shell, real Lambda 
 exit codes:
   0  stopped with Ctrl-C or SIGTERM (running executions park and resume on the next start)
   2  bad arguments, unsafe address without --allow-remote/--token, unreadable database,
-     the server package missing (pip install 'statemachine-asl[server]')
+     the server package missing (pip install 'statemachine-asl[server]'), the --executor's
+     Dask scheduler unreachable
 """
 
 if TYPE_CHECKING:
@@ -76,6 +78,10 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser],
                             "'Schedules')")
     serve.add_argument("--no-schedules", action="store_true",
                        help="do not fire schedules in this server (sm worker processes may)")
+    serve.add_argument("--executor", metavar="WHERE",
+                       help="where the worker runs Map iterations and Parallel branches: local "
+                            "(default), dask (a local Dask cluster) or dask://HOST:PORT "
+                            "(a running scheduler)")
     serve.add_argument("--catchup", choices=("once", "skip"), default="once",
                        help="a schedule's fire missed while nothing ran: run it once on "
                             "start (default) or skip it")
@@ -119,7 +125,7 @@ def config_of(args: argparse.Namespace) -> ServerConfig:
         policy=policy, public_url=args.public_url, worker=not args.no_worker,
         worker_concurrency=args.concurrency,
         schedules=Path(args.schedules) if args.schedules else None,
-        fire_schedules=not args.no_schedules, catchup=args.catchup)
+        fire_schedules=not args.no_schedules, catchup=args.catchup, executor=args.executor)
     config.check()
     return config
 
@@ -139,11 +145,23 @@ def command(args: argparse.Namespace) -> int:
         config = config_of(args)
     except ValueError as failure:
         return error(str(failure), code=EXIT_USAGE)
+    executor = None
+    if config.executor not in (None, "local"):
+        from statemachine.executors import ExecutorError, executor_from
+
+        try:
+            executor = executor_from(config.executor)
+        except (ExecutorError, ValueError) as failure:
+            return error(str(failure))
     try:
-        app = create_app(config)
-    except StoreError as failure:
-        return error(f"database: {failure}", code=EXIT_USAGE)
-    return _run(app, config)
+        try:
+            app = create_app(config, executor=executor)
+        except StoreError as failure:
+            return error(f"database: {failure}", code=EXIT_USAGE)
+        return _run(app, config)
+    finally:
+        if executor is not None:
+            executor.close()
 
 
 def banner(config: ServerConfig) -> str:

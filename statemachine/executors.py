@@ -50,11 +50,18 @@ class DaskExecutor:
     None starts a ``LocalCluster`` of ``workers`` processes (default: the CPU count), one
     thread each, closed by ``close()``. ``connect_timeout``: seconds to reach the scheduler
     and to see at least one worker, else ExecutorError. ``client``: an existing
-    ``distributed.Client`` to use instead (not closed by ``close()``).
+    ``distributed.Client`` to use instead (not closed by ``close()``). ``handler_threads``:
+    blocking Task handlers each worker process runs at once (its own pool of that size,
+    workunit.handler_pool); None (default) the worker's default pool (``SM_HANDLER_THREADS``
+    on the worker, else 64).
     """
 
     def __init__(self, address: str | None = None, *, workers: int | None = None,
-                 connect_timeout: float = 10.0, client: Any = None) -> None:
+                 connect_timeout: float = 10.0, client: Any = None,
+                 handler_threads: int | None = None) -> None:
+        if handler_threads is not None and (isinstance(handler_threads, bool) or handler_threads < 1):
+            raise ValueError(f"handler_threads must be a positive integer, not {handler_threads!r}")
+        self.handler_threads = handler_threads
         try:
             from distributed import Client, LocalCluster  # untyped: called through Any below
         except ImportError:

@@ -141,16 +141,56 @@ class DurableChildRuns(ChildRuns):
             record = self._redrive(record)
         return await self._replay(record, machine, frame, value, history)
 
-    def _create(self, name: str, value: JSON, items: int, index: int
+    records_children = True
+
+    def ran(self, index: int, value: JSON, items: int, result: Any) -> None:
+        """Store child execution ``index`` that ran on a remote executor: its record
+        (SUCCEEDED with its output, or FAILED with its error; started and stopped when the
+        worker ran it) and its whole history -- ExecutionStarted, then the events the worker
+        returned (``result.events``: ids from 2, ending with ExecutionSucceeded /
+        ExecutionFailed) -- in one commit. A child stored before (the parent replayed after a
+        crash ran it again: at least once) keeps its first record."""
+        from statemachine.durable.errors import ExecutionExists
+        from statemachine.durable.runner import event_record
+        from statemachine.history import Event
+
+        rt = self.rt
+        if rt.frozen:
+            return
+        record, history = self._create(child_name(self.run_arn, index), value, items, index,
+                                       now=result.start)
+        for local_id, previous, timestamp, type_, details, path, _ in result.events:
+            history.append(event_record(Event(local_id, previous, timestamp, type_, details, path)))
+        if result.error is None:
+            update = ExecutionUpdate(status="SUCCEEDED", output=json.dumps(
+                result.output, separators=(",", ":"), ensure_ascii=False),
+                redrive_status="NOT_REDRIVABLE")
+        else:
+            name, cause = result.error[0], result.error[1]
+            update = ExecutionUpdate(status="FAILED", error=name or None, cause=cause or None,
+                                     redrive_status="REDRIVABLE_BY_MAP_RUN")
+        stop = datetime.fromtimestamp(result.events[-1][2] if result.events else result.stop, UTC)
+        update = dataclasses.replace(update, stop_date=stop)
+        record = dataclasses.replace(record, **update.fields(), last_event_id=history[-1].id)
+        try:
+            rt.store.create_execution(record, events=history, ready=False)
+        except ExecutionExists:
+            pass
+        except StoreError as error:
+            rt.suspend(error)
+            raise asyncio.CancelledError("store failure") from None
+
+    def _create(self, name: str, value: JSON, items: int, index: int, now: float | None = None
                 ) -> tuple[ExecutionRecord, list[EventRecord]]:
-        """The child's record and its ExecutionStarted, stored by the child's first commit
-        (its first task dispatch, the parent parking, or its end)."""
+        """The child's record and its ExecutionStarted (at ``now``, default the clock's
+        time), stored by the child's first commit (its first task dispatch, the parent
+        parking, or its end)."""
         from statemachine.api import ROLE_ARN
         from statemachine.durable.runner import event_record
         from statemachine.history import Event
 
         rt = self.rt
-        now = rt.clock.now()
+        now = rt.clock.now() if now is None else now
         # the child's seed: the parent's, the drawn run id and the index (same seed, same values)
         digest = hashlib.sha256(f"{rt.record.seed}:{self.drawn}:{index}".encode()).digest()
         record = ExecutionRecord(

@@ -332,6 +332,14 @@ class ChildRuns:
     def end(self, status: str, *, results_written: int = 0) -> None:
         """The run ended SUCCEEDED or FAILED."""
 
+    #: whether ``ran`` wants each remote child's own events (a store that records children)
+    records_children = False
+
+    def ran(self, index: int, value: JSON, items: int, result: Any) -> None:
+        """Child execution ``index`` (input ``value``, ``items`` items) ran on a remote
+        executor; ``result`` is its ``workunit.UnitResult`` (its events from id 2 to its
+        ExecutionSucceeded / ExecutionFailed when ``records_children``). In memory: nothing."""
+
 
 _HANDLERS: list[Mapping[type, Any]] = []
 

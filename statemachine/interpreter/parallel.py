@@ -31,6 +31,7 @@ from statemachine.expressions.scope import Scope
 from statemachine.interpreter import dataflow
 from statemachine.interpreter.execution import (
     YIELD_EVERY,
+    ChildRuns,
     Frame,
     Runtime,
     SiblingFailed,
@@ -351,12 +352,15 @@ async def _distributed(rt: Runtime, state: MapState, frame: Frame, value: JSON, 
         io = MapRunIO(rt, state, value, ctx, frame.variables, run_arn)
     try:
         if rt.remote is not None:
-            outputs: JSON = await _remote_children(rt, state, frame, started, value, ctx, items,
-                                                   limits, tolerance, io)
+            remote_results = await _remote_children(rt, state, frame, started, value, ctx, items,
+                                                    limits, tolerance, io, runs)
+            children = len(remote_results)
+            results: JSON = remote_results
             if io is not None and state.result_writer is not MISSING:
-                outputs = await io.write(outputs)
+                results = await io.write(results)
+            runs.end("SUCCEEDED", results_written=children if state.result_writer is not MISSING else 0)
             rt.emit(frame, "MapRunSucceeded")
-            return outputs
+            return results
         if io is not None and state.item_reader is not MISSING:
             items = await io.read()
             limits = limits[0], _threshold(tolerance, len(items))
@@ -371,7 +375,7 @@ async def _distributed(rt: Runtime, state: MapState, frame: Frame, value: JSON, 
             return await runs.run(state.processor, child_frame, batches[index], index, sizes[index])  # type: ignore[arg-type]  # as in _iteration: the processor is set
 
         run = execution if io is None or state.result_writer is MISSING else io.recorded(execution, batches)
-        results: JSON = await _pool(len(batches), limits, DISTRIBUTED_CONCURRENCY_CAP, run)
+        results = await _pool(len(batches), limits, DISTRIBUTED_CONCURRENCY_CAP, run)
         if io is not None and state.result_writer is not MISSING:
             results = await io.write(results)
     except StatesError as failure:
@@ -385,11 +389,13 @@ async def _distributed(rt: Runtime, state: MapState, frame: Frame, value: JSON, 
 
 async def _remote_children(rt: Runtime, state: MapState, frame: Frame, started: int, value: JSON,
                            ctx: Any, items: list[JSON], limits: tuple[int, int | None],
-                           tolerance: Tolerance, io: Any) -> list[JSON]:
+                           tolerance: Tolerance, io: Any, runs: ChildRuns) -> list[JSON]:
     """The child executions on the remote executor: results by index, failures tolerated as
-    in ``_pool``, a record per child for the ResultWriter. A CSV / JSON Lines ItemReader is
-    streamed (itemio.read_stream): items are read, selected and batched as chunks are sent,
-    so the parent holds the chunks in flight, not the whole file as objects."""
+    in ``_pool``, a record per child for the ResultWriter; the map run begun on ``runs`` and
+    each child handed to ``runs.ran`` (a store records it as an execution of its own). A
+    CSV / JSON Lines ItemReader is streamed (itemio.read_stream): items are read, selected
+    and batched as chunks are sent, so the parent holds the chunks in flight, not the whole
+    file as objects."""
     from statemachine.interpreter import remote
 
     count, stream = len(items), iter(items)
@@ -400,18 +406,25 @@ async def _remote_children(rt: Runtime, state: MapState, frame: Frame, started: 
     total = -(-count // per_batch) if per_batch else count
     processor = state.processor
     assert processor is not None  # the compiler always sets a Map's processor
-    # events=False: a child's own history is not kept here (in process neither); a store that
-    # records child executions as runs of their own asks for them (UnitResult.events)
-    key, blob, _ = remote.job_for(rt, "child", (processor,), state, frame, started, events=False)
+    runs.begin(items=count, executions=total, max_concurrency=limits[0],
+               tolerated_count=tolerance[0], tolerated_percentage=tolerance[1])
+    # a child's own history is kept only by a store that records child executions as runs of
+    # their own (in memory, in process neither): it asks for the events (UnitResult.events)
+    recording = runs.records_children
+    key, blob, _ = remote.job_for(rt, "child", (processor,), state, frame, started, events=recording)
     results: list[JSON] = []
     failed: list[Any] = []
     writing = io is not None and state.result_writer is not MISSING
-    inputs: dict[int, JSON] = {}  # inputs in flight, for the ResultWriter's records
+    inputs: dict[int, JSON] = {}  # inputs in flight, for the ResultWriter's and the store's records
     if writing:
         io.inputs, io.records = [], []
 
     def collect(result: Any) -> None:
         index = result.index
+        if recording:
+            batch = inputs[index] if writing else inputs.pop(index, None)
+            size = len(batch["Items"]) if state.batcher is not MISSING and isinstance(batch, dict) else 1
+            runs.ran(index, batch, size, result)
         if len(results) <= index:
             results.extend([None] * (index + 1 - len(results)))
         if result.error is None:
@@ -432,7 +445,7 @@ async def _remote_children(rt: Runtime, state: MapState, frame: Frame, started: 
     def units() -> Iterator[tuple[int, JSON, int]]:
         batches = _batch_stream(rt, state, value, ctx, frame.variables, stream)
         for i, batch in enumerate(batches):
-            if writing:
+            if writing or recording:
                 inputs[i] = batch
             yield i, batch, rt.rng.getrandbits(64)
 

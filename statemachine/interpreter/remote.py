@@ -146,7 +146,8 @@ def job_for(rt: Runtime, kind: str, machines: tuple[CompiledMachine, ...], state
               machine_ctx=rt.machine_ctx, data_limit=rt.data_limit, arn=rt.arn,
               max_duration=rt.max_duration, started=rt.started,
               virtual=isinstance(rt.clock, VirtualClock), now=rt.clock.now(),
-              handlers=packed[0], sys_path=packed[1], events=events)
+              handlers=packed[0], sys_path=packed[1], events=events,
+              handler_threads=getattr(rt.remote, "handler_threads", None))
     blob = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
     return hashlib.blake2b(blob, digest_size=16).hexdigest(), blob, job
 

@@ -23,6 +23,7 @@ import dataclasses
 import pickle
 import random
 import sys
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
@@ -32,6 +33,7 @@ from statemachine.errors import StatesError
 from statemachine.history import Event
 from statemachine.interpreter.execution import Frame, Runtime, run_machine
 from statemachine.model import CompiledMachine, MapState
+from statemachine.resources.threads import HandlerThreads
 from statemachine.values import JSON
 
 __all__ = ["Job", "UnitResult", "run_chunk", "run_packed"]
@@ -55,12 +57,14 @@ class Job:
     """What every unit of one Map / Parallel attempt shares (pickled once, cached per worker).
 
     ``kind``: "branch" (Parallel), "iteration" (inline Map) or "child" (Distributed Map child
-    execution: its own history, returned only when ``events``). ``machines``: the branches, or
+    execution: its own history from event 2 -- the parent records its ExecutionStarted --
+    to its ExecutionSucceeded / ExecutionFailed, returned only when ``events``). ``machines``: the branches, or
     the Map's processor; ``state`` the Map state (iterations record its name). ``prefix``: the
     parent frame's path; ``start_id`` the id of the parent's Started event. ``handlers``: the
     Task handlers the units may call, pickled by reference (``remote.pack_handlers``), with
     ``sys_path`` the folders their modules import from. ``now``: the parent's clock time at
-    dispatch (a virtual clock on the worker starts there when ``virtual``)."""
+    dispatch (a virtual clock on the worker starts there when ``virtual``).
+    ``handler_threads``: see ``handler_pool``."""
 
     kind: str
     machines: tuple[CompiledMachine, ...]
@@ -79,6 +83,8 @@ class Job:
     handlers: bytes
     sys_path: tuple[str, ...] = ()
     events: bool = True
+    #: blocking Task handlers a worker process runs at once (None: its default pool)
+    handler_threads: int | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -103,6 +109,31 @@ class UnitResult:
         return StatesError(name, cause, recorded=recorded, source_event=source, final_event=final)
 
 
+# Blocking handlers on a worker: one pool per process and size, shared by the chunks it runs.
+_POOLS: dict[int, HandlerThreads] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def handler_pool(job: Job) -> HandlerThreads | None:
+    """The threads a chunk's blocking Task handlers (``python:`` functions, sync handlers)
+    run on in this process: ``job.handler_threads`` of them, shared by every chunk of that
+    size the process runs; None (the process-wide default pool, ``SM_HANDLER_THREADS``) when
+    no size is given. ``DaskExecutor(handler_threads=1)`` runs CPU-bound handlers back to
+    back in each worker process (as many as its Dask threads: give ``dask worker --nthreads``
+    to match); the units still interleave as in process, so histories are unchanged. A
+    handler's TimeoutSeconds counts from its start, not its time queued (resources/threads.py).
+    Measured on a loaded 2-core box it did not beat the default pool (bench.dask_map
+    ``--handler-threads``), so it is an option, not the default."""
+    size = job.handler_threads
+    if size is None:
+        return None
+    with _POOLS_LOCK:
+        pool = _POOLS.get(size)
+        if pool is None:
+            pool = _POOLS[size] = HandlerThreads(size, name="sm-worker-task")
+        return pool
+
+
 # A worker process keeps the last jobs it unpickled: each chunk of a Map names its job by a
 # digest, so a Map of 10,000 items unpickles its machine once per worker, not per chunk.
 _JOBS: OrderedDict[str, tuple[Job, Mapping[str, Any]]] = OrderedDict()
@@ -111,7 +142,8 @@ _JOBS_KEPT = 16
 
 def run_chunk(key: str, blob: bytes, units: list[Unit], offset: float = 0.0) -> list[UnitResult]:
     """Run ``units`` of the job ``blob`` (pickled ``Job``, named ``key``) concurrently, as the
-    in-process pool would, on one clock; the function a Dask worker calls. ``offset``: under
+    in-process pool would, on one clock (their blocking handlers on ``handler_pool``); the
+    function a Dask worker calls. ``offset``: under
     a virtual clock, the logical time (seconds after the parent's dispatch) the chunk starts at."""
     job, handlers = _job(key, blob)
     return asyncio.run(_run(job, handlers, units, offset))
@@ -145,14 +177,15 @@ async def _run(job: Job, handlers: Mapping[str, Any], units: list[Unit],
         clock = VirtualClock(job.now + offset)
         clock.jumped = offset
     token = current_clock.set(clock)
+    pool = handler_pool(job)
     try:
-        return list(await asyncio.gather(*(_unit(job, handlers, clock, u) for u in units)))
+        return list(await asyncio.gather(*(_unit(job, handlers, clock, pool, u) for u in units)))
     finally:
         current_clock.reset(token)
 
 
 async def _unit(job: Job, handlers: Mapping[str, Any], clock: VirtualClock | SystemClock,
-                unit: Unit) -> UnitResult:
+                pool: HandlerThreads | None, unit: Unit) -> UnitResult:
     index, value, seed = unit
     events: list[EventRecord] = []
 
@@ -165,16 +198,23 @@ async def _unit(job: Job, handlers: Mapping[str, Any], clock: VirtualClock | Sys
                  execution_ctx=job.execution_ctx, machine_ctx=job.machine_ctx,
                  on_event=record if job.events else None,
                  data_limit=job.data_limit, arn=job.arn, max_duration=job.max_duration,
-                 hold_callbacks=False)
+                 hold_callbacks=False, threads=pool)
     rt.started = job.started
-    if job.kind != "child":  # a child execution has its own history, numbered from 1
-        rt.first_id = LOCAL_IDS
+    # a child execution has its own history: ExecutionStarted is its event 1 (the parent's
+    # store records it), its states' events follow from 2 at the top level, as in process
+    rt.first_id = 2 if job.kind == "child" else LOCAL_IDS
+    top = Frame(dict(job.variables), 1, False, ())
     start = clock.now()
     try:
-        output = await _body(job, rt, index, value)
+        output = await _body(job, rt, index, value, top)
         error: ErrorRecord | None = None
+        if job.kind == "child":
+            rt.emit_final(top, "ExecutionSucceeded", {"output": output})
     except StatesError as exc:
         output, error = None, (exc.name, exc.cause, exc.recorded, exc.source_event, exc.final_event)
+        if job.kind == "child":
+            details = {k: v for k, v in (("error", exc.name), ("cause", exc.cause)) if v}
+            rt.emit_final(top, "ExecutionFailed", details or None)
     finally:
         rt.close()
     jumped = clock.jumped if isinstance(clock, VirtualClock) else 0.0  # with the chunk's offset
@@ -182,7 +222,7 @@ async def _unit(job: Job, handlers: Mapping[str, Any], clock: VirtualClock | Sys
     return UnitResult(index, output, error, events, start, clock.now(), jumped, quotes)
 
 
-async def _body(job: Job, rt: Runtime, index: int, value: JSON) -> JSON:
+async def _body(job: Job, rt: Runtime, index: int, value: JSON, top: Frame) -> JSON:
     path = (*job.prefix, (job.start_id, index))
     variables = dict(job.variables)
     if job.kind == "branch":
@@ -192,4 +232,4 @@ async def _body(job: Job, rt: Runtime, index: int, value: JSON) -> JSON:
 
         assert job.state is not None
         return await _iteration(rt, job.state, Frame(variables, -1), -1, path, value)
-    return await run_machine(rt, job.machines[0], Frame(variables, 0, False, path), value)
+    return await run_machine(rt, job.machines[0], top, value)

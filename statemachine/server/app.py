@@ -57,7 +57,8 @@ async def run_worker(app: Starlette) -> AsyncIterator[None]:
         return
     worker = Worker(backend.store, loader=backend.loader, concurrency=config.worker_concurrency,
                     park_after=config.park_after, lease_seconds=config.lease_seconds,
-                    grace=5.0, log=lambda line: print(line, file=sys.stderr, flush=True))
+                    grace=5.0, log=lambda line: print(line, file=sys.stderr, flush=True),
+                    executor=app.state.executor)
     app.state.worker = worker
     task = asyncio.ensure_future(worker.run())
     backend.wake_worker = worker.wake
@@ -75,11 +76,22 @@ HOOKS: list[Callable[[Starlette], AbstractAsyncContextManager[None]]] = [
 ]
 
 
-def create_app(config: ServerConfig) -> Starlette:
+def create_app(config: ServerConfig, *, executor: Any = None) -> Starlette:
     """The ``sm serve`` application. Opens the store now (raising StoreError and friends
-    before anything listens); the lifespan runs ``HOOKS`` and closes the store at the end."""
+    before anything listens); the lifespan runs ``HOOKS`` and closes the store at the end.
+
+    ``executor``: where the worker runs Map iterations and Parallel branches (a
+    statemachine.executors executor, closed by the caller); None makes one from
+    ``config.executor`` now (ExecutorError when its cluster cannot be reached), closed with
+    the store."""
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
+
+    owned = None
+    if executor is None and config.executor not in (None, "local"):
+        from statemachine.executors import executor_from
+
+        executor = owned = executor_from(config.executor)
 
     routes = [
         *api.routes(config),
@@ -99,6 +111,8 @@ def create_app(config: ServerConfig) -> Starlette:
                 yield
         finally:
             backend.close()
+            if owned is not None:
+                owned.close()
 
     app = Starlette(routes=routes, lifespan=lifespan,
                     middleware=[Middleware(TokenGate, config=config)])
@@ -107,6 +121,7 @@ def create_app(config: ServerConfig) -> Starlette:
     app.state.service = backend.service
     app.state.store = backend.store
     app.state.worker = None
+    app.state.executor = executor
     return app
 
 

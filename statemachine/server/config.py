@@ -40,7 +40,10 @@ class ServerConfig:
     run executions). ``worker_concurrency``/``park_after``/``lease_seconds``: its settings.
     Schedules (statemachine/server/schedules.py): ``schedules``, a file of schedules created
     or updated at start-up; ``fire_schedules``, fire stored schedules in the server;
-    ``catchup``, "once" or "skip" for fires missed while nothing ran.
+    ``catchup``, "once" or "skip" for fires missed while nothing ran. ``executor``: where
+    the worker runs Map iterations and Parallel branches (statemachine/executors.py): None
+    or "local" in process, "dask" a LocalCluster started with the server, "dask://HOST:PORT"
+    a running Dask scheduler.
     """
 
     db: str | None = None
@@ -61,6 +64,7 @@ class ServerConfig:
     schedules: Path | None = None
     fire_schedules: bool = True
     catchup: Literal["once", "skip"] = "once"
+    executor: str | None = None
 
     @property
     def base_url(self) -> str:
@@ -77,7 +81,8 @@ class ServerConfig:
 
     def check(self) -> None:
         """Raise ValueError when the configuration is unsafe or inconsistent: a non-local
-        ``host`` without ``allow_remote`` and a ``token``; a bad port; a missing map."""
+        ``host`` without ``allow_remote`` and a ``token``; a bad port; a missing map; an
+        unknown ``executor`` or one without the worker."""
         if not 0 <= self.port <= 65535:
             raise ValueError(f"--port must be between 0 and 65535, not {self.port}")
         if not self.local_only:
@@ -89,6 +94,14 @@ class ServerConfig:
                                  f"TOKEN or ${TOKEN_ENV}")
         if self.token is not None and len(self.token) < 16:
             raise ValueError("the access token must be at least 16 characters long")
+        if self.executor not in (None, "local"):
+            spec = self.executor or ""
+            if spec != "dask" and not (spec.startswith("dask://") and len(spec) > len("dask://")):
+                raise ValueError(f"unknown executor {spec!r}: use local, dask or dask://HOST:PORT")
+            if not self.worker:
+                raise ValueError("--executor sets where the server's worker runs Map and "
+                                 "Parallel work: it cannot go with --no-worker (give it to "
+                                 "sm worker instead)")
         if self.resources is not None and not self.resources.is_file():
             raise ValueError(f"resource map not found: {self.resources}")
         if self.schedules is not None:

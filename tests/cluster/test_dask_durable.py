@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -57,3 +58,73 @@ def test_sm_worker_executor_flag_reports_an_unreachable_scheduler(tmp_path: Path
                           env={**os.environ, "SM_EXECUTOR_TIMEOUT": "1"})
     assert proc.returncode == 2
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in proc.stderr
+
+
+TASKS_DISTRIBUTED = ("def check(value):\n"
+                     "    if value['n'] < 0:\n"
+                     "        raise ValueError('negative ' + str(value['n']))\n"
+                     "    return value['n'] * 10\n")
+DISTRIBUTED = {"StartAt": "M", "States": {"M": {
+    "Type": "Map", "ItemsPath": "$.items", "End": True, "ToleratedFailureCount": 1,
+    "ItemSelector": {"n.$": "$$.Map.Item.Value"},
+    "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                      "StartAt": "C", "States": {"C": {
+                          "Type": "Task", "Resource": "python:sm_distributed_tasks:check",
+                          "End": True}}}}}}
+
+
+def _no_request_id(value: Any) -> Any:
+    """``value`` with the Lambda-style requestId of a Python Task's error cause blanked (a
+    random UUID per call, in process as on a worker)."""
+    return json.loads(re.sub(r'requestId\\*": \\*"[0-9a-f-]+', "requestId", json.dumps(value)))
+
+
+def _map_run(tmp_path: Path, name: str, executor: Any) -> tuple[Service, dict[str, Any], list[Any]]:
+    """One durable execution of DISTRIBUTED in its own SQLite store: its description, and
+    per child (by input) its ListExecutions item and history."""
+    flow = tmp_path / "flow.asl.json"
+    service = Service(open_store(str(tmp_path / f"{name}.db")))
+    arn = service.start(flow, {"items": [1, -2, 3, 4]})["executionArn"]
+    worker = Worker(service.store, poll=0.05, lease_seconds=30, executor=executor,
+                    log=lambda _: None)
+    asyncio.run(worker.run(until=lambda: arn in worker.finished))
+    runs = service.list_map_runs(arn)["mapRuns"]
+    assert len(runs) == 1, runs
+    described = service.describe_map_run(runs[0]["mapRunArn"])
+    children = service.list(map_run_arn=runs[0]["mapRunArn"])
+    by_input = sorted((json.loads(service.describe(c["executionArn"])["input"])["n"], c,
+                       service.describe(c["executionArn"]), service.history(c["executionArn"]))
+                      for c in children)
+    return service, {"parent": service.describe(arn), "run": described}, by_input
+
+
+def test_distributed_map_children_on_dask_are_recorded_as_in_process(tmp_path: Path,
+                                                                     dask_cluster: Any) -> None:
+    (tmp_path / "sm_distributed_tasks.py").write_text(TASKS_DISTRIBUTED)
+    (tmp_path / "flow.asl.json").write_text(json.dumps(DISTRIBUTED))
+    sys.path.insert(0, str(tmp_path))  # the in-process worker imports the tasks too
+    try:
+        _, local, local_children = _map_run(tmp_path, "local", None)
+        _, remote, remote_children = _map_run(tmp_path, "dask", dask_cluster)
+    finally:
+        sys.path.remove(str(tmp_path))
+    for found in (local, remote):
+        assert found["parent"]["status"] == "SUCCEEDED", found["parent"]
+        output = json.loads(found["parent"]["output"])
+        assert [output[0], output[2], output[3]] == [10, 30, 40]
+        assert output[1]["Error"] == "ValueError" and "negative -2" in output[1]["Cause"]
+        run = found["run"]
+        assert run["status"] == "SUCCEEDED"
+        assert run["itemCounts"]["total"] == run["executionCounts"]["total"] == 4
+        assert run["executionCounts"]["succeeded"] == 3 and run["executionCounts"]["failed"] == 1
+        assert run["toleratedFailureCount"] == 1 and run["stopDate"] is not None
+    assert [n for n, *_ in remote_children] == [-2, 1, 3, 4]
+    for (n, item, described, history), (_, local_item, local_described, local_history) in zip(
+            remote_children, local_children, strict=True):
+        assert item["status"] == local_item["status"] == ("FAILED" if n < 0 else "SUCCEEDED")
+        assert item["mapRunArn"] == remote["run"]["mapRunArn"] and item["itemCount"] == 1
+        assert described["stopDate"] >= described["startDate"]
+        for key in ("status", "output", "error", "cause", "redriveStatus"):
+            assert _no_request_id(described.get(key)) == _no_request_id(local_described.get(key)), key
+        assert _no_request_id(_shape(history)) == _no_request_id(_shape(local_history))
+        assert history[-1]["type"] == ("ExecutionFailed" if n < 0 else "ExecutionSucceeded")
