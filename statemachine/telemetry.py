@@ -30,7 +30,9 @@ are derived from the history, so every run agrees on them: the trace id from the
 ARN, each span's id from the ARN and the id (and path) of the event that opens it
 (ExecutionStarted, StateEntered, TaskScheduled). So the ``traceparent`` an HTTP task received
 mid-run names the task span emitted later (explicit ids need the OpenTelemetry SDK's tracer;
-another tracer gives its own). A caller's trace is not joined: the trace is the execution's.
+another tracer gives its own). An execution started (``Service.start``) inside a span joins
+that trace instead: its context is stored in the ExecutionStarted event (not shown in the
+history) and the root span is that span's child.
 If a worker loses its lease after recording the terminal event but before committing it, the
 run that commits emits the tree again with the same ids. Metrics are counted once,
 from the new events; an execution counts as started when its first run begins.
@@ -502,7 +504,11 @@ class _DurableObserver(_OtelObserver):
     def __init__(self, execution: ExecutionInfo, tracer: Any, instruments: _Instruments | None,
                  parent: otel_context.Context) -> None:
         super().__init__(execution, tracer, instruments, parent)
-        self.trace_id = _id(128, "trace", execution.execution_arn)
+        self.caller: Any = None  # the span context of the trace the execution was started in
+        if execution.trace_context:
+            self.caller = trace.get_current_span(_PROPAGATOR.extract(execution.trace_context)).get_span_context()
+        self.trace_id = self.caller.trace_id if self.caller is not None and self.caller.is_valid \
+            else _id(128, "trace", execution.execution_arn)
         self.records: list[_Record] = []
         self.opening: tuple[int, Path] = (0, ())  # the id and path of the event being dispatched
 
@@ -557,7 +563,9 @@ class _DurableObserver(_OtelObserver):
                 continue
             record.emitted = True
             if record.parent is None:
-                context = otel_context.Context()  # the root: its own trace (ids preset)
+                context = otel_context.Context()  # the root: in the caller's trace, else its own
+                if self.caller is not None and self.caller.is_valid:
+                    context = trace.set_span_in_context(trace.NonRecordingSpan(self.caller))
             else:
                 context = trace.set_span_in_context(trace.NonRecordingSpan(trace.SpanContext(
                     self.trace_id, record.parent.span_id, is_remote=False,

@@ -143,3 +143,30 @@ def test_retry_across_a_park_and_catch_keep_their_span_events(otel: Otel, http_s
     assert otel.total("statemachine.retries") == 1
     assert otel.total("statemachine.executions.succeeded") == 1
     assert otel.total("statemachine.executions.started") == 1
+
+
+def test_execution_started_inside_a_span_joins_its_trace(otel: Otel, http_server: Any,
+                                                         tmp_path: Path) -> None:
+    flow = tmp_path / "flow.json"
+    flow.write_text(json.dumps(definition(http_server.url)))
+    clock = VirtualClock()
+    service = Service(str(tmp_path / "executions.db"), clock=clock)
+    tracer = otel.tracer_provider.get_tracer("caller")
+    with tracer.start_as_current_span("request") as request:
+        arn = service.start(flow, {}, machine_name="Orders")["executionArn"]
+    worker = Worker(Service(str(tmp_path / "executions.db"), clock=clock).store, poll=0.05,
+                    clock=clock, log=lambda _: None, observability=[otel.telemetry()])
+    run_worker(worker, lambda: arn in worker.finished)
+    assert service.describe(arn)["status"] == "SUCCEEDED"
+
+    spans = otel.spans()
+    [root] = [s for s in spans if s.name == "Orders"]
+    assert root.parent is not None and root.parent.span_id == request.get_span_context().span_id
+    trace_id = request.get_span_context().trace_id
+    assert {s.context.trace_id for s in spans} == {trace_id}
+    assert len(spans) == 1 + 1 + 3 + 2  # request, execution, three states, two task attempts
+    received = [r["headers"]["traceparent"] for r in http_server.requests]
+    assert len(received) == 2 and all(t.split("-")[1] == f"{trace_id:032x}" for t in received)
+    # the stored context is the engine's: GetExecutionHistory shows AWS's fields only
+    [started] = [e for e in service.history(arn) if e["type"] == "ExecutionStarted"]
+    assert set(started) == {"id", "previousEventId", "timestamp", "type", "executionStartedEventDetails"}
