@@ -170,3 +170,46 @@ def test_execution_started_inside_a_span_joins_its_trace(otel: Otel, http_server
     # the stored context is the engine's: GetExecutionHistory shows AWS's fields only
     [started] = [e for e in service.history(arn) if e["type"] == "ExecutionStarted"]
     assert set(started) == {"id", "previousEventId", "timestamp", "type", "executionStartedEventDetails"}
+
+
+def test_sm_run_db_and_sm_worker_telemetry(tmp_path: Path) -> None:
+    """``sm run --db --telemetry`` joins $TRACEPARENT (stored with the execution); ``sm start``
+    then ``sm worker --telemetry`` gives a trace of the execution's own; both print their
+    spans as JSON on stderr."""
+    import os
+    import subprocess
+    import sys
+
+    flow = tmp_path / "flow.json"
+    flow.write_text(json.dumps({"StartAt": "Only", "States": {"Only": {"Type": "Pass", "End": True}}}))
+    db = str(tmp_path / "x.db")
+
+    def sm(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "statemachine.cli", *args], capture_output=True,
+                              text=True, timeout=120, check=False, env={**os.environ, **env})
+
+    def spans_of(stderr: str) -> list[dict[str, Any]]:
+        text = stderr[stderr.index("\n{") + 1:stderr.rindex("\n}") + 2]  # between sm's own lines
+        found: list[dict[str, Any]] = json.loads("[" + text.replace("}\n{", "},\n{") + "]")
+        return found
+
+    trace_id, parent = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+    ran = sm("run", str(flow), "--db", db, "--telemetry", "--input", "{}",
+             TRACEPARENT=f"00-{trace_id}-{parent}-01")
+    assert ran.returncode == 0, ran.stderr
+    spans = spans_of(ran.stderr)
+    by_name = {span["name"]: span for span in spans}
+    assert set(by_name) == {"flow", "Only"}
+    assert {span["context"]["trace_id"] for span in spans} == {f"0x{trace_id}"}
+    assert by_name["flow"]["parent_id"] == f"0x{parent}"
+    assert by_name["Only"]["parent_id"] == by_name["flow"]["context"]["span_id"]
+
+    started = sm("start", str(flow), "--db", db, "--input", "{}")
+    assert started.returncode == 0, started.stderr
+    worked = sm("worker", "--db", db, "--until-idle", "--telemetry")
+    assert worked.returncode == 0, worked.stderr
+    spans = spans_of(worked.stderr)
+    assert [span["name"] for span in spans] == ["flow", "Only"]
+    assert spans[0]["parent_id"] is None
+    assert spans[1]["parent_id"] == spans[0]["context"]["span_id"]
+    assert spans[0]["context"]["trace_id"] not in (f"0x{trace_id}", by_name["flow"]["context"]["trace_id"])
