@@ -415,6 +415,12 @@ class _OtelObserver(BaseObserver):
         return carrier
 
 
+def _us(seconds: float) -> int:
+    """Nanoseconds, rounded to the microsecond as the store keeps times: a time read back
+    from the history and one taken live agree."""
+    return round(seconds * 1e6) * 1000
+
+
 def _id(bits: int, *parts: object) -> int:
     """A non-zero ``bits``-bit id derived from ``parts`` (the same in every process)."""
     digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
@@ -572,14 +578,15 @@ class _DurableObserver(_OtelObserver):
                     trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED))))
             if ids is not None:
                 ids.preset.trace_id, ids.preset.span_id = self.trace_id, record.span_id
+            start = _us(record.start)
             try:
                 span = self.tracer.start_span(record.name, context=context, kind=SpanKind.INTERNAL,
-                                              start_time=_ns(record.start), attributes=record.attributes)
+                                              start_time=start, attributes=record.attributes)
             finally:
                 if ids is not None:
                     ids.preset.trace_id = ids.preset.span_id = None
             for name, attributes, at in record.events:
-                span.add_event(name, attributes, timestamp=_ns(at))
+                span.add_event(name, attributes, timestamp=max(start, _us(at)))
             if record.status is not None:
                 span.set_status(record.status)
-            span.end(end_time=_ns(record.end_time if record.end_time is not None else when))
+            span.end(end_time=max(start, _us(record.end_time if record.end_time is not None else when)))

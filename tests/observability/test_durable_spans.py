@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +85,8 @@ def test_parked_and_resumed_execution_yields_one_span_tree(otel: Otel, http_serv
         "name", ""): e["timestamp"] for e in service.history(arn)}
     pause = states[1]
     assert (pause.end_time - pause.start_time) / 1e9 >= 3600
-    assert pause.start_time == int(history["WaitStateEntered/Pause"].timestamp() * 1e9)
+    entered = history["WaitStateEntered/Pause"] - datetime(1970, 1, 1, tzinfo=UTC)
+    assert pause.start_time == entered // timedelta(microseconds=1) * 1000  # exact, in ns
     for span in spans:
         assert span.start_time <= span.end_time
         if span.parent is not None:
