@@ -65,8 +65,10 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser],
     worker.add_argument("--grace", type=float, default=30.0, metavar="S",
                         help="on stop, how long running tasks may finish (default 30)")
     from .observability import add_arguments as add_log_arguments  # argparse only at import
+    from .observability import add_telemetry_argument
 
     add_log_arguments(worker)
+    add_telemetry_argument(worker)
     worker.add_argument("--catchup", choices=("once", "skip"), default="once",
                         help="schedules: a fire missed while no worker ran runs once on start "
                              "(once, the default) or not at all (skip)")
@@ -260,11 +262,12 @@ def _worker(args: argparse.Namespace) -> int:
     from statemachine.durable.worker import Worker
     from statemachine.observe import install
 
-    from .observability import logging_config
+    from .observability import install_telemetry, logging_config
 
     try:
         install("logging", logging_config(args))  # None: $SM_LOG_LEVEL (observe.process_observability)
-    except ValueError as exc:  # SM_LOG_LEVEL=LOUD
+        install_telemetry(args)
+    except ValueError as exc:  # SM_LOG_LEVEL=LOUD, --telemetry without the otel extra
         return error(str(exc))
     clock = None
     if args.virtual_time:
@@ -341,14 +344,15 @@ def run_persistent(args: argparse.Namespace) -> int:
     from statemachine.durable.worker import run_one
     from statemachine.observe import install
 
-    from .observability import logging_config
+    from .observability import in_traceparent, install_telemetry, logging_config
     from .run import input_spec, read_input
 
     try:
         install("logging", logging_config(args))
+        traced = install_telemetry(args)
     except ValueError as exc:
         return error(str(exc))
-    with _service(args) as service:
+    with _service(args) as service, in_traceparent(traced):  # $TRACEPARENT: stored with it
         started = service.start(args.file, read_input(input_spec(args)), name=args.name, seed=args.seed)
         arn = started["executionArn"]
         print(f"execution: {arn}", file=sys.stderr, flush=True)

@@ -9,6 +9,8 @@ Only argparse at import; ``logging_config`` imports the library when a command r
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
@@ -60,6 +62,39 @@ def telemetry_config(args: argparse.Namespace) -> Telemetry | None:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(out=sys.stderr)))
     return Telemetry(tracer_provider=provider, metrics=False)
+
+
+def install_telemetry(args: argparse.Namespace) -> bool:
+    """``--telemetry`` for the durable paths (``sm worker``, ``sm run --db``): installed
+    process-wide (``observe.install``); True when installed. ValueError without the otel
+    extra."""
+    try:
+        config = telemetry_config(args)
+    except ImportError:
+        raise ValueError("--telemetry needs the otel extra: pip install 'statemachine-asl[otel]'") from None
+    if config is None:
+        return False
+    from statemachine.observe import install
+
+    install("telemetry", config)
+    return True
+
+
+@contextlib.contextmanager
+def in_traceparent(traced: bool) -> Iterator[None]:
+    """Inside the trace of ``$TRACEPARENT`` when ``traced`` and it is set (an execution
+    started here stores it and joins that trace), else nothing changes."""
+    parent = traceparent_context() if traced else None
+    if parent is None:
+        yield
+        return
+    from opentelemetry import context
+
+    token = context.attach(parent)
+    try:
+        yield
+    finally:
+        context.detach(token)
 
 
 def traceparent_context() -> Context | None:

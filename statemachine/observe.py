@@ -49,6 +49,9 @@ class ExecutionInfo:
     #: a durable execution (worker, server): it resumes by replay, possibly in another
     #: process, so observers see its events across several runs (see ``Observer.replayed``)
     durable: bool = False
+    #: a durable execution started inside a trace: that trace's W3C context (``traceparent``,
+    #: ``tracestate``), stored with the execution (``Service.start``); None otherwise
+    trace_context: Mapping[str, str] | None = None
 
 
 @runtime_checkable

@@ -26,9 +26,11 @@ executions); a child's ``history`` is read like any execution's.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,7 +48,7 @@ from statemachine.durable import (
     TaskTokenNotFound,
     open_store,
 )
-from statemachine.durable.runner import aws_event, cancel_waiting_tokens, event_record
+from statemachine.durable.runner import TRACE_KEY, aws_event, cancel_waiting_tokens, event_record
 from statemachine.errors import StateMachineError
 from statemachine.schedules.service import ScheduleMethods
 from statemachine.values import JSON, check_json
@@ -187,6 +189,21 @@ class ResourceNotFoundException(ServiceError):
     code = "ResourceNotFoundException"
 
 
+def _trace_context() -> dict[str, str]:
+    """The W3C trace context current in this thread (``traceparent``, ``tracestate``) when
+    OpenTelemetry is loaded and a span is current, else empty (nothing is imported)."""
+    if "opentelemetry.trace" not in sys.modules:
+        return {}
+    from opentelemetry import trace
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    if not trace.get_current_span().get_span_context().is_valid:
+        return {}
+    carrier: dict[str, str] = {}
+    TraceContextTextMapPropagator().inject(carrier)
+    return carrier
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -322,8 +339,14 @@ class Service(ScheduleMethods):
         record = ExecutionRecord(arn=arn, name=name, machine_arn=stored.arn,
                                  machine_version=stored.version, input=input_text,
                                  start_date=now, seed=new_seed() if seed is None else seed)
+        first = event_record(started)
+        caller = _trace_context()
+        if caller:  # started inside a trace: its spans join it (telemetry.py)
+            body = json.loads(first.body)
+            body[TRACE_KEY] = caller
+            first = dataclasses.replace(first, body=json.dumps(body, separators=(",", ":")))
         try:
-            created = self.store.create_execution(record, events=[event_record(started)])
+            created = self.store.create_execution(record, events=[first])
         except ExecutionExists as error:
             existing = error.existing
             if existing.status == "RUNNING" and json.loads(existing.input) == input:

@@ -22,10 +22,20 @@ name as description (causes are not copied into spans: they may carry data). Spa
 ``retry`` (error, attempt, delay in seconds), ``catch`` (error, catcher index), ``callback``
 (a ``.waitForTaskToken`` task submitted, waiting for its answer).
 
-Durable executions (``sm worker``, ``sm serve``) resume by replaying their history, possibly
-in another process: they get metrics (counted once, from the new events; an execution counts
-as started when its first run begins) but no spans, since a span begun before a resume could
-not be ended by the process that resumes it.
+Durable executions (``sm worker``, ``sm serve``, ``sm run --db``) resume by replaying their
+history, possibly in another process, which cannot end a span begun before a park. Their span
+tree is therefore built from the history (replayed and new events alike) and emitted whole,
+with the events' times as start and end, by the run that records the terminal event. Its ids
+are derived from the history, so every run agrees on them: the trace id from the execution
+ARN, each span's id from the ARN and the id (and path) of the event that opens it
+(ExecutionStarted, StateEntered, TaskScheduled). So the ``traceparent`` an HTTP task received
+mid-run names the task span emitted later (explicit ids need the OpenTelemetry SDK's tracer;
+another tracer gives its own). An execution started (``Service.start``) inside a span joins
+that trace instead: its context is stored in the ExecutionStarted event (not shown in the
+history) and the root span is that span's child.
+If a worker loses its lease after recording the terminal event but before committing it, the
+run that commits emits the tree again with the same ids. Metrics are counted once,
+from the new events; an execution counts as started when its first run begins.
 
 Each task attempt's span is the W3C trace context (``traceparent``) given to its handler
 (``TaskRequest.trace_context``, ``TaskContext.trace_context``); the HTTP Task sends it.
@@ -41,6 +51,7 @@ point carries ``state_machine`` (its name); state and task points ``state`` and 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -86,9 +97,11 @@ class Telemetry:
 
     def observer(self, execution: ExecutionInfo) -> Observer:
         tracer = None
-        if self.traces and not execution.durable:  # see "Durable executions" above
+        if self.traces:
             tracer = trace.get_tracer(INSTRUMENTATION, tracer_provider=self.tracer_provider)
         instruments = _instruments(self.meter_provider) if self.metrics else None
+        if execution.durable and tracer is not None:  # see "Durable executions" above
+            return _DurableObserver(execution, tracer, instruments, otel_context.get_current())
         return _OtelObserver(execution, tracer, instruments, otel_context.get_current())
 
 
@@ -387,7 +400,11 @@ class _OtelObserver(BaseObserver):
         found.error = name
         if found.span is not None:
             found.span.set_attributes({"statemachine.error": name, "error.type": name})
-        self._end_state(found, self.last, "failed")
+        silent, self.silent = self.silent, self.silent or self.replaying(path)  # measured before
+        try:
+            self._end_state(found, self.last, "failed")
+        finally:
+            self.silent = silent
 
     def trace_context(self, path: Path) -> Mapping[str, str]:
         task = self.tasks.get(path)
@@ -396,3 +413,180 @@ class _OtelObserver(BaseObserver):
         carrier: dict[str, str] = {}
         _PROPAGATOR.inject(carrier, context=trace.set_span_in_context(task.span))
         return carrier
+
+
+def _us(seconds: float) -> int:
+    """Nanoseconds, rounded to the microsecond as the store keeps times: a time read back
+    from the history and one taken live agree."""
+    return round(seconds * 1e6) * 1000
+
+
+def _id(bits: int, *parts: object) -> int:
+    """A non-zero ``bits``-bit id derived from ``parts`` (the same in every process)."""
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[: bits // 8], "big") or 1
+
+
+class _Record:
+    """A span of a durable execution, kept until the whole tree is emitted (``_emit``); it
+    takes the calls ``_OtelObserver`` makes on a live span."""
+
+    __slots__ = ("attributes", "emitted", "end_time", "events", "name", "now", "parent", "span_id",
+                 "start", "status")
+
+    def __init__(self, name: str, span_id: int, parent: _Record | None, start: float,
+                 attributes: dict[str, Any], now: Any) -> None:
+        self.name = name
+        self.span_id = span_id
+        self.parent = parent
+        self.start = start
+        self.attributes = dict(attributes)
+        self.now = now  # () -> the latest event's time: a span event's time when none is given
+        self.events: list[tuple[str, dict[str, Any], float]] = []
+        self.status: Status | None = None
+        self.end_time: float | None = None
+        self.emitted = False
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        self.attributes[key] = value
+
+    def set_attributes(self, attributes: Mapping[str, Any]) -> None:
+        self.attributes.update(attributes)
+
+    def set_status(self, status: Status) -> None:
+        self.status = status
+
+    def add_event(self, name: str, attributes: Mapping[str, Any] | None = None,
+                  timestamp: int | None = None) -> None:
+        self.events.append((name, dict(attributes or {}),
+                            timestamp / 1e9 if timestamp is not None else self.now()))
+
+    def end(self, end_time: int | None = None) -> None:
+        if self.end_time is None:
+            self.end_time = end_time / 1e9 if end_time is not None else self.now()
+
+
+class _PresetIds:
+    """The SDK tracer's id generator, wrapped: ids preset for the current thread (a durable
+    execution's spans, see ``_DurableObserver._emit``), else the wrapped generator's."""
+
+    def __init__(self, wrapped: Any) -> None:
+        self.wrapped = wrapped
+        self.preset = threading.local()
+
+    def generate_span_id(self) -> int:
+        found = getattr(self.preset, "span_id", None)
+        return int(found) if found is not None else int(self.wrapped.generate_span_id())
+
+    def generate_trace_id(self) -> int:
+        found = getattr(self.preset, "trace_id", None)
+        return int(found) if found is not None else int(self.wrapped.generate_trace_id())
+
+    def is_trace_id_random(self) -> bool:
+        if getattr(self.preset, "trace_id", None) is not None:
+            return False
+        return bool(getattr(self.wrapped, "is_trace_id_random", lambda: False)())
+
+
+_PRESET_LOCK = threading.Lock()
+
+
+def _preset_ids(tracer: Any) -> _PresetIds | None:
+    """The tracer's id generator as a ``_PresetIds`` (installed once: the tracer is this
+    module's own, one per provider); None when the tracer is not the SDK's."""
+    with _PRESET_LOCK:
+        current = getattr(tracer, "id_generator", None)
+        if current is None:
+            return None
+        if not isinstance(current, _PresetIds):
+            current = tracer.id_generator = _PresetIds(current)
+        return current
+
+
+class _DurableObserver(_OtelObserver):
+    """A durable execution's spans: records built from its whole history (every run replays
+    it), emitted when the execution ends (see "Durable executions" in the module docstring)."""
+
+    def __init__(self, execution: ExecutionInfo, tracer: Any, instruments: _Instruments | None,
+                 parent: otel_context.Context) -> None:
+        super().__init__(execution, tracer, instruments, parent)
+        self.caller: Any = None  # the span context of the trace the execution was started in
+        if execution.trace_context:
+            self.caller = trace.get_current_span(_PROPAGATOR.extract(execution.trace_context)).get_span_context()
+        self.trace_id = self.caller.trace_id if self.caller is not None and self.caller.is_valid \
+            else _id(128, "trace", execution.execution_arn)
+        self.records: list[_Record] = []
+        self.opening: tuple[int, Path] = (0, ())  # the id and path of the event being dispatched
+
+    def _dispatch(self, event: Event) -> None:
+        self.opening = (event.id, event.path)
+        super()._dispatch(event)
+
+    def _span(self, name: str, parent: Any, when: float, attributes: dict[str, Any]) -> Any:
+        event_id, path = self.opening
+        record = _Record(name, _id(64, "span", self.execution.execution_arn, path, event_id),
+                         parent if isinstance(parent, _Record) else None, when, attributes,
+                         lambda: self.last)
+        self.records.append(record)
+        return record
+
+    def _finished(self, event: Event, status: str) -> None:
+        super()._finished(event, status)
+        if not self.silent:  # the run that records the terminal event emits the tree
+            self._emit(event.timestamp)
+
+    def retrying(self, path: Path, state: State, error: StatesError, attempt: int,
+                 delay: float) -> None:
+        if not self.replaying(path):
+            super().retrying(path, state, error, attempt, delay)
+            return
+        found = self.states.get(path)  # a decision of an earlier run: rebuild its span event
+        if found is not None and found.span is not None:
+            found.span.add_event("retry", {"statemachine.error": error.name or "States.Runtime",
+                                           "statemachine.retry.attempt": attempt,
+                                           "statemachine.retry.delay": delay})
+
+    def caught(self, path: Path, state: State, error: StatesError, catcher: int) -> None:
+        found = self.states.get(path)
+        if found is None or found.span is None:
+            return
+        name = error.name or "States.Runtime"
+        found.span.add_event("catch", {"statemachine.error": name, "statemachine.catch.index": catcher})
+        found.span.set_attribute("statemachine.caught_error", name)
+
+    def trace_context(self, path: Path) -> Mapping[str, str]:
+        task = self.tasks.get(path)
+        if task is None or not isinstance(task.span, _Record):
+            return {}
+        return {"traceparent": f"00-{self.trace_id:032x}-{task.span.span_id:016x}-01"}
+
+    def _emit(self, when: float) -> None:
+        """Start and end every record not emitted yet as a span, parents first, with its
+        own ids (through ``_PresetIds``) and times."""
+        ids = _preset_ids(self.tracer)
+        for record in self.records:
+            if record.emitted:
+                continue
+            record.emitted = True
+            if record.parent is None:
+                context = otel_context.Context()  # the root: in the caller's trace, else its own
+                if self.caller is not None and self.caller.is_valid:
+                    context = trace.set_span_in_context(trace.NonRecordingSpan(self.caller))
+            else:
+                context = trace.set_span_in_context(trace.NonRecordingSpan(trace.SpanContext(
+                    self.trace_id, record.parent.span_id, is_remote=False,
+                    trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED))))
+            if ids is not None:
+                ids.preset.trace_id, ids.preset.span_id = self.trace_id, record.span_id
+            start = _us(record.start)
+            try:
+                span = self.tracer.start_span(record.name, context=context, kind=SpanKind.INTERNAL,
+                                              start_time=start, attributes=record.attributes)
+            finally:
+                if ids is not None:
+                    ids.preset.trace_id = ids.preset.span_id = None
+            for name, attributes, at in record.events:
+                span.add_event(name, attributes, timestamp=max(start, _us(at)))
+            if record.status is not None:
+                span.set_status(record.status)
+            span.end(end_time=max(start, _us(record.end_time if record.end_time is not None else when)))

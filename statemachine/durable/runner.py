@@ -67,12 +67,15 @@ from statemachine.history import Event, details_key
 from statemachine.interpreter.execution import Frame, Runtime
 from statemachine.values import JSON
 
-__all__ = ["DETAILS_KEY", "PATH_KEY", "Advance", "DurableClock", "DurableRuntime", "advance", "event_record"]
+__all__ = ["DETAILS_KEY", "PATH_KEY", "TRACE_KEY", "Advance", "DurableClock", "DurableRuntime", "advance", "event_record"]
 
 #: The key of an event body that holds the branch path (ours; not in AWS's shape).
 PATH_KEY: Final = "smPath"
 #: The key of an event body that holds the details, as JSON values.
 DETAILS_KEY: Final = "details"
+#: The key of the ExecutionStarted body that holds the W3C trace context (``traceparent``,
+#: ``tracestate``) the execution was started in (ours; telemetry.py joins that trace).
+TRACE_KEY: Final = "smTrace"
 _TASK_PREFIXES: Final = ("Task", "LambdaFunction", "Activity")
 _OUTCOMES: Final = ("Succeeded", "Failed", "TimedOut")
 
@@ -731,7 +734,8 @@ async def drive(rt: DurableRuntime, main: asyncio.Future[Any], clock: DurableClo
     return None
 
 
-def _observer(record: ExecutionRecord, machine: Any, observability: Sequence[Any] | None) -> Any:
+def _observer(record: ExecutionRecord, machine: Any, observability: Sequence[Any] | None,
+              history: Sequence[EventRecord] = ()) -> Any:
     """The observer of one advance of a durable execution (None when nothing observes)."""
     from statemachine.observe import ExecutionInfo, observer_for, process_observability
 
@@ -740,8 +744,12 @@ def _observer(record: ExecutionRecord, machine: Any, observability: Sequence[Any
                          *process_observability()]
     if not any(config is not None for config in observability):
         return None
+    trace_context = None
+    if history and history[0].type == "ExecutionStarted" and TRACE_KEY in history[0].body:
+        found = json.loads(history[0].body).get(TRACE_KEY)
+        trace_context = dict(found) if isinstance(found, dict) else None
     info = ExecutionInfo(record.arn, record.name, machine.arn, machine.name, machine.type,
-                         record.redrive_count, durable=True)
+                         record.redrive_count, durable=True, trace_context=trace_context)
     return observer_for(observability, info)
 
 
@@ -784,7 +792,7 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
         history_limit=(None if express else DEFAULT_HISTORY_LIMIT) if history_limit is True
         else history_limit or None,
         max_duration=EXPRESS_MAX_DURATION if express else STANDARD_MAX_DURATION,
-        hold_callbacks=False, observer=_observer(record, machine, observability),
+        hold_callbacks=False, observer=_observer(record, machine, observability, history),
         **run_options(record, machine))
     rt.consumed = list(due_keys)
     rt.stopping = stopping

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,15 @@ def test_readme_observability_example_runs(monkeypatch: pytest.MonkeyPatch, caps
     section = text[text.index("## Observability"):]
     code = section[section.index("```python\n") + len("```python\n"):section.index("```\n", 10)]
     monkeypatch.chdir(ROOT)  # the example names definitions/etl.yaml
+    from opentelemetry.sdk.trace import export
+
+    class Console(export.ConsoleSpanExporter):
+        # its default ``out`` is the sys.stdout of the module's first import: under pytest,
+        # the capture of whichever test imported it first
+        def __init__(self, **options: Any) -> None:
+            super().__init__(out=sys.stdout, **options)
+
+    monkeypatch.setattr(export, "ConsoleSpanExporter", Console)
     scope: dict[str, Any] = {}
     exec(compile(code, "README.md", "exec"), scope)
     execution = scope["execution"]
