@@ -156,6 +156,9 @@ def job_for(rt: Runtime, kind: str, machines: tuple[CompiledMachine, ...], state
 
 #: Chunks of units per worker slot a Map is cut into (more: better balance, more overhead).
 CHUNKS_PER_SLOT = 4
+#: Chunks kept in flight per worker slot: one running, one queued behind it on its worker, so
+#: a worker never idles while its next chunk crosses the network.
+IN_FLIGHT_PER_SLOT = 2
 MAX_CHUNK = 256
 
 
@@ -166,11 +169,23 @@ MAX_CHUNK_ITEMS = 4096
 
 def chunk_size(total: int, slots: int, concurrency: int, weight: int = 1) -> int:
     """Units per chunk: about CHUNKS_PER_SLOT chunks per slot, at most MAX_CHUNK (and
-    MAX_CHUNK_ITEMS items of ``weight`` items each), and never more than MaxConcurrency (a
-    chunk's units run concurrently on its worker)."""
+    MAX_CHUNK_ITEMS items of ``weight`` items each). Under a MaxConcurrency (``concurrency``;
+    an inline Map's 0 is AWS's 40) the units in flight are at most that many (a chunk's
+    units run concurrently on its worker), shared out over ``in_flight`` chunks so that every
+    slot gets work: 40 over 2 workers is 4 chunks of 10, not 1 chunk of 40 that leaves the
+    other worker idle."""
     size = max(1, min(MAX_CHUNK, -(-total // max(1, slots * CHUNKS_PER_SLOT)),
                       MAX_CHUNK_ITEMS // max(1, weight)))
-    return min(size, concurrency) if concurrency else size
+    if concurrency:
+        size = min(size, max(1, concurrency // in_flight(slots, concurrency)))
+    return size
+
+
+def in_flight(slots: int, concurrency: int = 0) -> int:
+    """Chunks in flight at once: IN_FLIGHT_PER_SLOT per slot, at most MaxConcurrency
+    (``concurrency``, 0 = no limit; each chunk has at least one unit)."""
+    window = max(1, slots * IN_FLIGHT_PER_SLOT)
+    return min(window, concurrency) if concurrency else window
 
 
 async def run_units(rt: Runtime, key: str, blob: bytes, units: Iterator[Unit], total: int, *,
@@ -199,7 +214,8 @@ async def _run_units(rt: Runtime, key: str, blob: bytes, units: Iterator[Unit], 
     remote = rt.remote
     assert remote is not None
     size = chunk_size(total, remote.slots, concurrency, weight)
-    window = max(1, min(remote.slots * 2, (concurrency // size) if concurrency else remote.slots * 2))
+    # MaxConcurrency units in flight (chunk_size leaves room for in_flight chunks at least)
+    window = concurrency // size if concurrency else in_flight(remote.slots)
     # Virtual time with more units than MaxConcurrency: a unit starts when a pool slot frees,
     # at the logical time the slot's previous unit ended (``free``: a heap of those times).
     # Such a time is known once that unit ended, and may be used while no unit still running
