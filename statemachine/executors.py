@@ -100,16 +100,17 @@ class DaskExecutor:
         kind = "LocalCluster" if self._cluster is not None else "scheduler"
         return f"Dask {kind} {self.client.scheduler.address} ({self.slots} worker threads)"
 
-    def submit(self, key: str, blob: bytes, units: list[Unit],
-               offset: float) -> asyncio.Future[list[UnitResult]]:
-        """Run one chunk on a worker; an asyncio future of its results on the running loop
-        (cancelling it cancels the Dask task)."""
+    def submit(self, key: str, blob: bytes, units: list[Unit], offset: float,
+               limit: int = 0) -> asyncio.Future[list[UnitResult]]:
+        """Run one chunk on a worker, at most ``limit`` of its units at once (0: all); an
+        asyncio future of its results on the running loop (cancelling it cancels the Dask
+        task)."""
         from statemachine.interpreter.workunit import run_packed
 
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[list[UnitResult]] = loop.create_future()
         packed = pickle.dumps(units, protocol=pickle.HIGHEST_PROTOCOL)
-        task = self.client.submit(run_packed, key, blob, packed, offset, pure=False)
+        task = self.client.submit(run_packed, key, blob, packed, offset, limit, pure=False)
 
         def settle(value: Any, error: BaseException | None) -> None:
             if waiter.done():

@@ -49,16 +49,18 @@ __all__ = ["RemoteExecutor", "RemoteHandlerError", "job_for", "pack_handlers", "
 class RemoteExecutor(Protocol):
     """Runs chunks of work units in other processes (Dask workers, ...).
 
-    ``submit(key, blob, units, offset)`` runs ``workunit.run_chunk(key, blob, units, offset)`` somewhere and
-    returns an awaitable of its result on the calling event loop; cancelling the awaitable
-    cancels the remote work (as far as the engine can). ``slots``: how many chunks it is worth
-    keeping in flight (about the number of worker processes). ``describe()``: one line for
-    messages. ``close()``: release what the executor started (a local cluster)."""
+    ``submit(key, blob, units, offset, limit=N)`` runs ``workunit.run_chunk(key, blob, units,
+    offset, limit)`` somewhere and returns an awaitable of its result on the calling event
+    loop; cancelling the awaitable cancels the remote work (as far as the engine can).
+    ``limit`` (passed only when not 0): how many of the chunk's units may run at once.
+    ``slots``: how many chunks it is worth running at once (about the number of worker
+    processes). ``describe()``: one line for messages. ``close()``: release what the executor
+    started (a local cluster)."""
 
     slots: int
 
-    def submit(self, key: str, blob: bytes, units: list[Unit],
-               offset: float) -> Awaitable[list[UnitResult]]: ...
+    def submit(self, key: str, blob: bytes, units: list[Unit], offset: float,
+               limit: int = 0) -> Awaitable[list[UnitResult]]: ...
 
     def describe(self) -> str: ...
 
@@ -167,23 +169,16 @@ MAX_CHUNK = 256
 MAX_CHUNK_ITEMS = 4096
 
 
-def chunk_size(total: int, slots: int, concurrency: int, weight: int = 1) -> int:
+def chunk_size(total: int, slots: int, weight: int = 1) -> int:
     """Units per chunk: about CHUNKS_PER_SLOT chunks per slot, at most MAX_CHUNK (and
-    MAX_CHUNK_ITEMS items of ``weight`` items each). Under a MaxConcurrency (``concurrency``;
-    an inline Map's 0 is AWS's 40) the units in flight are at most that many (a chunk's
-    units run concurrently on its worker), shared out over ``in_flight`` chunks so that every
-    slot gets work: 40 over 2 workers is 4 chunks of 10, not 1 chunk of 40 that leaves the
-    other worker idle."""
-    size = max(1, min(MAX_CHUNK, -(-total // max(1, slots * CHUNKS_PER_SLOT)),
+    MAX_CHUNK_ITEMS items of ``weight`` items each)."""
+    return max(1, min(MAX_CHUNK, -(-total // max(1, slots * CHUNKS_PER_SLOT)),
                       MAX_CHUNK_ITEMS // max(1, weight)))
-    if concurrency:
-        size = min(size, max(1, concurrency // in_flight(slots, concurrency)))
-    return size
 
 
 def in_flight(slots: int, concurrency: int = 0) -> int:
     """Chunks in flight at once: IN_FLIGHT_PER_SLOT per slot, at most MaxConcurrency
-    (``concurrency``, 0 = no limit; each chunk has at least one unit)."""
+    (``concurrency``, 0 = no limit)."""
     window = max(1, slots * IN_FLIGHT_PER_SLOT)
     return min(window, concurrency) if concurrency else window
 
@@ -213,9 +208,14 @@ async def _run_units(rt: Runtime, key: str, blob: bytes, units: Iterator[Unit], 
     arrives (Distributed Map children: nothing is kept then)."""
     remote = rt.remote
     assert remote is not None
-    size = chunk_size(total, remote.slots, concurrency, weight)
-    # MaxConcurrency units in flight (chunk_size leaves room for in_flight chunks at least)
-    window = concurrency // size if concurrency else in_flight(remote.slots)
+    size = chunk_size(total, remote.slots, weight)
+    window = in_flight(remote.slots, concurrency)
+    # MaxConcurrency (an inline Map's 0 is AWS's 40) shared out over the chunks in flight:
+    # each runs at most ``limit`` of its units at once, as many pool workers would pull them
+    # (40 over 2 workers: 4 chunks running 10 units each; one chunk of 40 at a time left the
+    # other worker idle). Under a virtual clock without waits (all units start at 0) the
+    # chunks run all their units at once: no unit may start at a later logical time.
+    limit = concurrency // window if concurrency and not isinstance(rt.clock, VirtualClock) else 0
     # Virtual time with more units than MaxConcurrency: a unit starts when a pool slot frees,
     # at the logical time the slot's previous unit ended (``free``: a heap of those times).
     # Such a time is known once that unit ended, and may be used while no unit still running
@@ -241,7 +241,7 @@ async def _run_units(rt: Runtime, key: str, blob: bytes, units: Iterator[Unit], 
                     break
                 offset = heapq.heappop(free) if slotted else 0.0
                 sent: asyncio.Future[list[UnitResult]] = asyncio.ensure_future(
-                    remote.submit(key, blob, chunk, offset))
+                    remote.submit(key, blob, chunk, offset, **({"limit": limit} if limit else {})))
                 pending.add(sent)
                 starts[sent] = offset
             if not pending:

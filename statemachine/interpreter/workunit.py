@@ -140,19 +140,22 @@ _JOBS: OrderedDict[str, tuple[Job, Mapping[str, Any]]] = OrderedDict()
 _JOBS_KEPT = 16
 
 
-def run_chunk(key: str, blob: bytes, units: list[Unit], offset: float = 0.0) -> list[UnitResult]:
+def run_chunk(key: str, blob: bytes, units: list[Unit], offset: float = 0.0,
+              limit: int = 0) -> list[UnitResult]:
     """Run ``units`` of the job ``blob`` (pickled ``Job``, named ``key``) concurrently, as the
     in-process pool would, on one clock (their blocking handlers on ``handler_pool``); the
-    function a Dask worker calls. ``offset``: under
-    a virtual clock, the logical time (seconds after the parent's dispatch) the chunk starts at."""
+    function a Dask worker calls. ``offset``: under a virtual clock, the logical time (seconds
+    after the parent's dispatch) the chunk starts at. ``limit``: at most that many units
+    running at once, in index order (the chunk's share of MaxConcurrency); 0: all at once."""
     job, handlers = _job(key, blob)
-    return asyncio.run(_run(job, handlers, units, offset))
+    return asyncio.run(_run(job, handlers, units, offset, limit))
 
 
-def run_packed(key: str, blob: bytes, units: bytes, offset: float = 0.0) -> list[UnitResult]:
+def run_packed(key: str, blob: bytes, units: bytes, offset: float = 0.0,
+               limit: int = 0) -> list[UnitResult]:
     """``run_chunk`` with the units pickled: an engine that walks task arguments (Dask looks
     for its own futures inside them) then sees one bytes object, not thousands of items."""
-    return run_chunk(key, blob, pickle.loads(units), offset)
+    return run_chunk(key, blob, pickle.loads(units), offset, limit)
 
 
 def _job(key: str, blob: bytes) -> tuple[Job, Mapping[str, Any]]:
@@ -171,7 +174,7 @@ def _job(key: str, blob: bytes) -> tuple[Job, Mapping[str, Any]]:
 
 
 async def _run(job: Job, handlers: Mapping[str, Any], units: list[Unit],
-               offset: float) -> list[UnitResult]:
+               offset: float, limit: int = 0) -> list[UnitResult]:
     clock: VirtualClock | SystemClock = SystemClock()
     if job.virtual:
         clock = VirtualClock(job.now + offset)
@@ -179,7 +182,18 @@ async def _run(job: Job, handlers: Mapping[str, Any], units: list[Unit],
     token = current_clock.set(clock)
     pool = handler_pool(job)
     try:
-        return list(await asyncio.gather(*(_unit(job, handlers, clock, pool, u) for u in units)))
+        if not limit or limit >= len(units):
+            return list(await asyncio.gather(*(_unit(job, handlers, clock, pool, u) for u in units)))
+        # ``limit`` runners pull the units in order, as the in-process Map pool's workers do
+        queue = iter(units)
+        results: list[UnitResult] = []
+
+        async def runner() -> None:
+            for unit in queue:
+                results.append(await _unit(job, handlers, clock, pool, unit))
+
+        await asyncio.gather(*(runner() for _ in range(limit)))
+        return sorted(results, key=lambda r: r.index)
     finally:
         current_clock.reset(token)
 
