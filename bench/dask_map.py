@@ -91,19 +91,34 @@ def _one(machine: Any, payload: Any, check: Any, **options: Any) -> float:
 
 
 def interleaved(machine: Any, payload: Any, warm: Any, runs: int, check: Any,
-                executor: Any) -> tuple[list[float], list[float], list[float]]:
+                executor: Any) -> tuple[list[float], list[float], list[float], list[dict[str, float]]]:
     """In-process and Dask runs alternated (in process, Dask, in process, ...), so that the
     load of a shared machine weighs on both halves alike, after one warm-up of each on the
-    small payload ``warm``; the times (seconds) of each, and the load average (1 min) at
-    each pair's end."""
+    small payload ``warm``; the times (seconds) of each, the load average (1 min) at each
+    pair's end, and each pair's CPU seconds (``cpu_seconds``: less distorted by load than
+    the wall time)."""
     _one(machine, warm, lambda _: True)
     _one(machine, warm, lambda _: True, executor=executor)
-    local, remote, loads = [], [], []
+    local, remote, loads, cpus = [], [], [], []
     for _ in range(runs):
+        before = cpu_seconds(executor)
         local.append(_one(machine, payload, check))
+        middle = cpu_seconds(executor)
         remote.append(_one(machine, payload, check, executor=executor))
+        after = cpu_seconds(executor)
         loads.append(os.getloadavg()[0])
-    return local, remote, loads
+        cpus.append({"in_process_parent": middle["parent"] - before["parent"],
+                     "in_process_idle_workers": middle["workers"] - before["workers"],
+                     "dask_parent": after["parent"] - middle["parent"],
+                     "dask_workers": after["workers"] - middle["workers"]})
+    return local, remote, loads, cpus
+
+
+def cpu_seconds(executor: Any) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by this process and by the worker processes
+    together (their ``time.process_time``)."""
+    return {"parent": time.process_time(),
+            "workers": sum(executor.client.run(time.process_time).values())}
 
 
 LARGE_MAP = {
@@ -206,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"parent peak RSS {big['peak_rss_mb']:.0f} MB (target < 300 MB)")
             if args.only_large:
                 return 0
-        local_cpu, dask_cpu, cpu_loads = interleaved(
+        local_cpu, dask_cpu, cpu_loads, cpu_seconds_ = interleaved(
             cpu, {"items": cpu_items}, {"items": cpu_items[:20]}, args.runs, cpu_ok, executor)
         local_trivial = measure(trivial, trivial_items, max(3, args.runs), trivial_ok)
         dask_trivial = measure(trivial, trivial_items, max(3, args.runs), trivial_ok, executor=executor)
@@ -220,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_in_process_s": round(local_c, 3), "cpu_dask_s": round(dask_c, 3),
         "cpu_speedup": round(local_c / dask_c, 2),
         "cpu_runs": [{"in_process_s": round(a, 2), "dask_s": round(b, 2), "speedup": round(a / b, 2),
-                      "loadavg_1m": round(c, 2)} for a, b, c in zip(local_cpu, dask_cpu, cpu_loads, strict=True)],
+                      "loadavg_1m": round(c, 2), "cpu_s": {k: round(v, 2) for k, v in d.items()}}
+                     for a, b, c, d in zip(local_cpu, dask_cpu, cpu_loads, cpu_seconds_, strict=True)],
         "trivial_in_process_s": round(local_t, 3), "trivial_dask_s": round(dask_t, 3),
         "trivial_in_process_us_per_item": round(local_t / items * 1e6, 1),
         "trivial_dask_us_per_item": round(dask_t / items * 1e6, 1),
@@ -233,7 +249,10 @@ def main(argv: list[str] | None = None) -> int:
           f"(target >= 1.7x)")
     for n, pair in enumerate(result["cpu_runs"], 1):
         print(f"  pair {n}: in process {pair['in_process_s']:.2f} s, Dask {pair['dask_s']:.2f} s "
-              f"-> {pair['speedup']:.2f}x (load {pair['loadavg_1m']:.2f})")
+              f"-> {pair['speedup']:.2f}x (load {pair['loadavg_1m']:.2f}); CPU s: in process "
+              f"{pair['cpu_s']['in_process_parent']:.1f} (+{pair['cpu_s']['in_process_idle_workers']:.1f} "
+              f"idle workers), Dask parent {pair['cpu_s']['dask_parent']:.1f} + workers "
+              f"{pair['cpu_s']['dask_workers']:.1f}")
     print(f"trivial Map, {items} items: in process {local_t * 1e6 / items:.0f} us/item, "
           f"Dask {dask_t * 1e6 / items:.0f} us/item (overhead {result['overhead_us_per_item']:.0f} us/item)")
     print(f"cluster start {cluster_start:.1f} s; load average {load_before[0]:.2f} -> "
