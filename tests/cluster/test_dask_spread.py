@@ -47,7 +47,7 @@ def test_inline_map_runs_on_every_worker_within_max_concurrency(
     machine = statemachine.load(_map(concurrency))
     execution = machine.run({"items": [{"i": i} for i in range(items)]}, executor=dask_cluster)
     assert execution.status == "SUCCEEDED", execution.cause
-    out = execution.output
+    out: Any = execution.output
     assert [o["i"] for o in out] == list(range(items))
     workers = set(dask_cluster.client.run(os.getpid).values())
     by_worker: dict[int, list[tuple[float, float]]] = {}
