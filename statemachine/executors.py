@@ -48,8 +48,9 @@ class DaskExecutor:
 
     ``address``: a scheduler (``tcp://HOST:PORT``, ``dask://HOST:PORT`` or ``HOST:PORT``);
     None starts a ``LocalCluster`` of ``workers`` processes (default: the CPU count), one
-    thread each, closed by ``close()``. ``connect_timeout``: seconds to reach the scheduler
-    and to see at least one worker, else ExecutorError. ``client``: an existing
+    thread each, without Dask's statistical profiler, closed by ``close()``.
+    ``connect_timeout``: seconds to reach the scheduler and to see at least one worker, else
+    ExecutorError. ``client``: an existing
     ``distributed.Client`` to use instead (not closed by ``close()``). ``handler_threads``:
     blocking Task handlers each worker process runs at once (its own pool of that size,
     workunit.handler_pool); None (default) the worker's default pool (``SM_HANDLER_THREADS``
@@ -73,12 +74,18 @@ class DaskExecutor:
         self._own_client = client is None
         self.address = address
         if client is None and address is None:
-            self._cluster = make_cluster(n_workers=workers or os.cpu_count() or 1,
-                                         threads_per_worker=1, processes=True,
-                                         dashboard_address=None, silence_logs=logging.ERROR,
-                                         # the scheduler's HTTP routes (health, metrics) on a
-                                         # free port: 8787 may be another cluster's
-                                         scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
+            import dask
+
+            # Dask's statistical profiler samples each worker's task thread every 10 ms, for
+            # a dashboard these workers do not serve: ~20 ms of CPU a second per worker, idle
+            # or not (bench/README.md). Off in the workers of the cluster started here.
+            with dask.config.set({"distributed.worker.profile.enabled": False}):
+                self._cluster = make_cluster(n_workers=workers or os.cpu_count() or 1,
+                                             threads_per_worker=1, processes=True,
+                                             dashboard_address=None, silence_logs=logging.ERROR,
+                                             # the scheduler's HTTP routes (health, metrics)
+                                             # on a free port: 8787 may be another cluster's
+                                             scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
             client = make_client(self._cluster, timeout=connect_timeout)
         elif client is None:
             target = scheduler_address(address or "")
