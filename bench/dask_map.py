@@ -12,7 +12,7 @@ ones (median reported):
 - cpu: in-process and Dask runs alternate (``--runs`` pairs; each pair's figures and load
   are reported) so that a shared machine's load weighs on both alike. An inline Map (MaxConcurrency 0) of ``--items`` items, each a Task calling
   ``python:bench.callables:burn``, pure-Python integer arithmetic calibrated on this machine
-  to ``--ms`` milliseconds per call. In process the handler threads share one GIL, so the
+  to ``--ms`` milliseconds of CPU per call. In process the handler threads share one GIL, so the
   Map takes about items x ms; on N worker processes about 1/N of it (``--handler-threads 1``:
   each worker process runs its blocking handlers one at a time). Target (issue 15):
   >= 1.7x faster with 2 workers on a 2-core machine.
@@ -59,10 +59,19 @@ TRIVIAL_MAP = {
 
 
 def calibrate(ms: float) -> int:
-    """Spins of ``burn`` that take about ``ms`` milliseconds here (best of 5)."""
+    """Spins of ``burn`` that take about ``ms`` milliseconds of CPU here (best of 5). CPU time,
+    not wall time: on a loaded box a wall clock also counts the time the thread waits for a
+    CPU, and the items come out lighter. (Loaded, a spin still costs more CPU than on a quiet
+    box: the spins vary with the load, record them with the figures.)"""
     spins = 20_000
-    best = min(_timed(lambda: burn({"i": 0, "spins": spins})) for _ in range(5))
+    best = min(_cpu_timed(lambda: burn({"i": 0, "spins": spins})) for _ in range(5))
     return max(1, int(spins * (ms / 1000) / best))
+
+
+def _cpu_timed(call: Any) -> float:
+    start = time.thread_time()
+    call()
+    return time.thread_time() - start
 
 
 def _timed(call: Any) -> float:
