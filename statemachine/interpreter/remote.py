@@ -210,12 +210,14 @@ async def _run_units(rt: Runtime, key: str, blob: bytes, units: Iterator[Unit], 
     assert remote is not None
     size = chunk_size(total, remote.slots, weight)
     window = in_flight(remote.slots, concurrency)
-    # MaxConcurrency (an inline Map's 0 is AWS's 40) shared out over the chunks in flight:
-    # each runs at most ``limit`` of its units at once, as many pool workers would pull them
-    # (40 over 2 workers: 4 chunks running 10 units each; one chunk of 40 at a time left the
-    # other worker idle). Under a virtual clock without waits (all units start at 0) the
-    # chunks run all their units at once: no unit may start at a later logical time.
-    limit = concurrency // window if concurrency and not isinstance(rt.clock, VirtualClock) else 0
+    # Real time: MaxConcurrency (an inline Map's 0 is AWS's 40) shared out over the chunks in
+    # flight (``budget``: what the running chunks do not hold): each runs at most its share
+    # of its units at once, as that many pool workers would pull them (40 over 2 workers: 4
+    # chunks running 10 units each; one chunk of 40 at a time left the other worker idle).
+    # Under a virtual clock without waits (all units start at 0) the chunks run all their
+    # units at once: no unit may start at a later logical time.
+    budget = concurrency if concurrency and not isinstance(rt.clock, VirtualClock) else 0
+    shares: dict[asyncio.Future[list[UnitResult]], int] = {}
     # Virtual time with more units than MaxConcurrency: a unit starts when a pool slot frees,
     # at the logical time the slot's previous unit ended (``free``: a heap of those times).
     # Such a time is known once that unit ended, and may be used while no unit still running
@@ -240,14 +242,18 @@ async def _run_units(rt: Runtime, key: str, blob: bytes, units: Iterator[Unit], 
                 if chunk is None:
                     break
                 offset = heapq.heappop(free) if slotted else 0.0
+                share = budget // (window - len(pending)) if budget else 0  # >= 1 when sharing
+                budget -= share
                 sent: asyncio.Future[list[UnitResult]] = asyncio.ensure_future(
-                    remote.submit(key, blob, chunk, offset, **({"limit": limit} if limit else {})))
+                    remote.submit(key, blob, chunk, offset, **({"limit": share} if share else {})))
                 pending.add(sent)
                 starts[sent] = offset
+                shares[sent] = share
             if not pending:
                 break
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             for future in done:
+                budget += shares.pop(future, 0)
                 chunk_results = future.result()
                 starts.pop(future, None)
                 if slotted:

@@ -38,7 +38,7 @@ def _most_at_once(spans: list[tuple[float, float]]) -> int:
     return most
 
 
-@pytest.mark.parametrize(("concurrency", "items", "cap"), [(0, 120, 40), (6, 30, 6)])
+@pytest.mark.parametrize(("concurrency", "items", "cap"), [(0, 120, 40), (5, 30, 5)])
 def test_inline_map_runs_on_every_worker_within_max_concurrency(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dask_cluster: Any,
         concurrency: int, items: int, cap: int) -> None:
