@@ -156,25 +156,22 @@ def _needs_context(sd: Mapping[str, JSON], language: str) -> bool:
     JSONata a "{% %}" expression that reads ``$states`` beyond input/result/errorOutput. A
     string literal that merely contains those characters errs on the safe side (context built).
     """
-    for text in _expression_strings(sd):
-        if language == JSONATA:
-            if text.startswith("{%") and _STATES_CONTEXT.search(text):
+    jsonata = language == JSONATA
+    # one explicit stack, no generator per value: every state of a large definition passes here
+    pending: list[Any] = [value for key, value in sd.items() if key not in _NESTED]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if jsonata:
+                if value.startswith("{%") and _STATES_CONTEXT.search(value):
+                    return True
+            elif "$$" in value:
                 return True
-        elif "$$" in text:
-            return True
+        elif isinstance(value, Mapping):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
     return False
-
-
-def _expression_strings(value: JSON, nested: bool = False) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            if not (nested is False and key in _NESTED):
-                yield from _expression_strings(item, True)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _expression_strings(item, True)
 
 
 def _path_field(sd: Mapping[str, JSON], key: str) -> Any:
