@@ -81,8 +81,10 @@ def _machine(data: Mapping[str, JSON], language: str) -> m.CompiledMachine:
     edges: list[tuple[str, str, str]] = []
     states = {}
     for name, sd in states_def.items():
-        with _inside(pointer_join("/States", name)):
+        try:  # not _inside(): a context manager per state costs more than the state's pointer
             states[name] = _state(name, sd, language, edges)
+        except CompileError as exc:
+            raise CompileError(exc.code, exc.message, pointer_join("/States", name) + exc.pointer) from None
     table: dict[str, dict[str, str]] = {name: {} for name in states_def}
     for source, trigger, target in edges:
         table[source][trigger] = target
@@ -167,10 +169,10 @@ def _needs_context(sd: Mapping[str, JSON], language: str) -> bool:
                     return True
             elif "$$" in value:
                 return True
-        elif isinstance(value, Mapping):
-            pending.extend(value.values())
         elif isinstance(value, list):
             pending.extend(value)
+        elif isinstance(value, (dict, Mapping)):  # dict first: the exact check is the cheap one
+            pending.extend(value.values())
     return False
 
 
