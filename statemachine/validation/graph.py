@@ -119,16 +119,15 @@ def _by_scope(machine: Machine) -> dict[str, dict[str, StateRef]]:
 def _walkable(machine: Machine) -> list[tuple[Scope, dict[str, StateRef], set[str]]]:
     """(scope, its states by name, the names reachable from its StartAt) for every scope whose
     StartAt is one of its states (unknown-start-at reports the others); computed once."""
-    found = machine.shared.get("walkable")
-    if found is None:
+    if "walkable" not in machine.shared:
         scoped = _by_scope(machine)
-        found = []
+        found: list[tuple[Scope, dict[str, StateRef], set[str]]] = []
         for scope in machine.scopes:
             by_name = scoped.get(scope.pointer, {})
             if isinstance(scope.start_at, str) and scope.start_at in by_name:
                 found.append((scope, by_name, _reachable(scope, by_name)))
         machine.shared["walkable"] = found
-    return found  # type: ignore[return-value]  # stored just above with this type
+    return machine.shared["walkable"]  # type: ignore[return-value]  # stored just above with this type
 
 
 def unreachable_state(machine: Machine) -> Iterator[Diagnostic]:
