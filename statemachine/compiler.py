@@ -81,8 +81,10 @@ def _machine(data: Mapping[str, JSON], language: str) -> m.CompiledMachine:
     edges: list[tuple[str, str, str]] = []
     states = {}
     for name, sd in states_def.items():
-        with _inside(pointer_join("/States", name)):
+        try:  # not _inside(): a context manager per state costs more than the state's pointer
             states[name] = _state(name, sd, language, edges)
+        except CompileError as exc:
+            raise CompileError(exc.code, exc.message, pointer_join("/States", name) + exc.pointer) from None
     table: dict[str, dict[str, str]] = {name: {} for name in states_def}
     for source, trigger, target in edges:
         table[source][trigger] = target
@@ -156,25 +158,22 @@ def _needs_context(sd: Mapping[str, JSON], language: str) -> bool:
     JSONata a "{% %}" expression that reads ``$states`` beyond input/result/errorOutput. A
     string literal that merely contains those characters errs on the safe side (context built).
     """
-    for text in _expression_strings(sd):
-        if language == JSONATA:
-            if text.startswith("{%") and _STATES_CONTEXT.search(text):
+    jsonata = language == JSONATA
+    # one explicit stack, no generator per value: every state of a large definition passes here
+    pending: list[Any] = [value for key, value in sd.items() if key not in _NESTED]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if jsonata:
+                if value.startswith("{%") and _STATES_CONTEXT.search(value):
+                    return True
+            elif "$$" in value:
                 return True
-        elif "$$" in text:
-            return True
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, (dict, Mapping)):  # dict first: the exact check is the cheap one
+            pending.extend(value.values())
     return False
-
-
-def _expression_strings(value: JSON, nested: bool = False) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            if not (nested is False and key in _NESTED):
-                yield from _expression_strings(item, True)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _expression_strings(item, True)
 
 
 def _path_field(sd: Mapping[str, JSON], key: str) -> Any:

@@ -55,7 +55,9 @@ _PLAIN = templates.TemplateInfo(present=False)
 
 def pointer_join(pointer: str, key: str | int) -> str:
     """Append one reference token to a JSON pointer (RFC 6901 escaping)."""
-    token = str(key).replace("~", "~0").replace("/", "~1")
+    token = key if type(key) is str else str(key)
+    if "~" in token or "/" in token:  # rare: most keys need no escaping (validation joins many)
+        token = token.replace("~", "~0").replace("/", "~1")
     return f"{pointer}/{token}"
 
 

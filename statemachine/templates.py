@@ -365,12 +365,19 @@ INTRINSICS = frozenset({
 })
 
 
-_MAY_HOLD_INTRINSICS = re.compile(r"Fn::|\bRef\b|![A-Z][A-Za-z]+")
+# Searched one by one: "Fn::", "Ref" and "!" are literal prefixes the regex engine finds with a
+# fast scan; one alternation (or a leading \b) made it try every position of a 5 MB text.
+_REF = re.compile(r"Ref\b")
+_WORD = re.compile(r"\w")
+_YAML_TAG = re.compile(r"![A-Z][A-Za-z]+")
 
 
 def may_hold_intrinsics(text: str) -> bool:
-    """A cheap test on the text: could its data hold intrinsic functions (or YAML tags of them)?"""
-    return _MAY_HOLD_INTRINSICS.search(text) is not None
+    """A cheap test on the text: could its data hold intrinsic functions (or YAML tags of them)?
+    (``Fn::``, the word ``Ref``, or a ``!Tag``.)"""
+    if "Fn::" in text or _YAML_TAG.search(text) is not None:
+        return True
+    return any(m.start() == 0 or _WORD.match(text, m.start() - 1) is None for m in _REF.finditer(text))
 
 
 def intrinsic_name(value: JSON) -> str | None:

@@ -121,16 +121,21 @@ def invalid_payload(machine: Machine) -> Iterator[Diagnostic]:
                 yield finding("invalid-payload", exc.message, pointer + exc.pointer, state.name)
 
 
-def _strings(value: JSON, pointer: str) -> Iterator[tuple[str, str]]:
-    """(pointer, text) of every string inside ``value``, keys included as their own pointer."""
-    if isinstance(value, str):
-        yield pointer, value
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            yield from _strings(item, pointer_join(pointer, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _strings(item, pointer_join(pointer, index))
+def _strings(value: JSON, pointer: str) -> list[tuple[str, str]]:
+    """(pointer, text) of every string inside ``value``, in document order (keys are not
+    strings of their own). One explicit stack: nested generators cost a frame per level for
+    every string, and every state of a large definition passes here."""
+    found: list[tuple[str, str]] = []
+    pending: list[tuple[str, JSON]] = [(pointer, value)]
+    while pending:
+        pointer, value = pending.pop()
+        if isinstance(value, str):
+            found.append((pointer, value))
+        elif isinstance(value, (dict, Mapping)):
+            pending.extend(reversed([(pointer_join(pointer, key), item) for key, item in value.items()]))
+        elif isinstance(value, list):
+            pending.extend(reversed([(pointer_join(pointer, index), item) for index, item in enumerate(value)]))
+    return found
 
 
 def evaluated_strings(state: StateRef) -> Iterator[tuple[str, str]]:

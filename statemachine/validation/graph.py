@@ -52,9 +52,18 @@ def _leaves_scope(state: StateRef) -> bool:
     return any(isinstance(t, str) and t not in local for t in _target_names(state.body))
 
 
+def _leaving(machine: Machine) -> tuple[list[StateRef], set[str]]:
+    """(states with a transition out of their scope, every state name), shared by two rules."""
+    found = machine.shared.get("leaving")
+    if found is None:
+        found = machine.shared["leaving"] = (list(filter(_leaves_scope, machine.states)),
+                                             {state.name for state in machine.states})
+    return found  # type: ignore[return-value]  # stored just above with this type
+
+
 def unknown_next_target(machine: Machine) -> Iterator[Diagnostic]:
-    everywhere = {state.name for state in machine.states}
-    for state in filter(_leaves_scope, machine.states):
+    leaving, everywhere = _leaving(machine)
+    for state in leaving:
         for pointer, target in targets(state):
             if isinstance(target, str) and target not in state.scope.states and target not in everywhere:
                 message = f"transition to '{target}', which is not a state{closest(target, list(state.scope.states))}"
@@ -63,8 +72,8 @@ def unknown_next_target(machine: Machine) -> Iterator[Diagnostic]:
 
 def transition_across_scope(machine: Machine) -> Iterator[Diagnostic]:
     """ASL: a branch or processor is a closed world; its states cannot go out, others cannot come in."""
-    everywhere = {state.name for state in machine.states}
-    for state in filter(_leaves_scope, machine.states):
+    leaving, everywhere = _leaving(machine)
+    for state in leaving:
         for pointer, target in targets(state):
             if isinstance(target, str) and target not in state.scope.states and target in everywhere:
                 message = (
@@ -78,15 +87,14 @@ def _scope_words(scope: Scope) -> str:
     return "state machine's top level" if scope.kind == "machine" else f"{scope.kind} of '{scope.owner}'"
 
 
-def _target_names(body: Mapping[str, object]) -> Iterator[object]:
+def _target_names(body: Mapping[str, object]) -> list[object]:
     """The targets of ``targets`` without their pointers (the graph walks need no pointers)."""
-    for field in ("Next", "Default"):
-        if field in body:
-            yield body[field]
+    found = [body[field] for field in ("Next", "Default") if field in body]
     for field in ("Choices", "Catch"):
         items = body.get(field)
         if isinstance(items, list):
-            yield from (item["Next"] for item in items if isinstance(item, Mapping) and "Next" in item)
+            found += [item["Next"] for item in items if isinstance(item, Mapping) and "Next" in item]
+    return found
 
 
 def _reachable(scope: Scope, by_name: Mapping[str, StateRef]) -> set[str]:
@@ -108,13 +116,22 @@ def _by_scope(machine: Machine) -> dict[str, dict[str, StateRef]]:
     return result
 
 
+def _walkable(machine: Machine) -> list[tuple[Scope, dict[str, StateRef], set[str]]]:
+    """(scope, its states by name, the names reachable from its StartAt) for every scope whose
+    StartAt is one of its states (unknown-start-at reports the others); computed once."""
+    if "walkable" not in machine.shared:
+        scoped = _by_scope(machine)
+        found: list[tuple[Scope, dict[str, StateRef], set[str]]] = []
+        for scope in machine.scopes:
+            by_name = scoped.get(scope.pointer, {})
+            if isinstance(scope.start_at, str) and scope.start_at in by_name:
+                found.append((scope, by_name, _reachable(scope, by_name)))
+        machine.shared["walkable"] = found
+    return machine.shared["walkable"]  # type: ignore[return-value]  # stored just above with this type
+
+
 def unreachable_state(machine: Machine) -> Iterator[Diagnostic]:
-    scoped = _by_scope(machine)
-    for scope in machine.scopes:
-        by_name = scoped.get(scope.pointer, {})
-        if not isinstance(scope.start_at, str) or scope.start_at not in by_name:
-            continue  # unknown-start-at says it
-        reachable = _reachable(scope, by_name)
+    for scope, by_name, reachable in _walkable(machine):
         for name, state in by_name.items():
             if name not in reachable:
                 yield finding("unreachable-state", f"state '{name}' is never reached from StartAt '{scope.start_at}'", state.pointer, name)
@@ -126,12 +143,8 @@ def _is_terminal(state: StateRef) -> bool:
 
 def no_terminal_state(machine: Machine) -> Iterator[Diagnostic]:
     """Every scope must be able to end: some reachable state is Succeed, Fail or has End."""
-    scoped = _by_scope(machine)
-    for scope in machine.scopes:
-        by_name = scoped.get(scope.pointer, {})
-        if not isinstance(scope.start_at, str) or scope.start_at not in by_name:
-            continue
-        if not any(_is_terminal(by_name[name]) for name in _reachable(scope, by_name)):
+    for scope, by_name, reachable in _walkable(machine):
+        if not any(_is_terminal(by_name[name]) for name in reachable):
             where = "the state machine" if scope.kind == "machine" else f"a {scope.kind} of '{scope.owner}'"
             message = f"{where} can never end: no reachable state has \"End\": true or is a Succeed or Fail state"
             yield finding("no-terminal-state", message, f"{scope.pointer}/StartAt", scope.owner)

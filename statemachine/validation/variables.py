@@ -74,6 +74,8 @@ def _is_path_valued(pointer: str, text: str) -> bool:
 def _reads(state: StateRef) -> Iterator[tuple[str, str]]:
     """(pointer, variable) for each ``$name`` the state reads."""
     for pointer, text in evaluated_strings(state):
+        if "$" not in text:  # the common case: no variable can be read without a "$"
+            continue
         if state.language == JSONATA and not is_jsonata(text):
             continue
         if state.language != JSONATA and not _is_path_valued(pointer, text):

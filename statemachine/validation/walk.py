@@ -68,6 +68,9 @@ class Machine:
     machine_type: MachineType
     scopes: tuple[Scope, ...]
     states: tuple[StateRef, ...]
+    #: what several rules derive from the same walk (graph.py: states by scope, reachable
+    #: sets, states with outside targets), computed by the first rule that needs it
+    shared: dict[str, object] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
 
 def walk(data: Mapping[str, JSON], machine_type: MachineType = "STANDARD") -> Machine:
