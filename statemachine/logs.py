@@ -50,6 +50,8 @@ TRUNCATE_AT: Final = 248 * 1024
 _FATAL = frozenset({"ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"})
 _ERROR_SUFFIXES = ("Failed", "TimedOut", "Aborted")
 _PAYLOADS = ("input", "output")
+_YES = frozenset({"1", "true", "yes", "on"})
+_NO = frozenset({"", "0", "false", "no", "off"})
 _DATA_FIELDS = frozenset({"input", "inputDetails", "output", "outputDetails", "parameters",
                           "assignedVariables", "assignedVariablesDetails"})
 
@@ -107,13 +109,18 @@ class LoggingConfiguration:
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> LoggingConfiguration | None:
         """``SM_LOG_LEVEL`` (ALL, ERROR, FATAL, OFF), ``SM_LOG_INCLUDE_DATA`` (1/true) and
         ``SM_LOG_FILE`` (default stderr); None when ``SM_LOG_LEVEL`` is unset or empty.
-        ValueError for an unknown level. ``sm worker`` and ``sm serve`` read these."""
+        ValueError naming the variable for an unknown level or a yes/no that is neither. ``sm worker`` and ``sm serve`` read these."""
         env = os.environ if environ is None else environ
         level = env.get(ENV_LEVEL, "").strip().upper()
         if not level:
             return None
-        include = env.get(ENV_INCLUDE_DATA, "").strip().lower() in ("1", "true", "yes", "on")
-        return cls(level, include, env.get(ENV_FILE) or None)  # type: ignore[arg-type]  # checked in __post_init__
+        if level not in LEVELS:
+            raise ValueError(f"{ENV_LEVEL}: log level must be one of {', '.join(LEVELS)}, not {level!r}")
+        raw = env.get(ENV_INCLUDE_DATA, "").strip().lower()
+        if raw not in _YES and raw not in _NO:
+            raise ValueError(f"{ENV_INCLUDE_DATA} must be 1, true, yes or on (or 0, false, no, off), "
+                             f"not {env[ENV_INCLUDE_DATA]!r}")
+        return cls(level, raw in _YES, env.get(ENV_FILE) or None)  # type: ignore[arg-type]  # checked above
 
     def observer(self, execution: ExecutionInfo) -> Observer:
         if self.level == "OFF":

@@ -1,0 +1,60 @@
+"""Bad logging settings (``--log-file``, ``SM_LOG_LEVEL``, ``SM_LOG_INCLUDE_DATA``,
+``SM_LOG_FILE``) are refused before anything runs, with a one-line error naming the setting:
+never a traceback, a hang, or an execution stuck RUNNING."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from statemachine import LoggingConfiguration
+
+FLOW = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+
+
+def sm(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "statemachine.cli", *args], capture_output=True,
+                          text=True, timeout=60, check=False, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture
+def flow(tmp_path: Path) -> Path:
+    path = tmp_path / "flow.json"
+    path.write_text(json.dumps(FLOW))
+    return path
+
+
+def assert_named_error(result: subprocess.CompletedProcess[str], *names: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("sm: error: "), result.stderr
+    for name in names:
+        assert name in result.stderr
+
+
+@pytest.mark.parametrize("value", ["maybe", "2", "enabled"])
+def test_include_data_variable_takes_a_yes_or_no(value: str) -> None:
+    with pytest.raises(ValueError, match="SM_LOG_INCLUDE_DATA"):
+        LoggingConfiguration.from_environment({"SM_LOG_LEVEL": "ALL", "SM_LOG_INCLUDE_DATA": value})
+
+
+@pytest.mark.parametrize(("value", "included"), [("1", True), ("true", True), ("YES", True), ("on", True),
+                                                 ("0", False), ("false", False), ("no", False), ("", False)])
+def test_include_data_variable_values(value: str, included: bool) -> None:
+    config = LoggingConfiguration.from_environment({"SM_LOG_LEVEL": "ALL", "SM_LOG_INCLUDE_DATA": value})
+    assert config is not None and config.include_execution_data is included
+
+
+def test_level_variable_error_names_the_variable() -> None:
+    with pytest.raises(ValueError, match="SM_LOG_LEVEL"):
+        LoggingConfiguration.from_environment({"SM_LOG_LEVEL": "verbose"})
+
+
+def test_sm_run_refuses_a_bad_include_data_variable(flow: Path) -> None:
+    result = sm("run", str(flow), "--input", "{}", env={"SM_LOG_LEVEL": "ALL", "SM_LOG_INCLUDE_DATA": "maybe"})
+    assert_named_error(result, "SM_LOG_INCLUDE_DATA", "maybe")
