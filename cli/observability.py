@@ -111,12 +111,30 @@ def traceparent_context() -> Context | None:
 
 
 def logging_config(args: argparse.Namespace) -> LoggingConfiguration | None:
-    """The LoggingConfiguration the options ask for (None: nothing to log)."""
+    """The LoggingConfiguration the options ask for (None: nothing to log); ValueError for a
+    bad level or yes/no in the environment, or a log file that cannot be written."""
     from statemachine.logs import LoggingConfiguration
 
     level = getattr(args, "log_level", None)
     file = getattr(args, "log_file", None)
     include = bool(getattr(args, "log_include_data", False))
     if level is None and file is None and not include:
-        return LoggingConfiguration.from_environment()
-    return LoggingConfiguration(level or "ALL", include, file)
+        config = LoggingConfiguration.from_environment()
+    else:
+        config = LoggingConfiguration(level or "ALL", include, file)
+    if config is not None and config.level != "OFF" and isinstance(config.destination, str):
+        _check_writable(config.destination)
+    return config
+
+
+def _check_writable(path: str) -> None:
+    """Open the log file now (and its folder), so a path that cannot be written is a
+    one-line error before the run rather than a failure in its middle; ValueError."""
+    from pathlib import Path
+
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"cannot write the log file {path}: {exc.strerror or exc}") from None

@@ -74,7 +74,7 @@ class LoggingConfiguration:
     ``level``: "ALL", "ERROR", "FATAL" or "OFF". ``include_execution_data``: keep input,
     output, parameters and assigned variables in the log lines. ``destination``: None for
     stderr, a path (str or PathLike) to append JSON lines to (created with its folder), or an
-    open text stream. Raises ValueError for an unknown level. Give it to ``load`` or ``run``
+    open text stream. Raises ValueError for an unknown level or a folder as destination. Give it to ``load`` or ``run``
     (``logging=``), ``sm run --log-level``, or the ``logging`` section of a worker's config.
     """
 
@@ -85,6 +85,8 @@ class LoggingConfiguration:
     def __post_init__(self) -> None:
         if self.level not in LEVELS:
             raise ValueError(f"log level must be one of {', '.join(LEVELS)}, not {self.level!r}")
+        if isinstance(self.destination, (str, os.PathLike)) and os.path.isdir(self.destination):
+            raise ValueError(f"log destination {os.fspath(self.destination)} is a folder, not a file")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LoggingConfiguration:

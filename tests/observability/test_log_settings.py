@@ -58,3 +58,22 @@ def test_level_variable_error_names_the_variable() -> None:
 def test_sm_run_refuses_a_bad_include_data_variable(flow: Path) -> None:
     result = sm("run", str(flow), "--input", "{}", env={"SM_LOG_LEVEL": "ALL", "SM_LOG_INCLUDE_DATA": "maybe"})
     assert_named_error(result, "SM_LOG_INCLUDE_DATA", "maybe")
+
+
+def test_a_folder_is_not_a_log_destination(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="folder"):
+        LoggingConfiguration("ALL", destination=tmp_path)
+
+
+def test_sm_run_log_file_that_cannot_be_written(flow: Path, tmp_path: Path) -> None:
+    result = sm("run", str(flow), "--input", "{}", "--log-file", str(tmp_path))
+    assert_named_error(result, str(tmp_path))
+    result = sm("run", str(flow), "--input", "{}", env={"SM_LOG_LEVEL": "ALL", "SM_LOG_FILE": str(tmp_path)})
+    assert_named_error(result, str(tmp_path))
+
+
+def test_sm_run_db_checks_the_log_file_before_it_starts(flow: Path, tmp_path: Path) -> None:
+    db = tmp_path / "x.db"
+    result = sm("run", str(flow), "--db", str(db), "--input", "{}", "--log-file", str(tmp_path))
+    assert_named_error(result, str(tmp_path))
+    assert "execution:" not in result.stderr  # nothing was stored
