@@ -77,3 +77,13 @@ def test_sm_run_db_checks_the_log_file_before_it_starts(flow: Path, tmp_path: Pa
     result = sm("run", str(flow), "--db", str(db), "--input", "{}", "--log-file", str(tmp_path))
     assert_named_error(result, str(tmp_path))
     assert "execution:" not in result.stderr  # nothing was stored
+
+
+def test_sm_serve_refuses_bad_log_variables(tmp_path: Path) -> None:
+    pytest.importorskip("uvicorn", reason="sm serve needs the server extra")
+    db = str(tmp_path / "s.db")
+    for env, names in [({"SM_LOG_LEVEL": "verbose"}, ("SM_LOG_LEVEL", "VERBOSE")),
+                       ({"SM_LOG_LEVEL": "ALL", "SM_LOG_INCLUDE_DATA": "maybe"}, ("SM_LOG_INCLUDE_DATA",)),
+                       ({"SM_LOG_LEVEL": "ALL", "SM_LOG_FILE": str(tmp_path)}, (str(tmp_path),))]:
+        result = sm("serve", "--db", db, "--port", "0", env=env)
+        assert_named_error(result, *names)
