@@ -87,3 +87,18 @@ def test_sm_serve_refuses_bad_log_variables(tmp_path: Path) -> None:
                        ({"SM_LOG_LEVEL": "ALL", "SM_LOG_FILE": str(tmp_path)}, (str(tmp_path),))]:
         result = sm("serve", "--db", db, "--port", "0", env=env)
         assert_named_error(result, *names)
+
+
+def test_log_file_alone_keeps_the_level_of_the_environment(flow: Path, tmp_path: Path) -> None:
+    """``--log-level`` defaults to $SM_LOG_LEVEL (sm run --help), also beside --log-file or
+    --log-include-data; ALL only when neither sets a level."""
+    flow.write_text(json.dumps({"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "Bad"}}}))
+    log = tmp_path / "run.log"
+    result = sm("run", str(flow), "--input", "{}", "--log-file", str(log), "--log-include-data",
+                env={"SM_LOG_LEVEL": "FATAL"})
+    assert result.returncode == 1, result.stderr
+    assert [json.loads(line)["type"] for line in log.read_text().splitlines()] == ["ExecutionFailed"]
+    log.unlink()
+    result = sm("run", str(flow), "--input", "{}", "--log-file", str(log), env={"SM_LOG_LEVEL": ""})
+    assert [json.loads(line)["type"] for line in log.read_text().splitlines()] == [
+        "ExecutionStarted", "FailStateEntered", "ExecutionFailed"]
