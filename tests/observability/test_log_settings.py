@@ -102,3 +102,15 @@ def test_log_file_alone_keeps_the_level_of_the_environment(flow: Path, tmp_path:
     result = sm("run", str(flow), "--input", "{}", "--log-file", str(log), env={"SM_LOG_LEVEL": ""})
     assert [json.loads(line)["type"] for line in log.read_text().splitlines()] == [
         "ExecutionStarted", "FailStateEntered", "ExecutionFailed"]
+
+
+def test_telemetry_without_the_otel_extra_says_what_to_install() -> None:
+    """A user who forgot the extra gets an ImportError naming it, not a bare
+    "No module named 'opentelemetry'" from deep inside the package."""
+    code = ("import sys; sys.modules['opentelemetry'] = None\n"
+            "import statemachine\n"
+            "try:\n    statemachine.Telemetry\n"
+            "except ImportError as exc:\n    print('ImportError:', exc)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "ImportError:" in result.stdout and "pip install 'statemachine-asl[otel]'" in result.stdout
