@@ -23,6 +23,7 @@ Task redacts connection values from every cause: resources/http.py), so logs hol
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import json
 import os
@@ -197,25 +198,40 @@ class _Sink:
         self._stream = stream
         self._path = path
         self._lock = threading.Lock()
+        self._warned = False
 
     def write(self, line: str) -> None:
+        """Write one line; a destination that refuses it (disk full, closed stream) costs the
+        line, said once on stderr, never the execution (AWS: logging is a side channel)."""
         with self._lock:
-            stream = self._stream
-            if stream is None:
-                if self._path is None:  # stderr as it is now (tests and the CLI swap it)
-                    sys.stderr.write(line)
-                    sys.stderr.flush()
-                    return
-                self._path.parent.mkdir(parents=True, exist_ok=True)
-                stream = self._stream = open(self._path, "a", encoding="utf-8")  # noqa: SIM115  # kept open for the process
-            stream.write(line)
-            stream.flush()
+            try:
+                self._write(line)
+            except (OSError, ValueError) as failure:  # ValueError: I/O on a closed file
+                if not self._warned:
+                    self._warned = True
+                    where = self._path or "its stream"
+                    reason = getattr(failure, "strerror", None) or failure
+                    sys.stderr.write(f"statemachine: cannot write the execution log to {where}: "
+                                     f"{reason}; log lines are dropped\n")
+
+    def _write(self, line: str) -> None:
+        stream = self._stream
+        if stream is None:
+            if self._path is None:  # stderr as it is now (tests and the CLI swap it)
+                sys.stderr.write(line)
+                sys.stderr.flush()
+                return
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            stream = self._stream = open(self._path, "a", encoding="utf-8")  # noqa: SIM115  # kept open for the process
+        stream.write(line)
+        stream.flush()
 
     def close(self) -> None:
         """Close a file this sink opened (it reopens on the next line)."""
         with self._lock:
             if self._path is not None and self._stream is not None:
-                self._stream.close()
+                with contextlib.suppress(OSError):  # its last lines were reported by write
+                    self._stream.close()
                 self._stream = None
 
 

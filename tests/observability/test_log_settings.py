@@ -4,6 +4,7 @@ never a traceback, a hang, or an execution stuck RUNNING."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import statemachine
 from statemachine import LoggingConfiguration
 
 FLOW = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
@@ -114,3 +116,26 @@ def test_telemetry_without_the_otel_extra_says_what_to_install() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert "ImportError:" in result.stdout and "pip install 'statemachine-asl[otel]'" in result.stdout
+
+
+class FullDisk(io.StringIO):
+    def write(self, text: str) -> int:
+        raise OSError(28, "No space left on device")
+
+
+def test_a_log_that_fails_mid_run_never_fails_the_execution(capsys: pytest.CaptureFixture[str]) -> None:
+    """AWS: logging is a side channel; a destination that stops accepting lines (disk full)
+    costs the lines, said once on stderr, never the execution."""
+    machine = statemachine.load(FLOW)
+    execution = machine.run({"k": 1}, logging=LoggingConfiguration("ALL", destination=FullDisk()))
+    assert execution.status == "SUCCEEDED"
+    err = capsys.readouterr().err
+    assert err.count("No space left on device") == 1 and "Traceback" not in err
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
+def test_sm_run_with_a_full_log_file_still_runs(flow: Path) -> None:
+    result = sm("run", str(flow), "--input", '{"k": 1}', "--log-file", "/dev/full")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"k": 1}
+    assert "No space left on device" in result.stderr and "Traceback" not in result.stderr
