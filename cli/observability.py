@@ -34,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="keep input, output and task parameters in the log lines (AWS: includeExecutionData; "
              "default: $SM_LOG_INCLUDE_DATA)")
     parser.add_argument("--log-file", metavar="PATH",
-                        help="append the log lines to PATH (default: $SM_LOG_FILE, else stderr)")
+                        help="append the log lines to PATH (default: $SM_LOG_FILE, else stderr, where "
+                             "sm run then shows no live view)")
 
 
 def add_telemetry_argument(parser: argparse.ArgumentParser) -> None:
