@@ -1,9 +1,9 @@
 """CLI stage, observability options: ``--log-level``, ``--log-include-data``, ``--log-file``
 for ``sm run`` and ``sm worker`` (AWS's LoggingConfiguration; statemachine/logs.py).
 
-Only argparse at import; ``logging_config`` imports the library when a command runs. Without
-``--log-level`` the environment decides (``SM_LOG_LEVEL``, ``SM_LOG_INCLUDE_DATA``,
-``SM_LOG_FILE``), and without either nothing is logged.
+Only argparse at import; ``logging_config`` imports the library when a command runs. Each
+option defaults to its variable (``SM_LOG_LEVEL``, ``SM_LOG_INCLUDE_DATA``, ``SM_LOG_FILE``);
+the level is ALL when only the other options are given, and without any nothing is logged.
 """
 
 from __future__ import annotations
@@ -27,12 +27,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--log-level", type=str.upper, choices=LEVELS, metavar="LEVEL",
         help="write the execution's events as JSON lines shaped like Step Functions' CloudWatch "
              "log events: ALL, ERROR (failures), FATAL (execution failures) or OFF "
-             "(default: $SM_LOG_LEVEL, else OFF; ALL when only --log-file is given)")
+             "(default: $SM_LOG_LEVEL, else ALL when --log-file or --log-include-data is "
+             "given, else OFF)")
     parser.add_argument(
         "--log-include-data", action="store_true",
-        help="keep input, output and task parameters in the log lines (AWS: includeExecutionData)")
+        help="keep input, output and task parameters in the log lines (AWS: includeExecutionData; "
+             "default: $SM_LOG_INCLUDE_DATA)")
     parser.add_argument("--log-file", metavar="PATH",
-                        help="append the log lines to PATH (default: stderr)")
+                        help="append the log lines to PATH (default: $SM_LOG_FILE, else stderr, where "
+                             "sm run then shows no live view)")
 
 
 def add_telemetry_argument(parser: argparse.ArgumentParser) -> None:
@@ -111,12 +114,33 @@ def traceparent_context() -> Context | None:
 
 
 def logging_config(args: argparse.Namespace) -> LoggingConfiguration | None:
-    """The LoggingConfiguration the options ask for (None: nothing to log)."""
+    """The LoggingConfiguration the options ask for (None: nothing to log); ValueError for a
+    bad level or yes/no in the environment, or a log file that cannot be written."""
     from statemachine.logs import LoggingConfiguration
 
     level = getattr(args, "log_level", None)
     file = getattr(args, "log_file", None)
     include = bool(getattr(args, "log_include_data", False))
-    if level is None and file is None and not include:
-        return LoggingConfiguration.from_environment()
-    return LoggingConfiguration(level or "ALL", include, file)
+    env = LoggingConfiguration.from_environment()  # ValueError for a bad $SM_LOG_*
+    config = env
+    if level is not None or file is not None or include:  # each option wins over its variable
+        config = LoggingConfiguration(
+            level or (env.level if env is not None else "ALL"),
+            include or (env is not None and env.include_execution_data),
+            file if file is not None else (env.destination if env is not None else None))
+    if config is not None and config.level != "OFF" and isinstance(config.destination, str):
+        _check_writable(config.destination)
+    return config
+
+
+def _check_writable(path: str) -> None:
+    """Open the log file now (and its folder), so a path that cannot be written is a
+    one-line error before the run rather than a failure in its middle; ValueError."""
+    from pathlib import Path
+
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"cannot write the log file {path}: {exc.strerror or exc}") from None

@@ -416,11 +416,18 @@ def _check_handler_threads() -> None:
 
 
 def _live_view(args: argparse.Namespace, machine: StateMachine) -> LiveView | None:
-    if args.quiet or args.json or not is_terminal(sys.stderr):
+    if args.quiet or args.json or not is_terminal(sys.stderr) or _writes_stderr(args):
         return None
     from .progress import LiveView
 
     return LiveView(sys.stderr, machine.definition)
+
+
+def _writes_stderr(args: argparse.Namespace) -> bool:
+    """Do log lines go to stderr during the run (a level, no --log-file)? The live view's
+    redraws would cut and overdraw them, so it stays off then."""
+    config = getattr(args, "logging_config", None)
+    return config is not None and config.level != "OFF" and config.destination is None
 
 
 def command(args: argparse.Namespace) -> int:

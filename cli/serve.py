@@ -39,9 +39,15 @@ resources the policy allows: the --resources map, python: modules named by --all
 HTTP tasks (unless --no-http), shell tasks only with --allow-shell, real Lambda only with
 --allow-lambda.
 
+Observability: GET /metrics answers Prometheus (the otel extra) for the executions this
+server's worker runs, behind the token when one is set; SM_LOG_LEVEL (ALL, ERROR, FATAL,
+OFF), SM_LOG_INCLUDE_DATA=1 and SM_LOG_FILE (default stderr) log their events as JSON lines
+shaped like Step Functions' CloudWatch log events.
+
 exit codes:
   0  stopped with Ctrl-C or SIGTERM (running executions park and resume on the next start)
   2  bad arguments, unsafe address without --allow-remote/--token, unreadable database,
+     a bad SM_LOG_* value or an SM_LOG_FILE that cannot be written,
      the server package missing (pip install 'statemachine-asl[server]'), the --executor's
      Dask scheduler unreachable
 """
@@ -141,8 +147,11 @@ def command(args: argparse.Namespace) -> int:
                      f"({missing})")
     from statemachine.durable import StoreError
 
+    from .observability import logging_config
+
     try:
         config = config_of(args)
+        logging_config(args)  # $SM_LOG_*: refused now, not by every execution the worker runs
     except ValueError as failure:
         return error(str(failure), code=EXIT_USAGE)
     executor = None

@@ -23,6 +23,7 @@ Task redacts connection values from every cause: resources/http.py), so logs hol
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import json
 import os
@@ -50,6 +51,8 @@ TRUNCATE_AT: Final = 248 * 1024
 _FATAL = frozenset({"ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"})
 _ERROR_SUFFIXES = ("Failed", "TimedOut", "Aborted")
 _PAYLOADS = ("input", "output")
+_YES = frozenset({"1", "true", "yes", "on"})
+_NO = frozenset({"", "0", "false", "no", "off"})
 _DATA_FIELDS = frozenset({"input", "inputDetails", "output", "outputDetails", "parameters",
                           "assignedVariables", "assignedVariablesDetails"})
 
@@ -72,7 +75,7 @@ class LoggingConfiguration:
     ``level``: "ALL", "ERROR", "FATAL" or "OFF". ``include_execution_data``: keep input,
     output, parameters and assigned variables in the log lines. ``destination``: None for
     stderr, a path (str or PathLike) to append JSON lines to (created with its folder), or an
-    open text stream. Raises ValueError for an unknown level. Give it to ``load`` or ``run``
+    open text stream. Raises ValueError for an unknown level or a folder as destination. Give it to ``load`` or ``run``
     (``logging=``), ``sm run --log-level``, or the ``logging`` section of a worker's config.
     """
 
@@ -83,6 +86,8 @@ class LoggingConfiguration:
     def __post_init__(self) -> None:
         if self.level not in LEVELS:
             raise ValueError(f"log level must be one of {', '.join(LEVELS)}, not {self.level!r}")
+        if isinstance(self.destination, (str, os.PathLike)) and os.path.isdir(self.destination):
+            raise ValueError(f"log destination {os.fspath(self.destination)} is a folder, not a file")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LoggingConfiguration:
@@ -107,13 +112,18 @@ class LoggingConfiguration:
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> LoggingConfiguration | None:
         """``SM_LOG_LEVEL`` (ALL, ERROR, FATAL, OFF), ``SM_LOG_INCLUDE_DATA`` (1/true) and
         ``SM_LOG_FILE`` (default stderr); None when ``SM_LOG_LEVEL`` is unset or empty.
-        ValueError for an unknown level. ``sm worker`` and ``sm serve`` read these."""
+        ValueError naming the variable for an unknown level or a yes/no that is neither. ``sm worker`` and ``sm serve`` read these."""
         env = os.environ if environ is None else environ
         level = env.get(ENV_LEVEL, "").strip().upper()
         if not level:
             return None
-        include = env.get(ENV_INCLUDE_DATA, "").strip().lower() in ("1", "true", "yes", "on")
-        return cls(level, include, env.get(ENV_FILE) or None)  # type: ignore[arg-type]  # checked in __post_init__
+        if level not in LEVELS:
+            raise ValueError(f"{ENV_LEVEL}: log level must be one of {', '.join(LEVELS)}, not {level!r}")
+        raw = env.get(ENV_INCLUDE_DATA, "").strip().lower()
+        if raw not in _YES and raw not in _NO:
+            raise ValueError(f"{ENV_INCLUDE_DATA} must be 1, true, yes or on (or 0, false, no, off), "
+                             f"not {env[ENV_INCLUDE_DATA]!r}")
+        return cls(level, raw in _YES, env.get(ENV_FILE) or None)  # type: ignore[arg-type]  # checked above
 
     def observer(self, execution: ExecutionInfo) -> Observer:
         if self.level == "OFF":
@@ -188,25 +198,40 @@ class _Sink:
         self._stream = stream
         self._path = path
         self._lock = threading.Lock()
+        self._warned = False
 
     def write(self, line: str) -> None:
+        """Write one line; a destination that refuses it (disk full, closed stream) costs the
+        line, said once on stderr, never the execution (AWS: logging is a side channel)."""
         with self._lock:
-            stream = self._stream
-            if stream is None:
-                if self._path is None:  # stderr as it is now (tests and the CLI swap it)
-                    sys.stderr.write(line)
-                    sys.stderr.flush()
-                    return
-                self._path.parent.mkdir(parents=True, exist_ok=True)
-                stream = self._stream = open(self._path, "a", encoding="utf-8")  # noqa: SIM115  # kept open for the process
-            stream.write(line)
-            stream.flush()
+            try:
+                self._write(line)
+            except (OSError, ValueError) as failure:  # ValueError: I/O on a closed file
+                if not self._warned:
+                    self._warned = True
+                    where = self._path or "its stream"
+                    reason = getattr(failure, "strerror", None) or failure
+                    sys.stderr.write(f"statemachine: cannot write the execution log to {where}: "
+                                     f"{reason}; log lines are dropped\n")
+
+    def _write(self, line: str) -> None:
+        stream = self._stream
+        if stream is None:
+            if self._path is None:  # stderr as it is now (tests and the CLI swap it)
+                sys.stderr.write(line)
+                sys.stderr.flush()
+                return
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            stream = self._stream = open(self._path, "a", encoding="utf-8")  # noqa: SIM115  # kept open for the process
+        stream.write(line)
+        stream.flush()
 
     def close(self) -> None:
         """Close a file this sink opened (it reopens on the next line)."""
         with self._lock:
             if self._path is not None and self._stream is not None:
-                self._stream.close()
+                with contextlib.suppress(OSError):  # its last lines were reported by write
+                    self._stream.close()
                 self._stream = None
 
 

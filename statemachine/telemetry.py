@@ -56,10 +56,14 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry import context as otel_context
-from opentelemetry import metrics, trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+try:
+    from opentelemetry import context as otel_context
+    from opentelemetry import metrics, trace
+    from opentelemetry.trace import SpanKind, Status, StatusCode
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+except ImportError as missing:  # say which extra, not just which module
+    raise ImportError(f"statemachine.Telemetry needs the otel extra: pip install "
+                      f"'statemachine-asl[otel]' ({missing})", name=missing.name) from missing
 
 from statemachine.observe import BaseObserver, ExecutionInfo, Observer, Path
 
