@@ -386,12 +386,32 @@ class StateMachine:
         return execution
 
     def start(self, input: JSONInput = None, **options: Unpack[RunOptions]) -> Execution:
-        """Start in a background thread; returns the RUNNING Execution at once."""
+        """Start in a background thread; returns the RUNNING Execution at once.
+
+        Same arguments as ``run``. What ``run`` would raise (an ``on_event`` callback or a
+        ``store`` that fails) is raised here when it happens before the run begins, else by
+        ``Execution.wait`` once the run has ended: a caller never waits on a run that died."""
         from statemachine.resources.inline import run_owned
 
         execution = self._execution(input, **options)
-        threading.Thread(target=lambda: run_owned(execution._main()), daemon=True).start()
+
+        def target() -> None:
+            try:
+                run_owned(execution._main())
+            except BaseException as exc:  # handed to start()'s or wait()'s caller
+                if execution._started.is_set():
+                    execution._raised = exc
+                else:
+                    failed_to_start.append(exc)
+            finally:
+                execution._started.set()
+                execution._done.set()
+
+        failed_to_start: list[BaseException] = []
+        threading.Thread(target=target, daemon=True).start()
         execution._started.wait()
+        if failed_to_start:
+            raise failed_to_start[0]
         return execution
 
     def _execution(self, input: JSON, *, name: str | None = None, virtual_time: bool = False,
@@ -510,6 +530,8 @@ class Execution:
         self._timeout = timeout
         self._done = threading.Event()
         self._started = threading.Event()
+        #: what the run raised instead of ending (``start``): re-raised by ``wait``
+        self._raised: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[Outcome] | None = None
         self._store = store
@@ -565,6 +587,9 @@ class Execution:
             outcome = await self._outcome(self._task)
             self.status, self.output = outcome.status, outcome.output
             self.error, self.cause = outcome.error, outcome.cause
+        except BaseException as exc:  # for wait(), before _done is set below
+            self._raised = exc
+            raise
         finally:
             self.stop_date = to_datetime(self._clock.now())
             if self._own_executor is not None:
@@ -583,8 +608,11 @@ class Execution:
             return await task
 
     def wait(self, timeout: float | None = None) -> Execution:
-        """Block until the execution has finished (for ``start``); returns self."""
-        self._done.wait(timeout)
+        """Block until the execution has finished (for ``start``) or ``timeout`` seconds
+        have passed; returns self. Raises what the run raised instead of ending (an
+        ``on_event`` callback or a ``store`` that failed), as ``run`` would."""
+        if self._done.wait(timeout) and self._raised is not None:
+            raise self._raised
         return self
 
     # -- control ------------------------------------------------------------------------------
