@@ -85,7 +85,8 @@ class Worker:
     Use one virtual-time worker per store (its clock is its own).
     ``schedules``: also fire the store's schedules
     (statemachine.schedules.scheduler; ``catchup`` "once" or "skip" for fires missed while
-    no worker ran).
+    no worker ran). Raises ValueError at construction when ``observability`` is None and
+    ``$SM_LOG_LEVEL``/``$SM_LOG_INCLUDE_DATA``/``$SM_LOG_FILE`` hold a bad value (logs.py).
     """
 
     def __init__(self, store: DurableStore, *, concurrency: int = 64, lease_seconds: float = 30.0,
@@ -102,6 +103,10 @@ class Worker:
         #: logging/telemetry configurations (observe.py); None: each machine's own plus
         #: observe.process_observability() (``sm serve``'s /metrics, $SM_LOG_LEVEL)
         self.observability = observability
+        if observability is None:  # a bad $SM_LOG_* refuses the worker, not every run forever
+            from statemachine.logs import LoggingConfiguration
+
+            LoggingConfiguration.from_environment()  # ValueError naming the variable
         #: where Map iterations and Parallel branches run (statemachine.executors): None =
         #: here; a RemoteExecutor shared by every execution this worker advances
         self.executor = executor

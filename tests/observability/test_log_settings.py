@@ -139,3 +139,19 @@ def test_sm_run_with_a_full_log_file_still_runs(flow: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"k": 1}
     assert "No space left on device" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_worker_refuses_a_bad_log_level_at_construction(monkeypatch: pytest.MonkeyPatch,
+                                                         tmp_path: Path) -> None:
+    """Library users get the error once, not a worker that retries every execution forever."""
+    from statemachine.durable import open_store
+    from statemachine.durable.worker import Worker
+
+    monkeypatch.setenv("SM_LOG_LEVEL", "bogus")
+    store = open_store(str(tmp_path / "sm.db"))
+    try:
+        with pytest.raises(ValueError, match="SM_LOG_LEVEL"):
+            Worker(store, log=lambda _: None)
+        Worker(store, observability=[], log=lambda _: None)  # explicit settings: env not read
+    finally:
+        store.close()
