@@ -147,7 +147,7 @@ def job_for(rt: Runtime, kind: str, machines: tuple[CompiledMachine, ...], state
               prefix=frame.path, start_id=start_id, execution_ctx=rt.execution_ctx,
               machine_ctx=rt.machine_ctx, data_limit=rt.data_limit, arn=rt.arn,
               max_duration=rt.max_duration, started=rt.started,
-              virtual=isinstance(rt.clock, VirtualClock), now=rt.clock.now(),
+              virtual=_virtual(rt.clock), now=rt.clock.now(),
               handlers=packed[0], sys_path=packed[1], events=events,
               handler_threads=getattr(rt.remote, "handler_threads", None))
     blob = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
@@ -216,14 +216,14 @@ async def _run_units(rt: Runtime, key: str, blob: bytes, units: Iterator[Unit], 
     # chunks running 10 units each; one chunk of 40 at a time left the other worker idle).
     # Under a virtual clock without waits (all units start at 0) the chunks run all their
     # units at once: no unit may start at a later logical time.
-    budget = concurrency if concurrency and not isinstance(rt.clock, VirtualClock) else 0
+    budget = concurrency if concurrency and not _virtual(rt.clock) else 0
     shares: dict[asyncio.Future[list[UnitResult]], int] = {}
     # Virtual time with more units than MaxConcurrency: a unit starts when a pool slot frees,
     # at the logical time the slot's previous unit ended (``free``: a heap of those times).
     # Such a time is known once that unit ended, and may be used while no unit still running
     # started later (it cannot end earlier than it started): units that never wait all start
     # at 0 and go out in parallel; waits hold back only what they must. Otherwise all start at 0.
-    slotted = isinstance(rt.clock, VirtualClock) and bool(concurrency) and total > concurrency
+    slotted = _virtual(rt.clock) and bool(concurrency) and total > concurrency
     if slotted:
         size = 1
     chunks = _chunks(units, size)
@@ -272,7 +272,7 @@ async def _run_units(rt: Runtime, key: str, blob: bytes, units: Iterator[Unit], 
                 raise StatesError(errors.EXCEED_TOLERATED_FAILURE_THRESHOLD,
                                   "The specified tolerated failure threshold was exceeded",
                                   recorded=True)
-            if stop and not isinstance(rt.clock, VirtualClock):
+            if stop and not _virtual(rt.clock):
                 break  # real time: what is still running is cancelled, as in-process
     finally:
         for future in pending:
@@ -286,6 +286,16 @@ def _chunks(units: Iterator[Unit], size: int) -> Iterator[list[Unit]]:
         if not chunk:
             return
         yield chunk
+
+
+def _virtual(clock: Any) -> bool:
+    """Is the execution's time virtual: a VirtualClock, or a clock wrapping one in ``base``
+    (the durable runner's DurableClock over ``sm worker --virtual-time``'s clock)?"""
+    while clock is not None:
+        if isinstance(clock, VirtualClock):
+            return True
+        clock = getattr(clock, "base", None)
+    return False
 
 
 # --- splicing the units' events into the parent's history ---------------------------------------
@@ -415,7 +425,7 @@ def _abort_open(rt: Runtime, kept: list[EventRecord], numbers: dict[int, int], d
 
 async def _advance(rt: Runtime, results: list[UnitResult]) -> None:
     """Under a virtual clock, the parent's time moves on as far as the units' did."""
-    if isinstance(rt.clock, VirtualClock) and results:
+    if _virtual(rt.clock) and results:
         jump = max(r.jumped for r in results)
         if jump > 0:
             await rt.clock.sleep(jump)
