@@ -38,6 +38,7 @@ import dataclasses
 import inspect
 import itertools
 import json
+import math
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -133,7 +134,15 @@ def _event_body(event: Event) -> str:
 def event_row(event: Event) -> tuple[int, str, int, str]:
     """``event_record`` as the SQL stores insert it, ``(id, type, microseconds, body)``:
     no EventRecord and no datetime per event (``SqlStore.append_rows``)."""
-    return (event.id, event.type, round(event.timestamp * 1_000_000), _event_body(event))
+    return (event.id, event.type, _micros(event.timestamp), _event_body(event))
+
+
+def _micros(timestamp: float) -> int:
+    """``to_us(datetime.fromtimestamp(timestamp, UTC))`` without the datetime: the same
+    rounding (the fraction's microseconds, half to even), so a stored time reads back as
+    the one a replay or an observer saw in memory, to the microsecond."""
+    fraction, whole = math.modf(timestamp)
+    return int(whole) * 1_000_000 + round(fraction * 1_000_000)
 
 
 def aws_event(record: EventRecord) -> dict[str, Any]:
