@@ -8,13 +8,16 @@ Not part of ``python -m bench``. In one process, median of ``--runs``:
 
 - workloads 2 (pass_chain, 1,000 Pass states) and 4 (inline Map of 2,000 items):
   transitions/s in memory (``machine.run``) and durable on SQLite (``Service.start`` then a
-  ``Worker`` in the same process until the execution has SUCCEEDED: the start, the replay
-  runtime and every commit included); target: SQLite >= 50% of in-memory;
+  ``Worker`` in the same process, on the InlineLoop ``sm worker`` runs, until the execution
+  has SUCCEEDED: the start, the replay runtime and every commit included); target: SQLite
+  >= 50% of in-memory;
 - workload 9 (a Task calling a Python callable, in a Choice loop): Task calls/s in memory,
   durable on SQLite (target >= 2,000/s) and on PostgreSQL (>= 1,000/s), also with
   ``synchronous_commit=False`` (a PostgreSQL server crash may then lose the last commits:
-  their tasks run again, at least once). Durable, each task dispatch commits first (one
-  transaction per task, so this sequential loop is bounded by the commit latency);
+  their tasks run again, at least once) and with ``synchronous_commit="progress"`` (only
+  the commits that just add events skip the flush: a Task dispatch's). Durable, each task
+  dispatch commits first (one transaction per task, so this sequential loop is bounded by
+  the commit latency: on PostgreSQL one round trip, plus the WAL flush when synchronous);
 - workload 4 as a Distributed Map (1,000 items): item transitions/s in memory and durable
   on SQLite, where each item is a child execution stored with its own history (no target;
   it prices item 8's records);
@@ -44,7 +47,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from bench import generate
 from bench.ours import ECHO_RESOURCE
@@ -101,6 +104,7 @@ def in_memory(job: generate.Job, path: Path, runs: int) -> float:
 
 def durable(job: generate.Job, path: Path, runs: int, open_db: Callable[[], Any]) -> float:
     from statemachine.durable.worker import Worker
+    from statemachine.resources.inline import run_owned
     from statemachine.service import Service
 
     times = []
@@ -110,7 +114,7 @@ def durable(job: generate.Job, path: Path, runs: int, open_db: Callable[[], Any]
         began = time.perf_counter()
         arn = service.start(path, job.input)["executionArn"]
         worker = Worker(service.store, poll=0.01, history_limit=None, log=lambda _: None)
-        asyncio.run(worker.run(until=lambda w=worker, a=arn: a in w.finished))  # type: ignore[misc]
+        run_owned(worker.run(until=lambda w=worker, a=arn: a in w.finished))  # type: ignore[misc]
         times.append(time.perf_counter() - began)
         described = service.describe(arn)
         assert described["status"] == "SUCCEEDED", described
@@ -157,7 +161,7 @@ def parked(count: int, folder: Path) -> dict[str, Any]:
     return result
 
 
-def _postgres(conninfo: str, *, synchronous_commit: bool = True
+def _postgres(conninfo: str, *, synchronous_commit: bool | Literal["progress"] = True
               ) -> tuple[Callable[[], Any] | None, str | None]:
     try:
         import psycopg
@@ -221,6 +225,10 @@ def main(argv: list[str] | None = None) -> int:
                 if open_async is not None:  # a server crash may lose the last commits
                     row["postgres_async_commit"] = round(unit / durable(job, path, args.runs,
                                                                         open_async))
+                open_progress, _ = _postgres(args.postgres, synchronous_commit="progress")
+                if open_progress is not None:  # ... only those that just add events
+                    row["postgres_progress_async"] = round(unit / durable(
+                        job, path, args.runs, open_progress))
             results[label] = row
             print(f"{label:<14} {row}", flush=True)
         count = 200 if quick else args.parked

@@ -261,6 +261,7 @@ def _worker(args: argparse.Namespace) -> int:
     from statemachine.durable import open_store
     from statemachine.durable.worker import Worker
     from statemachine.observe import install
+    from statemachine.resources.inline import run_owned
 
     from .observability import install_telemetry, logging_config
 
@@ -319,7 +320,7 @@ def _worker(args: argparse.Namespace) -> int:
 
     print(f"sm worker {worker.owner}: serving {_where(args.db)}", file=sys.stderr, flush=True)
     try:
-        asyncio.run(main())
+        run_owned(main())  # an InlineLoop: blocking task handlers run with no thread switch
     finally:
         store.close()
         if executor is not None:
@@ -343,6 +344,7 @@ def run_persistent(args: argparse.Namespace) -> int:
 
     from statemachine.durable.worker import run_one
     from statemachine.observe import install
+    from statemachine.resources.inline import run_owned
 
     from .observability import in_traceparent, install_telemetry, logging_config
     from .run import input_spec, read_input
@@ -364,7 +366,7 @@ def run_persistent(args: argparse.Namespace) -> int:
             return await run_one(service.store, arn, stopping=lambda: stop[0])
 
         try:
-            record = asyncio.run(main())
+            record = run_owned(main())
         except KeyboardInterrupt:
             print(f"sm: interrupted; the execution stays resumable: sm worker --db ...  ({arn})",
                   file=sys.stderr)

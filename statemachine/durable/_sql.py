@@ -73,6 +73,9 @@ from statemachine.durable.errors import (
 )
 from statemachine.durable.migrations import Dialect
 
+#: An event as the runner commits it: (id, type, timestamp in microseconds, body JSON text).
+EventRow = tuple[int, str, int, str]
+
 # Executions needing a worker: no lease and a due timer (wake_us caches the earliest timer of
 # each execution), or a lapsed lease. Each half has its partial index (executions_by_wake,
 # executions_by_lease), so a claim costs the same with a million parked executions.
@@ -221,7 +224,8 @@ class SqlStore(CatalogSql):
                 existing = tx.run(f"SELECT {EXEC_COLS} FROM executions WHERE arn = ?",
                                   (record.arn,)).fetchone()
                 raise ExecutionExists(execution_from_row(existing) if existing else stored)
-            self._insert_events(tx, record.arn, events)
+            self._insert_events(tx, record.arn, [(e.id, e.type, to_us(e.timestamp), e.body)
+                                                 for e in events], 0)
             if ready:
                 self._put_timers(tx, [TimerRecord(record.arn, "start", "start",
                                                   record.start_date)])
@@ -319,29 +323,51 @@ class SqlStore(CatalogSql):
                release: bool = False) -> int:
         """See DurableStore.append."""
         check_ids(events, after)
-        check_owned(execution_arn, lease, tokens, timers)
+        return self.append_rows(
+            execution_arn, [(e.id, e.type, to_us(e.timestamp), e.body) for e in events],
+            after=after, lease=lease, update=update, tokens=tokens, timers=timers,
+            cancel_timers=cancel_timers, release=release)
+
+    def append_rows(self, execution_arn: str, rows: Sequence[EventRow], *, after: int,
+                    lease: Lease | None = None, update: ExecutionUpdate | None = None,
+                    tokens: Sequence[TaskTokenRecord] = (), timers: Sequence[TimerRecord] = (),
+                    cancel_timers: Sequence[str] | Literal["all"] = (),
+                    release: bool = False) -> int:
+        """``append`` of events given as rows ``(id, type, ts_us, body)``, ids numbered
+        ``after+1, after+2, ...`` by the caller (the runner's commits: no EventRecord, no
+        datetime per event). Not part of the contract: the SQL backends only."""
+        if tokens or timers or lease is not None:
+            check_owned(execution_arn, lease, tokens, timers)
         if release and lease is None:
             raise ValueError("release=True needs the lease to release")
-        last = after + len(events)
-        sets: list[str] = ["last_event_id = ?"]
+        last = after + len(rows)
+        sets = "last_event_id = ?"
         params: list[object] = [last]
-        for name, value in (update.fields() if update is not None else {}).items():
-            column, is_time = UPDATE_COLUMNS[name]
-            sets.append(f"{column} = ?")
-            params.append(opt_us(value) if is_time else value)
+        if update is not None:
+            for name, value in update.fields().items():
+                column, is_time = UPDATE_COLUMNS[name]
+                sets += f", {column} = ?"
+                params.append(opt_us(value) if is_time else value)
         if release:
-            sets.append("lease_owner = NULL, lease_until_us = NULL")
+            sets += ", lease_owner = NULL, lease_until_us = NULL"
         where = "arn = ? AND last_event_id = ?"
         params += [execution_arn, after]
         if lease is not None:
             where += " AND lease_owner = ? AND lease_epoch = ?"
             params += [lease.owner, lease.epoch]
+        if rows and not (tokens or timers or cancel_timers):
+            done = self._append_statement(execution_arn, rows, sets, where, params,
+                                          update is None and not release)
+            if done is not None:  # one statement did it all (PostgreSQL)
+                if not done:
+                    with self._transaction(write=True) as tx:
+                        self._refuse_append(tx, execution_arn, after, lease)
+                return last
         with self._transaction(write=True) as tx:
-            changed = tx.run(f"UPDATE executions SET {', '.join(sets)} WHERE {where}",
-                             params).rowcount
+            changed = tx.run(f"UPDATE executions SET {sets} WHERE {where}", params).rowcount
             if changed == 0:
                 self._refuse_append(tx, execution_arn, after, lease)
-            self._insert_events(tx, execution_arn, events)
+            self._insert_events(tx, execution_arn, rows, after)
             if tokens:
                 tx.many(f"INSERT INTO task_tokens ({TOKEN_COLS}) VALUES "
                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -356,6 +382,16 @@ class SqlStore(CatalogSql):
                 tx.run(_REFRESH_WAKE, (execution_arn, execution_arn))
         return last
 
+    def _append_statement(self, execution_arn: str, rows: Sequence[EventRow], sets: str,
+                          where: str, params: Sequence[object], progress: bool) -> bool | None:
+        """Backend hook: an append of events (no tokens, no timers) as one statement, in a
+        transaction of its own -- the compare-and-set ``UPDATE executions SET {sets} WHERE
+        {where}`` (``params``) and the inserts of ``rows`` when it matched; ``progress``:
+        nothing but events (no status change, no release). True: done; False: the
+        compare-and-set matched no row (nothing written); None: not done here (the caller
+        opens a transaction)."""
+        return None
+
     def _refuse_append(self, tx: Tx, execution_arn: str, after: int,
                        lease: Lease | None) -> None:
         """Raise why the compare-and-set of an append matched no row."""
@@ -367,16 +403,16 @@ class SqlStore(CatalogSql):
             raise LeaseLost(execution_arn, lease.owner)
         raise EventConflict(execution_arn, after, row[0])
 
-    def _insert_events(self, tx: Tx, execution_arn: str, events: Sequence[EventRecord]) -> None:
-        if not events:
+    def _insert_events(self, tx: Tx, execution_arn: str, rows: Sequence[EventRow],
+                       after: int) -> None:
+        if not rows:
             return
         try:
             tx.many("INSERT INTO events (execution_arn, id, type, ts_us, body) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    [(execution_arn, e.id, e.type, to_us(e.timestamp), e.body) for e in events])
+                    "VALUES (?, ?, ?, ?, ?)", [(execution_arn, *row) for row in rows])
         except Exception as error:  # the primary key is the last line of defence
             if self._is_unique_violation(error):
-                raise EventConflict(execution_arn, events[0].id - 1, -1) from error
+                raise EventConflict(execution_arn, after, -1) from error
             raise
 
     def history(self, execution_arn: str, *, after: int = 0, limit: int | None = None

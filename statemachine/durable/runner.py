@@ -38,6 +38,7 @@ import dataclasses
 import inspect
 import itertools
 import json
+import math
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -52,6 +53,7 @@ from statemachine.clock import (
     current_interrupt,
     format_timestamp,
 )
+from statemachine.durable._sql import SqlStore
 from statemachine.durable.contract import (
     DurableStore,
     EventRecord,
@@ -65,6 +67,7 @@ from statemachine.durable.errors import EventConflict, LeaseLost, StoreError
 from statemachine.errors import StatesError
 from statemachine.history import Event, details_key
 from statemachine.interpreter.execution import Frame, Runtime
+from statemachine.interpreter.task import _blocking, _inline_loop, _thread_name
 from statemachine.values import JSON
 
 __all__ = ["DETAILS_KEY", "PATH_KEY", "TRACE_KEY", "Advance", "DurableClock", "DurableRuntime", "advance", "event_record"]
@@ -114,13 +117,32 @@ def event_record(event: Event) -> EventRecord:
     the details as JSON values under ``DETAILS_KEY`` (payloads not yet turned into JSON
     text: one encoding per event; ``aws_event`` renders AWS's shape when read) and the branch
     path under ``PATH_KEY`` when it has one."""
+    return EventRecord(event.id, event.type, datetime.fromtimestamp(event.timestamp, UTC),
+                       _event_body(event))
+
+
+def _event_body(event: Event) -> str:
+    """The stored body of an event (see ``event_record``): one JSON encoding."""
     body: dict[str, Any] = {"previousEventId": event.previous_id}
     if event.details is not None:
         body[DETAILS_KEY] = event.details
     if event.path:
         body[PATH_KEY] = event.path
-    return EventRecord(event.id, event.type, datetime.fromtimestamp(event.timestamp, UTC),
-                       _DUMPS(body))
+    return _DUMPS(body)
+
+
+def event_row(event: Event) -> tuple[int, str, int, str]:
+    """``event_record`` as the SQL stores insert it, ``(id, type, microseconds, body)``:
+    no EventRecord and no datetime per event (``SqlStore.append_rows``)."""
+    return (event.id, event.type, _micros(event.timestamp), _event_body(event))
+
+
+def _micros(timestamp: float) -> int:
+    """``to_us(datetime.fromtimestamp(timestamp, UTC))`` without the datetime: the same
+    rounding (the fraction's microseconds, half to even), so a stored time reads back as
+    the one a replay or an observer saw in memory, to the microsecond."""
+    fraction, whole = math.modf(timestamp)
+    return int(whole) * 1_000_000 + round(fraction * 1_000_000)
 
 
 def aws_event(record: EventRecord) -> dict[str, Any]:
@@ -193,6 +215,36 @@ def _redriven_away(events: Sequence[_Stored]) -> set[int]:
     return dead
 
 
+class _Changed:
+    """``asyncio.Event``'s ``set``/``clear`` for the runner's ``drive`` loop, which waits
+    on it through one plain future per wake (no Task, no ``asyncio.wait`` per handler call)."""
+
+    __slots__ = ("_flag", "_waiter")
+
+    def __init__(self) -> None:
+        self._flag = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def set(self) -> None:
+        self._flag = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._flag = False
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    def future(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
+        """A future done once ``set`` is called (at once when it was set already)."""
+        waiter = self._waiter = loop.create_future()
+        if self._flag:
+            waiter.set_result(None)
+        return waiter
+
+
 class DurableClock:
     """A clock that replays: ``now()`` is the stored time of the running branch's last
     replayed event (live branches read ``base``); ``sleep`` counts from it. It tracks what
@@ -203,7 +255,7 @@ class DurableClock:
         self.busy_count = 0
         self.ticks = 0  # progress of the execution: events, sleeps, handler calls
         self.sleepers: dict[int, float] = {}
-        self.changed = asyncio.Event()
+        self.changed = _Changed()
         self._seq = itertools.count()
 
     def now(self) -> float:
@@ -310,6 +362,8 @@ class DurableRuntime(Runtime):
                 continue
             self._by_key.setdefault((stored.path, stored.previous, stored.type), []).append(stored)
             self._by_prev.setdefault((stored.path, stored.previous), []).append(stored)
+        #: stored events not matched yet by ``_emit`` (0: the run is past the stored history)
+        self._unmatched = sum(len(found) for found in self._by_key.values())
         self.committed = history[-1].id if history else 0
         self.next_id = self.committed + 1
         self.pending: list[Event] = []
@@ -377,13 +431,21 @@ class DurableRuntime(Runtime):
         prev = frame.last_id if previous is None else previous
         path = frame.path
         _branch.set(path)
-        self._clock_ticks()
-        key = (path, prev, type)
-        count = self._seen.get(key, 0)
-        self._seen[key] = count + 1
-        stored = self._by_key.get(key)
-        if stored is not None and count < len(stored):
-            found = stored[count]
+        clock = self.clock
+        durable_clock = clock if isinstance(clock, DurableClock) else None
+        if durable_clock is not None:
+            durable_clock.ticks += 1
+        replayed = False
+        if self._unmatched:  # stored events remain to be matched (past them: none can match)
+            key = (path, prev, type)
+            count = self._seen.get(key, 0)
+            self._seen[key] = count + 1
+            stored = self._by_key.get(key)
+            if stored is not None and count < len(stored):
+                found = stored[count]
+                self._unmatched -= 1
+                replayed = True
+        if replayed:
             event = Event(found.id, prev, found.timestamp, type, details, path)
             _logical.set(found.timestamp)
         else:
@@ -391,16 +453,15 @@ class DurableRuntime(Runtime):
                 raise asyncio.CancelledError("durable execution suspended")
             if not final and self.next_id > self._room:
                 raise self._history_full()
-            clock = self.clock
             now = timestamp if timestamp is not None else (
-                clock.base.now() if isinstance(clock, DurableClock) else clock.now())
+                durable_clock.base.now() if durable_clock is not None else clock.now())
             event = Event(self.next_id, prev, now, type, details, path)
             self.next_id += 1
             self.pending.append(event)
-            _logical.set(None)
+            if _logical.get() is not None:
+                _logical.set(None)
         self.events.append(event)
         frame.last_id = event.id
-        replayed = stored is not None and count < len(stored)
         if type.endswith("Started") and type[:-7] in _TASK_PREFIXES:
             _started.set((path, event.id, prev, replayed))
         if self.observer is not None:  # observe.py: a replayed event was observed before
@@ -442,20 +503,26 @@ class DurableRuntime(Runtime):
         if not (self.pending or tokens or timers or update or release or cancel_all
                 or self.consumed):
             return
-        records = [event_record(event) for event in self.pending]
         if self.unsaved is not None:  # a new child: create its row with everything so far
             record = dataclasses.replace(self.record, **(update.fields() if update else {}))
-            events = [self.unsaved, *records]
+            events = [self.unsaved, *(event_record(event) for event in self.pending)]
             self.store.create_execution(record, events=events, ready=False)
             self.committed = events[-1].id
             self.unsaved = None
             self.pending.clear()
             return
         cancel: Sequence[str] | str = "all" if cancel_all else tuple(self.consumed)
-        self.committed = self.store.append(
-            self.record.arn, records, after=self.committed, lease=self.lease, update=update,
-            tokens=tokens, timers=timers, cancel_timers=cancel,
-            release=release)
+        store = self.store
+        if isinstance(store, SqlStore):  # rows straight to SQL (not a wrapper's append)
+            self.committed = store.append_rows(
+                self.record.arn, [event_row(event) for event in self.pending],
+                after=self.committed, lease=self.lease, update=update, tokens=tokens,
+                timers=timers, cancel_timers=cancel, release=release)
+        else:
+            self.committed = store.append(
+                self.record.arn, [event_record(event) for event in self.pending],
+                after=self.committed, lease=self.lease, update=update, tokens=tokens,
+                timers=timers, cancel_timers=cancel, release=release)
         self.pending.clear()
         self.consumed = []
 
@@ -503,10 +570,18 @@ class _Dispatch:
     """The handler the interpreter calls: replays a stored outcome, or commits and then
     calls the real handler (sync ones in the execution's threads)."""
 
+    #: a coroutine handler to the interpreter (interpreter/task.py ``_blocking`` reads this
+    #: first, without inspecting the class each call)
+    sync_body = None
+
     def __init__(self, rt: DurableRuntime, handler: Any) -> None:
         self.rt = rt
         self.handler = handler
         self.activity_queue = getattr(handler, "activity_queue", False)  # see interpreter.task
+        #: the blocking callable to run on a worker thread (a Python task function's body,
+        #: without its async wrapper), None for a coroutine handler awaited on the loop
+        self.blocking = _blocking(handler)
+        self.name = _thread_name(handler)
 
     async def __call__(self, request: Any) -> JSON:
         rt = self.rt
@@ -552,11 +627,17 @@ class _Dispatch:
         if redelivered:
             with contextlib.suppress(TypeError):  # a request type without the field
                 request = dataclasses.replace(request, redelivered=True)
-        handler = self.handler
-        if inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
-                type(handler).__call__):
-            return await handler(request)
-        result = await asyncio.get_running_loop().run_in_executor(rt.executor(), handler, request)
+        blocking = self.blocking
+        if blocking is None:
+            return await self.handler(request)
+        # a blocking body: as the interpreter calls one (interpreter/task.py ``_invoke``), on
+        # the execution's worker threads -- and, when the worker's loop is an InlineLoop
+        # (``sm worker``), with the loop lent to that thread: no thread switch per call
+        loop: Any = asyncio.get_running_loop()
+        if type(loop) is _inline_loop():
+            result = await loop.call_inline(rt.threads, blocking, request, self.name)
+        else:
+            result = await rt.threads.call(blocking, request, name=self.name)
         if inspect.isawaitable(result):
             result = await result
         return result
@@ -700,16 +781,22 @@ async def drive(rt: DurableRuntime, main: asyncio.Future[Any], clock: DurableClo
     (``inf`` when none) once the run is idle and should park."""
     next_renew = time.monotonic() + renew_every
     next_look = time.monotonic() + LOOK_EVERY
+    loop = asyncio.get_running_loop()
+    changed = clock.changed
+    main.add_done_callback(lambda _: changed.set())
     while not main.done():
-        waiter = asyncio.ensure_future(clock.changed.wait())
+        waiter = changed.future(loop)
         due = min(clock.sleepers.values(), default=None)
         timeout = renew_every if due is None else max(0.0, min(renew_every, due - clock.base.now()) + 0.001)
         waiting = [each.callbacks for each in (rt, *rt.descendants()) if each.callbacks]
         if waiting:  # callbacks held here: look for answers from other processes
             timeout = min(timeout, max(0.0, next_look - time.monotonic()))
-        await asyncio.wait({main, waiter}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
-        clock.changed.clear()
+        timer = loop.call_later(timeout, changed.set)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+        changed.clear()
         if main.done():
             break
         if waiting and time.monotonic() >= next_look:

@@ -205,3 +205,30 @@ def test_a_row_lock_held_past_the_busy_timeout_is_store_locked(pg_schema: str) -
         other.rollback()
     assert store.append(RUN, [EventRecord(1, "ExecutionStarted", T0)], after=0) == 1
     store.close()
+
+
+def test_progress_only_async_commits_keep_the_append_rules(pg_schema: str) -> None:
+    """``synchronous_commit="progress"``: event-only appends skip the WAL flush, the rest
+    flush; either way an append is one compare-and-set (stale ``after``, lost lease)."""
+    from statemachine.durable import EventConflict, ExecutionUpdate, LeaseLost
+    from statemachine.durable.postgres import PostgresStore
+
+    with pytest.raises(ValueError, match="synchronous_commit"):
+        PostgresStore(postgres_conninfo(), schema=pg_schema, synchronous_commit="off")  # type: ignore[arg-type]  # the error under test
+    store = PostgresStore(postgres_conninfo(), schema=pg_schema, synchronous_commit="progress")
+    store.create_execution(ExecutionRecord(RUN, "run", "arn:m", "v", "{}", T0),
+                           events=[EventRecord(1, "ExecutionStarted", T0)])
+    lease = store.acquire_lease(RUN, "w1", now=T0, lease_seconds=30)
+    events = [EventRecord(i, "PassStateEntered", T0, f'{{"n":{i}}}') for i in (2, 3)]
+    assert store.append(RUN, events, after=1, lease=lease) == 3
+    with pytest.raises(EventConflict):
+        store.append(RUN, [EventRecord(3, "PassStateExited", T0)], after=2, lease=lease)
+    store.acquire_lease(RUN, "w2", now=datetime(2026, 3, 2, tzinfo=UTC), lease_seconds=30)
+    with pytest.raises(LeaseLost):
+        store.append(RUN, [EventRecord(4, "PassStateExited", T0)], after=3, lease=lease)
+    assert [e.body for e in store.history(RUN)][1:] == ['{"n":2}', '{"n":3}']
+    store.append(RUN, [EventRecord(4, "ExecutionSucceeded", T0)], after=3,
+                 update=ExecutionUpdate(status="SUCCEEDED", stop_date=T0))
+    record = store.execution(RUN)
+    assert record is not None and (record.status, record.last_event_id) == ("SUCCEEDED", 4)
+    store.close()
