@@ -183,6 +183,13 @@ class PythonHandler:
         #: for a plain function, what the interpreter runs on a worker thread (``run``);
         #: None for an ``async def`` one (awaited on the loop through ``__call__``)
         self.sync_body: Callable[[TaskRequest], JSON] | None = None if self._is_async else self.run
+        #: a plain function that takes the effective input only: ``run`` without the request
+        #: (the interpreter then builds no TaskRequest, nor the context object when no field
+        #: of the state reads it); None otherwise
+        self.input_body: Callable[[JSON], JSON] | None = (
+            self._run_input if type(self) is PythonHandler and self.sync_body is not None
+            and not self._pass_context and not self._context_by_name else None)
+        self.thread_name = f"task:{self.name}"
 
     def __repr__(self) -> str:
         return f"PythonHandler({self.name})"
@@ -198,6 +205,16 @@ class PythonHandler:
         """Call a plain function in the calling thread; its result as JSON or a StatesError."""
         try:
             result = self._call(request)
+        except StatesError:
+            raise
+        except Exception as exc:
+            raise _as_states_error(exc) from exc
+        return to_json_value(result)
+
+    def _run_input(self, value: JSON) -> JSON:
+        """``run`` of a request whose input is ``value`` (a function that takes no context)."""
+        try:
+            result = self.func(value)
         except StatesError:
             raise
         except Exception as exc:
