@@ -58,17 +58,19 @@ def _request_type() -> Any:
     return _REQUEST
 
 
-_EVENTS: dict[str, tuple[str, dict[str, Any]]] = {}
+_EVENTS: dict[str, tuple[str, dict[str, Any], str, str, str]] = {}
 
 
-def _events(resource: str) -> tuple[str, dict[str, Any]]:
-    """Event-name prefix and the resource fields Task* events carry (cached: never mutate the
-    dict, copy it)."""
+def _events(resource: str) -> tuple[str, dict[str, Any], str, str, str]:
+    """Event-name prefix, the resource fields Task* events carry (cached: never mutate the
+    dict, copy it), and the Scheduled, Started and Succeeded event types."""
     found = _EVENTS.get(resource)
     if found is None:
         if len(_EVENTS) > 4096:
             _EVENTS.clear()
-        found = _EVENTS[resource] = _event_fields(resource)
+        prefix, ident = _event_fields(resource)
+        found = _EVENTS[resource] = (prefix, ident, prefix + "Scheduled", prefix + "Started",
+                                     prefix + "Succeeded")
     return found
 
 
@@ -110,8 +112,9 @@ async def run_task(rt: Runtime, state: TaskState, raw: JSON, frame: Frame, run: 
     ctx = rt.context(run, token, retry=True) if plain is None else None
     variables = frame.variables
     value = dataflow.effective_input(flow, raw, ctx, variables, rt.rng)
-    timeout = _seconds(state.timeout, raw, ctx, variables, rt)
-    heartbeat = _seconds(state.heartbeat, raw, ctx, variables, rt)
+    timeout = None if state.timeout is MISSING else _seconds(state.timeout, raw, ctx, variables, rt)
+    heartbeat = None if state.heartbeat is MISSING else _seconds(state.heartbeat, raw, ctx,
+                                                                  variables, rt)
     credentials = None
     if state.credentials is not MISSING:
         from statemachine.expressions.scope import Scope
@@ -150,9 +153,10 @@ def _input_only(rt: Runtime, resource: str) -> Any:
 async def _attempt(rt: Runtime, state: TaskState, frame: Frame, value: JSON, ctx: JSON,
                    timeout: float | None, heartbeat: float | None, token: str | None,
                    credentials: JSON, plain: Any = None) -> JSON:
-    prefix, ident = _events(state.resource)
+    prefix, ident, scheduled_type, started_type, succeeded_type = _events(state.resource)
+    short = prefix == "LambdaFunction" or prefix == "Activity"  # input, no Started details
     scheduled: dict[str, Any] = dict(ident)
-    if prefix in ("LambdaFunction", "Activity"):
+    if short:
         scheduled["input"] = value
     else:
         scheduled["region"] = "us-east-1"
@@ -161,9 +165,8 @@ async def _attempt(rt: Runtime, state: TaskState, frame: Frame, value: JSON, ctx
         scheduled["timeoutInSeconds"] = int(timeout)
     if heartbeat is not None and prefix in ("Task", "Activity"):
         scheduled["heartbeatInSeconds"] = int(heartbeat)
-    rt.emit(frame, prefix + "Scheduled", scheduled)
-    rt.emit(frame, prefix + "Started", None if prefix in ("LambdaFunction", "Activity")
-            else dict(ident))
+    rt.emit(frame, scheduled_type, scheduled)
+    rt.emit(frame, started_type, None if short else dict(ident))
     beat = _Beat(rt.clock) if heartbeat is not None or token is not None else None
     request = None if plain is not None else _request_type()(
         state.resource, state.integration, value, ctx, state.name, timeout, heartbeat, token,
@@ -189,7 +192,7 @@ async def _attempt(rt: Runtime, state: TaskState, frame: Frame, value: JSON, ctx
         rt.emit(frame, prefix + kind, details)
         raise
     frame.measured = (result, check_size(rt, result, state.name))  # run_state: not measured again
-    rt.emit(frame, prefix + "Succeeded", {**ident, "output": result})
+    rt.emit(frame, succeeded_type, {**ident, "output": result})
     return result
 
 

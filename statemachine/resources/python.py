@@ -104,6 +104,7 @@ class _NotPlain(Exception):
 
 
 _SCALARS = frozenset({str, int, bool, type(None)})
+_STR = frozenset({str})
 #: Past this many values json's C code is faster than a walk in Python.
 _PLAIN_BUDGET = 256
 
@@ -124,14 +125,17 @@ def _plain_copy(value: Any, budget: list[int]) -> JSON:
     if budget[0] < 0:
         raise _NotPlain
     if kind is dict:
+        if _SCALARS.issuperset(map(type, value.values())) and _STR.issuperset(map(type, value)):
+            return value.copy()  # flat (str keys, scalar values): copied in C
         copy: dict[str, JSON] = {}
         for key, item in value.items():
             if type(key) is not str:
                 raise _NotPlain
-            copy[key] = _plain_copy(item, budget)
+            # str, int, bool, None as they are (no call for them)
+            copy[key] = item if type(item) in _SCALARS else _plain_copy(item, budget)
         return copy
     if kind is list:
-        return [_plain_copy(item, budget) for item in value]
+        return [item if type(item) in _SCALARS else _plain_copy(item, budget) for item in value]
     raise _NotPlain
 
 
