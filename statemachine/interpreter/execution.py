@@ -471,7 +471,11 @@ else:  # pragma: no cover - Pythons without json's C accelerator
 async def run_state(rt: Runtime, state: State, raw: JSON, frame: Frame) -> tuple[JSON, str]:
     """Enter ``state``, run its handler under Retry/Catch, exit; returns (output, trigger)."""
     entered = rt.emit(frame, state.type + "StateEntered", {"name": state.name, "input": raw})
-    run = StateRun(state, entered.id, entered.timestamp)
+    run = _new_event(StateRun)  # StateRun(state, entered.id, entered.timestamp), field by field
+    run.state = state
+    run.entered_id = entered.id
+    run.entered_time = entered.timestamp
+    run.retry_count = 0
     handler = rt.handlers[state.__class__]
     counts: list[int] | None = None
     while True:
@@ -513,7 +517,11 @@ async def run_state(rt: Runtime, state: State, raw: JSON, frame: Frame) -> tuple
             raise failure
         output, trigger, assigned = caught
         break
-    _commit(rt, frame, state, output, assigned)
+    details: dict[str, Any] = {"name": state.name, "output": output}  # commit the state
+    if assigned is not None:
+        frame.variables = {**frame.variables, **assigned}
+        details["assignedVariables"] = assigned
+    rt.emit(frame, state.type + "StateExited", details)
     return output, trigger
 
 
@@ -543,14 +551,6 @@ def _aborted(rt: Runtime, frame: Frame, state: State, exc: BaseException) -> Non
     sibling = sibling_failed(exc)
     if sibling is not None:
         rt.emit(frame, state.type + "StateAborted", previous=sibling.source or None)
-
-
-def _commit(rt: Runtime, frame: Frame, state: State, output: JSON, assigned: Any) -> None:
-    details: dict[str, Any] = {"name": state.name, "output": output}
-    if assigned is not None:
-        frame.variables = {**frame.variables, **assigned}
-        details["assignedVariables"] = assigned
-    rt.emit(frame, state.type + "StateExited", details)
 
 
 def as_failure(rt: Runtime, frame: Frame, run: StateRun, exc: Exception) -> StatesError:
