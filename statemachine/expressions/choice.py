@@ -100,7 +100,7 @@ def _string(value: JSON) -> str | None:
 def _number(value: JSON) -> int | float | None:
     kind = type(value)
     if kind is int or kind is float:
-        return value
+        return value  # type: ignore[no-any-return]  # `type(v) is int` does not narrow for mypy
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return value
     return None

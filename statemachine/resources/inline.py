@@ -35,18 +35,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, TypeVar, TypeVarTuple
 
 from statemachine.resources.threads import HandlerThreads, _Job, _settle
 
 __all__ = ["POLL_SECONDS", "InlineLoop", "run_owned"]
 
 T = TypeVar("T")
+_Ts = TypeVarTuple("_Ts")
 
 #: How often the watchdog looks at the loops lent to workers (seconds).
 POLL_SECONDS = 0.005
@@ -102,22 +104,23 @@ class InlineLoop(asyncio.SelectorEventLoop):
         self._calls.append(_Call(pool, func, arg, name, future, started))
         return future
 
-    def call_soon(self, callback: Callable[..., object], *args: Any,
-                  context: Any = None) -> asyncio.Handle:
+    def call_soon(self, callback: Callable[[*_Ts], object], *args: *_Ts,
+                  context: contextvars.Context | None = None) -> asyncio.Handle:
         """``BaseEventLoop.call_soon`` with the Handle built in place (outside debug mode): a
         future's result wakes its Task through this, once per blocking call."""
         if self._debug or context is None:  # type: ignore[attr-defined]  # asyncio internal
             return super().call_soon(callback, *args, context=context)
         if self._closed:  # type: ignore[attr-defined]  # asyncio internal
             raise RuntimeError("Event loop is closed")
-        handle = _new(_Handle)  # Handle.__init__'s fields, as it sets them outside debug mode
-        handle._context = context
-        handle._loop = self
-        handle._callback = callback
-        handle._args = args
-        handle._cancelled = False
-        handle._repr = None
-        handle._source_traceback = None
+        handle: asyncio.Handle = _new(_Handle)
+        fields: Any = handle  # Handle.__init__'s fields, as it sets them outside debug mode
+        fields._context = context
+        fields._loop = self
+        fields._callback = callback
+        fields._args = args
+        fields._cancelled = False
+        fields._repr = None
+        fields._source_traceback = None
         self._ready.append(handle)  # type: ignore[attr-defined]  # asyncio internal
         return handle
 
