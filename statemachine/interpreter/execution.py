@@ -118,7 +118,8 @@ def sibling_failed(exc: BaseException) -> SiblingFailed | None:
 
 
 class StateRun:
-    """One state's visit: entered event id and time, retry count (what ``$$.State`` shows)."""
+    """One state's visit: entered event id and time, retry count (what ``$$.State`` shows).
+    ``run_state`` builds it field by field: keep the two in step."""
 
     __slots__ = ("entered_id", "entered_time", "retry_count", "state")
 
