@@ -50,7 +50,8 @@ def to_json_text(value: JSON) -> str:
 
 class Event:
     """One history event. ``details`` holds Python values (payloads are not serialised yet);
-    ``path`` the branch/iteration it belongs to (see the module docstring)."""
+    ``path`` the branch/iteration it belongs to (see the module docstring). ``Runtime.emit``
+    builds one field by field (object.__new__ + the six slots): keep the two in step."""
 
     __slots__ = ("details", "id", "path", "previous_id", "timestamp", "type")
 

@@ -98,6 +98,9 @@ def _string(value: JSON) -> str | None:
 
 
 def _number(value: JSON) -> int | float | None:
+    kind = type(value)
+    if kind is int or kind is float:
+        return value  # type: ignore[no-any-return]  # `type(v) is int` does not narrow for mypy
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return value
     return None
@@ -284,10 +287,23 @@ class _PathComparison:
     operand: JsonPath
 
     def __call__(self, scope: Scope, rng: Any = None) -> bool:
-        key = self.op.key
-        left = key(_select(self.variable, scope))
-        right = key(_select(self.operand, scope))
-        return left is not None and right is not None and self.op.holds(left, right)
+        try:  # inlined _select and holds, as in _LiteralComparison
+            left = self.variable.evaluate(scope)
+        except PathNotFound:
+            raise _missing(self.variable) from None
+        try:
+            right = self.operand.evaluate(scope)
+        except PathNotFound:
+            raise _missing(self.operand) from None
+        op = self.op
+        key = op.key
+        left = key(left)
+        right = key(right)
+        if left is None or right is None:
+            return False
+        if op.utf16:
+            return op.holds(left, right)
+        return op.compare(left, right)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -118,7 +118,8 @@ def sibling_failed(exc: BaseException) -> SiblingFailed | None:
 
 
 class StateRun:
-    """One state's visit: entered event id and time, retry count (what ``$$.State`` shows)."""
+    """One state's visit: entered event id and time, retry count (what ``$$.State`` shows).
+    ``run_state`` builds it field by field: keep the two in step."""
 
     __slots__ = ("entered_id", "entered_time", "retry_count", "state")
 
@@ -221,10 +222,17 @@ class Runtime:
         count = len(events)
         if count >= self._room:
             raise self._history_full()
-        event = Event(count + self.first_id, frame.last_id if previous is None else previous,
-                      self.clock.now() if timestamp is None else timestamp, type, details, frame.path)
+        # Event(...) field by field: the same object without a Python __init__ call (7 events
+        # per Task state)
+        event = _new_event(Event)
+        event.id = count = count + self.first_id
+        event.previous_id = frame.last_id if previous is None else previous
+        event.timestamp = self.clock.now() if timestamp is None else timestamp
+        event.type = type
+        event.details = details
+        event.path = frame.path
         events.append(event)
-        frame.last_id = event.id
+        frame.last_id = count
         if self.on_event is not None:
             self.on_event(event)
         return event
@@ -340,6 +348,8 @@ class ChildRuns:
         executor; ``result`` is its ``workunit.UnitResult`` (its events from id 2 to its
         ExecutionSucceeded / ExecutionFailed when ``records_children``). In memory: nothing."""
 
+
+_new_event = object.__new__
 
 _HANDLERS: list[Mapping[type, Any]] = []
 
@@ -462,7 +472,11 @@ else:  # pragma: no cover - Pythons without json's C accelerator
 async def run_state(rt: Runtime, state: State, raw: JSON, frame: Frame) -> tuple[JSON, str]:
     """Enter ``state``, run its handler under Retry/Catch, exit; returns (output, trigger)."""
     entered = rt.emit(frame, state.type + "StateEntered", {"name": state.name, "input": raw})
-    run = StateRun(state, entered.id, entered.timestamp)
+    run = _new_event(StateRun)  # StateRun(state, entered.id, entered.timestamp), field by field
+    run.state = state
+    run.entered_id = entered.id
+    run.entered_time = entered.timestamp
+    run.retry_count = 0
     handler = rt.handlers[state.__class__]
     counts: list[int] | None = None
     while True:
@@ -504,7 +518,11 @@ async def run_state(rt: Runtime, state: State, raw: JSON, frame: Frame) -> tuple
             raise failure
         output, trigger, assigned = caught
         break
-    _commit(rt, frame, state, output, assigned)
+    details: dict[str, Any] = {"name": state.name, "output": output}  # commit the state
+    if assigned is not None:
+        frame.variables = {**frame.variables, **assigned}
+        details["assignedVariables"] = assigned
+    rt.emit(frame, state.type + "StateExited", details)
     return output, trigger
 
 
@@ -534,14 +552,6 @@ def _aborted(rt: Runtime, frame: Frame, state: State, exc: BaseException) -> Non
     sibling = sibling_failed(exc)
     if sibling is not None:
         rt.emit(frame, state.type + "StateAborted", previous=sibling.source or None)
-
-
-def _commit(rt: Runtime, frame: Frame, state: State, output: JSON, assigned: Any) -> None:
-    details: dict[str, Any] = {"name": state.name, "output": output}
-    if assigned is not None:
-        frame.variables = {**frame.variables, **assigned}
-        details["assignedVariables"] = assigned
-    rt.emit(frame, state.type + "StateExited", details)
 
 
 def as_failure(rt: Runtime, frame: Frame, run: StateRun, exc: Exception) -> StatesError:

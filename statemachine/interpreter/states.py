@@ -100,7 +100,8 @@ async def run_choice(rt: Runtime, state: ChoiceState, raw: JSON, frame: Frame, r
     flow = state.flow
     ctx = rt.context(run) if flow.needs_context else None
     variables = frame.variables
-    value = dataflow.effective_input(flow, raw, ctx, variables, rt.rng)
+    value = raw if flow.input_path is MISSING and flow.parameters is MISSING \
+        else dataflow.effective_input(flow, raw, ctx, variables, rt.rng)
     scope = Scope(value, ctx, variables)
     for branch in state.choices:
         if branch.condition(scope, rt.rng):
@@ -120,6 +121,8 @@ def _choice_exit(rt: Runtime, state: ChoiceState, raw: JSON, value: JSON, ctx: J
                                         frame.variables, rt.rng)
     if output_expr is not MISSING:
         output = output_expr.evaluate(Scope(raw, ctx, frame.variables), rt.rng)
+    elif flow.output_path is MISSING:
+        output = value
     else:
         output = dataflow.apply_output_path(flow, value, ctx, frame.variables)
     return output, trigger, assigned

@@ -58,17 +58,19 @@ def _request_type() -> Any:
     return _REQUEST
 
 
-_EVENTS: dict[str, tuple[str, dict[str, Any]]] = {}
+_EVENTS: dict[str, tuple[str, dict[str, Any], str, str, str]] = {}
 
 
-def _events(resource: str) -> tuple[str, dict[str, Any]]:
-    """Event-name prefix and the resource fields Task* events carry (cached: never mutate the
-    dict, copy it)."""
+def _events(resource: str) -> tuple[str, dict[str, Any], str, str, str]:
+    """Event-name prefix, the resource fields Task* events carry (cached: never mutate the
+    dict, copy it), and the Scheduled, Started and Succeeded event types."""
     found = _EVENTS.get(resource)
     if found is None:
         if len(_EVENTS) > 4096:
             _EVENTS.clear()
-        found = _EVENTS[resource] = _event_fields(resource)
+        prefix, ident = _event_fields(resource)
+        found = _EVENTS[resource] = (prefix, ident, prefix + "Scheduled", prefix + "Started",
+                                     prefix + "Succeeded")
     return found
 
 
@@ -100,19 +102,26 @@ def _queues(rt: Runtime, resource: str) -> bool:
 async def run_task(rt: Runtime, state: TaskState, raw: JSON, frame: Frame, run: StateRun) -> Any:
     flow = state.flow
     token = None
+    plain = None
     if state.integration == "wait-for-task-token" or _queues(rt, state.resource):
         token = rt.task_token()
-    ctx = rt.context(run, token, retry=True)
+    elif state.timeout is MISSING and state.heartbeat is MISSING and not flow.needs_context:
+        plain = _input_only(rt, state.resource)
+    # the context object: for the state's fields and the handler's request (none for a plain
+    # function that takes the input only: it never sees a request)
+    ctx = rt.context(run, token, retry=True) if plain is None else None
     variables = frame.variables
     value = dataflow.effective_input(flow, raw, ctx, variables, rt.rng)
-    timeout = _seconds(state.timeout, raw, ctx, variables, rt)
-    heartbeat = _seconds(state.heartbeat, raw, ctx, variables, rt)
+    timeout = None if state.timeout is MISSING else _seconds(state.timeout, raw, ctx, variables, rt)
+    heartbeat = None if state.heartbeat is MISSING else _seconds(state.heartbeat, raw, ctx,
+                                                                  variables, rt)
     credentials = None
     if state.credentials is not MISSING:
         from statemachine.expressions.scope import Scope
 
         credentials = state.credentials.evaluate(Scope(raw, ctx, variables), rt.rng)
-    result = await _attempt(rt, state, frame, value, ctx, timeout, heartbeat, token, credentials)
+    result = await _attempt(rt, state, frame, value, ctx, timeout, heartbeat, token, credentials,
+                            plain)
     result = dataflow.select_result(flow, result, ctx, variables, rt.rng)
     assigned = None
     if flow.assign is not MISSING:
@@ -131,12 +140,23 @@ def _seconds(field: Any, raw: JSON, ctx: JSON, variables: Any, rt: Runtime) -> f
     return float(value)
 
 
+def _input_only(rt: Runtime, resource: str) -> Any:
+    """The handler of ``resource`` when it is a plain Python function that takes the effective
+    input only (``PythonHandler.input_body``), else None."""
+    try:
+        handler = rt.resolve(resource)
+    except Exception:  # the full path resolves it again, and fails where it always did
+        return None
+    return handler if getattr(handler, "input_body", None) is not None else None
+
+
 async def _attempt(rt: Runtime, state: TaskState, frame: Frame, value: JSON, ctx: JSON,
                    timeout: float | None, heartbeat: float | None, token: str | None,
-                   credentials: JSON) -> JSON:
-    prefix, ident = _events(state.resource)
+                   credentials: JSON, plain: Any = None) -> JSON:
+    prefix, ident, scheduled_type, started_type, succeeded_type = _events(state.resource)
+    short = prefix == "LambdaFunction" or prefix == "Activity"  # input, no Started details
     scheduled: dict[str, Any] = dict(ident)
-    if prefix in ("LambdaFunction", "Activity"):
+    if short:
         scheduled["input"] = value
     else:
         scheduled["region"] = "us-east-1"
@@ -145,16 +165,18 @@ async def _attempt(rt: Runtime, state: TaskState, frame: Frame, value: JSON, ctx
         scheduled["timeoutInSeconds"] = int(timeout)
     if heartbeat is not None and prefix in ("Task", "Activity"):
         scheduled["heartbeatInSeconds"] = int(heartbeat)
-    rt.emit(frame, prefix + "Scheduled", scheduled)
-    rt.emit(frame, prefix + "Started", None if prefix in ("LambdaFunction", "Activity")
-            else dict(ident))
+    rt.emit(frame, scheduled_type, scheduled)
+    rt.emit(frame, started_type, None if short else dict(ident))
     beat = _Beat(rt.clock) if heartbeat is not None or token is not None else None
-    request = _request_type()(state.resource, state.integration, value, ctx, state.name, timeout,
-                              heartbeat, token, credentials, _no_beat if beat is None else beat.beat,
-                              False, _NO_TRACE if rt.observer is None
-                              else rt.observer.trace_context(frame.path))
+    request = None if plain is not None else _request_type()(
+        state.resource, state.integration, value, ctx, state.name, timeout, heartbeat, token,
+        credentials, _no_beat if beat is None else beat.beat, False,
+        _NO_TRACE if rt.observer is None else rt.observer.trace_context(frame.path))
     try:
-        if beat is None and timeout is None:  # no watchdog, no callback: just the call
+        if plain is not None:  # a function of the input: no request, no watchdog, no callback
+            with rt.clock.busy():
+                result = await _invoke_plain(rt, plain, value)
+        elif beat is None and timeout is None:  # no watchdog, no callback: just the call
             with rt.clock.busy():
                 result = await _invoke(rt, rt.resolve(state.resource), request, None)
         else:
@@ -170,7 +192,7 @@ async def _attempt(rt: Runtime, state: TaskState, frame: Frame, value: JSON, ctx
         rt.emit(frame, prefix + kind, details)
         raise
     frame.measured = (result, check_size(rt, result, state.name))  # run_state: not measured again
-    rt.emit(frame, prefix + "Succeeded", {**ident, "output": result})
+    rt.emit(frame, succeeded_type, {**ident, "output": result})
     return result
 
 
@@ -266,6 +288,22 @@ async def _invoke(rt: Runtime, handler: Any, request: Any, started: asyncio.Even
         if inspect.isawaitable(result):
             result = await result
         return result
+    except StatesError as exc:
+        raise StatesError(exc.name, exc.cause, recorded=True) from None
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        raise StatesError(type(exc).__name__, str(exc), recorded=True) from None
+
+
+async def _invoke_plain(rt: Runtime, handler: Any, value: JSON) -> JSON:
+    """``_invoke`` of a ``PythonHandler.input_body``: the function called with the effective
+    input on a worker thread, no TaskRequest built (same errors)."""
+    try:
+        loop: Any = asyncio.get_running_loop()
+        if type(loop) is _inline_loop():  # run/start: no thread switch per call (inline.py)
+            return await loop.call_inline(rt.threads, handler.input_body, value, handler.thread_name)
+        return await rt.threads.call(handler.input_body, value, name=handler.thread_name)
     except StatesError as exc:
         raise StatesError(exc.name, exc.cause, recorded=True) from None
     except asyncio.CancelledError:

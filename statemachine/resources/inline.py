@@ -35,18 +35,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, TypeVar, TypeVarTuple
 
 from statemachine.resources.threads import HandlerThreads, _Job, _settle
 
 __all__ = ["POLL_SECONDS", "InlineLoop", "run_owned"]
 
 T = TypeVar("T")
+_Ts = TypeVarTuple("_Ts")
 
 #: How often the watchdog looks at the loops lent to workers (seconds).
 POLL_SECONDS = 0.005
@@ -55,6 +57,10 @@ POLL_SECONDS = 0.005
 QUICK_TURNS = 16
 
 _base_run_once = asyncio.BaseEventLoop._run_once  # type: ignore[attr-defined]  # asyncio internal
+_set_running_loop = asyncio.events._set_running_loop
+_Future = asyncio.Future  # the C future: ``loop.create_future()`` without its Python frame
+_Handle = asyncio.Handle
+_new = object.__new__
 
 
 class _Call:
@@ -86,6 +92,7 @@ class InlineLoop(asyncio.SelectorEventLoop):
         self._seen: list[_Call] | None = None  # the slot the watchdog saw at its last look
         self._want_home = False
         self._driver_error: BaseException | None = None
+        self._named = ""  # the driver thread's name as _run_call last set it
 
     def call_inline(self, pool: HandlerThreads, func: Callable[[Any], T], arg: Any,
                     name: str, started: Callable[[], None] | None = None) -> asyncio.Future[T]:
@@ -93,9 +100,29 @@ class InlineLoop(asyncio.SelectorEventLoop):
         await it on this loop (the function's exception is raised there). Same contract as
         ``HandlerThreads.call``: cancelling the future before the call starts skips it; a
         running call finishes unobserved."""
-        future: asyncio.Future[T] = self.create_future()
+        future: asyncio.Future[T] = _Future(loop=self)
         self._calls.append(_Call(pool, func, arg, name, future, started))
         return future
+
+    def call_soon(self, callback: Callable[[*_Ts], object], *args: *_Ts,
+                  context: contextvars.Context | None = None) -> asyncio.Handle:
+        """``BaseEventLoop.call_soon`` with the Handle built in place (outside debug mode): a
+        future's result wakes its Task through this, once per blocking call."""
+        if self._debug or context is None:  # type: ignore[attr-defined]  # asyncio internal
+            return super().call_soon(callback, *args, context=context)
+        if self._closed:  # type: ignore[attr-defined]  # asyncio internal
+            raise RuntimeError("Event loop is closed")
+        handle: asyncio.Handle = _new(_Handle)
+        fields: Any = handle  # Handle.__init__'s fields, as it sets them outside debug mode
+        fields._context = context
+        fields._loop = self
+        fields._callback = callback
+        fields._args = args
+        fields._cancelled = False
+        fields._repr = None
+        fields._source_traceback = None
+        self._ready.append(handle)  # type: ignore[attr-defined]  # asyncio internal
+        return handle
 
     # -- the home thread ----------------------------------------------------------------------
     def _run_once(self) -> None:
@@ -147,7 +174,7 @@ class InlineLoop(asyncio.SelectorEventLoop):
                                finalizer=self._asyncgen_finalizer_hook)  # type: ignore[attr-defined]  # asyncio internal
         events_set_running_loop(self)
         thread = threading.current_thread()
-        name = thread.name
+        name = self._named = thread.name
         held = True
         quick = 0
         try:
@@ -187,21 +214,28 @@ class InlineLoop(asyncio.SelectorEventLoop):
         slot = self._slot = [call]  # emptied by whoever claims it first: us or the watchdog
         if call.started is not None:
             call.started()
-        if thread.name != call.name:
-            thread.name = call.name
-        events_set_running_loop(None)  # a handler sees no running loop, as on any worker
+        if self._named is not call.name:  # (thread.name is a property: not read per call)
+            thread.name = self._named = call.name
+        _set_running_loop(None)  # a handler sees no running loop, as on any worker
         try:
-            outcome: tuple[bool, Any] = (True, call.func(call.arg))
+            value = call.func(call.arg)
+            ok = True
         except BaseException as exc:
-            outcome = (False, exc)
+            value = exc
+            ok = False
         try:
             slot.pop()  # atomic (the GIL): the watchdog can no longer take the loop for it
         except IndexError:  # the watchdog took it: the loop went home while we ran
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-                self.call_soon_threadsafe(_settle, call.future, *outcome)
+                self.call_soon_threadsafe(_settle, call.future, ok, value)
             return False
-        events_set_running_loop(self)
-        _settle(call.future, *outcome)
+        _set_running_loop(self)
+        future = call.future
+        if not future.done():  # _settle, inline
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
         return True
 
     # -- the watchdog --------------------------------------------------------------------------

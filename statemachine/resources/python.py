@@ -104,6 +104,7 @@ class _NotPlain(Exception):
 
 
 _SCALARS = frozenset({str, int, bool, type(None)})
+_STR = frozenset({str})
 #: Past this many values json's C code is faster than a walk in Python.
 _PLAIN_BUDGET = 256
 
@@ -124,14 +125,17 @@ def _plain_copy(value: Any, budget: list[int]) -> JSON:
     if budget[0] < 0:
         raise _NotPlain
     if kind is dict:
+        if _SCALARS.issuperset(map(type, value.values())) and _STR.issuperset(map(type, value)):
+            return value.copy()  # flat (str keys, scalar values): copied in C
         copy: dict[str, JSON] = {}
         for key, item in value.items():
             if type(key) is not str:
                 raise _NotPlain
-            copy[key] = _plain_copy(item, budget)
+            # str, int, bool, None as they are (no call for them)
+            copy[key] = item if type(item) in _SCALARS else _plain_copy(item, budget)
         return copy
     if kind is list:
-        return [_plain_copy(item, budget) for item in value]
+        return [item if type(item) in _SCALARS else _plain_copy(item, budget) for item in value]
     raise _NotPlain
 
 
@@ -183,6 +187,13 @@ class PythonHandler:
         #: for a plain function, what the interpreter runs on a worker thread (``run``);
         #: None for an ``async def`` one (awaited on the loop through ``__call__``)
         self.sync_body: Callable[[TaskRequest], JSON] | None = None if self._is_async else self.run
+        #: a plain function that takes the effective input only: ``run`` without the request
+        #: (the interpreter then builds no TaskRequest, nor the context object when no field
+        #: of the state reads it); None otherwise
+        self.input_body: Callable[[JSON], JSON] | None = (
+            self._run_input if type(self) is PythonHandler and self.sync_body is not None
+            and not self._pass_context and not self._context_by_name else None)
+        self.thread_name = f"task:{self.name}"
 
     def __repr__(self) -> str:
         return f"PythonHandler({self.name})"
@@ -198,6 +209,16 @@ class PythonHandler:
         """Call a plain function in the calling thread; its result as JSON or a StatesError."""
         try:
             result = self._call(request)
+        except StatesError:
+            raise
+        except Exception as exc:
+            raise _as_states_error(exc) from exc
+        return to_json_value(result)
+
+    def _run_input(self, value: JSON) -> JSON:
+        """``run`` of a request whose input is ``value`` (a function that takes no context)."""
+        try:
+            result = self.func(value)
         except StatesError:
             raise
         except Exception as exc:
