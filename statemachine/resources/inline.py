@@ -35,20 +35,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar, TypeVarTuple
+from typing import Any, TypeVar
 
 from statemachine.resources.threads import HandlerThreads, _Job, _settle
 
 __all__ = ["POLL_SECONDS", "InlineLoop", "run_owned"]
 
 T = TypeVar("T")
-_Ts = TypeVarTuple("_Ts")
 
 #: How often the watchdog looks at the loops lent to workers (seconds).
 POLL_SECONDS = 0.005
@@ -59,8 +57,6 @@ QUICK_TURNS = 16
 _base_run_once = asyncio.BaseEventLoop._run_once  # type: ignore[attr-defined]  # asyncio internal
 _set_running_loop = asyncio.events._set_running_loop
 _Future = asyncio.Future  # the C future: ``loop.create_future()`` without its Python frame
-_Handle = asyncio.Handle
-_new = object.__new__
 
 
 class _Call:
@@ -103,26 +99,6 @@ class InlineLoop(asyncio.SelectorEventLoop):
         future: asyncio.Future[T] = _Future(loop=self)
         self._calls.append(_Call(pool, func, arg, name, future, started))
         return future
-
-    def call_soon(self, callback: Callable[[*_Ts], object], *args: *_Ts,
-                  context: contextvars.Context | None = None) -> asyncio.Handle:
-        """``BaseEventLoop.call_soon`` with the Handle built in place (outside debug mode): a
-        future's result wakes its Task through this, once per blocking call."""
-        if self._debug or context is None:  # type: ignore[attr-defined]  # asyncio internal
-            return super().call_soon(callback, *args, context=context)
-        if self._closed:  # type: ignore[attr-defined]  # asyncio internal
-            raise RuntimeError("Event loop is closed")
-        handle: asyncio.Handle = _new(_Handle)
-        fields: Any = handle  # Handle.__init__'s fields, as it sets them outside debug mode
-        fields._context = context
-        fields._loop = self
-        fields._callback = callback
-        fields._args = args
-        fields._cancelled = False
-        fields._repr = None
-        fields._source_traceback = None
-        self._ready.append(handle)  # type: ignore[attr-defined]  # asyncio internal
-        return handle
 
     # -- the home thread ----------------------------------------------------------------------
     def _run_once(self) -> None:
