@@ -22,17 +22,23 @@ abort, Ctrl-C and timeouts take effect within a fraction of a second.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import heapq
 import itertools
 import math
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import asyncio
+
+# asyncio is imported where it is used, not here: the JSONata adapter imports this module, and
+# `sm validate` (which never runs a loop) would otherwise pay for importing asyncio.
 
 __all__ = ["Clock", "Interrupt", "SystemClock", "VirtualClock", "current_clock", "current_interrupt",
            "format_timestamp"]
@@ -99,14 +105,19 @@ class Interrupt:
         """Should the work stop now?"""
         if self.stopped or self.timed_out or (self.deadline is not None and time.monotonic() >= self.deadline):
             return True
+        aio = sys.modules.get("asyncio")
+        if aio is None:  # never imported: no loop is running, so no task can be cancelled
+            return False
         try:
-            task = asyncio.current_task()
+            task = aio.current_task()
         except RuntimeError:  # no running loop (a worker thread)
             return False
         return task is not None and task.cancelling() > 0
 
     def check(self) -> None:
         if self.due():
+            import asyncio  # lazy (see the imports)
+
             raise asyncio.CancelledError("interrupted")
 
 
@@ -121,6 +132,8 @@ class SystemClock:
     now = staticmethod(time.time)
 
     async def sleep(self, seconds: float) -> None:
+        import asyncio
+
         while seconds > 0:  # slices: an hour or a thousand years sleep alike, never overflow
             step = min(seconds, _MAX_SLICE)
             await asyncio.sleep(step)
@@ -157,6 +170,8 @@ class VirtualClock:
         return self._base + self._offset + running
 
     async def sleep(self, seconds: float) -> None:
+        import asyncio
+
         if seconds <= 0:
             await asyncio.sleep(0)
             return
@@ -196,6 +211,8 @@ class VirtualClock:
             self._changed.set()
 
     async def _drive(self) -> None:
+        import asyncio
+
         self._changed = asyncio.Event()
         while self._prune():
             settled = await _settle()
@@ -231,6 +248,8 @@ class VirtualClock:
 async def _settle(rounds: int = 10_000) -> bool:
     """Yield until nothing else on the loop is runnable (CPython: the ready queue is empty);
     False when work was still runnable after ``rounds`` turns (time must not jump then)."""
+    import asyncio
+
     loop = asyncio.get_running_loop()
     for _ in range(rounds):
         await asyncio.sleep(0)

@@ -32,6 +32,7 @@ from statemachine import model as m
 from statemachine.expressions.choice import ChoiceRuleError, compile_choice_rule, compile_condition
 from statemachine.expressions.intrinsics import parse_intrinsic
 from statemachine.expressions.jsonpath import compile_path, compile_reference_path
+from statemachine.expressions.memo import memoized_object
 from statemachine.expressions.payload import compile_payload
 from statemachine.expressions.timestamps import INVALID_TIMESTAMP, parse_timestamp
 from statemachine.loader import SourceDocument, pointer_join
@@ -195,7 +196,8 @@ def _result_path(text: JSON) -> Any:
 def _payload_opt(sd: Mapping[str, JSON], key: str) -> Any:
     if key not in sd:
         return MISSING
-    return compile_payload(sd[key], field=key)
+    value = sd[key]
+    return memoized_object(value, key, lambda: compile_payload(value, field=key))
 
 
 def _jsonata_opt(sd: Mapping[str, JSON], key: str) -> Any:
@@ -319,7 +321,7 @@ def _task(sd: Mapping[str, JSON], language: str, common: dict[str, Any],
 
 
 def _payload_any(value: JSON, field: str) -> Any:
-    return compile_payload(value, field=field)
+    return memoized_object(value, field, lambda: compile_payload(value, field=field))
 
 
 def _choice(sd: Mapping[str, JSON], language: str, common: dict[str, Any],
@@ -344,7 +346,7 @@ def _choice(sd: Mapping[str, JSON], language: str, common: dict[str, Any],
 
 def _jsonpath_condition(rule: Mapping[str, JSON], index: int) -> m.Predicate:
     try:
-        return compile_choice_rule(rule)
+        return memoized_object(rule, "Choice rule", lambda: compile_choice_rule(rule))
     except ChoiceRuleError as exc:
         raise ChoiceRuleError(exc.message, f"/Choices/{index}{exc.pointer}", code=exc.code) from None
 

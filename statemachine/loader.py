@@ -402,31 +402,55 @@ class _LazySourceMap(Mapping[str, _Position]):
             self._open(parent)
         return self._key_at.get(pointer)
 
-    def _open(self, pointer: str) -> None:
-        """Record the key and value offsets of every child of the container at ``pointer``."""
+    def _open(self, pointer: str) -> int | None:
+        """Record the key and value offsets of every child of the container at ``pointer``;
+        the offset just past it (None if it was opened before, is no container or is not
+        the JSON json.loads accepted). The root's container children are opened on the way
+        rather than skipped with the decoder: /States is indexed anyway when a diagnostic
+        lies in a state, and decoding it only to skip it costs a json.loads of it."""
         if pointer in self._opened:
-            return
+            return None
         self._opened.add(pointer)
         text, index = self._text, self._value_at[pointer]
         closing = {"{": "}", "[": "]"}.get(text[index:index + 1])
         if closing is None:
-            return
+            return None
+        # one turn per child (20,000 under /States of a large file): names bound once, and the
+        # C scanner called directly (raw_decode is a Python frame around it)
+        space, scan, key_at_of, value_at_of = _SPACE.match, self._decoder.scan_once, self._key_at, self._value_at  # type: ignore[attr-defined]  # scan_once: not in typeshed
+        is_object, is_root = closing == "}", not pointer
         try:
-            index, count = _skip_space(text, index + 1), 0
+            index, count = space(text, index + 1).end(), 0  # type: ignore[union-attr]  # the pattern matches empty
             while text[index] != closing:
                 key_at = index
-                if closing == "}":
+                if is_object:
                     key, index = _scanstring(text, index + 1)
-                    index = _skip_space(text, _skip_space(text, index) + 1)  # past the colon
+                    index = space(text, space(text, index).end() + 1).end()  # type: ignore[union-attr]  # past the colon
                     child = pointer_join(pointer, key)
                 else:
                     child, count = pointer_join(pointer, count), count + 1
-                self._key_at[child], self._value_at[child] = key_at, index
-                index = _skip_space(text, self._decoder.raw_decode(text, index)[1])
+                key_at_of[child] = key_at
+                value_at_of[child] = index
+                end = None
+                if is_root:
+                    if child in self._opened:  # a repeated key: its last value counts
+                        self._forget(child)
+                    end = self._open(child)
+                if end is None:  # no container (or a malformed one: the scanner raises)
+                    end = scan(text, index)[1]
+                index = space(text, end).end()  # type: ignore[union-attr]  # as above
                 if text[index] == ",":
-                    index = _skip_space(text, index + 1)
-        except (ValueError, IndexError):  # not the JSON json.loads accepted: positions unknown
-            return
+                    index = space(text, index + 1).end()  # type: ignore[union-attr]  # as above
+        except (ValueError, IndexError, StopIteration):  # not the JSON json.loads accepted: positions unknown
+            return None
+        return index + 1
+
+    def _forget(self, pointer: str) -> None:
+        """Drop what opening ``pointer`` recorded below it (a repeated root key)."""
+        inside = pointer + "/"
+        for recorded in [p for p in self._key_at if p.startswith(inside)]:
+            del self._key_at[recorded], self._value_at[recorded]
+        self._opened -= {p for p in self._opened if p == pointer or p.startswith(inside)}
 
     def _line_column(self, offset: int) -> _Position:
         if self._line_starts is None:

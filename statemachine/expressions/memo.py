@@ -14,11 +14,11 @@ import contextvars
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
-__all__ = ["compile_memo", "memoized"]
+__all__ = ["compile_memo", "memoized", "memoized_object"]
 
 T = TypeVar("T")
 
-_MEMO: contextvars.ContextVar[dict[str, object] | None] = contextvars.ContextVar(
+_MEMO: contextvars.ContextVar[dict[object, object] | None] = contextvars.ContextVar(
     "statemachine_compile_memo", default=None)
 
 
@@ -44,3 +44,21 @@ def memoized(text: str, compile: Callable[[str], T]) -> T:
     if found is None:
         found = memo[text] = compile(text)
     return found  # type: ignore[return-value]  # one compile function per memo (JSONata's)
+
+
+def memoized_object(value: object, field: str, compile: Callable[[], T]) -> T:
+    """``compile()`` (a pure function of ``value`` and ``field``: a payload template, a Choice
+    rule), once per (object, field) inside a ``compile_memo()`` block, so the validation rules
+    and the compile pass share it; raises what it raises (failures are not kept). Keyed by
+    identity: the definition's objects live as long as the block, and the entry keeps
+    ``value`` so a reused id never matches another object."""
+    memo = _MEMO.get()
+    if memo is None:
+        return compile()
+    key = (id(value), field)
+    found = memo.get(key)
+    if found is not None and found[0] is value:  # type: ignore[index]  # entries under tuple keys are (value, result)
+        return found[1]  # type: ignore[index,no-any-return]  # as above
+    result = compile()
+    memo[key] = (value, result)
+    return result

@@ -20,6 +20,7 @@ from statemachine.expressions.choice import (
     compile_choice_rule,
     compile_condition,
 )
+from statemachine.expressions.memo import memoized_object
 from statemachine.loader import pointer_join
 from statemachine.validation.walk import JSONATA, Machine, StateRef, finding
 
@@ -44,7 +45,7 @@ def invalid_choice_rule(machine: Machine) -> Iterator[Diagnostic]:
                 yield from _jsonata_rule(state, pointer, rule)
                 continue
             try:
-                compile_choice_rule(rule)
+                memoized_object(rule, "Choice rule", lambda: compile_choice_rule(rule))  # noqa: B023 - called at once
             except ChoiceRuleError as exc:
                 yield finding(exc.code, exc.message, pointer + exc.pointer, state.name)
 

@@ -109,6 +109,7 @@ def _templates(state: StateRef) -> Iterator[tuple[str, str, JSON]]:
 
 
 def invalid_payload(machine: Machine) -> Iterator[Diagnostic]:
+    from statemachine.expressions.memo import memoized_object
     from statemachine.expressions.payload import PayloadSyntaxError, compile_payload
 
     for state in machine.states:
@@ -116,7 +117,7 @@ def invalid_payload(machine: Machine) -> Iterator[Diagnostic]:
             continue
         for pointer, field, template in _templates(state):
             try:
-                compile_payload(template, field=field)
+                memoized_object(template, field, lambda: compile_payload(template, field=field))  # noqa: B023 - called at once
             except PayloadSyntaxError as exc:
                 yield finding("invalid-payload", exc.message, pointer + exc.pointer, state.name)
 
