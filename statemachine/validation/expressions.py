@@ -8,6 +8,7 @@ uses (``statemachine.expressions``); this module only finds the strings.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 from statemachine.errors import Diagnostic
 from statemachine.expressions.memo import memoized
@@ -126,17 +127,31 @@ def _strings(value: JSON, pointer: str) -> list[tuple[str, str]]:
     """(pointer, text) of every string inside ``value``, in document order (keys are not
     strings of their own). One explicit stack: nested generators cost a frame per level for
     every string, and every state of a large definition passes here."""
+    if isinstance(value, str):
+        return [(pointer, value)]
     found: list[tuple[str, str]] = []
-    pending: list[tuple[str, JSON]] = [(pointer, value)]
+    # (parent pointer, key, value): a pointer is joined only for a string or a container, not
+    # for the numbers, booleans and nulls that are most of a template's leaves
+    pending: list[tuple[str, Any, JSON]] = []
+    _push(pending, pointer, value)
     while pending:
-        pointer, value = pending.pop()
+        parent, key, value = pending.pop()
         if isinstance(value, str):
-            found.append((pointer, value))
-        elif isinstance(value, (dict, Mapping)):
-            pending.extend(reversed([(pointer_join(pointer, key), item) for key, item in value.items()]))
-        elif isinstance(value, list):
-            pending.extend(reversed([(pointer_join(pointer, index), item) for index, item in enumerate(value)]))
+            found.append((pointer_join(parent, key), value))
+        elif isinstance(value, (dict, list)) or (not isinstance(value, _SCALARS) and isinstance(value, Mapping)):
+            _push(pending, pointer_join(parent, key), value)
     return found
+
+
+_SCALARS = (int, float, type(None))  # bool is an int
+
+
+def _push(pending: list[tuple[str, Any, JSON]], pointer: str, value: JSON) -> None:
+    """Queue the members of a container so that they pop in document order."""
+    if isinstance(value, list):
+        pending.extend([(pointer, index, item) for index, item in enumerate(value)][::-1])
+    elif isinstance(value, (dict, Mapping)):
+        pending.extend([(pointer, key, item) for key, item in value.items()][::-1])
 
 
 def evaluated_strings(state: StateRef) -> Iterator[tuple[str, str]]:
