@@ -20,8 +20,9 @@ execution asks them for its own Observer, given an ``ExecutionInfo``.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from statemachine.errors import StatesError
@@ -186,12 +187,27 @@ def process_observability() -> list[Observability]:
     """What ``install`` set, plus the logging configuration of the environment
     (``SM_LOG_LEVEL``, ``SM_LOG_INCLUDE_DATA``, ``SM_LOG_FILE``: logs.py) when set."""
     configs = list(_PROCESS.values())
-    from statemachine.logs import LoggingConfiguration
-
-    from_env = LoggingConfiguration.from_environment()
+    from_env = _logging_from_environment()
     if from_env is not None and "logging" not in _PROCESS:
         configs.append(from_env)
     return configs
+
+
+_FROM_ENV: list[Any] = [None, None]  # [(the variables' values), their LoggingConfiguration]
+
+
+def _logging_from_environment() -> Any:
+    """``LoggingConfiguration.from_environment()``, built again only when one of its
+    variables changed (every durable advance asks: this is on its hot path)."""
+    from statemachine.logs import ENV_FILE, ENV_INCLUDE_DATA, ENV_LEVEL, LoggingConfiguration
+
+    env = os.environ
+    key = (env.get(ENV_LEVEL), env.get(ENV_INCLUDE_DATA), env.get(ENV_FILE))
+    cached = _FROM_ENV
+    if cached[0] != key:
+        cached[1] = LoggingConfiguration.from_environment()
+        cached[0] = key
+    return cached[1]
 
 
 def observer_for(configs: Sequence[Observability | None], execution: ExecutionInfo) -> Observer | None:
