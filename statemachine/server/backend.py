@@ -60,6 +60,9 @@ def parse_arn(arn: str, *kinds: str) -> list[str]:
     return rest
 
 
+_RECORDS_KEPT = 1024  # machine records a Backend keeps (all dropped when full)
+
+
 class Backend:
     """The state of one server (see the module docstring)."""
 
@@ -77,6 +80,8 @@ class Backend:
         #: where the API runs its blocking operations (the durable worker's handlers use
         #: other threads: a long task never holds up a request)
         self.threads = ThreadPoolExecutor(API_THREADS, thread_name_prefix="sm-api")
+        #: (machine ARN, version) -> its record, see ``machine_record``
+        self._records: dict[tuple[str, str], MachineRecord] = {}
 
     def executions_started(self) -> None:
         """A start or redrive was stored: let the in-process worker pick it up at once."""
@@ -85,6 +90,21 @@ class Backend:
     def close(self) -> None:
         self.threads.shutdown(wait=True)
         self.service.close()
+
+    def machine_record(self, arn: str, version: str | None) -> MachineRecord | None:
+        """``store.machine(arn, version)``, kept once found: a version is its definition's
+        hash and its record never changes (StartExecution reads it on every call)."""
+        if version is None:
+            return self.store.machine(arn)
+        key = (arn, version)
+        found = self._records.get(key)
+        if found is None:
+            found = self.store.machine(arn, version)
+            if found is not None:
+                if len(self._records) >= _RECORDS_KEPT:
+                    self._records.clear()
+                self._records[key] = found
+        return found
 
     # -- machines under the policy ---------------------------------------------------------
     def registry(self) -> ResourceRegistry:
