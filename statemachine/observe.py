@@ -20,7 +20,6 @@ execution asks them for its own Observer, given an ``ExecutionInfo``.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -185,29 +184,35 @@ def install(key: str, config: Observability | None) -> None:
 
 def process_observability() -> list[Observability]:
     """What ``install`` set, plus the logging configuration of the environment
-    (``SM_LOG_LEVEL``, ``SM_LOG_INCLUDE_DATA``, ``SM_LOG_FILE``: logs.py) when set."""
+    (``SM_LOG_LEVEL``, ``SM_LOG_INCLUDE_DATA``, ``SM_LOG_FILE``: logs.py) when set. The
+    environment is read once, then again at each ``read_environment()`` (a ``Worker``
+    calls it when made: ``sm worker`` / ``sm serve`` start)."""
     configs = list(_PROCESS.values())
-    from_env = _logging_from_environment()
+    if not _FROM_ENV:
+        read_environment()
+    from_env = _FROM_ENV[0] if _FROM_ENV else _logging_from_environment()
     if from_env is not None and "logging" not in _PROCESS:
         configs.append(from_env)
     return configs
 
 
-_FROM_ENV: list[Any] = [None, None]  # [(the variables' values), their LoggingConfiguration]
+_FROM_ENV: list[Any] = []  # [the environment's LoggingConfiguration or None] once read
+
+
+def read_environment() -> None:
+    """Read the ``$SM_LOG_*`` logging configuration that ``process_observability`` adds
+    (every durable advance asks for it: the environment is not read each time). An
+    invalid one is not kept: each advance raises its ValueError, as before."""
+    try:
+        _FROM_ENV[:] = [_logging_from_environment()]
+    except ValueError:
+        _FROM_ENV.clear()
 
 
 def _logging_from_environment() -> Any:
-    """``LoggingConfiguration.from_environment()``, built again only when one of its
-    variables changed (every durable advance asks: this is on its hot path)."""
-    from statemachine.logs import ENV_FILE, ENV_INCLUDE_DATA, ENV_LEVEL, LoggingConfiguration
+    from statemachine.logs import LoggingConfiguration
 
-    env = os.environ
-    key = (env.get(ENV_LEVEL), env.get(ENV_INCLUDE_DATA), env.get(ENV_FILE))
-    cached = _FROM_ENV
-    if cached[0] != key:
-        cached[1] = LoggingConfiguration.from_environment()
-        cached[0] = key
-    return cached[1]
+    return LoggingConfiguration.from_environment()
 
 
 def observer_for(configs: Sequence[Observability | None], execution: ExecutionInfo) -> Observer | None:

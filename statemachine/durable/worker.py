@@ -105,6 +105,10 @@ class Worker:
         #: logging/telemetry configurations (observe.py); None: each machine's own plus
         #: observe.process_observability() (``sm serve``'s /metrics, $SM_LOG_LEVEL)
         self.observability = observability
+        if observability is None:
+            from statemachine.observe import read_environment
+
+            read_environment()  # $SM_LOG_*, read once per worker rather than per advance
         #: where Map iterations and Parallel branches run (statemachine.executors): None =
         #: here; a RemoteExecutor shared by every execution this worker advances
         self.executor = executor
