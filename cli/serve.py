@@ -8,9 +8,10 @@ the command runs (``sm --help`` stays fast).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .common import EXIT_OK, EXIT_USAGE, error
 
@@ -185,10 +186,29 @@ def banner(config: ServerConfig) -> str:
             f"  console: {console}")
 
 
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when it is installed (the server extra, outside Windows: bench/
+    serve.py measures it), else asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def _http_protocol() -> Any:
+    """uvicorn's httptools protocol with each response written at once
+    (statemachine.server.coalesce) when httptools is installed, else uvicorn's choice."""
+    try:
+        from statemachine.server.coalesce import CoalescingHttpToolsProtocol
+    except ImportError:
+        return "auto"
+    return CoalescingHttpToolsProtocol
+
+
 def _run(app: object, config: ServerConfig) -> int:
     """Serve until SIGTERM or Ctrl-C (a second one forces the exit), then stop cleanly:
     the worker parks what runs, the store closes; exit 0."""
-    import asyncio
     import contextlib
     import signal
 
@@ -200,7 +220,7 @@ def _run(app: object, config: ServerConfig) -> int:
             yield  # ours, below: uvicorn's would re-raise the signal after shutting down
 
     server = Server(uvicorn.Config(app, host=config.host, port=config.port,  # type: ignore[arg-type]  # a Starlette app
-                                   log_level="warning", lifespan="on",
+                                   log_level="warning", lifespan="on", http=_http_protocol(),
                                    timeout_graceful_shutdown=5))  # long polls end then
 
     def stop() -> None:
@@ -222,7 +242,8 @@ def _run(app: object, config: ServerConfig) -> int:
     if warning is not None:
         print(warning, file=sys.stderr, flush=True)
     try:
-        asyncio.run(main())
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(main())
     except SystemExit:  # uvicorn exits when it cannot bind or start (it logged why)
         return error(f"could not serve on {config.host}:{config.port} (see above)")
     if not server.started:

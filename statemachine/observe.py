@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from statemachine.errors import StatesError
@@ -184,14 +184,37 @@ def install(key: str, config: Observability | None) -> None:
 
 def process_observability() -> list[Observability]:
     """What ``install`` set, plus the logging configuration of the environment
-    (``SM_LOG_LEVEL``, ``SM_LOG_INCLUDE_DATA``, ``SM_LOG_FILE``: logs.py) when set."""
+    (``SM_LOG_LEVEL``, ``SM_LOG_INCLUDE_DATA``, ``SM_LOG_FILE``: logs.py) when set. The
+    environment is read once, then again at each ``read_environment()`` (a ``Worker``
+    calls it when made: ``sm worker`` / ``sm serve`` start)."""
     configs = list(_PROCESS.values())
-    from statemachine.logs import LoggingConfiguration
-
-    from_env = LoggingConfiguration.from_environment()
+    if not _FROM_ENV:
+        read_environment()
+    from_env = _FROM_ENV[0] if _FROM_ENV else _logging_from_environment()
     if from_env is not None and "logging" not in _PROCESS:
         configs.append(from_env)
     return configs
+
+
+_FROM_ENV: list[Any] = []  # [the environment's LoggingConfiguration or None] once read
+
+
+def read_environment() -> None:
+    """Read the ``$SM_LOG_*`` logging configuration that ``process_observability`` adds
+    (every durable advance asks for it: the environment is not read each time). Raises
+    the ValueError naming the variable for an invalid one, which is not kept (then each
+    ``process_observability`` call raises it too)."""
+    try:
+        _FROM_ENV[:] = [_logging_from_environment()]
+    except ValueError:
+        _FROM_ENV.clear()
+        raise
+
+
+def _logging_from_environment() -> Any:
+    from statemachine.logs import LoggingConfiguration
+
+    return LoggingConfiguration.from_environment()
 
 
 def observer_for(configs: Sequence[Observability | None], execution: ExecutionInfo) -> Observer | None:

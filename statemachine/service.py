@@ -316,17 +316,19 @@ class Service(ScheduleMethods):
 
     def start_stored(self, stored: MachineRecord, input: JSON = None, *,
                      name: str | None = None, seed: int | None = None,
-                     role_arn: str | None = None) -> dict[str, Any]:
+                     role_arn: str | None = None, checked: bool = False) -> dict[str, Any]:
         """StartExecution of a machine version already in the store (``sm serve``): as
         ``start`` without reading a file; ``role_arn`` (the machine's role, for the
-        ExecutionStarted event; default ``statemachine.api.ROLE_ARN``). Raises
-        ExecutionAlreadyExists, InvalidJsonError."""
+        ExecutionStarted event; default ``statemachine.api.ROLE_ARN``); ``checked``: the
+        input came from ``values.parse_json``, so it is JSON already (not walked again).
+        Raises ExecutionAlreadyExists, InvalidJsonError."""
         from statemachine.api import ACCOUNT, REGION, ROLE_ARN
         from statemachine.history import Event
         from statemachine.randomness import new_seed
 
         input = {} if input is None else input
-        check_json(input, "execution input")
+        if not checked:
+            check_json(input, "execution input")
         input_text = json.dumps(input, separators=(",", ":"), ensure_ascii=False)
         if name is not None and not NAME_RULE.match(name):
             raise InvalidName(f"Invalid Name: '{name}'")

@@ -53,7 +53,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 try:
@@ -131,6 +131,18 @@ class _Instruments:
         self.callbacks = meter.create_up_down_counter(
             "statemachine.callbacks.open", unit="{callback}",
             description="Callback tasks (.waitForTaskToken) waiting for their answer")
+        #: the attribute sets of points, made once per distinct set (a state's points repeat
+        #: the same few): (kind, *values) -> attributes; read-only once made
+        self.attributes: dict[tuple[str, ...], dict[str, str]] = {}
+
+    def bound(self, key: tuple[str, ...], make: Callable[[], dict[str, str]]) -> dict[str, str]:
+        """The attributes ``make()`` gives for ``key``, made once (dropped all at 10,000)."""
+        found = self.attributes.get(key)
+        if found is None:
+            if len(self.attributes) >= 10_000:
+                self.attributes.clear()
+            found = self.attributes[key] = make()
+        return found
 
 
 _INSTRUMENTS: dict[int, tuple[Any, _Instruments]] = {}
@@ -261,14 +273,16 @@ class _OtelObserver(BaseObserver):
         name = str(details.get("name", ""))
         kind = event.type[: -len("StateEntered")]
         path = event.path
-        attributes: dict[str, Any] = {"statemachine.state.name": name, "statemachine.state.type": kind}
-        parent = self.root
-        if path:
-            attributes["statemachine.iteration"] = path[-1][1]
-            outer = self.states.get(path[:-1])
-            parent = outer.span if outer is not None else self.root
-        self.states[path] = _OpenState(self._span(name, parent, event.timestamp, attributes),
-                                       name, kind, event.timestamp)
+        span = None
+        if self.tracer is not None:
+            attributes: dict[str, Any] = {"statemachine.state.name": name, "statemachine.state.type": kind}
+            parent = self.root
+            if path:
+                attributes["statemachine.iteration"] = path[-1][1]
+                outer = self.states.get(path[:-1])
+                parent = outer.span if outer is not None else self.root
+            span = self._span(name, parent, event.timestamp, attributes)
+        self.states[path] = _OpenState(span, name, kind, event.timestamp)
 
     def _exit(self, event: Event, aborted: str | None) -> None:
         state = self.states.pop(event.path, None)
@@ -286,9 +300,13 @@ class _OtelObserver(BaseObserver):
             if outcome != "succeeded" and state.error is not None:
                 state.span.set_status(Status(StatusCode.ERROR, state.error))
             state.span.end(end_time=_ns(when))
-        if self.meters is not None:
-            self.meters.state_duration.record(max(0.0, when - state.entered), {
-                **self.base, "state": state.name, "type": state.type, "outcome": outcome})
+        meters = self.meters
+        if meters is not None:
+            machine = self.base["state_machine"]
+            meters.state_duration.record(max(0.0, when - state.entered), meters.bound(
+                ("state", machine, state.name, state.type, outcome),
+                lambda: {"state_machine": machine, "state": state.name, "type": state.type,
+                         "outcome": outcome}))
 
     def _task(self, event: Event) -> None:
         kind = event.type
@@ -348,8 +366,10 @@ class _OtelObserver(BaseObserver):
             task.span.end(end_time=_ns(when))
         meters = self.meters
         if meters is not None:
-            meters.task_duration.record(max(0.0, when - task.started), {
-                **self.base, "resource": task.resource, "outcome": outcome})
+            machine = self.base["state_machine"]
+            meters.task_duration.record(max(0.0, when - task.started), meters.bound(
+                ("task", machine, task.resource, outcome),
+                lambda: {"state_machine": machine, "resource": task.resource, "outcome": outcome}))
             if task.callback:
                 meters.callbacks.add(-1, self.base)
 

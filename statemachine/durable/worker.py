@@ -54,6 +54,9 @@ def worker_id() -> str:
 _MACHINES: dict[tuple[str, str], Any] = {}
 
 
+_MACHINES_KEPT = 1024  # loaded machines a Worker keeps (all dropped when full)
+
+
 def load_machine(record: MachineRecord) -> Any:
     """The ``StateMachine`` of a stored machine version (cached per process). Relative Task
     resources resolve against the folder of the file it was started from."""
@@ -104,13 +107,16 @@ class Worker:
         #: observe.process_observability() (``sm serve``'s /metrics, $SM_LOG_LEVEL)
         self.observability = observability
         if observability is None:  # a bad $SM_LOG_* refuses the worker, not every run forever
-            from statemachine.logs import LoggingConfiguration
+            from statemachine.observe import read_environment
 
-            LoggingConfiguration.from_environment()  # ValueError naming the variable
+            read_environment()  # read once per worker, not per advance; ValueError naming it
         #: where Map iterations and Parallel branches run (statemachine.executors): None =
         #: here; a RemoteExecutor shared by every execution this worker advances
         self.executor = executor
         self.loader = loader or load_machine
+        #: (machine ARN, version) -> the loaded machine: a version is its definition's hash
+        #: and never changes, so an advance skips reading the record (definition included)
+        self._machines: dict[tuple[str, str], Any] = {}
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
         self.poll = poll
@@ -284,16 +290,22 @@ class Worker:
                 store.append(arn, (), after=record.last_event_id, lease=lease,
                              cancel_timers="all", release=True)
                 return
-            machine_record = store.machine(record.machine_arn, record.machine_version)
-            if machine_record is None:
-                self.log(f"worker: {arn}: its state machine version is not stored; skipped")
-                store.release_lease(lease)
-                return
-            try:
-                machine = self.loader(machine_record)
-            except (DefinitionError, ResourceNotFoundError) as error:
-                self._cannot_load(record, lease, error)
-                return
+            key = (record.machine_arn, record.machine_version)
+            machine = self._machines.get(key)
+            if machine is None:
+                machine_record = store.machine(*key)
+                if machine_record is None:
+                    self.log(f"worker: {arn}: its state machine version is not stored; skipped")
+                    store.release_lease(lease)
+                    return
+                try:
+                    machine = self.loader(machine_record)
+                except (DefinitionError, ResourceNotFoundError) as error:
+                    self._cannot_load(record, lease, error)
+                    return
+                if len(self._machines) >= _MACHINES_KEPT:
+                    self._machines.clear()
+                self._machines[key] = machine
             result: Advance = await advance(
                 store, record, machine, lease, due_keys=[t.key for t in claim.due],
                 lease_seconds=self.lease_seconds, park_after=self.park_after,

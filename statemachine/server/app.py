@@ -19,6 +19,7 @@ From a request handler: ``request.app.state.config`` (ServerConfig),
 (the DurableStore), ``request.app.state.worker`` (the in-process Worker, or None).
 Store and Service calls block: call them with ``await run_in_threadpool(...)``
 (starlette.concurrency) from ``async def`` handlers, or write plain ``def`` handlers.
+The AWS API (``POST /``) is answered by ``api.ApiFront`` ahead of the routes.
 """
 
 from __future__ import annotations
@@ -115,7 +116,8 @@ def create_app(config: ServerConfig, *, executor: Any = None) -> Starlette:
                 owned.close()
 
     app = Starlette(routes=routes, lifespan=lifespan,
-                    middleware=[Middleware(TokenGate, config=config)])
+                    middleware=[Middleware(api.ApiFront, backend=backend),
+                                Middleware(TokenGate, config=config)])
     app.state.config = config
     app.state.backend = backend
     app.state.service = backend.service

@@ -4,12 +4,13 @@ store, the server's configuration, and the machines built under the resource pol
 In: a ``ServerConfig``. Out: ``Backend`` (one per app, ``request.app.state.backend``) with
 ARN parsing, the policy registry, definition loading with InvalidDefinition errors, and the
 ``loader`` the in-process worker builds machines with. Store and definition calls block:
-the API calls them on threads (operations run in Starlette's thread pool).
+the API calls most of them on ``Backend.threads`` (see statemachine.server.api).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
@@ -32,6 +33,9 @@ __all__ = ["Backend", "epoch", "parse_arn"]
 MAX_DEFINITION: Final = 1024 * 1024
 #: AWS's largest execution input / task output: 256 KiB of UTF-8.
 MAX_PAYLOAD: Final = 256 * 1024
+#: Threads running the API operations that do not run on the event loop (as Starlette's
+#: thread pool had: anyio's default limit).
+API_THREADS: Final = 40
 
 
 def epoch(moment: datetime | None) -> float | None:
@@ -56,6 +60,9 @@ def parse_arn(arn: str, *kinds: str) -> list[str]:
     return rest
 
 
+_RECORDS_KEPT = 1024  # machine records a Backend keeps (all dropped when full)
+
+
 class Backend:
     """The state of one server (see the module docstring)."""
 
@@ -70,13 +77,34 @@ class Backend:
         self.activities = self.machines.activities
         #: set by the in-process worker hook: look for due work now (any thread)
         self.wake_worker: Callable[[], None] = _nothing
+        #: where the API runs its blocking operations (the durable worker's handlers use
+        #: other threads: a long task never holds up a request)
+        self.threads = ThreadPoolExecutor(API_THREADS, thread_name_prefix="sm-api")
+        #: (machine ARN, version) -> its record, see ``machine_record``
+        self._records: dict[tuple[str, str], MachineRecord] = {}
 
     def executions_started(self) -> None:
         """A start or redrive was stored: let the in-process worker pick it up at once."""
         self.wake_worker()
 
     def close(self) -> None:
+        self.threads.shutdown(wait=True)
         self.service.close()
+
+    def machine_record(self, arn: str, version: str | None) -> MachineRecord | None:
+        """``store.machine(arn, version)``, kept once found: a version is its definition's
+        hash and its record never changes (StartExecution reads it on every call)."""
+        if version is None:
+            return self.store.machine(arn)
+        key = (arn, version)
+        found = self._records.get(key)
+        if found is None:
+            found = self.store.machine(arn, version)
+            if found is not None:
+                if len(self._records) >= _RECORDS_KEPT:
+                    self._records.clear()
+                self._records[key] = found
+        return found
 
     # -- machines under the policy ---------------------------------------------------------
     def registry(self) -> ResourceRegistry:

@@ -89,7 +89,7 @@ def start_execution(backend: Backend, p: Params) -> dict[str, Any]:
     found = resolve_machine(backend, machine)
     try:
         started = service_call(backend.service.start_stored, found.record, value, name=name,
-                               role_arn=found.role_arn)
+                               role_arn=found.role_arn, checked=True)  # by _input's parse_json
     except ValueError as error:  # InvalidJsonError: NaN, nesting too deep...
         raise AwsError("InvalidExecutionInput", f"Invalid Execution Input: {error}") from None
     if found.version is not None:

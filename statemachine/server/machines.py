@@ -83,11 +83,11 @@ def resolve_machine(backend: Backend, arn: str) -> Resolved:
         number = parts[1]
         found = next((v for v in backend.catalog.machine_versions(base)
                       if number.isdigit() and v.number == int(number)), None)
-        record = backend.store.machine(base, found.version) if found is not None else None
+        record = backend.machine_record(base, found.version) if found is not None else None
         if found is None or record is None:
             raise not_found(arn)
         return Resolved(base, record, meta, found)
-    record = backend.store.machine(base, meta.current if meta is not None else None)
+    record = backend.machine_record(base, meta.current if meta is not None else None)
     if record is None:
         raise not_found(arn)
     return Resolved(base, record, meta)
