@@ -11,7 +11,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from .common import EXIT_OK, EXIT_USAGE, error
 
@@ -196,16 +196,6 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
-def _http_protocol() -> Any:
-    """uvicorn's httptools protocol with each response written at once
-    (statemachine.server.coalesce) when httptools is installed, else uvicorn's choice."""
-    try:
-        from statemachine.server.coalesce import CoalescingHttpToolsProtocol
-    except ImportError:
-        return "auto"
-    return CoalescingHttpToolsProtocol
-
-
 def _run(app: object, config: ServerConfig) -> int:
     """Serve until SIGTERM or Ctrl-C (a second one forces the exit), then stop cleanly:
     the worker parks what runs, the store closes; exit 0."""
@@ -220,7 +210,7 @@ def _run(app: object, config: ServerConfig) -> int:
             yield  # ours, below: uvicorn's would re-raise the signal after shutting down
 
     server = Server(uvicorn.Config(app, host=config.host, port=config.port,  # type: ignore[arg-type]  # a Starlette app
-                                   log_level="warning", lifespan="on", http=_http_protocol(),
+                                   log_level="warning", lifespan="on", http="auto",
                                    timeout_graceful_shutdown=5))  # long polls end then
 
     def stop() -> None:

@@ -7,8 +7,7 @@ pagination with AWS's errors), ``api`` (the one route and the operations table),
 operations by area (``machines``, ``executions``, ``tasks``: callbacks and activities,
 ``tags``), ``backend`` (what operations work on), ``builder`` and ``policy`` (which Task
 resources API-created machines may run), ``activities`` (the activity Task handler and its
-long-poll notices), ``auth`` (the access token), ``coalesce`` (uvicorn's HTTP protocol writing each
-response at once). Starlette and uvicorn are the optional
+long-poll notices), ``auth`` (the access token). Starlette and uvicorn are the optional
 ``server`` extra, imported only where a request is served: ``sm worker`` may use the policy
 and builder modules without them.
 """
