@@ -50,7 +50,7 @@ from typing import Any, Protocol
 import yaml
 
 from statemachine.errors import ResourceNotFoundError
-from statemachine.resources import python, s3_local, smtp
+from statemachine.resources import python, s3_local
 from statemachine.resources.aws_lambda import (
     BareLambdaHandler,
     Boto3Invoker,
@@ -367,6 +367,8 @@ def apply(registry: Registrar, mapping_or_path: str | os.PathLike[str] | Mapping
         for resource, handler in s3_local.LocalS3(root).handlers().items():
             registry.register(resource, handler)
     if data.get("smtp") is not None:
+        from statemachine.resources import smtp  # smtplib and email: only for maps that send
+
         try:
             handler = smtp.handler_from_config(data["smtp"], data.get("callbacks"), base)
         except ValueError as exc:  # SmtpConfigError, CallbackConfigError
