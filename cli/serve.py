@@ -8,7 +8,6 @@ the command runs (``sm --help`` stays fast).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Final
@@ -54,6 +53,8 @@ exit codes:
 """
 
 if TYPE_CHECKING:
+    import asyncio
+
     from statemachine.server.config import ServerConfig
     from statemachine.server.policy import ResourcePolicy
 
@@ -199,6 +200,7 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 def _run(app: object, config: ServerConfig) -> int:
     """Serve until SIGTERM or Ctrl-C (a second one forces the exit), then stop cleanly:
     the worker parks what runs, the store closes; exit 0."""
+    import asyncio
     import contextlib
     import signal
 
