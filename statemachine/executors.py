@@ -98,8 +98,9 @@ class DaskExecutor:
         try:
             client.wait_for_workers(1, timeout=connect_timeout)
         except (OSError, TimeoutError) as exc:
+            where = client.scheduler.address if client.scheduler else "?"  # None once closed
             self.close()
-            raise ExecutorError(f"the Dask scheduler at {client.scheduler.address} has no "
+            raise ExecutorError(f"the Dask scheduler at {where} has no "
                                 f"worker (none joined within {connect_timeout:g} s): {exc}") from None
         self.slots = max(1, sum(client.nthreads().values()))
 
