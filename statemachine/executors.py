@@ -43,6 +43,10 @@ class ExecutorError(StateMachineError):
     reached or has no workers (raised before the execution starts)."""
 
 
+_UNGUARDED = ('a script that starts a local Dask cluster (executor="dask", DaskExecutor()) must '
+              'do so under if __name__ == "__main__": (each worker process imports the script)')
+
+
 class DaskExecutor:
     """Runs chunks of Map iterations / Parallel branches on a Dask cluster.
 
@@ -74,18 +78,28 @@ class DaskExecutor:
         self._own_client = client is None
         self.address = address
         if client is None and address is None:
+            import multiprocessing.process
+
             import dask
 
+            # spawn-started worker processes import the __main__ script first: one without
+            # ``if __name__ == "__main__":`` would start a cluster in each worker in turn
+            if getattr(multiprocessing.process.current_process(), "_inheriting", False):
+                raise ExecutorError(_UNGUARDED)
             # Dask's statistical profiler samples each worker's task thread every 10 ms, for
             # a dashboard these workers do not serve: ~20 ms of CPU a second per worker, idle
             # or not (bench/README.md). Off in the workers of the cluster started here.
-            with dask.config.set({"distributed.worker.profile.enabled": False}):
-                self._cluster = make_cluster(n_workers=workers or os.cpu_count() or 1,
-                                             threads_per_worker=1, processes=True,
-                                             dashboard_address=None, silence_logs=logging.ERROR,
-                                             # the scheduler's HTTP routes (health, metrics)
-                                             # on a free port: 8787 may be another cluster's
-                                             scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
+            try:
+                with dask.config.set({"distributed.worker.profile.enabled": False}):
+                    self._cluster = make_cluster(
+                        n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
+                        processes=True, dashboard_address=None, silence_logs=logging.ERROR,
+                        # the scheduler's HTTP routes (health, metrics) on a free port: 8787
+                        # may be another cluster's
+                        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
+            except RuntimeError as exc:  # "Nanny failed to start": a worker could not start
+                raise ExecutorError(f"the local Dask cluster did not start ({exc}); "
+                                    f"{_UNGUARDED}") from None
             client = make_client(self._cluster, timeout=connect_timeout)
         elif client is None:
             target = scheduler_address(address or "")
