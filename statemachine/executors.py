@@ -33,7 +33,8 @@ from statemachine.interpreter.remote import RemoteExecutor, RemoteHandlerError
 if TYPE_CHECKING:
     from statemachine.interpreter.workunit import Unit, UnitResult
 
-__all__ = ["DaskExecutor", "ExecutorError", "RemoteExecutor", "RemoteHandlerError", "executor_from"]
+__all__ = ["DaskExecutor", "ExecutorError", "RemoteExecutor", "RemoteHandlerError", "executor_from",
+           "is_scheduler_address"]
 
 DASK_SCHEME = "dask://"
 
@@ -181,7 +182,7 @@ def scheduler_address(spec: str) -> str:
 def executor_from(spec: str | RemoteExecutor | None, *,
                   connect_timeout: float | None = None) -> RemoteExecutor | None:
     """An executor from its name: None or ``"local"`` -> None (in process); ``"dask"`` -> a
-    DaskExecutor on a new LocalCluster; ``"dask://HOST:PORT"`` -> one on that scheduler; an
+    DaskExecutor on a new LocalCluster; ``"dask://HOST:PORT"`` (or ``tcp://``) -> one on that scheduler; an
     executor object as it is. ``connect_timeout`` defaults to ``$SM_EXECUTOR_TIMEOUT``, else
     10 seconds. Raises ValueError for an unknown name, ExecutorError (above)."""
     if connect_timeout is None:
@@ -195,7 +196,12 @@ def executor_from(spec: str | RemoteExecutor | None, *,
         return spec
     if spec == "dask":
         return DaskExecutor(connect_timeout=connect_timeout)
-    if spec.startswith(DASK_SCHEME) and len(spec) > len(DASK_SCHEME):
+    if is_scheduler_address(spec):
         return DaskExecutor(spec, connect_timeout=connect_timeout)
     raise ValueError(f"unknown executor {spec!r}: use local, dask or dask://HOST:PORT")
+
+
+def is_scheduler_address(spec: str) -> bool:
+    """``dask://HOST:PORT`` or the ``tcp://HOST:PORT`` a ``dask scheduler`` prints."""
+    return any(spec.startswith(scheme) and len(spec) > len(scheme) for scheme in (DASK_SCHEME, "tcp://"))
 

@@ -199,3 +199,16 @@ def test_scheduler_without_workers_is_a_named_error(tmp_path: Path) -> None:
         finally:
             scheduler.terminate()
             scheduler.wait(timeout=20)
+
+
+def test_cli_takes_the_tcp_address_the_scheduler_prints(tmp_path: Path) -> None:
+    dask_or_skip()
+    (tmp_path / "flow.json").write_text(json.dumps({"StartAt": "P", "States": {"P": {
+        "Type": "Pass", "End": True}}}))
+    port = _free_port()  # nothing listens there: the address is taken, then not reached
+    proc = subprocess.run([sys.executable, "-m", "statemachine.cli", "run", str(tmp_path / "flow.json"),
+                           "--executor", f"tcp://127.0.0.1:{port}"],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "SM_EXECUTOR_TIMEOUT": "1"})
+    assert proc.returncode == 2
+    assert f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}" in proc.stderr
