@@ -48,6 +48,19 @@ _UNGUARDED = ('a script that starts a local Dask cluster (executor="dask", DaskE
               'do so under if __name__ == "__main__": (each worker process imports the script)')
 
 
+def _drop_half_started(before: set[Any]) -> None:
+    """Close the LocalCluster a Ctrl-C interrupted while it started (its processes stop), so
+    Dask's exit hook does not try again and print a traceback about its half-made workers."""
+    import contextlib
+
+    from distributed.deploy.spec import SpecCluster
+
+    for cluster in set(SpecCluster._instances) - before:
+        with contextlib.suppress(Exception):
+            cluster.close(timeout=5)
+        cluster.shutdown_on_close = False
+
+
 class DaskExecutor:
     """Runs chunks of Map iterations / Parallel branches on a Dask cluster.
 
@@ -90,6 +103,9 @@ class DaskExecutor:
             # Dask's statistical profiler samples each worker's task thread every 10 ms, for
             # a dashboard these workers do not serve: ~20 ms of CPU a second per worker, idle
             # or not (bench/README.md). Off in the workers of the cluster started here.
+            from distributed.deploy.spec import SpecCluster
+
+            before = set(SpecCluster._instances)
             try:
                 with dask.config.set({"distributed.worker.profile.enabled": False}):
                     self._cluster = make_cluster(
@@ -101,6 +117,9 @@ class DaskExecutor:
             except RuntimeError as exc:  # "Nanny failed to start": a worker could not start
                 raise ExecutorError(f"the local Dask cluster did not start ({exc}); "
                                     f"{_UNGUARDED}") from None
+            except KeyboardInterrupt:
+                _drop_half_started(before)
+                raise
             client = make_client(self._cluster, timeout=connect_timeout)
         elif client is None:
             target = scheduler_address(address or "")
