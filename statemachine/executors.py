@@ -33,7 +33,8 @@ from statemachine.interpreter.remote import RemoteExecutor, RemoteHandlerError
 if TYPE_CHECKING:
     from statemachine.interpreter.workunit import Unit, UnitResult
 
-__all__ = ["DaskExecutor", "ExecutorError", "RemoteExecutor", "RemoteHandlerError", "executor_from"]
+__all__ = ["DaskExecutor", "ExecutorError", "RemoteExecutor", "RemoteHandlerError", "executor_from",
+           "is_scheduler_address"]
 
 DASK_SCHEME = "dask://"
 
@@ -41,6 +42,23 @@ DASK_SCHEME = "dask://"
 class ExecutorError(StateMachineError):
     """An executor that cannot run work: its engine is not installed, or its cluster cannot be
     reached or has no workers (raised before the execution starts)."""
+
+
+_UNGUARDED = ('a script that starts a local Dask cluster (executor="dask", DaskExecutor()) must '
+              'do so under if __name__ == "__main__": (each worker process imports the script)')
+
+
+def _drop_half_started(before: set[Any]) -> None:
+    """Close the LocalCluster a Ctrl-C interrupted while it started (its processes stop), so
+    Dask's exit hook does not try again and print a traceback about its half-made workers."""
+    import contextlib
+
+    from distributed.deploy.spec import SpecCluster
+
+    for cluster in set(SpecCluster._instances) - before:
+        with contextlib.suppress(Exception):
+            cluster.close(timeout=5)
+        cluster.shutdown_on_close = False
 
 
 class DaskExecutor:
@@ -74,18 +92,34 @@ class DaskExecutor:
         self._own_client = client is None
         self.address = address
         if client is None and address is None:
+            import multiprocessing.process
+
             import dask
 
+            # spawn-started worker processes import the __main__ script first: one without
+            # ``if __name__ == "__main__":`` would start a cluster in each worker in turn
+            if getattr(multiprocessing.process.current_process(), "_inheriting", False):
+                raise ExecutorError(_UNGUARDED)
             # Dask's statistical profiler samples each worker's task thread every 10 ms, for
             # a dashboard these workers do not serve: ~20 ms of CPU a second per worker, idle
             # or not (bench/README.md). Off in the workers of the cluster started here.
-            with dask.config.set({"distributed.worker.profile.enabled": False}):
-                self._cluster = make_cluster(n_workers=workers or os.cpu_count() or 1,
-                                             threads_per_worker=1, processes=True,
-                                             dashboard_address=None, silence_logs=logging.ERROR,
-                                             # the scheduler's HTTP routes (health, metrics)
-                                             # on a free port: 8787 may be another cluster's
-                                             scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
+            from distributed.deploy.spec import SpecCluster
+
+            before = set(SpecCluster._instances)
+            try:
+                with dask.config.set({"distributed.worker.profile.enabled": False}):
+                    self._cluster = make_cluster(
+                        n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
+                        processes=True, dashboard_address=None, silence_logs=logging.ERROR,
+                        # the scheduler's HTTP routes (health, metrics) on a free port: 8787
+                        # may be another cluster's
+                        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
+            except RuntimeError as exc:  # "Nanny failed to start": a worker could not start
+                raise ExecutorError(f"the local Dask cluster did not start ({exc}); "
+                                    f"{_UNGUARDED}") from None
+            except KeyboardInterrupt:
+                _drop_half_started(before)
+                raise
             client = make_client(self._cluster, timeout=connect_timeout)
         elif client is None:
             target = scheduler_address(address or "")
@@ -98,8 +132,9 @@ class DaskExecutor:
         try:
             client.wait_for_workers(1, timeout=connect_timeout)
         except (OSError, TimeoutError) as exc:
+            where = client.scheduler.address if client.scheduler else "?"  # None once closed
             self.close()
-            raise ExecutorError(f"the Dask scheduler at {client.scheduler.address} has no "
+            raise ExecutorError(f"the Dask scheduler at {where} has no "
                                 f"worker (none joined within {connect_timeout:g} s): {exc}") from None
         self.slots = max(1, sum(client.nthreads().values()))
 
@@ -166,7 +201,7 @@ def scheduler_address(spec: str) -> str:
 def executor_from(spec: str | RemoteExecutor | None, *,
                   connect_timeout: float | None = None) -> RemoteExecutor | None:
     """An executor from its name: None or ``"local"`` -> None (in process); ``"dask"`` -> a
-    DaskExecutor on a new LocalCluster; ``"dask://HOST:PORT"`` -> one on that scheduler; an
+    DaskExecutor on a new LocalCluster; ``"dask://HOST:PORT"`` (or ``tcp://``) -> one on that scheduler; an
     executor object as it is. ``connect_timeout`` defaults to ``$SM_EXECUTOR_TIMEOUT``, else
     10 seconds. Raises ValueError for an unknown name, ExecutorError (above)."""
     if connect_timeout is None:
@@ -180,7 +215,12 @@ def executor_from(spec: str | RemoteExecutor | None, *,
         return spec
     if spec == "dask":
         return DaskExecutor(connect_timeout=connect_timeout)
-    if spec.startswith(DASK_SCHEME) and len(spec) > len(DASK_SCHEME):
+    if is_scheduler_address(spec):
         return DaskExecutor(spec, connect_timeout=connect_timeout)
     raise ValueError(f"unknown executor {spec!r}: use local, dask or dask://HOST:PORT")
+
+
+def is_scheduler_address(spec: str) -> bool:
+    """``dask://HOST:PORT`` or the ``tcp://HOST:PORT`` a ``dask scheduler`` prints."""
+    return any(spec.startswith(scheme) and len(spec) > len(scheme) for scheme in (DASK_SCHEME, "tcp://"))
 

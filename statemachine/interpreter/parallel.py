@@ -268,12 +268,19 @@ async def _remote_inline(rt: Runtime, state: MapState, frame: Frame, value: JSON
         results = await remote.run_units(rt, key, blob, units, len(items),
                                          concurrency=min(concurrency or INLINE_CONCURRENCY_CAP,
                                                          INLINE_CONCURRENCY_CAP),
-                                         tolerated=tolerated)
-    except StatesError as error:  # an ItemSelector's error, the tolerance exceeded
+                                         tolerated=tolerated, keep_exceeded=True)
+    except StatesError as error:  # an ItemSelector's error
         raise error.replace(final_event="MapStateFailed") from None
     workers = min(len(items), concurrency or INLINE_CONCURRENCY_CAP) or 1
+    # the tolerance exceeded: what ran up to that failure is recorded, as in process
+    exceeded = tolerated is not None and sum(r.error is not None for r in results) > tolerated
     failure, numbers = await remote.splice(rt, job, results, stop_at_failure=tolerated is None,
-                                           workers=workers)
+                                           workers=workers,
+                                           cut_at=tolerated + 1 if exceeded and tolerated is not None else 0)
+    if exceeded:
+        raise StatesError(errors.EXCEED_TOLERATED_FAILURE_THRESHOLD,
+                          "The specified tolerated failure threshold was exceeded",
+                          recorded=True, final_event="MapStateFailed")
     if failure is not None:
         raise failure.replace(final_event="MapStateFailed") from None
     outputs = remote.outputs(results, numbers)

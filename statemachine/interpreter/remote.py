@@ -186,25 +186,27 @@ def in_flight(slots: int, concurrency: int = 0) -> int:
 async def run_units(rt: Runtime, key: str, blob: bytes, units: Iterator[Unit], total: int, *,
                     concurrency: int, tolerated: int | None,
                     on_result: Callable[[UnitResult], None] | None = None,
-                    weight: int = 1) -> list[UnitResult]:
+                    weight: int = 1, keep_exceeded: bool = False) -> list[UnitResult]:
     """``_run_units`` with the parent's clock held: virtual time must not jump (to a timeout)
     while the workers work. ``weight``: items per unit (a batch), for the chunk size."""
     with rt.clock.busy():
         return await _run_units(rt, key, blob, units, total, concurrency=concurrency,
-                                tolerated=tolerated, on_result=on_result, weight=weight)
+                                tolerated=tolerated, on_result=on_result, weight=weight,
+                                keep_exceeded=keep_exceeded)
 
 
 async def _run_units(rt: Runtime, key: str, blob: bytes, units: Iterator[Unit], total: int, *,
                      concurrency: int, tolerated: int | None,
                      on_result: Callable[[UnitResult], None] | None,
-                     weight: int) -> list[UnitResult]:
+                     weight: int, keep_exceeded: bool = False) -> list[UnitResult]:
     """Run ``total`` units on ``rt.remote``, at most MaxConcurrency (``concurrency``, 0 = no
     limit) at a time; returns the finished ones (all of them unless one failed).
 
     A unit's failure stops dispatching and cancels what is in flight (under a virtual clock the
     units already in flight finish first, so the splice sees what the in-process pool would
     have run), unless ``tolerated`` is set: then failures are counted and exceeding the count
-    raises States.ExceedToleratedFailureThreshold. ``on_result`` sees each result as it
+    raises States.ExceedToleratedFailureThreshold (``keep_exceeded``: stops as a failure does
+    and returns what finished, for the caller to splice and raise). ``on_result`` sees each result as it
     arrives (Distributed Map children: nothing is kept then)."""
     remote = rt.remote
     assert remote is not None
@@ -268,7 +270,9 @@ async def _run_units(rt: Runtime, key: str, blob: bytes, units: Iterator[Unit], 
                         on_result(result)
                     else:
                         finished.append(result)
-            if tolerated is not None and failures > tolerated:
+            if tolerated is not None and failures > tolerated and keep_exceeded:
+                stop = True  # the caller splices what ran up to the exceeding failure
+            elif tolerated is not None and failures > tolerated:
                 raise StatesError(errors.EXCEED_TOLERATED_FAILURE_THRESHOLD,
                                   "The specified tolerated failure threshold was exceeded",
                                   recorded=True)
@@ -301,7 +305,7 @@ def _virtual(clock: Any) -> bool:
 # --- splicing the units' events into the parent's history ---------------------------------------
 
 async def splice(rt: Runtime, job: Job, results: list[UnitResult], stop_at_failure: bool = True,
-                 workers: int = 0) -> tuple[StatesError | None, dict[int, dict[int, int]]]:
+                 workers: int = 0, cut_at: int = 0) -> tuple[StatesError | None, dict[int, dict[int, int]]]:
     """Append the units' events to ``rt``'s history in the in-process order; returns the
     failure that stops the state (renumbered), if a unit failed and ``stop_at_failure``, and
     each unit's renumbering (local id -> id in ``rt``'s history).
@@ -310,14 +314,19 @@ async def splice(rt: Runtime, job: Job, results: list[UnitResult], stop_at_failu
     that instant (what runs in the same turn of the loop is recorded), and each of the
     ``workers`` tasks of the pool (Parallel: one per branch; Map: MaxConcurrency, 40 at most)
     stops at its first failure, so the ``workers``-th failure cuts at once. The error raised
-    is the first failed branch / iteration (by index) of that instant."""
+    is the first failed branch / iteration (by index) of that instant. ``cut_at``: a Map whose
+    tolerance that many failures exceeded cuts at the end of that failure's instant instead
+    (no failure returned: the caller raises States.ExceedToleratedFailureThreshold)."""
     order = sorted(results, key=lambda r: r.index)
     merged = list(heapq.merge(*([(e[6], r.index, n, r.index, e) for n, e in enumerate(r.events)]
                                 for r in order)))
-    failed = [r for r in order if r.error is not None] if stop_at_failure else []
+    failed = [r for r in order if r.error is not None] if stop_at_failure or cut_at else []
     cutoff: tuple[float, float, float] | None = None
     ends = sorted((r.events[-1][6], r.index, len(r.events) - 1) for r in failed if r.events)
-    if ends:
+    if cut_at and len(ends) >= cut_at:  # the failure that exceeded the tolerance: its instant
+        cutoff = (ends[cut_at - 1][0], float("inf"), float("inf"))
+        failed = []
+    elif ends and not cut_at:
         inf = float("inf")
         cutoff = (ends[0][0], inf, inf)
         if workers and len(ends) >= workers:
@@ -334,7 +343,11 @@ async def splice(rt: Runtime, job: Job, results: list[UnitResult], stop_at_failu
         _append(rt, job, record, renumber[index], depth, quoting[index])
         kept.setdefault(index, []).append(record)
     failure = None
-    if cutoff is not None:
+    if cutoff is not None and not failed:  # cut by the tolerance: no unit's error is raised
+        for r in order:
+            if r.index in kept and len(kept[r.index]) < len(r.events):
+                _abort_open(rt, kept[r.index], renumber[r.index], depth, None)
+    elif cutoff is not None:
         first = next(r for r in failed if r.index == chosen)
         failure = first.failure()
         source = _local(failure.source_event, renumber[first.index], job.start_id)
@@ -395,10 +408,12 @@ def _append(rt: Runtime, job: Job, record: EventRecord, numbers: dict[int, int],
 
 
 def _abort_open(rt: Runtime, kept: list[EventRecord], numbers: dict[int, int], depth: int,
-                source: int) -> None:
+                source: int | None) -> None:
     """Record what the in-process pool records for a sibling cancelled by a failure: each
     state still open ``<Type>StateAborted`` (innermost first), each iteration still open
-    ``MapIterationAborted``, all linked to the failure's event ``source``."""
+    ``MapIterationAborted``, all linked to the failure's event ``source`` (None: the tolerance
+    exceeded, each linked to the event before it, as in process)."""
+    chain = numbers.get(kept[-1][0], kept[-1][0]) if kept else 0
     open_states: dict[tuple[tuple[int, int], ...], list[str]] = {}
     open_iterations: dict[tuple[tuple[int, int], ...], Any] = {}
     for _, _, _, type_, details, path, _ in kept:
@@ -416,11 +431,12 @@ def _abort_open(rt: Runtime, kept: list[EventRecord], numbers: dict[int, int], d
     paths = sorted(set(open_states) | set(open_iterations), key=lambda p: (*p, last))
     for path in paths:
         renumbered = path[:depth] + tuple((numbers.get(s, s), i) for s, i in path[depth:])
-        frame = Frame({}, source, False, renumbered)
+        frame = Frame({}, chain if source is None else source, False, renumbered)
         for state_type in reversed(open_states.get(path, [])):
             rt.emit(frame, state_type + "StateAborted", previous=source)
         if path in open_iterations:
             rt.emit(frame, "MapIterationAborted", open_iterations[path], previous=source)
+        chain = frame.last_id
 
 
 async def _advance(rt: Runtime, results: list[UnitResult]) -> None:

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import importlib
+import os
 import pickle
 import random
 import sys
@@ -135,9 +137,13 @@ def handler_pool(job: Job) -> HandlerThreads | None:
 
 
 # A worker process keeps the last jobs it unpickled: each chunk of a Map names its job by a
-# digest, so a Map of 10,000 items unpickles its machine once per worker, not per chunk.
-_JOBS: OrderedDict[str, tuple[Job, Mapping[str, Any]]] = OrderedDict()
+# digest, so a Map of 10,000 items unpickles its machine once per worker, not per chunk. With
+# each job: the task modules it imported from its ``sys_path`` folders (checked per chunk).
+_JOBS: OrderedDict[str, tuple[Job, Mapping[str, Any], tuple[str, ...]]] = OrderedDict()
 _JOBS_KEPT = 16
+_JOBS_LOCK = threading.Lock()
+#: Task module name -> its file's (mtime_ns, size) when this worker imported or reloaded it
+_SEEN: dict[str, tuple[int, int] | None] = {}
 
 
 def run_chunk(key: str, blob: bytes, units: list[Unit], offset: float = 0.0,
@@ -159,18 +165,70 @@ def run_packed(key: str, blob: bytes, units: bytes, offset: float = 0.0,
 
 
 def _job(key: str, blob: bytes) -> tuple[Job, Mapping[str, Any]]:
-    found = _JOBS.get(key)
-    if found is None:
-        job: Job = pickle.loads(blob)
-        for folder in reversed(job.sys_path):  # where python: handlers' modules import from
-            if folder not in sys.path:
-                sys.path.insert(0, folder)
-        handlers = pickle.loads(job.handlers)
-        found = _JOBS[key] = (job, handlers)
-        while len(_JOBS) > _JOBS_KEPT:
-            _JOBS.popitem(last=False)
-    _JOBS.move_to_end(key)
-    return found
+    with _JOBS_LOCK:
+        found = _JOBS.get(key)
+        if found is not None and _reload_edited(found[2]):
+            _JOBS.clear()  # every kept job may hold a handler of the old module
+            found = None
+        if found is None:
+            job: Job = pickle.loads(blob)
+            for folder in reversed(job.sys_path):  # where python: handlers' modules import from
+                if folder not in sys.path:
+                    sys.path.insert(0, folder)
+            if _reload_edited(_modules_under(job.sys_path)):  # imported for an earlier job
+                _JOBS.clear()
+            handlers = pickle.loads(job.handlers)
+            modules = _modules_under(job.sys_path)
+            _reload_edited(modules)  # notes the files of the modules this job imported
+            found = _JOBS[key] = (job, handlers, modules)
+            while len(_JOBS) > _JOBS_KEPT:
+                _JOBS.popitem(last=False)
+        _JOBS.move_to_end(key)
+        return found[0], found[1]
+
+
+def _stamp(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+_ENV_PREFIXES = tuple(os.path.join(p, "") for p in {sys.prefix, sys.base_prefix, sys.exec_prefix})
+
+
+def _modules_under(folders: tuple[str, ...]) -> tuple[str, ...]:
+    """The loaded modules whose file lies in ``folders`` (the task modules of a job)."""
+    if not folders:
+        return ()
+    roots = tuple(os.path.join(folder, "") for folder in folders)
+    names = []
+    for name, module in list(sys.modules.items()):
+        where = getattr(module, "__file__", None)
+        if not isinstance(where, str) or where.startswith(_ENV_PREFIXES):
+            continue  # the interpreter's and the environment's own (most of sys.modules)
+        if where.startswith(roots) or os.path.realpath(where).startswith(roots):
+            names.append(name)
+    return tuple(sorted(names))
+
+
+def _reload_edited(names: tuple[str, ...]) -> bool:
+    """Reload the modules of ``names`` whose file changed since this worker imported them: a
+    long-lived worker runs a task module as it is on disk now, as a new ``sm run`` would."""
+    edited = []
+    for name in names:
+        module = sys.modules.get(name)
+        where = getattr(module, "__file__", None)
+        if module is None or not isinstance(where, str):
+            continue
+        stamp = _stamp(where)
+        if _SEEN.setdefault(name, stamp) != stamp:
+            _SEEN[name] = stamp
+            edited.append(module)
+    for module in edited:
+        importlib.reload(module)
+    return bool(edited)
 
 
 async def _run(job: Job, handlers: Mapping[str, Any], units: list[Unit],

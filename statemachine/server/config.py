@@ -96,7 +96,9 @@ class ServerConfig:
             raise ValueError("the access token must be at least 16 characters long")
         if self.executor not in (None, "local"):
             spec = self.executor or ""
-            if spec != "dask" and not (spec.startswith("dask://") and len(spec) > len("dask://")):
+            from statemachine.executors import is_scheduler_address
+
+            if spec != "dask" and not is_scheduler_address(spec):
                 raise ValueError(f"unknown executor {spec!r}: use local, dask or dask://HOST:PORT")
             if not self.worker:
                 raise ValueError("--executor sets where the server's worker runs Map and "

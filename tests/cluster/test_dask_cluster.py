@@ -177,3 +177,38 @@ def test_wait_for_task_token_inside_a_map_is_refused() -> None:
             "End": True}}}}}}
     with pytest.raises(RemoteHandlerError, match="waits for a task token"):
         statemachine.load(definition, executor="dask")
+
+
+def test_scheduler_without_workers_is_a_named_error(tmp_path: Path) -> None:
+    dask_or_skip()
+    from statemachine.executors import DaskExecutor, ExecutorError
+
+    port = _free_port()
+    with open(tmp_path / "scheduler.log", "wb") as log:
+        scheduler = subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1",
+                                      "--port", str(port), "--no-dashboard"],
+                                     stdout=log, stderr=subprocess.STDOUT)
+        try:
+            def listening() -> bool:
+                with socket.socket() as s:
+                    return s.connect_ex(("127.0.0.1", port)) == 0
+            _wait_for(listening, 120, "the scheduler to listen")
+            with pytest.raises(ExecutorError, match=rf"the Dask scheduler at tcp://127.0.0.1:{port} "
+                                                    r"has no worker \(none joined within 1 s\)"):
+                DaskExecutor(f"dask://127.0.0.1:{port}", connect_timeout=1)
+        finally:
+            scheduler.terminate()
+            scheduler.wait(timeout=20)
+
+
+def test_cli_takes_the_tcp_address_the_scheduler_prints(tmp_path: Path) -> None:
+    dask_or_skip()
+    (tmp_path / "flow.json").write_text(json.dumps({"StartAt": "P", "States": {"P": {
+        "Type": "Pass", "End": True}}}))
+    port = _free_port()  # nothing listens there: the address is taken, then not reached
+    proc = subprocess.run([sys.executable, "-m", "statemachine.cli", "run", str(tmp_path / "flow.json"),
+                           "--executor", f"tcp://127.0.0.1:{port}"],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "SM_EXECUTOR_TIMEOUT": "1"})
+    assert proc.returncode == 2
+    assert f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}" in proc.stderr
