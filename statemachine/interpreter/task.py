@@ -288,12 +288,8 @@ async def _invoke(rt: Runtime, handler: Any, request: Any, started: asyncio.Even
         if inspect.isawaitable(result):
             result = await result
         return result
-    except StatesError as exc:
-        raise StatesError(exc.name, exc.cause, recorded=True) from None
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:
-        raise StatesError(type(exc).__name__, str(exc), recorded=True) from None
+    except Exception as exc:  # (asyncio.CancelledError is not one: it goes through)
+        raise _recorded(exc) from None
 
 
 async def _invoke_plain(rt: Runtime, handler: Any, value: JSON) -> JSON:
@@ -304,12 +300,16 @@ async def _invoke_plain(rt: Runtime, handler: Any, value: JSON) -> JSON:
         if type(loop) is _inline_loop():  # run/start: no thread switch per call (inline.py)
             return await loop.call_inline(rt.threads, handler.input_body, value, handler.thread_name)
         return await rt.threads.call(handler.input_body, value, name=handler.thread_name)
-    except StatesError as exc:
-        raise StatesError(exc.name, exc.cause, recorded=True) from None
-    except asyncio.CancelledError:
-        raise
     except Exception as exc:
-        raise StatesError(type(exc).__name__, str(exc), recorded=True) from None
+        raise _recorded(exc) from None
+
+
+def _recorded(exc: Exception) -> StatesError:
+    """A handler's error as the Task's recorded failure: a StatesError keeps its name and
+    cause, any other exception is named by its type with its message as the cause."""
+    if isinstance(exc, StatesError):
+        return StatesError(exc.name, exc.cause, recorded=True)
+    return StatesError(type(exc).__name__, str(exc), recorded=True)
 
 
 _INLINE: list[Any] = []

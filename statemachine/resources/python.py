@@ -170,6 +170,17 @@ def task_context(request: TaskRequest) -> TaskContext:
     )
 
 
+def _guarded(call: Callable[[Any], Any], argument: Any) -> JSON:
+    """``call(argument)`` as JSON, what it raises as a StatesError (``_as_states_error``)."""
+    try:
+        result = call(argument)
+    except StatesError:
+        raise
+    except Exception as exc:
+        raise _as_states_error(exc) from exc
+    return to_json_value(result)
+
+
 class PythonHandler:
     """Runs one Python callable as a Task.
 
@@ -207,23 +218,11 @@ class PythonHandler:
 
     def run(self, request: TaskRequest) -> JSON:
         """Call a plain function in the calling thread; its result as JSON or a StatesError."""
-        try:
-            result = self._call(request)
-        except StatesError:
-            raise
-        except Exception as exc:
-            raise _as_states_error(exc) from exc
-        return to_json_value(result)
+        return _guarded(self._call, request)
 
     def _run_input(self, value: JSON) -> JSON:
         """``run`` of a request whose input is ``value`` (a function that takes no context)."""
-        try:
-            result = self.func(value)
-        except StatesError:
-            raise
-        except Exception as exc:
-            raise _as_states_error(exc) from exc
-        return to_json_value(result)
+        return _guarded(self.func, value)
 
     async def __call__(self, request: TaskRequest) -> JSON:
         if not self._is_async:
