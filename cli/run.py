@@ -200,9 +200,6 @@ def load_machine(args: argparse.Namespace) -> StateMachine | int:
 def mock_plan(args: argparse.Namespace) -> MockPlan | None:
     """The test case of ``--mock-config``/``SFN_MOCK_CONFIG`` as a MockPlan (None without one).
     Raises MockConfigError (file and line) or InputError (missing --test-case)."""
-    from statemachine.testing.mockconfig import load_mock_config
-    from statemachine.testing.mocks import MockPlan
-
     config_file = getattr(args, "mock_config", None)
     if not config_file and getattr(args, "test_case", None):
         # as in Step Functions Local: SFN_MOCK_CONFIG applies to runs that name a test case;
@@ -212,6 +209,9 @@ def mock_plan(args: argparse.Namespace) -> MockPlan | None:
         if getattr(args, "test_case", None):
             raise InputError("--test-case needs --mock-config FILE (or SFN_MOCK_CONFIG)")
         return None
+    from statemachine.testing.mockconfig import load_mock_config
+    from statemachine.testing.mocks import MockPlan
+
     if not args.test_case:
         raise InputError(f"--mock-config {config_file} needs --test-case NAME")
     config = load_mock_config(config_file)
@@ -432,7 +432,7 @@ def _writes_stderr(args: argparse.Namespace) -> bool:
 
 def command(args: argparse.Namespace) -> int:
     """``sm run``: 0 SUCCEEDED, 1 FAILED/TIMED_OUT/ABORTED, 2 bad input or definition, 130 Ctrl-C."""
-    from statemachine.testing.mockconfig import MockConfigError
+    from statemachine.errors import StateMachineError
 
     try:
         payload = read_input(input_spec(args))
@@ -443,7 +443,11 @@ def command(args: argparse.Namespace) -> int:
         args.telemetry_config = _telemetry_config(args)
     except InputError as exc:
         return error(str(exc))
-    except MockConfigError as exc:
+    except StateMachineError as exc:  # the mock layer is imported only when a run uses it
+        from statemachine.testing.mockconfig import MockConfigError
+
+        if not isinstance(exc, MockConfigError):
+            raise
         return error(exc.format())
     machine = load_machine(args)
     if isinstance(machine, int):

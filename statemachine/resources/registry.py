@@ -17,7 +17,6 @@ This module sits at the end of the package's one-way imports: base -> handlers -
 from __future__ import annotations
 
 from collections.abc import Mapping
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,6 +45,10 @@ class ResourceRegistry:
     def __init__(self, *, base_dir: Path | None = None) -> None:
         self._exact: dict[str, ResourceHandler] = {}
         self._prefixes: dict[str, Resolver] = {}
+        #: Entry-point groups still to load: ``default()`` defers the ``statemachine.resources``
+        #: group to the first lookup (reading the installed distributions' metadata costs
+        #: ~10 ms of every `sm run`, and a machine without Task states never looks one up).
+        self._deferred: list[str] = []
         #: The definition's folder (python: modules and the default local_s3 root sit there).
         self.base_dir = base_dir
 
@@ -64,7 +67,7 @@ class ResourceRegistry:
         invoker = aws_lambda.Boto3Invoker()
         registry.register(LAMBDA_INVOKE_RESOURCE, aws_lambda.LambdaInvokeHandler(invoker))
         registry.register_resolver(LAMBDA_ARN_PREFIX, aws_lambda.bare_arn_resolver(invoker))
-        registry.load_entry_points()
+        registry.load_entry_points(defer=True)
         return registry
 
     def register(self, resource: str, handler: ResourceHandler, *, prefix: bool = False) -> None:
@@ -76,6 +79,7 @@ class ResourceRegistry:
         """
         if not callable(handler):
             raise TypeError(f"handler for {resource!r} is not callable: {handler!r}")
+        self._load_deferred()
         handler = python.as_handler(handler, name=resource)
         if prefix:
             self._prefixes[resource] = _constant(handler)
@@ -84,10 +88,25 @@ class ResourceRegistry:
 
     def register_resolver(self, prefix: str, resolver: Resolver) -> None:
         """Register a resolver that builds a handler for each resource under ``prefix``."""
+        self._load_deferred()
         self._prefixes[prefix] = resolver
 
-    def load_entry_points(self, group: str = ENTRY_POINT_GROUP) -> None:
-        """Add the handlers third-party packages declare in the ``statemachine.resources`` group."""
+    def _load_deferred(self) -> None:
+        while self._deferred:
+            self.load_entry_points(self._deferred.pop(0))
+
+    def load_entry_points(self, group: str = ENTRY_POINT_GROUP, *, defer: bool = False) -> None:
+        """Add the handlers third-party packages declare in the ``statemachine.resources`` group.
+
+        ``defer=True`` loads them at the registry's first use instead (a lookup, a listing, a
+        copy, a registration), with the same result: they are added before anything
+        registered after this call, which overrides them as it would have.
+        """
+        if defer:
+            self._deferred.append(group)
+            return
+        from importlib import metadata
+
         for entry in metadata.entry_points(group=group):
             try:
                 handler = entry.load()
@@ -100,6 +119,7 @@ class ResourceRegistry:
 
     def copy(self) -> ResourceRegistry:
         clone = type(self)(base_dir=self.base_dir)
+        clone._deferred = list(self._deferred)
         clone._exact = dict(self._exact)
         clone._prefixes = dict(self._prefixes)
         return clone
@@ -122,6 +142,7 @@ class ResourceRegistry:
     # -- resolving ------------------------------------------------------------------------
     def resolve(self, resource: str) -> ResourceHandler:
         """The handler for ``resource``; ResourceNotFoundError lists what is registered."""
+        self._load_deferred()
         for key in (resource, base_resource(resource)):
             if key in self._exact:
                 return self._exact[key]
@@ -135,6 +156,7 @@ class ResourceRegistry:
 
     def names(self) -> list[str]:
         """Registered resources, prefixes written with a trailing ``*``."""
+        self._load_deferred()
         return sorted(self._exact) + sorted(p + "*" for p in self._prefixes)
 
     def describe(self) -> str:

@@ -80,6 +80,15 @@ def test_run_in_a_pipe_imports_no_rich_and_no_remote_clients() -> None:
     assert not imported & {"rich", "boto3", "botocore", "httpx"}, imported
 
 
+def test_run_without_tasks_or_mocks_reads_no_plugin_metadata_and_no_mock_layer() -> None:
+    # a machine without Task states never looks a resource up: the entry points (the
+    # installed distributions' metadata) wait for the first lookup; the mock layer loads
+    # only with --mock-config
+    imported = _imported("run", "definitions/hello.yaml", "--input", '{"name": "x"}', full=True)
+    assert "importlib.metadata" not in imported
+    assert not {name for name in imported if name.startswith("statemachine.testing")}, imported
+
+
 def test_parser_defaults() -> None:
     args = build_parser().parse_args(["run", "flow.yaml"])
     assert args.input is None and args.timeout is None and not args.virtual_time  # None: stdin or {}

@@ -96,7 +96,7 @@ def test_entry_points_register_handlers_and_prefixes(monkeypatch: pytest.MonkeyP
         metadata.EntryPoint("acme:all:*", "tests.fixtures.handlers.sample:echo", group),
         metadata.EntryPoint("acme:broken", "tests.fixtures.handlers.no_such_module:f", group),
     ])
-    monkeypatch.setattr(registry_module.metadata, "entry_points",
+    monkeypatch.setattr(metadata, "entry_points",
                         lambda group: points.select(group=group))
     registry = ResourceRegistry.default()
     assert resolve_and_call(registry, "acme:queue", 21) == 42
