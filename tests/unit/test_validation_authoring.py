@@ -184,3 +184,31 @@ def test_a_stray_copy_of_a_present_field_gets_no_wrong_hint() -> None:
     del state["ItemProcessor"]
     assert _messages(state, "unknown-field") == [
         "field 'ItemProcesor' is not supported in a Map state (did you mean 'ItemProcessor'?)"]
+
+
+@pytest.mark.parametrize(("definition", "hint"), [
+    ({"StartAt": "S", "States": {"S": {"Type": "SUCCEED"}}}, 'not "SUCCEED" (did you mean "Succeed"?)'),
+    ({"StartAt": "S", "States": {"S": {"Type": "choise"}}}, 'not "choise" (did you mean "Choice"?)'),
+    ({"QueryLanguage": "jsonata", "StartAt": "S", "States": {"S": {"Type": "Succeed"}}},
+     'not "jsonata" (did you mean "JSONata"?)'),
+    ({"QueryLanguage": "JSONATA", "StartAt": "S", "States": {"S": {"Type": "Succeed"}}},
+     'not "JSONATA" (did you mean "JSONata"?)'),
+    ({"StartAt": "M", "States": {"M": {"Type": "Map", "End": True, "ItemProcessor": {
+        "ProcessorConfig": {"Mode": "Distribted", "ExecutionType": "standard"},
+        "StartAt": "D", "States": {"D": {"Type": "Succeed"}}}}}},
+     'not "Distribted" (did you mean "DISTRIBUTED"?)'),
+    ({"StartAt": "M", "States": {"M": {"Type": "Map", "End": True, "ItemProcessor": {
+        "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "standard"},
+        "StartAt": "D", "States": {"D": {"Type": "Succeed"}}}}}},
+     'not "standard" (did you mean "STANDARD"?)'),
+])
+def test_a_value_in_the_wrong_case_gets_a_hint(definition: dict[str, Any], hint: str) -> None:
+    """AWS's enums mix cases ("Succeed", "JSONata", "DISTRIBUTED", "FULL"): a value typed in
+    another case is the commonest slip, so the hint compares without case."""
+    messages = [d.message for d in check(definition) if d.code == "invalid-value"]
+    assert any(m.endswith(hint) for m in messages), messages
+
+
+def test_a_field_name_in_the_wrong_case_gets_a_hint() -> None:
+    assert _messages({"Type": "Pass", "RESULTPATH": "$.x", "End": True}, "unknown-field") == [
+        "field 'RESULTPATH' is not supported in a Pass state (did you mean 'ResultPath'?)"]
