@@ -401,7 +401,7 @@ class LiveView:
             error, cause = error or first[0], cause or first[1]
             listed = ", ".join(f"{i} ({escape(e)})" for i, (e, _) in sorted(failures.items()))
             self.console.print(f"[red]✗ Map[/] {_where(step.state, step.item)} failed"
-                               + (f": items {listed}" if listed else ""))
+                               + (f": item{'s' * (len(failures) > 1)} {listed}" if listed else ""))
         if error:
             self._outcome[step.visit] = (error, cause)
             if step.item is not None and not step.kind.startswith(("Map", "Parallel")):

@@ -279,8 +279,34 @@ def test_a_failed_map_shows_which_items_failed_and_why() -> None:
     lines = _ansi_free(stream.getvalue()).splitlines()
     assert lines == [
         "✗ item 2 of Map Each failed: KeyError: 'sku'",
-        "✗ Map Each failed: items 2 (KeyError)",
+        "✗ Map Each failed: item 2 (KeyError)",
     ]
+
+
+# ToleratedFailureCount 1: items 0 and 2 fail, the second failure exceeds it.
+TOLERANCE_EXCEEDED = [
+    _event(1, 0, "ExecutionStarted"),
+    _event(2, 1, "MapStateEntered", name="Each"),
+    _event(3, 2, "MapStateStarted", length=3),
+    _event(4, 3, "MapIterationStarted", name="Each", index=0),
+    _event(5, 4, "TaskStateEntered", name="Call"),
+    _event(6, 5, "TaskScheduled", resource="f"),
+    _event(7, 6, "TaskFailed", error="ValueError", cause="bad row"),
+    _event(8, 7, "MapIterationFailed", name="Each", index=0),
+    _event(9, 3, "MapIterationStarted", name="Each", index=2),
+    _event(10, 9, "TaskStateEntered", name="Call"),
+    _event(11, 10, "TaskScheduled", resource="f"),
+    _event(12, 11, "TaskFailed", error="KeyError", cause="sku"),
+    _event(13, 12, "MapIterationFailed", name="Each", index=2),
+    _event(14, 13, "MapStateFailed"),
+]
+
+
+def test_a_failed_map_lists_its_failed_items_in_words_that_agree_with_their_number() -> None:
+    view, stream = _terminal_view()
+    for event in TOLERANCE_EXCEEDED:
+        view.on_event(event)
+    assert _ansi_free(stream.getvalue()).splitlines()[-1] == "✗ Map Each failed: items 0 (ValueError), 2 (KeyError)"
 
 
 def test_summary_durations_are_wall_time_not_the_sum_of_iterations() -> None:
@@ -391,7 +417,7 @@ def test_sm_run_on_a_terminal_shows_map_retries_failed_items_and_caught_errors(
     assert "↻ retrying Work (Map Each item 1) attempt 2 after ValueError, waited 2.0s" in text
     assert "↻ retrying Work (Map Each item 1) attempt 3 after ValueError, waited 4.0s" in text
     assert "✗ item 2 of Map Each failed: KeyError: 'no such sku'" in text
-    assert "✗ Map Each failed: items 2 (KeyError)" in text
+    assert "✗ Map Each failed: item 2 (KeyError)" in text
     assert "⤷ caught KeyError in Each" in text
     assert re.search(r"│ Each\s+│ Map\s+│\s+1 │\s+│\s+[0-9.]+s │ caught KeyError", text), text
 
@@ -460,7 +486,7 @@ def test_a_failed_map_names_the_error_that_failed_it_not_an_item_being_retried()
         view.on_event(event)
     assert _ansi_free(stream.getvalue()).splitlines() == [
         "✗ item 3 of Map Each failed: KeyError: never",
-        "✗ Map Each failed: items 3 (KeyError)",
+        "✗ Map Each failed: item 3 (KeyError)",
         "⤷ caught KeyError in Each: never",
     ]
     assert _table_rows(MAP_FAILS_WHILE_AN_ITEM_RETRIES)["Each"][-1] == "caught KeyError"
