@@ -5,6 +5,7 @@ pseudo-terminal."""
 from __future__ import annotations
 
 import datetime
+import fcntl
 import io
 import json
 import os
@@ -12,7 +13,9 @@ import re
 import select
 import subprocess
 import sys
+import termios
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -590,3 +593,101 @@ def test_a_jsonata_wait_shows_its_countdown() -> None:
     assert "⏳ Pause waits 40s more" in _live_area(view)
     clock[0] += 15
     assert "⏳ Pause waits 25s more" in _live_area(view)
+
+
+# -- review of issue 10: a callback must be answerable, or say that it cannot be ---------------
+def _controlling_terminal(slave: int) -> Callable[[], None]:
+    """preexec_fn: the child gets its own session with the pty as its controlling terminal
+    (/dev/tty), as a shell gives a command it starts."""
+    def become() -> None:
+        os.setsid()
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+    return become
+
+
+def test_a_callback_is_answered_on_the_terminal_when_the_input_is_piped() -> None:
+    """The README pipes input (`echo ... | sm run ...`): stdin is then the pipe, and the answer
+    the prompt asks for is typed on the terminal, which sm run reads through /dev/tty."""
+    master, slave = os.openpty()
+    piped, writer = os.pipe()
+    os.write(writer, (REPO / "definitions/inputs/human_approval.input.json").read_bytes())
+    os.close(writer)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "statemachine.cli", "run", "definitions/human_approval.yaml"],
+        cwd=REPO, stdin=piped, stdout=subprocess.PIPE, stderr=slave,
+        preexec_fn=_controlling_terminal(slave),  # noqa: PLW1509 - the test starts no threads here
+        env={**os.environ, "TERM": "xterm", "COLUMNS": "200"})
+    os.close(slave)
+    os.close(piped)
+    screen, answered = b"", False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            screen += chunk
+        if not answered and b"!fail ERROR" in screen:
+            os.write(master, b'{"approvedBy": "kim"}\n')
+            answered = True
+        if process.poll() is not None and not ready:
+            break
+    else:
+        process.kill()
+    os.close(master)
+    stdout = process.communicate(timeout=30)[0].decode()
+    text = _ansi_free(screen.decode(errors="replace"))
+    assert process.returncode == 0, text
+    assert "sent task success" in text
+    assert json.loads(stdout) == {"expenseId": "E-1", "status": "APPROVED", "approvedBy": "kim"}
+
+
+def test_a_callback_without_a_terminal_shows_its_token_and_that_nothing_here_answers() -> None:
+    """No terminal at all (CI, a pipe): nothing can type an answer. sm run says which token
+    waits and until when, instead of waiting silently for the task's 24-hour timeout."""
+    process = subprocess.run(
+        [sys.executable, "-m", "statemachine.cli", "run", "definitions/human_approval.yaml",
+         "--input", "@definitions/inputs/human_approval.input.json", "--timeout", "3"],
+        cwd=REPO, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+        start_new_session=True, check=False)  # no controlling terminal either
+    assert process.returncode == 1, process.stderr
+    assert re.search(r"^sm: RequestApproval waits for a callback, task token [0-9a-f-]{36}$",
+                     process.stderr, re.MULTILINE), process.stderr
+    assert "no terminal to type its answer on" in process.stderr
+    assert "sm: execution ABORTED" in process.stderr
+
+
+def test_a_quiet_run_on_a_terminal_still_shows_the_callback_and_takes_its_answer() -> None:
+    """--quiet drops the live view, not the one line a person must act on."""
+    master, slave = os.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "statemachine.cli", "run", "definitions/human_approval.yaml", "--quiet",
+         "--input", "@definitions/inputs/human_approval.input.json"],
+        cwd=REPO, stdin=slave, stdout=subprocess.PIPE, stderr=slave,
+        env={**os.environ, "TERM": "xterm", "COLUMNS": "200"})
+    os.close(slave)
+    screen, answered = b"", False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            screen += chunk
+        if not answered and b"!fail ERROR" in screen:
+            os.write(master, b'{"approvedBy": "kim"}\n')
+            answered = True
+        if process.poll() is not None and not ready:
+            break
+    else:
+        process.kill()
+    os.close(master)
+    stdout = process.communicate(timeout=30)[0].decode()
+    text = _ansi_free(screen.decode(errors="replace"))
+    assert process.returncode == 0, text
+    assert re.search(r"RequestApproval waits for a callback, task token [0-9a-f-]{36}", text), text
+    assert json.loads(stdout) == {"expenseId": "E-1", "status": "APPROVED", "approvedBy": "kim"}
