@@ -615,7 +615,7 @@ def test_a_callback_is_answered_on_the_terminal_when_the_input_is_piped() -> Non
     process = subprocess.Popen(
         [sys.executable, "-m", "statemachine.cli", "run", "definitions/human_approval.yaml"],
         cwd=REPO, stdin=piped, stdout=subprocess.PIPE, stderr=slave,
-        preexec_fn=_controlling_terminal(slave),  # noqa: PLW1509 - the test starts no threads here
+        preexec_fn=_controlling_terminal(slave),  # the test starts no threads, so a preexec_fn is safe
         env={**os.environ, "TERM": "xterm", "COLUMNS": "200"})
     os.close(slave)
     os.close(piped)

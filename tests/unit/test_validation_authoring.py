@@ -212,3 +212,50 @@ def test_a_value_in_the_wrong_case_gets_a_hint(definition: dict[str, Any], hint:
 def test_a_field_name_in_the_wrong_case_gets_a_hint() -> None:
     assert _messages({"Type": "Pass", "RESULTPATH": "$.x", "End": True}, "unknown-field") == [
         "field 'RESULTPATH' is not supported in a Pass state (did you mean 'ResultPath'?)"]
+
+
+# -- a forgotten {% %} in a JSONata state ---------------------------------------------------------
+
+
+def _braces(definition: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(d.pointer, d.severity) for d in check(definition) if d.code == "missing-jsonata-delimiters"]
+
+
+def test_a_jsonata_expression_outside_its_delimiters_is_flagged_in_every_template() -> None:
+    """`Output: {total: $states.input.total}` in a JSONata state is the text "$states.input.total":
+    only a string between {% and %} is evaluated. The JSONata twin of the forgotten '.$'."""
+    definition = {"QueryLanguage": "JSONata", "StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+              "Arguments": {"FunctionName": "f", "Payload": {"sum": "$sum($states.input.prices)"}},
+              "Assign": {"total": "$states.result.Payload.total"},
+              "Output": {"total": "$total", "list": ["$states.input.items", "plain"]},
+              "Catch": [{"ErrorEquals": ["States.ALL"], "Output": {"why": "$states.errorOutput.Cause"},
+                         "Next": "F"}],
+              "Next": "M"},
+        "M": {"Type": "Map", "Items": "{% $states.input.items %}", "ItemSelector": {"v": "$states.context.Map.Item.Value"},
+              "ItemProcessor": {"StartAt": "I", "States": {"I": {"Type": "Pass", "End": True}}}, "Next": "F"},
+        "F": {"Type": "Fail", "Error": "Failed", "Cause": "$states.input.reason"}}}
+    assert sorted(_braces(definition)) == sorted([
+        ("/States/T/Arguments/Payload/sum", "warning"), ("/States/T/Assign/total", "warning"),
+        ("/States/T/Output/total", "warning"), ("/States/T/Output/list/0", "warning"),
+        ("/States/T/Catch/0/Output/why", "warning"), ("/States/M/ItemSelector/v", "warning"),
+        ("/States/F/Cause", "warning")])
+    [message] = [d.message for d in check(definition) if d.pointer == "/States/T/Output/total"
+                 and d.code == "missing-jsonata-delimiters"]
+    assert message == ('"$total" reads as a variable reference, but only a string between {% and %} is '
+                       'evaluated, so the text itself is passed on; write "{% $total %}" to evaluate it')
+
+
+@pytest.mark.parametrize("text", [
+    "$5.00", "$HOME/bin", "$", "$USD", "$sum", "$states is here (", "costs $states.input",
+    "{% $states.input.x %}", "$unassigned.x", "$nosuchfunction(1)",
+])
+def test_text_that_only_looks_like_jsonata_stays_quiet(text: str) -> None:
+    definition = {"QueryLanguage": "JSONata", "StartAt": "P", "States": {
+        "P": {"Type": "Pass", "Output": {"a": text}, "End": True}}}
+    assert _braces(definition) == []
+
+
+def test_jsonpath_states_are_not_checked_for_jsonata_delimiters() -> None:
+    definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"a": "$states.input"}, "End": True}}}
+    assert _braces(definition) == []
