@@ -286,22 +286,19 @@ def test_a_failed_map_shows_which_items_failed_and_why() -> None:
     ]
 
 
+def _failing_item(first: int, index: int, error: str) -> list[dict[str, Any]]:
+    """The five events of Map Each's item ``index`` whose Task fails, ids from ``first``."""
+    kinds = [("MapIterationStarted", {"name": "Each", "index": index}), ("TaskStateEntered", {"name": "Call"}),
+             ("TaskScheduled", {"resource": "f"}), ("TaskFailed", {"error": error, "cause": "bad"}),
+             ("MapIterationFailed", {"name": "Each", "index": index})]
+    return [_event(first + n, 3 if n == 0 else first + n - 1, kind, **details) for n, (kind, details) in enumerate(kinds)]
+
+
 # ToleratedFailureCount 1: items 0 and 2 fail, the second failure exceeds it.
 TOLERANCE_EXCEEDED = [
-    _event(1, 0, "ExecutionStarted"),
-    _event(2, 1, "MapStateEntered", name="Each"),
-    _event(3, 2, "MapStateStarted", length=3),
-    _event(4, 3, "MapIterationStarted", name="Each", index=0),
-    _event(5, 4, "TaskStateEntered", name="Call"),
-    _event(6, 5, "TaskScheduled", resource="f"),
-    _event(7, 6, "TaskFailed", error="ValueError", cause="bad row"),
-    _event(8, 7, "MapIterationFailed", name="Each", index=0),
-    _event(9, 3, "MapIterationStarted", name="Each", index=2),
-    _event(10, 9, "TaskStateEntered", name="Call"),
-    _event(11, 10, "TaskScheduled", resource="f"),
-    _event(12, 11, "TaskFailed", error="KeyError", cause="sku"),
-    _event(13, 12, "MapIterationFailed", name="Each", index=2),
-    _event(14, 13, "MapStateFailed"),
+    _event(1, 0, "ExecutionStarted"), _event(2, 1, "MapStateEntered", name="Each"),
+    _event(3, 2, "MapStateStarted", length=3), *_failing_item(4, 0, "ValueError"),
+    *_failing_item(9, 2, "KeyError"), _event(14, 13, "MapStateFailed"),
 ]
 
 
@@ -434,24 +431,7 @@ def test_sm_run_answers_a_callback_typed_on_the_terminal(tmp_path: Path) -> None
         cwd=REPO, stdin=slave, stdout=subprocess.PIPE, stderr=slave,
         env={**os.environ, "TERM": "xterm", "COLUMNS": "200"})
     os.close(slave)
-    screen, answered = b"", False
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.1)
-        if ready:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            screen += chunk
-        if not answered and b"!fail ERROR" in screen:
-            os.write(master, b'{"approvedBy": "kim"}\n')
-            answered = True
-        if process.poll() is not None and not ready:
-            break
-    os.close(master)
-    stdout = process.communicate(timeout=30)[0].decode()
-    text = _ansi_free(screen.decode(errors="replace"))
+    text, stdout = _answer_when_prompted(process, master, b'{"approvedBy": "kim"}\n')
     assert process.returncode == 0, text
     assert re.search(r"RequestApproval waits for a callback, task token [0-9a-f-]{36}", text), text
     assert "sent task success" in text
@@ -555,13 +535,11 @@ def test_the_answer_being_typed_stays_visible(tmp_path: Path) -> None:
     screen, typed_at, prompted = b"", -1, None
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.1)
-        if ready:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            screen += chunk
+        chunk = _read_pty(master)
+        if chunk is None:
+            break
+        ready = bool(chunk)
+        screen += chunk
         if typed_at < 0 and b"!fail ERROR" in screen and prompted is None:
             prompted = time.monotonic()
         if typed_at < 0 and prompted is not None and time.monotonic() > prompted + 0.5:
@@ -605,6 +583,38 @@ def _controlling_terminal(slave: int) -> Callable[[], None]:
     return become
 
 
+def _read_pty(master: int) -> bytes | None:
+    """What the terminal shows within 0.1 s (b"" when nothing), None once the child closed it."""
+    if not select.select([master], [], [], 0.1)[0]:
+        return b""
+    try:
+        return os.read(master, 65536)
+    except OSError:
+        return None
+
+
+def _answer_when_prompted(process: subprocess.Popen[bytes], master: int, answer: bytes) -> tuple[str, str]:
+    """Type ``answer`` on the pty once the callback prompt shows; (screen text, stdout)."""
+    screen, answered = b"", False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        chunk = _read_pty(master)
+        if chunk is None:
+            break
+        ready = bool(chunk)
+        screen += chunk
+        if not answered and b"!fail ERROR" in screen:
+            os.write(master, answer)
+            answered = True
+        if process.poll() is not None and not ready:
+            break
+    else:
+        process.kill()  # a hung run fails the test instead of hanging it
+    os.close(master)
+    stdout = process.communicate(timeout=30)[0].decode()
+    return _ansi_free(screen.decode(errors="replace")), stdout
+
+
 def test_a_callback_is_answered_on_the_terminal_when_the_input_is_piped() -> None:
     """The README pipes input (`echo ... | sm run ...`): stdin is then the pipe, and the answer
     the prompt asks for is typed on the terminal, which sm run reads through /dev/tty."""
@@ -619,26 +629,7 @@ def test_a_callback_is_answered_on_the_terminal_when_the_input_is_piped() -> Non
         env={**os.environ, "TERM": "xterm", "COLUMNS": "200"})
     os.close(slave)
     os.close(piped)
-    screen, answered = b"", False
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.1)
-        if ready:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            screen += chunk
-        if not answered and b"!fail ERROR" in screen:
-            os.write(master, b'{"approvedBy": "kim"}\n')
-            answered = True
-        if process.poll() is not None and not ready:
-            break
-    else:
-        process.kill()
-    os.close(master)
-    stdout = process.communicate(timeout=30)[0].decode()
-    text = _ansi_free(screen.decode(errors="replace"))
+    text, stdout = _answer_when_prompted(process, master, b'{"approvedBy": "kim"}\n')
     assert process.returncode == 0, text
     assert "sent task success" in text
     assert json.loads(stdout) == {"expenseId": "E-1", "status": "APPROVED", "approvedBy": "kim"}
@@ -668,26 +659,7 @@ def test_a_quiet_run_on_a_terminal_still_shows_the_callback_and_takes_its_answer
         cwd=REPO, stdin=slave, stdout=subprocess.PIPE, stderr=slave,
         env={**os.environ, "TERM": "xterm", "COLUMNS": "200"})
     os.close(slave)
-    screen, answered = b"", False
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.1)
-        if ready:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            screen += chunk
-        if not answered and b"!fail ERROR" in screen:
-            os.write(master, b'{"approvedBy": "kim"}\n')
-            answered = True
-        if process.poll() is not None and not ready:
-            break
-    else:
-        process.kill()
-    os.close(master)
-    stdout = process.communicate(timeout=30)[0].decode()
-    text = _ansi_free(screen.decode(errors="replace"))
+    text, stdout = _answer_when_prompted(process, master, b'{"approvedBy": "kim"}\n')
     assert process.returncode == 0, text
     assert re.search(r"RequestApproval waits for a callback, task token [0-9a-f-]{36}", text), text
     assert json.loads(stdout) == {"expenseId": "E-1", "status": "APPROVED", "approvedBy": "kim"}
