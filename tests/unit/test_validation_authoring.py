@@ -259,3 +259,35 @@ def test_text_that_only_looks_like_jsonata_stays_quiet(text: str) -> None:
 def test_jsonpath_states_are_not_checked_for_jsonata_delimiters() -> None:
     definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"a": "$states.input"}, "End": True}}}
     assert _braces(definition) == []
+
+
+# -- a misspelt predefined error name ----------------------------------------------------------
+
+
+def _error_names(retry: list[str], catch: list[str]) -> list[tuple[str, str, str]]:
+    definition = {"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "Arguments": {"FunctionName": "f"},
+              "QueryLanguage": "JSONata", "Retry": [{"ErrorEquals": retry}],
+              "Catch": [{"ErrorEquals": catch, "Next": "D"}], "End": True},
+        "D": {"Type": "Succeed"}}}
+    return [(d.pointer, d.severity, d.message) for d in check(definition) if d.code == "unknown-error-name"]
+
+
+def test_a_misspelt_predefined_error_name_gets_a_hint() -> None:
+    """ErrorEquals: [States.Timout] is valid and never matches: the Retry or Catch silently does
+    nothing. The States. prefix is reserved for the errors Step Functions raises."""
+    assert _error_names(["States.Timout", "Lambda.ServiceException"], ["States.all"]) == [
+        ("/States/T/Retry/0/ErrorEquals/0", "warning",
+         "'States.Timout' is not an error Step Functions raises, so it never matches (did you mean 'States.Timeout'?)"),
+        ("/States/T/Catch/0/ErrorEquals/0", "warning",
+         "'States.all' is not an error Step Functions raises, so it never matches (did you mean 'States.ALL'?)")]
+
+
+def test_predefined_and_custom_error_names_stay_quiet() -> None:
+    known = ["States.Timeout", "States.HeartbeatTimeout", "States.TaskFailed", "States.Permissions",
+             "States.ResultPathMatchFailure", "States.ParameterPathFailure", "States.QueryEvaluationError",
+             "States.BranchFailed", "States.NoChoiceMatched", "States.IntrinsicFailure",
+             "States.ExceedToleratedFailureThreshold", "States.ItemReaderFailed", "States.ResultWriterFailed",
+             "States.DataLimitExceeded", "States.Runtime", "States.Http.Socket", "States.Http.StatusCode.503",
+             "Rejected", "Lambda.TooManyRequestsException", "MyStates.Thing"]
+    assert _error_names(known, ["States.ALL"]) == []
