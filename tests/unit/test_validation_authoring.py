@@ -291,3 +291,16 @@ def test_predefined_and_custom_error_names_stay_quiet() -> None:
              "States.DataLimitExceeded", "States.Runtime", "States.Http.Socket", "States.Http.StatusCode.503",
              "Rejected", "Lambda.TooManyRequestsException", "MyStates.Thing"]
     assert _error_names(known, ["States.ALL"]) == []
+
+
+@pytest.mark.parametrize(("rule", "expected"), [
+    ({"Variable": "$.x", "NumericEquals": "1"}, ("wrong-type", "/States/S/Choices/0/NumericEquals")),
+    ({"Variable": "$.x", "IsNull": "true"}, ("wrong-type", "/States/S/Choices/0/IsNull")),
+    ({"And": []}, ("out-of-range", "/States/S/Choices/0/And")),
+    ({"Or": [{"Variable": "$.x", "StringEquals": 1}]}, ("wrong-type", "/States/S/Choices/0/Or/0/StringEquals")),
+])
+def test_a_wrong_choice_operand_is_reported_once(rule: dict[str, Any], expected: tuple[str, str]) -> None:
+    """One mistake, one line: the schema's message, not also the Choice grammar's at the same place."""
+    state = {"Type": "Choice", "Default": "Done", "Choices": [{**rule, "Next": "Done"}]}
+    definition = {"StartAt": "S", "States": {"S": state, "Done": {"Type": "Succeed"}}}
+    assert [(d.code, d.pointer) for d in check(definition) if d.severity == "error"] == [expected]
