@@ -112,7 +112,7 @@ def schema_diagnostics(data: JSON) -> list[Diagnostic]:
     # schema order (States among them): put the root's errors around the states' that way.
     order = list(_schemas()[ROOT]["properties"])
     errors.sort(key=lambda item: order.index(item[1][0]) if item[1] else _root_rank(item[0], order))
-    return _unique(_diagnostic(_relevant(error), prefix) for error, prefix in errors)
+    return _unique(_diagnostic(_relevant(error), prefix) for error, prefix in errors if not _misspelt(error))
 
 
 def _root_rank(error: Any, order: list[str]) -> int:
@@ -122,7 +122,8 @@ def _root_rank(error: Any, order: list[str]) -> int:
 
 def full_schema_diagnostics(data: JSON) -> list[Diagnostic]:
     """``schema_diagnostics`` by one jsonschema pass over the whole document (the reference)."""
-    return _unique(_diagnostic(_relevant(error)) for error in _python_validators()[0].iter_errors(data))
+    return _unique(_diagnostic(_relevant(error)) for error in _python_validators()[0].iter_errors(data)
+                   if not _misspelt(error))
 
 
 def _unique(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
@@ -164,6 +165,20 @@ def _diagnostic(error: Any, prefix: tuple[str, ...] = ()) -> Diagnostic:
         allowed = error.schema.get("properties", {})
         pointer = _pointer([*path, next(key for key in error.instance if key not in allowed)])
     return finding(code, message, pointer, state_of(pointer))
+
+
+def _misspelt(error: Any) -> bool:
+    """Is this "required but missing" error only the other face of misspelt fields ('Nxt' for
+    'Next')? Then the unknown-field error, whose did-you-mean names each missing field, says
+    it alone: one mistake, one line."""
+    if error.validator != "required" or not isinstance(error.instance, Mapping):
+        return False
+    allowed = error.schema.get("properties")
+    if not isinstance(allowed, Mapping) or error.schema.get("additionalProperties") is not False:
+        return False  # no unknown-field error comes from here to say it instead
+    missing = {name for name in error.validator_value if name not in error.instance}
+    hinted = {closest(str(key), list(allowed)) for key in error.instance if key not in allowed}
+    return bool(missing) and missing <= hinted
 
 
 def _required(error: Any, field: str) -> tuple[str, str]:

@@ -304,3 +304,31 @@ def test_a_wrong_choice_operand_is_reported_once(rule: dict[str, Any], expected:
     state = {"Type": "Choice", "Default": "Done", "Choices": [{**rule, "Next": "Done"}]}
     definition = {"StartAt": "S", "States": {"S": state, "Done": {"Type": "Succeed"}}}
     assert [(d.code, d.pointer) for d in check(definition) if d.severity == "error"] == [expected]
+
+
+@pytest.mark.parametrize(("definition", "expected"), [
+    ({"Startat": "A", "States": {"A": {"Type": "Succeed"}}},
+     [("unknown-field", "/Startat", "field 'Startat' is not supported in 'definition' (did you mean 'StartAt'?)")]),
+    ({"StartAt": "A", "Stats": {"A": {"Type": "Succeed"}}},
+     [("unknown-field", "/Stats", "field 'Stats' is not supported in 'definition' (did you mean 'States'?)")]),
+    ({"StartAt": "C", "States": {"C": {"Type": "Choice", "Default": "D", "Choices": [
+        {"Variable": "$.x", "StringEquals": "a", "Nxt": "D"}]}, "D": {"Type": "Succeed"}}},
+     [("unknown-field", "/States/C/Choices/0/Nxt", "field 'Nxt' is not supported in 'Choices' (did you mean 'Next'?)")]),
+])
+def test_a_misspelt_required_field_is_one_line_not_also_missing(definition: dict[str, Any],
+                                                                expected: list[tuple[str, str, str]]) -> None:
+    """'Nxt' for 'Next' is one mistake: the unknown field with its hint says it all."""
+    assert [(d.code, d.pointer, d.message) for d in check(definition) if d.severity == "error"] == expected
+
+
+def test_a_misspelt_condition_is_one_line() -> None:
+    definition = {"QueryLanguage": "JSONata", "StartAt": "C", "States": {"C": {
+        "Type": "Choice", "Default": "D", "Choices": [{"Conditon": "{% true %}", "Next": "D"}]}, "D": {"Type": "Succeed"}}}
+    assert [(d.code, d.pointer) for d in check(definition) if d.severity == "error"] == [
+        ("unknown-field", "/States/C/Choices/0/Conditon")]
+
+
+def test_a_required_field_missing_beside_an_unrelated_unknown_one_is_still_reported() -> None:
+    found = [(d.code, d.message) for d in check({"StartAt": "A", "Zzz": 1}) if d.severity == "error"]
+    assert ("missing-field", "the field 'States' is required but missing") in found
+    assert ("unknown-field", "field 'Zzz' is not supported in 'definition'") in found
