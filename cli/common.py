@@ -19,6 +19,13 @@ EXIT_FAILED: Final = 1  # invalid definition (validate, graph), failed execution
 EXIT_USAGE: Final = 2  # bad arguments, unreadable input, invalid definition for run
 EXIT_INTERRUPTED: Final = 130  # Ctrl-C (128 + SIGINT), the shell convention
 
+#: How ``sm run`` tells the user to answer a waiting callback (cli/run.py reads the answer from
+#: the terminal: stdin, or /dev/tty when stdin is the piped input) ...
+ANSWER_HELP: Final = "type its output as JSON + Enter to succeed, or !fail ERROR [CAUSE]; Ctrl-C aborts"
+#: ... and what it says when there is no terminal to type on (CI, stderr redirected).
+NO_ANSWER_HELP: Final = ("no terminal to type its answer on: it waits for the task's TimeoutSeconds or "
+                         "HeartbeatSeconds (at once with --virtual-time), --timeout, or Ctrl-C")
+
 
 def is_terminal(stream: TextIO) -> bool:
     """True when ``stream`` is an interactive terminal (not a pipe, a file, or TERM=dumb)."""

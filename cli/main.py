@@ -78,7 +78,9 @@ examples:
 
 On success the output JSON is printed on stdout; on failure the error and cause go to stderr.
 On a terminal a live view shows the running states, Map progress and retries, then a table
-of states and durations (--quiet turns it off; it is always off in pipes).
+of states and durations (--quiet turns it off; it is always off in pipes). A .waitForTaskToken
+task prints its token; type its output as JSON (or !fail ERROR [CAUSE]) on the terminal, also
+when the input is piped in.
 
 exit codes:
   0    the execution SUCCEEDED

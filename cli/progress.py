@@ -33,14 +33,12 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from .common import make_console
+from .common import ANSWER_HELP, make_console
 
 _FAILED_SUFFIXES: Final = ("Failed", "TimedOut", "StartFailed", "SubmitFailed")
 _ITERATION_EVENTS: Final = ("MapIterationStarted", "MapIterationSucceeded", "MapIterationFailed",
                             "MapIterationAborted")
 _CAUSE_WIDTH: Final = 120
-#: What a callback prompt tells the user to type (cli/run.py reads it from the terminal).
-ANSWER_HELP: Final = "type its output as JSON + Enter to succeed, or !fail ERROR [CAUSE]; Ctrl-C aborts"
 
 Item = tuple[str, int]  # (Map state name, item index)
 
@@ -277,12 +275,16 @@ class LiveView:
     """The live display; ``on_event`` may be called from any thread.
 
     ``definition`` (the machine's, optional) lets Wait states show a countdown; ``now`` is
-    the clock countdowns are measured with (epoch seconds; tests pass their own).
+    the clock countdowns are measured with (epoch seconds; tests pass their own);
+    ``answer_help`` is what a waiting callback's prompt says (common.ANSWER_HELP, or
+    common.NO_ANSWER_HELP when there is no terminal to type the answer on).
     """
 
     def __init__(self, stream: TextIO, definition: Mapping[str, Any] | None = None, *,
-                 now: Callable[[], float] = time.time, console: Console | None = None) -> None:
+                 now: Callable[[], float] = time.time, console: Console | None = None,
+                 answer_help: str = ANSWER_HELP) -> None:
         self.console = console or make_console(stream)
+        self._answer_help = answer_help  # how to answer a callback (or that nothing here can)
         self._now = now
         self._spinner = Spinner("dots", text="starting")
         self._progress = Progress(
@@ -401,7 +403,7 @@ class LiveView:
             error, cause = error or first[0], cause or first[1]
             listed = ", ".join(f"{i} ({escape(e)})" for i, (e, _) in sorted(failures.items()))
             self.console.print(f"[red]✗ Map[/] {_where(step.state, step.item)} failed"
-                               + (f": items {listed}" if listed else ""))
+                               + (f": item{'s' * (len(failures) > 1)} {listed}" if listed else ""))
         if error:
             self._outcome[step.visit] = (error, cause)
             if step.item is not None and not step.kind.startswith(("Map", "Parallel")):
@@ -440,7 +442,7 @@ class LiveView:
                 self._announced.add(token)
                 states = ", ".join(sorted(set(self._callbacks.values()))) or "a task"
                 self.console.print(f"[magenta]⏸ {escape(states)}[/] waits for a callback, task token "
-                                   f"[bold]{escape(token)}[/]\n  {ANSWER_HELP}")
+                                   f"[bold]{escape(token)}[/]\n  {escape(self._answer_help)}")
             return fresh
 
     # -- the live area --------------------------------------------------------------------------
@@ -461,7 +463,7 @@ class LiveView:
             token = f" (token {self._tokens[0]})" if len(self._tokens) == 1 else ""
             names = ", ".join(sorted(set(self._callbacks.values())))
             lines.append(Text.from_markup(f"  ⏸ [bold]{escape(names)}[/] waits for a callback"
-                                          f"{escape(token)}: {ANSWER_HELP}"))
+                                          f"{escape(token)}: {escape(self._answer_help)}"))
         return lines
 
     def running(self) -> str:

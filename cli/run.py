@@ -16,12 +16,14 @@ import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Final
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, TextIO
 
 from .common import (
+    ANSWER_HELP,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    NO_ANSWER_HELP,
     error,
     is_terminal,
     print_diagnostics,
@@ -279,9 +281,14 @@ def _start(machine: StateMachine, payload: JSON, **options: Any) -> Execution:
 
 
 def execute(
-    machine: StateMachine, payload: JSON, args: argparse.Namespace, view: LiveView | None
+    machine: StateMachine, payload: JSON, args: argparse.Namespace, view: LiveView | None,
+    typed: TextIO | None = None,
 ) -> tuple[Execution, bool]:
-    """Start the execution and wait for it; returns it and whether Ctrl-C aborted it."""
+    """Start the execution and wait for it; returns it and whether Ctrl-C aborted it.
+
+    A ``.waitForTaskToken`` task waiting is announced once per token (by the live view, else
+    as a plain line on stderr); ``typed`` (the terminal, ``answer_source``) is where its answer
+    is read from, None when nothing can answer here."""
     execution = _start(
         machine,
         payload,
@@ -297,16 +304,19 @@ def execute(
         telemetry=getattr(args, "telemetry_config", None),
         executor=getattr(args, "executor_object", None),
     )
-    answers = _terminal_answers(view)
+    answers = _terminal_answers(typed, view)
+    announced: set[str] = set()
     try:
         while execution.wait(_WAIT_SLICE).status == "RUNNING":
+            tokens = execution.task_tokens
             if view is not None:
-                tokens = execution.task_tokens
                 view.callbacks(tokens)
                 if answers is not None:
                     view.hold(bool(tokens))  # the user types its answer: keep the echo visible
-                    if tokens:
-                        answers(execution, tokens)
+            else:
+                _announce(execution, tokens, announced, ANSWER_HELP if answers is not None else NO_ANSWER_HELP)
+            if answers is not None and tokens:
+                answers(execution, tokens)
     except KeyboardInterrupt:
         execution.abort(cause="Interrupted from the command line (Ctrl-C)")
         execution.wait(_ABORT_GRACE)
@@ -314,33 +324,85 @@ def execute(
     return execution, False
 
 
-def _terminal_answers(view: LiveView | None) -> Callable[[Execution, list[str]], None] | None:
-    """With the live view on a terminal stdin: a reader that answers the oldest waiting
-    callback from what the user types (see progress.ANSWER_HELP): a JSON value sends task
-    success with it; ``!fail ERROR [CAUSE]`` sends task failure. Never blocks."""
-    if view is None or not is_terminal(sys.stdin):
+def answer_source() -> TextIO | None:
+    """Where the user can type a callback's answer: stdin when it is a terminal; else, when
+    stdin is the piped or redirected input (``echo '{...}' | sm run flow.yaml``), the
+    controlling terminal (/dev/tty). None when the prompt is not on a terminal (stderr
+    redirected: nobody sees it) or there is no terminal at all (CI, a service). The caller
+    closes what it got unless it is stdin."""
+    if not is_terminal(sys.stderr):
         return None
+    if is_terminal(sys.stdin):
+        return sys.stdin
+    try:
+        tty = open("/dev/tty", encoding="utf-8")  # noqa: SIM115 - closed by _run_loaded
+    except OSError:  # no controlling terminal (a new session, a daemon)
+        return None
+    if not tty.isatty():
+        tty.close()
+        return None
+    return tty
+
+
+def _announce(execution: Execution, tokens: list[str], announced: set[str], how: str) -> None:
+    """Without a live view: one plain line on stderr for each new waiting token (state, token
+    and how to answer it, or that nothing here can), so a run never waits in silence."""
+    for token in tokens:
+        if token not in announced:
+            announced.add(token)
+            print(f"sm: {_callback_state(execution, token)} waits for a callback, task token {token}\n  {how}",
+                  file=sys.stderr, flush=True)
+
+
+def _callback_state(execution: Execution, token: str) -> str:
+    """The name of the Task state waiting with ``token``: the state entered before the
+    TaskScheduled whose parameters carry the token ("a task" when none does)."""
+    events = execution.events
+    by_id = {event.id: event for event in events}
+    for event in reversed(events):
+        if event.type == "TaskScheduled" and token in json.dumps((event.details or {}).get("parameters"), default=str):
+            entered = by_id.get(event.previous_id)
+            while entered is not None and entered.type != "TaskStateEntered":  # a retry links to the failure
+                entered = by_id.get(entered.previous_id)
+            if entered is not None:
+                return str((entered.details or {}).get("name") or "a task")
+    return "a task"
+
+
+def _terminal_answers(typed: TextIO | None, view: LiveView | None) -> Callable[[Execution, list[str]], None] | None:
+    """A reader that answers the oldest waiting callback from what the user types on
+    ``typed`` (see common.ANSWER_HELP): a JSON value sends task success with it;
+    ``!fail ERROR [CAUSE]`` sends task failure. Never blocks. None without ``typed``."""
+    if typed is None:
+        return None
+    stream = typed
+
+    def say(text: str, markup: str | None = None) -> None:
+        if view is not None:
+            view.console.print(markup or text)
+        else:
+            print(f"sm: {text}", file=sys.stderr, flush=True)
 
     def answer(execution: Execution, tokens: list[str]) -> None:
         import select
 
-        if not select.select([sys.stdin], [], [], 0)[0]:
+        if not select.select([stream], [], [], 0)[0]:
             return
-        line = sys.stdin.readline().strip()
+        line = stream.readline().strip()
         if not line:
             return
         if line.startswith("!fail"):
             _, error, cause = [*line.split(maxsplit=2), "", ""][:3]
             execution.send_task_failure(tokens[0], error or None, cause or None)
-            view.console.print(f"sent task failure {error or '(no error name)'} for {tokens[0]}")
+            say(f"sent task failure {error or '(no error name)'} for {tokens[0]}")
             return
         try:
             output = json.loads(line)
         except ValueError as exc:
-            view.console.print(f"[red]not JSON[/] ({exc}); nothing sent")
+            say(f"not JSON ({exc}); nothing sent", f"[red]not JSON[/] ({exc}); nothing sent")
             return
         execution.send_task_success(tokens[0], output)
-        view.console.print(f"sent task success for {tokens[0]}")
+        say(f"sent task success for {tokens[0]}")
 
     return answer
 
@@ -415,12 +477,12 @@ def _check_handler_threads() -> None:
         raise InputError(str(exc)) from None
 
 
-def _live_view(args: argparse.Namespace, machine: StateMachine) -> LiveView | None:
+def _live_view(args: argparse.Namespace, machine: StateMachine, typed: TextIO | None) -> LiveView | None:
     if args.quiet or args.json or not is_terminal(sys.stderr) or _writes_stderr(args):
         return None
     from .progress import LiveView
 
-    return LiveView(sys.stderr, machine.definition)
+    return LiveView(sys.stderr, machine.definition, answer_help=ANSWER_HELP if typed is not None else NO_ANSWER_HELP)
 
 
 def _writes_stderr(args: argparse.Namespace) -> bool:
@@ -489,14 +551,17 @@ def _run_loaded(args: argparse.Namespace, machine: StateMachine, payload: JSON) 
     # Ctrl-C must reach us even when the parent shell started us with SIGINT ignored
     # (background jobs of non-interactive shells): it is how a user aborts an execution.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    view = _live_view(args, machine)
+    typed = answer_source()
+    view = _live_view(args, machine, typed)
     try:
         if view is not None:
             view.start()
-        execution, interrupted = execute(machine, payload, args, view)
+        execution, interrupted = execute(machine, payload, args, view, typed)
     finally:
         if view is not None:
             view.stop()
+        if typed is not None and typed is not sys.stdin:
+            typed.close()
     if view is not None:
         view.summary(execution.history, execution.status, execution.duration)
     failed = report(execution, args)

@@ -56,7 +56,8 @@ def _summary(results: Sequence[CaseResult], seconds: float) -> dict[str, object]
 
 def _summary_line(results: Sequence[CaseResult], seconds: float) -> str:
     counts = _summary(results, seconds)
-    return f"{counts['cases']} cases: {counts['passed']} passed, {counts['failed']} failed in {seconds:.2f} s"
+    cases = f"{counts['cases']} case{'s' * (counts['cases'] != 1)}"
+    return f"{cases}: {counts['passed']} passed, {counts['failed']} failed in {seconds:.2f} s"
 
 
 def render(results: Sequence[CaseResult], seconds: float, stream: TextIO) -> None:

@@ -172,6 +172,15 @@ def test_the_callback_examples_give_the_documented_output_once_answered(path: Pa
     assert execution.output == expected
 
 
+@pytest.mark.parametrize("path", [p for p in FILES if documented_run(p)[1] is not None],
+                         ids=lambda p: p.name)
+def test_the_readme_says_what_to_type_for_each_callback_example(path: Path) -> None:
+    """sm run prompts "type its output as JSON": the README tells a new user which JSON, as the
+    header's `# Answer:` line does (without it the run goes on with a wrong answer and fails)."""
+    _, answer, _ = documented_run(path)
+    assert json.dumps(answer) in README.read_text(encoding="utf-8"), f"README: say to type {json.dumps(answer)}"
+
+
 @pytest.mark.parametrize(
     ("name", "data", "expected"), SUCCEEDS, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(SUCCEEDS)]
 )

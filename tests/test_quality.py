@@ -9,6 +9,7 @@ run takes a few seconds, later ones well under one.
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -65,3 +66,31 @@ def test_every_type_ignore_says_why() -> None:
     assert not unexplained, "a `# type: ignore[code]` needs a reason beside it:\n" + "\n".join(
         unexplained
     )
+
+
+def _sleeps(node: ast.AST) -> bool:
+    return any(isinstance(n, ast.Call) and isinstance(n.func, (ast.Attribute, ast.Name))
+               and (n.func.attr if isinstance(n.func, ast.Attribute) else n.func.id) == "sleep"
+               for n in ast.walk(node))
+
+
+def _bounded(loop: ast.While) -> bool:
+    """Does the loop end when the waited-for thing never happens: a clock in its condition, or
+    an assert/raise/break/return in its body (a deadline checked there)?"""
+    words = {n.id for n in ast.walk(loop.test) if isinstance(n, ast.Name)} | {
+        n.attr for n in ast.walk(loop.test) if isinstance(n, ast.Attribute)}
+    if words & {"deadline", "monotonic", "time", "perf_counter", "poll", "is_alive"}:
+        return True
+    return any(isinstance(n, (ast.Assert, ast.Raise, ast.Break, ast.Return))
+               for statement in loop.body for n in ast.walk(statement))
+
+
+def test_no_test_waits_without_a_bound() -> None:
+    """A test that polls (``while ...: sleep``) gives up at a deadline: a behaviour that breaks
+    fails the test instead of hanging the suite (issue 10)."""
+    unbounded = []
+    for path in sorted((REPO / "tests").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        unbounded += [f"{path.relative_to(REPO)}:{node.lineno}" for node in ast.walk(tree)
+                      if isinstance(node, ast.While) and _sleeps(node) and not _bounded(node)]
+    assert unbounded == [], f"polling loops without a deadline: {unbounded}"

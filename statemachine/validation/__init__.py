@@ -71,12 +71,19 @@ def validate(
     return _placed(doc, placeholder_rules.settle(doc, _one_per_typo(found), placeholders))
 
 
+#: Schema codes that already say what is wrong with a Choice rule's field.
+_SCHEMA_CODES = frozenset({"wrong-type", "out-of-range", "invalid-value", "missing-field"})
+
+
 def _one_per_typo(found: list[Diagnostic]) -> list[Diagnostic]:
-    """A misspelt Choice operator is an unknown field to the schema (with its did-you-mean)
-    and an unknown operator to the Choice grammar: report it once, as the unknown field."""
+    """One mistake in a Choice rule, one line. A misspelt operator is an unknown field to the
+    schema (with its did-you-mean) and an unknown operator to the Choice grammar: report it
+    as the unknown field. An operand of the wrong type or an empty And/Or is a schema error
+    and a grammar error at the same field: report the schema's."""
     unknown = {d.pointer for d in found if d.code == "unknown-field"}
-    return [d for d in found if not (d.code == "invalid-choice-rule" and d.pointer in unknown
-                                     and d.message.startswith("unknown comparison operator"))]
+    schema = {d.pointer for d in found if d.code in _SCHEMA_CODES}
+    return [d for d in found if not (d.code == "invalid-choice-rule" and (
+        d.pointer in schema or (d.pointer in unknown and d.message.startswith("unknown comparison operator"))))]
 
 
 def _is_cloudformation(data: Mapping[str, JSON]) -> bool:

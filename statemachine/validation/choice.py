@@ -22,6 +22,7 @@ from statemachine.expressions.choice import (
 )
 from statemachine.expressions.memo import memoized_object
 from statemachine.loader import pointer_join
+from statemachine.validation.schema import closest
 from statemachine.validation.walk import JSONATA, Machine, StateRef, finding
 
 __all__ = ["CHOICE_RULES", "OPERATORS"]
@@ -50,14 +51,20 @@ def invalid_choice_rule(machine: Machine) -> Iterator[Diagnostic]:
                 yield finding(exc.code, exc.message, pointer + exc.pointer, state.name)
 
 
+#: The fields of a JSONata Choice rule.
+_JSONATA_RULE_FIELDS = ("Condition", "Next", "Output", "Assign", "Comment")
+
+
 def _jsonata_rule(state: StateRef, pointer: str, rule: Mapping[str, object]) -> Iterator[Diagnostic]:
     wrong = [field for field in rule if field in OPERATORS or field in _COMBINATORS or field == "Variable"]
     for field in wrong:
         message = f"'{field}' is a JSONPath Choice field and this state uses JSONata (use 'Condition')"
         yield finding("jsonpath-field-in-jsonata", message, pointer_join(pointer, field), state.name)
     if "Condition" not in rule:
-        message = "a Choice rule of a JSONata state needs 'Condition' (a \"{% ... %}\" boolean expression)"
-        yield finding("invalid-choice-rule", message, pointer, state.name)
+        if not any(field not in _JSONATA_RULE_FIELDS and closest(str(field), list(_JSONATA_RULE_FIELDS)) == "Condition"
+                   for field in rule):  # a misspelt Condition is the schema's unknown field, with its hint
+            message = "a Choice rule of a JSONata state needs 'Condition' (a \"{% ... %}\" boolean expression)"
+            yield finding("invalid-choice-rule", message, pointer, state.name)
         return
     try:
         compile_condition(rule["Condition"])

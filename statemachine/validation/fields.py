@@ -1,7 +1,8 @@
 """Stage 2, validation (field rules): combinations of fields the schema cannot express.
 In: a walked ``Machine``. Out: Diagnostics. Fields that exclude each other (Seconds vs
 SecondsPath ...), fields of the other query language, QueryLanguage downgrades, States.ALL
-placement, Wait timestamps, Choice rule shape, resource ARNs and Express restrictions.
+placement, misspelt predefined error names, Wait timestamps, Choice rule shape, resource ARNs
+and Express restrictions.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 
+from statemachine import errors
 from statemachine.errors import Diagnostic
 from statemachine.expressions.timestamps import INVALID_TIMESTAMP, is_timestamp
 from statemachine.validation.walk import JSONATA, JSONPATH, Machine, StateRef, finding
@@ -167,6 +169,39 @@ def _states_all(state: StateRef, field: str, items: list[object]) -> Iterator[Di
             yield finding("states-all-not-alone", f"a {kind} with 'States.ALL' must be the last one in {field}", pointer, state.name)
 
 
+#: The errors Step Functions raises (AWS, "Error handling in Step Functions"): the "States."
+#: prefix is reserved for them, so any other "States.X" in ErrorEquals never matches.
+PREDEFINED_ERRORS: frozenset[str] = frozenset({
+    errors.ALL, errors.HEARTBEAT_TIMEOUT, errors.TIMEOUT, errors.TASK_FAILED, errors.PERMISSIONS,
+    errors.RESULT_PATH_MATCH_FAILURE, errors.PARAMETER_PATH_FAILURE, errors.BRANCH_FAILED,
+    errors.NO_CHOICE_MATCHED, errors.INTRINSIC_FAILURE, errors.EXCEED_TOLERATED_FAILURE_THRESHOLD,
+    errors.ITEM_READER_FAILED, errors.RESULT_WRITER_FAILED, errors.RUNTIME, errors.DATA_LIMIT_EXCEEDED,
+    errors.QUERY_EVALUATION_ERROR,
+})
+
+
+def unknown_error_name(machine: Machine) -> Iterator[Diagnostic]:
+    """A warning for a "States." name in ErrorEquals that Step Functions never raises
+    (``States.Timout``): the Retrier or Catcher silently does nothing. The HTTP Task's
+    ``States.Http.*`` names are left alone."""
+    from statemachine.validation.schema import closest
+
+    for state in machine.states:
+        for field in ("Retry", "Catch"):
+            items = state.body.get(field)
+            for index, item in enumerate(items if isinstance(items, list) else []):
+                names = item.get("ErrorEquals") if isinstance(item, Mapping) else None
+                for position, name in enumerate(names if isinstance(names, list) else []):
+                    if (not isinstance(name, str) or not name.startswith("States.") or name in PREDEFINED_ERRORS
+                            or name.startswith("States.Http.")):
+                        continue
+                    hint = closest(name, sorted(PREDEFINED_ERRORS))
+                    message = (f"'{name}' is not an error Step Functions raises, so it never matches"
+                               + (f" (did you mean '{hint}'?)" if hint else ""))
+                    pointer = state.at(field, index, "ErrorEquals", position)
+                    yield finding("unknown-error-name", message, pointer, state.name, warning=True)
+
+
 def invalid_timestamp(machine: Machine) -> Iterator[Diagnostic]:
     for state in machine.states:
         value = state.body.get("Timestamp")
@@ -189,5 +224,6 @@ FIELD_RULES = {
     "field-of-other-language": field_of_other_language,
     "query-language-downgrade": query_language_downgrade,
     "states-all-not-alone": states_all_not_last,
+    "unknown-error-name": unknown_error_name,
     "invalid-timestamp": invalid_timestamp,
 }

@@ -1,6 +1,8 @@
-"""Stage 2, validation (forgotten ``.$``): a warning for a payload-template key without the
-``.$`` suffix whose value reads as a path or an intrinsic call. In: a walked ``Machine``.
-Out: Diagnostics (code ``missing-path-suffix``, severity warning).
+"""Stage 2, validation (forgotten ``.$`` or ``{% %}``): a warning for a payload-template key
+without the ``.$`` suffix whose value reads as a path or an intrinsic call, and for a string of
+a JSONata state that reads as a JSONata expression but is not between ``{%`` and ``%}``. In: a
+walked ``Machine``. Out: Diagnostics (codes ``missing-path-suffix`` and
+``missing-jsonata-delimiters``, severity warning).
 
 ASL evaluates a template value only when its key ends in ``.$``; ``{"orderId": "$.orderId"}``
 is valid and yields the literal text ``"$.orderId"``, which is almost never what was meant.
@@ -14,15 +16,25 @@ compiler uses and is a path into the input or the context (``$.x``, ``$[0]``, ``
 ``$$.Execution.Id``), an intrinsic call (``States.Format('{}', $.a)``), or a variable path
 (``$name.x``) naming a variable some ``Assign`` of the machine sets. ``"$"`` and ``"$$"`` alone,
 ``"$5.00"``, ``"$HOME/bin"``, ``"$USD"`` (when no variable USD exists) stay quiet.
+
+JSONata states evaluate only strings between ``{%`` and ``%}``: ``Output: {total:
+$states.input.total}`` yields the text. The templates are Arguments, Output, Assign,
+ItemSelector, a Fail's Error and Cause, Credentials, ItemReader/ResultWriter Arguments,
+ItemBatcher BatchInput, and the Output and Assign of Choices and Catchers (array items too).
+A string is flagged when it starts with ``$states``, with a variable some Assign sets, or with
+a call of a JSONata or Step Functions function (``$sum(...)``), and parses as JSONata whole.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 
 from statemachine.errors import Diagnostic
+from statemachine.expressions.memo import memoized
 from statemachine.loader import pointer_join
+from statemachine.validation.fields import is_jsonata
 from statemachine.validation.walk import JSONATA, Machine, StateRef, finding
 from statemachine.values import JSON
 
@@ -122,4 +134,83 @@ def missing_path_suffix(machine: Machine) -> Iterator[Diagnostic]:
                     yield finding("missing-path-suffix", message, pointer, state.name, warning=True)
 
 
-LITERAL_RULES = {"missing-path-suffix": missing_path_suffix}
+#: JSONata state fields whose strings are evaluated only between {% and %} (and may hold text).
+_JSONATA_TEMPLATES = ("Arguments", "Output", "Assign", "ItemSelector", "Error", "Cause", "Credentials")
+_JSONATA_NESTED = (("ItemReader", "Arguments"), ("ResultWriter", "Arguments"), ("ItemBatcher", "BatchInput"))
+_LEADING_NAME = re.compile(r"\$([^\W\d]\w*)(\s*\()?")
+
+
+def _jsonata_templates(state: StateRef) -> Iterator[tuple[str, JSON]]:
+    """(pointer, template) of every field of a JSONata state that may hold plain text."""
+    for field in _JSONATA_TEMPLATES:
+        if field in state.body:
+            yield state.at(field), state.body[field]
+    for outer, field in _JSONATA_NESTED:
+        holder = state.body.get(outer)
+        if isinstance(holder, Mapping) and field in holder:
+            yield state.at(outer, field), holder[field]
+    for outer in ("Choices", "Catch"):
+        items = state.body.get(outer)
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            for field in ("Output", "Assign"):
+                if isinstance(item, Mapping) and field in item:
+                    yield state.at(outer, index, field), item[field]
+
+
+def _strings(value: JSON, pointer: str) -> Iterator[tuple[str, str]]:
+    """(pointer, text) of every string in a template, array items included."""
+    if isinstance(value, str):
+        yield pointer, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _strings(item, pointer_join(pointer, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, pointer_join(pointer, index))
+
+
+def jsonata_kind(text: str, variables: frozenset[str]) -> str | None:
+    """What ``text`` (a string without ``{% %}``) reads as in JSONata ("a JSONata expression",
+    "a variable reference", "a JSONata function call"), or None."""
+    from statemachine.expressions.jsonata import JsonataSyntaxError, compile_jsonata
+    from statemachine.validation.variables import JSONATA_NAMES
+
+    text = text.strip()
+    lead = _LEADING_NAME.match(text)
+    if lead is None:
+        return None
+    name, call = lead.group(1), lead.group(2)
+    if name == "states":
+        kind = "a JSONata expression"
+    elif call and name in JSONATA_NAMES:
+        kind = "a JSONata function call"
+    elif name in variables and not call:
+        kind = "a variable reference"
+    else:
+        return None
+    try:
+        memoized(text, compile_jsonata)  # shared with the compile pass: each text parsed once
+    except JsonataSyntaxError:
+        return None
+    return kind
+
+
+def missing_jsonata_delimiters(machine: Machine) -> Iterator[Diagnostic]:
+    variables: frozenset[str] | None = None
+    for state in machine.states:
+        if state.language != JSONATA:
+            continue
+        for template_pointer, template in _jsonata_templates(state):
+            for pointer, text in _strings(template, template_pointer):
+                if not text.lstrip().startswith("$") or is_jsonata(text):
+                    continue
+                variables = _assigned(machine) if variables is None else variables
+                kind = jsonata_kind(text, variables)
+                if kind is not None:
+                    message = (f"{json.dumps(text)} reads as {kind}, but only a string between {{% and %}} is "
+                               f"evaluated, so the text itself is passed on; write \"{{% {text.strip()} %}}\" "
+                               "to evaluate it")
+                    yield finding("missing-jsonata-delimiters", message, pointer, state.name, warning=True)
+
+
+LITERAL_RULES = {"missing-path-suffix": missing_path_suffix, "missing-jsonata-delimiters": missing_jsonata_delimiters}

@@ -112,7 +112,7 @@ def schema_diagnostics(data: JSON) -> list[Diagnostic]:
     # schema order (States among them): put the root's errors around the states' that way.
     order = list(_schemas()[ROOT]["properties"])
     errors.sort(key=lambda item: order.index(item[1][0]) if item[1] else _root_rank(item[0], order))
-    return _unique(_diagnostic(_relevant(error), prefix) for error, prefix in errors)
+    return _unique(_diagnostic(_relevant(error), prefix) for error, prefix in errors if not _misspelt(error))
 
 
 def _root_rank(error: Any, order: list[str]) -> int:
@@ -122,7 +122,8 @@ def _root_rank(error: Any, order: list[str]) -> int:
 
 def full_schema_diagnostics(data: JSON) -> list[Diagnostic]:
     """``schema_diagnostics`` by one jsonschema pass over the whole document (the reference)."""
-    return _unique(_diagnostic(_relevant(error)) for error in _python_validators()[0].iter_errors(data))
+    return _unique(_diagnostic(_relevant(error)) for error in _python_validators()[0].iter_errors(data)
+                   if not _misspelt(error))
 
 
 def _unique(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
@@ -166,6 +167,20 @@ def _diagnostic(error: Any, prefix: tuple[str, ...] = ()) -> Diagnostic:
     return finding(code, message, pointer, state_of(pointer))
 
 
+def _misspelt(error: Any) -> bool:
+    """Is this "required but missing" error only the other face of misspelt fields ('Nxt' for
+    'Next')? Then the unknown-field error, whose did-you-mean names each missing field, says
+    it alone: one mistake, one line."""
+    if error.validator != "required" or not isinstance(error.instance, Mapping):
+        return False
+    allowed = error.schema.get("properties")
+    if not isinstance(allowed, Mapping) or error.schema.get("additionalProperties") is not False:
+        return False  # no unknown-field error comes from here to say it instead
+    missing = {name for name in error.validator_value if name not in error.instance}
+    hinted = {closest(str(key), list(allowed)) for key in error.instance if key not in allowed}
+    return bool(missing) and missing <= hinted
+
+
 def _required(error: Any, field: str) -> tuple[str, str]:
     missing = [name for name in error.validator_value if name not in error.instance]
     names = ", ".join(f"'{name}'" for name in missing)
@@ -188,13 +203,24 @@ def _spelling(extra: list[str], allowed: Mapping[str, Any], instance: Mapping[st
     several: ' (did you mean 'A' for 'a', 'B' for 'b'?)'. A field already present is no hint,
     and when the closest field is present there is none ('ItemProcesor' beside 'ItemProcessor'
     is a stray copy, not a misspelt 'ItemBatcher')."""
-    hints = [(name, difflib.get_close_matches(name, list(allowed), n=1, cutoff=0.6)) for name in extra]
-    found = [(name, match[0]) for name, match in hints if match and match[0] not in instance]
+    hints = [(name, closest(name, list(allowed))) for name in extra]
+    found = [(name, match) for name, match in hints if match is not None and match not in instance]
     if not found:
         return ""
     if len(extra) == 1:
         return f" (did you mean '{found[0][1]}'?)"
     return " (did you mean " + ", ".join(f"'{right}' for '{wrong}'" for wrong, right in found) + "?)"
+
+
+def closest(word: str, candidates: list[str]) -> str | None:
+    """The candidate most like ``word``, compared without case (AWS's names mix cases:
+    "Succeed", "JSONata", "DISTRIBUTED", "ResultPath", and a value typed in another case is
+    the commonest slip), or None when none is close (difflib ratio under 0.6)."""
+    folded: dict[str, str] = {}
+    for candidate in candidates:
+        folded.setdefault(candidate.casefold(), candidate)
+    found = difflib.get_close_matches(word.casefold(), list(folded), n=1, cutoff=0.6)
+    return folded[found[0]] if found else None
 
 
 def _type(error: Any, field: str) -> tuple[str, str]:
@@ -206,8 +232,8 @@ def _enum(error: Any, field: str) -> tuple[str, str]:
     choices = _as_list(error.validator_value)
     options = ", ".join(json.dumps(v) for v in choices)
     words = [v for v in choices if isinstance(v, str)]
-    close = difflib.get_close_matches(error.instance, words, n=1, cutoff=0.6) if isinstance(error.instance, str) else []
-    hint = f" (did you mean {json.dumps(close[0])}?)" if close else ""
+    close = closest(error.instance, words) if isinstance(error.instance, str) else None
+    hint = f" (did you mean {json.dumps(close)}?)" if close is not None else ""
     return "invalid-value", f"'{field}' must be one of {options}, not {json.dumps(error.instance)}{hint}"
 
 

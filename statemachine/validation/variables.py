@@ -30,7 +30,7 @@ _READ = re.compile(r"(?<![\w$])\$([^\W\d]\w*)\b(?!\s*\()")
 _QUOTED = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'")
 _LOCAL = re.compile(r"\$([^\W\d]\w*)\s*:=|function\s*\(([^)]*)\)")
 #: JSONata's built-in functions (and Step Functions' additions), which can be passed by name.
-_JSONATA_NAMES = frozenset([
+JSONATA_NAMES = frozenset([
     "states", "string", "length", "substring", "substringBefore", "substringAfter", "uppercase",
     "lowercase", "trim", "pad", "contains", "split", "join", "match", "replace", "eval",
     "base64encode", "base64decode", "encodeUrlComponent", "encodeUrl", "decodeUrlComponent",
@@ -83,7 +83,7 @@ def _reads(state: StateRef) -> Iterator[tuple[str, str]]:
         body = _QUOTED.sub("''", text)
         local = {name for pair in _LOCAL.findall(body) for part in pair for name in re.findall(r"[^\W\d]\w*", part)}
         for name in _READ.findall(body):
-            if name not in _JSONATA_NAMES and name not in local:
+            if name not in JSONATA_NAMES and name not in local:
                 yield pointer, name
 
 

@@ -5,6 +5,7 @@ pseudo-terminal."""
 from __future__ import annotations
 
 import datetime
+import fcntl
 import io
 import json
 import os
@@ -12,7 +13,9 @@ import re
 import select
 import subprocess
 import sys
+import termios
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -279,8 +282,31 @@ def test_a_failed_map_shows_which_items_failed_and_why() -> None:
     lines = _ansi_free(stream.getvalue()).splitlines()
     assert lines == [
         "✗ item 2 of Map Each failed: KeyError: 'sku'",
-        "✗ Map Each failed: items 2 (KeyError)",
+        "✗ Map Each failed: item 2 (KeyError)",
     ]
+
+
+def _failing_item(first: int, index: int, error: str) -> list[dict[str, Any]]:
+    """The five events of Map Each's item ``index`` whose Task fails, ids from ``first``."""
+    kinds = [("MapIterationStarted", {"name": "Each", "index": index}), ("TaskStateEntered", {"name": "Call"}),
+             ("TaskScheduled", {"resource": "f"}), ("TaskFailed", {"error": error, "cause": "bad"}),
+             ("MapIterationFailed", {"name": "Each", "index": index})]
+    return [_event(first + n, 3 if n == 0 else first + n - 1, kind, **details) for n, (kind, details) in enumerate(kinds)]
+
+
+# ToleratedFailureCount 1: items 0 and 2 fail, the second failure exceeds it.
+TOLERANCE_EXCEEDED = [
+    _event(1, 0, "ExecutionStarted"), _event(2, 1, "MapStateEntered", name="Each"),
+    _event(3, 2, "MapStateStarted", length=3), *_failing_item(4, 0, "ValueError"),
+    *_failing_item(9, 2, "KeyError"), _event(14, 13, "MapStateFailed"),
+]
+
+
+def test_a_failed_map_lists_its_failed_items_in_words_that_agree_with_their_number() -> None:
+    view, stream = _terminal_view()
+    for event in TOLERANCE_EXCEEDED:
+        view.on_event(event)
+    assert _ansi_free(stream.getvalue()).splitlines()[-1] == "✗ Map Each failed: items 0 (ValueError), 2 (KeyError)"
 
 
 def test_summary_durations_are_wall_time_not_the_sum_of_iterations() -> None:
@@ -391,7 +417,7 @@ def test_sm_run_on_a_terminal_shows_map_retries_failed_items_and_caught_errors(
     assert "↻ retrying Work (Map Each item 1) attempt 2 after ValueError, waited 2.0s" in text
     assert "↻ retrying Work (Map Each item 1) attempt 3 after ValueError, waited 4.0s" in text
     assert "✗ item 2 of Map Each failed: KeyError: 'no such sku'" in text
-    assert "✗ Map Each failed: items 2 (KeyError)" in text
+    assert "✗ Map Each failed: item 2 (KeyError)" in text
     assert "⤷ caught KeyError in Each" in text
     assert re.search(r"│ Each\s+│ Map\s+│\s+1 │\s+│\s+[0-9.]+s │ caught KeyError", text), text
 
@@ -405,24 +431,7 @@ def test_sm_run_answers_a_callback_typed_on_the_terminal(tmp_path: Path) -> None
         cwd=REPO, stdin=slave, stdout=subprocess.PIPE, stderr=slave,
         env={**os.environ, "TERM": "xterm", "COLUMNS": "200"})
     os.close(slave)
-    screen, answered = b"", False
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.1)
-        if ready:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            screen += chunk
-        if not answered and b"!fail ERROR" in screen:
-            os.write(master, b'{"approvedBy": "kim"}\n')
-            answered = True
-        if process.poll() is not None and not ready:
-            break
-    os.close(master)
-    stdout = process.communicate(timeout=30)[0].decode()
-    text = _ansi_free(screen.decode(errors="replace"))
+    text, stdout = _answer_when_prompted(process, master, b'{"approvedBy": "kim"}\n')
     assert process.returncode == 0, text
     assert re.search(r"RequestApproval waits for a callback, task token [0-9a-f-]{36}", text), text
     assert "sent task success" in text
@@ -460,7 +469,7 @@ def test_a_failed_map_names_the_error_that_failed_it_not_an_item_being_retried()
         view.on_event(event)
     assert _ansi_free(stream.getvalue()).splitlines() == [
         "✗ item 3 of Map Each failed: KeyError: never",
-        "✗ Map Each failed: items 3 (KeyError)",
+        "✗ Map Each failed: item 3 (KeyError)",
         "⤷ caught KeyError in Each: never",
     ]
     assert _table_rows(MAP_FAILS_WHILE_AN_ITEM_RETRIES)["Each"][-1] == "caught KeyError"
@@ -526,13 +535,11 @@ def test_the_answer_being_typed_stays_visible(tmp_path: Path) -> None:
     screen, typed_at, prompted = b"", -1, None
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.1)
-        if ready:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            screen += chunk
+        chunk = _read_pty(master)
+        if chunk is None:
+            break
+        ready = bool(chunk)
+        screen += chunk
         if typed_at < 0 and b"!fail ERROR" in screen and prompted is None:
             prompted = time.monotonic()
         if typed_at < 0 and prompted is not None and time.monotonic() > prompted + 0.5:
@@ -564,3 +571,95 @@ def test_a_jsonata_wait_shows_its_countdown() -> None:
     assert "⏳ Pause waits 40s more" in _live_area(view)
     clock[0] += 15
     assert "⏳ Pause waits 25s more" in _live_area(view)
+
+
+# -- review of issue 10: a callback must be answerable, or say that it cannot be ---------------
+def _controlling_terminal(slave: int) -> Callable[[], None]:
+    """preexec_fn: the child gets its own session with the pty as its controlling terminal
+    (/dev/tty), as a shell gives a command it starts."""
+    def become() -> None:
+        os.setsid()
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+    return become
+
+
+def _read_pty(master: int) -> bytes | None:
+    """What the terminal shows within 0.1 s (b"" when nothing), None once the child closed it."""
+    if not select.select([master], [], [], 0.1)[0]:
+        return b""
+    try:
+        return os.read(master, 65536)
+    except OSError:
+        return None
+
+
+def _answer_when_prompted(process: subprocess.Popen[bytes], master: int, answer: bytes) -> tuple[str, str]:
+    """Type ``answer`` on the pty once the callback prompt shows; (screen text, stdout)."""
+    screen, answered = b"", False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        chunk = _read_pty(master)
+        if chunk is None:
+            break
+        ready = bool(chunk)
+        screen += chunk
+        if not answered and b"!fail ERROR" in screen:
+            os.write(master, answer)
+            answered = True
+        if process.poll() is not None and not ready:
+            break
+    else:
+        process.kill()  # a hung run fails the test instead of hanging it
+    os.close(master)
+    stdout = process.communicate(timeout=30)[0].decode()
+    return _ansi_free(screen.decode(errors="replace")), stdout
+
+
+def test_a_callback_is_answered_on_the_terminal_when_the_input_is_piped() -> None:
+    """The README pipes input (`echo ... | sm run ...`): stdin is then the pipe, and the answer
+    the prompt asks for is typed on the terminal, which sm run reads through /dev/tty."""
+    master, slave = os.openpty()
+    piped, writer = os.pipe()
+    os.write(writer, (REPO / "definitions/inputs/human_approval.input.json").read_bytes())
+    os.close(writer)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "statemachine.cli", "run", "definitions/human_approval.yaml"],
+        cwd=REPO, stdin=piped, stdout=subprocess.PIPE, stderr=slave,
+        preexec_fn=_controlling_terminal(slave),  # the test starts no threads, so a preexec_fn is safe
+        env={**os.environ, "TERM": "xterm", "COLUMNS": "200"})
+    os.close(slave)
+    os.close(piped)
+    text, stdout = _answer_when_prompted(process, master, b'{"approvedBy": "kim"}\n')
+    assert process.returncode == 0, text
+    assert "sent task success" in text
+    assert json.loads(stdout) == {"expenseId": "E-1", "status": "APPROVED", "approvedBy": "kim"}
+
+
+def test_a_callback_without_a_terminal_shows_its_token_and_that_nothing_here_answers() -> None:
+    """No terminal at all (CI, a pipe): nothing can type an answer. sm run says which token
+    waits and until when, instead of waiting silently for the task's 24-hour timeout."""
+    process = subprocess.run(
+        [sys.executable, "-m", "statemachine.cli", "run", "definitions/human_approval.yaml",
+         "--input", "@definitions/inputs/human_approval.input.json", "--timeout", "3"],
+        cwd=REPO, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+        start_new_session=True, check=False)  # no controlling terminal either
+    assert process.returncode == 1, process.stderr
+    assert re.search(r"^sm: RequestApproval waits for a callback, task token [0-9a-f-]{36}$",
+                     process.stderr, re.MULTILINE), process.stderr
+    assert "no terminal to type its answer on" in process.stderr
+    assert "sm: execution ABORTED" in process.stderr
+
+
+def test_a_quiet_run_on_a_terminal_still_shows_the_callback_and_takes_its_answer() -> None:
+    """--quiet drops the live view, not the one line a person must act on."""
+    master, slave = os.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "statemachine.cli", "run", "definitions/human_approval.yaml", "--quiet",
+         "--input", "@definitions/inputs/human_approval.input.json"],
+        cwd=REPO, stdin=slave, stdout=subprocess.PIPE, stderr=slave,
+        env={**os.environ, "TERM": "xterm", "COLUMNS": "200"})
+    os.close(slave)
+    text, stdout = _answer_when_prompted(process, master, b'{"approvedBy": "kim"}\n')
+    assert process.returncode == 0, text
+    assert re.search(r"RequestApproval waits for a callback, task token [0-9a-f-]{36}", text), text
+    assert json.loads(stdout) == {"expenseId": "E-1", "status": "APPROVED", "approvedBy": "kim"}

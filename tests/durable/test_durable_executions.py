@@ -492,7 +492,9 @@ def test_a_live_worker_keeps_its_lease_while_its_event_loop_is_blocked(
 
     async def main() -> None:
         running = asyncio.ensure_future(worker.run(until=lambda: arn in worker.finished))
+        deadline = time.monotonic() + 60
         while "x-1" not in calls(crash_log):  # the worker holds the lease, a task in flight
+            assert time.monotonic() < deadline, "the worker never started the first task"
             await asyncio.sleep(0.01)
         time.sleep(2.5)  # block the event loop: no coroutine of the worker runs meanwhile
         taken.extend(intruder.claim_due("intruder", now=datetime.now(UTC), lease_seconds=30))

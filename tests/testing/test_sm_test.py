@@ -75,6 +75,12 @@ def test_a_failing_case_shows_what_differed_and_exits_1(sm: Any, tmp_path: Path)
     assert "4 cases: 2 passed, 2 failed" in out
 
 
+def test_one_case_is_counted_in_the_singular(sm: Any) -> None:
+    result = sm("test", "definitions/tests/hello.test.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1].startswith("1 case: 1 passed, 0 failed in "), result.stdout
+
+
 def test_json_and_junit_reports(sm: Any, tmp_path: Path) -> None:
     path = write(tmp_path, FAILING)
     report = tmp_path / "report.xml"

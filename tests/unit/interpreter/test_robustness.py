@@ -120,7 +120,9 @@ def test_run_timeout_stops_work_that_never_awaits(definition: dict[str, Any], da
 @pytest.mark.parametrize(("definition", "data"), NEVER_AWAITING, ids=IDS)
 def test_abort_stops_work_that_never_awaits(definition: dict[str, Any], data: Any) -> None:
     execution = statemachine.load(definition).start(data, history_limit=None)
+    deadline = time.monotonic() + 30
     while len(execution.events) < 2:
+        assert time.monotonic() < deadline, (execution.status, execution.events)
         time.sleep(0.01)
     execution.abort(cause="stop")
     assert execution.wait(60).status == "ABORTED"

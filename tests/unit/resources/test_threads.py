@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -64,7 +65,9 @@ def test_thousand_concurrent_executions_stay_within_the_bound() -> None:
         runs = [asyncio.ensure_future(machine.run_async({"i": i})) for i in range(1000)]
         assert await asyncio.to_thread(gate.full.wait, 30)
         # every worker is busy: the other 992 calls wait in the queue, no thread for them
+        deadline = time.monotonic() + 30  # a pool that starts a thread per call never queues: fail, not spin
         while pool.queued < 1000 - bound:
+            assert time.monotonic() < deadline, f"{pool.queued} calls queued, {pool.threads} threads"
             await asyncio.sleep(0)
         assert pool.threads == bound
         # the pool's 8, plus at most asyncio.to_thread's helper threads: never one per call
@@ -147,7 +150,9 @@ def test_time_queued_for_a_thread_does_not_count_against_timeout_seconds() -> No
         first = asyncio.ensure_future(holder.run_async({}, clock=clock))
         assert await asyncio.to_thread(gate.full.wait, 30)  # the only thread is busy
         second = asyncio.ensure_future(quick.run_async({}, clock=clock))
+        deadline = time.monotonic() + 30
         while pool.queued < 1:
+            assert time.monotonic() < deadline, "the second call never queued behind the first"
             await asyncio.sleep(0)
         clock.advance(10)  # far past Quick's 2 s, all of it spent in the queue
         for _ in range(20):
