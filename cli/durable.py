@@ -363,7 +363,11 @@ def run_persistent(args: argparse.Namespace) -> int:
         async def main() -> Any:
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGTERM, lambda: stop.__setitem__(0, True))
-            return await run_one(service.store, arn, stopping=lambda: stop[0])
+            announcing = asyncio.ensure_future(_announce_callbacks(service, arn))
+            try:
+                return await run_one(service.store, arn, stopping=lambda: stop[0])
+            finally:
+                announcing.cancel()
 
         try:
             record = run_owned(main())
@@ -379,6 +383,27 @@ def run_persistent(args: argparse.Namespace) -> int:
     elif record.status != "RUNNING":
         print(f"{record.status}: {record.error or ''}: {record.cause or ''}", file=sys.stderr)
     return EXIT_OK if record.status == "SUCCEEDED" else EXIT_FAILED
+
+
+#: How a token ``sm run --db`` waits on is answered (the database is not repeated: it may
+#: hold a password).
+DURABLE_ANSWER_HELP = ("answer it from any shell with the same --db (or $SM_DB): sm task success {token} "
+                       "--output JSON, or sm task failure {token} --error ERROR --cause CAUSE")
+
+
+async def _announce_callbacks(service: Any, arn: str, poll: float = 0.2) -> None:
+    """``sm run --db``: one stderr line for each task token the execution comes to wait on
+    (its state, the token, how to answer it), so a run never waits in silence."""
+    import asyncio
+
+    announced: set[str] = set()
+    while True:
+        for token in service.store.task_tokens(arn, status="WAITING"):
+            if token.token not in announced:
+                announced.add(token.token)
+                print(f"sm: {token.state_name} waits for a callback, task token {token.token}\n  "
+                      + DURABLE_ANSWER_HELP.format(token=token.token), file=sys.stderr, flush=True)
+        await asyncio.sleep(poll)
 
 
 # -- output -------------------------------------------------------------------------------------

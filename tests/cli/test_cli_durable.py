@@ -122,3 +122,55 @@ def test_stopping_an_ended_execution_says_so(sm, tmp_path: Path, definitions: Pa
     assert "SUCCEEDED" in result.stdout
     described = json.loads(sm("executions", "describe", arn, "--db", db, "--json").stdout)
     assert described["status"] == "SUCCEEDED"
+
+
+def test_run_with_a_database_names_the_waiting_token_and_how_to_answer_it(tmp_path: Path,
+                                                                          definitions: Path) -> None:
+    # sm run --db on a callback machine: the token is printed on stderr with the command that
+    # answers it, and answering it from another process ends the run (issue 12 item 5)
+    import os
+    import queue
+    import re
+    import subprocess
+    import sys
+    import threading
+
+    db = tmp_path / "flow.db"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "statemachine.cli", "run", str(definitions / "human_approval.yaml"),
+         "--db", str(db), "--input", '{"expenseId": "E-1", "amount": 120, "reviewer": "kim"}'],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env)
+    lines: queue.Queue[str] = queue.Queue()
+    stream = run.stderr
+    assert stream is not None
+
+    def read() -> None:
+        for line in stream:
+            lines.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        seen, token = "", None
+        while token is None:
+            line = lines.get(timeout=60)  # queue.Empty: nothing announced the token in 60 s
+            seen += line
+            found = re.search(r"RequestApproval waits for a callback, task token (\S+)", line)
+            token = found.group(1) if found else None
+        assert f"sm task success {token} --output JSON" in lines.get(timeout=10), seen
+        answer = subprocess.run(
+            [sys.executable, "-m", "statemachine.cli", "task", "success", token, "--db", str(db),
+             "--output", '{"approvedBy": "kim"}'], capture_output=True, text=True, timeout=60, env=env)
+        assert answer.returncode == 0, answer.stderr
+        assert run.stdout is not None
+        run.wait(timeout=60)
+        out = run.stdout.read()
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+        for pipe in (run.stdout, run.stderr):
+            if pipe is not None:
+                pipe.close()
+    assert run.returncode == 0
+    assert json.loads(out) == {"expenseId": "E-1", "status": "APPROVED", "approvedBy": "kim"}
