@@ -17,6 +17,7 @@ from durable_backends import Backend
 
 import statemachine
 from statemachine.durable import DurableStore, StoreUnavailable
+from statemachine.durable.runner import aws_event, event_record
 from statemachine.durable.worker import Worker
 from statemachine.service import (
     ExecutionAlreadyExists,
@@ -92,6 +93,11 @@ def test_durable_history_equals_the_in_memory_one(service: Service, tmp_path: Pa
     assert described["status"] == "SUCCEEDED"
     assert json.loads(described["output"]) == expected.output
     assert shape(service.history(arn)) == shape(expected.history)
+    # the store's records: each body is the text the in-memory event is stored as, and
+    # renders as GetExecutionHistory does
+    records = service.store.history(arn)
+    assert [r.body for r in records] == [event_record(e).body for e in expected.events]
+    assert [aws_event(r) for r in records] == service.history(arn)
 
 
 def test_crash_flow_runs_every_task_once_and_ids_have_no_gap(service: Service, crash_log: Path) -> None:
