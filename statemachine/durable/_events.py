@@ -23,6 +23,7 @@ encoder call and one INSERT per event). ``SEGMENT_EVENTS`` bounds what a paged r
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final, TypeAlias
@@ -76,12 +77,50 @@ def event_body(previous: int, details: Any, path: Sequence[Any]) -> str:
     return DUMPS(body)
 
 
+#: orjson's ``dumps`` once looked up (False: not installed; None: not looked up yet)
+_fast: Any = None
+
+
+def _orjson() -> Any:
+    """orjson's ``dumps`` when the ``fast`` extra is installed, else False (looked up once,
+    on the first segment, so the store imports nothing it does not use)."""
+    global _fast
+    try:
+        import orjson
+    except ImportError:
+        _fast = False
+    else:  # datetimes and dataclasses: TypeError, as the stdlib (then it raises it too)
+        _fast = functools.partial(orjson.dumps, option=orjson.OPT_PASSTHROUGH_DATETIME
+                                  | orjson.OPT_PASSTHROUGH_DATACLASS)
+    return _fast
+
+
+def encode(chunk: Sequence[Entry]) -> str:
+    """The JSON text of a segment's entries: ``DUMPS``'s, or, with orjson installed (the
+    ``fast`` extra; ~7x faster on history events), orjson's when it holds the same values.
+    orjson refuses (TypeError) what the stdlib writes otherwise -- ints beyond 64 bits,
+    non-string keys, nesting past 254 levels, lone surrogates, float and tuple subclasses
+    -- and writes NaN and infinities as ``null``, so a text with a ``null`` that no entry
+    without details accounts for is made again by the stdlib. The two texts may spell a
+    float differently (``1e16``, ``1e+16``); both read back as the same float."""
+    fast = _fast if _fast is not None else _orjson()
+    if fast:
+        try:
+            text: bytes = fast(chunk)
+        except TypeError:
+            return DUMPS(chunk)
+        nulls = text.count(b"null")
+        if not nulls or nulls == sum(1 for e in chunk if len(e) == 5 and e[3] is None):
+            return text.decode()
+    return DUMPS(chunk)
+
+
 def segments(entries: Sequence[Entry], after: int) -> list[tuple[int, int, str]]:
     """``(first_id, last_id, text)`` rows holding ``entries`` as ids ``after+1, ...``."""
     rows = []
     for start in range(0, len(entries), SEGMENT_EVENTS):
         chunk = entries[start:start + SEGMENT_EVENTS]
-        rows.append((after + start + 1, after + start + len(chunk), DUMPS(chunk)))
+        rows.append((after + start + 1, after + start + len(chunk), encode(chunk)))
     return rows
 
 
