@@ -48,7 +48,13 @@ from statemachine.durable import (
     TaskTokenNotFound,
     open_store,
 )
-from statemachine.durable.runner import TRACE_KEY, aws_event, cancel_waiting_tokens, event_record
+from statemachine.durable.runner import (
+    TRACE_KEY,
+    aws_event,
+    cancel_waiting_tokens,
+    event_record,
+    load_history,
+)
 from statemachine.errors import StateMachineError
 from statemachine.schedules.service import ScheduleMethods
 from statemachine.values import JSON, check_json
@@ -480,7 +486,7 @@ class Service(ScheduleMethods):
     def history(self, arn: str) -> _List[dict[str, Any]]:
         """GetExecutionHistory: every event, oldest first (timestamps as datetimes)."""
         self._record(arn)
-        return [aws_event(record) for record in self.store.history(arn)]
+        return [aws_event(values) for values in load_history(self.store, arn)]
 
     # -- control ----------------------------------------------------------------------------
     def stop(self, arn: str, error: str | None = None, cause: str | None = None) -> dict[str, Any]:

@@ -15,7 +15,8 @@ from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import ClassVar, Literal
 
-from statemachine.durable import migrations
+from statemachine.durable import _events, migrations
+from statemachine.durable._events import Entry, EventValues
 from statemachine.durable._rows import (
     EXEC_COLS,
     MACHINE_COLS,
@@ -24,6 +25,7 @@ from statemachine.durable._rows import (
     SCHEDULE_COLS,
     TOKEN_COLS,
     UPDATE_COLUMNS,
+    Row,
     Tx,
     check_ids,
     check_owned,
@@ -72,9 +74,6 @@ from statemachine.durable.errors import (
     TaskTokenNotFound,
 )
 from statemachine.durable.migrations import Dialect
-
-#: An event as the runner commits it: (id, type, timestamp in microseconds, body JSON text).
-EventRow = tuple[int, str, int, str]
 
 # Executions needing a worker: no lease and a due timer (wake_us caches the earliest timer of
 # each execution), or a lapsed lease. Each half has its partial index (executions_by_wake,
@@ -214,7 +213,14 @@ class SqlStore(CatalogSql):
                          ready: bool = True) -> ExecutionRecord:
         """See DurableStore.create_execution."""
         check_ids(events, 0)
-        stored = replace_last(record, len(events))
+        return self.create_execution_rows(
+            record, [(e.type, to_us(e.timestamp), e.body) for e in events], ready=ready)
+
+    def create_execution_rows(self, record: ExecutionRecord, rows: Sequence[Entry], *,
+                              ready: bool = True) -> ExecutionRecord:
+        """``create_execution`` with its first events given as segment entries (ids 1..n;
+        see ``append_rows``). Not part of the contract: the SQL backends only."""
+        stored = replace_last(record, len(rows))
         with self._transaction(write=True) as tx:
             inserted = tx.run(
                 f"INSERT INTO executions ({EXEC_COLS}) VALUES "
@@ -224,8 +230,7 @@ class SqlStore(CatalogSql):
                 existing = tx.run(f"SELECT {EXEC_COLS} FROM executions WHERE arn = ?",
                                   (record.arn,)).fetchone()
                 raise ExecutionExists(execution_from_row(existing) if existing else stored)
-            self._insert_events(tx, record.arn, [(e.id, e.type, to_us(e.timestamp), e.body)
-                                                 for e in events], 0)
+            self._insert_events(tx, record.arn, rows, 0)
             if ready:
                 self._put_timers(tx, [TimerRecord(record.arn, "start", "start",
                                                   record.start_date)])
@@ -324,18 +329,20 @@ class SqlStore(CatalogSql):
         """See DurableStore.append."""
         check_ids(events, after)
         return self.append_rows(
-            execution_arn, [(e.id, e.type, to_us(e.timestamp), e.body) for e in events],
+            execution_arn, [(e.type, to_us(e.timestamp), e.body) for e in events],
             after=after, lease=lease, update=update, tokens=tokens, timers=timers,
             cancel_timers=cancel_timers, release=release)
 
-    def append_rows(self, execution_arn: str, rows: Sequence[EventRow], *, after: int,
+    def append_rows(self, execution_arn: str, rows: Sequence[Entry], *, after: int,
                     lease: Lease | None = None, update: ExecutionUpdate | None = None,
                     tokens: Sequence[TaskTokenRecord] = (), timers: Sequence[TimerRecord] = (),
                     cancel_timers: Sequence[str] | Literal["all"] = (),
                     release: bool = False) -> int:
-        """``append`` of events given as rows ``(id, type, ts_us, body)``, ids numbered
-        ``after+1, after+2, ...`` by the caller (the runner's commits: no EventRecord, no
-        datetime per event). Not part of the contract: the SQL backends only."""
+        """``append`` of events given as segment entries (_events.py): ``(type, ts_us,
+        previous id, details, path)`` for an engine event (the runner's commits: no
+        EventRecord, no datetime and no JSON text per event), ``(type, ts_us, body text)``
+        otherwise; their ids are ``after+1, after+2, ...``. Not part of the contract: the
+        SQL backends only."""
         if tokens or timers or lease is not None:
             check_owned(execution_arn, lease, tokens, timers)
         if release and lease is None:
@@ -356,7 +363,7 @@ class SqlStore(CatalogSql):
             where += " AND lease_owner = ? AND lease_epoch = ?"
             params += [lease.owner, lease.epoch]
         if rows and not (tokens or timers or cancel_timers):
-            done = self._append_statement(execution_arn, rows, sets, where, params,
+            done = self._append_statement(execution_arn, rows, after, sets, where, params,
                                           update is None and not release)
             if done is not None:  # one statement did it all (PostgreSQL)
                 if not done:
@@ -382,11 +389,13 @@ class SqlStore(CatalogSql):
                 tx.run(_REFRESH_WAKE, (execution_arn, execution_arn))
         return last
 
-    def _append_statement(self, execution_arn: str, rows: Sequence[EventRow], sets: str,
-                          where: str, params: Sequence[object], progress: bool) -> bool | None:
+    def _append_statement(self, execution_arn: str, rows: Sequence[Entry], after: int,
+                          sets: str, where: str, params: Sequence[object], progress: bool
+                          ) -> bool | None:
         """Backend hook: an append of events (no tokens, no timers) as one statement, in a
         transaction of its own -- the compare-and-set ``UPDATE executions SET {sets} WHERE
-        {where}`` (``params``) and the inserts of ``rows`` when it matched; ``progress``:
+        {where}`` (``params``) and the inserts of the segments of ``rows`` (ids from
+        ``after+1``) when it matched; ``progress``:
         nothing but events (no status change, no release). True: done; False: the
         compare-and-set matched no row (nothing written); None: not done here (the caller
         opens a transaction)."""
@@ -403,13 +412,14 @@ class SqlStore(CatalogSql):
             raise LeaseLost(execution_arn, lease.owner)
         raise EventConflict(execution_arn, after, row[0])
 
-    def _insert_events(self, tx: Tx, execution_arn: str, rows: Sequence[EventRow],
+    def _insert_events(self, tx: Tx, execution_arn: str, rows: Sequence[Entry],
                        after: int) -> None:
         if not rows:
             return
         try:
-            tx.many("INSERT INTO events (execution_arn, id, type, ts_us, body) "
-                    "VALUES (?, ?, ?, ?, ?)", [(execution_arn, *row) for row in rows])
+            tx.many("INSERT INTO event_segments (execution_arn, first_id, last_id, events) "
+                    "VALUES (?, ?, ?, ?)", [(execution_arn, *segment) for segment
+                                            in _events.segments(rows, after)])
         except Exception as error:  # the primary key is the last line of defence
             if self._is_unique_violation(error):
                 raise EventConflict(execution_arn, after, -1) from error
@@ -418,16 +428,30 @@ class SqlStore(CatalogSql):
     def history(self, execution_arn: str, *, after: int = 0, limit: int | None = None
                 ) -> list[EventRecord]:
         """See DurableStore.history."""
-        sql = ("SELECT id, type, ts_us, body FROM events WHERE execution_arn = ? AND id > ? "
-               "ORDER BY id")
-        params: list[object] = [execution_arn, after]
+        return [_events.record(id, entry) for id, entry
+                in _events.decode(self._segments(execution_arn, after, limit), after, limit)]
+
+    def history_values(self, execution_arn: str, *, after: int = 0, limit: int | None = None
+                       ) -> list[EventValues]:
+        """``history`` as ``EventValues`` (_events.py): each engine event's values as stored,
+        without making its body's JSON text (the runner's replay, AWS's history shape). Not
+        part of the contract: the SQL backends only."""
+        return [_events.values(id, entry) for id, entry
+                in _events.decode(self._segments(execution_arn, after, limit), after, limit)]
+
+    def _segments(self, execution_arn: str, after: int, limit: int | None) -> list[Row]:
+        """``(first_id, events)`` of the segments holding events ``after+1`` on (up to
+        ``after+limit``), in order: from the segment that holds ``after+1`` (ids run on
+        without a gap, so it is the last one starting at or before it)."""
+        sql = ("SELECT first_id, events FROM event_segments WHERE execution_arn = ? AND "
+               "first_id >= COALESCE((SELECT MAX(first_id) FROM event_segments WHERE "
+               "execution_arn = ? AND first_id <= ?), 0)")
+        params: list[object] = [execution_arn, execution_arn, after + 1]
         if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
+            sql += " AND first_id <= ?"
+            params.append(after + limit)
         with self._transaction(write=False) as tx:
-            rows = tx.run(sql, params).fetchall()
-        return [EventRecord(id=r[0], type=r[1], timestamp=from_us(r[2]), body=r[3])
-                for r in rows]
+            return tx.run(sql + " ORDER BY first_id", params).fetchall()
 
     # -- task tokens ------------------------------------------------------------------
     def task_token(self, token: str) -> TaskTokenRecord | None:

@@ -208,8 +208,28 @@ _V5 = Migration(5, "schedules: EventBridge Scheduler-style schedules and their f
         PRIMARY KEY (group_name, name))""",
 ))
 
+_V6 = Migration(6, "the event log in segments: one row per batch of consecutive events of an "
+                 "execution, its events in one JSON text (statemachine.durable._events); the "
+                 "events of version 5 become one-event segments, their bodies kept verbatim", (
+    """CREATE TABLE event_segments (
+        execution_arn TEXT NOT NULL,
+        first_id INTEGER NOT NULL,
+        last_id INTEGER NOT NULL,
+        events TEXT NOT NULL,
+        PRIMARY KEY (execution_arn, first_id))""",
+), sqlite=(
+    "INSERT INTO event_segments (execution_arn, first_id, last_id, events) "
+    "SELECT execution_arn, id, id, json_array(json_array(type, ts_us, body)) FROM events",
+    "DROP TABLE events",
+), postgres=(
+    "INSERT INTO event_segments (execution_arn, first_id, last_id, events) "
+    "SELECT execution_arn, id, id, json_build_array(json_build_array(type, ts_us, body))::text "
+    "FROM events",
+    "DROP TABLE events",
+))
+
 #: Every step, in order. ``MIGRATIONS[i].version == i + 1``.
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5)
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
 #: The newest schema version this release reads and writes.
 SCHEMA_VERSION: Final = MIGRATIONS[-1].version
 

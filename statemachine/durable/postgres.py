@@ -15,7 +15,8 @@ Migrations run under a transaction-scoped advisory lock keyed by the schema name
 
 An append of events alone (a Task dispatch's commit: no token, no timer) is one statement,
 so one round trip: the compare-and-set ``UPDATE`` of the execution row in a CTE whose
-``RETURNING`` feeds the ``INSERT`` of the events (a multi-row ``VALUES``), run in autocommit
+``RETURNING`` feeds the ``INSERT`` of the event segments (a multi-row ``VALUES``; one row
+holds up to 256 events, see durable/_events.py), run in autocommit
 mode as its own transaction; a stale ``after`` or a lost lease inserts nothing. Other
 appends (tokens, timers, the end) are one explicit transaction.
 
@@ -49,8 +50,10 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
 
+from statemachine.durable import _events
+from statemachine.durable._events import Entry
 from statemachine.durable._rows import Rows, Tx
-from statemachine.durable._sql import EventRow, SqlStore
+from statemachine.durable._sql import SqlStore
 from statemachine.durable.errors import EventConflict, StoreLocked, StoreUnavailable
 
 __all__ = ["PostgresStore"]
@@ -58,7 +61,8 @@ __all__ = ["PostgresStore"]
 #: ``VALUES`` lists of an append statement by row count (one text, so one prepared
 #: statement, per count)
 _VALUES: dict[int, str] = {}
-#: the most events one such statement inserts (4 parameters each)
+#: the most segments one such statement inserts (3 parameters each; up to
+#: ``_events.SEGMENT_EVENTS`` events in a segment)
 _MAX_ROWS = 64
 
 
@@ -170,30 +174,32 @@ class PostgresStore(SqlStore):
             except (psycopg.OperationalError, psycopg.InterfaceError) as error:
                 raise StoreUnavailable(f"PostgreSQL: {error}".strip()) from error
 
-    def _append_statement(self, execution_arn: str, rows: Sequence[EventRow], sets: str,
-                          where: str, params: Sequence[object], progress: bool) -> bool | None:
+    def _append_statement(self, execution_arn: str, rows: Sequence[Entry], after: int,
+                          sets: str, where: str, params: Sequence[object], progress: bool
+                          ) -> bool | None:
         """The append as one statement (one round trip, its own transaction in autocommit
-        mode): the compare-and-set UPDATE in a CTE, the events inserted only for the row it
-        returned, so a stale ``after`` or a lost lease inserts nothing."""
+        mode): the compare-and-set UPDATE in a CTE, the event segments inserted only for the
+        row it returned, so a stale ``after`` or a lost lease inserts nothing."""
         if self._synchronous_commit == "progress" and not progress:
             return None  # a status change or a release: a write transaction, flushed
-        if len(rows) > _MAX_ROWS:  # a long run of pure states: executemany in a transaction
+        segments = _events.segments(rows, after)
+        if len(segments) > _MAX_ROWS:  # a very long run of pure states: executemany
             return None
-        values = _VALUES.get(len(rows))
+        values = _VALUES.get(len(segments))
         if values is None:
-            values = _VALUES[len(rows)] = ", ".join(
-                ["(?::integer, ?, ?::bigint, ?)"] + ["(?, ?, ?, ?)"] * (len(rows) - 1))
+            values = _VALUES[len(segments)] = ", ".join(
+                ["(?::integer, ?::integer, ?)"] + ["(?, ?, ?)"] * (len(segments) - 1))
         query = ("WITH cas AS (UPDATE executions SET " + sets + " WHERE " + where +
-                 " RETURNING arn) INSERT INTO events (execution_arn, id, type, ts_us, body) "
-                 "SELECT cas.arn, e.id, e.type, e.ts_us, e.body FROM cas, (VALUES " + values +
-                 ") AS e(id, type, ts_us, body)")
+                 " RETURNING arn) INSERT INTO event_segments (execution_arn, first_id, "
+                 "last_id, events) SELECT cas.arn, e.first_id, e.last_id, e.events FROM cas, "
+                 "(VALUES " + values + ") AS e(first_id, last_id, events)")
         try:
             with self._transaction(write=False) as tx:
-                inserted = tx.run(query, [*params, *itertools.chain.from_iterable(rows)]
+                inserted = tx.run(query, [*params, *itertools.chain.from_iterable(segments)]
                                   ).rowcount
         except pg_errors.UniqueViolation as error:  # the primary key: the last defence
-            raise EventConflict(execution_arn, rows[0][0] - 1, -1) from error
-        return inserted == len(rows)
+            raise EventConflict(execution_arn, after, -1) from error
+        return inserted == len(segments)
 
     def _is_unique_violation(self, error: BaseException) -> bool:
         return isinstance(error, pg_errors.UniqueViolation)

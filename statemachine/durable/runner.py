@@ -38,7 +38,6 @@ import dataclasses
 import inspect
 import itertools
 import json
-import math
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -53,6 +52,15 @@ from statemachine.clock import (
     current_interrupt,
     format_timestamp,
 )
+from statemachine.durable._events import (
+    DETAILS_KEY,
+    PATH_KEY,
+    Entry,
+    EventValues,
+    event_body,
+    record_values,
+)
+from statemachine.durable._rows import from_us, to_us
 from statemachine.durable._sql import SqlStore
 from statemachine.durable.contract import (
     DurableStore,
@@ -72,10 +80,6 @@ from statemachine.values import JSON
 
 __all__ = ["DETAILS_KEY", "PATH_KEY", "TRACE_KEY", "Advance", "DurableClock", "DurableRuntime", "advance", "event_record"]
 
-#: The key of an event body that holds the branch path (ours; not in AWS's shape).
-PATH_KEY: Final = "smPath"
-#: The key of an event body that holds the details, as JSON values.
-DETAILS_KEY: Final = "details"
 #: The key of the ExecutionStarted body that holds the W3C trace context (``traceparent``,
 #: ``tracestate``) the execution was started in (ours; telemetry.py joins that trace).
 TRACE_KEY: Final = "smTrace"
@@ -93,84 +97,63 @@ _started: ContextVar[tuple[Path, int, int, bool] | None] = ContextVar("sm_durabl
                                                                       default=None)
 
 
-def _encoder() -> Callable[[Any], str]:
-    """Compact JSON text, non-ASCII kept: ``json.JSONEncoder(separators=(",", ":"),
-    ensure_ascii=False).encode``, through json's C encoder made once (``encode`` makes one
-    per call: a third of the cost of storing a small event)."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # pragma: no cover - Pythons without json's C accelerator
-        return json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-    default = json.JSONEncoder().default  # TypeError for what JSON cannot hold
-    encode = make(None, default, json.encoder.encode_basestring, None, ":", ",", False, False, True)
-
-    def dumps(value: Any) -> str:
-        return "".join(encode(value, 0))
-
-    return dumps
-
-
-_DUMPS = _encoder()
-
-
 def event_record(event: Event) -> EventRecord:
     """An interpreter ``Event`` as the store keeps it. The body holds ``previousEventId``,
     the details as JSON values under ``DETAILS_KEY`` (payloads not yet turned into JSON
     text: one encoding per event; ``aws_event`` renders AWS's shape when read) and the branch
     path under ``PATH_KEY`` when it has one."""
     return EventRecord(event.id, event.type, datetime.fromtimestamp(event.timestamp, UTC),
-                       _event_body(event))
+                       event_body(event.previous_id, event.details, event.path))
 
 
-def _event_body(event: Event) -> str:
-    """The stored body of an event (see ``event_record``): one JSON encoding."""
-    body: dict[str, Any] = {"previousEventId": event.previous_id}
-    if event.details is not None:
-        body[DETAILS_KEY] = event.details
-    if event.path:
-        body[PATH_KEY] = event.path
-    return _DUMPS(body)
+def event_rows(events: Sequence[Event]) -> list[Entry]:
+    """Events as the SQL stores append them (``SqlStore.append_rows``): an entry
+    ``(type, microseconds, previous id, details, path)`` each -- no EventRecord, no datetime,
+    no JSON text per event (the store encodes a segment of them at once, _events.py). The
+    microseconds are ``to_us(datetime.fromtimestamp(timestamp, UTC))``'s (the fraction's
+    microseconds, half to even: ``int`` then an exact subtraction, as ``math.modf``), so a
+    stored time reads back as the one a replay or an observer saw in memory."""
+    return [(e.type, (w := int(t := e.timestamp)) * 1_000_000 + round((t - w) * 1_000_000),
+             e.previous_id, e.details, e.path) for e in events]
 
 
-def event_row(event: Event) -> tuple[int, str, int, str]:
-    """``event_record`` as the SQL stores insert it, ``(id, type, microseconds, body)``:
-    no EventRecord and no datetime per event (``SqlStore.append_rows``)."""
-    return (event.id, event.type, _micros(event.timestamp), _event_body(event))
-
-
-def _micros(timestamp: float) -> int:
-    """``to_us(datetime.fromtimestamp(timestamp, UTC))`` without the datetime: the same
-    rounding (the fraction's microseconds, half to even), so a stored time reads back as
-    the one a replay or an observer saw in memory, to the microsecond."""
-    fraction, whole = math.modf(timestamp)
-    return int(whole) * 1_000_000 + round(fraction * 1_000_000)
-
-
-def aws_event(record: EventRecord) -> dict[str, Any]:
-    """A stored event as GetExecutionHistory shows it: id, previousEventId, timestamp,
-    type, ``<x>EventDetails`` (payloads as JSON text, as AWS gives them)."""
-    body = json.loads(record.body)
-    out: dict[str, Any] = {"id": record.id, "previousEventId": body.get("previousEventId", 0),
-                           "timestamp": record.timestamp, "type": record.type}
-    details = body.get(DETAILS_KEY)
+def aws_event(record: EventRecord | EventValues) -> dict[str, Any]:
+    """A stored event (an ``EventRecord``, or ``EventValues`` from
+    ``SqlStore.history_values``) as GetExecutionHistory shows it: id, previousEventId,
+    timestamp, type, ``<x>EventDetails`` (payloads as JSON text, as AWS gives them)."""
+    if isinstance(record, EventRecord):
+        record = record_values(record.id, record.type, to_us(record.timestamp), record.body)
+    id, type, micros, previous, details = record[:5]
+    out: dict[str, Any] = {"id": id, "previousEventId": previous,
+                           "timestamp": from_us(micros), "type": type}
     if details is not None:
-        out[details_key(record.type)] = Event(record.id, 0, 0.0, record.type, details).to_dict()[
-            details_key(record.type)]
+        key = details_key(type)
+        out[key] = Event(id, 0, 0.0, type, details).to_dict()[key]
     return out
 
 
+def load_history(store: DurableStore, execution_arn: str) -> list[EventValues]:
+    """An execution's stored events as ``EventValues`` (straight from the segments on the
+    SQL stores; parsed from each ``EventRecord.body`` on another store)."""
+    if isinstance(store, SqlStore):
+        return store.history_values(execution_arn)
+    return [record_values(r.id, r.type, to_us(r.timestamp), r.body)
+            for r in store.history(execution_arn)]
+
+
 class _Stored:
-    """One event of the stored history, as replay needs it."""
+    """One event of the stored history, as replay needs it (from an ``EventRecord`` or
+    ``EventValues``)."""
 
     __slots__ = ("details", "id", "path", "previous", "timestamp", "type")
 
-    def __init__(self, record: EventRecord) -> None:
-        body = json.loads(record.body)
-        self.id = record.id
-        self.type = record.type
-        self.timestamp = record.timestamp.timestamp()
-        self.previous: int = body.get("previousEventId", 0)
-        self.path: Path = tuple((a, b) for a, b in body.get(PATH_KEY, ()))
-        self.details: dict[str, Any] = body.get(DETAILS_KEY) or {}
+    def __init__(self, record: EventRecord | EventValues) -> None:
+        if isinstance(record, EventRecord):
+            record = record_values(record.id, record.type, to_us(record.timestamp), record.body)
+        self.id, self.type, micros, self.previous, details, path = record[:6]
+        self.timestamp = micros / 1_000_000  # from_us(micros).timestamp(), exactly
+        self.path: Path = tuple((a, b) for a, b in path)
+        self.details: dict[str, Any] = details or {}
 
 
 _CONTAINERS: Final = ("MapStateEntered", "ParallelStateEntered")
@@ -333,7 +316,8 @@ class DurableRuntime(Runtime):
     """A Runtime whose history is the stored one: see the module docstring."""
 
     def __init__(self, *, store: DurableStore, record: ExecutionRecord, lease: Lease | None,
-                 history: Sequence[EventRecord], handlers_by_resource: Mapping[str, Any],
+                 history: Sequence[EventRecord | EventValues],
+                 handlers_by_resource: Mapping[str, Any],
                  parent: DurableRuntime | None = None, **kwargs: Any) -> None:
         self._root_rng = random.Random()
         self._rngs: dict[Path, Any] = {}  # _LazyRandom, a Random once used
@@ -364,7 +348,7 @@ class DurableRuntime(Runtime):
             self._by_prev.setdefault((stored.path, stored.previous), []).append(stored)
         #: stored events not matched yet by ``_emit`` (0: the run is past the stored history)
         self._unmatched = sum(len(found) for found in self._by_key.values())
-        self.committed = history[-1].id if history else 0
+        self.committed = every[-1].id if every else 0
         self.next_id = self.committed + 1
         self.pending: list[Event] = []
         self.consumed: list[str] = []  # keys of the timers that woke this run
@@ -503,19 +487,25 @@ class DurableRuntime(Runtime):
         if not (self.pending or tokens or timers or update or release or cancel_all
                 or self.consumed):
             return
+        store = self.store
         if self.unsaved is not None:  # a new child: create its row with everything so far
             record = dataclasses.replace(self.record, **(update.fields() if update else {}))
-            events = [self.unsaved, *(event_record(event) for event in self.pending)]
-            self.store.create_execution(record, events=events, ready=False)
-            self.committed = events[-1].id
+            first = self.unsaved
+            if isinstance(store, SqlStore):
+                store.create_execution_rows(record, [
+                    (first.type, to_us(first.timestamp), first.body), *event_rows(self.pending)],
+                    ready=False)
+            else:
+                store.create_execution(record, events=[
+                    first, *(event_record(event) for event in self.pending)], ready=False)
+            self.committed = first.id + len(self.pending)
             self.unsaved = None
             self.pending.clear()
             return
         cancel: Sequence[str] | str = "all" if cancel_all else tuple(self.consumed)
-        store = self.store
         if isinstance(store, SqlStore):  # rows straight to SQL (not a wrapper's append)
             self.committed = store.append_rows(
-                self.record.arn, [event_row(event) for event in self.pending],
+                self.record.arn, event_rows(self.pending),
                 after=self.committed, lease=self.lease, update=update, tokens=tokens,
                 timers=timers, cancel_timers=cancel, release=release)
         else:
@@ -822,7 +812,7 @@ async def drive(rt: DurableRuntime, main: asyncio.Future[Any], clock: DurableClo
 
 
 def _observer(record: ExecutionRecord, machine: Any, observability: Sequence[Any] | None,
-              history: Sequence[EventRecord] = ()) -> Any:
+              history: Sequence[EventRecord | EventValues] = ()) -> Any:
     """The observer of one advance of a durable execution (None when nothing observes)."""
     from statemachine.observe import ExecutionInfo, observer_for, process_observability
 
@@ -832,8 +822,11 @@ def _observer(record: ExecutionRecord, machine: Any, observability: Sequence[Any
     if not any(config is not None for config in observability):
         return None
     trace_context = None
-    if history and history[0].type == "ExecutionStarted" and TRACE_KEY in history[0].body:
-        found = json.loads(history[0].body).get(TRACE_KEY)
+    first = history[0] if history else None
+    if isinstance(first, EventRecord):
+        first = record_values(first.id, first.type, 0, first.body) if TRACE_KEY in first.body else None
+    if first is not None and first[1] == "ExecutionStarted" and first[6] is not None:
+        found = first[6].get(TRACE_KEY)
         trace_context = dict(found) if isinstance(found, dict) else None
     info = ExecutionInfo(record.arn, record.name, machine.arn, machine.name, machine.type,
                          record.redrive_count, durable=True, trace_context=trace_context)
@@ -856,7 +849,7 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
                   due_keys: Sequence[str] = (), lease_seconds: float = 30.0,
                   park_after: float = 2.0, base_clock: Clock | None = None,
                   stopping: Callable[[], bool] = lambda: False,
-                  history: Sequence[EventRecord] | None = None,
+                  history: Sequence[EventRecord | EventValues] | None = None,
                   history_limit: int | bool | None = True,
                   observability: Sequence[Any] | None = None, executor: Any = None) -> Advance:
     """Advance one execution under ``lease`` until it ends or parks; see the module
@@ -869,7 +862,7 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
     from statemachine.interpreter.execution import DEFAULT_HISTORY_LIMIT, STANDARD_MAX_DURATION
 
     if history is None:
-        history = store.history(record.arn)
+        history = load_history(store, record.arn)
     clock = DurableClock(base_clock)
     express = machine.type == "EXPRESS"
     rt = DurableRuntime(

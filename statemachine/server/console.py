@@ -29,7 +29,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from statemachine.durable.runner import aws_event
+from statemachine.durable.runner import aws_event, load_history
 from statemachine.layout import layout
 
 if TYPE_CHECKING:
@@ -181,7 +181,7 @@ def pending_approvals(store: DurableStore, execution_arn: str | None = None,
         tokens = store.task_tokens(arn, status="WAITING")
         if not tokens:
             continue
-        events = {event["id"]: event for event in map(aws_event, store.history(arn))}
+        events = {event["id"]: event for event in map(aws_event, load_history(store, arn))}
         for token in tokens:
             scheduled = events.get(token.event_id, {})
             details: dict[str, Any] = next(

@@ -8,7 +8,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from durable_backends import Backend
 
 import statemachine
 from statemachine.durable import DurableStore, StoreUnavailable
+from statemachine.durable.runner import aws_event, event_record
 from statemachine.durable.worker import Worker
 from statemachine.service import (
     ExecutionAlreadyExists,
@@ -92,6 +93,11 @@ def test_durable_history_equals_the_in_memory_one(service: Service, tmp_path: Pa
     assert described["status"] == "SUCCEEDED"
     assert json.loads(described["output"]) == expected.output
     assert shape(service.history(arn)) == shape(expected.history)
+    # the store's records: each body is the text the in-memory event is stored as, and
+    # renders as GetExecutionHistory does
+    records = service.store.history(arn)
+    assert [r.body for r in records] == [event_record(e).body for e in expected.events]
+    assert [aws_event(r) for r in records] == service.history(arn)
 
 
 def test_crash_flow_runs_every_task_once_and_ids_have_no_gap(service: Service, crash_log: Path) -> None:
@@ -140,6 +146,40 @@ def test_callback_answered_from_the_store(service: Service, tmp_path: Path,
                                                "approvedBy": "ana"}
     types = [e["type"] for e in service.history(arn)]
     assert types.count("TaskSubmitted") == 1 and types.count("TaskSucceeded") == 1
+
+
+def test_a_parked_execution_of_a_version_5_database_resumes_after_the_migration(
+        backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # version 5 kept one row per event: rebuild that table from the stored records, as a
+    # database of the previous release holds it, and let the next open migrate it
+    monkeypatch.setenv("APPROVAL_OUTBOX", str(tmp_path))
+    service = Service(backend.open())
+    arn = service.start(DEFINITIONS / "human_approval.yaml",
+                        {"expenseId": "e-2", "amount": 12, "reviewer": "ana"})["executionArn"]
+    work(service.store)  # runs RequestApproval, parks on the callback
+    before = service.history(arn)
+    records = service.store.history(arn)
+    backend.raw_sql("CREATE TABLE events (execution_arn TEXT NOT NULL, id INTEGER NOT NULL, "
+                    "type TEXT NOT NULL, ts_us BIGINT NOT NULL, body TEXT NOT NULL, "
+                    "PRIMARY KEY (execution_arn, id))")
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    for r in records:
+        backend.raw_sql("INSERT INTO events VALUES ('{}', {}, '{}', {}, '{}')".format(
+            arn, r.id, r.type, (r.timestamp - epoch) // timedelta(microseconds=1),
+            r.body.replace("'", "''")))
+    backend.raw_sql("DROP TABLE event_segments")
+    backend.raw_sql("UPDATE schema_version SET version = 5")
+
+    migrated = Service(backend.open())
+    assert migrated.history(arn) == before
+    [token] = migrated.task_tokens(arn)
+    migrated.send_task_success(token, {"approvedBy": "ana"})
+    work(migrated.store)
+    assert migrated.describe(arn)["status"] == "SUCCEEDED"
+    after = migrated.history(arn)
+    assert after[:len(before)] == before  # replayed from the migrated rows, not recorded again
+    assert [e["id"] for e in after] == list(range(1, len(after) + 1))
+    assert len((tmp_path / "approval-requests.jsonl").read_text().splitlines()) == 1
 
 
 def test_callback_failure_is_caught(service: Service, tmp_path: Path,

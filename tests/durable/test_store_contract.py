@@ -102,6 +102,32 @@ def test_an_older_database_is_migrated_step_by_step(backend: Backend,
         backend.open()
 
 
+def test_a_version_5_event_log_migrates_to_segments_and_reads_back_the_same(
+        backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:5])
+    old = backend.open()  # schema version 5: one row per event in ``events``
+    run = old.create_execution(ExecutionRecord(arn("run-1"), "run-1", MACHINE, "v1", "{}", T0),
+                               ready=False)  # no event: version 5 has no segments table
+    old.close()
+    bodies = ['{"previousEventId": 0, "x": "caf\u00e9"}', '{"previousEventId":1,"s":"a\\"b\\\\"}',
+              '{ "previousEventId" : 2 ,"n":1.50}']
+    for number, body in enumerate(bodies, 1):
+        sql_body = body.replace("'", "''")
+        backend.raw_sql("INSERT INTO events (execution_arn, id, type, ts_us, body) VALUES "
+                        f"('{run.arn}', {number}, 'PassStateEntered', "
+                        f"{1_772_366_400_123_456 + number}, '{sql_body}')")
+    backend.raw_sql(f"UPDATE executions SET last_event_id = 3 WHERE arn = '{run.arn}'")
+    monkeypatch.undo()
+    store = backend.open()
+    assert store.schema_version == SCHEMA_VERSION
+    expected = [EventRecord(n, "PassStateEntered", T0 + timedelta(microseconds=n), body)
+                for n, body in enumerate(bodies, 1)]
+    assert store.history(run.arn) == expected  # bodies verbatim, times to the microsecond
+    assert store.history(run.arn, after=1, limit=1) == expected[1:2]
+    assert store.append(run.arn, [event(4)], after=3) == 4
+    assert [e.id for e in store.history(run.arn)] == [1, 2, 3, 4]
+
+
 def test_the_migration_steps_are_numbered_from_one() -> None:
     assert [step.version for step in migrations.MIGRATIONS] == list(
         range(1, len(migrations.MIGRATIONS) + 1))
@@ -199,6 +225,24 @@ def test_append_adds_numbered_events_and_updates_the_row(store: DurableStore) ->
     stored = store.execution(run.arn)
     assert stored == dataclasses.replace(run, status="SUCCEEDED", stop_date=at(1),
                                          output='{"done": true}', last_event_id=3)
+
+
+def test_history_pages_through_long_appends_with_bodies_verbatim(store: DurableStore) -> None:
+    run = new_execution(store)
+    bodies = {n: json.dumps({"previousEventId": n - 1, "text": "é\"\\ \u2028" * (n % 3)},
+                            ensure_ascii=n % 2 == 0, indent=n % 4 or None)
+              for n in range(2, 702)}  # several hundred events in one append, then smaller ones
+    stamps = {n: T0 + timedelta(microseconds=7 * n) for n in bodies}
+    records = [EventRecord(n, "PassStateEntered", stamps[n], bodies[n]) for n in bodies]
+    assert store.append(run.arn, records[:600], after=1) == 601
+    assert store.append(run.arn, records[600:601], after=601) == 602
+    assert store.append(run.arn, records[601:], after=602) == 701
+    everything = store.history(run.arn)
+    assert everything[1:] == records
+    for after, limit in ((0, None), (0, 1), (1, 255), (255, 3), (256, 1), (300, 600),
+                         (600, 2), (601, 1), (650, None), (700, 5), (701, None), (701, 1)):
+        stop = None if limit is None else after + limit
+        assert store.history(run.arn, after=after, limit=limit) == everything[after:stop]
 
 
 def test_an_update_leaves_missing_fields_and_clears_none(store: DurableStore) -> None:
