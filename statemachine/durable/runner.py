@@ -44,7 +44,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from statemachine.clock import (
     Clock,
@@ -68,7 +68,7 @@ from statemachine.errors import StatesError
 from statemachine.history import Event, details_key
 from statemachine.interpreter.execution import Frame, Runtime
 from statemachine.interpreter.task import _blocking, _inline_loop, _thread_name
-from statemachine.values import JSON
+from statemachine.values import JSON, MISSING
 
 __all__ = ["DETAILS_KEY", "PATH_KEY", "TRACE_KEY", "Advance", "DurableClock", "DurableRuntime", "advance", "event_record"]
 
@@ -81,6 +81,10 @@ DETAILS_KEY: Final = "details"
 TRACE_KEY: Final = "smTrace"
 _TASK_PREFIXES: Final = ("Task", "LambdaFunction", "Activity")
 _OUTCOMES: Final = ("Succeeded", "Failed", "TimedOut")
+#: the TaskStarted-like events (what a dispatch reads from ``_started``)
+_TASK_STARTED: Final = frozenset(f"{prefix}Started" for prefix in _TASK_PREFIXES)
+#: ``object.__new__``: an Event built field by field (see ``DurableRuntime.emit``)
+_new_event = object.__new__
 
 Path = tuple[tuple[int, int], ...]
 
@@ -161,16 +165,32 @@ def aws_event(record: EventRecord) -> dict[str, Any]:
 class _Stored:
     """One event of the stored history, as replay needs it."""
 
-    __slots__ = ("details", "id", "path", "previous", "timestamp", "type")
+    __slots__ = ("_body", "_details", "id", "path", "previous", "timestamp", "type")
+    previous: int
+    path: Path
 
     def __init__(self, record: EventRecord) -> None:
-        body = json.loads(record.body)
         self.id = record.id
         self.type = record.type
         self.timestamp = record.timestamp.timestamp()
-        self.previous: int = body.get("previousEventId", 0)
-        self.path: Path = tuple((a, b) for a, b in body.get(PATH_KEY, ()))
-        self.details: dict[str, Any] = body.get(DETAILS_KEY) or {}
+        self._details: dict[str, Any] | None = None
+        self._body = record.body
+        if record.type == "ExecutionStarted":
+            # event 1 of its history, at the top level: its body (the whole input, which
+            # the runner has from the record) is decoded only if its details are read
+            self.previous = 0
+            self.path = ()
+            return
+        body = json.loads(record.body)
+        self.previous = body.get("previousEventId", 0)
+        self.path = tuple((a, b) for a, b in body.get(PATH_KEY, ()))
+        self._details = body.get(DETAILS_KEY) or {}
+
+    @property
+    def details(self) -> dict[str, Any]:
+        if self._details is None:
+            self._details = json.loads(self._body).get(DETAILS_KEY) or {}
+        return self._details
 
 
 _CONTAINERS: Final = ("MapStateEntered", "ParallelStateEntered")
@@ -312,21 +332,25 @@ class _Suspend(Exception):
     """Raised to the runner when the execution must stop advancing in this process."""
 
 
-class _LazyRandom:
-    """A branch's ``random.Random``, seeded on first use (most states draw nothing; seeding
-    a Mersenne Twister per Map iteration would cost more than the iteration)."""
+class _BranchRandom:
+    """``DurableRuntime.rng`` (``path`` None) and ``rng_for(path)``: a stand-in for a
+    ``random.Random`` that picks the generator of the branch when a value is drawn --
+    ``path``'s, or the running branch's (``_branch``) at that moment. Draws are synchronous
+    in the code that fetched ``rt.rng`` (nothing emits in between), so this is the
+    generator the fetch would have picked; fetching ``rt.rng`` (several times per state,
+    passed along whether or not anything draws) costs no lookup, and a branch that draws
+    nothing gets no generator (seeding a Mersenne Twister per Map iteration would cost
+    more than the iteration)."""
 
-    __slots__ = ("_real", "_seed")
+    __slots__ = ("_path", "_rt")
 
-    def __init__(self, seed: str) -> None:
-        self._seed = seed
-        self._real: random.Random | None = None
+    def __init__(self, rt: DurableRuntime, path: Path | None = None) -> None:
+        self._rt = rt
+        self._path = path
 
     def __getattr__(self, name: str) -> Any:
-        real = self._real
-        if real is None:
-            real = self._real = random.Random(self._seed)
-        return getattr(real, name)
+        path = self._path
+        return getattr(self._rt.generator(_branch.get() if path is None else path), name)
 
 
 class DurableRuntime(Runtime):
@@ -335,9 +359,13 @@ class DurableRuntime(Runtime):
     def __init__(self, *, store: DurableStore, record: ExecutionRecord, lease: Lease | None,
                  history: Sequence[EventRecord], handlers_by_resource: Mapping[str, Any],
                  parent: DurableRuntime | None = None, **kwargs: Any) -> None:
-        self._root_rng = random.Random()
-        self._rngs: dict[Path, Any] = {}  # _LazyRandom, a Random once used
         super().__init__(resolve=self._resolve, **kwargs)
+        self._root_rng = self.rng
+        self._rngs: dict[Path, random.Random] = {}
+        #: the running branch's generator, chosen at each draw (see _BranchRandom)
+        self.rng = cast(random.Random, _BranchRandom(self))
+        #: the clock as a DurableClock (its ``ticks`` count progress), None for another clock
+        self._ticker = self.clock if isinstance(self.clock, DurableClock) else None
         #: the execution this one is a Distributed Map child of (None: a top-level one)
         self.parent = parent
         #: child executions running (or parked) under this one (durable/children.py)
@@ -362,7 +390,7 @@ class DurableRuntime(Runtime):
                 continue
             self._by_key.setdefault((stored.path, stored.previous, stored.type), []).append(stored)
             self._by_prev.setdefault((stored.path, stored.previous), []).append(stored)
-        #: stored events not matched yet by ``_emit`` (0: the run is past the stored history)
+        #: stored events not matched yet by ``emit`` (0: the run is past the stored history)
         self._unmatched = sum(len(found) for found in self._by_key.values())
         self.committed = history[-1].id if history else 0
         self.next_id = self.committed + 1
@@ -401,82 +429,92 @@ class DurableRuntime(Runtime):
 
         return DurableChildRuns(self, state, run_arn)
 
-    @property
-    def rng(self) -> random.Random:
-        return self.rng_for(_branch.get())
-
-    @rng.setter
-    def rng(self, value: random.Random) -> None:
-        self._root_rng = value
-
     def rng_for(self, path: Path) -> random.Random:
+        if not path:
+            return self._root_rng
+        return cast(random.Random, _BranchRandom(self, path))
+
+    def generator(self, path: Path) -> random.Random:
+        """The generator of branch ``path``: ``Random(f"{seed}:{list(path)}")``, made at its
+        first draw; the top level's is ``Random(seed)``."""
         if not path:
             return self._root_rng
         found = self._rngs.get(path)
         if found is None:
-            found = self._rngs[path] = _LazyRandom(f"{self.seed}:{list(path)}")
-        return found  # type: ignore[return-value]  # a _LazyRandom: a Random once used
+            found = self._rngs[path] = random.Random(f"{self.seed}:{list(path)}")
+        return found
 
     # -- events -----------------------------------------------------------------------------
     def emit(self, frame: Frame, type: str, details: Mapping[str, Any] | None = None,
-             timestamp: float | None = None, previous: int | None = None) -> Event:
-        return self._emit(frame, type, details, timestamp, previous, final=False)
-
-    def emit_final(self, frame: Frame, type: str, details: Mapping[str, Any] | None = None,
-                   timestamp: float | None = None, previous: int | None = None) -> Event:
-        return self._emit(frame, type, details, timestamp, previous, final=True)
-
-    def _emit(self, frame: Frame, type: str, details: Mapping[str, Any] | None,
-              timestamp: float | None, previous: int | None, final: bool) -> Event:
+             timestamp: float | None = None, previous: int | None = None,
+             final: bool = False) -> Event:
+        """``Runtime.emit`` against the stored history (see the module docstring): a stored
+        event keeps its id and time, a new one is pending until the next commit. ``final``:
+        ``emit_final``'s (no history limit)."""
         prev = frame.last_id if previous is None else previous
         path = frame.path
-        _branch.set(path)
-        clock = self.clock
-        durable_clock = clock if isinstance(clock, DurableClock) else None
-        if durable_clock is not None:
-            durable_clock.ticks += 1
-        replayed = False
-        if self._unmatched:  # stored events remain to be matched (past them: none can match)
-            key = (path, prev, type)
-            count = self._seen.get(key, 0)
-            self._seen[key] = count + 1
-            stored = self._by_key.get(key)
-            if stored is not None and count < len(stored):
-                found = stored[count]
-                self._unmatched -= 1
-                replayed = True
-        if replayed:
+        if _branch.get() is not path:  # the running branch (its generator: _BranchRandom)
+            _branch.set(path)
+        ticker = self._ticker
+        if ticker is not None:
+            ticker.ticks += 1
+        found = self._match(path, prev, type) if self._unmatched else None
+        if found is not None:
             event = Event(found.id, prev, found.timestamp, type, details, path)
             _logical.set(found.timestamp)
         else:
             if self.frozen:  # parking or stopped: nothing more is recorded
                 raise asyncio.CancelledError("durable execution suspended")
-            if not final and self.next_id > self._room:
+            event_id = self.next_id
+            if not final and event_id > self._room:
                 raise self._history_full()
-            now = timestamp if timestamp is not None else (
-                durable_clock.base.now() if durable_clock is not None else clock.now())
-            event = Event(self.next_id, prev, now, type, details, path)
-            self.next_id += 1
+            if timestamp is None:
+                timestamp = ticker.base.now() if ticker is not None else self.clock.now()
+            # Event(...) field by field, as Runtime.emit builds it (no __init__ call)
+            event = _new_event(Event)
+            event.id = event_id
+            event.previous_id = prev
+            event.timestamp = timestamp
+            event.type = type
+            event.details = details
+            event.path = path
+            self.next_id = event_id + 1
             self.pending.append(event)
             if _logical.get() is not None:
                 _logical.set(None)
         self.events.append(event)
         frame.last_id = event.id
-        if type.endswith("Started") and type[:-7] in _TASK_PREFIXES:
-            _started.set((path, event.id, prev, replayed))
-        if self.observer is not None:  # observe.py: a replayed event was observed before
-            if replayed:
-                self.observer.replayed(event)
+        if type in _TASK_STARTED:
+            _started.set((path, event.id, prev, found is not None))
+        observer = self.observer
+        if observer is not None:  # observe.py: a replayed event was observed before
+            if found is not None:
+                observer.replayed(event)
             else:
-                self.observer.event(event)
+                observer.event(event)
         elif self.on_event is not None:
             self.on_event(event)
         return event
 
+    def emit_final(self, frame: Frame, type: str, details: Mapping[str, Any] | None = None,
+                   timestamp: float | None = None, previous: int | None = None) -> Event:
+        return self.emit(frame, type, details, timestamp, previous, final=True)
+
+    def _match(self, path: Path, prev: int, type: str) -> _Stored | None:
+        """The stored event this emit replays, by (path, previous id, type, occurrence), or
+        None (a new event)."""
+        key = (path, prev, type)
+        count = self._seen.get(key, 0)
+        self._seen[key] = count + 1
+        stored = self._by_key.get(key)
+        if stored is None or count >= len(stored):
+            return None
+        self._unmatched -= 1
+        return stored[count]
+
     def _clock_ticks(self) -> None:
-        clock = self.clock
-        if isinstance(clock, DurableClock):
-            clock.ticks += 1
+        if self._ticker is not None:
+            self._ticker.ticks += 1
 
     def outcome_of(self, path: Path, started: int) -> _Stored | None:
         """The stored Submitted/Succeeded/Failed/TimedOut after a TaskStarted (the last
@@ -840,11 +878,15 @@ def _observer(record: ExecutionRecord, machine: Any, observability: Sequence[Any
     return observer_for(observability, info)
 
 
-def run_options(record: ExecutionRecord, machine: Any) -> dict[str, Any]:
-    """The contexts ``$$.Execution`` and ``$$.StateMachine`` show for a stored execution."""
+def run_options(record: ExecutionRecord, machine: Any, input: JSON = MISSING) -> dict[str, Any]:
+    """The contexts ``$$.Execution`` and ``$$.StateMachine`` show for a stored execution;
+    ``input``: its input already decoded (the run's first value: the same object, as
+    ``run()`` gives both), else decoded from the record."""
     from statemachine.api import ROLE_ARN
 
-    ctx: dict[str, JSON] = {"Id": record.arn, "Input": json.loads(record.input),
+    if input is MISSING:
+        input = json.loads(record.input)
+    ctx: dict[str, JSON] = {"Id": record.arn, "Input": input,
                             "StartTime": format_timestamp(record.start_date.timestamp()),
                             "Name": record.name, "RoleArn": ROLE_ARN}
     if machine.type != "EXPRESS":
@@ -872,6 +914,7 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
         history = store.history(record.arn)
     clock = DurableClock(base_clock)
     express = machine.type == "EXPRESS"
+    value = json.loads(record.input)  # once: the run's input and $$.Execution.Input
     rt = DurableRuntime(
         store=store, record=record, lease=lease, history=history,
         handlers_by_resource=machine._handlers, clock=clock,
@@ -880,7 +923,7 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
         else history_limit or None,
         max_duration=EXPRESS_MAX_DURATION if express else STANDARD_MAX_DURATION,
         hold_callbacks=False, observer=_observer(record, machine, observability, history),
-        **run_options(record, machine))
+        **run_options(record, machine, value))
     rt.consumed = list(due_keys)
     rt.stopping = stopping
     if record.redrive_date is not None:  # AWS: a redrive resets the execution timeout
@@ -888,7 +931,6 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
     if executor is not None:  # Map iterations / Parallel branches on a cluster (executors.py)
         rt.remote = executor
         rt.remote_handlers = machine.remote_payload()
-    value = json.loads(record.input)
     started = record.start_date.timestamp()
     clock_token = current_clock.set(clock)
     interrupt_token = current_interrupt.set(rt.interrupt)
