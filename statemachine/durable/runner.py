@@ -41,6 +41,7 @@ import json
 import math
 import random
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -68,6 +69,7 @@ from statemachine.errors import StatesError
 from statemachine.history import Event, details_key
 from statemachine.interpreter.execution import Frame, Runtime
 from statemachine.interpreter.task import _blocking, _inline_loop, _thread_name
+from statemachine.model import CompiledMachine, MapState, ParallelState, TaskState
 from statemachine.values import JSON, MISSING
 
 __all__ = ["DETAILS_KEY", "PATH_KEY", "TRACE_KEY", "Advance", "DurableClock", "DurableRuntime", "advance", "event_record"]
@@ -1001,8 +1003,42 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
         rt.flush(update=update, cancel_all=True, release=True)
     except (EventConflict, LeaseLost):
         return Advance("RUNNING", lost=True, dispatches=rt.dispatches)
-    cancel_waiting_tokens(store, record.arn, _now(clock.base))
+    if may_wait_for_tokens(machine):  # else no token of it can exist: no lookup
+        cancel_waiting_tokens(store, record.arn, _now(clock.base))
     return Advance(status, dispatches=rt.dispatches)
+
+
+_TOKEN_USERS: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def may_wait_for_tokens(machine: Any) -> bool:
+    """Whether an execution of ``machine`` (a loaded ``StateMachine``) can hold task tokens:
+    it has a Task -- at any depth, in Parallel branches and Map processors (inline or
+    distributed: children's tokens are the parent's rows) -- that waits for one
+    (``.waitForTaskToken``) or may (an activity, when its handler queues the work for an
+    activity worker). Cached per machine."""
+    try:
+        found = _TOKEN_USERS.get(machine)
+    except TypeError:  # a machine object that cannot be weakly referenced: not cached
+        return _has_token_task(machine.compiled)
+    if found is None:
+        found = _TOKEN_USERS[machine] = _has_token_task(machine.compiled)
+    return found
+
+
+def _has_token_task(compiled: CompiledMachine) -> bool:
+    for state in compiled.states.values():
+        if isinstance(state, TaskState):
+            found = state.integration == "wait-for-task-token" or ":activity:" in state.resource
+        elif isinstance(state, ParallelState):
+            found = any(_has_token_task(branch) for branch in state.branches)
+        elif isinstance(state, MapState):
+            found = state.processor is not None and _has_token_task(state.processor)
+        else:
+            found = False
+        if found:
+            return True
+    return False
 
 
 def cancel_waiting_tokens(store: DurableStore, execution_arn: str,
