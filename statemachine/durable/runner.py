@@ -85,7 +85,7 @@ _TASK_PREFIXES: Final = ("Task", "LambdaFunction", "Activity")
 _OUTCOMES: Final = ("Succeeded", "Failed", "TimedOut")
 #: the TaskStarted-like events (what a dispatch reads from ``_started``)
 _TASK_STARTED: Final = frozenset(f"{prefix}Started" for prefix in _TASK_PREFIXES)
-#: ``object.__new__``: an Event built field by field (see ``DurableRuntime.emit``)
+#: ``object.__new__``: an Event built field by field (see ``DurableRuntime._emit``)
 _new_event = object.__new__
 
 Path = tuple[tuple[int, int], ...]
@@ -167,32 +167,16 @@ def aws_event(record: EventRecord) -> dict[str, Any]:
 class _Stored:
     """One event of the stored history, as replay needs it."""
 
-    __slots__ = ("_body", "_details", "id", "path", "previous", "timestamp", "type")
-    previous: int
-    path: Path
+    __slots__ = ("details", "id", "path", "previous", "timestamp", "type")
 
     def __init__(self, record: EventRecord) -> None:
+        body = json.loads(record.body)
         self.id = record.id
         self.type = record.type
         self.timestamp = record.timestamp.timestamp()
-        self._details: dict[str, Any] | None = None
-        self._body = record.body
-        if record.type == "ExecutionStarted":
-            # event 1 of its history, at the top level: its body (the whole input, which
-            # the runner has from the record) is decoded only if its details are read
-            self.previous = 0
-            self.path = ()
-            return
-        body = json.loads(record.body)
-        self.previous = body.get("previousEventId", 0)
-        self.path = tuple((a, b) for a, b in body.get(PATH_KEY, ()))
-        self._details = body.get(DETAILS_KEY) or {}
-
-    @property
-    def details(self) -> dict[str, Any]:
-        if self._details is None:
-            self._details = json.loads(self._body).get(DETAILS_KEY) or {}
-        return self._details
+        self.previous: int = body.get("previousEventId", 0)
+        self.path: Path = tuple((a, b) for a, b in body.get(PATH_KEY, ()))
+        self.details: dict[str, Any] = body.get(DETAILS_KEY) or {}
 
 
 _CONTAINERS: Final = ("MapStateEntered", "ParallelStateEntered")
@@ -361,13 +345,9 @@ class DurableRuntime(Runtime):
     def __init__(self, *, store: DurableStore, record: ExecutionRecord, lease: Lease | None,
                  history: Sequence[EventRecord], handlers_by_resource: Mapping[str, Any],
                  parent: DurableRuntime | None = None, **kwargs: Any) -> None:
+        self._root_rng = random.Random()
+        self._rngs: dict[Path, random.Random] = {}  # a branch's, made at its first draw
         super().__init__(resolve=self._resolve, **kwargs)
-        self._root_rng = self.rng
-        self._rngs: dict[Path, random.Random] = {}
-        #: the running branch's generator, chosen at each draw (see _BranchRandom)
-        self.rng = cast(random.Random, _BranchRandom(self))
-        #: the clock as a DurableClock (its ``ticks`` count progress), None for another clock
-        self._ticker = self.clock if isinstance(self.clock, DurableClock) else None
         #: the execution this one is a Distributed Map child of (None: a top-level one)
         self.parent = parent
         #: child executions running (or parked) under this one (durable/children.py)
@@ -392,7 +372,7 @@ class DurableRuntime(Runtime):
                 continue
             self._by_key.setdefault((stored.path, stored.previous, stored.type), []).append(stored)
             self._by_prev.setdefault((stored.path, stored.previous), []).append(stored)
-        #: stored events not matched yet by ``emit`` (0: the run is past the stored history)
+        #: stored events not matched yet by ``_emit`` (0: the run is past the stored history)
         self._unmatched = sum(len(found) for found in self._by_key.values())
         self.committed = history[-1].id if history else 0
         self.next_id = self.committed + 1
@@ -408,6 +388,10 @@ class DurableRuntime(Runtime):
         #: child's first commit (a child of pure states costs one commit, not two)
         self.unsaved: EventRecord | None = None
         self.dispatches = 0
+        #: ``rng``: the running branch's generator, chosen at each draw (_BranchRandom)
+        self._any_branch = cast(random.Random, _BranchRandom(self))
+        #: the clock as a DurableClock (its ``ticks`` count progress), None for another clock
+        self._ticker = self.clock if isinstance(self.clock, DurableClock) else None
 
     # -- randomness: one generator per branch path ------------------------------------------
     @property
@@ -431,6 +415,14 @@ class DurableRuntime(Runtime):
 
         return DurableChildRuns(self, state, run_arn)
 
+    @property
+    def rng(self) -> random.Random:
+        return self._any_branch
+
+    @rng.setter
+    def rng(self, value: random.Random) -> None:
+        self._root_rng = value
+
     def rng_for(self, path: Path) -> random.Random:
         if not path:
             return self._root_rng
@@ -447,12 +439,12 @@ class DurableRuntime(Runtime):
         return found
 
     # -- events -----------------------------------------------------------------------------
-    def emit(self, frame: Frame, type: str, details: Mapping[str, Any] | None = None,
-             timestamp: float | None = None, previous: int | None = None,
-             final: bool = False) -> Event:
+    def _emit(self, frame: Frame, type: str, details: Mapping[str, Any] | None = None,
+              timestamp: float | None = None, previous: int | None = None,
+              final: bool = False) -> Event:
         """``Runtime.emit`` against the stored history (see the module docstring): a stored
         event keeps its id and time, a new one is pending until the next commit. ``final``:
-        ``emit_final``'s (no history limit)."""
+        ``emit_final``'s (no history limit). It is ``emit`` itself (one call per event)."""
         prev = frame.last_id if previous is None else previous
         path = frame.path
         if _branch.get() is not path:  # the running branch (its generator: _BranchRandom)
@@ -498,9 +490,11 @@ class DurableRuntime(Runtime):
             self.on_event(event)
         return event
 
+    emit = _emit
+
     def emit_final(self, frame: Frame, type: str, details: Mapping[str, Any] | None = None,
                    timestamp: float | None = None, previous: int | None = None) -> Event:
-        return self.emit(frame, type, details, timestamp, previous, final=True)
+        return self._emit(frame, type, details, timestamp, previous, final=True)
 
     def _match(self, path: Path, prev: int, type: str) -> _Stored | None:
         """The stored event this emit replays, by (path, previous id, type, occurrence), or
