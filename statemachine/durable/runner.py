@@ -388,10 +388,20 @@ class DurableRuntime(Runtime):
         #: child's first commit (a child of pure states costs one commit, not two)
         self.unsaved: EventRecord | None = None
         self.dispatches = 0
+        #: the stored ExecutionStarted (its details decoded with the history), if any
+        self._started_event = every[0] if every and every[0].type == "ExecutionStarted" else None
         #: ``rng``: the running branch's generator, chosen at each draw (_BranchRandom)
         self._any_branch = cast(random.Random, _BranchRandom(self))
         #: the clock as a DurableClock (its ``ticks`` count progress), None for another clock
         self._ticker = self.clock if isinstance(self.clock, DurableClock) else None
+
+    def stored_input(self) -> JSON:
+        """The execution's input: its stored ExecutionStarted's, decoded with the history
+        (so not decoded a second time), else the record's."""
+        started = self._started_event
+        if started is not None and "input" in started.details:
+            return started.details["input"]
+        return json.loads(self.record.input)
 
     # -- randomness: one generator per branch path ------------------------------------------
     @property
@@ -876,8 +886,7 @@ def _observer(record: ExecutionRecord, machine: Any, observability: Sequence[Any
 
 def run_options(record: ExecutionRecord, machine: Any, input: JSON = MISSING) -> dict[str, Any]:
     """The contexts ``$$.Execution`` and ``$$.StateMachine`` show for a stored execution;
-    ``input``: its input already decoded (the run's first value: the same object, as
-    ``run()`` gives both), else decoded from the record."""
+    ``input``: the value ``$$.Execution.Input`` holds (default: decoded from the record)."""
     from statemachine.api import ROLE_ARN
 
     if input is MISSING:
@@ -910,7 +919,7 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
         history = store.history(record.arn)
     clock = DurableClock(base_clock)
     express = machine.type == "EXPRESS"
-    value = json.loads(record.input)  # once: the run's input and $$.Execution.Input
+    options = run_options(record, machine, None)  # $$.Execution.Input: set below
     rt = DurableRuntime(
         store=store, record=record, lease=lease, history=history,
         handlers_by_resource=machine._handlers, clock=clock,
@@ -919,7 +928,9 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
         else history_limit or None,
         max_duration=EXPRESS_MAX_DURATION if express else STANDARD_MAX_DURATION,
         hold_callbacks=False, observer=_observer(record, machine, observability, history),
-        **run_options(record, machine, value))
+        **options)
+    # the input decoded once: the run's value and $$.Execution.Input (one object, as run())
+    value = options["execution_ctx"]["Input"] = rt.stored_input()
     rt.consumed = list(due_keys)
     rt.stopping = stopping
     if record.redrive_date is not None:  # AWS: a redrive resets the execution timeout
