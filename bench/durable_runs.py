@@ -134,6 +134,7 @@ def durable(job: generate.Job, path: Path, runs: int, open_db: Callable[[], Any]
             began = time.perf_counter()
             arn = service.start(path, job.input)["executionArn"]
             worker = new_worker()
+            # mypy cannot infer the lambda's defaults (they bind this run's worker and ARN)
             run_owned(worker.run(until=lambda w=worker, a=arn: a in w.finished))  # type: ignore[misc]
             times.append(time.perf_counter() - began)
             _check(service, job, arn)
