@@ -15,8 +15,8 @@ Not part of ``python -m bench``. In one process, median of ``--runs``:
   serve``'s worker) serves many (each start is followed by ``Worker.wake()``, what ``sm
   serve`` calls after a StartExecution; the worker's construction, its lease-keeper thread
   and its loop are paid once); ``sqlite_worker_per_run`` -- a new ``Worker`` and event loop
-  per execution, their start and stop inside the span (what ``sm run --db`` pays for its
-  one execution; what ``sqlite`` measured before branch h12r);
+  per execution, their start and stop inside the span (as a worker process started for
+  each execution would pay them; what ``sqlite`` measured before branch h12r);
 - workload 9 (a Task calling a Python callable, in a Choice loop): Task calls/s in memory,
   durable on SQLite (target >= 2,000/s) and on PostgreSQL (>= 1,000/s), also with
   ``synchronous_commit=False`` (a PostgreSQL server crash may then lose the last commits:
@@ -117,7 +117,7 @@ def durable(job: generate.Job, path: Path, runs: int, open_db: Callable[[], Any]
     ``sm serve`` calls after a StartExecution -- and the claim, the replay runtime and every
     commit); ``worker_per_run``: a new ``Worker`` and event loop per execution instead (its
     construction, its lease-keeper thread and the loop's start and close inside the span,
-    as ``sm run --db`` pays them for its one execution)."""
+    as a worker process started for each execution would pay them)."""
     from statemachine.durable.worker import Worker
     from statemachine.resources.inline import run_owned
     from statemachine.service import Service
