@@ -7,10 +7,16 @@
 Not part of ``python -m bench``. In one process, median of ``--runs``:
 
 - workloads 2 (pass_chain, 1,000 Pass states) and 4 (inline Map of 2,000 items):
-  transitions/s in memory (``machine.run``) and durable on SQLite (``Service.start`` then a
-  ``Worker`` in the same process, on the InlineLoop ``sm worker`` runs, until the execution
-  has SUCCEEDED: the start, the replay runtime and every commit included); target: SQLite
-  >= 50% of in-memory;
+  transitions/s in memory (``machine.run``) and durable on SQLite, timed per execution from
+  ``Service.start`` until the worker has committed it SUCCEEDED (the start, the wake-up,
+  the claim, the replay runtime and every commit included); target: SQLite >= 50% of
+  in-memory. Two ways: ``sqlite`` -- one long-lived ``Worker`` in the same process, on the
+  InlineLoop ``sm worker`` runs, advances every execution, as one ``sm worker`` (or ``sm
+  serve``'s worker) serves many (each start is followed by ``Worker.wake()``, what ``sm
+  serve`` calls after a StartExecution; the worker's construction, its lease-keeper thread
+  and its loop are paid once); ``sqlite_worker_per_run`` -- a new ``Worker`` and event loop
+  per execution, their start and stop inside the span (as a worker process started for
+  each execution would pay them; what ``sqlite`` measured before branch h12r);
 - workload 9 (a Task calling a Python callable, in a Choice loop): Task calls/s in memory,
   durable on SQLite (target >= 2,000/s) and on PostgreSQL (>= 1,000/s), also with
   ``synchronous_commit=False`` (a PostgreSQL server crash may then lose the last commits:
@@ -25,7 +31,8 @@ Not part of ``python -m bench``. In one process, median of ``--runs``:
   advanced by one worker in a child process until every one waits for its callback; the
   child's peak RSS and its thread count afterwards (target < 100 MB, no thread each).
 
-The durable runs use ``history_limit=None`` like the in-memory driver (workload 9 passes
+Every durable figure but ``sqlite_worker_per_run`` is the long-lived worker's (PostgreSQL's
+too). The durable runs use ``history_limit=None`` like the in-memory driver (workload 9 passes
 AWS's 25,000 events). PostgreSQL: ``--postgres`` (default 127.0.0.1:5432 database test);
 one that does not answer is reported as skipped, with the reason.
 """
@@ -102,25 +109,65 @@ def in_memory(job: generate.Job, path: Path, runs: int) -> float:
     return statistics.median(times[1:])
 
 
-def durable(job: generate.Job, path: Path, runs: int, open_db: Callable[[], Any]) -> float:
+def durable(job: generate.Job, path: Path, runs: int, open_db: Callable[[], Any], *,
+            worker_per_run: bool = False) -> float:
+    """Median seconds per durable execution, from ``Service.start`` until the worker has
+    committed it SUCCEEDED. One long-lived ``Worker`` on one InlineLoop advances every
+    execution, as ``sm worker`` does (each run: the start, then ``Worker.wake()`` -- what
+    ``sm serve`` calls after a StartExecution -- and the claim, the replay runtime and every
+    commit); ``worker_per_run``: a new ``Worker`` and event loop per execution instead (its
+    construction, its lease-keeper thread and the loop's start and close inside the span,
+    as a worker process started for each execution would pay them)."""
     from statemachine.durable.worker import Worker
     from statemachine.resources.inline import run_owned
     from statemachine.service import Service
 
-    times = []
+    times: list[float] = []
     service = Service(open_db())
     service.start(path, job.input)  # the machine is loaded and stored once, as in memory
-    for _ in range(runs + 1):
-        began = time.perf_counter()
-        arn = service.start(path, job.input)["executionArn"]
-        worker = Worker(service.store, poll=0.01, history_limit=None, log=lambda _: None)
-        run_owned(worker.run(until=lambda w=worker, a=arn: a in w.finished))  # type: ignore[misc]
-        times.append(time.perf_counter() - began)
-        described = service.describe(arn)
-        assert described["status"] == "SUCCEEDED", described
-        job.check(json.loads(described["output"]))
+
+    def new_worker() -> Worker:
+        return Worker(service.store, poll=0.01, history_limit=None, log=lambda _: None)
+
+    if worker_per_run:
+        for _ in range(runs + 1):
+            began = time.perf_counter()
+            arn = service.start(path, job.input)["executionArn"]
+            worker = new_worker()
+            # mypy cannot infer the lambda's defaults (they bind this run's worker and ARN)
+            run_owned(worker.run(until=lambda w=worker, a=arn: a in w.finished))  # type: ignore[misc]
+            times.append(time.perf_counter() - began)
+            _check(service, job, arn)
+    else:
+        worker = new_worker()
+
+        async def each() -> None:
+            working = asyncio.ensure_future(worker.run())
+            try:
+                for _ in range(runs + 1):
+                    began = time.perf_counter()
+                    arn = service.start(path, job.input)["executionArn"]
+                    worker.wake()
+                    while arn not in worker.finished:  # on the worker's loop: no thread switch
+                        if working.done():
+                            working.result()  # the worker's own error, if it failed
+                            raise RuntimeError("the worker stopped before the execution ended")
+                        await asyncio.sleep(0)
+                    times.append(time.perf_counter() - began)
+                    _check(service, job, arn)
+            finally:
+                worker.stop()
+                await working
+
+        run_owned(each())
     service.close()
     return statistics.median(times[1:])
+
+
+def _check(service: Any, job: generate.Job, arn: str) -> None:
+    described = service.describe(arn)
+    assert described["status"] == "SUCCEEDED", described
+    job.check(json.loads(described["output"]))
 
 
 def parked_child(db: str, count: int) -> None:
@@ -215,9 +262,12 @@ def main(argv: list[str] | None = None) -> int:
             unit = job.transitions if not label.startswith("9") else job.input["limit"]
             memory = unit / in_memory(job, path, args.runs)
             sqlite = unit / durable(job, path, args.runs, open_sqlite)
+            per_run = unit / durable(job, path, args.runs, open_sqlite, worker_per_run=True)
             row: dict[str, Any] = {"unit": "task calls/s" if label.startswith("9") else "transitions/s",
                                    "in_memory": round(memory), "sqlite": round(sqlite),
-                                   "sqlite_vs_memory": round(sqlite / memory, 3)}
+                                   "sqlite_vs_memory": round(sqlite / memory, 3),
+                                   "sqlite_worker_per_run": round(per_run),
+                                   "sqlite_worker_per_run_vs_memory": round(per_run / memory, 3)}
             if label.startswith("9"):
                 row["postgres"] = (round(unit / durable(job, path, args.runs, open_pg))
                                    if open_pg is not None else pg_skip)

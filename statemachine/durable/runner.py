@@ -40,10 +40,11 @@ import itertools
 import json
 import random
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from statemachine.clock import (
     Clock,
@@ -76,7 +77,8 @@ from statemachine.errors import StatesError
 from statemachine.history import Event, details_key
 from statemachine.interpreter.execution import Frame, Runtime
 from statemachine.interpreter.task import _blocking, _inline_loop, _thread_name
-from statemachine.values import JSON
+from statemachine.model import CompiledMachine, MapState, ParallelState, TaskState
+from statemachine.values import JSON, MISSING
 
 __all__ = ["DETAILS_KEY", "PATH_KEY", "TRACE_KEY", "Advance", "DurableClock", "DurableRuntime", "advance", "event_record"]
 
@@ -85,6 +87,10 @@ __all__ = ["DETAILS_KEY", "PATH_KEY", "TRACE_KEY", "Advance", "DurableClock", "D
 TRACE_KEY: Final = "smTrace"
 _TASK_PREFIXES: Final = ("Task", "LambdaFunction", "Activity")
 _OUTCOMES: Final = ("Succeeded", "Failed", "TimedOut")
+#: the TaskStarted-like events (what a dispatch reads from ``_started``)
+_TASK_STARTED: Final = frozenset(f"{prefix}Started" for prefix in _TASK_PREFIXES)
+#: ``object.__new__``: an Event built field by field (see ``DurableRuntime._emit``)
+_new_event = object.__new__
 
 Path = tuple[tuple[int, int], ...]
 
@@ -295,21 +301,25 @@ class _Suspend(Exception):
     """Raised to the runner when the execution must stop advancing in this process."""
 
 
-class _LazyRandom:
-    """A branch's ``random.Random``, seeded on first use (most states draw nothing; seeding
-    a Mersenne Twister per Map iteration would cost more than the iteration)."""
+class _BranchRandom:
+    """``DurableRuntime.rng`` (``path`` None) and ``rng_for(path)``: a stand-in for a
+    ``random.Random`` that picks the generator of the branch when a value is drawn --
+    ``path``'s, or the running branch's (``_branch``) at that moment. Draws are synchronous
+    in the code that fetched ``rt.rng`` (nothing emits in between), so this is the
+    generator the fetch would have picked; fetching ``rt.rng`` (several times per state,
+    passed along whether or not anything draws) costs no lookup, and a branch that draws
+    nothing gets no generator (seeding a Mersenne Twister per Map iteration would cost
+    more than the iteration)."""
 
-    __slots__ = ("_real", "_seed")
+    __slots__ = ("_path", "_rt")
 
-    def __init__(self, seed: str) -> None:
-        self._seed = seed
-        self._real: random.Random | None = None
+    def __init__(self, rt: DurableRuntime, path: Path | None = None) -> None:
+        self._rt = rt
+        self._path = path
 
     def __getattr__(self, name: str) -> Any:
-        real = self._real
-        if real is None:
-            real = self._real = random.Random(self._seed)
-        return getattr(real, name)
+        path = self._path
+        return getattr(self._rt.generator(_branch.get() if path is None else path), name)
 
 
 class DurableRuntime(Runtime):
@@ -320,7 +330,7 @@ class DurableRuntime(Runtime):
                  handlers_by_resource: Mapping[str, Any],
                  parent: DurableRuntime | None = None, **kwargs: Any) -> None:
         self._root_rng = random.Random()
-        self._rngs: dict[Path, Any] = {}  # _LazyRandom, a Random once used
+        self._rngs: dict[Path, random.Random] = {}  # a branch's, made at its first draw
         super().__init__(resolve=self._resolve, **kwargs)
         #: the execution this one is a Distributed Map child of (None: a top-level one)
         self.parent = parent
@@ -362,6 +372,20 @@ class DurableRuntime(Runtime):
         #: child's first commit (a child of pure states costs one commit, not two)
         self.unsaved: EventRecord | None = None
         self.dispatches = 0
+        #: the stored ExecutionStarted (its details decoded with the history), if any
+        self._started_event = every[0] if every and every[0].type == "ExecutionStarted" else None
+        #: ``rng``: the running branch's generator, chosen at each draw (_BranchRandom)
+        self._any_branch = cast(random.Random, _BranchRandom(self))
+        #: the clock as a DurableClock (its ``ticks`` count progress), None for another clock
+        self._ticker = self.clock if isinstance(self.clock, DurableClock) else None
+
+    def stored_input(self) -> JSON:
+        """The execution's input: its stored ExecutionStarted's, decoded with the history
+        (so not decoded a second time), else the record's."""
+        started = self._started_event
+        if started is not None and "input" in started.details:
+            return started.details["input"]
+        return json.loads(self.record.input)
 
     # -- randomness: one generator per branch path ------------------------------------------
     @property
@@ -387,7 +411,7 @@ class DurableRuntime(Runtime):
 
     @property
     def rng(self) -> random.Random:
-        return self.rng_for(_branch.get())
+        return self._any_branch
 
     @rng.setter
     def rng(self, value: random.Random) -> None:
@@ -396,71 +420,91 @@ class DurableRuntime(Runtime):
     def rng_for(self, path: Path) -> random.Random:
         if not path:
             return self._root_rng
+        return cast(random.Random, _BranchRandom(self, path))
+
+    def generator(self, path: Path) -> random.Random:
+        """The generator of branch ``path``: ``Random(f"{seed}:{list(path)}")``, made at its
+        first draw; the top level's is ``Random(seed)``."""
+        if not path:
+            return self._root_rng
         found = self._rngs.get(path)
         if found is None:
-            found = self._rngs[path] = _LazyRandom(f"{self.seed}:{list(path)}")
-        return found  # type: ignore[return-value]  # a _LazyRandom: a Random once used
+            found = self._rngs[path] = random.Random(f"{self.seed}:{list(path)}")
+        return found
 
     # -- events -----------------------------------------------------------------------------
-    def emit(self, frame: Frame, type: str, details: Mapping[str, Any] | None = None,
-             timestamp: float | None = None, previous: int | None = None) -> Event:
-        return self._emit(frame, type, details, timestamp, previous, final=False)
-
-    def emit_final(self, frame: Frame, type: str, details: Mapping[str, Any] | None = None,
-                   timestamp: float | None = None, previous: int | None = None) -> Event:
-        return self._emit(frame, type, details, timestamp, previous, final=True)
-
-    def _emit(self, frame: Frame, type: str, details: Mapping[str, Any] | None,
-              timestamp: float | None, previous: int | None, final: bool) -> Event:
+    def _emit(self, frame: Frame, type: str, details: Mapping[str, Any] | None = None,
+              timestamp: float | None = None, previous: int | None = None,
+              final: bool = False) -> Event:
+        """``Runtime.emit`` against the stored history (see the module docstring): a stored
+        event keeps its id and time, a new one is pending until the next commit. ``final``:
+        ``emit_final``'s (no history limit). It is ``emit`` itself (one call per event)."""
         prev = frame.last_id if previous is None else previous
         path = frame.path
-        _branch.set(path)
-        clock = self.clock
-        durable_clock = clock if isinstance(clock, DurableClock) else None
-        if durable_clock is not None:
-            durable_clock.ticks += 1
-        replayed = False
-        if self._unmatched:  # stored events remain to be matched (past them: none can match)
-            key = (path, prev, type)
-            count = self._seen.get(key, 0)
-            self._seen[key] = count + 1
-            stored = self._by_key.get(key)
-            if stored is not None and count < len(stored):
-                found = stored[count]
-                self._unmatched -= 1
-                replayed = True
-        if replayed:
+        if _branch.get() is not path:  # the running branch (its generator: _BranchRandom)
+            _branch.set(path)
+        ticker = self._ticker
+        if ticker is not None:
+            ticker.ticks += 1
+        found = self._match(path, prev, type) if self._unmatched else None
+        if found is not None:
             event = Event(found.id, prev, found.timestamp, type, details, path)
             _logical.set(found.timestamp)
         else:
             if self.frozen:  # parking or stopped: nothing more is recorded
                 raise asyncio.CancelledError("durable execution suspended")
-            if not final and self.next_id > self._room:
+            event_id = self.next_id
+            if not final and event_id > self._room:
                 raise self._history_full()
-            now = timestamp if timestamp is not None else (
-                durable_clock.base.now() if durable_clock is not None else clock.now())
-            event = Event(self.next_id, prev, now, type, details, path)
-            self.next_id += 1
+            if timestamp is None:
+                timestamp = ticker.base.now() if ticker is not None else self.clock.now()
+            # Event(...) field by field, as Runtime.emit builds it (no __init__ call)
+            event = _new_event(Event)
+            event.id = event_id
+            event.previous_id = prev
+            event.timestamp = timestamp
+            event.type = type
+            event.details = details
+            event.path = path
+            self.next_id = event_id + 1
             self.pending.append(event)
             if _logical.get() is not None:
                 _logical.set(None)
         self.events.append(event)
         frame.last_id = event.id
-        if type.endswith("Started") and type[:-7] in _TASK_PREFIXES:
-            _started.set((path, event.id, prev, replayed))
-        if self.observer is not None:  # observe.py: a replayed event was observed before
-            if replayed:
-                self.observer.replayed(event)
+        if type in _TASK_STARTED:
+            _started.set((path, event.id, prev, found is not None))
+        observer = self.observer
+        if observer is not None:  # observe.py: a replayed event was observed before
+            if found is not None:
+                observer.replayed(event)
             else:
-                self.observer.event(event)
+                observer.event(event)
         elif self.on_event is not None:
             self.on_event(event)
         return event
 
+    emit = _emit
+
+    def emit_final(self, frame: Frame, type: str, details: Mapping[str, Any] | None = None,
+                   timestamp: float | None = None, previous: int | None = None) -> Event:
+        return self._emit(frame, type, details, timestamp, previous, final=True)
+
+    def _match(self, path: Path, prev: int, type: str) -> _Stored | None:
+        """The stored event this emit replays, by (path, previous id, type, occurrence), or
+        None (a new event)."""
+        key = (path, prev, type)
+        count = self._seen.get(key, 0)
+        self._seen[key] = count + 1
+        stored = self._by_key.get(key)
+        if stored is None or count >= len(stored):
+            return None
+        self._unmatched -= 1
+        return stored[count]
+
     def _clock_ticks(self) -> None:
-        clock = self.clock
-        if isinstance(clock, DurableClock):
-            clock.ticks += 1
+        if self._ticker is not None:
+            self._ticker.ticks += 1
 
     def outcome_of(self, path: Path, started: int) -> _Stored | None:
         """The stored Submitted/Succeeded/Failed/TimedOut after a TaskStarted (the last
@@ -833,11 +877,14 @@ def _observer(record: ExecutionRecord, machine: Any, observability: Sequence[Any
     return observer_for(observability, info)
 
 
-def run_options(record: ExecutionRecord, machine: Any) -> dict[str, Any]:
-    """The contexts ``$$.Execution`` and ``$$.StateMachine`` show for a stored execution."""
+def run_options(record: ExecutionRecord, machine: Any, input: JSON = MISSING) -> dict[str, Any]:
+    """The contexts ``$$.Execution`` and ``$$.StateMachine`` show for a stored execution;
+    ``input``: the value ``$$.Execution.Input`` holds (default: decoded from the record)."""
     from statemachine.api import ROLE_ARN
 
-    ctx: dict[str, JSON] = {"Id": record.arn, "Input": json.loads(record.input),
+    if input is MISSING:
+        input = json.loads(record.input)
+    ctx: dict[str, JSON] = {"Id": record.arn, "Input": input,
                             "StartTime": format_timestamp(record.start_date.timestamp()),
                             "Name": record.name, "RoleArn": ROLE_ARN}
     if machine.type != "EXPRESS":
@@ -865,6 +912,7 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
         history = load_history(store, record.arn)
     clock = DurableClock(base_clock)
     express = machine.type == "EXPRESS"
+    options = run_options(record, machine, None)  # $$.Execution.Input: set below
     rt = DurableRuntime(
         store=store, record=record, lease=lease, history=history,
         handlers_by_resource=machine._handlers, clock=clock,
@@ -873,7 +921,9 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
         else history_limit or None,
         max_duration=EXPRESS_MAX_DURATION if express else STANDARD_MAX_DURATION,
         hold_callbacks=False, observer=_observer(record, machine, observability, history),
-        **run_options(record, machine))
+        **options)
+    # the input decoded once: the run's value and $$.Execution.Input (one object, as run())
+    value = options["execution_ctx"]["Input"] = rt.stored_input()
     rt.consumed = list(due_keys)
     rt.stopping = stopping
     if record.redrive_date is not None:  # AWS: a redrive resets the execution timeout
@@ -881,7 +931,6 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
     if executor is not None:  # Map iterations / Parallel branches on a cluster (executors.py)
         rt.remote = executor
         rt.remote_handlers = machine.remote_payload()
-    value = json.loads(record.input)
     started = record.start_date.timestamp()
     clock_token = current_clock.set(clock)
     interrupt_token = current_interrupt.set(rt.interrupt)
@@ -952,8 +1001,42 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
         rt.flush(update=update, cancel_all=True, release=True)
     except (EventConflict, LeaseLost):
         return Advance("RUNNING", lost=True, dispatches=rt.dispatches)
-    cancel_waiting_tokens(store, record.arn, _now(clock.base))
+    if may_wait_for_tokens(machine):  # else no token of it can exist: no lookup
+        cancel_waiting_tokens(store, record.arn, _now(clock.base))
     return Advance(status, dispatches=rt.dispatches)
+
+
+_TOKEN_USERS: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def may_wait_for_tokens(machine: Any) -> bool:
+    """Whether an execution of ``machine`` (a loaded ``StateMachine``) can hold task tokens:
+    it has a Task -- at any depth, in Parallel branches and Map processors (inline or
+    distributed: children's tokens are the parent's rows) -- that waits for one
+    (``.waitForTaskToken``) or may (an activity, when its handler queues the work for an
+    activity worker). Cached per machine."""
+    try:
+        found = _TOKEN_USERS.get(machine)
+    except TypeError:  # a machine object that cannot be weakly referenced: not cached
+        return _has_token_task(machine.compiled)
+    if found is None:
+        found = _TOKEN_USERS[machine] = _has_token_task(machine.compiled)
+    return found
+
+
+def _has_token_task(compiled: CompiledMachine) -> bool:
+    for state in compiled.states.values():
+        if isinstance(state, TaskState):
+            found = state.integration == "wait-for-task-token" or ":activity:" in state.resource
+        elif isinstance(state, ParallelState):
+            found = any(_has_token_task(branch) for branch in state.branches)
+        elif isinstance(state, MapState):
+            found = state.processor is not None and _has_token_task(state.processor)
+        else:
+            found = False
+        if found:
+            return True
+    return False
 
 
 def cancel_waiting_tokens(store: DurableStore, execution_arn: str,

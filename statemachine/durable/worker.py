@@ -292,6 +292,8 @@ class Worker:
                 return
             key = (record.machine_arn, record.machine_version)
             machine = self._machines.get(key)
+            if machine is None and self.loader is load_machine:
+                machine = _MACHINES.get(key)  # loaded by this process before: no read
             if machine is None:
                 machine_record = store.machine(*key)
                 if machine_record is None:

@@ -220,6 +220,19 @@ def test_timed_out_token(service: Service) -> None:
     assert "TaskTimedOut" in [e["type"] for e in service.history(arn)]
 
 
+def test_a_nested_callback_left_waiting_is_cancelled_when_the_execution_ends(
+        service: Service) -> None:
+    # the .waitForTaskToken Task sits in a Map in a Parallel branch: ending the execution
+    # closes its token all the same, so an answer afterwards is TaskDoesNotExist
+    arn = service.start(FLOWS / "nested_callback.yaml", {"items": [1]})["executionArn"]
+    work(service.store)
+    described = service.describe(arn)
+    assert (described["status"], described["error"]) == ("FAILED", "Stopped")
+    [token] = [t.token for t in service.store.task_tokens(arn)]
+    with pytest.raises(TaskDoesNotExist):
+        service.send_task_success(token, {})
+
+
 def test_named_start_is_idempotent_while_running(service: Service) -> None:
     first = service.start(FLOWS / "waits.yaml", {"seconds": 1000}, name="order-17")
     again = service.start(FLOWS / "waits.yaml", {"seconds": 1000}, name="order-17")
