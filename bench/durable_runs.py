@@ -140,6 +140,7 @@ def durable(job: generate.Job, path: Path, runs: int, open_db: Callable[[], Any]
             _check(service, job, arn)
     else:
         worker = new_worker()
+        finished = worker.finished = _Finished()
 
         async def each() -> None:
             working = asyncio.ensure_future(worker.run())
@@ -147,12 +148,14 @@ def durable(job: generate.Job, path: Path, runs: int, open_db: Callable[[], Any]
                 for _ in range(runs + 1):
                     began = time.perf_counter()
                     arn = service.start(path, job.input)["executionArn"]
+                    ended = finished.waiter(arn)
                     worker.wake()
-                    while arn not in worker.finished:  # on the worker's loop: no thread switch
-                        if working.done():
-                            working.result()  # the worker's own error, if it failed
-                            raise RuntimeError("the worker stopped before the execution ended")
-                        await asyncio.sleep(0)
+                    # on the worker's loop (no thread switch), woken when the worker records
+                    # the execution's end (no polling task run between the worker's steps)
+                    await asyncio.wait((ended, working), return_when=asyncio.FIRST_COMPLETED)
+                    if not ended.done():
+                        working.result()  # the worker's own error, if it failed
+                        raise RuntimeError("the worker stopped before the execution ended")
                     times.append(time.perf_counter() - began)
                     _check(service, job, arn)
             finally:
@@ -162,6 +165,25 @@ def durable(job: generate.Job, path: Path, runs: int, open_db: Callable[[], Any]
         run_owned(each())
     service.close()
     return statistics.median(times[1:])
+
+
+class _Finished(dict[str, str]):
+    """``Worker.finished`` (execution ARN -> final status) that also resolves a future per
+    ARN when the worker records it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._waiters: dict[str, asyncio.Future[str]] = {}
+
+    def waiter(self, arn: str) -> asyncio.Future[str]:
+        future = self._waiters[arn] = asyncio.get_running_loop().create_future()
+        return future
+
+    def __setitem__(self, arn: str, status: str) -> None:
+        super().__setitem__(arn, status)
+        future = self._waiters.pop(arn, None)
+        if future is not None and not future.done():
+            future.set_result(status)
 
 
 def _check(service: Any, job: generate.Job, arn: str) -> None:
