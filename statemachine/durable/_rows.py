@@ -72,9 +72,16 @@ class Tx(Protocol):
 
 
 #: Column lists, in the order of the *_params tuples and the *_from_row readers.
+#: ``EXEC_COLS`` is read from ``EXEC_FROM`` (input and output live in execution_payloads,
+#: written once each, so the row the leases and appends update stays small);
+#: ``EXEC_ROW_COLS`` are the executions table's own, in the order of ``execution_params``.
 EXEC_COLS = ("arn, name, machine_arn, machine_version, input, start_us, status, stop_us, "
              "output, error, cause, redrive_count, redrive_status, redrive_us, seed, "
              "parent_arn, last_event_id, map_run_arn, item_count")
+EXEC_FROM = "executions JOIN execution_payloads ON execution_arn = arn"
+EXEC_ROW_COLS = ("arn, name, machine_arn, machine_version, start_us, status, stop_us, "
+                 "error, cause, redrive_count, redrive_status, redrive_us, seed, "
+                 "parent_arn, last_event_id, map_run_arn, item_count, wake_us")
 MAP_RUN_COLS = ("arn, execution_arn, machine_arn, start_us, status, stop_us, max_concurrency, "
                 "tolerated_failure_percentage, tolerated_failure_count, item_total, "
                 "execution_total, results_written, redrive_count, redrive_us")
@@ -91,9 +98,10 @@ MACHINE_COLS = "arn, name, definition, version, type, created_us, revision, sour
 SCHEDULE_COLS = ("group_name, name, expression, timezone, target_arn, input, state, "
                  "window_minutes, start_us, end_us, description, created_us, modified_us, "
                  "next_fire_us, last_fire_us, action_after_completion")
-#: ExecutionUpdate field -> (column, is a datetime)
+#: ExecutionUpdate field -> (column of executions, is a datetime); ``output`` is
+#: execution_payloads.output
 UPDATE_COLUMNS: dict[str, tuple[str, bool]] = {
-    "status": ("status", False), "stop_date": ("stop_us", True), "output": ("output", False),
+    "status": ("status", False), "stop_date": ("stop_us", True),
     "error": ("error", False), "cause": ("cause", False),
     "redrive_count": ("redrive_count", False), "redrive_status": ("redrive_status", False),
     "redrive_date": ("redrive_us", True),
@@ -157,11 +165,13 @@ def replace_last(record: ExecutionRecord, last_event_id: int) -> ExecutionRecord
     return dataclasses.replace(record, last_event_id=last_event_id)
 
 
-def execution_params(r: ExecutionRecord) -> tuple[object, ...]:
-    return (r.arn, r.name, r.machine_arn, r.machine_version, r.input, to_us(r.start_date),
-            r.status, opt_us(r.stop_date), r.output, r.error, r.cause, r.redrive_count,
+def execution_params(r: ExecutionRecord, wake_us: int | None) -> tuple[object, ...]:
+    """The executions row of ``r`` (``EXEC_ROW_COLS``; its payloads are not in it) with
+    ``wake_us``, its earliest timer's due time (None: none)."""
+    return (r.arn, r.name, r.machine_arn, r.machine_version, to_us(r.start_date),
+            r.status, opt_us(r.stop_date), r.error, r.cause, r.redrive_count,
             r.redrive_status, opt_us(r.redrive_date), r.seed, r.parent_arn, r.last_event_id,
-            r.map_run_arn, r.item_count)
+            r.map_run_arn, r.item_count, wake_us)
 
 
 def token_params(t: TaskTokenRecord) -> tuple[object, ...]:

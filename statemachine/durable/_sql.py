@@ -19,6 +19,8 @@ from statemachine.durable import _events, migrations
 from statemachine.durable._events import Entry, EventValues
 from statemachine.durable._rows import (
     EXEC_COLS,
+    EXEC_FROM,
+    EXEC_ROW_COLS,
     MACHINE_COLS,
     MAP_RUN_COLS,
     MAP_RUN_UPDATE_COLUMNS,
@@ -74,6 +76,7 @@ from statemachine.durable.errors import (
     TaskTokenNotFound,
 )
 from statemachine.durable.migrations import Dialect
+from statemachine.values import MISSING
 
 # Executions needing a worker: no lease and a due timer (wake_us caches the earliest timer of
 # each execution), or a lapsed lease. Each half has its partial index (executions_by_wake,
@@ -221,26 +224,29 @@ class SqlStore(CatalogSql):
         """``create_execution`` with its first events given as segment entries (ids 1..n;
         see ``append_rows``). Not part of the contract: the SQL backends only."""
         stored = replace_last(record, len(rows))
+        # wake_us caches the earliest timer: a new execution's only one is its start
+        wake_us = to_us(record.start_date) if ready else None
         with self._transaction(write=True) as tx:
             inserted = tx.run(
-                f"INSERT INTO executions ({EXEC_COLS}) VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (arn) DO NOTHING",
-                execution_params(stored)).rowcount
+                f"INSERT INTO executions ({EXEC_ROW_COLS}) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (arn) DO NOTHING", execution_params(stored, wake_us)).rowcount
             if inserted == 0:
-                existing = tx.run(f"SELECT {EXEC_COLS} FROM executions WHERE arn = ?",
+                existing = tx.run(f"SELECT {EXEC_COLS} FROM {EXEC_FROM} WHERE arn = ?",
                                   (record.arn,)).fetchone()
                 raise ExecutionExists(execution_from_row(existing) if existing else stored)
+            tx.run("INSERT INTO execution_payloads (execution_arn, input, output) "
+                   "VALUES (?, ?, ?)", (record.arn, record.input, record.output))
             self._insert_events(tx, record.arn, rows, 0)
             if ready:
                 self._put_timers(tx, [TimerRecord(record.arn, "start", "start",
                                                   record.start_date)])
-                tx.run(_REFRESH_WAKE, (record.arn, record.arn))
         return stored
 
     def execution(self, execution_arn: str) -> ExecutionRecord | None:
         """See DurableStore.execution."""
         with self._transaction(write=False) as tx:
-            row = tx.run(f"SELECT {EXEC_COLS} FROM executions WHERE arn = ?",
+            row = tx.run(f"SELECT {EXEC_COLS} FROM {EXEC_FROM} WHERE arn = ?",
                          (execution_arn,)).fetchone()
         return None if row is None else execution_from_row(row)
 
@@ -260,7 +266,7 @@ class SqlStore(CatalogSql):
             where.append("redrive_count > 0" if redriven else "redrive_count = 0")
         if top_level:
             where.append("map_run_arn IS NULL")
-        sql = f"SELECT {EXEC_COLS} FROM executions"
+        sql = f"SELECT {EXEC_COLS} FROM {EXEC_FROM}"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY start_us DESC, arn"
@@ -350,19 +356,26 @@ class SqlStore(CatalogSql):
         last = after + len(rows)
         sets = "last_event_id = ?"
         params: list[object] = [last]
+        output: object = MISSING  # execution_payloads.output, written at the end
         if update is not None:
-            for name, value in update.fields().items():
+            fields = update.fields()
+            output = fields.pop("output", MISSING)
+            for name, value in fields.items():
                 column, is_time = UPDATE_COLUMNS[name]
                 sets += f", {column} = ?"
                 params.append(opt_us(value) if is_time else value)
         if release:
             sets += ", lease_owner = NULL, lease_until_us = NULL"
+        if cancel_timers == "all":  # the timers left are those put: wake_us needs no query
+            sets += ", wake_us = ?"
+            due = {t.key: to_us(t.due) for t in timers}  # a key put twice: its last due
+            params.append(min(due.values(), default=None))
         where = "arn = ? AND last_event_id = ?"
         params += [execution_arn, after]
         if lease is not None:
             where += " AND lease_owner = ? AND lease_epoch = ?"
             params += [lease.owner, lease.epoch]
-        if rows and not (tokens or timers or cancel_timers):
+        if rows and not (tokens or timers or cancel_timers) and output is MISSING:
             done = self._append_statement(execution_arn, rows, after, sets, where, params,
                                           update is None and not release)
             if done is not None:  # one statement did it all (PostgreSQL)
@@ -375,6 +388,9 @@ class SqlStore(CatalogSql):
             if changed == 0:
                 self._refuse_append(tx, execution_arn, after, lease)
             self._insert_events(tx, execution_arn, rows, after)
+            if output is not MISSING:
+                tx.run("UPDATE execution_payloads SET output = ? WHERE execution_arn = ?",
+                       (output, execution_arn))
             if tokens:
                 tx.many(f"INSERT INTO task_tokens ({TOKEN_COLS}) VALUES "
                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -385,7 +401,7 @@ class SqlStore(CatalogSql):
                 tx.many("DELETE FROM timers WHERE execution_arn = ? AND key = ?",
                         [(execution_arn, key) for key in cancel_timers])
             self._put_timers(tx, timers)
-            if timers or cancel_timers:
+            if (timers or cancel_timers) and cancel_timers != "all":
                 tx.run(_REFRESH_WAKE, (execution_arn, execution_arn))
         return last
 
@@ -555,13 +571,26 @@ class SqlStore(CatalogSql):
         at, until = to_us(now), to_us(now + timedelta(seconds=lease_seconds))
         claims = []
         skip = f" AND arn NOT IN ({', '.join('?' * len(exclude))})" if exclude else ""
+        params = (at, at, *exclude, limit)
+        # a read without the write lock first: an idle worker's poll (nothing due) is one
+        # statement, and SQLite's writers are not queued behind it
+        with self._transaction(write=False) as tx:
+            seen = tx.run(_CLAIM.format(skip), params).fetchall()
+        if not seen:
+            return []
         with self._transaction(write=True) as tx:
-            rows = tx.run(_CLAIM.format(skip) + self._CLAIM_LOCK,
-                          (at, at, *exclude, limit)).fetchall()
-            if rows:
-                tx.many("UPDATE executions SET lease_owner = ?, lease_until_us = ?, "
-                        "lease_epoch = ? WHERE arn = ?",
-                        [(owner, until, row[2] + 1, row[0]) for row in rows])
+            if self._CLAIM_LOCK:  # PostgreSQL: take the rows no other worker is claiming
+                rows = tx.run(_CLAIM.format(skip) + self._CLAIM_LOCK, params).fetchall()
+                if rows:
+                    tx.many("UPDATE executions SET lease_owner = ?, lease_until_us = ?, "
+                            "lease_epoch = ? WHERE arn = ?",
+                            [(owner, until, row[2] + 1, row[0]) for row in rows])
+            else:  # SQLite, under the file's write lock: each row still as seen, still due
+                rows = [row for row in seen if tx.run(
+                    "UPDATE executions SET lease_owner = ?, lease_until_us = ?, "
+                    "lease_epoch = ? WHERE arn = ? AND lease_epoch = ? AND lease_until_us IS ? "
+                    "AND ((lease_until_us IS NULL AND wake_us <= ?) OR lease_until_us <= ?)",
+                    (owner, until, row[2] + 1, row[0], row[2], row[1], at, at)).rowcount]
             for arn, previous_until, epoch in rows:
                 due = tx.run("SELECT execution_arn, key, kind, due_us FROM timers "
                              "WHERE execution_arn = ? AND due_us <= ? ORDER BY due_us, key",

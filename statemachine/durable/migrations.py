@@ -228,8 +228,22 @@ _V6 = Migration(6, "the event log in segments: one row per batch of consecutive 
     "DROP TABLE events",
 ))
 
+_V7 = Migration(7, "executions' input and output move to execution_payloads, written once "
+                 "(the input at the start, the output at the end): each update of an "
+                 "execution's row (a claim, a lease, an append's compare-and-set, a release) "
+                 "then rewrites a row of a few hundred bytes, not the payloads with it", (
+    """CREATE TABLE execution_payloads (
+        execution_arn TEXT PRIMARY KEY,
+        input TEXT NOT NULL,
+        output TEXT)""",
+    "INSERT INTO execution_payloads (execution_arn, input, output) "
+    "SELECT arn, input, output FROM executions",
+    "ALTER TABLE executions DROP COLUMN input",
+    "ALTER TABLE executions DROP COLUMN output",
+))
+
 #: Every step, in order. ``MIGRATIONS[i].version == i + 1``.
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 #: The newest schema version this release reads and writes.
 SCHEMA_VERSION: Final = MIGRATIONS[-1].version
 

@@ -168,6 +168,7 @@ def test_a_parked_execution_of_a_version_5_database_resumes_after_the_migration(
             arn, r.id, r.type, (r.timestamp - epoch) // timedelta(microseconds=1),
             r.body.replace("'", "''")))
     backend.raw_sql("DROP TABLE event_segments")
+    as_version_6_executions(backend)
     backend.raw_sql("UPDATE schema_version SET version = 5")
 
     migrated = Service(backend.open())
@@ -180,6 +181,45 @@ def test_a_parked_execution_of_a_version_5_database_resumes_after_the_migration(
     assert after[:len(before)] == before  # replayed from the migrated rows, not recorded again
     assert [e["id"] for e in after] == list(range(1, len(after) + 1))
     assert len((tmp_path / "approval-requests.jsonl").read_text().splitlines()) == 1
+
+
+def as_version_6_executions(backend: Backend) -> None:
+    """The executions table as releases before version 7 kept it: input and output in the
+    execution's row."""
+    backend.raw_sql("ALTER TABLE executions ADD COLUMN input TEXT NOT NULL DEFAULT ''")
+    backend.raw_sql("ALTER TABLE executions ADD COLUMN output TEXT")
+    backend.raw_sql("UPDATE executions SET "
+                    "input = (SELECT input FROM execution_payloads WHERE execution_arn = arn), "
+                    "output = (SELECT output FROM execution_payloads WHERE execution_arn = arn)")
+    backend.raw_sql("DROP TABLE execution_payloads")
+
+
+def test_a_parked_execution_of_a_version_6_database_resumes_after_the_migration(
+        backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # version 6 kept input and output in the executions row: rebuild that shape, as a
+    # database of the previous release holds it, and let the next open migrate it
+    monkeypatch.setenv("APPROVAL_OUTBOX", str(tmp_path))
+    service = Service(backend.open())
+    given = {"expenseId": "e-3", "amount": 12, "reviewer": "ana"}
+    arn = service.start(DEFINITIONS / "human_approval.yaml", given)["executionArn"]
+    work(service.store)  # runs RequestApproval, parks on the callback
+    before = service.describe(arn)
+    as_version_6_executions(backend)
+    backend.raw_sql("UPDATE schema_version SET version = 6")
+
+    migrated = Service(backend.open())
+    assert migrated.describe(arn) == before
+    assert json.loads(migrated.describe(arn)["input"]) == given
+    [token] = migrated.task_tokens(arn)
+    migrated.send_task_success(token, {"approvedBy": "ana"})
+    work(migrated.store)
+    described = migrated.describe(arn)
+    assert described["status"] == "SUCCEEDED"
+    assert json.loads(described["input"]) == given
+    assert json.loads(described["output"]) == {"expenseId": "e-3", "status": "APPROVED",
+                                               "approvedBy": "ana"}
+    [listed] = migrated.list()
+    assert (listed["executionArn"], listed["status"]) == (arn, "SUCCEEDED")
 
 
 def test_callback_failure_is_caught(service: Service, tmp_path: Path,

@@ -105,10 +105,9 @@ def test_an_older_database_is_migrated_step_by_step(backend: Backend,
 def test_a_version_5_event_log_migrates_to_segments_and_reads_back_the_same(
         backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:5])
-    old = backend.open()  # schema version 5: one row per event in ``events``
-    run = old.create_execution(ExecutionRecord(arn("run-1"), "run-1", MACHINE, "v1", "{}", T0),
-                               ready=False)  # no event: version 5 has no segments table
-    old.close()
+    backend.open().close()  # schema version 5: one row per event in ``events``
+    run = ExecutionRecord(arn("run-1"), "run-1", MACHINE, "v1", "{}", T0)
+    old_execution(backend, run)
     bodies = ['{"previousEventId": 0, "x": "caf\u00e9"}', '{"previousEventId":1,"s":"a\\"b\\\\"}',
               '{ "previousEventId" : 2 ,"n":1.50}']
     for number, body in enumerate(bodies, 1):
@@ -126,6 +125,46 @@ def test_a_version_5_event_log_migrates_to_segments_and_reads_back_the_same(
     assert store.history(run.arn, after=1, limit=1) == expected[1:2]
     assert store.append(run.arn, [event(4)], after=3) == 4
     assert [e.id for e in store.history(run.arn)] == [1, 2, 3, 4]
+
+
+def old_execution(backend: Backend, run: ExecutionRecord, *, status: str = "RUNNING",
+                  output: str | None = None, last_event_id: int = 0) -> None:
+    """``run``'s row as a release before version 7 stored it: input and output inline."""
+    def text(value: str | None) -> str:
+        return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
+
+    backend.raw_sql("INSERT INTO executions (arn, name, machine_arn, machine_version, input, "
+                    "status, start_us, output, last_event_id) VALUES ("
+                    f"'{run.arn}', '{run.name}', '{run.machine_arn}', '{run.machine_version}', "
+                    f"{text(run.input)}, '{status}', 1772366400123456, {text(output)}, "
+                    f"{last_event_id})")
+
+
+def test_version_6_payloads_move_out_of_the_execution_row_and_read_back_the_same(
+        backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:6])
+    backend.open().close()  # schema version 6: input and output in the executions row
+    big = json.dumps({"items": ["caf\u00e9 it's"] * 5000})  # past SQLite's overflow page
+    running = ExecutionRecord(arn("running"), "running", MACHINE, "v1", big, T0)
+    ended = ExecutionRecord(arn("ended"), "ended", MACHINE, "v1", '{"x": 1}', T0)
+    old_execution(backend, running, last_event_id=0)
+    old_execution(backend, ended, status="SUCCEEDED", output='{"y": "it\'s"}')
+    monkeypatch.undo()
+    store = backend.open()
+    assert store.schema_version == SCHEMA_VERSION
+    found = store.execution(running.arn)
+    assert found is not None and (found.input, found.output, found.status) == (big, None,
+                                                                                 "RUNNING")
+    found = store.execution(ended.arn)
+    assert found is not None and (found.input, found.output) == ('{"x": 1}', '{"y": "it\'s"}')
+    listed = {r.arn: (r.input, r.output) for r in store.executions()}
+    assert listed == {running.arn: (big, None), ended.arn: ('{"x": 1}', '{"y": "it\'s"}')}
+    # the migrated execution keeps working: its end writes the output beside its input
+    store.append(running.arn, [event(1, "ExecutionSucceeded")], after=0,
+                 update=ExecutionUpdate(status="SUCCEEDED", output='{"done": true}'))
+    found = store.execution(running.arn)
+    assert found is not None and (found.input, found.output, found.last_event_id) == (
+        big, '{"done": true}', 1)
 
 
 def test_the_migration_steps_are_numbered_from_one() -> None:
