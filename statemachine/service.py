@@ -430,7 +430,8 @@ class Service(ScheduleMethods):
         redriven = None if redrive_filter is None else redrive_filter == "REDRIVEN"
         records = self.store.executions(status=status, machine_arn=machine_arn,
                                         map_run_arn=map_run_arn, redriven=redriven,
-                                        top_level=map_run_arn is None, limit=limit)
+                                        top_level=map_run_arn is None, limit=limit,
+                                        payloads=False)
         out = []
         for record in records:
             item: dict[str, Any] = {
@@ -528,7 +529,7 @@ class Service(ScheduleMethods):
         for run in self.store.map_runs(arn):
             if run.status != "RUNNING":
                 continue
-            for child in self.store.executions(map_run_arn=run.arn):
+            for child in self.store.executions(map_run_arn=run.arn, payloads=False):
                 if child.status not in ("RUNNING", "PENDING_REDRIVE"):
                     continue
                 event = Event(child.last_event_id + 1, 0, now.timestamp(), "ExecutionAborted", None)
@@ -578,7 +579,7 @@ class Service(ScheduleMethods):
         for run in self.store.map_runs(arn):
             if run.status == "SUCCEEDED":
                 continue
-            for child in self.store.executions(map_run_arn=run.arn):
+            for child in self.store.executions(map_run_arn=run.arn, payloads=False):
                 if child.status in ("FAILED", "ABORTED", "TIMED_OUT"):
                     self.store.append(child.arn, [], after=child.last_event_id,
                                       update=ExecutionUpdate(status="PENDING_REDRIVE"))

@@ -79,6 +79,9 @@ EXEC_COLS = ("arn, name, machine_arn, machine_version, input, start_us, status, 
              "output, error, cause, redrive_count, redrive_status, redrive_us, seed, "
              "parent_arn, last_event_id, map_run_arn, item_count")
 EXEC_FROM = "executions JOIN execution_payloads ON execution_arn = arn"
+#: ``EXEC_COLS`` read from executions alone: input ``''``, output NULL
+EXEC_COLS_NO_PAYLOADS = EXEC_COLS.replace("input,", "'' AS input,").replace(
+    "output,", "NULL AS output,")
 EXEC_ROW_COLS = ("arn, name, machine_arn, machine_version, start_us, status, stop_us, "
                  "error, cause, redrive_count, redrive_status, redrive_us, seed, "
                  "parent_arn, last_event_id, map_run_arn, item_count, wake_us")

@@ -19,6 +19,7 @@ from statemachine.durable import _events, migrations
 from statemachine.durable._events import Entry, EventValues
 from statemachine.durable._rows import (
     EXEC_COLS,
+    EXEC_COLS_NO_PAYLOADS,
     EXEC_FROM,
     EXEC_ROW_COLS,
     MACHINE_COLS,
@@ -253,7 +254,7 @@ class SqlStore(CatalogSql):
     def executions(self, *, status: str | None = None, machine_arn: str | None = None,
                    parent_arn: str | None = None, map_run_arn: str | None = None,
                    redriven: bool | None = None, top_level: bool = False,
-                   limit: int | None = None) -> list[ExecutionRecord]:
+                   limit: int | None = None, payloads: bool = True) -> list[ExecutionRecord]:
         """See DurableStore.executions."""
         where: list[str] = []
         params: list[object] = []
@@ -266,7 +267,8 @@ class SqlStore(CatalogSql):
             where.append("redrive_count > 0" if redriven else "redrive_count = 0")
         if top_level:
             where.append("map_run_arn IS NULL")
-        sql = f"SELECT {EXEC_COLS} FROM {EXEC_FROM}"
+        sql = (f"SELECT {EXEC_COLS} FROM {EXEC_FROM}" if payloads else
+               f"SELECT {EXEC_COLS_NO_PAYLOADS} FROM executions")
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY start_us DESC, arn"

@@ -346,10 +346,12 @@ class DurableStore(Protocol):
     def executions(self, *, status: str | None = None, machine_arn: str | None = None,
                    parent_arn: str | None = None, map_run_arn: str | None = None,
                    redriven: bool | None = None, top_level: bool = False,
-                   limit: int | None = None) -> list[ExecutionRecord]:
+                   limit: int | None = None, payloads: bool = True) -> list[ExecutionRecord]:
         """Executions matching every filter given, newest start first, at most ``limit``.
         ``redriven``: True for those redriven at least once, False for the others;
-        ``top_level``: leave out Distributed Map child executions."""
+        ``top_level``: leave out Distributed Map child executions. ``payloads=False``: the
+        records come without their payloads, ``input`` ``""`` and ``output`` None (a
+        listing that shows neither, such as ListExecutions, reads no payload)."""
         ...
 
     # -- Distributed Map runs ---------------------------------------------------------

@@ -247,6 +247,19 @@ def test_executions_are_listed_newest_first_with_filters(store: DurableStore) ->
     assert [e.name for e in store.executions(limit=2)] == ["c", "b"]
 
 
+def test_executions_are_listed_with_their_payloads_unless_asked_without(
+        store: DurableStore) -> None:
+    new_execution(store, "a", start=at(1), input='{"in": "a"}')
+    new_execution(store, "b", start=at(2), input='{"in": "b"}', status="SUCCEEDED",
+                  output='{"out": "b"}')
+    full = store.executions()
+    assert [(e.input, e.output) for e in full] == [('{"in": "b"}', '{"out": "b"}'),
+                                                   ('{"in": "a"}', None)]
+    assert full == [store.execution(arn("b")), store.execution(arn("a"))]
+    bare = store.executions(payloads=False)
+    assert bare == [dataclasses.replace(e, input="", output=None) for e in full]
+
+
 # -- the event log ------------------------------------------------------------------------------
 
 def test_append_adds_numbered_events_and_updates_the_row(store: DurableStore) -> None:
