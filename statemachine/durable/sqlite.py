@@ -5,8 +5,11 @@ In: a file path (created with its folder when missing). Out: a ``DurableStore``.
 Several processes on one host may open the same file. The file is in WAL mode, so readers
 never block the writer; every write transaction starts with ``BEGIN IMMEDIATE``, which takes
 the file's single write lock up front (writers queue for it for up to ``busy_timeout``
-seconds, then ``StoreLocked``), so a claim or an append reads and writes under one lock and
-two processes never claim the same execution or interleave events. ``synchronous=NORMAL``
+seconds, then ``StoreLocked``), so an append reads and writes under one lock and two
+processes never interleave events. A claim reads its candidates first without the lock (an
+idle poll writes nothing and queues no writer), then, under it, takes each one with a
+compare-and-set ``UPDATE`` (its lease epoch and lease end as read, still due), so two
+processes never claim the same execution. ``synchronous=NORMAL``
 (the default) keeps every committed transaction through a process crash; a power cut may
 drop the last few (``synchronous="FULL"`` keeps them, at the cost of an fsync per commit).
 Do not share one open store across ``fork()``: open one per process.
