@@ -6,8 +6,9 @@ Out: a ``DurableStore``. Needs the ``postgres`` extra (``pip install
 'statemachine-asl[postgres]'``); the package imports this module only when asked for it.
 
 Concurrency: the connection runs in autocommit mode and each contract call is one explicit
-transaction at READ COMMITTED. Claims lock candidate execution rows with ``FOR UPDATE SKIP
-LOCKED``, so concurrent workers take disjoint sets without waiting on each other; an append
+transaction at READ COMMITTED. Claims read their candidates first without a lock (an idle
+poll is one statement, no transaction), then lock the candidate execution rows with ``FOR
+UPDATE SKIP LOCKED``, so concurrent workers take disjoint sets without waiting on each other; an append
 is a compare-and-set ``UPDATE`` of the execution row (``last_event_id``), which serialises
 racing writers on the row lock, and the loser sees zero rows and raises EventConflict.
 Migrations run under a transaction-scoped advisory lock keyed by the schema name.
