@@ -8,7 +8,9 @@ dies its leases lapse and another worker takes the executions over.
 
 Waking: ``wake()`` claims now rather than at the next ``poll``; ``resume(arn)`` claims that
 execution first (a task token answered in this process: ``sm serve``), ahead of the others
-due. A token answered by another process is seen at the next claim.
+due. Idle on SQLite, the worker looks at the store's ``data_version`` every 50 ms: a commit
+by another process that made work due (a token answered by ``sm task success``) is claimed
+then, not at the next ``poll``.
 
 Stopping (``Worker.stop()``, SIGTERM, Ctrl-C): no new claims; running executions park at
 their next idle point (handlers already running finish first, up to ``grace`` seconds),
@@ -60,6 +62,8 @@ _MACHINES: dict[tuple[str, str], Any] = {}
 
 
 _MACHINES_KEPT = 1024  # loaded machines a Worker keeps (all dropped when full)
+#: Seconds between two looks at the store's ``data_version`` while idle (see Worker._idle).
+_NOTICE_EVERY = 0.05
 
 
 def load_machine(record: MachineRecord) -> Any:
@@ -221,10 +225,10 @@ class Worker:
                     continue
             for claim in claims:
                 self._spawn(claim.lease.execution_arn, claim)
-            if claims and len(claims) == free:
-                await asyncio.sleep(0)
+            if len(claims) >= free:  # every slot taken: the first to finish wakes the loop
+                await self._sleep(self.poll)  # (was: a store query each turn of the loop)
                 continue
-            await self._sleep(self._idle_wait())
+            await self._idle(self._idle_wait())
         await self._drain()
 
     def _claim_resumed(self, limit: int) -> list[Claim]:
@@ -289,11 +293,34 @@ class Worker:
             return 0.0
         return max(0.0, min(self.poll, (wake - self.now()).total_seconds()))
 
-    async def _sleep(self, seconds: float) -> None:
+    async def _sleep(self, seconds: float) -> bool:
+        """Up to ``seconds``, or until ``wake()``; True when woken."""
         assert self._wake is not None
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
+            return True
+        return False
+
+    async def _idle(self, seconds: float) -> None:
+        """``_sleep`` between claims; with a store that tells when another process has
+        committed (``data_version``: SQLite), looked at every ``_NOTICE_EVERY`` seconds, the
+        wait ends as soon as such a commit made something due (a token answered by another
+        process, a start by another server) rather than at the next ``poll``."""
+        changes = getattr(self.store, "data_version", None)
+        version = self._version(changes) if seconds > _NOTICE_EVERY else None
+        if version is None:
+            await self._sleep(seconds)
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while (left := deadline - loop.time()) > 0:
+            if await self._sleep(min(left, _NOTICE_EVERY)):
+                return
+            seen = self._version(changes)
+            if seen != version:
+                version = seen
+                deadline = min(deadline, loop.time() + self._idle_wait())
 
     async def _drain(self) -> None:
         if not self._active:
@@ -303,6 +330,15 @@ class Worker:
         for task in pending:  # handlers still running past the grace period: leases lapse
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    @staticmethod
+    def _version(changes: Callable[[], int] | None) -> int | None:
+        if changes is None:
+            return None
+        try:
+            return changes()
+        except StoreError:
+            return None  # the claim that follows reports the store's state
 
     def _keep_leases(self, done: threading.Event) -> None:
         """Renew the lease of every execution advancing here, every third of

@@ -75,3 +75,32 @@ def test_a_resume_with_nothing_due_runs_nothing(service: Service, tmp_path: Path
     lease = service.store.lease(waiting)  # let go at once, not held until it lapses
     assert lease is None or lease.until <= datetime.now(UTC)
     assert service.task_tokens(waiting)  # still waiting for its answer
+
+
+def test_an_idle_worker_notices_a_token_answered_by_another_process(
+        backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite: the idle worker looks at the store's data_version between polls, so a token
+    answered through another connection (``sm task success``, another server) is claimed
+    long before its hour-long poll would have come."""
+    if backend.kind != "sqlite":
+        pytest.skip("data_version is SQLite's (PostgreSQL workers see answers at their poll)")
+    monkeypatch.setenv("APPROVAL_OUTBOX", str(tmp_path))
+    here = Service(backend.open())
+    arn, token = parked_on_a_callback(here, tmp_path)
+    elsewhere = Service(backend.open())  # another process's connection
+    worker = Worker(here.store, poll=3600, lease_seconds=5, log=lambda _: None)
+
+    async def answer_while_idle() -> None:
+        running = asyncio.ensure_future(worker.run())
+        await asyncio.sleep(0.2)  # claimed nothing, sleeping its poll
+        assert not worker.finished
+        elsewhere.send_task_success(token, {"approvedBy": "ana"})
+        for _ in range(3000):  # a bound (60 s), not a measurement: the poll is an hour
+            if worker.finished:
+                break
+            await asyncio.sleep(0.02)
+        worker.stop()
+        await asyncio.wait_for(running, 60)
+
+    asyncio.run(answer_while_idle())
+    assert worker.finished == {arn: "SUCCEEDED"}
