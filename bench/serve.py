@@ -16,8 +16,10 @@ Not part of ``python -m bench``. For each engine, the same steps through the AWS
    on ``arn:aws:states:::sqs:sendMessage.waitForTaskToken`` (the token in the message);
 3. ``--threads`` (8) client threads share ``--executions`` (1,000) StartExecution calls, each
    thread with its own boto3 client; the ARNs of callback executions go to an answering
-   process (``python -m bench.serve --answer``) that reads each one's GetExecutionHistory
-   until its TaskScheduled event holds the token, then calls SendTaskSuccess;
+   process (``python -m bench.serve --answer``: 4 threads) that reads each one's
+   GetExecutionHistory until its TaskScheduled event holds the token (looking again after
+   50, 100, then every 200 ms), then calls SendTaskSuccess (again after a 5xx; an execution
+   not answered within 120 s is reported as an error, never waited on forever);
 4. ListExecutions (paginated) until none is RUNNING, or ``--deadline`` seconds pass.
 
 Reported per engine: starts/s (executions / wall time of all StartExecution calls), the
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import heapq
 import json
 import os
 import queue
@@ -180,6 +183,9 @@ def run(engine: str, executions: int, threads: int, callbacks: int, deadline: fl
         answerer = subprocess.Popen([sys.executable, "-m", "bench.serve", "--answer", endpoint],
                                     cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     text=True)
+        assert answerer.stdout is not None
+        if answerer.stdout.readline().strip() != "ready":
+            raise RuntimeError("the answering process did not start (see above)")
         every = max(1, executions // callbacks) if callbacks else 0
         work: queue.Queue[int] = queue.Queue()
         for index in range(executions):
@@ -219,9 +225,12 @@ def run(engine: str, executions: int, threads: int, callbacks: int, deadline: fl
         answerer.stdin.close()
         listed = wait_all(sfn, machine, executions, deadline)
         server_cpu = cpu_seconds(pid) - cpu_before
-        assert answerer.stdout is not None
+        try:  # it gives up on an execution after ANSWER_GIVE_UP s: never waited on forever
+            answerer.wait(ANSWER_GIVE_UP + 60)
+        except subprocess.TimeoutExpired:
+            answerer.kill()
+            answerer.wait()
         answered = json.loads(answerer.stdout.read() or "{}")
-        answerer.wait(60)
         result = report(engine, executions, callbacks, threads, start_wall, listed, errors, answered)
         result["server_cpu_ms_per_execution"] = round(server_cpu * 1000 / executions, 2)
         return result
@@ -257,7 +266,7 @@ def wait_all(sfn: Any, machine: str, expected: int, deadline: float) -> list[dic
     """Every execution of the machine (paginated ListExecutions) once none is RUNNING."""
     stop = time.monotonic() + deadline
     while True:
-        listed = []
+        listed: list[dict[str, Any]] = []
         for page in sfn.get_paginator("list_executions").paginate(
                 stateMachineArn=machine, PaginationConfig={"PageSize": 1000}):
             listed.extend(e for e in page["executions"] if not e["name"].startswith("warm-up"))
@@ -297,6 +306,8 @@ def report(engine: str, executions: int, callbacks: int, threads: int, start_wal
         "starts_per_second": round(executions / start_wall, 1), "start_seconds": round(start_wall, 2),
         "statuses": statuses, "lost": executions - statuses.get("SUCCEEDED", 0),
         "start_errors": errors[:5], "callbacks_answered": answered.get("answered"),
+        "history_reads": answered.get("history_reads"), "answer_retries": answered.get("retries"),
+        "answer_errors": answered.get("errors"),
         "completions_per_second": round(len(finished) / span, 1) if span else None,
         "latency_ms": {"p50": ms(_percentile(list(latency.values()), 0.5)),
                        "p99": ms(_percentile(list(latency.values()), 0.99)),
@@ -308,45 +319,115 @@ def report(engine: str, executions: int, callbacks: int, threads: int, start_wal
 
 
 # -- the answering process --------------------------------------------------------------------
+#: Seconds between two looks at one execution's history while its token is not there yet:
+#: the first look at once, then doubling up to the last (a client's usual backoff).
+ANSWER_BACKOFF = (0.05, 0.1, 0.2)
+#: Seconds after which the answering process gives up on an execution (no token in its
+#: history, or SendTaskSuccess failing with 5xx all along): reported, never waited on forever.
+ANSWER_GIVE_UP = 120.0
+
+
+def _server_error(error: Exception) -> bool:
+    """A 5xx answer (moto_server, for one, may answer 500 to a token answered right after
+    its TaskScheduled event shows: its execution thread is not yet listening)."""
+    response = getattr(error, "response", None) or {}
+    return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)) >= 500
+
+
 def answer(endpoint: str, workers: int = 4) -> int:
     """Read execution ARNs from stdin; for each, find its task token in the history and send
-    SendTaskSuccess. Prints {"answered": N, "errors": [...]} when stdin is closed and done."""
-    pending: queue.Queue[str | None] = queue.Queue()
-    counts = {"answered": 0}
-    errors: list[str] = []
-    lock = threading.Lock()
+    SendTaskSuccess. Prints {"answered": N, "history_reads": N, "retries": N, "errors":
+    [...]} when stdin is closed and done.
 
-    def worker() -> None:
-        sfn = client(endpoint)
-        while (arn := pending.get()) is not None:
-            token = find_token(sfn, arn)
-            if token is None:
-                pending.put(arn)  # not scheduled yet: look again later (each worker
-                time.sleep(0.2)   # polls at most 5 times a second, on either engine)
+    ``workers`` threads, each one request at a time, look at the ARN due first (oldest
+    first among those due). An ARN whose TaskScheduled event is not there yet is looked at
+    again after ``ANSWER_BACKOFF`` (each ARN at most 5 times a second once backed off), and
+    meanwhile the workers take the others: the same for every engine, and never more than
+    ``workers`` requests in flight. (A worker that slept 0.2 s after each miss, with the ARN
+    at the end of the queue, answered ~100 callbacks/s at best: a server starting more than
+    that per second waited on this process, not the other way round.) A SendTaskSuccess
+    answered with 5xx is sent again 0.2 s later (as boto3's own retries would); after
+    ``ANSWER_GIVE_UP`` seconds an execution is an error."""
+    pending: list[tuple[float, int, str, int, float]] = []  # (due, arrival, ARN, misses, since)
+    ready = threading.Condition()
+    counts = {"answered": 0, "arrived": 0, "closed": 0, "history_reads": 0, "retries": 0}
+    errors: list[str] = []
+
+    def done() -> bool:
+        return bool(counts["closed"]) and counts["answered"] + len(errors) >= counts["arrived"]
+
+    def take() -> tuple[int, str, int, float] | None:
+        with ready:
+            while True:
+                if pending and pending[0][0] <= time.monotonic():
+                    return heapq.heappop(pending)[1:]
+                if not pending and done():
+                    return None
+                ready.wait(pending[0][0] - time.monotonic() if pending else None)
+
+    def settle(arn: str, failed: str | None) -> None:
+        with ready:
+            if failed is None:
+                counts["answered"] += 1
+            else:
+                errors.append(f"{arn}: {failed}")
+            ready.notify_all()
+
+    def again(item: tuple[int, str, int, float], delay: float, retry: bool = False) -> None:
+        order, arn, misses, since = item
+        with ready:
+            counts["retries"] += retry
+            heapq.heappush(pending, (time.monotonic() + delay, order, arn, misses + 1, since))
+            ready.notify()
+
+    def fail_or_retry(item: tuple[int, str, int, float], error: Exception, late: bool) -> None:
+        if _server_error(error) and not late:
+            again(item, 0.2, retry=True)
+        else:
+            settle(item[1], str(error))
+
+    def worker(sfn: Any) -> None:
+        while (item := take()) is not None:
+            _, arn, misses, since = item
+            late = time.monotonic() - since > ANSWER_GIVE_UP
+            try:
+                token = find_token(sfn, arn)
+            except Exception as error:  # reported on stdout, never hidden
+                fail_or_retry(item, error, late)
+                continue
+            with ready:
+                counts["history_reads"] += 1
+            if token is None:  # not scheduled yet: look again after the backoff
+                if late:
+                    settle(arn, f"no TaskScheduled token in {ANSWER_GIVE_UP:.0f} s")
+                else:
+                    again(item, ANSWER_BACKOFF[min(misses, len(ANSWER_BACKOFF) - 1)])
                 continue
             try:
                 sfn.send_task_success(taskToken=token, output=json.dumps({"ok": True}))
-                with lock:
-                    counts["answered"] += 1
             except Exception as error:  # reported on stdout, never hidden
-                with lock:
-                    errors.append(f"{arn}: {error}")
+                fail_or_retry(item, error, late)
+                continue
+            settle(arn, None)
 
-    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    threads = [threading.Thread(target=worker, args=(client(endpoint),)) for _ in range(workers)]
     for thread in threads:
         thread.start()
-    total = 0
+    print("ready", flush=True)  # boto3 imported, clients made: the clock may start
     for line in sys.stdin:  # answered while the starts go on
         if line.strip():
-            total += 1
-            pending.put(line.strip())
-    while counts["answered"] + len(errors) < total:
-        time.sleep(0.05)
-    for _ in threads:
-        pending.put(None)
+            with ready:
+                now = time.monotonic()
+                heapq.heappush(pending, (now, counts["arrived"], line.strip(), 0, now))
+                counts["arrived"] += 1
+                ready.notify()
+    with ready:
+        counts["closed"] = 1
+        ready.notify_all()
     for thread in threads:
         thread.join()
-    print(json.dumps({"answered": counts["answered"], "errors": errors[:5]}))
+    print(json.dumps({"answered": counts["answered"], "history_reads": counts["history_reads"],
+                      "retries": counts["retries"], "errors": errors[:5]}))
     return 0
 
 

@@ -594,10 +594,11 @@ class Service(ScheduleMethods):
             raise InvalidToken(f"Invalid Token: '{token}'" if isinstance(token, str) and len(token) < 200
                                else "Invalid Token")
 
-    def _close(self, token: str, status: str, **answer: Any) -> None:
+    def _close(self, token: str, status: str, **answer: Any) -> str:
         self._check_token(token)
         try:
-            self.store.close_task_token(token, status, now=self._now(), **answer)
+            return self.store.close_task_token(token, status, now=self._now(),
+                                               **answer).execution_arn
         except TaskTokenNotFound:
             raise TaskDoesNotExist("Task does not exist anymore") from None
         except TaskTokenClosed as error:
@@ -605,9 +606,10 @@ class Service(ScheduleMethods):
                 raise TaskTimedOut("Task Timed Out") from None
             raise TaskDoesNotExist("Task does not exist anymore") from None
 
-    def send_task_success(self, token: str, output: JSON) -> None:
+    def send_task_success(self, token: str, output: JSON) -> str:
         """SendTaskSuccess: the waiting task succeeds with ``output`` (JSON; a str is JSON
-        text). Raises InvalidToken, TaskDoesNotExist, TaskTimedOut, InvalidOutput."""
+        text). Returns the ARN of the execution that waited on it (now due to resume).
+        Raises InvalidToken, TaskDoesNotExist, TaskTimedOut, InvalidOutput."""
         self._check_token(token)
         if isinstance(output, str):
             try:
@@ -621,13 +623,14 @@ class Service(ScheduleMethods):
         text = json.dumps(output, separators=(",", ":"), ensure_ascii=False)
         if len(text.encode()) > _PAYLOAD_LIMIT:
             raise InvalidOutput("Invalid Output: larger than 262144 bytes")
-        self._close(token, "SUCCEEDED", output=text)
+        return self._close(token, "SUCCEEDED", output=text)
 
     def send_task_failure(self, token: str, error: str | None = None,
-                          cause: str | None = None) -> None:
+                          cause: str | None = None) -> str:
         """SendTaskFailure: the waiting task fails with ``error``/``cause`` (Retry/Catch
-        see them). Raises InvalidToken, TaskDoesNotExist, TaskTimedOut."""
-        self._close(token, "FAILED", error=error, cause=cause)
+        see them). Returns the ARN of the execution that waited on it. Raises InvalidToken,
+        TaskDoesNotExist, TaskTimedOut."""
+        return self._close(token, "FAILED", error=error, cause=cause)
 
     def send_task_heartbeat(self, token: str) -> None:
         """SendTaskHeartbeat: the task's HeartbeatSeconds start again. Raises InvalidToken,

@@ -126,6 +126,14 @@ class SqliteStore(SqlStore):
                     raise
                 raise translated from error
 
+    def data_version(self) -> int:
+        """A number that changes when another connection (another process) has committed
+        since this one last asked (``PRAGMA data_version``): one pragma tells an idle worker
+        that another process may have made work due. Raises StoreError."""
+        with self._transaction(write=False) as tx:
+            row = tx.run("PRAGMA data_version").fetchone()
+        return int(row[0]) if row is not None else 0
+
     def _translate(self, error: sqlite3.Error, *, opening: bool = False) -> BaseException:
         """The StoreError for a driver error: the error itself when it is a bug, except while
         opening, where anything unforeseen means the file is not usable (StoreUnreadable)."""

@@ -6,6 +6,12 @@ costs nothing: no coroutine, no thread). Several workers share one store: ``clai
 hands each execution to one of them under a lease, renewed while it runs; when a worker
 dies its leases lapse and another worker takes the executions over.
 
+Waking: ``wake()`` claims now rather than at the next ``poll``; ``resume(arn)`` claims that
+execution first (a task token answered in this process: ``sm serve``), ahead of the others
+due. Idle on SQLite, the worker looks at the store's ``data_version`` every 50 ms: a commit
+by another process that made work due (a token answered by ``sm task success``) is claimed
+then, not at the next ``poll``.
+
 Stopping (``Worker.stop()``, SIGTERM, Ctrl-C): no new claims; running executions park at
 their next idle point (handlers already running finish first, up to ``grace`` seconds),
 then the lease is released. An execution stopped mid-task resumes later and runs that task
@@ -16,6 +22,7 @@ again (at-least-once). Store failures: the worker logs one line, backs off (doub
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import os
 import random
@@ -36,7 +43,7 @@ from statemachine.durable.contract import (
     Lease,
     MachineRecord,
 )
-from statemachine.durable.errors import LeaseHeld, StoreError
+from statemachine.durable.errors import ExecutionNotFound, LeaseHeld, StoreError
 from statemachine.durable.runner import Advance, advance
 from statemachine.errors import DefinitionError, ResourceNotFoundError
 
@@ -55,6 +62,8 @@ _MACHINES: dict[tuple[str, str], Any] = {}
 
 
 _MACHINES_KEPT = 1024  # loaded machines a Worker keeps (all dropped when full)
+#: Seconds between two looks at the store's ``data_version`` while idle (see Worker._idle).
+_NOTICE_EVERY = 0.05
 
 
 def load_machine(record: MachineRecord) -> Any:
@@ -132,6 +141,8 @@ class Worker:
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._active: dict[str, asyncio.Task[None]] = {}
+        #: executions made due in this process (``resume``), claimed ahead of the others
+        self._urgent: collections.deque[str] = collections.deque()
         #: leases of the executions advancing here, renewed by ``_keep_leases`` (a thread)
         self._leases: set[str] = set()
         self._leases_lock = threading.Lock()
@@ -157,6 +168,14 @@ class Worker:
         if loop is not None and wake is not None:
             with contextlib.suppress(RuntimeError):  # the loop has closed
                 loop.call_soon_threadsafe(wake.set)
+
+    def resume(self, execution_arn: str) -> None:
+        """An execution this process just made due (e.g. ``sm serve`` answered its task
+        token): claim it at the next turn of the loop, ahead of ``claim_due``'s order (where
+        it would wait behind every execution due before it). Any thread. The store's timer
+        stays the source of truth: if the worker stops first, any worker claims it later."""
+        self._urgent.append(execution_arn)
+        self.wake()
 
     @property
     def stopping(self) -> bool:
@@ -190,9 +209,12 @@ class Worker:
             claims: list[Claim] = []
             if free > 0:
                 try:
-                    claims = self.store.claim_due(self.owner, now=self.now(),
-                                                  lease_seconds=self.lease_seconds, limit=free,
-                                                  exclude=tuple(self._active))
+                    claims = self._claim_resumed(free) if self._urgent else []
+                    if len(claims) < free:
+                        claims += self.store.claim_due(
+                            self.owner, now=self.now(), lease_seconds=self.lease_seconds,
+                            limit=free - len(claims),
+                            exclude=(*self._active, *(c.lease.execution_arn for c in claims)))
                     if backoff:
                         self.log("worker: the store answers again; resuming")
                     backoff = 0.0
@@ -203,11 +225,56 @@ class Worker:
                     continue
             for claim in claims:
                 self._spawn(claim.lease.execution_arn, claim)
-            if claims and len(claims) == free:
-                await asyncio.sleep(0)
+            if len(claims) >= free:  # every slot taken: the first to finish wakes the loop
+                await self._sleep(self.poll)  # (was: a store query each turn of the loop)
                 continue
-            await self._sleep(self._idle_wait())
+            await self._idle(self._idle_wait())
         await self._drain()
+
+    def _claim_resumed(self, limit: int) -> list[Claim]:
+        """Claims of up to ``limit`` executions named by ``resume``, with their due timers
+        (read under the lease). One advancing here now is kept for the next turn; one
+        leased by another worker, gone, or with nothing due (claimed meanwhile) is dropped.
+        Raises StoreError (the store's timers still hold the work)."""
+        claims: list[Claim] = []
+        later: list[str] = []
+        try:
+            while self._urgent and len(claims) < limit:
+                arn = self._urgent.popleft()
+                if arn in self._active or any(c.lease.execution_arn == arn for c in claims):
+                    later.append(arn)
+                    continue
+                try:
+                    lease = self.store.acquire_lease(arn, self.owner, now=self.now(),
+                                                     lease_seconds=self.lease_seconds)
+                except (LeaseHeld, ExecutionNotFound):
+                    continue
+                claim = self._due_under(lease)
+                if claim is not None:
+                    claims.append(claim)
+        except StoreError:
+            for claim in claims:  # not spawned: let them go rather than wait for the lapse
+                with contextlib.suppress(StoreError):
+                    self.store.release_lease(claim.lease)
+            raise
+        finally:
+            self._urgent.extend(later)
+        return claims
+
+    def _due_under(self, lease: Lease) -> Claim | None:
+        """The claim of a leased execution with its due timers; None (lease released) when
+        nothing is due."""
+        try:
+            now = self.now()
+            due = tuple(t for t in self.store.timers(lease.execution_arn) if t.due <= now)
+            if due:
+                return Claim(lease, due, recovered=False)
+        except StoreError:
+            with contextlib.suppress(StoreError):
+                self.store.release_lease(lease)
+            raise
+        self.store.release_lease(lease)
+        return None
 
     def now(self) -> datetime:
         """The worker's clock as an aware datetime."""
@@ -226,11 +293,34 @@ class Worker:
             return 0.0
         return max(0.0, min(self.poll, (wake - self.now()).total_seconds()))
 
-    async def _sleep(self, seconds: float) -> None:
+    async def _sleep(self, seconds: float) -> bool:
+        """Up to ``seconds``, or until ``wake()``; True when woken."""
         assert self._wake is not None
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
+            return True
+        return False
+
+    async def _idle(self, seconds: float) -> None:
+        """``_sleep`` between claims; with a store that tells when another process has
+        committed (``data_version``: SQLite), looked at every ``_NOTICE_EVERY`` seconds, the
+        wait ends as soon as such a commit made something due (a token answered by another
+        process, a start by another server) rather than at the next ``poll``."""
+        changes = getattr(self.store, "data_version", None)
+        version = self._version(changes) if seconds > _NOTICE_EVERY else None
+        if version is None:
+            await self._sleep(seconds)
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while (left := deadline - loop.time()) > 0:
+            if await self._sleep(min(left, _NOTICE_EVERY)):
+                return
+            seen = self._version(changes)
+            if seen != version:
+                version = seen
+                deadline = min(deadline, loop.time() + self._idle_wait())
 
     async def _drain(self) -> None:
         if not self._active:
@@ -240,6 +330,15 @@ class Worker:
         for task in pending:  # handlers still running past the grace period: leases lapse
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    @staticmethod
+    def _version(changes: Callable[[], int] | None) -> int | None:
+        if changes is None:
+            return None
+        try:
+            return changes()
+        except StoreError:
+            return None  # the claim that follows reports the store's state
 
     def _keep_leases(self, done: threading.Event) -> None:
         """Renew the lease of every execution advancing here, every third of

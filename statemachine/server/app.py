@@ -63,6 +63,7 @@ async def run_worker(app: Starlette) -> AsyncIterator[None]:
     app.state.worker = worker
     task = asyncio.ensure_future(worker.run())
     backend.wake_worker = worker.wake
+    backend.resume_worker = worker.resume
     try:
         yield
     finally:

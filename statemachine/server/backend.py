@@ -77,6 +77,8 @@ class Backend:
         self.activities = self.machines.activities
         #: set by the in-process worker hook: look for due work now (any thread)
         self.wake_worker: Callable[[], None] = _nothing
+        #: set by the in-process worker hook: claim this execution first (any thread)
+        self.resume_worker: Callable[[str], None] = _nothing_for
         #: where the API runs its blocking operations (the durable worker's handlers use
         #: other threads: a long task never holds up a request)
         self.threads = ThreadPoolExecutor(API_THREADS, thread_name_prefix="sm-api")
@@ -86,6 +88,11 @@ class Backend:
     def executions_started(self) -> None:
         """A start or redrive was stored: let the in-process worker pick it up at once."""
         self.wake_worker()
+
+    def callback_answered(self, execution_arn: str) -> None:
+        """A task token of ``execution_arn`` was answered here (SendTask*, an approval
+        link): the in-process worker resumes it ahead of the executions due before it."""
+        self.resume_worker(execution_arn)
 
     def close(self) -> None:
         self.threads.shutdown(wait=True)
@@ -141,6 +148,10 @@ class Backend:
 
 
 def _nothing() -> None:
+    return None
+
+
+def _nothing_for(_: str) -> None:
     return None
 
 

@@ -132,12 +132,13 @@ def _follow(request: Request, holder: _Links) -> Response:
         return _page(404, "Unknown request", "This server has no task waiting on that link.")
     if request.method == "HEAD":
         return _page(200, "Approval link", "Open the link to answer.")
-    return _answer(service, record, decision)
+    return _answer(request.app.state.backend, record, decision)
 
 
-def _answer(service: Any, record: Any, decision: str) -> Response:
+def _answer(backend: Any, record: Any, decision: str) -> Response:
     from statemachine.service import InvalidToken, TaskDoesNotExist, TaskTimedOut
 
+    service = backend.service
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     where = _where(record)
     try:
@@ -150,6 +151,7 @@ def _answer(service: Any, record: Any, decision: str) -> Response:
         return _expired(where)
     except (TaskDoesNotExist, InvalidToken):
         return _closed(service.store.task_token(record.token) or record, where)
+    backend.callback_answered(record.execution_arn)  # resumed now, not at the next poll
     verb = "Approved" if decision == "approve" else "Rejected"
     return _page(200, verb, f"Thank you: {where} was {verb.lower()} at {now}. "
                             "The workflow continues.")

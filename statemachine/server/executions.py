@@ -39,10 +39,14 @@ _EXPRESS_SECONDS: Final = 300.0
 def aws_dates(value: Any) -> Any:
     """``value`` with the Service's dates (ISO text or datetimes) as epoch seconds."""
     if isinstance(value, dict):
-        return {k: (_epoch_of(v) if k in _DATE_KEYS else aws_dates(v)) for k, v in value.items()}
+        return {k: _epoch_of(v) if k in _DATE_KEYS else aws_dates(v) if isinstance(v, _NESTED)
+                else v for k, v in value.items()}
     if isinstance(value, list):
-        return [aws_dates(item) for item in value]
+        return [aws_dates(item) if isinstance(item, _NESTED) else item for item in value]
     return value
+
+
+_NESTED: Final = (dict, list)  # what aws_dates looks inside (a leaf is returned as it is)
 
 
 def _epoch_of(value: Any) -> Any:
@@ -201,7 +205,9 @@ def get_execution_history(backend: Backend, p: Params) -> dict[str, Any]:
                     for field in _DATA_KEYS:
                         details.pop(field, None)
                         details.pop(f"{field}Details", None)
-    return page(aws_dates(events), p, "events", f"GetExecutionHistory:{arn}:{reverse}:{include}")
+    out = page(events, p, "events", f"GetExecutionHistory:{arn}:{reverse}:{include}")
+    out["events"] = aws_dates(out["events"])  # the page's dates only
+    return out
 
 
 def stop_execution(backend: Backend, p: Params) -> dict[str, Any]:

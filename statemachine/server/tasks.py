@@ -50,8 +50,7 @@ def send_task_success(backend: Backend, p: Params) -> dict[str, Any]:
         parse_json(output, "output")
     except ValueError as error:
         raise AwsError("InvalidOutput", f"Invalid Output: {error}") from None
-    service_call(backend.service.send_task_success, token, output)
-    backend.wake_worker()
+    backend.callback_answered(service_call(backend.service.send_task_success, token, output))
     return {}
 
 
@@ -59,8 +58,8 @@ def send_task_failure(backend: Backend, p: Params) -> dict[str, Any]:
     token = _token(p)
     error = p.text("error", max_len=256)
     cause = p.text("cause", max_len=32768)
-    service_call(backend.service.send_task_failure, token, error, cause)
-    backend.wake_worker()
+    backend.callback_answered(
+        service_call(backend.service.send_task_failure, token, error, cause))
     return {}
 
 
