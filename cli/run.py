@@ -82,7 +82,8 @@ def read_input(spec: str) -> JSON:
     try:
         return parse_json(text, source)
     except InvalidJsonError as exc:
-        raise InputError(exc.message) from None
+        hint = " (YAML is read from a file: --input @in.yaml)" if spec == "-" else ""
+        raise InputError(exc.message + hint) from None
 
 
 def input_spec(args: argparse.Namespace) -> str:

@@ -303,3 +303,11 @@ def test_a_bad_handler_thread_setting_is_one_line_and_exit_2(sm, tmp_path, value
     assert result.returncode == 2, result.stderr
     assert result.stderr == f"sm: error: SM_HANDLER_THREADS must be a positive integer, not {value!r}\n"
     assert sm("run", str(flow), env={"SM_HANDLER_THREADS": "2"}).stdout.strip() == "1"
+
+
+def test_yaml_piped_on_stdin_is_refused_with_the_way_to_give_yaml(sm) -> None:
+    # stdin is JSON (as AWS's input is); YAML input comes from a .yaml file, which the
+    # one-line error says
+    result = sm("run", HELLO, stdin="name: pipe\n")
+    assert result.returncode == 2
+    assert "--input @in.yaml" in result.stderr and result.stderr.count("\n") == 1
