@@ -54,7 +54,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from bench import generate
 from bench.ours import ECHO_RESOURCE
@@ -96,7 +96,21 @@ def _distributed(job: generate.Job) -> generate.Job:
     return dataclasses.replace(job, name="map_distributed", definition=definition)
 
 
-def in_memory(job: generate.Job, path: Path, runs: int) -> float:
+class Timing(NamedTuple):
+    """Seconds per execution over the timed runs (the first, a warm-up, is not counted):
+    ``median`` -- the typical run; ``mean`` -- the sustained rate (every run's cost, the
+    runs that happen to pay a full garbage collection or a SQLite WAL checkpoint included),
+    what transitions/s over a stream of executions is."""
+
+    median: float
+    mean: float
+
+
+def _timing(times: list[float]) -> Timing:
+    return Timing(statistics.median(times[1:]), statistics.fmean(times[1:]))
+
+
+def in_memory(job: generate.Job, path: Path, runs: int) -> Timing:
     import statemachine
 
     machine = statemachine.load(path)
@@ -106,11 +120,11 @@ def in_memory(job: generate.Job, path: Path, runs: int) -> float:
         execution = machine.run(job.input, history_limit=None)
         times.append(time.perf_counter() - began)
         job.check(execution.output)
-    return statistics.median(times[1:])
+    return _timing(times)
 
 
 def durable(job: generate.Job, path: Path, runs: int, open_db: Callable[[], Any], *,
-            worker_per_run: bool = False) -> float:
+            worker_per_run: bool = False) -> Timing:
     """Median seconds per durable execution, from ``Service.start`` until the worker has
     committed it SUCCEEDED. One long-lived ``Worker`` on one InlineLoop advances every
     execution, as ``sm worker`` does (each run: the start, then ``Worker.wake()`` -- what
@@ -164,7 +178,7 @@ def durable(job: generate.Job, path: Path, runs: int, open_db: Callable[[], Any]
 
         run_owned(each())
     service.close()
-    return statistics.median(times[1:])
+    return _timing(times)
 
 
 class _Finished(dict[str, str]):
@@ -282,25 +296,30 @@ def main(argv: list[str] | None = None) -> int:
         for label, job in jobs.items():
             path = _definition_file(job, folder)
             unit = job.transitions if not label.startswith("9") else job.input["limit"]
-            memory = unit / in_memory(job, path, args.runs)
-            sqlite = unit / durable(job, path, args.runs, open_sqlite)
-            per_run = unit / durable(job, path, args.runs, open_sqlite, worker_per_run=True)
+            mem = in_memory(job, path, args.runs)
+            sql = durable(job, path, args.runs, open_sqlite)
+            per = durable(job, path, args.runs, open_sqlite, worker_per_run=True)
+            memory, sqlite, per_run = unit / mem.median, unit / sql.median, unit / per.median
             row: dict[str, Any] = {"unit": "task calls/s" if label.startswith("9") else "transitions/s",
                                    "in_memory": round(memory), "sqlite": round(sqlite),
                                    "sqlite_vs_memory": round(sqlite / memory, 3),
                                    "sqlite_worker_per_run": round(per_run),
-                                   "sqlite_worker_per_run_vs_memory": round(per_run / memory, 3)}
+                                   "sqlite_worker_per_run_vs_memory": round(per_run / memory, 3),
+                                   # sustained: the mean run, on both sides
+                                   "in_memory_sustained": round(unit / mem.mean),
+                                   "sqlite_sustained": round(unit / sql.mean),
+                                   "sqlite_vs_memory_sustained": round(mem.mean / sql.mean, 3)}
             if label.startswith("9"):
-                row["postgres"] = (round(unit / durable(job, path, args.runs, open_pg))
+                row["postgres"] = (round(unit / durable(job, path, args.runs, open_pg).median)
                                    if open_pg is not None else pg_skip)
                 open_async, _ = _postgres(args.postgres, synchronous_commit=False)
                 if open_async is not None:  # a server crash may lose the last commits
                     row["postgres_async_commit"] = round(unit / durable(job, path, args.runs,
-                                                                        open_async))
+                                                                        open_async).median)
                 open_progress, _ = _postgres(args.postgres, synchronous_commit="progress")
                 if open_progress is not None:  # ... only those that just add events
                     row["postgres_progress_async"] = round(unit / durable(
-                        job, path, args.runs, open_progress))
+                        job, path, args.runs, open_progress).median)
             results[label] = row
             print(f"{label:<14} {row}", flush=True)
         count = 200 if quick else args.parked

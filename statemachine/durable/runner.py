@@ -560,6 +560,21 @@ class DurableRuntime(Runtime):
         self.pending.clear()
         self.consumed = []
 
+    def release(self) -> None:
+        """Drop what this run recorded and matched (its events, the stored history's
+        indexes), here and in its child executions, once ``advance`` is done with it. The
+        runtime sits in reference cycles (its token and heartbeat views, its branch random,
+        its resolver point back at it), so without this a finished execution's whole history
+        -- 8,000 events for a 2,000-item Map -- waits for the collector's next full pass, and
+        makes that pass walk it (~12 ms on bench workload 4)."""
+        for rt in (self, *self.descendants()):
+            rt.events.clear()
+            rt.pending.clear()
+            rt._by_key.clear()
+            rt._by_prev.clear()
+            rt._seen.clear()
+            rt._started_event = None
+
     def suspend(self, error: BaseException | None = None, lost: bool = False) -> None:
         """Stop advancing here (a store failure, a lost lease, a stop): cancel the run
         without recording anything. A child execution suspends its whole tree."""
@@ -922,88 +937,91 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
         max_duration=EXPRESS_MAX_DURATION if express else STANDARD_MAX_DURATION,
         hold_callbacks=False, observer=_observer(record, machine, observability, history),
         **options)
-    # the input decoded once: the run's value and $$.Execution.Input (one object, as run())
-    value = options["execution_ctx"]["Input"] = rt.stored_input()
-    rt.consumed = list(due_keys)
-    rt.stopping = stopping
-    if record.redrive_date is not None:  # AWS: a redrive resets the execution timeout
-        rt.timeout_origin = record.redrive_date.timestamp()
-    if executor is not None:  # Map iterations / Parallel branches on a cluster (executors.py)
-        rt.remote = executor
-        rt.remote_handlers = machine.remote_payload()
-    started = record.start_date.timestamp()
-    clock_token = current_clock.set(clock)
-    interrupt_token = current_interrupt.set(rt.interrupt)
     try:
-        main = asyncio.ensure_future(execute(rt, machine.compiled, value, ROLE_ARN, started))
-    finally:
-        current_interrupt.reset(interrupt_token)
-        current_clock.reset(clock_token)
-    rt.main = main
-    holder = [lease]
-
-    def renew() -> None:
+        # the input decoded once: the run's value and $$.Execution.Input (one object, as run())
+        value = options["execution_ctx"]["Input"] = rt.stored_input()
+        rt.consumed = list(due_keys)
+        rt.stopping = stopping
+        if record.redrive_date is not None:  # AWS: a redrive resets the execution timeout
+            rt.timeout_origin = record.redrive_date.timestamp()
+        if executor is not None:  # Map iterations / Parallel branches on a cluster (executors.py)
+            rt.remote = executor
+            rt.remote_handlers = machine.remote_payload()
+        started = record.start_date.timestamp()
+        clock_token = current_clock.set(clock)
+        interrupt_token = current_interrupt.set(rt.interrupt)
         try:
-            holder[0] = rt.lease = store.renew_lease(holder[0], now=_now(clock.base),
-                                                     lease_seconds=lease_seconds)
-            current = store.execution(record.arn)
-        except LeaseLost:
-            rt.suspend(lost=True)
-            return
-        except StoreError as error:
-            rt.suspend(error)
-            return
-        if current is None or current.status != "RUNNING" or current.last_event_id != rt.committed:
-            rt.suspend(lost=True)  # stopped (or redriven) by another process
+            main = asyncio.ensure_future(execute(rt, machine.compiled, value, ROLE_ARN, started))
+        finally:
+            current_interrupt.reset(interrupt_token)
+            current_clock.reset(clock_token)
+        rt.main = main
+        holder = [lease]
 
-    try:
-        due = await drive(rt, main, clock, park_after=park_after, renew=renew,
-                          renew_every=max(0.05, lease_seconds / 3), stopping=stopping)
-    except BaseException:
-        rt.suspend()
-        await asyncio.gather(main, return_exceptions=True)
-        raise
-    if due is not None:  # park
-        rt.freeze()
-        main.cancel()
-    results = await asyncio.gather(main, return_exceptions=True)
-    if rt.store_error is not None:  # keep the lease: when it lapses, a worker claims the
-        raise rt.store_error          # execution again (the store may not hold a timer for it)
-    if rt.lost:
-        _release_quietly(store, holder[0])
-        return Advance("RUNNING", lost=True, dispatches=rt.dispatches)
-    outcome = results[0]
-    if due is not None:
-        timers = []
-        wake = None
-        if due != float("inf"):
-            wake = datetime.fromtimestamp(due, UTC)
-            timers.append(TimerRecord(record.arn, "wake", "wait", wake))
+        def renew() -> None:
+            try:
+                holder[0] = rt.lease = store.renew_lease(holder[0], now=_now(clock.base),
+                                                         lease_seconds=lease_seconds)
+                current = store.execution(record.arn)
+            except LeaseLost:
+                rt.suspend(lost=True)
+                return
+            except StoreError as error:
+                rt.suspend(error)
+                return
+            if current is None or current.status != "RUNNING" or current.last_event_id != rt.committed:
+                rt.suspend(lost=True)  # stopped (or redriven) by another process
+
         try:
-            for child in rt.descendants():  # Distributed Map children: their progress too
-                child.flush()
-            rt.flush(timers=timers, release=True)
+            due = await drive(rt, main, clock, park_after=park_after, renew=renew,
+                              renew_every=max(0.05, lease_seconds / 3), stopping=stopping)
+        except BaseException:
+            rt.suspend()
+            await asyncio.gather(main, return_exceptions=True)
+            raise
+        if due is not None:  # park
+            rt.freeze()
+            main.cancel()
+        results = await asyncio.gather(main, return_exceptions=True)
+        if rt.store_error is not None:  # keep the lease: when it lapses, a worker claims the
+            raise rt.store_error          # execution again (the store may not hold a timer for it)
+        if rt.lost:
+            _release_quietly(store, holder[0])
+            return Advance("RUNNING", lost=True, dispatches=rt.dispatches)
+        outcome = results[0]
+        if due is not None:
+            timers = []
+            wake = None
+            if due != float("inf"):
+                wake = datetime.fromtimestamp(due, UTC)
+                timers.append(TimerRecord(record.arn, "wake", "wait", wake))
+            try:
+                for child in rt.descendants():  # Distributed Map children: their progress too
+                    child.flush()
+                rt.flush(timers=timers, release=True)
+            except (EventConflict, LeaseLost):
+                return Advance("RUNNING", lost=True, dispatches=rt.dispatches)
+            return Advance("RUNNING", parked_until=wake, dispatches=rt.dispatches)
+        if isinstance(outcome, BaseException):
+            _release_quietly(store, holder[0])
+            raise outcome
+        status = outcome.status
+        last = rt.events[-1].timestamp if rt.events else clock.base.now()
+        update = ExecutionUpdate(
+            status=status, stop_date=datetime.fromtimestamp(last, UTC),
+            output=json.dumps(outcome.output, separators=(",", ":"), ensure_ascii=False)
+            if status == "SUCCEEDED" else None,
+            error=outcome.error, cause=outcome.cause,
+            redrive_status="NOT_REDRIVABLE" if status == "SUCCEEDED" or express else "REDRIVABLE")
+        try:
+            rt.flush(update=update, cancel_all=True, release=True)
         except (EventConflict, LeaseLost):
             return Advance("RUNNING", lost=True, dispatches=rt.dispatches)
-        return Advance("RUNNING", parked_until=wake, dispatches=rt.dispatches)
-    if isinstance(outcome, BaseException):
-        _release_quietly(store, holder[0])
-        raise outcome
-    status = outcome.status
-    last = rt.events[-1].timestamp if rt.events else clock.base.now()
-    update = ExecutionUpdate(
-        status=status, stop_date=datetime.fromtimestamp(last, UTC),
-        output=json.dumps(outcome.output, separators=(",", ":"), ensure_ascii=False)
-        if status == "SUCCEEDED" else None,
-        error=outcome.error, cause=outcome.cause,
-        redrive_status="NOT_REDRIVABLE" if status == "SUCCEEDED" or express else "REDRIVABLE")
-    try:
-        rt.flush(update=update, cancel_all=True, release=True)
-    except (EventConflict, LeaseLost):
-        return Advance("RUNNING", lost=True, dispatches=rt.dispatches)
-    if may_wait_for_tokens(machine):  # else no token of it can exist: no lookup
-        cancel_waiting_tokens(store, record.arn, _now(clock.base))
-    return Advance(status, dispatches=rt.dispatches)
+        if may_wait_for_tokens(machine):  # else no token of it can exist: no lookup
+            cancel_waiting_tokens(store, record.arn, _now(clock.base))
+        return Advance(status, dispatches=rt.dispatches)
+    finally:  # its events die now, by reference count, not at the next full collection
+        rt.release()
 
 
 _TOKEN_USERS: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
