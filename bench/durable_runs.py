@@ -4,7 +4,10 @@
     .venv/bin/python -m bench.durable_runs --quick      # tiny sizes
     .venv/bin/python -m bench.durable_runs --json bench/results/durable_runs.json
 
-Not part of ``python -m bench``. In one process, median of ``--runs``:
+Not part of ``python -m bench``. In one process, median of ``--runs`` (after one warm-up);
+for workloads 2, 4 and 9 also the sustained rate, ``*_sustained``: the mean run on both
+sides, which counts the runs that pay a full garbage collection or a SQLite WAL checkpoint
+(the median skips them, and they fall unevenly on the two sides):
 
 - workloads 2 (pass_chain, 1,000 Pass states) and 4 (inline Map of 2,000 items):
   transitions/s in memory (``machine.run``) and durable on SQLite, timed per execution from
