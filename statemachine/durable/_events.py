@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final, TypeAlias
 
@@ -79,6 +80,23 @@ def event_body(previous: int, details: Any, path: Sequence[Any]) -> str:
     return DUMPS(body)
 
 
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """``text``, a JSON text, as one a database can hold: a lone UTF-16 surrogate (which a
+    JSON definition or a handler's str may carry into a value; no UTF-8 text holds one) is
+    written as its ``\\uXXXX`` escape, which reads back as the same str. Other texts are
+    returned as they are (the check: ``str.isascii``, then one UTF-8 encoding)."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text
+
+
 #: orjson's ``dumps`` once looked up (False: not installed; None: not looked up yet)
 _fast: Any = None
 
@@ -110,11 +128,11 @@ def encode(chunk: Sequence[Entry]) -> str:
         try:
             text: bytes = fast(chunk)
         except TypeError:
-            return DUMPS(chunk)
+            return storable(DUMPS(chunk))
         nulls = text.count(b"null")
         if not nulls or nulls == sum(1 for e in chunk if len(e) == 5 and e[3] is None):
             return text.decode()
-    return DUMPS(chunk)
+    return storable(DUMPS(chunk))
 
 
 def segments(entries: Sequence[Entry], after: int) -> list[tuple[int, int, str]]:
