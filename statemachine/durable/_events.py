@@ -122,7 +122,8 @@ def encode(chunk: Sequence[Entry]) -> str:
     non-string keys, nesting past 254 levels, lone surrogates, float and tuple subclasses
     -- and writes NaN and infinities as ``null``, so a text with a ``null`` that no entry
     without details accounts for is made again by the stdlib. The two texts may spell a
-    float differently (``1e16``, ``1e+16``); both read back as the same float."""
+    float differently (``1e16``, ``1e+16``); both read back as the same float. The stdlib's
+    text goes through ``storable`` (a lone surrogate escaped)."""
     fast = _fast if _fast is not None else _orjson()
     if fast:
         try:
