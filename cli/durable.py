@@ -377,9 +377,9 @@ def run_persistent(args: argparse.Namespace) -> int:
             return 130
         described = service.describe(arn)
     if args.json:
-        print(json.dumps(described, ensure_ascii=False))
+        print(_json(described))
     elif record.status == "SUCCEEDED":
-        print(json.dumps(json.loads(record.output or "null"), indent=2, ensure_ascii=False))
+        print(_json(json.loads(record.output or "null"), indent=2))
     elif record.status != "RUNNING":
         print(f"{record.status}: {record.error or ''}: {record.cause or ''}", file=sys.stderr)
     return EXIT_OK if record.status == "SUCCEEDED" else EXIT_FAILED
@@ -414,9 +414,21 @@ def _default(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
+def _json(value: Any, indent: int | None = None) -> str:
+    """JSON text of ``value``, UTF-8 as is; when stdout cannot encode it (a lone UTF-16
+    surrogate: no UTF-8 text holds one), every non-ASCII character escaped (``\\ud800``),
+    as ``sm run`` prints such a value."""
+    text = json.dumps(value, default=_default, ensure_ascii=False, indent=indent)
+    try:
+        text.encode(getattr(sys.stdout, "encoding", None) or "utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(value, default=_default, indent=indent)
+    return text
+
+
 def _print(args: argparse.Namespace, value: Any, human: Callable[[], None]) -> int:
     if args.json:
-        print(json.dumps(value, default=_default, ensure_ascii=False))
+        print(_json(value))
     else:
         human()
     return EXIT_OK

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final, TypeAlias
 
@@ -79,6 +80,23 @@ def event_body(previous: int, details: Any, path: Sequence[Any]) -> str:
     return DUMPS(body)
 
 
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """``text``, a JSON text, as one a database can hold: a lone UTF-16 surrogate (which a
+    JSON definition or a handler's str may carry into a value; no UTF-8 text holds one) is
+    written as its ``\\uXXXX`` escape, which reads back as the same str. Other texts are
+    returned as they are (the check: ``str.isascii``, then one UTF-8 encoding)."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text
+
+
 #: orjson's ``dumps`` once looked up (False: not installed; None: not looked up yet)
 _fast: Any = None
 
@@ -104,17 +122,18 @@ def encode(chunk: Sequence[Entry]) -> str:
     non-string keys, nesting past 254 levels, lone surrogates, float and tuple subclasses
     -- and writes NaN and infinities as ``null``, so a text with a ``null`` that no entry
     without details accounts for is made again by the stdlib. The two texts may spell a
-    float differently (``1e16``, ``1e+16``); both read back as the same float."""
+    float differently (``1e16``, ``1e+16``); both read back as the same float. The stdlib's
+    text goes through ``storable`` (a lone surrogate escaped)."""
     fast = _fast if _fast is not None else _orjson()
     if fast:
         try:
             text: bytes = fast(chunk)
         except TypeError:
-            return DUMPS(chunk)
+            return storable(DUMPS(chunk))
         nulls = text.count(b"null")
         if not nulls or nulls == sum(1 for e in chunk if len(e) == 5 and e[3] is None):
             return text.decode()
-    return DUMPS(chunk)
+    return storable(DUMPS(chunk))
 
 
 def segments(entries: Sequence[Entry], after: int) -> list[tuple[int, int, str]]:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import ClassVar, Literal
 
 from statemachine.durable import _events, migrations
-from statemachine.durable._events import Entry, EventValues
+from statemachine.durable._events import Entry, EventValues, storable
 from statemachine.durable._rows import (
     EXEC_COLS,
     EXEC_COLS_NO_PAYLOADS,
@@ -237,7 +237,8 @@ class SqlStore(CatalogSql):
                                   (record.arn,)).fetchone()
                 raise ExecutionExists(execution_from_row(existing) if existing else stored)
             tx.run("INSERT INTO execution_payloads (execution_arn, input, output) "
-                   "VALUES (?, ?, ?)", (record.arn, record.input, record.output))
+                   "VALUES (?, ?, ?)", (record.arn, storable(record.input),
+                                        None if record.output is None else storable(record.output)))
             self._insert_events(tx, record.arn, rows, 0)
             if ready:
                 self._put_timers(tx, [TimerRecord(record.arn, "start", "start",
@@ -392,7 +393,7 @@ class SqlStore(CatalogSql):
             self._insert_events(tx, execution_arn, rows, after)
             if output is not MISSING:
                 tx.run("UPDATE execution_payloads SET output = ? WHERE execution_arn = ?",
-                       (output, execution_arn))
+                       (storable(output) if isinstance(output, str) else output, execution_arn))
             if tokens:
                 tx.many(f"INSERT INTO task_tokens ({TOKEN_COLS}) VALUES "
                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

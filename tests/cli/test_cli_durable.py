@@ -174,3 +174,27 @@ def test_run_with_a_database_names_the_waiting_token_and_how_to_answer_it(tmp_pa
                 pipe.close()
     assert run.returncode == 0
     assert json.loads(out) == {"expenseId": "E-1", "status": "APPROVED", "approvedBy": "kim"}
+
+
+def test_a_lone_surrogate_in_an_output_is_printed_escaped(sm, tmp_path: Path) -> None:
+    # `sm run` prints such an output as "\ud800" (no UTF-8 text holds the character); the
+    # durable commands printed it raw, and the encoding error ended them with exit 2
+    flow = tmp_path / "surrogate.json"
+    flow.write_text(json.dumps({"StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Result": {"s": "a\ud800b"}, "End": True}}}))
+    db = tmp_path / "executions.db"
+    ran = sm("run", flow, "--db", db, "--input", "{}")
+    assert ran.returncode == 0, ran
+    assert json.loads(ran.stdout) == {"s": "a\ud800b"}
+    assert "\\ud800" in ran.stdout
+    [arn] = [line.split(": ", 1)[1] for line in ran.stderr.splitlines()
+             if line.startswith("execution: ")]
+    for args in (("run", flow, "--db", db, "--input", "{}", "--json"),
+                 ("executions", "describe", arn, "--db", db, "--json")):
+        result = sm(*args)
+        assert result.returncode == 0, result
+        assert json.loads(json.loads(result.stdout)["output"]) == {"s": "a\ud800b"}
+    history = sm("executions", "history", arn, "--db", db, "--json")
+    assert history.returncode == 0, history
+    last = json.loads(history.stdout)["events"][-1]
+    assert json.loads(last["executionSucceededEventDetails"]["output"]) == {"s": "a\ud800b"}

@@ -100,6 +100,24 @@ def test_durable_history_equals_the_in_memory_one(service: Service, tmp_path: Pa
     assert [aws_event(r) for r in records] == service.history(arn)
 
 
+def test_a_lone_surrogate_in_a_value_is_stored_and_read_back_as_run_gives_it(
+        service: Service, tmp_path: Path) -> None:
+    # a JSON definition may spell a lone UTF-16 surrogate ("\\ud800"); run() carries it to
+    # the output, so a durable run must too: no UTF-8 text holds one, and the store used to
+    # fail every append (UnicodeEncodeError), leaving the execution RUNNING for ever
+    flow = tmp_path / "surrogate.json"
+    flow.write_text(json.dumps({"StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Result": {"s": "a\ud800b", "\udfff": ["\ud83d"]}, "End": True}}}))
+    arn = service.start(flow, {"k": "caf\u00e9"})["executionArn"]
+    work(service.store)
+    expected = statemachine.load(flow).run({"k": "caf\u00e9"})
+    assert expected.output == {"s": "a\ud800b", "\udfff": ["\ud83d"]}
+    described = service.describe(arn)
+    assert described["status"] == "SUCCEEDED"
+    assert json.loads(described["output"]) == expected.output
+    assert shape(service.history(arn)) == shape(expected.history)
+
+
 def test_crash_flow_runs_every_task_once_and_ids_have_no_gap(service: Service, crash_log: Path) -> None:
     arn = service.start(FLOWS / "crash.yaml", {"n": 3, "items": list(range(50))}, seed=7)["executionArn"]
     work(service.store)
