@@ -50,6 +50,8 @@ from typing import ClassVar, Literal
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
+from psycopg.abc import Buffer
+from psycopg.types.string import StrBinaryDumper, StrDumperUnknown
 
 from statemachine.durable import _events
 from statemachine.durable._events import Entry
@@ -65,6 +67,24 @@ _VALUES: dict[int, str] = {}
 #: the most segments one such statement inserts (3 parameters each; up to
 #: ``_events.SEGMENT_EVENTS`` events in a segment)
 _MAX_ROWS = 64
+
+
+class _NulFreeText(StrDumperUnknown):
+    """PostgreSQL's text cannot hold NUL ("text fields cannot contain NUL"): a string
+    parameter holding one (an Error or Cause a Fail state, StopExecution or
+    SendTaskFailure gave) is stored with U+FFFD in its place instead of failing the
+    commit -- which would leave the execution RUNNING for ever. Event segments are JSON
+    text, where NUL is already the escape ``\\u0000``: histories keep it exactly."""
+
+    def dump(self, obj: str) -> Buffer | None:
+        return super().dump(obj.replace("\x00", "\ufffd") if "\x00" in obj else obj)
+
+
+class _NulFreeBinaryText(StrBinaryDumper):
+    """``_NulFreeText`` for the binary format."""
+
+    def dump(self, obj: str) -> Buffer | None:
+        return super().dump(obj.replace("\x00", "\ufffd") if "\x00" in obj else obj)
 
 
 class _PgTx:
@@ -137,6 +157,8 @@ class PostgresStore(SqlStore):
         try:
             conn = psycopg.connect(self.conninfo, autocommit=True,
                                    connect_timeout=max(1, round(self._connect_timeout)))
+            conn.adapters.register_dumper(str, _NulFreeBinaryText)
+            conn.adapters.register_dumper(str, _NulFreeText)
             conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
             conn.execute(sql.SQL("SET lock_timeout = {}").format(
                 sql.Literal(f"{round(self._busy_timeout * 1000)}ms")))
