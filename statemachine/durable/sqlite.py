@@ -59,6 +59,11 @@ class _SqliteTx:
         self._db.executemany(sql, rows)
 
 
+#: The oldest SQLite the store runs on: JSON functions built in (3.38: migration 6),
+#: ``RETURNING`` and ``ALTER TABLE ... DROP COLUMN`` (3.35: claims, migration 7).
+MIN_SQLITE: Final = (3, 38, 0)
+
+
 class SqliteStore(SqlStore):
     """The durable store in one SQLite file.
 
@@ -73,6 +78,10 @@ class SqliteStore(SqlStore):
         super().__init__()
         self.path = Path(path)
         self._busy_timeout = busy_timeout
+        if sqlite3.sqlite_version_info < MIN_SQLITE:
+            raise StoreUnavailable(
+                f"the SQLite store needs SQLite {'.'.join(map(str, MIN_SQLITE))} or newer; this "
+                f"Python has {sqlite3.sqlite_version} (use a newer Python build, or PostgreSQL)")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
