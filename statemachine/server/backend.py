@@ -140,7 +140,8 @@ class Backend:
             raise AwsError("InvalidDefinition", definition_message(error)) from None
         except ResourceNotFoundError as error:
             raise AwsError("InvalidDefinition",
-                           f"Invalid State Machine Definition: '{error}'") from None
+                           f"Invalid State Machine Definition: 'INVALID_RESOURCE: {error}'"
+                           ) from None  # the code ValidateStateMachineDefinition gives it
 
     def loader(self, record: MachineRecord) -> Any:
         """The in-process worker's machine builder (see statemachine.server.builder)."""

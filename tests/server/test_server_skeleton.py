@@ -49,7 +49,10 @@ def test_policy_refuses_python_module(sm_server: RunningServer) -> None:
     with pytest.raises(ClientError) as caught:
         sfn.create_state_machine(name="evil", definition=definition, roleArn=ROLE)
     assert caught.value.response["Error"]["Code"] == "InvalidDefinition"
-    assert "python:os:system" in caught.value.response["Error"]["Message"]
+    message = caught.value.response["Error"]["Message"]
+    assert "python:os:system" in message
+    # as every other InvalidDefinition item: 'CODE: message' (ValidateStateMachineDefinition's code)
+    assert message.startswith("Invalid State Machine Definition: 'INVALID_RESOURCE: ")
 
 
 def test_token_is_the_secret_access_key(tmp_path: object) -> None:
