@@ -1,5 +1,5 @@
 """``python -m statemachine.cli``: the same as the ``sm`` command."""
 
-from .main import main
+from .main import entry
 
-raise SystemExit(main())
+entry()

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
+from types import TracebackType
 from typing import Final
 
 from .common import EXIT_INTERRUPTED, EXIT_USAGE
@@ -35,7 +37,9 @@ exit codes:
        / a test case failed (test) / the tested state FAILED or is RETRIABLE (test-state)
   2    usage error: bad arguments, unreadable input, invalid definition given to run, a bad
        test or mock file (file:line in the message)
-  130  interrupted with Ctrl-C (run: the execution is aborted cleanly first)
+  130  interrupted with Ctrl-C (run: the execution is aborted cleanly first); the process
+       then ends by SIGINT, as POSIX asks of a program that handled it, so a shell reports 130
+       and stops its loop (Python's subprocess reports -2)
 """
 
 VALIDATE_HELP: Final = """\
@@ -361,6 +365,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
+        if args.command == "run":
+            # Ctrl-C must reach a run even when the parent shell started it with SIGINT
+            # ignored (a background job of a non-interactive shell): it is how a user aborts an
+            # execution. Set here, before the imports and the load: a Ctrl-C while they run is
+            # "sm: interrupted", not lost.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         durable_run = args.command == "run" and getattr(args, "db", None)
         return _command("run-db" if durable_run else args.command)(args)
     except KeyboardInterrupt:
@@ -373,5 +383,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def entry() -> None:
+    """The ``sm`` script and ``python -m statemachine.cli``: :func:`main`, then the exit.
+
+    Interrupted (Ctrl-C, exit code 130), the process ends *by* SIGINT once it has cleaned up:
+    the convention for a program that handles SIGINT (a shell then stops its loop), and what
+    CPython itself does on its own when a KeyboardInterrupt has passed through code it runs
+    from text (``exec``, as a dataclass being defined does), even one ``main`` caught: so
+    every interruption ends the same way. The shell's ``$?`` is 130 either way.
+    """
+    code = main()
+    if code != EXIT_INTERRUPTED:
+        raise SystemExit(code)
+    sys.stdout.flush()
+    # A KeyboardInterrupt left unhandled, quietly (main already said "sm: interrupted"):
+    # the interpreter runs the exit hooks, finalizes, then re-raises SIGINT with its default
+    # action. (Calling os.kill ourselves would skip the first two.)
+    previous = sys.excepthook
+
+    def quiet(kind: type[BaseException], value: BaseException, trace: TracebackType | None) -> None:
+        if not issubclass(kind, KeyboardInterrupt):
+            previous(kind, value, trace)
+
+    sys.excepthook = quiet
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    entry()

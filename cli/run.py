@@ -517,9 +517,6 @@ def command(args: argparse.Namespace) -> int:
         return machine
     if machine.warnings and not args.quiet:  # e.g. a forgotten '.$': the run goes on
         print_diagnostics(with_file(machine.warnings, args.file), sys.stderr)
-    if getattr(args, "executor", None) not in (None, "local"):
-        # starting a cluster takes seconds: Ctrl-C then is "sm: interrupted" (main), as later
-        signal.signal(signal.SIGINT, signal.default_int_handler)
     executor = _executor(args, machine)
     if isinstance(executor, int):
         return executor

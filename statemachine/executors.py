@@ -22,9 +22,13 @@ at least once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import pickle
+import signal
+import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from statemachine.errors import StateMachineError
@@ -46,6 +50,46 @@ class ExecutorError(StateMachineError):
 
 _UNGUARDED = ('a script that starts a local Dask cluster (executor="dask", DaskExecutor()) must '
               'do so under if __name__ == "__main__": (each worker process imports the script)')
+
+
+@contextlib.contextmanager
+def _ctrl_c_held() -> Iterator[list[int]]:
+    """Hold a Ctrl-C (SIGINT) until the block ends; the yielded list says whether one came.
+
+    A LocalCluster interrupted while it starts leaves processes half made: their start threads
+    go on spawning workers whose parent has already removed the semaphores they unpickle, and
+    those workers, Dask's exit hook and multiprocessing's resource tracker then print
+    tracebacks and warnings on the user's terminal after "sm: interrupted". A start takes a
+    second or two; held, it completes and is closed whole. A second Ctrl-C is not held (a
+    KeyboardInterrupt at once). Only where Python's own handler is in place, in the main
+    thread; elsewhere the block runs as it is.
+    """
+    came: list[int] = []
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield came
+        return
+
+    def hold(signum: int, frame: object) -> None:
+        if came:
+            raise KeyboardInterrupt
+        came.append(signum)
+
+    signal.signal(signal.SIGINT, hold)
+    try:
+        yield came
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _distributed() -> Any:
+    """``dask.distributed``, or ExecutorError when the extra is not installed."""
+    try:
+        import distributed
+    except ImportError:
+        raise ExecutorError("the Dask executor needs dask.distributed: "
+                            "pip install 'statemachine-asl[dask]'") from None
+    return distributed
 
 
 def _drop_half_started(before: set[Any]) -> None:
@@ -81,47 +125,19 @@ class DaskExecutor:
         if handler_threads is not None and (isinstance(handler_threads, bool) or handler_threads < 1):
             raise ValueError(f"handler_threads must be a positive integer, not {handler_threads!r}")
         self.handler_threads = handler_threads
-        try:
-            from distributed import Client, LocalCluster  # untyped: called through Any below
-        except ImportError:
-            raise ExecutorError("the Dask executor needs dask.distributed: "
-                                "pip install 'statemachine-asl[dask]'") from None
         self._cluster: Any = None
-        make_cluster: Any = LocalCluster
-        make_client: Any = Client
         self._own_client = client is None
         self.address = address
         if client is None and address is None:
-            import multiprocessing.process
-
-            import dask
-
-            # spawn-started worker processes import the __main__ script first: one without
-            # ``if __name__ == "__main__":`` would start a cluster in each worker in turn
-            if getattr(multiprocessing.process.current_process(), "_inheriting", False):
-                raise ExecutorError(_UNGUARDED)
-            # Dask's statistical profiler samples each worker's task thread every 10 ms, for
-            # a dashboard these workers do not serve: ~20 ms of CPU a second per worker, idle
-            # or not (bench/README.md). Off in the workers of the cluster started here.
-            from distributed.deploy.spec import SpecCluster
-
-            before = set(SpecCluster._instances)
-            try:
-                with dask.config.set({"distributed.worker.profile.enabled": False}):
-                    self._cluster = make_cluster(
-                        n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                        processes=True, dashboard_address=None, silence_logs=logging.ERROR,
-                        # the scheduler's HTTP routes (health, metrics) on a free port: 8787
-                        # may be another cluster's
-                        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
-            except RuntimeError as exc:  # "Nanny failed to start": a worker could not start
-                raise ExecutorError(f"the local Dask cluster did not start ({exc}); "
-                                    f"{_UNGUARDED}") from None
-            except KeyboardInterrupt:
-                _drop_half_started(before)
-                raise
-            client = make_client(self._cluster, timeout=connect_timeout)
+            # a Ctrl-C from here to the cluster's whole start is held: see _ctrl_c_held
+            with _ctrl_c_held() as interrupted:
+                client = self._start_local(workers, connect_timeout)
+            if interrupted:  # started whole: closed whole, then the Ctrl-C goes on
+                self.client = client
+                self.close()
+                raise KeyboardInterrupt
         elif client is None:
+            make_client: Any = _distributed().Client  # untyped: called through Any
             target = scheduler_address(address or "")
             try:
                 client = make_client(target, timeout=connect_timeout)
@@ -131,12 +147,49 @@ class DaskExecutor:
         self.client = client
         try:
             client.wait_for_workers(1, timeout=connect_timeout)
+        except KeyboardInterrupt:
+            self.close()
+            raise
         except (OSError, TimeoutError) as exc:
             where = client.scheduler.address if client.scheduler else "?"  # None once closed
             self.close()
             raise ExecutorError(f"the Dask scheduler at {where} has no "
                                 f"worker (none joined within {connect_timeout:g} s): {exc}") from None
         self.slots = max(1, sum(client.nthreads().values()))
+
+    def _start_local(self, workers: int | None, connect_timeout: float) -> Any:
+        """A LocalCluster of ``workers`` processes (sets ``self._cluster``) and its client."""
+        distributed = _distributed()
+        import multiprocessing.process
+
+        import dask
+        from distributed.deploy.spec import SpecCluster
+
+        # spawn-started worker processes import the __main__ script first: one without
+        # ``if __name__ == "__main__":`` would start a cluster in each worker in turn
+        if getattr(multiprocessing.process.current_process(), "_inheriting", False):
+            raise ExecutorError(_UNGUARDED)
+        make_cluster: Any = distributed.LocalCluster  # untyped: called through Any
+        make_client: Any = distributed.Client
+        before = set(SpecCluster._instances)
+        try:
+            # Dask's statistical profiler samples each worker's task thread every 10 ms, for
+            # a dashboard these workers do not serve: ~20 ms of CPU a second per worker, idle
+            # or not (bench/README.md). Off in the workers of the cluster started here.
+            with dask.config.set({"distributed.worker.profile.enabled": False}):
+                self._cluster = make_cluster(
+                    n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
+                    processes=True, dashboard_address=None, silence_logs=logging.ERROR,
+                    # the scheduler's HTTP routes (health, metrics) on a free port: 8787 may
+                    # be another cluster's
+                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
+            return make_client(self._cluster, timeout=connect_timeout)
+        except RuntimeError as exc:  # "Nanny failed to start": a worker could not start
+            raise ExecutorError(f"the local Dask cluster did not start ({exc}); "
+                                f"{_UNGUARDED}") from None
+        except KeyboardInterrupt:  # a second Ctrl-C while it started
+            _drop_half_started(before)
+            raise
 
     def describe(self) -> str:
         kind = "LocalCluster" if self._cluster is not None else "scheduler"

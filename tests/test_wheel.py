@@ -91,7 +91,7 @@ def test_wheel_contains_schemas_and_cli_inside_the_package(wheel: Path) -> None:
     for name in schemas:
         json.loads(zipfile.ZipFile(wheel).read(name))  # each one is real JSON
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
-    assert "sm = statemachine.cli.main:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "sm = statemachine.cli.main:entry" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
 
 def test_installed_wheel_validates_the_definitions(installed: Path, tmp_path: Path) -> None:

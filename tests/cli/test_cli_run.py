@@ -216,9 +216,38 @@ def test_ctrl_c_aborts_cleanly_with_exit_130(tmp_path, repo) -> None:
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == 130, stderr
+    assert process.returncode == -signal.SIGINT, stderr  # a shell: $? 130
     assert "Traceback" not in stderr
     assert json.loads(stdout)["status"] == "ABORTED"
+    assert "execution ABORTED" in stderr
+
+
+def test_ctrl_c_stops_the_shell_loop_that_runs_sm(tmp_path, repo) -> None:
+    """The process ends by SIGINT once it has aborted the execution (README): a shell that
+    got the same Ctrl-C (a terminal signals the whole foreground group) sees its child killed
+    by SIGINT and ends its loop; an exit(130) would have let the loop run on."""
+    (tmp_path / "slow.py").write_text(SLOW_HANDLER.replace(
+        'pathlib.Path(event["marker"]).write_text("started")',
+        'open(event["marker"], "a").write(f"{__import__(\'os\').getpid()}\\n")'))
+    flow = tmp_path / "slow.yaml"
+    flow.write_text("StartAt: Work\nStates:\n  Work:\n    Type: Task\n    Resource: python:slow:work\n    End: true\n")
+    marker = tmp_path / "runs"
+    command = (f"for i in 1 2 3; do {sys.executable} -m statemachine.cli run {flow} --quiet "
+               f"--input '{json.dumps({'marker': str(marker)})}'; echo \"status $?\"; done")
+    shell = subprocess.Popen(["bash", "-c", command], cwd=repo, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (marker.exists() and marker.read_text().endswith("\n")):
+            assert shell.poll() is None and time.monotonic() < deadline, shell.communicate(timeout=5)
+            time.sleep(0.02)
+        os.killpg(shell.pid, signal.SIGINT)  # Ctrl-C on a terminal: the shell and sm
+        stdout, stderr = shell.communicate(timeout=30)
+    finally:
+        if shell.poll() is None:
+            os.killpg(shell.pid, signal.SIGKILL)
+    assert len(marker.read_text().splitlines()) == 1, (stdout, stderr)  # no second run
+    assert shell.returncode == -signal.SIGINT and "status" not in stdout, (stdout, stderr)
     assert "execution ABORTED" in stderr
 
 
@@ -288,7 +317,7 @@ def test_ctrl_c_stops_a_catastrophic_regex_at_once(tmp_path: Path, repo) -> None
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == 130, stderr
+    assert process.returncode == -signal.SIGINT, stderr  # a shell: $? 130
     assert json.loads(stdout)["status"] == "ABORTED"
 
 
