@@ -62,7 +62,8 @@ def _ctrl_c_held() -> Iterator[list[int]]:
     tracebacks and warnings on the user's terminal after "sm: interrupted". A start takes a
     second or two; held, it completes and is closed whole. A second Ctrl-C is not held (a
     KeyboardInterrupt at once). Only where Python's own handler is in place, in the main
-    thread; elsewhere the block runs as it is.
+    thread; elsewhere the block runs as it is. (The worker processes themselves never see a
+    terminal's Ctrl-C: see ``_start_local``.)
     """
     came: list[int] = []
     if (threading.current_thread() is not threading.main_thread()
@@ -172,24 +173,54 @@ class DaskExecutor:
         make_cluster: Any = distributed.LocalCluster  # untyped: called through Any
         make_client: Any = distributed.Client
         before = set(SpecCluster._instances)
+        made: list[Any] = []
+
+        def start() -> None:
+            # Made in a thread of its own with SIGINT blocked: Dask's threads and the worker
+            # processes they spawn inherit the mask, so a Ctrl-C on the terminal (which
+            # signals the whole foreground process group) reaches this process alone, which
+            # aborts the execution and closes the cluster; the workers do not each die with a
+            # KeyboardInterrupt traceback, nor fail a start half done ("Nanny failed to
+            # start"). CPython starts its resource tracker the same way.
+            if hasattr(signal, "pthread_sigmask"):
+                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                # Dask's statistical profiler samples each worker's task thread every 10 ms,
+                # for a dashboard these workers do not serve: ~20 ms of CPU a second per
+                # worker, idle or not (bench/README.md). Off in the workers started here.
+                with dask.config.set({"distributed.worker.profile.enabled": False}):
+                    self._cluster = make_cluster(
+                        n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
+                        processes=True, dashboard_address=None, silence_logs=logging.ERROR,
+                        # the scheduler's HTTP routes (health, metrics) on a free port: 8787
+                        # may be another cluster's
+                        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
+                made.append(make_client(self._cluster, timeout=connect_timeout))
+            except BaseException as exc:  # handed to the caller's thread
+                made.append(exc)
+
+        if hasattr(signal, "pthread_sigmask"):
+            # multiprocessing's resource tracker, started now: started later by a Dask thread,
+            # it would unblock SIGINT in that thread (ensure_running blocks SIGINT and SIGTERM
+            # around its spawn, then unblocks them, whatever the mask was before)
+            from multiprocessing import resource_tracker
+
+            resource_tracker.ensure_running()
+        starter = threading.Thread(target=start, name="sm-dask-start", daemon=True)
+        starter.start()
         try:
-            # Dask's statistical profiler samples each worker's task thread every 10 ms, for
-            # a dashboard these workers do not serve: ~20 ms of CPU a second per worker, idle
-            # or not (bench/README.md). Off in the workers of the cluster started here.
-            with dask.config.set({"distributed.worker.profile.enabled": False}):
-                self._cluster = make_cluster(
-                    n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                    processes=True, dashboard_address=None, silence_logs=logging.ERROR,
-                    # the scheduler's HTTP routes (health, metrics) on a free port: 8787 may
-                    # be another cluster's
-                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
-            return make_client(self._cluster, timeout=connect_timeout)
-        except RuntimeError as exc:  # "Nanny failed to start": a worker could not start
-            raise ExecutorError(f"the local Dask cluster did not start ({exc}); "
-                                f"{_UNGUARDED}") from None
+            while starter.is_alive():
+                starter.join(0.05)  # short waits: a Ctrl-C is seen in this (main) thread
         except KeyboardInterrupt:  # a second Ctrl-C while it started
             _drop_half_started(before)
             raise
+        outcome = made[0]
+        if isinstance(outcome, RuntimeError):  # "Nanny failed to start": a worker could not
+            raise ExecutorError(f"the local Dask cluster did not start ({outcome}); "
+                                f"{_UNGUARDED}") from None
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
 
     def describe(self) -> str:
         kind = "LocalCluster" if self._cluster is not None else "scheduler"
