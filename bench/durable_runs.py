@@ -273,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parked", type=int, default=10_000)
     parser.add_argument("--postgres", default=os.environ.get("SM_TEST_POSTGRES", DEFAULT_PG))
     parser.add_argument("--json", metavar="PATH")
+    parser.add_argument("--only", metavar="LABEL", action="append",
+                        help="run only this workload (2, 4, 9, 4d, parked; repeatable)")
     parser.add_argument("--parked-child", nargs=2, metavar=("DB", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.parked_child:
@@ -297,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
 
         open_pg, pg_skip = _postgres(args.postgres)
         for label, job in jobs.items():
+            if args.only and label.split()[0] not in args.only:
+                continue
             path = _definition_file(job, folder)
             unit = job.transitions if not label.startswith("9") else job.input["limit"]
             mem = in_memory(job, path, args.runs)
@@ -325,9 +329,10 @@ def main(argv: list[str] | None = None) -> int:
                         job, path, args.runs, open_progress).median)
             results[label] = row
             print(f"{label:<14} {row}", flush=True)
-        count = 200 if quick else args.parked
-        results["parked"] = {"executions": count, **parked(count, folder)}
-        print(f"parked         {results['parked']}", flush=True)
+        if not args.only or "parked" in args.only:
+            count = 200 if quick else args.parked
+            results["parked"] = {"executions": count, **parked(count, folder)}
+            print(f"parked         {results['parked']}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -44,6 +44,7 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from time import time_ns as _time_ns
 from typing import Any, Final, cast
 
 from statemachine.clock import (
@@ -112,15 +113,29 @@ def event_record(event: Event) -> EventRecord:
                        event_body(event.previous_id, event.details, event.path))
 
 
+def micros(timestamp: float) -> int:
+    """``to_us(datetime.fromtimestamp(timestamp, UTC))`` without the datetime: the whole
+    seconds, then the fraction's microseconds, half to even (``int`` then an exact
+    subtraction, as ``math.modf``), so a stored time reads back as the one a replay or an
+    observer saw in memory."""
+    whole = int(timestamp)
+    return whole * 1_000_000 + round((timestamp - whole) * 1_000_000)
+
+
 def event_rows(events: Sequence[Event]) -> list[Entry]:
     """Events as the SQL stores append them (``SqlStore.append_rows``): an entry
     ``(type, microseconds, previous id, details, path)`` each -- no EventRecord, no datetime,
-    no JSON text per event (the store encodes a segment of them at once, _events.py). The
-    microseconds are ``to_us(datetime.fromtimestamp(timestamp, UTC))``'s (the fraction's
-    microseconds, half to even: ``int`` then an exact subtraction, as ``math.modf``), so a
-    stored time reads back as the one a replay or an observer saw in memory."""
+    no JSON text per event (the store encodes a segment of them at once, _events.py); the
+    microseconds are ``micros``'."""
     return [(e.type, (w := int(t := e.timestamp)) * 1_000_000 + round((t - w) * 1_000_000),
              e.previous_id, e.details, e.path) for e in events]
+
+
+def row_record(event_id: int, row: Entry) -> EventRecord:
+    """An entry of ``event_rows`` (event ``event_id``) as the ``EventRecord`` a store that
+    takes records (``DurableStore.append``) keeps: ``event_record``'s."""
+    type, us, previous, details, path = row
+    return EventRecord(event_id, type, from_us(us), event_body(previous, details, path))
 
 
 def aws_event(record: EventRecord | EventValues) -> dict[str, Any]:
@@ -360,7 +375,9 @@ class DurableRuntime(Runtime):
         self._unmatched = sum(len(found) for found in self._by_key.values())
         self.committed = every[-1].id if every else 0
         self.next_id = self.committed + 1
-        self.pending: list[Event] = []
+        #: the events recorded since the last commit, as ``event_rows`` entries (their
+        #: microseconds taken once, when recorded)
+        self.pending: list[Entry] = []
         self.consumed: list[str] = []  # keys of the timers that woke this run
         self.frozen = False
         self.store_error: BaseException | None = None
@@ -378,6 +395,10 @@ class DurableRuntime(Runtime):
         self._any_branch = cast(random.Random, _BranchRandom(self))
         #: the clock as a DurableClock (its ``ticks`` count progress), None for another clock
         self._ticker = self.clock if isinstance(self.clock, DurableClock) else None
+        #: new events read the system's time: whole microseconds (``time_ns``), so that the
+        #: float an observer sees is the one the store gives back (no rounding per event)
+        self._system_time = type(self._ticker.base if self._ticker is not None
+                                 else self.clock) is SystemClock
 
     def stored_input(self) -> JSON:
         """The execution's input: its stored ExecutionStarted's, decoded with the history
@@ -457,7 +478,14 @@ class DurableRuntime(Runtime):
             if not final and event_id > self._room:
                 raise self._history_full()
             if timestamp is None:
-                timestamp = ticker.base.now() if ticker is not None else self.clock.now()
+                if self._system_time:  # whole microseconds: stored and seen alike
+                    us = _time_ns() // 1000
+                    timestamp = us / 1_000_000
+                else:
+                    timestamp = ticker.base.now() if ticker is not None else self.clock.now()
+                    us = micros(timestamp)
+            else:
+                us = micros(timestamp)
             # Event(...) field by field, as Runtime.emit builds it (no __init__ call)
             event = _new_event(Event)
             event.id = event_id
@@ -467,7 +495,7 @@ class DurableRuntime(Runtime):
             event.details = details
             event.path = path
             self.next_id = event_id + 1
-            self.pending.append(event)
+            self.pending.append((type, us, prev, details, path))
             if _logical.get() is not None:
                 _logical.set(None)
         self.events.append(event)
@@ -537,11 +565,12 @@ class DurableRuntime(Runtime):
             first = self.unsaved
             if isinstance(store, SqlStore):
                 store.create_execution_rows(record, [
-                    (first.type, to_us(first.timestamp), first.body), *event_rows(self.pending)],
+                    (first.type, to_us(first.timestamp), first.body), *self.pending],
                     ready=False)
             else:
-                store.create_execution(record, events=[
-                    first, *(event_record(event) for event in self.pending)], ready=False)
+                store.create_execution(record, events=[first, *(
+                    row_record(first.id + 1 + i, row) for i, row in enumerate(self.pending))],
+                    ready=False)
             self.committed = first.id + len(self.pending)
             self.unsaved = None
             self.pending.clear()
@@ -549,12 +578,13 @@ class DurableRuntime(Runtime):
         cancel: Sequence[str] | str = "all" if cancel_all else tuple(self.consumed)
         if isinstance(store, SqlStore):  # rows straight to SQL (not a wrapper's append)
             self.committed = store.append_rows(
-                self.record.arn, event_rows(self.pending),
+                self.record.arn, self.pending,
                 after=self.committed, lease=self.lease, update=update, tokens=tokens,
                 timers=timers, cancel_timers=cancel, release=release)
         else:
             self.committed = store.append(
-                self.record.arn, [event_record(event) for event in self.pending],
+                self.record.arn, [row_record(self.committed + 1 + i, row)
+                                  for i, row in enumerate(self.pending)],
                 after=self.committed, lease=self.lease, update=update, tokens=tokens,
                 timers=timers, cancel_timers=cancel, release=release)
         self.pending.clear()
