@@ -40,6 +40,7 @@ from statemachine.clock import Clock
 from statemachine.durable import (
     DurableStore,
     EventConflict,
+    EventRecord,
     ExecutionExists,
     ExecutionRecord,
     ExecutionUpdate,
@@ -48,6 +49,7 @@ from statemachine.durable import (
     TaskTokenNotFound,
     open_store,
 )
+from statemachine.durable._events import DETAILS_KEY, compact
 from statemachine.durable.runner import (
     TRACE_KEY,
     aws_event,
@@ -329,25 +331,26 @@ class Service(ScheduleMethods):
         input came from ``values.parse_json``, so it is JSON already (not walked again).
         Raises ExecutionAlreadyExists, InvalidJsonError."""
         from statemachine.api import ACCOUNT, REGION, ROLE_ARN
-        from statemachine.history import Event
         from statemachine.randomness import new_seed
 
         input = {} if input is None else input
         if not checked:
             check_json(input, "execution input")
-        input_text = json.dumps(input, separators=(",", ":"), ensure_ascii=False)
+        input_text = compact(input)
         if name is not None and not NAME_RULE.match(name):
             raise InvalidName(f"Invalid Name: '{name}'")
         now = self._now()
         name = name or str(uuid.uuid4())
         kind = "express" if stored.type == "EXPRESS" else "execution"
         arn = f"arn:aws:states:{REGION}:{ACCOUNT}:{kind}:{stored.name}:{name}"
-        started = Event(1, 0, now.timestamp(), "ExecutionStarted",
-                        {"input": input, "roleArn": role_arn or ROLE_ARN})
         record = ExecutionRecord(arn=arn, name=name, machine_arn=stored.arn,
                                  machine_version=stored.version, input=input_text,
                                  start_date=now, seed=new_seed() if seed is None else seed)
-        first = event_record(started)
+        # event_record(Event(1, 0, now, "ExecutionStarted", {"input": input, "roleArn": ...}))
+        # with the input's text spliced in, not encoded a second time
+        first = EventRecord(1, "ExecutionStarted", now, "".join((
+            '{"previousEventId":0,"', DETAILS_KEY, '":{"input":', input_text, ',"roleArn":',
+            compact(role_arn or ROLE_ARN), "}}")))
         caller = _trace_context()
         if caller:  # started inside a trace: its spans join it (telemetry.py)
             body = json.loads(first.body)

@@ -136,6 +136,23 @@ def encode(chunk: Sequence[Entry]) -> str:
     return storable(DUMPS(chunk))
 
 
+def compact(value: Any) -> str:
+    """The JSON text of one value as the store keeps an execution's input and output: that
+    of ``json.dumps(value, separators=(",", ":"), ensure_ascii=False)``, through orjson when
+    the ``fast`` extra is installed (as ``encode``: the stdlib's for what orjson refuses, and
+    for a text with a ``null``, which may be a NaN orjson wrote so), a lone surrogate escaped
+    (``storable``). Raises TypeError for what JSON cannot hold."""
+    fast = _fast if _fast is not None else _orjson()
+    if fast:
+        try:
+            text: bytes = fast(value)
+        except TypeError:
+            return storable(DUMPS(value))
+        if b"null" not in text:
+            return text.decode()
+    return storable(DUMPS(value))
+
+
 def segments(entries: Sequence[Entry], after: int) -> list[tuple[int, int, str]]:
     """``(first_id, last_id, text)`` rows holding ``entries`` as ids ``after+1, ...``."""
     rows = []

@@ -59,6 +59,7 @@ from statemachine.durable._events import (
     PATH_KEY,
     Entry,
     EventValues,
+    compact,
     event_body,
     record_values,
 )
@@ -1039,8 +1040,7 @@ async def advance(store: DurableStore, record: ExecutionRecord, machine: Any, le
         last = rt.events[-1].timestamp if rt.events else clock.base.now()
         update = ExecutionUpdate(
             status=status, stop_date=datetime.fromtimestamp(last, UTC),
-            output=json.dumps(outcome.output, separators=(",", ":"), ensure_ascii=False)
-            if status == "SUCCEEDED" else None,
+            output=compact(outcome.output) if status == "SUCCEEDED" else None,
             error=outcome.error, cause=outcome.cause,
             redrive_status="NOT_REDRIVABLE" if status == "SUCCEEDED" or express else "REDRIVABLE")
         try:
