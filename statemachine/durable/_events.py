@@ -136,19 +136,27 @@ def encode(chunk: Sequence[Entry]) -> str:
     return storable(DUMPS(chunk))
 
 
+#: A float orjson spells otherwise than the stdlib (``repr``): a one-digit negative exponent
+#: (``1e-7``: ``1e-07``) or, below 1e-4, no exponent (``0.00005``: ``5e-05``). Also found in
+#: a string now and then: that text is then the stdlib's, as it would be anyway.
+_ORJSON_FLOAT: Final = re.compile(rb"\de-\d(?!\d)|0\.0000")
+
+
 def compact(value: Any) -> str:
     """The JSON text of one value as the store keeps an execution's input and output: that
-    of ``json.dumps(value, separators=(",", ":"), ensure_ascii=False)``, through orjson when
-    the ``fast`` extra is installed (as ``encode``: the stdlib's for what orjson refuses, and
-    for a text with a ``null``, which may be a NaN orjson wrote so), a lone surrogate escaped
-    (``storable``). Raises TypeError for what JSON cannot hold."""
+    of ``json.dumps(value, separators=(",", ":"), ensure_ascii=False)``, character for
+    character (DescribeExecution gives it as it is, beside GetExecutionHistory's text of the
+    same value), through orjson when the ``fast`` extra is installed -- the stdlib's for what
+    orjson refuses, for a text with a ``null`` (which may be a NaN orjson wrote so) and for
+    one with a float orjson spells its own way (``_ORJSON_FLOAT``) -- a lone surrogate
+    escaped (``storable``). Raises TypeError for what JSON cannot hold."""
     fast = _fast if _fast is not None else _orjson()
     if fast:
         try:
             text: bytes = fast(value)
         except TypeError:
             return storable(DUMPS(value))
-        if b"null" not in text:
+        if b"null" not in text and _ORJSON_FLOAT.search(text) is None:
             return text.decode()
     return storable(DUMPS(value))
 
