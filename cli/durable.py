@@ -330,6 +330,23 @@ def _worker(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _give_up_claim(store: Any, arn: str, owner: str) -> None:
+    """End ``owner``'s lease on execution ``arn`` now, if it still holds it: an interrupted
+    ``sm run --db`` leaves the execution to any worker at once, from its last commit, as a
+    crash does once the lease lapses (a lapsed lease is what makes it due: released, it would
+    wait for a timer it may not have). A store error leaves the lease to lapse by itself."""
+    from datetime import UTC, datetime
+
+    from statemachine.durable import StoreError
+
+    try:
+        lease = store.lease(arn)
+        if lease is not None and lease.owner == owner:
+            store.renew_lease(lease, now=datetime.now(UTC), lease_seconds=0)
+    except StoreError:
+        pass
+
+
 def _where(db: str | None) -> str:
     from statemachine.durable import default_target
 
@@ -342,7 +359,7 @@ def run_persistent(args: argparse.Namespace) -> int:
     import asyncio
     import signal
 
-    from statemachine.durable.worker import run_one
+    from statemachine.durable.worker import run_one, worker_id
     from statemachine.observe import install
     from statemachine.resources.inline import run_owned
 
@@ -359,19 +376,21 @@ def run_persistent(args: argparse.Namespace) -> int:
         arn = started["executionArn"]
         print(f"execution: {arn}", file=sys.stderr, flush=True)
         stop = [False]
+        owner = worker_id()
 
         async def main() -> Any:
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGTERM, lambda: stop.__setitem__(0, True))
             announcing = asyncio.ensure_future(_announce_callbacks(service, arn))
             try:
-                return await run_one(service.store, arn, stopping=lambda: stop[0])
+                return await run_one(service.store, arn, stopping=lambda: stop[0], owner=owner)
             finally:
                 announcing.cancel()
 
         try:
             record = run_owned(main())
         except KeyboardInterrupt:
+            _give_up_claim(service.store, arn, owner)
             print(f"sm: interrupted; the execution stays resumable: sm worker --db ...  ({arn})",
                   file=sys.stderr)
             return 130

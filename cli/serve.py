@@ -54,6 +54,7 @@ exit codes:
 
 if TYPE_CHECKING:
     import asyncio
+    import socket
 
     from statemachine.server.config import ServerConfig
     from statemachine.server.policy import ResourcePolicy
@@ -164,15 +165,43 @@ def command(args: argparse.Namespace) -> int:
             executor = executor_from(config.executor)
         except (ExecutorError, ValueError) as failure:
             return error(str(failure))
+    sockets: list[socket.socket] | None = None
     try:
+        try:
+            config, sockets = _bind_any_port(config)
+        except OSError as failure:
+            return error(f"could not serve on {config.host}:{config.port} ({failure})")
         try:
             app = create_app(config, executor=executor)
         except StoreError as failure:
             return error(f"database: {failure}", code=EXIT_USAGE)
-        return _run(app, config)
+        return _run(app, config, sockets)
     finally:
+        for sock in sockets or ():
+            sock.close()
         if executor is not None:
             executor.close()
+
+
+def _bind_any_port(config: ServerConfig) -> tuple[ServerConfig, list[socket.socket] | None]:
+    """``--port 0`` (any free port): a socket bound now, on the port the system picks, and
+    the config that names that port -- the banner, the console's links and the e-mails'
+    callback links show it; the server listens on that socket. Another port: the config as
+    it is and no socket (uvicorn binds it). Raises OSError when the address cannot be bound."""
+    if config.port != 0:
+        return config, None
+    import dataclasses
+    import socket
+
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET  # as uvicorn binds
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((config.host, 0))
+    except OSError:
+        sock.close()
+        raise
+    return dataclasses.replace(config, port=sock.getsockname()[1]), [sock]
 
 
 def banner(config: ServerConfig) -> str:
@@ -197,9 +226,10 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
-def _run(app: object, config: ServerConfig) -> int:
+def _run(app: object, config: ServerConfig, sockets: list[socket.socket] | None = None) -> int:
     """Serve until SIGTERM or Ctrl-C (a second one forces the exit), then stop cleanly:
-    the worker parks what runs, the store closes; exit 0."""
+    the worker parks what runs, the store closes; exit 0. ``sockets``: bound already
+    (``_bind_any_port``), else uvicorn binds ``config``'s host and port."""
     import asyncio
     import contextlib
     import signal
@@ -225,7 +255,7 @@ def _run(app: object, config: ServerConfig) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows
                 loop.add_signal_handler(sig, stop)
-        await server.serve()
+        await server.serve(sockets=sockets)
 
     print(banner(config), file=sys.stderr, flush=True)
     from statemachine.server.callbacks import url_warning

@@ -81,10 +81,13 @@ class _Checkpointer:
     """The store's checkpoint thread: after a commit (``dirty``) it waits up to
     ``CHECKPOINT_INTERVAL`` and runs ``PRAGMA wal_checkpoint(PASSIVE)`` on its own
     connection. Started at the first commit; ``stop`` ends it (the store's close, or the
-    store's collection). A failed checkpoint is left to the next one and to the writers'
-    automatic checkpoint: the committed data is in the log either way."""
+    store's collection). ``path``: the database's file as SQLite opened it (absolute: the
+    process may change its directory later), None for a database in memory (no thread). A
+    failed checkpoint, or a thread that cannot start (the process's thread limit, an
+    interpreter shutting down), is left to the next commit and to the writers' automatic
+    checkpoint: the committed data is in the log either way, and the commit stands."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | None) -> None:
         self.path = path
         self._wake = threading.Event()  # a commit since the last checkpoint
         self._stop = threading.Event()
@@ -93,11 +96,17 @@ class _Checkpointer:
 
     def dirty(self) -> None:
         if self._thread is None:
+            if self.path is None:
+                return
             with self._start_lock:
                 if self._thread is None and not self._stop.is_set():
-                    self._thread = threading.Thread(target=self._run, daemon=True,
-                                                    name=f"sm-sqlite-checkpoint {self.path.name}")
-                    self._thread.start()
+                    thread = threading.Thread(target=self._run, daemon=True,
+                                              name=f"sm-sqlite-checkpoint {self.path.name}")
+                    try:
+                        thread.start()
+                    except RuntimeError:  # no thread now: maybe at the next commit
+                        return
+                    self._thread = thread
         self._wake.set()
 
     def stop(self) -> None:
@@ -109,6 +118,7 @@ class _Checkpointer:
             thread.join(timeout=5)
 
     def _run(self) -> None:
+        assert self.path is not None  # dirty starts no thread without a file
         try:
             db = sqlite3.connect(self.path, timeout=1.0, isolation_level=None,
                                  check_same_thread=False)
@@ -161,7 +171,7 @@ class SqliteStore(SqlStore):
                                        check_same_thread=False)
         except sqlite3.Error as error:
             raise self._translate(error, opening=True) from error
-        self._checkpoints = _Checkpointer(self.path)
+        self._checkpoints = _Checkpointer(self._file())
         weakref.finalize(self, self._checkpoints.stop)
         try:
             with self._lock:
@@ -174,6 +184,15 @@ class SqliteStore(SqlStore):
 
     def __repr__(self) -> str:
         return f"SqliteStore({str(self.path)!r})"
+
+    def _file(self) -> Path | None:
+        """The main database's file as the connection opened it (an absolute path; None for
+        a database in memory); ``path`` when SQLite cannot say."""
+        try:
+            row = self._db.execute("PRAGMA database_list").fetchone()
+        except sqlite3.Error:
+            return self.path
+        return Path(row[2]) if row is not None and row[2] else None
 
     def _setup(self, synchronous: str) -> None:
         try:

@@ -198,3 +198,55 @@ def test_a_lone_surrogate_in_an_output_is_printed_escaped(sm, tmp_path: Path) ->
     assert history.returncode == 0, history
     last = json.loads(history.stdout)["events"][-1]
     assert json.loads(last["executionSucceededEventDetails"]["output"]) == {"s": "a\ud800b"}
+
+
+def test_an_interrupted_run_with_a_database_leaves_the_execution_to_any_worker(
+        tmp_path: Path) -> None:
+    # Ctrl-C of `sm run --db` says "the execution stays resumable: sm worker --db ...": the
+    # run's claim on it goes with it, so a worker (even `--until-idle`) takes it up at once,
+    # not when the lease lapses (30 s later: `--until-idle` had found nothing to do)
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from datetime import UTC, datetime
+
+    from statemachine.durable import SqliteStore
+
+    flow = tmp_path / "waits.json"  # waits slept in process (under --park-after): claimed
+    flow.write_text(json.dumps({"StartAt": "W0", "States": {
+        **{f"W{n}": {"Type": "Wait", "Seconds": 1, "Next": f"W{n + 1}"} for n in range(20)},
+        "W20": {"Type": "Succeed"}}}))
+    db = tmp_path / "flow.db"
+    run = subprocess.Popen([sys.executable, "-m", "statemachine.cli", "run", str(flow), "--db",
+                            str(db)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # claimed
+            assert time.monotonic() < deadline, "the run never claimed its execution"
+            time.sleep(0.2)
+            if db.exists():
+                store = SqliteStore(db)
+                try:
+                    [record] = store.executions() or [None]
+                    if record is not None and store.lease(record.arn) is not None:
+                        break
+                finally:
+                    store.close()
+        time.sleep(1.5)  # a wait or two
+        os.killpg(run.pid, signal.SIGINT)  # Ctrl-C on a terminal
+        _, stderr = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.communicate()
+    assert "the execution stays resumable" in stderr, stderr
+    store = SqliteStore(db)
+    try:
+        assert store.execution(record.arn).status == "RUNNING"  # type: ignore[union-attr]
+        [claim] = store.claim_due("another-worker", now=datetime.now(UTC), lease_seconds=30)
+        assert claim.lease.execution_arn == record.arn
+    finally:
+        store.close()

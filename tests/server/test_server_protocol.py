@@ -172,3 +172,37 @@ def test_sm_serve_process(tmp_path: Path) -> None:
     # the banner names both doors: the API endpoint for SDKs and the console for browsers
     assert f"--endpoint-url http://127.0.0.1:{port}" in stderr
     assert f"console: http://127.0.0.1:{port}/" in stderr
+
+
+def test_sm_serve_on_any_free_port_names_the_port_it_serves(tmp_path: Path) -> None:
+    # --port 0 is "any free one": the banner (and so the console's and e-mails' links) must
+    # name the port the server listens on, not 0
+    import re
+
+    import httpx
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "statemachine.cli", "serve", "--db", str(tmp_path / "p.db"),
+         "--port", "0"], stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stderr is not None
+        first = process.stderr.readline()  # the banner's first line; EOF: it exited
+        found = re.search(r"API on http://127\.0\.0\.1:(\d+) ", first)
+        assert found is not None, first
+        port = int(found.group(1))
+        assert port != 0, first
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                answer = httpx.post(f"http://127.0.0.1:{port}/", timeout=5, json={}, headers={
+                    "X-Amz-Target": "AWSStepFunctions.ListStateMachines",
+                    "Content-Type": "application/x-amz-json-1.0"})
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and process.poll() is None, "nothing listens"
+                time.sleep(0.1)
+        assert answer.status_code == 200 and answer.json() == {"stateMachines": []}, answer.text
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+    assert process.returncode == 0
