@@ -112,7 +112,6 @@ def read_token(folder: Path, state: str, *, timeout: float = 20.0) -> dict[str, 
         if time.monotonic() > deadline:
             raise AssertionError(f"no task token was sent for {state}")
         time.sleep(0.02)
-    time.sleep(0.01)
     found: dict[str, Any] = json.loads(path.read_text())
     return found
 
