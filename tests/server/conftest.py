@@ -116,6 +116,22 @@ def read_token(folder: Path, state: str, *, timeout: float = 20.0) -> dict[str, 
     return found
 
 
+def next_activity_task(sfn: Any, activity_arn: str, *, worker_name: str | None = None,
+                       timeout: float = 60.0) -> dict[str, Any]:
+    """GetActivityTask until it hands out a task of ``activity_arn``, as an activity worker
+    loops: each poll ends empty after the server's long poll (2 s here), and a loaded machine
+    may take longer than one poll to schedule the activity. Bounded: AssertionError after
+    ``timeout`` seconds without a task."""
+    options = {"activityArn": activity_arn} | ({"workerName": worker_name} if worker_name else {})
+    deadline = time.monotonic() + timeout
+    while True:
+        task: dict[str, Any] = sfn.get_activity_task(**options)
+        if task.get("taskToken"):
+            return task
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no task of {activity_arn} was handed out within {timeout:g} s")
+
+
 def wait_status(sfn: Any, arn: str, *, timeout: float = 30.0, not_status: str = "RUNNING") -> dict[str, Any]:
     """DescribeExecution until the status is not ``not_status`` (bounded)."""
     deadline = time.monotonic() + timeout
