@@ -64,7 +64,7 @@ def test_heartbeat_timeout_when_handler_stays_silent() -> None:
     release = threading.Event()
 
     def silent(event: Any, context: Any) -> Any:
-        release.wait(5)
+        release.wait(30)
         return "late"
 
     try:
