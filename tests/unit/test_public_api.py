@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import statemachine
+from tests.fixtures.clock import ManualClock
 
 HELLO = {"StartAt": "Hello", "States": {"Hello": {"Type": "Pass", "Result": "world", "End": True}}}
 
@@ -294,12 +295,13 @@ def test_send_task_heartbeat_keeps_a_callback_task_alive() -> None:
     definition = {"StartAt": "T", "States": {"T": {
         "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
         "HeartbeatSeconds": 1, "End": True}}}
+    clock = ManualClock()  # each beat 0.9 s after the last, however slow the machine
     execution = statemachine.load(definition, resources={
-        "arn:aws:states:::sqs:sendMessage.waitForTaskToken": handler}).start({})
+        "arn:aws:states:::sqs:sendMessage.waitForTaskToken": handler}).start({}, clock=clock)
     assert got.wait(30)
-    pause = threading.Event()
-    for _ in range(4):  # 1.2 s in all, longer than HeartbeatSeconds
-        pause.wait(0.3)
+    clock.wait_for_sleeper(within=1)  # the HeartbeatSeconds watchdog
+    for _ in range(4):  # 3.6 s in all, longer than HeartbeatSeconds
+        clock.advance(0.9)
         execution.send_task_heartbeat(tokens[0])
     execution.send_task_success(tokens[0], "alive")
     execution.wait(30)
