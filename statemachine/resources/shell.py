@@ -362,6 +362,49 @@ async def _spawn(argv: list[str], params: Mapping[str, JSON],
         raise StatesError(PERMISSION_DENIED, f"permission denied: {argv[0]} ({exc})") from exc
 
 
+async def _start(argv: list[str], params: Mapping[str, JSON],
+                 env: dict[str, str]) -> asyncio.subprocess.Process:
+    """``_spawn`` that a cancellation (timeout, abort) cannot cut in half: cancelled while the
+    process starts, it lets the start finish (a fork and an exec), stops the process's whole
+    group, then raises the CancelledError. (Cancelled inside create_subprocess_exec, asyncio
+    kills the direct child alone, then waits for its pipes to close, which a background job of
+    the command holds open: the timeout waited for the whole command, for ever if it never
+    ends.)"""
+    spawning = asyncio.ensure_future(_spawn(argv, params, env))
+    try:
+        return await asyncio.shield(spawning)
+    except asyncio.CancelledError:
+        process = await _started(spawning)
+        if process is not None:
+            await _stop(process)
+        raise
+
+
+async def _started(spawning: asyncio.Future[asyncio.subprocess.Process]) -> asyncio.subprocess.Process | None:
+    """The process once ``spawning`` has started it; None if the start failed. Cancelled
+    meanwhile, the process is killed as soon as it has started."""
+    try:
+        return await asyncio.shield(spawning)
+    except asyncio.CancelledError:
+        spawning.add_done_callback(_kill_started)
+        raise
+    except Exception:
+        return None
+
+
+def _kill_started(spawning: asyncio.Future[asyncio.subprocess.Process]) -> None:
+    if not spawning.cancelled() and spawning.exception() is None:
+        _kill_now(spawning.result())
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    """Stop ``process``'s whole group (kill_group), at once if cancelled meanwhile."""
+    try:
+        await asyncio.shield(kill_group(process))
+    finally:  # cancelled again while waiting (loop shutting down): kill at once
+        _kill_now(process)
+
+
 async def run_command(params: Mapping[str, JSON],
                       beat: Callable[[], None] = lambda: None) -> dict[str, JSON]:
     """Run the command described by ``params``; the result document (no exit-code check).
@@ -374,7 +417,7 @@ async def run_command(params: Mapping[str, JSON],
         raise _invalid(f"MaxOutputBytes must be a non-negative integer, got {limit!r}")
     argv = command_argv(params)
     env = command_env(params)
-    process = await _spawn(argv, params, env)
+    process = await _start(argv, params, env)
     try:
         (out, out_cut), (err, err_cut), _ = await asyncio.gather(
             _read_bounded(process.stdout, limit, beat), _read_bounded(process.stderr, limit, beat),
@@ -382,10 +425,7 @@ async def run_command(params: Mapping[str, JSON],
         )
         code = await process.wait()
     except BaseException:  # cancelled (timeout, abort) or failed: leave nothing running
-        try:
-            await asyncio.shield(kill_group(process))
-        finally:  # cancelled again while waiting (loop shutting down): kill at once
-            _kill_now(process)
+        await _stop(process)
         raise
     result: dict[str, JSON] = {
         "ExitCode": code,

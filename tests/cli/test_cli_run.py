@@ -3,12 +3,14 @@ errors and exit 2 for bad input and invalid definitions, --json, --virtual-time,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -183,6 +185,35 @@ def work(event):
 """
 
 
+@contextlib.contextmanager
+def _sigint_not_ignored() -> Iterator[None]:
+    """Processes started in the block get SIGINT's default action, as a terminal's shell has
+    it, also when pytest itself was started with SIGINT ignored (a background job of a
+    non-interactive shell, as some CI runners start it): an ignored signal stays ignored
+    across exec, and bash cannot undo that, so it would ignore the Ctrl-C and run its loop on.
+    """
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        yield  # a handler, not SIG_IGN: exec gives the child the default action
+        return
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _reap(process: subprocess.Popen[str]) -> None:
+    """After a failure: kill ``process`` (its whole group when it leads one) and wait for it,
+    so its pipes are closed here, not as a ResourceWarning in whichever test runs next."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            if os.getpgid(process.pid) == process.pid:
+                os.killpg(process.pid, signal.SIGKILL)
+            else:
+                process.kill()
+    process.communicate(timeout=60)
+
+
 def test_ctrl_c_aborts_cleanly_with_exit_130(tmp_path, repo) -> None:
     (tmp_path / "slow.py").write_text(SLOW_HANDLER)
     flow = tmp_path / "slow.yaml"
@@ -214,8 +245,7 @@ def test_ctrl_c_aborts_cleanly_with_exit_130(tmp_path, repo) -> None:
         os.kill(process.pid, signal.SIGINT)
         stdout, stderr = process.communicate(timeout=20)
     finally:
-        if process.poll() is None:
-            process.kill()
+        _reap(process)
     assert process.returncode == -signal.SIGINT, stderr  # a shell: $? 130
     assert "Traceback" not in stderr
     assert json.loads(stdout)["status"] == "ABORTED"
@@ -234,8 +264,9 @@ def test_ctrl_c_stops_the_shell_loop_that_runs_sm(tmp_path, repo) -> None:
     marker = tmp_path / "runs"
     command = (f"for i in 1 2 3; do {sys.executable} -m statemachine.cli run {flow} --quiet "
                f"--input '{json.dumps({'marker': str(marker)})}'; echo \"status $?\"; done")
-    shell = subprocess.Popen(["bash", "-c", command], cwd=repo, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+    with _sigint_not_ignored():  # a terminal's shell: Ctrl-C stops it
+        shell = subprocess.Popen(["bash", "-c", command], cwd=repo, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
         while not (marker.exists() and marker.read_text().endswith("\n")):
@@ -244,8 +275,7 @@ def test_ctrl_c_stops_the_shell_loop_that_runs_sm(tmp_path, repo) -> None:
         os.killpg(shell.pid, signal.SIGINT)  # Ctrl-C on a terminal: the shell and sm
         stdout, stderr = shell.communicate(timeout=30)
     finally:
-        if shell.poll() is None:
-            os.killpg(shell.pid, signal.SIGKILL)
+        _reap(shell)
     assert len(marker.read_text().splitlines()) == 1, (stdout, stderr)  # no second run
     assert shell.returncode == -signal.SIGINT and "status" not in stdout, (stdout, stderr)
     assert "execution ABORTED" in stderr
@@ -315,8 +345,7 @@ def test_ctrl_c_stops_a_catastrophic_regex_at_once(tmp_path: Path, repo) -> None
         # the regex alone would run for days: ending at all is the point
         stdout, stderr = process.communicate(timeout=30)
     finally:
-        if process.poll() is None:
-            process.kill()
+        _reap(process)
     assert process.returncode == -signal.SIGINT, stderr  # a shell: $? 130
     assert json.loads(stdout)["status"] == "ABORTED"
 

@@ -78,15 +78,24 @@ def real_cluster(tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Popen[by
                 stdout=logs, stderr=subprocess.STDOUT, env=env))
         yield address, procs
     finally:
+        # the workers first, each to its end, then the scheduler: a worker told to stop while
+        # the scheduler closes can hang in distributed's close (it went on past 60 s in half
+        # the tries), and a process killed then must be reaped, or its Popen fails a later
+        # test with a ResourceWarning
         for proc in reversed(procs):
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            _stop(proc)
         logs.close()
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM ``proc`` and wait for it; SIGKILL it after 60 s (bounded either way)."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=60)
 
 
 def test_killed_worker_mid_map_gives_the_full_result(real_cluster: Any, tmp_path: Path,
@@ -197,8 +206,7 @@ def test_scheduler_without_workers_is_a_named_error(tmp_path: Path) -> None:
                                                     r"has no worker \(none joined within 1 s\)"):
                 DaskExecutor(f"dask://127.0.0.1:{port}", connect_timeout=1)
         finally:
-            scheduler.terminate()
-            scheduler.wait(timeout=20)
+            _stop(scheduler)
 
 
 def test_cli_takes_the_tcp_address_the_scheduler_prints(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -207,9 +208,8 @@ def test_open_callbacks_gauge(otel: Otel) -> None:
         name="Approval", resources={"submit.waitForTaskToken": submit})
     execution = machine.start({}, telemetry=otel.telemetry())
     token = execution.wait_for_task_token(10)
-    deadline = 100
-    while otel.total("statemachine.callbacks.open") != 1 and deadline:  # Submitted follows the call
-        deadline -= 1
+    deadline = time.monotonic() + 30  # a bound: TaskSubmitted follows the call
+    while otel.total("statemachine.callbacks.open") != 1 and time.monotonic() < deadline:
         threading.Event().wait(0.02)
     assert otel.total("statemachine.callbacks.open", state_machine="Approval") == 1
     execution.send_task_success(token, {"ok": True})

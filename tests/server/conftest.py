@@ -47,7 +47,7 @@ class RunningServer:
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
                                        daemon=True)
         self.thread.start()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60  # a bound: a loaded machine starts slowly
         while not self.server.started:
             if not self.thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the server did not start")
@@ -102,7 +102,7 @@ def sm_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runni
         server.stop()
 
 
-def read_token(folder: Path, state: str, *, timeout: float = 20.0) -> dict[str, Any]:
+def read_token(folder: Path, state: str, *, timeout: float = 60.0) -> dict[str, Any]:
     """The token file the ``send`` handler wrote for ``state`` (waits for it, bounded)."""
     import json
 
@@ -112,9 +112,24 @@ def read_token(folder: Path, state: str, *, timeout: float = 20.0) -> dict[str, 
         if time.monotonic() > deadline:
             raise AssertionError(f"no task token was sent for {state}")
         time.sleep(0.02)
-    time.sleep(0.01)
     found: dict[str, Any] = json.loads(path.read_text())
     return found
+
+
+def next_activity_task(sfn: Any, activity_arn: str, *, worker_name: str | None = None,
+                       timeout: float = 60.0) -> dict[str, Any]:
+    """GetActivityTask until it hands out a task of ``activity_arn``, as an activity worker
+    loops: each poll ends empty after the server's long poll (2 s here), and a loaded machine
+    may take longer than one poll to schedule the activity. Bounded: AssertionError after
+    ``timeout`` seconds without a task."""
+    options = {"activityArn": activity_arn} | ({"workerName": worker_name} if worker_name else {})
+    deadline = time.monotonic() + timeout
+    while True:
+        task: dict[str, Any] = sfn.get_activity_task(**options)
+        if task.get("taskToken"):
+            return task
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no task of {activity_arn} was handed out within {timeout:g} s")
 
 
 def wait_status(sfn: Any, arn: str, *, timeout: float = 30.0, not_status: str = "RUNNING") -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.server.conftest import RunningServer, wait_status
+from tests.server.conftest import RunningServer, next_activity_task, wait_status
 
 ROLE = "arn:aws:iam::123456789012:role/StepFunctions"
 ACTIVITY = "arn:aws:states:us-east-1:123456789012:activity:"
@@ -67,13 +67,13 @@ def test_activity_task_runs_through_a_worker(sm_server: RunningServer) -> None:
     got: dict[str, Any] = {}
 
     def poll() -> None:  # a worker already waiting when the work is queued
-        got.update(sm_server.client().get_activity_task(activityArn=activity, workerName="w1"))
+        got.update(next_activity_task(sm_server.client(), activity, worker_name="w1"))
 
     poller = threading.Thread(target=poll)
     poller.start()
     time.sleep(0.2)
     arn = sfn.start_execution(stateMachineArn=flow, input='{"doc": 1}')["executionArn"]
-    poller.join(30)
+    poller.join(90)  # a bound: next_activity_task gives up after 60 s
     assert json.loads(got["input"]) == {"doc": 1}
     sfn.send_task_heartbeat(taskToken=got["taskToken"])
     sfn.send_task_success(taskToken=got["taskToken"], output='{"ok": true}')
@@ -88,7 +88,7 @@ def test_activity_task_runs_through_a_worker(sm_server: RunningServer) -> None:
 
     # queued before anyone polls; answered with a failure
     arn = sfn.start_execution(stateMachineArn=flow, input='{"doc": 2}')["executionArn"]
-    task = sfn.get_activity_task(activityArn=activity, workerName="w2")
+    task = next_activity_task(sfn, activity, worker_name="w2")
     assert json.loads(task["input"]) == {"doc": 2}
     sfn.send_task_failure(taskToken=task["taskToken"], error="Rejected", cause="no")
     done = wait_status(sfn, arn)

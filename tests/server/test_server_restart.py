@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server.conftest import RunningServer, config, read_token, wait_status
+from tests.server.conftest import RunningServer, config, next_activity_task, read_token, wait_status
 
 ROLE = "arn:aws:iam::123456789012:role/StepFunctions"
 CALLBACK = {"StartAt": "Ask", "States": {
@@ -68,7 +68,7 @@ def test_restart_while_waiting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         sfn.send_task_success(taskToken=token, output='{"approved": true}')
         done = wait_status(sfn, waiting)
         assert done["status"] == "SUCCEEDED" and json.loads(done["output"]) == {"approved": True}
-        task = sfn.get_activity_task(activityArn=activity, workerName="after-restart")
+        task = next_activity_task(sfn, activity, worker_name="after-restart")
         assert json.loads(task["input"]) == {"doc": 9}
         sfn.send_task_success(taskToken=task["taskToken"], output='"reviewed"')
         assert wait_status(sfn, queued)["status"] == "SUCCEEDED"

@@ -151,7 +151,7 @@ def test_a_role_arn_that_is_not_a_role_is_invalid_arn(sm_server: RunningServer, 
 def test_an_execution_of_a_deleted_machine_is_not_redrivable(sm_server: RunningServer) -> None:
     """AWS lists "State machine is in DELETING status" among the reasons an execution cannot be
     redriven; a deleted machine's execution runs to its end but is not redriven."""
-    from tests.server.conftest import wait_status
+    from tests.server.conftest import next_activity_task, wait_status
 
     sfn = sm_server.client()
     activity = sfn.create_activity(name="review")["activityArn"]
@@ -160,7 +160,7 @@ def test_an_execution_of_a_deleted_machine_is_not_redrivable(sm_server: RunningS
             {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": activity, "End": True}}})
     )["stateMachineArn"]
     execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
-    task = sfn.get_activity_task(activityArn=activity, workerName="w")
+    task = next_activity_task(sfn, activity, worker_name="w")
     sfn.delete_state_machine(stateMachineArn=machine)
     sfn.send_task_failure(taskToken=task["taskToken"], error="Rejected", cause="no")
     assert wait_status(sfn, execution)["status"] == "FAILED"

@@ -14,7 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.server.conftest import FLOWS, RunningServer, config, read_token, wait_status
+from tests.server.conftest import (
+    FLOWS,
+    RunningServer,
+    config,
+    next_activity_task,
+    read_token,
+    wait_status,
+)
 
 ROLE = "arn:aws:iam::123456789012:role/StepFunctions"
 FLOW = {"StartAt": "Double", "States": {
@@ -53,7 +60,7 @@ def test_a_worker_process_runs_api_machines(tmp_path: Path, monkeypatch: pytest.
         sent = read_token(tokens, "Ask")
         assert sent["input"] == {"doubled": 8}
         sfn.send_task_success(taskToken=sent["token"], output='{"approved": true}')
-        task = sfn.get_activity_task(activityArn=FLOW["States"]["Review"]["Resource"])
+        task = next_activity_task(sfn, FLOW["States"]["Review"]["Resource"])
         assert json.loads(task["input"]) == {"approved": True}
         sfn.send_task_success(taskToken=task["taskToken"], output='{"reviewed": 1}')
         done = wait_status(sfn, arn)

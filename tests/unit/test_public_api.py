@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import statemachine
+from tests.fixtures.clock import ManualClock
 
 HELLO = {"StartAt": "Hello", "States": {"Hello": {"Type": "Pass", "Result": "world", "End": True}}}
 
@@ -139,9 +140,9 @@ def test_abort_stops_a_waiting_execution() -> None:
     waiting = threading.Event()
     execution = statemachine.load(definition).start(
         {}, on_event=lambda event: event["type"] == "WaitStateEntered" and waiting.set())
-    assert waiting.wait(5), "the Wait state was never entered"
+    assert waiting.wait(30), "the Wait state was never entered"
     execution.abort(error="Stop", cause="by test")
-    execution.wait(5)
+    execution.wait(30)
     assert execution.status == "ABORTED"
     assert (execution.error, execution.cause) == ("Stop", "by test")
     # like ExecutionTimedOut (issue 9 item 12): the stop is the service's, one event, linked to
@@ -165,10 +166,10 @@ def test_wait_for_task_token_completes_through_send_task_success() -> None:
     machine = statemachine.load(definition, resources={
         "arn:aws:states:::sqs:sendMessage.waitForTaskToken": handler})
     execution = machine.start({})
-    assert got_token.wait(5)
-    assert execution.wait_for_task_token(timeout=5) == tokens[0]  # bounded, unlike a polling loop
+    assert got_token.wait(30)
+    assert execution.wait_for_task_token(timeout=30) == tokens[0]  # bounded, unlike a polling loop
     execution.send_task_success(tokens[0], {"done": True})
-    execution.wait(5)
+    execution.wait(30)
     assert (execution.status, execution.output) == ("SUCCEEDED", {"done": True})
 
 
@@ -184,10 +185,10 @@ def test_wait_for_task_token_failure() -> None:
         "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken", "End": True}}}
     execution = statemachine.load(definition, resources={
         "arn:aws:states:::sqs:sendMessage.waitForTaskToken": handler}).start({})
-    assert got.wait(5)
-    assert execution.wait_for_task_token(timeout=5) == tokens[0]
+    assert got.wait(30)
+    assert execution.wait_for_task_token(timeout=30) == tokens[0]
     execution.send_task_failure(tokens[0], "Rejected", "no thanks")
-    execution.wait(5)
+    execution.wait(30)
     assert (execution.status, execution.error, execution.cause) == ("FAILED", "Rejected", "no thanks")
     with pytest.raises(statemachine.ExecutionError):
         execution.send_task_success(tokens[0], {})
@@ -269,7 +270,7 @@ def test_callback_may_arrive_while_the_handler_still_runs() -> None:
     ready = threading.Event()
 
     def handler(event: object, context: object) -> None:
-        ready.wait(5)
+        ready.wait(30)
         holder["execution"].send_task_success(context.task_token, "approved")  # type: ignore[attr-defined]
 
     definition = {"StartAt": "T", "States": {"T": {
@@ -278,7 +279,7 @@ def test_callback_may_arrive_while_the_handler_still_runs() -> None:
         "arn:aws:states:::sqs:sendMessage.waitForTaskToken": handler})
     holder["execution"] = machine.start({})
     ready.set()
-    execution = holder["execution"].wait(5)
+    execution = holder["execution"].wait(30)
     assert (execution.status, execution.output) == ("SUCCEEDED", "approved")
     assert "TaskSubmitted" in [e["type"] for e in execution.history]
 
@@ -294,15 +295,16 @@ def test_send_task_heartbeat_keeps_a_callback_task_alive() -> None:
     definition = {"StartAt": "T", "States": {"T": {
         "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
         "HeartbeatSeconds": 1, "End": True}}}
+    clock = ManualClock()  # each beat 0.9 s after the last, however slow the machine
     execution = statemachine.load(definition, resources={
-        "arn:aws:states:::sqs:sendMessage.waitForTaskToken": handler}).start({})
-    assert got.wait(5)
-    pause = threading.Event()
-    for _ in range(4):  # 1.2 s in all, longer than HeartbeatSeconds
-        pause.wait(0.3)
+        "arn:aws:states:::sqs:sendMessage.waitForTaskToken": handler}).start({}, clock=clock)
+    assert got.wait(30)
+    clock.wait_for_sleeper(within=1)  # the HeartbeatSeconds watchdog
+    for _ in range(4):  # 3.6 s in all, longer than HeartbeatSeconds
+        clock.advance(0.9)
         execution.send_task_heartbeat(tokens[0])
     execution.send_task_success(tokens[0], "alive")
-    execution.wait(5)
+    execution.wait(30)
     assert (execution.status, execution.output) == ("SUCCEEDED", "alive")
 
 
@@ -318,13 +320,13 @@ def test_wait_for_task_token_returns_the_token_the_handler_received() -> None:
         "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken", "End": True}}}
     execution = statemachine.load(definition, resources={
         "arn:aws:states:::sqs:sendMessage.waitForTaskToken": handler}).start({})
-    token = execution.wait_for_task_token(timeout=5)
+    token = execution.wait_for_task_token(timeout=30)
     # the token waits from before the handler runs (a callback may come from inside it), so
     # the handler may not have been called yet when wait_for_task_token returns
-    assert called.wait(5)
+    assert called.wait(30)
     assert token == received[0]
     execution.send_task_success(token, {"ok": 1})
-    assert execution.wait(5).output == {"ok": 1}
+    assert execution.wait(30).output == {"ok": 1}
 
 
 def test_wait_for_task_token_raises_when_the_execution_never_waits() -> None:

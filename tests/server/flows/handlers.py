@@ -9,10 +9,14 @@ from typing import Any
 
 
 def send(event: Any, context: Any) -> dict[str, Any]:
-    """A .waitForTaskToken stand-in: writes the task token where the test reads it."""
+    """A .waitForTaskToken stand-in: writes the task token where the test reads it.
+
+    The file appears whole (written aside, then renamed): a test polling for it never reads
+    it empty or half-written, however the threads are scheduled."""
     folder = Path(os.environ["SM_TEST_TOKENS"])
-    (folder / f"{context.state_name}.json").write_text(
-        json.dumps({"token": context.task_token, "input": event}))
+    partial = folder / f".{context.state_name}.json.partial"
+    partial.write_text(json.dumps({"token": context.task_token, "input": event}))
+    partial.replace(folder / f"{context.state_name}.json")
     return {"sent": True}
 
 

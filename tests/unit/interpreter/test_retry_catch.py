@@ -130,7 +130,7 @@ def test_task_timeout_is_states_timeout_and_retriable() -> None:
     release = threading.Event()
 
     def slow(event: Any) -> Any:
-        release.wait(5)
+        release.wait(30)
         return "late"
 
     try:

@@ -167,6 +167,11 @@ CATASTROPHIC_REGEX = [
 ]
 
 
+# The bounds below are CPU time, not wall time: a catastrophic regex burns CPU until it is
+# stopped (seconds if a limit or a stop failed), while a loaded machine stretches only the wall
+# time of a run stopped within a fraction of a second.
+
+
 def _jsonata_pass(expression: str) -> dict[str, Any]:
     return {"QueryLanguage": "JSONata", "StartAt": "P", "States": {"P": {
         "Type": "Pass", "Output": "{% " + expression + " %}", "End": True}}}
@@ -174,31 +179,31 @@ def _jsonata_pass(expression: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("expression", CATASTROPHIC_REGEX)
 def test_run_timeout_stops_a_catastrophic_regex(expression: str) -> None:
-    started = time.monotonic()
+    started = time.process_time()
     execution = statemachine.load(_jsonata_pass(expression)).run({}, timeout=0.2)
     assert execution.status == "ABORTED"
-    assert time.monotonic() - started < 5
+    assert time.process_time() - started < 5
 
 
 def test_abort_stops_a_catastrophic_regex() -> None:
     machine = statemachine.load(_jsonata_pass(CATASTROPHIC_REGEX[0]))
-    started = time.monotonic()  # re holds the GIL: even this thread stalls until it ends
+    started = time.process_time()
     execution = machine.start({})
     time.sleep(0.2)
     execution.abort(cause="stop")
     assert execution.wait(60).status == "ABORTED"
-    assert time.monotonic() - started < 3
+    assert time.process_time() - started < 3
 
 
 def test_a_catastrophic_regex_fails_at_the_jsonata_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     from statemachine.expressions.jsonata import adapter
 
     monkeypatch.setattr(adapter, "EVALUATION_TIMEOUT_SECONDS", 0.3)
-    started = time.monotonic()
+    started = time.process_time()
     execution = statemachine.load(_jsonata_pass(CATASTROPHIC_REGEX[1])).run({})
     assert (execution.status, execution.error) == ("FAILED", "States.QueryEvaluationError")
     assert "D1012" in (execution.cause or "")
-    assert time.monotonic() - started < 5
+    assert time.process_time() - started < 5
 
 
 @pytest.mark.parametrize(("expression", "expected"), [
@@ -219,21 +224,21 @@ JSONPATH_REGEX = {"StartAt": "P", "States": {"P": {
 
 
 def test_run_timeout_stops_a_catastrophic_jsonpath_filter_regex() -> None:
-    started = time.monotonic()
+    started = time.process_time()
     execution = statemachine.load(JSONPATH_REGEX).run({"items": [{"n": SLOW_SUBJECT}]}, timeout=0.2)
     assert execution.status == "ABORTED"
-    assert time.monotonic() - started < 5
+    assert time.process_time() - started < 5
 
 
 def test_a_catastrophic_jsonpath_filter_regex_fails_at_its_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     from statemachine.expressions import jsonpath
 
     monkeypatch.setattr(jsonpath, "REGEX_SECONDS", 0.3)
-    started = time.monotonic()
+    started = time.process_time()
     execution = statemachine.load(JSONPATH_REGEX).run({"items": [{"n": SLOW_SUBJECT}]})
     assert (execution.status, execution.error) == ("FAILED", "States.Runtime")
     assert "regular expression" in (execution.cause or "")
-    assert time.monotonic() - started < 5
+    assert time.process_time() - started < 5
     quick = statemachine.load(JSONPATH_REGEX).run({"items": [{"n": "aaa"}, {"n": "ab"}]})
     assert quick.output == [{"n": "aaa"}]
 

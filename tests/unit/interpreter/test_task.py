@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 from statemachine.errors import StatesError
+from tests.fixtures.clock import ManualClock
 from tests.unit.interpreter.helpers import run, types
 
 
@@ -64,7 +65,7 @@ def test_heartbeat_timeout_when_handler_stays_silent() -> None:
     release = threading.Event()
 
     def silent(event: Any, context: Any) -> Any:
-        release.wait(5)
+        release.wait(30)
         return "late"
 
     try:
@@ -76,11 +77,14 @@ def test_heartbeat_timeout_when_handler_stays_silent() -> None:
 
 
 def test_heartbeats_keep_a_task_alive() -> None:
+    clock = ManualClock()  # each beat 0.9 s after the last, however slow the machine
+
     def chatty(event: Any, context: Any) -> Any:
-        for _ in range(6):
+        clock.wait_for_sleeper(within=1)  # the HeartbeatSeconds watchdog
+        for _ in range(4):  # 3.6 s in all, longer than HeartbeatSeconds
+            clock.advance(0.9)
             context.heartbeat()
-            threading.Event().wait(0.25)
         return "done"
 
-    execution = run(task("work", HeartbeatSeconds=1), resources={"work": chatty})
+    execution = run(task("work", HeartbeatSeconds=1), resources={"work": chatty}, clock=clock)
     assert (execution.status, execution.output) == ("SUCCEEDED", "done")

@@ -103,17 +103,41 @@ def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     script = f"sleep 30 & echo $! > {pidfile}; echo $$ >> {pidfile}; wait"
     request = TaskRequest("shell", input={"Command": script, "Shell": True}, timeout_seconds=0.5)
 
+    def written() -> list[int]:
+        return [int(p) for p in pidfile.read_text().split()] if pidfile.exists() else []
+
     async def attempt() -> None:
-        await asyncio.wait_for(ShellHandler()(request), 0.5)  # what a task timeout does
+        call = asyncio.ensure_future(ShellHandler()(request))
+        deadline = time.monotonic() + 60  # a bound: the script writes both pids as it starts
+        while len(written()) < 2:  # the group is whole: the job and the shell
+            assert not call.done() and time.monotonic() < deadline, "the script never started"
+            await asyncio.sleep(0.01)
+        await asyncio.wait_for(call, 0.05)  # what a task timeout does (the script runs 30 s)
 
     with pytest.raises(TimeoutError):
         asyncio.run(attempt())
-    pids = [int(p) for p in pidfile.read_text().split()]
+    pids = written()
     assert len(pids) == 2
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30
     while any(_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(_alive(p) for p in pids)
+
+
+@pytest.mark.parametrize("delay", [0.0001, 0.001])
+def test_a_timeout_while_the_command_starts_ends_the_call_at_once(delay: float) -> None:
+    """A task timeout or an abort can land while the process is still being started (a fork
+    and an exec take longer than ``delay``): the call still ends then, its command killed; it
+    used to wait for the whole command, as long as a background job held its pipes open."""
+    request = TaskRequest("shell", input={"Command": "sleep 120 & wait", "Shell": True})
+
+    async def attempt() -> BaseException | None:
+        call = asyncio.ensure_future(asyncio.wait_for(ShellHandler()(request), delay))
+        done, _ = await asyncio.wait({call}, timeout=60)  # a bound: the command runs 120 s
+        assert call in done, "the timeout waited for the command"
+        return call.exception()
+
+    assert isinstance(asyncio.run(attempt()), TimeoutError)
 
 
 def test_environment_is_inherited(monkeypatch: pytest.MonkeyPatch) -> None:

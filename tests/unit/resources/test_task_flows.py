@@ -16,6 +16,7 @@ import pytest
 import statemachine
 from statemachine import ResourceNotFoundError
 from statemachine.resources import MockError, MockResource
+from tests.fixtures.clock import ManualClock
 
 LAMBDAS = Path(__file__).resolve().parents[2] / "fixtures" / "lambdas"
 
@@ -209,10 +210,12 @@ def test_heartbeat_timeout_without_heartbeats() -> None:
 
 def test_heartbeats_keep_a_callback_alive() -> None:
     machine, _ = _callback_machine(HeartbeatSeconds=1)
-    execution = machine.start({"order": 10})
+    clock = ManualClock()  # each beat 0.9 s after the last, however slow the machine
+    execution = machine.start({"order": 10}, clock=clock)
     token = _waiting_token(execution)
-    for _ in range(4):
-        time.sleep(0.4)
+    clock.wait_for_sleeper(within=1)  # the HeartbeatSeconds watchdog
+    for _ in range(4):  # 3.6 s in all, longer than HeartbeatSeconds
+        clock.advance(0.9)
         execution.send_task_heartbeat(token)
     execution.send_task_success(token, "ok")
     assert execution.wait(10).status == "SUCCEEDED"
