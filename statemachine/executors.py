@@ -111,7 +111,10 @@ class DaskExecutor:
 
     ``address``: a scheduler (``tcp://HOST:PORT``, ``dask://HOST:PORT`` or ``HOST:PORT``);
     None starts a ``LocalCluster`` of ``workers`` processes (default: the CPU count), one
-    thread each, without Dask's statistical profiler, closed by ``close()``.
+    thread each, without Dask's statistical profiler, closed by ``close()``; Dask's own log
+    lines below CRITICAL are silenced there (its workers' messages as the cluster closes under
+    a running Map, a heartbeat to a scheduler already gone, are not the user's news; a worker
+    that dies reaches the execution as an error, ``KilledWorker``).
     ``connect_timeout``: seconds to reach the scheduler and to see at least one worker, else
     ExecutorError. ``client``: an existing
     ``distributed.Client`` to use instead (not closed by ``close()``). ``handler_threads``:
@@ -191,7 +194,7 @@ class DaskExecutor:
                 with dask.config.set({"distributed.worker.profile.enabled": False}):
                     self._cluster = make_cluster(
                         n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                        processes=True, dashboard_address=None, silence_logs=logging.ERROR,
+                        processes=True, dashboard_address=None, silence_logs=logging.CRITICAL,
                         # the scheduler's HTTP routes (health, metrics) on a free port: 8787
                         # may be another cluster's
                         scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
