@@ -124,16 +124,25 @@ def encode(chunk: Sequence[Entry]) -> str:
     without details accounts for is made again by the stdlib. The two texts may spell a
     float differently (``1e16``, ``1e+16``); both read back as the same float. The stdlib's
     text goes through ``storable`` (a lone surrogate escaped)."""
-    fast = _fast if _fast is not None else _orjson()
-    if fast:
-        try:
-            text: bytes = fast(chunk)
-        except TypeError:
-            return storable(DUMPS(chunk))
+    text = _orjson_text(chunk)
+    if text is not None:
         nulls = text.count(b"null")
         if not nulls or nulls == sum(1 for e in chunk if len(e) == 5 and e[3] is None):
             return text.decode()
     return storable(DUMPS(chunk))
+
+
+def _orjson_text(value: Any) -> bytes | None:
+    """orjson's text of ``value``, or None: orjson is not installed or refuses the value
+    (TypeError: see ``encode``), so the stdlib's text is the one."""
+    fast = _fast if _fast is not None else _orjson()
+    if not fast:
+        return None
+    try:
+        text: bytes = fast(value)
+    except TypeError:
+        return None
+    return text
 
 
 #: The exponent of a float orjson writes with one digit where the stdlib (``repr``) writes
@@ -162,14 +171,9 @@ def compact(value: Any) -> str:
     orjson refuses, for a text with a ``null`` (which may be a NaN orjson wrote so) and for
     one with a float orjson spells its own way (``_own_spelling``) -- a lone surrogate
     escaped (``storable``). Raises TypeError for what JSON cannot hold."""
-    fast = _fast if _fast is not None else _orjson()
-    if fast:
-        try:
-            text: bytes = fast(value)
-        except TypeError:
-            return storable(DUMPS(value))
-        if b"null" not in text and not _own_spelling(text):
-            return text.decode()
+    text = _orjson_text(value)
+    if text is not None and b"null" not in text and not _own_spelling(text):
+        return text.decode()
     return storable(DUMPS(value))
 
 

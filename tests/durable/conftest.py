@@ -73,3 +73,17 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 def store(backend: Backend) -> DurableStore:
     """A fresh, migrated store of the backend under test."""
     return backend.open()
+
+
+@pytest.fixture(params=["stdlib", "orjson"])
+def encoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The JSON encoder of the event segments and payload texts (durable/_events.py): json's,
+    or orjson's when installed (the ``fast`` extra; skipped when not)."""
+    from statemachine.durable import _events as events_module
+
+    if request.param == "orjson":
+        pytest.importorskip("orjson", reason="the fast extra (orjson) is not installed")
+        monkeypatch.setattr(events_module, "_fast", None)  # looked up again
+    else:
+        monkeypatch.setattr(events_module, "_fast", False)
+    return str(request.param)

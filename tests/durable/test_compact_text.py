@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from statemachine.durable import SqliteStore
-from statemachine.durable import _events as events_module
 from statemachine.durable._events import compact
 from statemachine.service import Service
 
@@ -27,16 +26,6 @@ VALUES: list[Any] = [
     {"text": "caf\u00e9 \u2028 \"q\" \\ \x01 \U0001f600 1e-7 0.00001", "n": None, "u64": 2**64 - 1},
     {"big": 2**70, "tiny": 1e-7},
 ]
-
-
-@pytest.fixture(params=["stdlib", "orjson"])
-def encoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    if request.param == "orjson":
-        pytest.importorskip("orjson", reason="the fast extra (orjson) is not installed")
-        monkeypatch.setattr(events_module, "_fast", None)  # looked up again
-    else:
-        monkeypatch.setattr(events_module, "_fast", False)
-    return str(request.param)
 
 
 def _stdlib(value: Any) -> str:

@@ -13,10 +13,7 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
 from statemachine.durable import DurableStore, ExecutionRecord
-from statemachine.durable import _events as events_module
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 RUN = "arn:aws:states:us-east-1:123456789012:execution:Flow:run"
@@ -41,16 +38,6 @@ ODD: list[Any] = [
     {"pair": Pair(1, [2])},
     None,
 ]
-
-
-@pytest.fixture(params=["stdlib", "orjson"])
-def encoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    if request.param == "orjson":
-        pytest.importorskip("orjson", reason="the fast extra (orjson) is not installed")
-        monkeypatch.setattr(events_module, "_fast", None)  # looked up again
-    else:
-        monkeypatch.setattr(events_module, "_fast", False)
-    return str(request.param)
 
 
 def _same(left: Any, right: Any) -> bool:
