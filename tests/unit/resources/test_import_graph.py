@@ -1,4 +1,5 @@
-"""The resources package imports one way (base -> handler modules -> registry -> package):
+"""The resources package imports one way (base -> handler modules -> registry; the package's
+names load lazily from them):
 no module of it imports, directly or through others, a module that imports it back, not even
 inside a function (a lazy import is still a circle)."""
 
@@ -71,7 +72,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_the_resources_package_has_no_import_cycle() -> None:
     graph = _graph()
-    assert f"{PACKAGE}.registry" in graph[PACKAGE]  # the graph is really read
+    assert f"{PACKAGE}.base" in graph[f"{PACKAGE}.registry"]  # the graph is really read
     assert _cycle(graph) is None, " -> ".join(_cycle(graph) or [])
 
 
@@ -81,3 +82,20 @@ def test_base_imports_no_other_module_of_the_package() -> None:
 
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+
+
+def test_a_submodule_alone_loads_no_handler() -> None:
+    """``statemachine.resources.threads`` (every run imports it) does not load the registry
+    and the built-in handlers with it; the package's names still resolve when asked for."""
+    import subprocess
+    import sys
+
+    code = ("import sys, statemachine.resources.threads; "
+            "print(sorted(m for m in sys.modules if m.startswith('statemachine.resources.'))); "
+            "from statemachine.resources import ResourceRegistry, TaskRequest, MockError; "
+            "print('statemachine.resources.registry' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120).stdout.splitlines()
+    assert "statemachine.resources.registry" not in out[0], out[0]
+    assert "statemachine.resources.aws_lambda" not in out[0], out[0]
+    assert out[1] == "True"
