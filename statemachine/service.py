@@ -49,7 +49,7 @@ from statemachine.durable import (
     TaskTokenNotFound,
     open_store,
 )
-from statemachine.durable._events import DETAILS_KEY, compact
+from statemachine.durable._events import compact, started_body
 from statemachine.durable.runner import (
     TRACE_KEY,
     aws_event,
@@ -346,11 +346,8 @@ class Service(ScheduleMethods):
         record = ExecutionRecord(arn=arn, name=name, machine_arn=stored.arn,
                                  machine_version=stored.version, input=input_text,
                                  start_date=now, seed=new_seed() if seed is None else seed)
-        # event_record(Event(1, 0, now, "ExecutionStarted", {"input": input, "roleArn": ...}))
-        # with the input's text spliced in, not encoded a second time
-        first = EventRecord(1, "ExecutionStarted", now, "".join((
-            '{"previousEventId":0,"', DETAILS_KEY, '":{"input":', input_text, ',"roleArn":',
-            compact(role_arn or ROLE_ARN), "}}")))
+        first = EventRecord(1, "ExecutionStarted", now,
+                            started_body(input_text, role_arn or ROLE_ARN))
         caller = _trace_context()
         if caller:  # started inside a trace: its spans join it (telemetry.py)
             body = json.loads(first.body)

@@ -123,18 +123,10 @@ def micros(timestamp: float) -> int:
     return whole * 1_000_000 + round((timestamp - whole) * 1_000_000)
 
 
-def event_rows(events: Sequence[Event]) -> list[Entry]:
-    """Events as the SQL stores append them (``SqlStore.append_rows``): an entry
-    ``(type, microseconds, previous id, details, path)`` each -- no EventRecord, no datetime,
-    no JSON text per event (the store encodes a segment of them at once, _events.py); the
-    microseconds are ``micros``'."""
-    return [(e.type, (w := int(t := e.timestamp)) * 1_000_000 + round((t - w) * 1_000_000),
-             e.previous_id, e.details, e.path) for e in events]
-
-
 def row_record(event_id: int, row: Entry) -> EventRecord:
-    """An entry of ``event_rows`` (event ``event_id``) as the ``EventRecord`` a store that
-    takes records (``DurableStore.append``) keeps: ``event_record``'s."""
+    """An engine event's segment entry ``(type, microseconds, previous id, details, path)``
+    (event ``event_id``; what ``SqlStore.append_rows`` takes) as the ``EventRecord`` a store
+    that takes records (``DurableStore.append``) keeps: ``event_record``'s."""
     type, us, previous, details, path = row
     return EventRecord(event_id, type, from_us(us), event_body(previous, details, path))
 
@@ -376,8 +368,9 @@ class DurableRuntime(Runtime):
         self._unmatched = sum(len(found) for found in self._by_key.values())
         self.committed = every[-1].id if every else 0
         self.next_id = self.committed + 1
-        #: the events recorded since the last commit, as ``event_rows`` entries (their
-        #: microseconds taken once, when recorded)
+        #: the events recorded since the last commit, as segment entries ``(type,
+        #: microseconds, previous id, details, path)`` (``SqlStore.append_rows``'s; their
+        #: microseconds taken once, when recorded: ``micros``)
         self.pending: list[Entry] = []
         self.consumed: list[str] = []  # keys of the timers that woke this run
         self.frozen = False

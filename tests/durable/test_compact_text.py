@@ -53,3 +53,12 @@ def test_describe_and_history_give_the_same_input_text(tmp_path: Path, encoder: 
         described = service.describe(arn)["input"]
         started = service.history(arn)[0]["executionStartedEventDetails"]["input"]
     assert described == started == _stdlib(value)
+
+
+@pytest.mark.parametrize("value", VALUES)
+def test_a_started_body_spliced_from_the_input_text_is_the_encoded_one(value: Any,
+                                                                      encoder: str) -> None:
+    from statemachine.durable._events import event_body, started_body
+
+    role = "arn:aws:iam::123456789012:role/caf\u00e9"
+    assert started_body(compact(value), role) == event_body(0, {"input": value, "roleArn": role}, ())
