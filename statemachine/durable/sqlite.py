@@ -208,6 +208,14 @@ class SqliteStore(SqlStore):
             exists = tx.run("SELECT 1 FROM sqlite_master WHERE type = 'table' "
                             "AND name = 'schema_version'").fetchone()
             row = tx.run("SELECT version FROM schema_version").fetchone() if exists else None
+            others = [] if exists else [name for (name,) in tx.run(
+                "SELECT name FROM sqlite_master WHERE type = 'table' "
+                "AND name NOT LIKE 'sqlite_%' ORDER BY name LIMIT 4").fetchall()]
+        if others:  # another application's database: not ours to add tables to
+            shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+            raise StoreUnreadable(
+                f"{self.path} is an SQLite database of something else (tables: {shown}; no "
+                f"statemachine schema_version): not a statemachine database, left as it is")
         return None if row is None else int(row[0])
 
     @contextmanager
